@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# `npm test`: set up what the suite needs on a fresh machine, build, then run every test.
+# Each file in scripts/setup/ installs one rig (Debian packages, cross compilers, test binaries);
+# each is idempotent and quick when there is nothing to do.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/env.sh
+source scripts/lib.sh
+start=$(date +%s)
+
+for s in scripts/setup/*.sh; do
+  [ -e "$s" ] || continue
+  echo "== setup: $(basename "$s")"
+  bash "$s"
+done
+
+echo "== build"
+npm run --silent build
+
+echo "== tests"
+rm -rf .tap/test-results
+status=0
+npx --no-install tap --reporter=terse "$@" 'dist/test/**/*.test.js' || status=$?
+node scripts/tap-summary.mjs .tap/test-results || status=$((status ? status : 1))
+echo "== npm test took $(( $(date +%s) - start )) s"
+exit $status

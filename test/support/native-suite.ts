@@ -1,0 +1,73 @@
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { repoRoot } from './paths.js';
+
+/**
+ * The native suite: the compiled test files in dist/test/native. Each one runs on its own with
+ * plain `node file.js` (no test runner, no loader), so the same files can be re-run by the legs in
+ * test/legs under a sanitizer build, under qemu with ARM Node binaries, or on another Node.
+ * A leg chooses which addon binary the files load with the PI_CONTROLLER_ADDON environment variable.
+ */
+export function nativeSuiteFiles(): string[] {
+  const dir = join(repoRoot(), 'dist', 'test', 'native');
+  return readdirSync(dir)
+    .filter((n) => n.endsWith('.test.js'))
+    .sort()
+    .map((n) => join(dir, n));
+}
+
+export interface SuiteRun {
+  file: string;
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  output: string;
+  /** Counts parsed from the file's closing TAP comment `# { total: N, pass: N ... }`. */
+  total: number;
+  pass: number;
+  fail: number;
+  ms: number;
+}
+
+/**
+ * Runs one native-suite file with `command` (e.g. ['qemu-aarch64-static', '-L', sysroot, node]).
+ * Output is collected, not streamed, so the caller can assert on it.
+ */
+export function runSuiteFile(
+  command: string[],
+  file: string,
+  env: NodeJS.ProcessEnv,
+  timeoutMs = 300_000,
+): Promise<SuiteRun> {
+  const started = Date.now();
+  return new Promise((resolve, reject) => {
+    const [cmd, ...args] = command;
+    if (!cmd) {
+      reject(new Error('empty command'));
+      return;
+    }
+    const child = spawn(cmd, [...args, file], {
+      cwd: repoRoot(),
+      env: { ...env, TAP: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: timeoutMs,
+    });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      const m = /# \{ total: (\d+), pass: (\d+)(?:, fail: (\d+))?/.exec(output);
+      resolve({
+        file,
+        code,
+        signal,
+        output,
+        total: m ? Number(m[1]) : 0,
+        pass: m ? Number(m[2]) : 0,
+        fail: m && m[3] ? Number(m[3]) : 0,
+        ms: Date.now() - started,
+      });
+    });
+  });
+}
