@@ -1,0 +1,55 @@
+/**
+ * Building blocks shared by every schema in src/api. The schemas are the single source for
+ * the TypeScript types (`Static<>`), REST request validation, the OpenAPI document and,
+ * later, the CRDs' openAPIV3Schema, so they stay within what OpenAPI v3 structural schemas
+ * accept: no `$ref`, no `patternProperties`, `additionalProperties: false` on objects.
+ */
+import { Type, type TSchema } from '@sinclair/typebox';
+
+/** A DNS-1123 label: what Kubernetes accepts as an object or node name. */
+export const Name = Type.String({ pattern: '^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$', minLength: 1, maxLength: 63, description: 'DNS-1123 label' });
+
+/** Server-generated identifier (UUID). */
+export const Id = Type.String({ minLength: 1, maxLength: 64, description: 'server-generated id' });
+
+/** ISO-8601 timestamp, always UTC. */
+export const Timestamp = Type.String({ format: 'date-time', description: 'ISO-8601 UTC timestamp' });
+
+/** Kubernetes-style labels: short keys and values. */
+export const Labels = Type.Record(Type.String({ pattern: '^[A-Za-z0-9]([-A-Za-z0-9_./]{0,61}[A-Za-z0-9])?$' }), Type.String({ maxLength: 63 }), {
+  description: 'labels (key/value)',
+});
+
+/** Closed object: unknown properties are refused (422), never ignored. */
+export function Obj<P extends Parameters<typeof Type.Object>[0]>(props: P, opts: { description?: string; title?: string } = {}) {
+  return Type.Object(props, { additionalProperties: false, ...opts });
+}
+
+/** A union of string literals, emitted as a JSON Schema `enum` (CRD-friendly, unlike anyOf). */
+export function StringEnum<T extends string[]>(values: [...T], opts: { description?: string; default?: T[number] } = {}) {
+  return Type.Unsafe<T[number]>({ type: 'string', enum: values, ...opts });
+}
+
+/** Pagination query shared by list routes. */
+export const ListQuery = Obj({
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
+  offset: Type.Optional(Type.Integer({ minimum: 0, default: 0 })),
+});
+
+/** Error body returned by every failing request. */
+export const ErrorBody = Obj({
+  error: Obj({
+    code: Type.String(),
+    message: Type.String(),
+    problems: Type.Optional(Type.Array(Obj({ path: Type.String(), message: Type.String(), code: Type.String() }))),
+    details: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+  }),
+});
+
+/** `{ items: T[] }`: every list response. */
+export function ListOf<T extends TSchema>(item: T) {
+  return Obj({ items: Type.Array(item), total: Type.Integer({ minimum: 0 }) });
+}
+
+/** Route parameters `:id` (id or name where the resource has a name). */
+export const IdParams = Obj({ id: Type.String({ minLength: 1, maxLength: 128 }) });

@@ -1,0 +1,42 @@
+/** The typed event map: event name to payload type. Used by the bus, the WebSocket stream and clients. */
+import type { Node } from './nodes.js';
+import type { Cluster } from './clusters.js';
+import type { Job, JobLogLine } from './jobs.js';
+import type { TokenInfo } from './tokens.js';
+import type { DiscoveryResult } from './discovery.js';
+import type { BackupInfo } from './system.js';
+import type { HwKind } from './hardware.js';
+
+export interface EventMap {
+  'node.created': Node;
+  'node.updated': Node;
+  'node.deleted': { id: string; name: string };
+  'cluster.created': Cluster;
+  'cluster.updated': Cluster;
+  'cluster.deleted': { id: string; name: string };
+  'job.created': Job;
+  'job.updated': Job;
+  'job.log': { jobId: string; line: JobLogLine };
+  'hw.changed': { nodeId: string; kind: HwKind; name: string; generation: number; deleted: boolean };
+  'token.created': TokenInfo;
+  'token.revoked': { id: string; name: string };
+  'discovery.found': DiscoveryResult;
+  'backup.created': BackupInfo;
+  /** Sent only on the WebSocket stream, to a client whose events were dropped because it read too slowly. */
+  'stream.dropped': { count: number; firstSeq: number; lastSeq: number };
+}
+export type EventType = keyof EventMap;
+
+/** What a subscriber (and a WebSocket client) receives. */
+export interface EventEnvelope<K extends EventType = EventType> {
+  /** Monotonic sequence number (persisted: it survives a restart). */
+  seq: number;
+  at: string;
+  type: K;
+  data: EventMap[K];
+}
+
+export const EVENT_TYPES: readonly EventType[] = [
+  'node.created', 'node.updated', 'node.deleted', 'cluster.created', 'cluster.updated', 'cluster.deleted',
+  'job.created', 'job.updated', 'job.log', 'hw.changed', 'token.created', 'token.revoked', 'discovery.found', 'backup.created',
+];

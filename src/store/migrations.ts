@@ -1,0 +1,67 @@
+/**
+ * Numbered schema migrations. Append only: a released migration is never edited. The
+ * database records the versions it has in `schema_migrations`; a database whose highest
+ * version is above the last one here was written by a newer pi-controller and is refused.
+ */
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+/** SQLite `application_id` that marks a database as ours ("PICT"). */
+export const APPLICATION_ID = 0x50494354;
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'initial',
+    sql: `
+CREATE TABLE clusters (
+  id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, state TEXT NOT NULL, k3s_version TEXT, ha INTEGER NOT NULL DEFAULT 0,
+  description TEXT NOT NULL DEFAULT '', created_at TEXT NOT NULL, updated_at TEXT NOT NULL
+) STRICT;
+CREATE TABLE nodes (
+  id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, address TEXT, mac TEXT, model TEXT, state TEXT NOT NULL,
+  labels TEXT NOT NULL DEFAULT '{}', cluster_id TEXT REFERENCES clusters(id) ON DELETE SET NULL,
+  created_at TEXT NOT NULL, updated_at TEXT NOT NULL, last_seen_at TEXT
+) STRICT;
+CREATE INDEX nodes_state ON nodes(state);
+CREATE TABLE jobs (
+  id TEXT PRIMARY KEY, kind TEXT NOT NULL, state TEXT NOT NULL, target TEXT NOT NULL DEFAULT '{}', params TEXT NOT NULL DEFAULT '{}',
+  error TEXT, created_by TEXT NOT NULL, created_at TEXT NOT NULL, started_at TEXT, finished_at TEXT
+) STRICT;
+CREATE INDEX jobs_state ON jobs(state);
+CREATE TABLE job_logs (
+  job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE, seq INTEGER NOT NULL, at TEXT NOT NULL, stream TEXT NOT NULL, line TEXT NOT NULL,
+  PRIMARY KEY (job_id, seq)
+) STRICT;
+CREATE TABLE tokens (
+  id TEXT PRIMARY KEY, name TEXT NOT NULL, role TEXT NOT NULL, hash BLOB NOT NULL, created_at TEXT NOT NULL, created_by TEXT NOT NULL,
+  last_used_at TEXT, expires_at TEXT, revoked_at TEXT
+) STRICT;
+CREATE TABLE events (
+  seq INTEGER PRIMARY KEY, at TEXT NOT NULL, type TEXT NOT NULL, data TEXT NOT NULL
+) STRICT;
+CREATE TABLE audit_log (
+  id INTEGER PRIMARY KEY, at TEXT NOT NULL, actor_id TEXT, actor_name TEXT NOT NULL, action TEXT NOT NULL, method TEXT NOT NULL,
+  path TEXT NOT NULL, status INTEGER NOT NULL, target TEXT, detail TEXT NOT NULL DEFAULT 'null'
+) STRICT;
+CREATE TABLE discovery (
+  id TEXT PRIMARY KEY, address TEXT NOT NULL UNIQUE, mac TEXT, hostname TEXT, source TEXT NOT NULL, model TEXT,
+  node_id TEXT REFERENCES nodes(id) ON DELETE SET NULL, first_seen_at TEXT NOT NULL, last_seen_at TEXT NOT NULL
+) STRICT;
+CREATE TABLE hw_desired (
+  id TEXT PRIMARY KEY, node_id TEXT NOT NULL REFERENCES nodes(id) ON DELETE CASCADE, kind TEXT NOT NULL, name TEXT NOT NULL,
+  generation INTEGER NOT NULL, spec TEXT NOT NULL, status TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+  claim TEXT NOT NULL,
+  UNIQUE (node_id, kind, name)
+) STRICT;
+-- one claim per pin (GPIO and PWM share pins) or per I2C bus+address on a node
+CREATE UNIQUE INDEX hw_desired_claim ON hw_desired(node_id, claim);
+`,
+  },
+];
+
+/** The schema version this build writes. */
+export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

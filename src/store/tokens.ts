@@ -1,0 +1,90 @@
+/**
+ * Token repository. A token is `pct_<id>_<secret>`: the id finds the row, the secret is
+ * checked against its SHA-256 (the secret is 256 random bits, so a slow password hash adds
+ * nothing). Secrets are never stored and are shown once, at creation.
+ */
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { Database } from 'better-sqlite3';
+import { NotFoundError } from '../api/errors.js';
+import type { Role, TokenInfo } from '../api/tokens.js';
+import { nowIso } from './sql.js';
+
+interface Row {
+  id: string; name: string; role: string; hash: Buffer; created_at: string; created_by: string;
+  last_used_at: string | null; expires_at: string | null; revoked_at: string | null;
+}
+
+const toInfo = (r: Row): TokenInfo => ({
+  id: r.id, name: r.name, role: r.role as Role, createdAt: r.created_at, createdBy: r.created_by, lastUsedAt: r.last_used_at, expiresAt: r.expires_at, revokedAt: r.revoked_at,
+});
+
+const TOKEN_RE = /^pct_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$/;
+const sha256 = (s: string) => createHash('sha256').update(s).digest();
+
+/** How often `last_used_at` is written for a token in active use (a write per request would cost an fsync). */
+const LAST_USED_RESOLUTION_MS = 60_000;
+
+export class TokenRepo {
+  readonly #byId;
+  readonly #insert;
+  readonly #revoke;
+  readonly #used;
+  readonly #list;
+  readonly #countActive;
+  /** token id -> last time last_used_at was written (per instance, bounded by the number of tokens). */
+  readonly #lastWrite = new Map<string, number>();
+
+  constructor(db: Database) {
+    this.#byId = db.prepare<[string], Row>('SELECT * FROM tokens WHERE id = ?');
+    this.#insert = db.prepare('INSERT INTO tokens (id, name, role, hash, created_at, created_by, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)');
+    this.#revoke = db.prepare('UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL');
+    this.#used = db.prepare('UPDATE tokens SET last_used_at = ? WHERE id = ?');
+    this.#list = db.prepare<[number], Row>('SELECT * FROM tokens WHERE (? = 1 OR revoked_at IS NULL) ORDER BY created_at, id');
+    this.#countActive = db.prepare<[], { n: number }>('SELECT count(*) AS n FROM tokens WHERE revoked_at IS NULL');
+  }
+
+  /** Creates a token and returns its secret (the only time it exists outside the caller). */
+  create(name: string, role: Role, createdBy: string, ttlSeconds?: number): { token: string; info: TokenInfo } {
+    const id = randomBytes(8).toString('hex');
+    const secret = randomBytes(32).toString('base64url');
+    const expires = ttlSeconds === undefined ? null : new Date(Date.now() + ttlSeconds * 1000).toISOString();
+    this.#insert.run(id, name, role, sha256(secret), nowIso(), createdBy, expires);
+    return { token: `pct_${id}_${secret}`, info: this.get(id)! };
+  }
+
+  get(id: string): TokenInfo | undefined {
+    const r = this.#byId.get(id);
+    return r && toInfo(r);
+  }
+
+  /** Returns the token's info when the presented string is a valid, live token; otherwise undefined. */
+  verify(presented: string, now = Date.now()): TokenInfo | undefined {
+    const m = TOKEN_RE.exec(presented);
+    if (!m) return undefined;
+    const r = this.#byId.get(m[1]!);
+    if (!r || r.revoked_at !== null) return undefined;
+    if (!timingSafeEqual(r.hash, sha256(m[2]!))) return undefined;
+    if (r.expires_at !== null && Date.parse(r.expires_at) <= now) return undefined;
+    const last = this.#lastWrite.get(r.id) ?? 0;
+    if (now - last >= LAST_USED_RESOLUTION_MS) {
+      this.#lastWrite.set(r.id, now);
+      this.#used.run(new Date(now).toISOString(), r.id);
+    }
+    return toInfo(r);
+  }
+
+  /** @throws NotFoundError when no live token has this id. */
+  revoke(id: string): TokenInfo {
+    if (this.#revoke.run(nowIso(), id).changes !== 1) throw new NotFoundError('token', id);
+    this.#lastWrite.delete(id);
+    return this.get(id)!;
+  }
+
+  list(includeRevoked = false): TokenInfo[] {
+    return this.#list.all(includeRevoked ? 1 : 0).map(toInfo);
+  }
+
+  countActive(): number {
+    return this.#countActive.get()!.n;
+  }
+}
