@@ -3,7 +3,11 @@
     {
       "target_name": "pi_controller",
       "sources": [
-        "native/addon.cc"
+        "native/addon.cc",
+        "native/kernel/errors.cc",
+        "native/kernel/kernel.cc",
+        "native/kernel/i2c_dev.cc",
+        "native/kernel/gpiochip.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

@@ -1,6 +1,8 @@
 // Module entry point for the pi-controller native addon.
 #include <napi.h>
 
+#include "kernel/kernel.h"
+
 namespace {
 
 Napi::Value AddonVersion(const Napi::CallbackInfo& info) {
@@ -9,6 +11,7 @@ Napi::Value AddonVersion(const Napi::CallbackInfo& info) {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("version", Napi::Function::New(env, AddonVersion, "version"));
+  pc::kernel::InitKernel(env, exports);
   return exports;
 }
 

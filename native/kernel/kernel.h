@@ -1,0 +1,15 @@
+// The kernel interfaces of the addon: I2C through /dev/i2c-N (i2c-dev) and GPIO through
+// /dev/gpiochipN (character device uAPI v2). Registered under `exports.kernel`.
+#pragma once
+#include <napi.h>
+
+namespace pc::kernel {
+
+/** Adds `kernel` (I2cBus, GpioChip, LineRequest, setErrorClass) to the module exports. */
+void InitKernel(Napi::Env env, Napi::Object exports);
+
+Napi::Function DefineI2cBus(Napi::Env env);
+Napi::Function DefineGpioChip(Napi::Env env);
+Napi::Function DefineLineRequest(Napi::Env env);
+
+}  // namespace pc::kernel
