@@ -1,0 +1,61 @@
+#include "bindings/errors.h"
+
+#include <cerrno>
+
+namespace pic {
+
+const char* ErrnoCode(int err) {
+  switch (err) {
+    case EACCES: return "EACCES";
+    case EPERM: return "EPERM";
+    case ENOENT: return "ENOENT";
+    case EINVAL: return "EINVAL";
+    case ENODEV: return "ENODEV";
+    case ENXIO: return "ENXIO";
+    case EBUSY: return "EBUSY";
+    case ENOMEM: return "ENOMEM";
+    case EROFS: return "EROFS";
+    case EISDIR: return "EISDIR";
+    case EMFILE: return "EMFILE";
+    case ENFILE: return "ENFILE";
+    default: return "EIO";
+  }
+}
+
+Napi::Error MakeHwError(Napi::Env env, const HwErrorInfo& info) {
+  Napi::Object opts = Napi::Object::New(env);
+  opts.Set("code", info.code);
+  if (info.syscall != nullptr) opts.Set("syscall", info.syscall);
+  if (info.peripheral != nullptr) opts.Set("peripheral", info.peripheral);
+  if (info.errnum != 0) opts.Set("errno", info.errnum);
+  if (!info.path.empty()) opts.Set("path", info.path);
+  AddonData* data = env.GetInstanceData<AddonData>();
+  if (data != nullptr && !data->errorClass.IsEmpty()) {
+    Napi::Value e = data->errorClass.New({Napi::String::New(env, info.message), opts});
+    if (!env.IsExceptionPending() && e.IsObject()) return Napi::Error(env, e);
+  }
+  // No class registered (a bare require of the binary): a plain Error with the same fields.
+  Napi::Error e = Napi::Error::New(env, info.message);
+  for (const char* k : {"code", "syscall", "peripheral", "errno", "path"}) {
+    if (opts.Has(k)) e.Value().Set(k, opts.Get(k));
+  }
+  return e;
+}
+
+napi_value ThrowRange(napi_env env, const char* code, const std::string& message) {
+  napi_throw_range_error(env, code, message.c_str());
+  return nullptr;
+}
+
+napi_value ThrowType(napi_env env, const char* code, const std::string& message) {
+  napi_throw_type_error(env, code, message.c_str());
+  return nullptr;
+}
+
+napi_value ThrowHw(napi_env env, const HwErrorInfo& info) {
+  Napi::Env e(env);
+  MakeHwError(e, info).ThrowAsJavaScriptException();
+  return nullptr;
+}
+
+}  // namespace pic

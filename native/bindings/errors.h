@@ -1,0 +1,35 @@
+// How native code raises JS errors. Hardware and system failures become instances of the JS
+// error class that src/hw registers at load time (HwError: code, syscall, peripheral, errno,
+// path); bad arguments become RangeError/TypeError carrying a `code`, like Node's own.
+#pragma once
+
+#include <napi.h>
+
+#include <string>
+
+namespace pic {
+
+struct AddonData {
+  Napi::FunctionReference errorClass;  // set by setErrorClass(); may be empty
+  Napi::FunctionReference gpioChip;
+};
+
+struct HwErrorInfo {
+  const char* code;
+  std::string message;
+  const char* syscall = nullptr;
+  const char* peripheral = nullptr;
+  int errnum = 0;
+  std::string path;
+};
+
+// The errno's symbolic name ("EACCES"), or "EIO" style fallbacks for rare ones.
+const char* ErrnoCode(int err);
+
+Napi::Error MakeHwError(Napi::Env env, const HwErrorInfo& info);
+// napi_throw_* helpers for the plain N-API hot path; they return nullptr for `return Throw...`.
+napi_value ThrowRange(napi_env env, const char* code, const std::string& message);
+napi_value ThrowType(napi_env env, const char* code, const std::string& message);
+napi_value ThrowHw(napi_env env, const HwErrorInfo& info);
+
+}  // namespace pic
