@@ -1,0 +1,12 @@
+/**
+ * `pi-controller/hw`: register-level GPIO for every Raspberry Pi SoC, and the pieces under it.
+ */
+export { openChip, GpioChip } from './chip.js';
+export type { OpenChipOptions, PinMode, Pull, Level, DriveStrength, Slew, SimulatedPins } from './chip.js';
+export { detectBoard } from './detect.js';
+export type { BoardInfo, DetectOptions } from './detect.js';
+export { HwError } from './errors.js';
+export type { HwErrorProps } from './errors.js';
+export { loadAddon, addonPath } from './addon.js';
+export type { LoadAddonOptions } from './addon.js';
+export type { SocName, RegisterBlock, TraceEntry, NativeAddon } from './native.js';
