@@ -68,7 +68,7 @@ function advice(reason) {
     'Prebuilt binaries ship for linux-x64, linux-arm64 (64-bit Raspberry Pi OS) and linux-arm',
     '(ARMv7: 32-bit Raspberry Pi OS on a Pi 2, 3, 4, 5 or Zero 2 W). Elsewhere, build it from source:',
     '  sudo apt install -y build-essential python3    # a C++ compiler, make and Python for node-gyp',
-    `  npm approve-scripts ${PACKAGE}                # npm 11 and later block install scripts until approved`,
+    `  npm install-scripts approve ${PACKAGE}        # only if your npm blocks install scripts (npm 11 allowScripts)`,
     `  npm rebuild ${PACKAGE}`,
   ].join('\n');
 }

@@ -163,6 +163,8 @@ export function probe(leg: Leg): Probe {
  * Skips, saying why, only when a tool is absent; a missing prebuild is a failure.
  */
 export async function runLeg(t: Test, leg: Leg): Promise<void> {
+  // Node starts in about 2 s under qemu; the suite can outlast tap's 30 s standalone default.
+  t.setTimeout(280_000);
   if (leg.missing) {
     t.comment(`skipping the ${leg.name} leg: ${leg.missing}`);
     t.pass(leg.name, { skip: leg.missing });
