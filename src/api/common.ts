@@ -4,7 +4,7 @@
  * later, the CRDs' openAPIV3Schema, so they stay within what OpenAPI v3 structural schemas
  * accept: no `$ref`, no `patternProperties`, `additionalProperties: false` on objects.
  */
-import { Type, type TSchema } from '@sinclair/typebox';
+import { Kind, Type, TypeRegistry, type TSchema } from '@sinclair/typebox';
 
 /** A DNS-1123 label: what Kubernetes accepts as an object or node name. */
 export const Name = Type.String({ pattern: '^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$', minLength: 1, maxLength: 63, description: 'DNS-1123 label' });
@@ -27,7 +27,12 @@ export function Obj<P extends Parameters<typeof Type.Object>[0]>(props: P, opts:
 
 /** A union of string literals, emitted as a JSON Schema `enum` (CRD-friendly, unlike anyOf). */
 export function StringEnum<T extends string[]>(values: [...T], opts: { description?: string; default?: T[number] } = {}) {
-  return Type.Unsafe<T[number]>({ type: 'string', enum: values, ...opts });
+  // Registering the checker is idempotent and holds no configuration: it teaches TypeBox's
+  // compiler what the `StringEnum` kind means (it has no built-in string enum).
+  if (!TypeRegistry.Has('StringEnum')) {
+    TypeRegistry.Set<{ enum: string[] }>('StringEnum', (schema, value) => typeof value === 'string' && schema.enum.includes(value));
+  }
+  return Type.Unsafe<T[number]>({ [Kind]: 'StringEnum', type: 'string', enum: values, ...opts });
 }
 
 /** Pagination query shared by list routes. */

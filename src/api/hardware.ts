@@ -6,7 +6,7 @@
  * constructs that a Kubernetes structural schema accepts: enums instead of anyOf of
  * literals, closed objects, integer ranges.
  */
-import { Type, type Static } from '@sinclair/typebox';
+import { Type, type Static, type TObject, type TSchema } from '@sinclair/typebox';
 import { Id, Name, Obj, StringEnum, Timestamp } from './common.js';
 
 /** BCM GPIO number: 0-53 on BCM2835/2711; the Pi 5's RP1 bank 0 uses 0-27 (checked by the agent). */
@@ -84,7 +84,7 @@ export const HwStatus = Obj({
 export type HwStatus = Static<typeof HwStatus>;
 
 /** The stored object: a named spec on a node with a generation counter, like a CR. */
-export function HwObject<K extends HwKind>(kind: K) {
+export function HwObject(kind: HwKind): TSchema {
   return Obj({
     id: Id,
     kind: Type.Literal(kind),
@@ -109,11 +109,14 @@ export interface HwObject<K extends HwKind = HwKind> {
   updatedAt: string;
 }
 
-/** Request body to create one: a name and a spec. */
-export function HwCreate<K extends HwKind>(kind: K) {
+/**
+ * Request body to create one: a name and a spec. Typed with `spec: TSchema` (the static
+ * spec type is `HwSpecs[kind]`) because TypeScript cannot evaluate the per-kind union here.
+ */
+export function HwCreate(kind: HwKind): TObject<{ name: typeof Name; spec: TSchema }> {
   return Obj({ name: Name, spec: HW_SPEC_SCHEMAS[kind] });
 }
 /** Request body to replace one's spec. */
-export function HwReplace<K extends HwKind>(kind: K) {
+export function HwReplace(kind: HwKind): TObject<{ spec: TSchema }> {
   return Obj({ spec: HW_SPEC_SCHEMAS[kind] });
 }

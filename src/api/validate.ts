@@ -1,0 +1,73 @@
+/**
+ * Validation with the same TypeBox schemas that type the code and document the API. Every
+ * problem is reported with its JSON pointer; nothing stops at the first error.
+ */
+import type { Static, TSchema } from '@sinclair/typebox';
+import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
+import { ValueErrorType, type ValueError } from '@sinclair/typebox/errors';
+import { Value } from '@sinclair/typebox/value';
+import { ValidationError, type Problem } from './errors.js';
+
+/** Compiled checkers, one per schema object (per validator instance: no module-global cache). */
+export class Validator {
+  readonly #compiled = new WeakMap<TSchema, TypeCheck<TSchema>>();
+
+  #check(schema: TSchema): TypeCheck<TSchema> {
+    let c = this.#compiled.get(schema);
+    if (!c) this.#compiled.set(schema, (c = TypeCompiler.Compile(schema)));
+    return c;
+  }
+
+  /** Problems found in `value`, each path prefixed with `prefix` (e.g. `/body`). */
+  problems(schema: TSchema, value: unknown, prefix = ''): Problem[] {
+    const c = this.#check(schema);
+    if (c.Check(value)) return [];
+    const seen = new Set<string>();
+    const out: Problem[] = [];
+    for (const e of c.Errors(value)) {
+      const p = toProblem(e, prefix);
+      const key = `${p.path}\u0000${p.message}`;
+      if (!seen.has(key)) {
+        seen.add(key);
+        out.push(p);
+      }
+    }
+    return out;
+  }
+
+  /** Returns `value` typed when valid. @throws ValidationError with every problem. */
+  parse<T extends TSchema>(schema: T, value: unknown, prefix = ''): Static<T> {
+    const p = this.problems(schema, value, prefix);
+    if (p.length) throw new ValidationError(p);
+    return value as Static<T>;
+  }
+
+  /**
+   * For query strings and path parameters: converts strings to the numbers/booleans the
+   * schema asks for (`"5"` to 5), then validates. Unconvertible values stay strings and fail.
+   */
+  parseStrings<T extends TSchema>(schema: T, value: Record<string, unknown>, prefix: string): Static<T> {
+    return this.parse(schema, Value.Convert(schema, { ...value }), prefix);
+  }
+}
+
+function kebab(s: string): string {
+  return s.replace(/([a-z0-9])([A-Z])/g, '$1-$2').toLowerCase();
+}
+
+function toProblem(e: ValueError, prefix: string): Problem {
+  const schema = e.schema as { enum?: unknown[]; anyOf?: { type?: string; enum?: unknown[] }[] };
+  let message = e.message;
+  let code = kebab(ValueErrorType[e.type] ?? 'invalid');
+  if (e.type === ValueErrorType.Kind && Array.isArray(schema.enum)) {
+    message = `Expected one of ${schema.enum.map((v) => JSON.stringify(v)).join(', ')}`;
+    code = 'enum';
+  } else if (e.type === ValueErrorType.Union && Array.isArray(schema.anyOf)) {
+    message = `Expected ${schema.anyOf.map((s) => (s.enum ? `one of ${s.enum.map((v) => JSON.stringify(v)).join(', ')}` : s.type ?? 'value')).join(' or ')}`;
+  } else if (e.type === ValueErrorType.ObjectRequiredProperty) {
+    code = 'required';
+  } else if (e.type === ValueErrorType.ObjectAdditionalProperties) {
+    code = 'additional-property';
+  }
+  return { path: prefix + e.path, message, code };
+}

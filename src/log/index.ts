@@ -1,0 +1,53 @@
+/**
+ * Logging: one pino logger per process, one child per component (`component` field), with
+ * per-component levels. JSON by default; human-readable when writing to a TTY (or when asked).
+ */
+import { pino, type Logger, type LevelWithSilent, type DestinationStream } from 'pino';
+import pretty from 'pino-pretty';
+
+export type { Logger };
+export type LogFormat = 'auto' | 'json' | 'pretty';
+
+export interface LogOptions {
+  level?: LevelWithSilent;
+  format?: LogFormat;
+  /** Per-component levels, e.g. `{ http: 'warn', store: 'debug' }`. */
+  components?: Record<string, LevelWithSilent>;
+  /** Where to write (default: stdout). */
+  destination?: DestinationStream;
+  /** Whether the destination is a terminal (default: process.stdout.isTTY). */
+  isTTY?: boolean;
+}
+
+/** A root logger plus a factory for component loggers that honour per-component levels. */
+export interface Logging {
+  root: Logger;
+  child(component: string): Logger;
+}
+
+export function createLogging(opts: LogOptions = {}): Logging {
+  const format = opts.format ?? 'auto';
+  const usePretty = format === 'pretty' || (format === 'auto' && (opts.isTTY ?? process.stdout.isTTY === true));
+  const dest: DestinationStream = usePretty
+    ? pretty({ colorize: opts.isTTY ?? process.stdout.isTTY === true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', destination: opts.destination ?? 1, sync: true })
+    : (opts.destination ?? pino.destination({ dest: 1, sync: true }));
+  const levels = opts.components ?? {};
+  // The root level must admit the most verbose component level.
+  const order: LevelWithSilent[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+  const base = opts.level ?? 'info';
+  const lowest = [base, ...Object.values(levels)].sort((a, b) => order.indexOf(a) - order.indexOf(b))[0]!;
+  const root = pino({ level: lowest, base: { pid: process.pid } }, dest);
+  return {
+    root,
+    child(component: string) {
+      const c = root.child({ component });
+      c.level = levels[component] ?? base;
+      return c;
+    },
+  };
+}
+
+/** A logger that discards everything (tests, library use without logging). */
+export function silentLogger(): Logger {
+  return pino({ level: 'silent' });
+}

@@ -1,0 +1,142 @@
+/**
+ * `createApp(deps)`: the control plane's Koa application. It does not listen; the caller
+ * (the `serve` command, or a test) creates the HTTP(S) server, calls `app.callback()` and
+ * `app.attach(server)` for the WebSocket stream.
+ *
+ * Middleware order: error mapping → metrics → authentication (everything but /healthz and
+ * /readyz) → audit → one router per resource (role check, validation, handler) → 404/405.
+ */
+import type { Server } from 'node:http';
+import Koa from 'koa';
+import { Router } from '@koa/router';
+import type { Logger } from 'pino';
+import { Validator } from '../api/validate.js';
+import { EventBus } from '../events/bus.js';
+import type { Store } from '../store/index.js';
+import { auditMiddleware, authMiddleware } from './auth.js';
+import type { AgentGateway, BackupService, ResourceDeps } from './deps.js';
+import { errorMiddleware } from './errors.js';
+import { Metrics } from './metrics.js';
+import { openApiDocument } from './openapi.js';
+import { buildRouter, requireRole, route, type AppState, type Resource } from './routes.js';
+import { clustersResource } from './resources/clusters.js';
+import { discoveryResource } from './resources/discovery.js';
+import { hardwareResource } from './resources/hardware.js';
+import { jobsResource } from './resources/jobs.js';
+import { nodesResource } from './resources/nodes.js';
+import { backupsResource, systemResource } from './resources/system.js';
+import { tokensResource } from './resources/tokens.js';
+import { EventStream } from './stream.js';
+import { Type } from '@sinclair/typebox';
+
+/** The REST API root. */
+export const API_ROOT = '/api/v1';
+
+export interface AppDeps {
+  store: Store;
+  log: Logger;
+  /** Event bus; by default one that records events in the store (sequence numbers survive restarts). */
+  bus?: EventBus;
+  /** Metrics registry; by default a new one (with process metrics). */
+  metrics?: Metrics;
+  /** Seam for the agent link (absent until agents can connect). */
+  agents?: AgentGateway;
+  /** Backup manager behind /api/v1/backups (absent: those routes answer 503). */
+  backups?: BackupService;
+  version?: string;
+  /** Extra readiness condition (e.g. start-up finished); the database is always checked. */
+  ready?: () => boolean;
+  limits?: { bodyBytes?: number; streamBufferBytes?: number; streamMaxDropped?: number; streamHeartbeatMs?: number };
+}
+
+/** The Koa app plus what tests and the server need to reach. */
+export interface ControlPlaneApp extends Koa<AppState> {
+  bus: EventBus;
+  metrics: Metrics;
+  resources: Resource[];
+  /** Every router mounted (the route-table test walks their layers). */
+  routers: Router<AppState>[];
+  stream: EventStream;
+  /** Adds the WebSocket event stream to an HTTP(S) server built on `app.callback()`. */
+  attach(server: Server): void;
+  /** Closes stream clients and removes this app's bus listeners (does not close the store). */
+  close(): void;
+}
+
+export function createApp(deps: AppDeps): ControlPlaneApp {
+  const { store } = deps;
+  const log = deps.log;
+  const version = deps.version ?? '0.0.0';
+  const bus = deps.bus ?? new EventBus({ record: (type, data) => store.events.append(type, data), log: log.child({ component: 'events' }) });
+  const metrics = deps.metrics ?? new Metrics(store);
+  metrics.watch(bus);
+  const validator = new Validator();
+  const rdeps: ResourceDeps = { store, bus, log, version, startedAt: new Date(), agents: deps.agents, backups: deps.backups };
+
+  const resources: Resource[] = [
+    nodesResource(rdeps), hardwareResource(rdeps), clustersResource(rdeps), jobsResource(rdeps), discoveryResource(rdeps),
+    tokensResource(rdeps), systemResource(rdeps), backupsResource(rdeps),
+  ];
+  // The OpenAPI document is itself a route (viewer), generated once from the same list.
+  let doc: unknown;
+  resources.push({
+    prefix: '', tag: 'system',
+    routes: [route({
+      method: 'GET', path: '/openapi.json', role: 'viewer', summary: 'This document', response: { status: 200, schema: Type.Object({}) },
+      handler: () => ({ status: 200, body: (doc ??= openApiDocument(API_ROOT, resources, version)) }),
+    })],
+  });
+
+  const app = new Koa<AppState>() as ControlPlaneApp;
+  app.proxy = false;
+  app.silent = true;
+  const bodyLimit = deps.limits?.bodyBytes ?? 1 << 20;
+  const routers = resources.map((r) => buildRouter(API_ROOT, r, { validator, bodyLimit }));
+
+  // Health and metrics live outside /api/v1: the first two are public, /metrics needs a token.
+  const ops = new Router<AppState>();
+  ops.get('/healthz', (ctx) => {
+    ctx.body = { status: 'ok' };
+  });
+  ops.get('/readyz', (ctx) => {
+    let dbOk = false;
+    try {
+      dbOk = store.db.prepare('SELECT 1 AS ok').get() !== undefined;
+    } catch {
+      dbOk = false;
+    }
+    const ready = dbOk && (deps.ready?.() ?? true);
+    ctx.status = ready ? 200 : 503;
+    ctx.body = { status: ready ? 'ready' : 'not ready', checks: { database: dbOk, startup: deps.ready?.() ?? true } };
+  });
+  ops.get('/metrics', requireRole('viewer'), async (ctx) => {
+    ctx.type = metrics.registry.contentType;
+    ctx.body = await metrics.registry.metrics();
+  });
+  routers.push(ops);
+
+  app.use(errorMiddleware(log.child({ component: 'http' })));
+  app.use(metrics.middleware());
+  app.use(authMiddleware(store));
+  app.use(auditMiddleware(store, log.child({ component: 'audit' })));
+  for (const r of routers) {
+    app.use(r.routes());
+    app.use(r.allowedMethods());
+  }
+
+  const stream = new EventStream({
+    path: `${API_ROOT}/events`, store, bus, metrics, log: log.child({ component: 'stream' }),
+    ...(deps.limits?.streamBufferBytes ? { maxBuffer: deps.limits.streamBufferBytes } : {}),
+    ...(deps.limits?.streamMaxDropped ? { maxDropped: deps.limits.streamMaxDropped } : {}),
+    ...(deps.limits?.streamHeartbeatMs ? { heartbeatMs: deps.limits.streamHeartbeatMs } : {}),
+  });
+  Object.assign(app, {
+    bus, metrics, resources, routers, stream,
+    attach: (server: Server) => stream.attach(server),
+    close: () => {
+      stream.close();
+      bus.removeOwner('metrics');
+    },
+  });
+  return app;
+}

@@ -1,0 +1,39 @@
+/** What the REST resources are given: the store, the bus, and the seams for later components. */
+import type { Logger } from 'pino';
+import type { Store } from '../store/index.js';
+import type { EventBus } from '../events/bus.js';
+import type { BackupInfo } from '../api/system.js';
+
+/**
+ * The seam for the agent link (agents dial in over mutual TLS; that arrives with the agent
+ * issue). The control plane asks it about a node's agent; desired-state changes reach the
+ * agents through the `hw.changed` event, and the link writes applied status back through
+ * `store.hardware.setStatus`.
+ */
+export interface AgentGateway {
+  status(nodeId: string): AgentStatus;
+}
+
+export interface AgentStatus {
+  connected: boolean;
+  /** When the current connection was made (null when not connected). */
+  since: string | null;
+  /** Last health report (SoC temperature, throttling flags, memory, load). */
+  health: Record<string, unknown> | null;
+}
+
+/** What the backup routes need (implemented by src/backup). */
+export interface BackupService {
+  create(label?: string): Promise<BackupInfo>;
+  list(): BackupInfo[];
+}
+
+export interface ResourceDeps {
+  store: Store;
+  bus: EventBus;
+  log: Logger;
+  version: string;
+  startedAt: Date;
+  agents: AgentGateway | undefined;
+  backups: BackupService | undefined;
+}

@@ -1,0 +1,66 @@
+/**
+ * Prometheus metrics on a registry owned by the app (no global default registry): HTTP
+ * requests and latency by route, events by type, and gauges of jobs and nodes by state
+ * read from the store at scrape time.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Middleware } from 'koa';
+import type { Store } from '../store/index.js';
+import type { EventBus } from '../events/bus.js';
+
+export class Metrics {
+  readonly registry = new Registry();
+  readonly requests: Counter<'method' | 'route' | 'status'>;
+  readonly latency: Histogram<'method' | 'route'>;
+  readonly events: Counter<'type'>;
+  readonly wsClients: Gauge;
+  readonly wsDropped: Counter;
+
+  constructor(store: Store, opts: { processMetrics?: boolean } = {}) {
+    const registers = [this.registry];
+    if (opts.processMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'pi_controller_' });
+    this.requests = new Counter({ name: 'pi_controller_http_requests_total', help: 'HTTP requests', labelNames: ['method', 'route', 'status'], registers });
+    this.latency = new Histogram({
+      name: 'pi_controller_http_request_duration_seconds', help: 'HTTP request latency', labelNames: ['method', 'route'], registers,
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    });
+    this.events = new Counter({ name: 'pi_controller_events_total', help: 'Events emitted on the bus', labelNames: ['type'], registers });
+    this.wsClients = new Gauge({ name: 'pi_controller_event_stream_clients', help: 'Connected event-stream clients', registers });
+    this.wsDropped = new Counter({ name: 'pi_controller_event_stream_dropped_total', help: 'Events dropped for slow stream clients', registers });
+    new Gauge({
+      name: 'pi_controller_jobs', help: 'Jobs by state', labelNames: ['state'], registers,
+      collect() {
+        this.reset();
+        for (const [state, n] of Object.entries(store.jobs.countByState())) this.set({ state }, n);
+      },
+    });
+    new Gauge({
+      name: 'pi_controller_nodes', help: 'Nodes by state', labelNames: ['state'], registers,
+      collect() {
+        this.reset();
+        for (const [state, n] of Object.entries(store.nodes.countByState())) this.set({ state }, n);
+      },
+    });
+  }
+
+  /** Counts every event emitted on `bus`. */
+  watch(bus: EventBus): void {
+    bus.onAny('metrics', (e) => this.events.inc({ type: e.type }));
+  }
+
+  /** Request counter and latency histogram, labelled by the matched route pattern (bounded label set). */
+  middleware(): Middleware {
+    return async (ctx, next) => {
+      const start = process.hrtime.bigint();
+      try {
+        await next();
+      } finally {
+        const route = (ctx as { _matchedRoute?: string | RegExp })._matchedRoute;
+        const label = typeof route === 'string' ? route : ctx.status === 404 ? 'unmatched' : ctx.path === '/metrics' ? '/metrics' : 'other';
+        const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+        this.latency.observe({ method: ctx.method, route: label }, seconds);
+        this.requests.inc({ method: ctx.method, route: label, status: String(ctx.status) });
+      }
+    };
+  }
+}

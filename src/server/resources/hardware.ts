@@ -1,0 +1,66 @@
+/** /api/v1/nodes/:node/{gpio,pwm,i2c}: desired hardware state, the same objects the CRDs carry. */
+import { Type } from '@sinclair/typebox';
+import { ListOf, Name, Obj } from '../../api/common.js';
+import { HW_KINDS, HwCreate, HwObject, HwReplace, type HwKind, type HwSpecs } from '../../api/hardware.js';
+import { route, type Resource, type RouteSpec } from '../routes.js';
+import type { ResourceDeps } from '../deps.js';
+
+const NodeParams = Obj({ node: Type.String({ minLength: 1, maxLength: 128 }) });
+const ItemParams = Obj({ node: Type.String({ minLength: 1, maxLength: 128 }), name: Name });
+
+function kindRoutes<K extends HwKind>(kind: K, { store, bus }: ResourceDeps): RouteSpec[] {
+  const changed = (nodeId: string, name: string, generation: number, deleted: boolean) => bus.emit('hw.changed', { nodeId, kind, name, generation, deleted });
+  return [
+    route({
+      method: 'GET', path: `/${kind}`, role: 'viewer', summary: `List desired ${kind} objects of a node`, params: NodeParams,
+      response: { status: 200, schema: ListOf(HwObject(kind)) },
+      handler: ({ params }) => {
+        const items = store.hardware.list(store.nodes.require(params.node).id, kind);
+        return { status: 200, body: { items, total: items.length } };
+      },
+    }),
+    route({
+      method: 'POST', path: `/${kind}`, role: 'operator', summary: `Create a desired ${kind} object`, params: NodeParams, body: HwCreate(kind),
+      response: { status: 201, schema: HwObject(kind) }, audit: `${kind}.create`,
+      handler: ({ params, body, auditTarget }) => {
+        const node = store.nodes.require(params.node);
+        auditTarget(`${node.name}/${body.name}`);
+        const obj = store.hardware.create(node.id, kind, body.name, body.spec as HwSpecs[K]);
+        changed(node.id, obj.name, obj.generation, false);
+        return { status: 201, body: obj };
+      },
+    }),
+    route({
+      method: 'GET', path: `/${kind}/:name`, role: 'viewer', summary: `Get a desired ${kind} object`, params: ItemParams,
+      response: { status: 200, schema: HwObject(kind) },
+      handler: ({ params }) => ({ status: 200, body: store.hardware.require(store.nodes.require(params.node).id, kind, params.name) }),
+    }),
+    route({
+      method: 'PUT', path: `/${kind}/:name`, role: 'operator', summary: `Replace the spec of a desired ${kind} object`, params: ItemParams,
+      body: HwReplace(kind), response: { status: 200, schema: HwObject(kind) }, audit: `${kind}.replace`,
+      handler: ({ params, body, auditTarget }) => {
+        const node = store.nodes.require(params.node);
+        auditTarget(`${node.name}/${params.name}`);
+        const before = store.hardware.require(node.id, kind, params.name);
+        const obj = store.hardware.replace(node.id, kind, params.name, body.spec as HwSpecs[K]);
+        if (obj.generation !== before.generation) changed(node.id, obj.name, obj.generation, false);
+        return { status: 200, body: obj };
+      },
+    }),
+    route({
+      method: 'DELETE', path: `/${kind}/:name`, role: 'operator', summary: `Delete a desired ${kind} object (the agent releases the hardware)`,
+      params: ItemParams, response: { status: 204 }, audit: `${kind}.delete`,
+      handler: ({ params, auditTarget }) => {
+        const node = store.nodes.require(params.node);
+        auditTarget(`${node.name}/${params.name}`);
+        const obj = store.hardware.delete(node.id, kind, params.name);
+        changed(node.id, obj.name, obj.generation, true);
+        return { status: 204 };
+      },
+    }),
+  ];
+}
+
+export function hardwareResource(deps: ResourceDeps): Resource {
+  return { prefix: '/nodes/:node', tag: 'hardware', routes: HW_KINDS.flatMap((k) => kindRoutes(k, deps)) };
+}
