@@ -227,6 +227,8 @@ Napi::Function GpioChip::Init(Napi::Env env) {
                          InstanceMethod<&GpioChip::SetPull>("setPull"),
                          InstanceMethod<&GpioChip::SetDrive>("setDrive"),
                          InstanceMethod<&GpioChip::SetSlew>("setSlew"),
+                         InstanceMethod<&GpioChip::ReadRegister>("readRegister"),
+                         InstanceMethod<&GpioChip::WriteRegister>("writeRegister"),
                          InstanceMethod<&GpioChip::Trace>("trace"),
                          InstanceMethod<&GpioChip::ClearTrace>("clearTrace"),
                          InstanceMethod<&GpioChip::SimDrive>("simDrive"),
@@ -383,6 +385,46 @@ Napi::Value GpioChip::SetSlew(const Napi::CallbackInfo& info) {
     throw env.GetAndClearPendingException();
   }
   core_->soc->SetSlew(pin, s == "fast" ? Slew::kFast : Slew::kSlow);
+  return env.Undefined();
+}
+
+// Diagnostics: one register access by block name and offset, through the same accessor (so it
+// is traced and, when simulated, goes to the model). Checked against the chip's blocks only.
+static Block CheckRegister(Napi::Env env, GpioCore& c, const Napi::CallbackInfo& info, uint32_t* offset) {
+  Block b;
+  std::string name = info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : std::string();
+  if (!BlockFromName(name.c_str(), &b) || c.regs.BlockSize(b) == 0) {
+    ThrowRange(env, "EREG_BLOCK", "no register block '" + name + "' on " + c.soc->Name());
+    throw env.GetAndClearPendingException();
+  }
+  double d = info[1].IsNumber() ? info[1].As<Napi::Number>().DoubleValue() : -1;
+  if (!(d >= 0 && d + 4 <= c.regs.BlockSize(b)) || d != std::floor(d) || static_cast<uint32_t>(d) % 4 != 0) {
+    ThrowRange(env, "EREG_OFFSET", "register offset must be a multiple of 4 inside " + name);
+    throw env.GetAndClearPendingException();
+  }
+  *offset = static_cast<uint32_t>(d);
+  return b;
+}
+
+Napi::Value GpioChip::ReadRegister(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  PIC_REQUIRE_OPEN(env);
+  uint32_t offset;
+  Block b = CheckRegister(env, *core_, info, &offset);
+  return Napi::Number::New(env, core_->regs.Read32(b, offset));
+}
+
+Napi::Value GpioChip::WriteRegister(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  PIC_REQUIRE_OPEN(env);
+  uint32_t offset;
+  Block b = CheckRegister(env, *core_, info, &offset);
+  double v = info[2].IsNumber() ? info[2].As<Napi::Number>().DoubleValue() : -1;
+  if (!(v >= 0 && v <= 4294967295.0) || v != std::floor(v)) {
+    ThrowRange(env, "EREG_VALUE", "register value must be a 32-bit unsigned integer");
+    throw env.GetAndClearPendingException();
+  }
+  core_->regs.Write32(b, offset, static_cast<uint32_t>(v));
   return env.Undefined();
 }
 

@@ -37,6 +37,8 @@ class GpioChip : public Napi::ObjectWrap<GpioChip> {
   Napi::Value SetPull(const Napi::CallbackInfo& info);
   Napi::Value SetDrive(const Napi::CallbackInfo& info);
   Napi::Value SetSlew(const Napi::CallbackInfo& info);
+  Napi::Value ReadRegister(const Napi::CallbackInfo& info);
+  Napi::Value WriteRegister(const Napi::CallbackInfo& info);
   Napi::Value Trace(const Napi::CallbackInfo& info);
   Napi::Value ClearTrace(const Napi::CallbackInfo& info);
   Napi::Value SimDrive(const Napi::CallbackInfo& info);

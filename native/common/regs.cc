@@ -1,6 +1,7 @@
 #include "common/regs.h"
 
 #include <cstdlib>
+#include <cstring>
 #include <time.h>
 
 namespace pic {
@@ -23,6 +24,16 @@ uint64_t NowNs() {
 const char* BlockName(Block b) {
   size_t i = static_cast<size_t>(b);
   return i < kBlockCount ? kBlockNames[i] : "?";
+}
+
+bool BlockFromName(const char* name, Block* out) {
+  for (size_t i = 0; i < kBlockCount; i++) {
+    if (std::strcmp(name, kBlockNames[i]) == 0) {
+      *out = static_cast<Block>(i);
+      return true;
+    }
+  }
+  return false;
 }
 
 Regs::Regs() {

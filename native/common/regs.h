@@ -31,6 +31,8 @@ enum class Block : uint8_t {
 };
 constexpr size_t kBlockCount = static_cast<size_t>(Block::kCount);
 const char* BlockName(Block b);
+// The block of a name ("GPIO", "SYS_RIO0"...); false when there is none.
+bool BlockFromName(const char* name, Block* out);
 
 enum class AccessOp : uint8_t { kRead, kWrite, kDelay };
 
@@ -60,6 +62,8 @@ class Regs {
   void Attach(Block b, uint8_t* base, size_t size);
   void SetModel(Block b, BlockModel* model);
   void SetTracing(bool on);
+  // Bytes attached for a block; 0 when this chip has no such block.
+  size_t BlockSize(Block b) const { return base_[Index(b)] == nullptr ? 0 : size_[Index(b)]; }
   bool tracing() const { return tracing_; }
 
   uint32_t Read32(Block b, uint32_t offset) {

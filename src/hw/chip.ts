@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { loadAddon } from './addon.js';
 import { detectBoard, type BoardInfo } from './detect.js';
 import { HwError, rangeError, typeError } from './errors.js';
-import type { NativeGpioChip, NativeGpioOptions, SocName, TraceEntry } from './native.js';
+import type { NativeGpioChip, NativeGpioOptions, RegisterBlock, SocName, TraceEntry } from './native.js';
 
 export type { SocName, TraceEntry, RegisterBlock } from './native.js';
 
@@ -181,6 +181,19 @@ export class GpioChip {
   readAll(bank = 0): number {
     this.#bank(bank);
     return this.#native.readBank(bank);
+  }
+
+  /**
+   * Diagnostics: reads one register by block and byte offset, through the same accessor (traced,
+   * and answered by the model when simulated). No pin ownership or reserved-pin checks apply.
+   */
+  peek(block: RegisterBlock, offset: number): number {
+    return this.#native.readRegister(block, offset);
+  }
+
+  /** Diagnostics: writes one register by block and byte offset. Bypasses every pin check: use with care. */
+  poke(block: RegisterBlock, offset: number, value: number): void {
+    this.#native.writeRegister(block, offset, value);
   }
 
   /** The register accesses recorded since open or the last clearTrace() (needs `trace: true`). */

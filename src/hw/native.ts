@@ -59,6 +59,8 @@ export interface NativeGpioChip {
   setPull(pin: number, pull: string): void;
   setDrive(pin: number, milliamps: number): void;
   setSlew(pin: number, slew: string): void;
+  readRegister(block: RegisterBlock, offset: number): number;
+  writeRegister(block: RegisterBlock, offset: number, value: number): void;
   trace(): TraceEntry[];
   clearTrace(): void;
   simDrive(pin: number, level: number | null): void;
