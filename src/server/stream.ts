@@ -56,6 +56,11 @@ export class EventStream {
     return this.#clients.size;
   }
 
+  /** Bytes queued on each client's socket right now (to observe the bound on slow clients). */
+  bufferedAmounts(): number[] {
+    return [...this.#clients.keys()].map((ws) => ws.bufferedAmount);
+  }
+
   /** Handles upgrade requests on `server` for the stream path; refuses every other upgrade. */
   attach(server: Server): void {
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.#upgrade(req, socket, head));
