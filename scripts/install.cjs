@@ -24,7 +24,20 @@ const PACKAGE = 'pi-controller';
  * aarch64. `process.arch` is the architecture Node was built for.
  */
 function currentHost() {
-  return { platform: process.platform, arch: process.arch, machine: os.machine() };
+  const report = process.report && process.report.getReport();
+  const glibc = (report && report.header && report.header.glibcVersionRuntime) || null;
+  return { platform: process.platform, arch: process.arch, machine: os.machine(), glibc };
+}
+
+/** -1, 0 or 1 as dotted version a is older, equal or newer than b. */
+function compareVersions(a, b) {
+  const x = a.split('.').map(Number);
+  const y = b.split('.').map(Number);
+  for (let i = 0; i < Math.max(x.length, y.length); i++) {
+    const d = (x[i] || 0) - (y[i] || 0);
+    if (d !== 0) return d < 0 ? -1 : 1;
+  }
+  return 0;
 }
 
 /**
@@ -33,10 +46,24 @@ function currentHost() {
  * ARM version (Raspberry Pi OS's own Node may say "6" on an ARMv7 board), so node-gyp-build would
  * hand it to an ARMv6 CPU, where it dies with SIGILL. Refuse it there, by the CPU, not by Node.
  */
-function prebuildMismatch(host) {
+function prebuildMismatch(host, file) {
   if (host.platform === 'linux' && host.arch === 'arm' && /^armv[2-6]/.test(host.machine)) {
     return `the linux-arm prebuild needs an ARMv7 or newer CPU and this one is ${host.machine} ` +
       '(Raspberry Pi 1, Zero or Zero W)';
+  }
+  // scripts/prebuild.sh records the newest glibc symbol version the binary links against.
+  let needs = null;
+  try {
+    needs = fs.readFileSync(path.join(path.dirname(file), 'glibc-version'), 'utf8').trim() || null;
+  } catch {
+    needs = null;
+  }
+  if (needs && host.glibc && compareVersions(host.glibc, needs) < 0) {
+    return `the ${host.platform}-${host.arch} prebuild needs glibc ${needs} or newer and this system has ` +
+      `${host.glibc} (Raspberry Pi OS bullseye or older)`;
+  }
+  if (needs && !host.glibc) {
+    return `the ${host.platform}-${host.arch} prebuild is built for glibc and this system's C library is not glibc`;
   }
   return null;
 }
@@ -56,7 +83,7 @@ function findBinary(root, host = currentHost()) {
     };
   }
   const fromPrebuilds = path.relative(path.join(root, 'prebuilds'), file).split(path.sep)[0] !== '..';
-  const mismatch = fromPrebuilds ? prebuildMismatch(host) : null;
+  const mismatch = fromPrebuilds ? prebuildMismatch(host, file) : null;
   if (mismatch) return { reason: `${mismatch}, and no binary was built from source` };
   return { file };
 }
@@ -131,6 +158,6 @@ function main() {
   }
 }
 
-module.exports = { currentHost, prebuildMismatch, findBinary, advice, missingTools, which, PACKAGE };
+module.exports = { currentHost, compareVersions, prebuildMismatch, findBinary, advice, missingTools, which, PACKAGE };
 
 if (require.main === module) main();

@@ -43,6 +43,8 @@ cp -a node_modules/node-addon-api "$stage/node_modules/"
 # The N-API headers of the running Node (npm_config_nodedir from env.sh); NAPI_VERSION in
 # binding.gyp bounds which N-API functions the binary may use, so one build serves Node 20-24.
 target="node@$(node -p 'process.versions.node')"
+# node-gyp's make runs with this many jobs (prebuildify passes no --jobs of its own).
+export JOBS="${JOBS:-$(nproc)}"
 
 for arch in "${archs[@]}"; do
   case "$arch" in
@@ -75,8 +77,12 @@ for arch in "${archs[@]}"; do
   rm -rf "$out"
   mkdir -p "$out"
   cp "$stage/prebuilds/linux-$arch/"*.node "$out/"
+  # The newest glibc symbol version the binary needs (GCC 12's libstdc++ headers and fstat bring
+  # in 2.32/2.33). The loader reads it to refuse the prebuild on an older system (Raspberry Pi OS
+  # bullseye has 2.31), where dlopen would fail, and the install hook then builds from source.
+  readelf -V -W "$out"/*.node | grep -oE 'GLIBC_[0-9]+(\.[0-9]+)+' | sed 's/GLIBC_//' | sort -uV | tail -n 1 >"$out/glibc-version"
   for f in "$out"/*.node; do
     printf 'prebuild: %s %s bytes in %.1f s: %s\n' "$f" "$(stat -c %s "$f")" \
-      "$(echo "$(date +%s.%N) - $start" | bc)" "$(file -b "$f" | cut -d, -f1-3)"
+      "$(echo "$(date +%s.%N) - $start" | bc)" "$(file -b "$f" | cut -d, -f1-3), needs glibc >= $(cat "$out/glibc-version")"
   done
 done

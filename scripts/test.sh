@@ -17,6 +17,10 @@ done
 echo "== build"
 npm run --silent build
 
+# The linux-x64, linux-arm64 and linux-arm prebuilds that test/legs packs and runs under qemu.
+echo "== prebuilds"
+npm run --silent prebuild
+
 echo "== tests"
 rm -rf .tap/test-results
 status=0

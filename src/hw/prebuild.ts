@@ -3,17 +3,19 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** The host as the prebuild decision sees it (`machine` is `uname -m`, the CPU the kernel reports). */
+/** The host as the prebuild decision sees it (`machine` is `uname -m`, the CPU the kernel reports; `glibc` the C library's version). */
 export interface NativeHost {
   platform: string;
   arch: string;
   machine: string;
+  /** The C library's version when it is glibc, else null (musl). */
+  glibc: string | null;
 }
 
 /** The decision logic shared with the npm install hook (scripts/install.cjs, plain CommonJS). */
 interface InstallHook {
   currentHost(): NativeHost;
-  prebuildMismatch(host: NativeHost): string | null;
+  prebuildMismatch(host: NativeHost, file: string): string | null;
   findBinary(root: string, host?: NativeHost): { file?: string; reason?: string };
   advice(reason: string): string;
 }
@@ -54,8 +56,9 @@ function installHook(root: string): InstallHook {
 
 /**
  * The path of the native binary to load: `build/Release` when built from source, else the
- * prebuild in `prebuilds/<platform>-<arch>/` that fits this CPU (the linux-arm prebuild is refused
- * on ARMv6, where it would die with SIGILL). npm 11 may not have run the install hook at all, so
+ * prebuild in `prebuilds/<platform>-<arch>/` that fits this CPU and C library (the linux-arm
+ * prebuild is refused on ARMv6, where it would die with SIGILL; any prebuild on a glibc older than
+ * it links against, where dlopen would fail). npm 11 may not have run the install hook at all, so
  * this is decided at run time, with the same code the hook uses.
  * @param root the package folder (default: this package)
  * @param host the machine to decide for (default: this one)

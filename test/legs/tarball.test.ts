@@ -2,7 +2,7 @@
 // the npm registry with no compiler on PATH, then loaded. Also what happens when no prebuild fits:
 // the install hook fails with advice when it runs, the loader throws the same advice when npm
 // skipped the hook, and a compiler on PATH makes the hook build from source.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { execFileSync, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -52,22 +52,42 @@ function npmInstall(dir: string, spec: string, extra: string[] = [], env = bare(
   return run(join(bin, 'npm'), ['install', '--no-audit', '--no-fund', '--foreground-scripts', ...extra, spec], dir, env);
 }
 
-/** Loads the installed addon the way the package does at run time, in the consumer folder. */
+/**
+ * In the consumer folder: imports pi-controller/hw, opens a simulated BCM2711 chip and drives a
+ * pin (the real register code over the chip's behavioural model), or reports the load error.
+ */
 function load(dir: string): SpawnSyncReturns<string> {
   const script = `
+    const hw = await import('pi-controller/hw');
     const pkg = ${JSON.stringify(join(dir, 'node_modules', 'pi-controller'))};
-    const { nativeBinaryPath } = await import(pkg + '/dist/src/hw/prebuild.js');
     try {
-      const file = nativeBinaryPath();
-      const addon = (await import('node:module')).createRequire(import.meta.url)(file);
-      console.log(JSON.stringify({ file: file.slice(pkg.length + 1), exports: Object.keys(addon) }));
+      const file = hw.addonPath();
+      const chip = hw.openChip({ soc: 'bcm2711', simulate: true, trace: true });
+      chip.mode(17, 'output');
+      chip.write(17, 1);
+      const high = chip.read(17);
+      chip.write(17, 0);
+      const low = chip.read(17);
+      const writes = chip.trace().length;
+      chip.close();
+      console.log(JSON.stringify({ file: file.slice(pkg.length + 1), high, low, writes }));
     } catch (err) {
       console.log(JSON.stringify({ code: err.code, message: err.message }));
     }`;
   return run(join(bin, 'node'), ['--input-type=module', '-e', script], dir, bare());
 }
-const parsed = (r: SpawnSyncReturns<string>): { file?: string; exports?: string[]; code?: string; message?: string } =>
-  JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}');
+interface Loaded { file?: string; high?: number; low?: number; writes?: number; code?: string; message?: string }
+const parsed = (r: SpawnSyncReturns<string>): Loaded => {
+  try {
+    return JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as Loaded;
+  } catch {
+    return { message: r.stdout + r.stderr };
+  }
+};
+/** Asserts that pin 17 of the simulated chip followed the writes. */
+function drivesPin(t: Test, l: Loaded): void {
+  t.same([l.high, l.low], [1, 0], `GPIO17 reads back 1 then 0 (${l.writes} register accesses traced)${l.message ? `: ${l.message}` : ''}`);
+}
 
 let tgz = '';
 t.test('npm pack', async (t) => {
@@ -82,6 +102,7 @@ t.test('npm pack', async (t) => {
   for (const arch of ['x64', 'arm64', 'arm']) {
     const f = `prebuilds/linux-${arch}/pi-controller.node`;
     t.ok(files.includes(f), `holds ${f}`);
+    t.ok(files.includes(`prebuilds/linux-${arch}/glibc-version`), 'with the glibc version it needs');
     t.comment(`${f}: ${statSync(join(repoRoot(), f)).size} bytes`);
   }
   t.ok(files.some((f) => f.startsWith('dist/src/hw/')), 'holds the compiled hardware API (dist/src/hw)');
@@ -103,7 +124,7 @@ t.test('installs with no compiler on PATH and loads the prebuild', async (t) => 
   t.notOk(existsSync(join(dir, 'node_modules', 'pi-controller', 'build')), 'nothing was built from source');
   const l = parsed(load(dir));
   t.equal(l.file, 'prebuilds/linux-x64/pi-controller.node', 'the loader picks the x64 prebuild');
-  t.ok((l.exports ?? []).length > 0, `and it loads (${(l.exports ?? []).join(', ')})`);
+  drivesPin(t, l);
 });
 
 t.test('installs and loads when npm does not run install scripts', async (t) => {
@@ -113,6 +134,7 @@ t.test('installs and loads when npm does not run install scripts', async (t) => 
   t.notMatch(r.stdout, /node scripts\/install\.cjs/, 'the hook did not run');
   const l = parsed(load(dir));
   t.equal(l.file, 'prebuilds/linux-x64/pi-controller.node', 'the prebuild is found at run time');
+  drivesPin(t, l);
 
   // Now no prebuild fits (as on a Pi 1 / Zero, or any other platform): the loader says why and how.
   rmSync(join(dir, 'node_modules', 'pi-controller', 'prebuilds', 'linux-x64'), { recursive: true });
@@ -129,7 +151,7 @@ t.test('installs and loads when npm does not run install scripts', async (t) => 
   if (rebuilt.status !== 0) t.comment(rebuilt.stdout + rebuilt.stderr);
   const built = parsed(load(dir));
   t.equal(built.file, 'build/Release/pi_controller.node', 'the loader picks the source build');
-  t.ok((built.exports ?? []).length > 0, 'and it loads');
+  drivesPin(t, built);
 });
 
 t.test('the install fails with advice when no prebuild fits and no compiler exists', async (t) => {
