@@ -1,0 +1,54 @@
+import t from 'tap';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadConfig, DEFAULTS, isLoopback } from '../../src/config/index.js';
+import { tempDir } from '../support/tmp.js';
+
+t.test('configuration', async (t) => {
+  t.test('defaults work with nothing given', async (t) => {
+    const c = loadConfig({ cwd: '/srv' });
+    t.equal(c.dataDir, '/srv/data');
+    t.same(c.http, DEFAULTS.http);
+  });
+
+  t.test('file < env < flags', async (t) => {
+    const dir = tempDir(t);
+    const file = join(dir, 'c.yaml');
+    writeFileSync(file, 'http:\n  port: 9000\n  host: 0.0.0.0\nlog:\n  components:\n    http: warn\n');
+    const c = loadConfig({ file, env: { PI_CONTROLLER_PORT: '9100' }, flags: { '/dataDir': '/x' } });
+    t.equal(c.http.port, 9100, 'env beats the file');
+    t.equal(c.http.host, '0.0.0.0', 'the file beats defaults');
+    t.equal(c.dataDir, '/x');
+    t.same(c.log.components, { http: 'warn' });
+    t.equal(c.sources['/http/port'], 'env PI_CONTROLLER_PORT');
+    const f = loadConfig({ file, env: { PI_CONTROLLER_PORT: '9100' }, flags: { '/http/port': 9200 } });
+    t.equal(f.http.port, 9200, 'flags beat env');
+  });
+
+  t.test('every problem is reported with its path and source', async (t) => {
+    const dir = tempDir(t);
+    const file = join(dir, 'c.json');
+    writeFileSync(file, JSON.stringify({ http: { tls: 'maybe' }, backup: { keep: 0 }, bogus: 1, log: { components: { http: 'loud' } } }));
+    const err = t.throws(() => loadConfig({ file, env: { PI_CONTROLLER_PORT: 'eighty' } }), { code: 'CONFIG_INVALID' }) as unknown as { problems: { path: string; message: string }[] };
+    const byPath = Object.fromEntries(err.problems.map((p) => [p.path, p.message]));
+    t.match(byPath['/http/port'], /integer.*env PI_CONTROLLER_PORT/);
+    t.match(byPath['/http/tls'], /one of "auto", "on", "off".*file/);
+    t.match(byPath['/backup/keep'], /greater or equal to 1/);
+    t.ok(byPath['/bogus'], 'unknown keys are refused');
+    t.ok(byPath['/log/components/http']);
+  });
+
+  t.test('an unreadable or non-object file is refused', async (t) => {
+    t.throws(() => loadConfig({ file: '/nonexistent/c.yaml' }), { code: 'CONFIG_INVALID', message: /cannot read/ });
+    const dir = tempDir(t);
+    writeFileSync(join(dir, 'l.yaml'), '- 1\n- 2\n');
+    t.throws(() => loadConfig({ file: join(dir, 'l.yaml') }), { code: 'CONFIG_INVALID', message: /must hold an object/ });
+  });
+
+  t.test('loopback detection', async (t) => {
+    t.ok(isLoopback('127.0.0.1'));
+    t.ok(isLoopback('localhost'));
+    t.notOk(isLoopback('0.0.0.0'));
+    t.notOk(isLoopback('10.0.0.1'));
+  });
+});
