@@ -28,10 +28,11 @@ export interface Res {
 
 type Teardown = { teardown(fn: () => void | Promise<void>): void };
 
-export async function startServer(t: Teardown, extra: Partial<AppDeps> = {}): Promise<TestServer> {
+/** `extra` adds or overrides app dependencies; as a function it receives the store and data directory. */
+export async function startServer(t: Teardown, extra: Partial<AppDeps> | ((store: Store, dir: string) => Partial<AppDeps>) = {}): Promise<TestServer> {
   const dir = tempDir(t);
   const store = openStore({ file: join(dir, 'state.sqlite') });
-  const app = createApp({ store, log: silentLogger(), ...extra });
+  const app = createApp({ store, log: silentLogger(), ...(typeof extra === 'function' ? extra(store, dir) : extra) });
   const server = createServer(app.callback());
   app.attach(server);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

@@ -1,0 +1,174 @@
+/**
+ * Backups of the SQLite state. `create()` uses SQLite's online backup API (through
+ * better-sqlite3) so writes continue while it copies, and the copy is one consistent
+ * snapshot. Backups live in `<dataDir>/backups`, with a schedule and a retention count.
+ * `restoreBackup()` checks that a file is one of ours, not from a newer schema and intact,
+ * and replaces the database without ever writing outside the data directory.
+ */
+import { closeSync, copyFileSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readSync, renameSync, rmSync, statSync } from 'node:fs';
+import { basename, join, resolve, sep } from 'node:path';
+import Database from 'better-sqlite3';
+import type { Logger } from 'pino';
+import { ControllerError, SchemaError } from '../api/errors.js';
+import type { BackupInfo } from '../api/system.js';
+import type { Store } from '../store/index.js';
+import { APPLICATION_ID, LATEST_SCHEMA_VERSION, identify } from '../store/index.js';
+
+/** The database file name inside the data directory. */
+export const DB_FILE = 'state.sqlite';
+const PREFIX = 'pi-controller-';
+
+export interface BackupManagerOptions {
+  store: Store;
+  dataDir: string;
+  /** How many backups to keep (oldest removed first). */
+  keep: number;
+  log: Logger;
+  /** Pages copied per step before yielding to the event loop (default 256). */
+  pagesPerStep?: number;
+}
+
+export class BackupManager {
+  readonly dir: string;
+  readonly #o: BackupManagerOptions;
+  #timer: NodeJS.Timeout | undefined;
+  #running: Promise<BackupInfo> | undefined;
+
+  constructor(o: BackupManagerOptions) {
+    this.#o = o;
+    this.dir = join(o.dataDir, 'backups');
+  }
+
+  /** Takes a backup now. Concurrent calls share one run. */
+  create(label?: string): Promise<BackupInfo> {
+    this.#running ??= this.#create(label).finally(() => (this.#running = undefined));
+    return this.#running;
+  }
+
+  async #create(label?: string): Promise<BackupInfo> {
+    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    const at = new Date();
+    const stamp = at.toISOString().replace(/[-:]/g, '').replace(/\.(\d{3})Z$/, '$1Z');
+    const name = `${PREFIX}${stamp}${label ? `-${label}` : ''}.sqlite`;
+    const tmp = join(this.dir, `.${name}.tmp`);
+    try {
+      // Copies a few pages per step and yields between steps, so requests keep being served.
+      const pages = this.#o.pagesPerStep ?? 256;
+      await this.#o.store.db.backup(tmp, { progress: () => pages });
+      const fd = openSync(tmp, 'r');
+      fsyncSync(fd);
+      closeSync(fd);
+      renameSync(tmp, join(this.dir, name));
+    } catch (err) {
+      rmSync(tmp, { force: true });
+      throw new ControllerError('BACKUP_FAILED', 500, 'backup failed', { cause: err });
+    }
+    this.#o.log.info({ file: name }, 'backup written');
+    this.prune();
+    return this.#info(name);
+  }
+
+  #info(name: string): BackupInfo {
+    const path = join(this.dir, name);
+    const st = statSync(path);
+    let schemaVersion = 0;
+    try {
+      const db = new Database(path, { readonly: true, fileMustExist: true });
+      schemaVersion = identify(db).schemaVersion;
+      db.close();
+    } catch {
+      schemaVersion = 0;
+    }
+    return { file: name, bytes: st.size, createdAt: st.mtime.toISOString(), schemaVersion };
+  }
+
+  /** Backups, newest first. */
+  list(): BackupInfo[] {
+    if (!existsSync(this.dir)) return [];
+    return readdirSync(this.dir)
+      .filter((f) => f.startsWith(PREFIX) && f.endsWith('.sqlite'))
+      .sort()
+      .reverse()
+      .map((f) => this.#info(f));
+  }
+
+  /** Removes the oldest backups beyond `keep`. */
+  prune(): string[] {
+    const names = readdirSync(this.dir).filter((f) => f.startsWith(PREFIX) && f.endsWith('.sqlite')).sort();
+    const gone = names.slice(0, Math.max(0, names.length - this.#o.keep));
+    for (const f of gone) rmSync(join(this.dir, f));
+    return gone;
+  }
+
+  /** Backs up every `minutes` (0: never). */
+  schedule(minutes: number): void {
+    this.stop();
+    if (minutes <= 0) return;
+    this.#timer = setInterval(() => {
+      this.create('scheduled').catch((err: unknown) => this.#o.log.error({ err }, 'scheduled backup failed'));
+    }, minutes * 60_000);
+    this.#timer.unref();
+  }
+
+  stop(): void {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+}
+
+/** What a file says about itself, checked before it may replace the database. */
+export function inspectBackup(file: string): { schemaVersion: number } {
+  const fd = openSync(file, 'r');
+  const head = Buffer.alloc(16);
+  readSync(fd, head, 0, 16, 0);
+  closeSync(fd);
+  if (head.toString('latin1') !== 'SQLite format 3\u0000') throw new SchemaError('NOT_OUR_DATABASE', `${file} is not a SQLite database`);
+  let db: Database.Database | undefined;
+  try {
+    db = new Database(file, { readonly: true, fileMustExist: true });
+    const id = identify(db);
+    if (id.applicationId !== APPLICATION_ID) throw new SchemaError('NOT_OUR_DATABASE', `${file} is not a pi-controller database`);
+    if (id.schemaVersion > LATEST_SCHEMA_VERSION) {
+      throw new SchemaError('SCHEMA_TOO_NEW', `${file} has schema version ${id.schemaVersion}, newer than this pi-controller (${LATEST_SCHEMA_VERSION})`);
+    }
+    const check = db.pragma('integrity_check', { simple: true });
+    if (check !== 'ok') throw new SchemaError('DATABASE_CORRUPT', `${file} fails the integrity check: ${String(check)}`);
+    return { schemaVersion: id.schemaVersion };
+  } catch (err) {
+    if (err instanceof SchemaError) throw err;
+    throw new SchemaError('NOT_OUR_DATABASE', `${file} cannot be read as a pi-controller database`, { cause: err });
+  } finally {
+    db?.close();
+  }
+}
+
+/**
+ * Replaces `<dataDir>/state.sqlite` with `source` (the server must be stopped). The current
+ * database (with its WAL) is kept beside it as `state.sqlite.before-restore-<time>`.
+ * Every file written is inside `dataDir`.
+ */
+export function restoreBackup(opts: { dataDir: string; source: string; log?: Logger }): { replaced: string | null; schemaVersion: number } {
+  const dataDir = resolve(opts.dataDir);
+  const inside = (p: string) => {
+    const r = resolve(p);
+    if (!(r === dataDir || r.startsWith(dataDir + sep))) throw new ControllerError('OUTSIDE_DATA_DIR', 400, `refusing to write ${r}: outside the data directory`);
+    return r;
+  };
+  const { schemaVersion } = inspectBackup(opts.source);
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const target = inside(join(dataDir, DB_FILE));
+  const tmp = inside(join(dataDir, `.${DB_FILE}.restore.tmp`));
+  copyFileSync(opts.source, tmp);
+  const fd = openSync(tmp, 'r+');
+  fsyncSync(fd);
+  closeSync(fd);
+  let replaced: string | null = null;
+  if (existsSync(target)) {
+    const aside = inside(join(dataDir, `${DB_FILE}.before-restore-${new Date().toISOString().replace(/[-:.]/g, '')}`));
+    for (const suffix of ['', '-wal', '-shm']) if (existsSync(target + suffix)) renameSync(target + suffix, aside + suffix);
+    replaced = basename(aside);
+  }
+  renameSync(tmp, target);
+  opts.log?.info({ source: opts.source, replaced, schemaVersion }, 'database restored');
+  return { replaced, schemaVersion };
+}
