@@ -1,0 +1,108 @@
+/**
+ * The CLI's REST client: a server URL and a token, resolved from flags, then environment
+ * (PI_CONTROLLER_URL, PI_CONTROLLER_TOKEN), then the file saved by `pi-controller login`,
+ * then the local defaults (http://127.0.0.1:8080 and ./data/admin-token).
+ */
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { homedir } from 'node:os';
+import { CliError, EXIT, exitForStatus } from './exit.js';
+
+export interface Credentials {
+  url: string;
+  token: string | undefined;
+  /** PEM file of the server's (self-signed) certificate, for HTTPS. */
+  ca?: string | undefined;
+}
+
+export interface Env {
+  env: Record<string, string | undefined>;
+  cwd: string;
+}
+
+/** Where `login` saves credentials. */
+export function savedFile({ env }: Env): string {
+  return env.PI_CONTROLLER_CLI_CONFIG ?? join(env.XDG_CONFIG_HOME ?? join(env.HOME ?? homedir(), '.config'), 'pi-controller', 'cli.json');
+}
+
+export function saveCredentials(e: Env, c: Credentials): string {
+  const f = savedFile(e);
+  mkdirSync(dirname(f), { recursive: true, mode: 0o700 });
+  writeFileSync(f, JSON.stringify({ url: c.url, token: c.token, ...(c.ca ? { ca: resolve(e.cwd, c.ca) } : {}) }, null, 2) + '\n', { mode: 0o600 });
+  return f;
+}
+
+export function resolveCredentials(e: Env, flags: { url?: string; token?: string; tokenFile?: string; ca?: string; dataDir?: string }): Credentials {
+  let saved: Partial<Credentials> = {};
+  const f = savedFile(e);
+  if (existsSync(f)) {
+    try {
+      saved = JSON.parse(readFileSync(f, 'utf8')) as Partial<Credentials>;
+    } catch (err) {
+      throw new CliError(`cannot read ${f}: ${(err as Error).message}`, EXIT.USAGE);
+    }
+  }
+  const fromFile = (p: string) => {
+    try {
+      return readFileSync(resolve(e.cwd, p), 'utf8').trim();
+    } catch (err) {
+      throw new CliError(`cannot read the token file ${p}: ${(err as Error).message}`, EXIT.USAGE);
+    }
+  };
+  const localTokenFile = join(resolve(e.cwd, flags.dataDir ?? e.env.PI_CONTROLLER_DATA_DIR ?? 'data'), 'admin-token');
+  const token =
+    flags.token ?? (flags.tokenFile ? fromFile(flags.tokenFile) : undefined) ?? e.env.PI_CONTROLLER_TOKEN ?? saved.token ?? (existsSync(localTokenFile) ? fromFile(localTokenFile) : undefined);
+  const url = (flags.url ?? e.env.PI_CONTROLLER_URL ?? saved.url ?? 'http://127.0.0.1:8080').replace(/\/+$/, '');
+  const ca = flags.ca ?? e.env.PI_CONTROLLER_CA ?? saved.ca;
+  return { url, token, ca: ca ? resolve(e.cwd, ca) : undefined };
+}
+
+export interface ApiResponse {
+  status: number;
+  body: unknown;
+}
+
+/** One REST call. Non-2xx answers become a CliError with the server's code and message and the matching exit code. */
+export async function call(c: Credentials, method: string, path: string, body?: unknown): Promise<ApiResponse> {
+  const u = new URL(c.url + path);
+  const payload = body === undefined ? undefined : JSON.stringify(body);
+  const headers: Record<string, string> = { accept: 'application/json' };
+  if (c.token) headers.authorization = `Bearer ${c.token}`;
+  if (payload !== undefined) {
+    headers['content-type'] = 'application/json';
+    headers['content-length'] = String(Buffer.byteLength(payload));
+  }
+  const res = await new Promise<ApiResponse>((resolveP, reject) => {
+    const opts = { method, headers, ...(u.protocol === 'https:' && c.ca ? { ca: readFileSync(c.ca) } : {}) };
+    const req = (u.protocol === 'https:' ? httpsRequest : httpRequest)(u, opts, (r) => {
+      const chunks: Buffer[] = [];
+      r.on('data', (d: Buffer) => chunks.push(d));
+      r.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        let parsed: unknown = text;
+        try {
+          parsed = text ? JSON.parse(text) : undefined;
+        } catch {
+          parsed = text;
+        }
+        resolveP({ status: r.statusCode ?? 0, body: parsed });
+      });
+      r.on('error', reject);
+    });
+    req.setTimeout(30_000, () => req.destroy(new Error('timed out after 30 s')));
+    req.on('error', reject);
+    req.end(payload);
+  }).catch((err: unknown) => {
+    throw new CliError(`cannot reach ${c.url}: ${(err as Error).message}`, EXIT.UNREACHABLE, { cause: err });
+  });
+  if (res.status >= 400) {
+    const e = (res.body as { error?: { code?: string; message?: string; problems?: { path: string; message: string }[] } } | undefined)?.error;
+    const lines = [`${e?.code ?? res.status}: ${e?.message ?? 'request failed'}`];
+    for (const p of e?.problems ?? []) lines.push(`  ${p.path}: ${p.message}`);
+    if (res.status === 401 && !c.token) lines.push("  (no token: use 'pi-controller login', --token, or PI_CONTROLLER_TOKEN)");
+    throw new CliError(lines.join('\n'), exitForStatus(res.status));
+  }
+  return res;
+}

@@ -1,0 +1,251 @@
+/**
+ * The `pi-controller` command line. Each command group is a small function that adds its
+ * commands to the program; later issues (discovery, provisioning, clusters) add theirs the
+ * same way. Commands talk REST with saved credentials; `--json` prints machine-readable output.
+ */
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { Command, CommanderError, Option } from 'commander';
+import WebSocket from 'ws';
+import { ConfigError, ControllerError } from '../api/errors.js';
+import type { EventEnvelope } from '../api/events.js';
+import type { Node } from '../api/nodes.js';
+import type { TokenCreated, TokenInfo } from '../api/tokens.js';
+import type { BackupInfo } from '../api/system.js';
+import { loadConfig } from '../config/index.js';
+import { restoreBackup } from '../backup/index.js';
+import { PID_FILE, recordedServerAlive, startControlPlane } from '../server/serve.js';
+import { call, resolveCredentials, saveCredentials, type Credentials, type Env } from './client.js';
+import { CliError, EXIT } from './exit.js';
+import { details, table } from './output.js';
+
+/** What the program needs from its surroundings (so tests can run it in-process). */
+export interface Io extends Env {
+  out(text: string): void;
+  err(text: string): void;
+  /** Called by long-running commands to wait for SIGINT/SIGTERM. */
+  onStop(fn: () => void): void;
+}
+
+interface GlobalOpts {
+  url?: string;
+  token?: string;
+  tokenFile?: string;
+  ca?: string;
+  dataDir?: string;
+  json?: boolean;
+}
+
+export function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+type Ctx = { io: Io; creds(): Credentials; json(): boolean; print(data: unknown, human: () => string): void };
+
+function serveCommand(program: Command, io: Io): void {
+  program
+    .command('serve')
+    .description('run the control plane (REST, WebSocket events, SQLite state)')
+    .option('-c, --config <file>', 'YAML or JSON config file (also PI_CONTROLLER_CONFIG)')
+    .option('--data-dir <dir>', 'data directory (default ./data)')
+    .option('--host <host>', 'address to bind (default 127.0.0.1; beyond loopback HTTPS is used)')
+    .option('--port <port>', 'port (default 8080; 0 picks a free one)')
+    .addOption(new Option('--tls <mode>', 'auto, on or off').choices(['auto', 'on', 'off']))
+    .option('--log-level <level>', 'trace, debug, info, warn, error')
+    .action(async (o: { config?: string; dataDir?: string; host?: string; port?: string; tls?: string; logLevel?: string }) => {
+      const config = loadConfig({
+        ...(o.config ? { file: o.config } : {}), env: io.env, cwd: io.cwd,
+        flags: { '/dataDir': o.dataDir, '/http/host': o.host, '/http/port': o.port, '/http/tls': o.tls, '/log/level': o.logLevel },
+      });
+      const cp = await startControlPlane({ config, version: packageVersion(), out: io.out });
+      await new Promise<void>((done) => io.onStop(() => void cp.close().then(done, done)));
+    });
+}
+
+function loginCommands(program: Command, ctx: Ctx): void {
+  program
+    .command('login')
+    .description('check a server URL and token, and save them for later commands')
+    .action(async () => {
+      const c = ctx.creds();
+      if (!c.token) throw new CliError('no token given: pass --token, --token-file or PI_CONTROLLER_TOKEN', EXIT.USAGE);
+      const who = (await call(c, 'GET', '/api/v1/whoami')).body as { name: string; role: string };
+      const file = saveCredentials(ctx.io, c);
+      ctx.print({ ...who, url: c.url, saved: file }, () => `logged in to ${c.url} as ${who.name} (${who.role}); saved to ${file}\n`);
+    });
+  program
+    .command('whoami')
+    .description('show the token in use')
+    .action(async () => {
+      const who = (await call(ctx.creds(), 'GET', '/api/v1/whoami')).body as Record<string, unknown>;
+      ctx.print(who, () => details(who));
+    });
+}
+
+function tokenCommands(program: Command, ctx: Ctx): void {
+  const token = program.command('token').description('manage API tokens (admin)');
+  token
+    .command('create <name>')
+    .description('create a token; its secret is printed this once')
+    .addOption(new Option('--role <role>', 'viewer, operator or admin').choices(['viewer', 'operator', 'admin']).default('viewer'))
+    .option('--ttl <seconds>', 'lifetime in seconds (default: no expiry)')
+    .action(async (name: string, o: { role: string; ttl?: string }) => {
+      const body = { name, role: o.role, ...(o.ttl !== undefined ? { ttlSeconds: Number(o.ttl) } : {}) };
+      const r = (await call(ctx.creds(), 'POST', '/api/v1/tokens', body)).body as TokenCreated;
+      ctx.print(r, () => `${r.token}\n(token ${r.info.id}, role ${r.info.role}: store it now, it is not shown again)\n`);
+    });
+  token
+    .command('list')
+    .description('list tokens')
+    .option('--all', 'include revoked tokens')
+    .action(async (o: { all?: boolean }) => {
+      const r = (await call(ctx.creds(), 'GET', `/api/v1/tokens${o.all ? '?includeRevoked=true' : ''}`)).body as { items: TokenInfo[] };
+      ctx.print(r.items, () => table(['ID', 'NAME', 'ROLE', 'CREATED', 'LAST USED', 'EXPIRES', 'REVOKED'], r.items.map((t) => [t.id, t.name, t.role, t.createdAt, t.lastUsedAt, t.expiresAt, t.revokedAt])));
+    });
+  token
+    .command('revoke <id>')
+    .description('revoke a token')
+    .action(async (id: string) => {
+      const r = (await call(ctx.creds(), 'DELETE', `/api/v1/tokens/${encodeURIComponent(id)}`)).body as TokenInfo;
+      ctx.print(r, () => `revoked ${r.id} (${r.name})\n`);
+    });
+}
+
+function nodeCommands(program: Command, ctx: Ctx): void {
+  const nodes = program.command('nodes').description('nodes known to the control plane');
+  nodes
+    .command('list')
+    .description('list nodes')
+    .option('--state <state>', 'only nodes in this state')
+    .action(async (o: { state?: string }) => {
+      const q = o.state ? `?state=${encodeURIComponent(o.state)}&limit=1000` : '?limit=1000';
+      const r = (await call(ctx.creds(), 'GET', `/api/v1/nodes${q}`)).body as { items: Node[]; total: number };
+      ctx.print(r, () => table(['NAME', 'STATE', 'ADDRESS', 'MODEL', 'CLUSTER', 'LAST SEEN'], r.items.map((n) => [n.name, n.state, n.address, n.model, n.clusterId, n.lastSeenAt])));
+    });
+  nodes
+    .command('get <node>')
+    .description('show one node (by name or id)')
+    .action(async (id: string) => {
+      const n = (await call(ctx.creds(), 'GET', `/api/v1/nodes/${encodeURIComponent(id)}`)).body as Node;
+      ctx.print(n, () => details(n as unknown as Record<string, unknown>));
+    });
+}
+
+function eventsCommand(program: Command, ctx: Ctx): void {
+  program
+    .command('events')
+    .description('follow the event stream')
+    .option('--types <list>', 'comma-separated types or patterns, e.g. node.*,job.updated')
+    .option('--since <seq>', 'replay events after this sequence number first')
+    .option('--count <n>', 'exit after this many events')
+    .action(async (o: { types?: string; since?: string; count?: string }) => {
+      const c = ctx.creds();
+      const u = new URL(c.url.replace(/^http/, 'ws') + '/api/v1/events');
+      if (o.types) u.searchParams.set('types', o.types);
+      if (o.since) u.searchParams.set('since', o.since);
+      const limit = o.count === undefined ? Infinity : Number(o.count);
+      await new Promise<void>((done, fail) => {
+        const ws = new WebSocket(u, { headers: c.token ? { authorization: `Bearer ${c.token}` } : {}, ...(c.ca ? { ca: readFileSync(c.ca) } : {}) });
+        let n = 0;
+        ctx.io.onStop(() => ws.close());
+        ws.on('unexpected-response', (_req, res) => {
+          const status = res.statusCode ?? 0;
+          fail(new CliError(`the server refused the stream: HTTP ${status}`, status === 401 || status === 403 ? EXIT.AUTH : status === 422 ? EXIT.INVALID : EXIT.ERROR));
+        });
+        ws.on('error', (err) => fail(new CliError(`cannot reach ${c.url}: ${err.message}`, EXIT.UNREACHABLE)));
+        ws.on('message', (m) => {
+          const e = JSON.parse(String(m)) as EventEnvelope;
+          if (ctx.json()) ctx.io.out(JSON.stringify(e) + '\n');
+          else {
+            const d = e.data as { name?: string; id?: string };
+            ctx.io.out(`${String(e.seq).padStart(6)}  ${e.at}  ${e.type.padEnd(16)}  ${d.name ?? d.id ?? ''}\n`);
+          }
+          if (++n >= limit) ws.close();
+        });
+        ws.on('close', () => done());
+      });
+    });
+}
+
+function backupCommands(program: Command, ctx: Ctx): void {
+  program
+    .command('backup')
+    .description('take an online backup now (the server keeps serving)')
+    .option('--label <label>', 'added to the file name')
+    .action(async (o: { label?: string }) => {
+      const b = (await call(ctx.creds(), 'POST', '/api/v1/backups', o.label ? { label: o.label } : {})).body as BackupInfo;
+      ctx.print(b, () => `backup ${b.file} (${b.bytes} bytes, schema ${b.schemaVersion})\n`);
+    });
+  program
+    .command('restore <file>')
+    .description('replace the database with a backup (stop the server first)')
+    .option('--data-dir <dir>', 'data directory (default ./data)')
+    .action((file: string, o: { dataDir?: string }) => {
+      const dataDir = resolve(ctx.io.cwd, o.dataDir ?? ctx.io.env.PI_CONTROLLER_DATA_DIR ?? 'data');
+      const pid = recordedServerAlive(resolve(dataDir, PID_FILE));
+      if (pid !== undefined) throw new CliError(`a control plane (pid ${pid}) is serving ${dataDir}: stop it first`, EXIT.CONFLICT);
+      const r = restoreBackup({ dataDir, source: resolve(ctx.io.cwd, file) });
+      ctx.print(r, () => `restored ${file} (schema ${r.schemaVersion}) into ${dataDir}${r.replaced ? `; the previous database is kept as ${r.replaced}` : ''}\n`);
+    });
+}
+
+/** Builds the program. Commands throw CliError (or typed errors); `run` maps them to exit codes. */
+export function buildProgram(io: Io): Command {
+  const program = new Command('pi-controller')
+    .description('Run a Raspberry Pi Kubernetes cluster and drive its GPIO, PWM and I2C hardware.')
+    .version(packageVersion())
+    .option('--url <url>', 'control plane URL (PI_CONTROLLER_URL; default http://127.0.0.1:8080)')
+    .option('--token <token>', 'API token (PI_CONTROLLER_TOKEN)')
+    .option('--token-file <file>', 'read the API token from a file')
+    .option('--ca <file>', "the server's certificate (PEM) for HTTPS (PI_CONTROLLER_CA)")
+    .option('--json', 'machine-readable output')
+    .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) })
+    .exitOverride()
+    .showHelpAfterError();
+  const g = () => program.opts<GlobalOpts>();
+  const ctx: Ctx = {
+    io,
+    creds: () => {
+      const o = g();
+      return resolveCredentials(io, { ...(o.url ? { url: o.url } : {}), ...(o.token ? { token: o.token } : {}), ...(o.tokenFile ? { tokenFile: o.tokenFile } : {}), ...(o.ca ? { ca: o.ca } : {}) });
+    },
+    json: () => g().json === true,
+    print: (data, human) => io.out(g().json ? JSON.stringify(data, null, 2) + '\n' : human()),
+  };
+  serveCommand(program, io);
+  loginCommands(program, ctx);
+  tokenCommands(program, ctx);
+  nodeCommands(program, ctx);
+  eventsCommand(program, ctx);
+  backupCommands(program, ctx);
+  return program;
+}
+
+/** Runs the CLI and returns the exit code (never calls process.exit itself). */
+export async function run(argv: string[], io: Io): Promise<number> {
+  const program = buildProgram(io);
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return EXIT.OK;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return EXIT.OK;
+      return EXIT.USAGE;
+    }
+    if (err instanceof CliError) {
+      io.err(`error: ${err.message}\n`);
+      return err.exitCode;
+    }
+    if (err instanceof ConfigError) {
+      io.err(`error: ${err.message}\n`);
+      return EXIT.USAGE;
+    }
+    if (err instanceof ControllerError) {
+      io.err(`error: ${err.code}: ${err.message}\n`);
+      return err.code === 'ALREADY_RUNNING' ? EXIT.CONFLICT : err.status === 409 ? EXIT.CONFLICT : EXIT.ERROR;
+    }
+    io.err(`error: ${(err as Error).stack ?? String(err)}\n`);
+    return EXIT.ERROR;
+  }
+}

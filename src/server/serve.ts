@@ -1,0 +1,161 @@
+/**
+ * Running the control plane as a process: open the data directory and database, make sure an
+ * admin token exists (created on first start, printed once, written 0600), start HTTP on
+ * loopback or HTTPS beyond it, attach the event stream, schedule backups, and shut down
+ * cleanly. `pi-controller serve` (and `npm start`) call `startControlPlane`.
+ */
+import { createServer as createHttp, type Server } from 'node:http';
+import { createServer as createHttps } from 'node:https';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { BackupManager, DB_FILE } from '../backup/index.js';
+import { isLoopback, type Config } from '../config/index.js';
+import { ControllerError } from '../api/errors.js';
+import { createLogging, type Logging } from '../log/index.js';
+import { openStore, type Store } from '../store/index.js';
+import { createApp, type ControlPlaneApp } from './app.js';
+import type { AgentGateway } from './deps.js';
+import { ensureServerCert } from './tls.js';
+
+export const ADMIN_TOKEN_FILE = 'admin-token';
+export const PID_FILE = 'serve.pid';
+
+export interface RunningControlPlane {
+  url: string;
+  store: Store;
+  app: ControlPlaneApp;
+  server: Server;
+  logging: Logging;
+  /** Set when this start created the admin token (first start). */
+  adminToken: string | undefined;
+  adminTokenFile: string;
+  /** Stops accepting connections, closes stream clients and the database. */
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  config: Config;
+  version: string;
+  logging?: Logging;
+  /** Where the first-start banner (admin token, how to authenticate) is written. */
+  out?: (text: string) => void;
+  /** Seam for the agent link and the simulated local agent (a later issue). */
+  agents?: AgentGateway;
+}
+
+/** Process start time (clock ticks since boot) from /proc: with the pid it names one process, even after pid reuse. */
+function startTime(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether the process recorded in a pid file (`pid starttime`) is still running. */
+export function recordedServerAlive(pidFile: string): number | undefined {
+  if (!existsSync(pidFile)) return undefined;
+  const [pid, start] = readFileSync(pidFile, 'utf8').trim().split(' ');
+  const n = Number(pid);
+  return n > 0 && start !== undefined && startTime(n) === start ? n : undefined;
+}
+
+/** Starts the control plane with `config`. */
+export async function startControlPlane(opts: StartOptions): Promise<RunningControlPlane> {
+  const { config } = opts;
+  const logging = opts.logging ?? createLogging({ level: config.log.level, format: config.log.format, components: config.log.components });
+  const log = logging.child('serve');
+  const out = opts.out ?? ((s: string) => process.stdout.write(s));
+  const dataDir = config.dataDir;
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+
+  // One server per data directory: a second would corrupt nothing (SQLite locks) but would confuse everyone.
+  const pidFile = join(dataDir, PID_FILE);
+  const running = recordedServerAlive(pidFile);
+  if (running !== undefined) throw new ControllerError('ALREADY_RUNNING', 409, `a control plane (pid ${running}) is already serving ${dataDir}`);
+  writeFileSync(pidFile, `${process.pid} ${startTime(process.pid) ?? ''}\n`);
+
+  const store = openStore({ file: join(dataDir, DB_FILE), log: logging.child('store'), eventRetention: config.events.retain });
+  let adminToken: string | undefined;
+  const adminTokenFile = join(dataDir, ADMIN_TOKEN_FILE);
+  if (!store.tokens.list().some((t) => t.role === 'admin')) {
+    adminToken = store.tokens.create('admin', 'admin', 'first-start').token;
+    writeFileSync(adminTokenFile, `${adminToken}\n`, { mode: 0o600 });
+    log.info({ file: adminTokenFile }, 'created the admin token');
+  }
+
+  const backups = new BackupManager({ store, dataDir, keep: config.backup.keep, log: logging.child('backup') });
+  backups.schedule(config.backup.intervalMinutes);
+  let ready = false;
+  const app = createApp({
+    store, log: logging.root, version: opts.version, backups, ready: () => ready,
+    limits: { streamBufferBytes: config.events.streamBufferBytes },
+    ...(opts.agents ? { agents: opts.agents } : {}),
+  });
+
+  const { host, port } = config.http;
+  const tls = config.http.tls === 'on' || (config.http.tls === 'auto' && !isLoopback(host));
+  let server: Server;
+  if (tls) {
+    const cert = await ensureServerCert(dataDir, host);
+    log.info({ certFile: cert.certFile, sha256: cert.fingerprint256, generated: cert.generated }, 'HTTPS with a self-signed certificate (clients: pass --ca with this file)');
+    server = createHttps({ cert: cert.cert, key: cert.key }, app.callback()) as unknown as Server;
+  } else {
+    server = createHttp(app.callback());
+  }
+  app.attach(server);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const addr = server.address() as AddressInfo;
+  const shownHost = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+  const url = `${tls ? 'https' : 'http'}://${shownHost}:${addr.port}`;
+  ready = true;
+  log.info({ url, dataDir }, 'control plane listening');
+
+  const lines = [`\npi-controller control plane at ${url}  (data: ${dataDir})`];
+  if (adminToken) {
+    lines.push(
+      'An admin token was created on first start. It is shown once here and kept in a 0600 file:',
+      `  ${adminToken}`,
+      `  file: ${adminTokenFile}`,
+    );
+  } else {
+    lines.push(`Admin token: in ${adminTokenFile} (if you kept it), or create one with 'pi-controller token create'.`);
+  }
+  lines.push(
+    'Authenticate:',
+    `  curl -H "Authorization: Bearer $(cat ${adminTokenFile})" ${url}/api/v1/nodes`,
+    `  npx pi-controller login --url ${url} --token-file ${adminTokenFile}${tls ? ` --ca ${join(dataDir, 'server-cert.pem')}` : ''}`,
+    '',
+  );
+  out(lines.join('\n') + '\n');
+
+  let closed = false;
+  return {
+    url, store, app, server, logging, adminToken, adminTokenFile,
+    async close() {
+      if (closed) return;
+      closed = true;
+      ready = false;
+      backups.stop();
+      app.close();
+      server.closeIdleConnections?.();
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        setTimeout(() => {
+          server.closeAllConnections?.();
+        }, 2000).unref();
+      });
+      store.close();
+      rmSync(pidFile, { force: true });
+      log.info('control plane stopped');
+    },
+  };
+}
