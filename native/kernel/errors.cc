@@ -2,6 +2,7 @@
 
 #include <uv.h>
 
+#include <cerrno>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -55,6 +56,9 @@ Napi::Error ErrnoError(Napi::Env env, int err, const std::string& syscall, const
   // newer glibc than the prebuilds target (strerrorname_np is glibc 2.32+).
   const char* name = uv_err_name(-err);
   std::string code = (name != nullptr && std::strncmp(name, "Unknown", 7) != 0) ? name : "E" + std::to_string(err);
+  // On Linux ENOTSUP and EOPNOTSUPP are the same number; libuv names it ENOTSUP, but the kernel's
+  // I2C and GPIO code (and its documentation) speak of EOPNOTSUPP, so use that name.
+  if (err == EOPNOTSUPP) code = "EOPNOTSUPP";
   std::string msg = code + ": " + std::strerror(err) + ", " + syscall;
   if (!detail.empty()) msg += " (" + detail + ")";
   Napi::Error e = Build(env, msg);

@@ -103,8 +103,9 @@ for m in configfs i2c-dev i2c-stub-plain 9p 9pnet_virtio virtio_pci gpio-sim; do
   | awk '!seen[$0]++' | while read -r f; do
     cp "$f" "$R/lib/modules/"
     b=$(basename "$f")
-    # The stub answers at 0x76 (a BME280's address) and 0x50 (an EEPROM's).
-    if [ "$b" = i2c-stub-plain.ko ]; then echo "$b chip_addr=0x76,0x50"; else echo "$b"; fi
+    # The stub answers at 0x76 (a BME280's address) and 0x50 (an EEPROM's), with SMBus block
+    # transfers enabled (the functionality mask is ANDed with everything the stub supports).
+    if [ "$b" = i2c-stub-plain.ko ]; then echo "$b chip_addr=0x76,0x50 functionality=0xffffffff"; else echo "$b"; fi
   done > "$R/modules.order"
 cp "$RIG_SRC/guest-init.sh" "$R/init"
 chmod +x "$R/init"
