@@ -34,6 +34,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Napi::Function gpio = pic::GpioChip::Init(env);
   data->gpioChip = Napi::Persistent(gpio);
   exports.Set("GpioChip", gpio);
+  pic::GpioChip::InitFastPath(env, exports);
   pc::kernel::InitKernel(env, exports);
   return exports;
 }

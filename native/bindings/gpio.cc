@@ -1,5 +1,6 @@
 #include "bindings/gpio.h"
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -172,6 +173,190 @@ napi_value FastReadBank(napi_env env, napi_callback_info info) {
   return r;
 }
 
+// --- the mailbox path: zero-argument functions -------------------------------------------------
+// JS stores the arguments in core->mailbox (an Int32Array over it) and calls a function that
+// takes no JS arguments, so the call makes one N-API call (napi_get_cb_info, for the core) and no
+// value conversions. Results come back in mailbox[2]. The checks are the same as on the argument
+// path, done on the int32 slots: a non-integer never reaches here (the Int32Array would truncate
+// it), because src/hw checks before storing; a pin or value out of range is still refused here.
+
+GpioCore* MailboxCore(napi_env env, napi_callback_info info) {
+  void* data = nullptr;
+  napi_get_cb_info(env, info, nullptr, nullptr, nullptr, &data);
+  auto* c = static_cast<GpioCore*>(data);
+  if (__builtin_expect(!c->open, 0)) {
+    ThrowHw(env, Closed());
+    return nullptr;
+  }
+  return c;
+}
+
+// Error paths kept out of line, so the checks in the hot functions inline to a few compares.
+[[gnu::cold, gnu::noinline]] void ThrowPinRange(napi_env env, const GpioCore* c, int32_t v) {
+  ThrowRange(env, "EPIN_RANGE", "pin " + std::to_string(v) + " is outside " + c->soc->Name() + "'s GPIO 0-" +
+                                    std::to_string(c->pinCount - 1));
+}
+
+[[gnu::cold, gnu::noinline]] void ThrowPinReserved(napi_env env, int32_t v) {
+  ThrowRange(env, "EPIN_RESERVED", "GPIO" + std::to_string(v) + " is reserved for the HAT ID EEPROM (ID_SD/ID_SC)");
+}
+
+[[gnu::cold, gnu::noinline]] napi_value ThrowClosed(napi_env env) { return ThrowHw(env, Closed()); }
+
+[[gnu::cold, gnu::noinline]] napi_value ThrowValue(napi_env env) { return ThrowType(env, "EVALUE", "value must be 0 or 1"); }
+
+[[gnu::always_inline]] inline bool MailboxPin(napi_env env, const GpioCore* c, int32_t v, unsigned* pin) {
+  if (__builtin_expect(v < 0 || static_cast<unsigned>(v) >= c->pinCount, 0)) {
+    ThrowPinRange(env, c, v);
+    return false;
+  }
+  if (__builtin_expect(static_cast<unsigned>(v) < kReservedPins && !c->allowReserved, 0)) {
+    ThrowPinReserved(env, v);
+    return false;
+  }
+  *pin = static_cast<unsigned>(v);
+  return true;
+}
+
+bool MailboxMask(napi_env env, const GpioCore* c, unsigned* bank, uint32_t* mask) {
+  int32_t b = c->mailbox[1];
+  if (b < 0 || static_cast<unsigned>(b) >= c->soc->BankCount()) {
+    ThrowRange(env, "EBANK_RANGE", std::string(c->soc->Name()) + " has GPIO banks 0-" + std::to_string(c->soc->BankCount() - 1));
+    return false;
+  }
+  *bank = static_cast<unsigned>(b);
+  *mask = static_cast<uint32_t>(c->mailbox[0]);
+  unsigned width = c->soc->BankWidth(*bank);
+  if (width < 32 && (*mask >> width) != 0) {
+    ThrowRange(env, "EMASK_RANGE", "mask has bits outside bank " + std::to_string(*bank));
+    return false;
+  }
+  if (*bank == 0 && (*mask & ((1u << kReservedPins) - 1)) != 0 && !c->allowReserved) {
+    ThrowRange(env, "EPIN_RESERVED", "mask includes GPIO0/GPIO1, reserved for the HAT ID EEPROM");
+    return false;
+  }
+  return true;
+}
+
+napi_value MailboxWrite(napi_env env, napi_callback_info info) {
+  GpioCore* c = MailboxCore(env, info);
+  if (c == nullptr) return nullptr;
+  unsigned pin;
+  if (!MailboxPin(env, c, c->mailbox[0], &pin)) return nullptr;
+  int32_t v = c->mailbox[1];
+  if (v != 0 && v != 1) return ThrowType(env, "EVALUE", "value must be 0 or 1");
+  c->soc->Write(pin, v != 0);
+  return nullptr;
+}
+
+napi_value MailboxRead(napi_env env, napi_callback_info info) {
+  GpioCore* c = MailboxCore(env, info);
+  if (c == nullptr) return nullptr;
+  unsigned pin;
+  if (!MailboxPin(env, c, c->mailbox[0], &pin)) return nullptr;
+  c->mailbox[2] = c->soc->Read(pin) ? 1 : 0;
+  return nullptr;
+}
+
+template <bool kSet>
+napi_value MailboxSetClear(napi_env env, napi_callback_info info) {
+  GpioCore* c = MailboxCore(env, info);
+  if (c == nullptr) return nullptr;
+  unsigned bank;
+  uint32_t mask;
+  if (!MailboxMask(env, c, &bank, &mask)) return nullptr;
+  if (kSet) c->soc->SetMask(bank, mask);
+  else c->soc->ClearMask(bank, mask);
+  return nullptr;
+}
+
+napi_value MailboxReadBank(napi_env env, napi_callback_info info) {
+  GpioCore* c = MailboxCore(env, info);
+  if (c == nullptr) return nullptr;
+  int32_t b = c->mailbox[1];
+  if (b < 0 || static_cast<unsigned>(b) >= c->soc->BankCount()) {
+    return ThrowRange(env, "EBANK_RANGE", std::string(c->soc->Name()) + " has GPIO banks 0-" + std::to_string(c->soc->BankCount() - 1));
+  }
+  unsigned width = c->soc->BankWidth(static_cast<unsigned>(b));
+  uint32_t valid = width >= 32 ? ~0u : (1u << width) - 1;
+  c->mailbox[2] = static_cast<int32_t>(c->soc->ReadBank(static_cast<unsigned>(b)) & valid);
+  return nullptr;
+}
+
+// --- the process-wide fast path ---------------------------------------------------------------
+// The floor of a JS->native call is the bare N-API call (noop). Even napi_get_cb_info, needed to
+// reach a function's data, adds about a third to it here. So the first JS environment that loads
+// the addon (normally the main thread) owns one static mailbox and a table of chips, and its fast
+// functions take no arguments and make no N-API calls at all: JS writes [pin|mask, value|bank,
+// -, chip slot] into the mailbox and calls. Other environments (worker threads) use the per-chip
+// mailbox above. All calls on the fast path come from the owner's thread, so no locking.
+
+constexpr int kFastSlots = 64;
+struct FastPath {
+  alignas(64) int32_t mailbox[4];
+  GpioCore* cores[kFastSlots];
+};
+FastPath g_fast;
+std::atomic<napi_env> g_fastOwner{nullptr};
+
+[[gnu::always_inline]] inline GpioCore* FastCore(napi_env env) {
+  uint32_t slot = static_cast<uint32_t>(g_fast.mailbox[3]);
+  GpioCore* c = slot < static_cast<uint32_t>(kFastSlots) ? g_fast.cores[slot] : nullptr;
+  if (__builtin_expect(c == nullptr || !c->open, 0)) {
+    ThrowClosed(env);
+    return nullptr;
+  }
+  return c;
+}
+
+napi_value FastPathWrite(napi_env env, napi_callback_info) {
+  GpioCore* c = FastCore(env);
+  if (c == nullptr) return nullptr;
+  unsigned pin;
+  if (!MailboxPin(env, c, g_fast.mailbox[0], &pin)) return nullptr;
+  int32_t v = g_fast.mailbox[1];
+  if (__builtin_expect(v != 0 && v != 1, 0)) return ThrowValue(env);
+  c->soc->Write(pin, v != 0);
+  return nullptr;
+}
+
+napi_value FastPathRead(napi_env env, napi_callback_info) {
+  GpioCore* c = FastCore(env);
+  if (c == nullptr) return nullptr;
+  unsigned pin;
+  if (!MailboxPin(env, c, g_fast.mailbox[0], &pin)) return nullptr;
+  g_fast.mailbox[2] = c->soc->Read(pin) ? 1 : 0;
+  return nullptr;
+}
+
+// The per-chip mailbox checks read core->mailbox; copy the shared slots there first.
+template <bool kSet>
+napi_value FastPathSetClear(napi_env env, napi_callback_info) {
+  GpioCore* c = FastCore(env);
+  if (c == nullptr) return nullptr;
+  c->mailbox[0] = g_fast.mailbox[0];
+  c->mailbox[1] = g_fast.mailbox[1];
+  unsigned bank;
+  uint32_t mask;
+  if (!MailboxMask(env, c, &bank, &mask)) return nullptr;
+  if (kSet) c->soc->SetMask(bank, mask);
+  else c->soc->ClearMask(bank, mask);
+  return nullptr;
+}
+
+napi_value FastPathReadBank(napi_env env, napi_callback_info) {
+  GpioCore* c = FastCore(env);
+  if (c == nullptr) return nullptr;
+  int32_t b = g_fast.mailbox[1];
+  if (b < 0 || static_cast<unsigned>(b) >= c->soc->BankCount()) {
+    return ThrowRange(env, "EBANK_RANGE", std::string(c->soc->Name()) + " has GPIO banks 0-" + std::to_string(c->soc->BankCount() - 1));
+  }
+  unsigned width = c->soc->BankWidth(static_cast<unsigned>(b));
+  uint32_t valid = width >= 32 ? ~0u : (1u << width) - 1;
+  g_fast.mailbox[2] = static_cast<int32_t>(c->soc->ReadBank(static_cast<unsigned>(b)) & valid);
+  return nullptr;
+}
+
 // Defines a fast function as an own, read-only property of the chip object. The function keeps
 // the core alive through its finalizer data (a heap shared_ptr), since JS may hold the function
 // longer than the chip.
@@ -217,6 +402,47 @@ std::string OpenMessage(const std::string& path, int err, const char* syscall, c
 }
 
 }  // namespace
+
+GpioCore::~GpioCore() {
+  if (fastSlot >= 0) g_fast.cores[fastSlot] = nullptr;
+}
+
+void GpioChip::InitFastPath(Napi::Env env, Napi::Object exports) {
+  napi_env expected = nullptr;
+  if (!g_fastOwner.compare_exchange_strong(expected, static_cast<napi_env>(env))) return;
+  napi_value ab, view;
+  if (napi_create_external_arraybuffer(env, g_fast.mailbox, sizeof g_fast.mailbox, nullptr, nullptr, &ab) != napi_ok ||
+      napi_create_typedarray(env, napi_int32_array, 4, ab, 0, &view) != napi_ok) {
+    napi_value ignored;
+    napi_get_and_clear_last_exception(env, &ignored);
+    g_fastOwner = nullptr;
+    return;
+  }
+  Napi::Object fast = Napi::Object::New(env);
+  fast.Set("mailbox", Napi::Value(env, view));
+  auto fn = [&](const char* name, napi_callback cb) {
+    napi_value f;
+    NAPI_THROW_IF_FAILED_VOID(env, napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, nullptr, &f));
+    fast.Set(name, Napi::Value(env, f));
+  };
+  fn("write", FastPathWrite);
+  fn("read", FastPathRead);
+  fn("setMask", FastPathSetClear<true>);
+  fn("clearMask", FastPathSetClear<false>);
+  fn("readBank", FastPathReadBank);
+  exports.Set("gpioFastPath", fast);
+  // When the owner env goes away (its thread ends), the table dies with it.
+  napi_add_env_cleanup_hook(
+      env,
+      [](void*) {
+        for (auto& c : g_fast.cores) {
+          if (c != nullptr) c->fastSlot = -1;
+          c = nullptr;
+        }
+        g_fastOwner = nullptr;
+      },
+      nullptr);
+}
 
 Napi::Function GpioChip::Init(Napi::Env env) {
   return DefineClass(env, "GpioChip",
@@ -284,6 +510,39 @@ GpioChip::GpioChip(const Napi::CallbackInfo& info) : Napi::ObjectWrap<GpioChip>(
   DefineFast(env, self, core, "setMask", FastMask<true>);
   DefineFast(env, self, core, "clearMask", FastMask<false>);
   DefineFast(env, self, core, "readBank", FastReadBank);
+  // A slot on the process-wide fast path, when this env owns it and a slot is free.
+  if (g_fastOwner.load() == static_cast<napi_env>(env)) {
+    for (int i = 0; i < kFastSlots; i++) {
+      if (g_fast.cores[i] == nullptr) {
+        g_fast.cores[i] = core.get();
+        core->fastSlot = i;
+        self.DefineProperty(Napi::PropertyDescriptor::Value("fastSlot", Napi::Number::New(env, i), napi_enumerable));
+        break;
+      }
+    }
+  }
+  DefineFast(env, self, core, "mailboxWrite", MailboxWrite);
+  DefineFast(env, self, core, "mailboxRead", MailboxRead);
+  DefineFast(env, self, core, "mailboxSetMask", MailboxSetClear<true>);
+  DefineFast(env, self, core, "mailboxClearMask", MailboxSetClear<false>);
+  DefineFast(env, self, core, "mailboxReadBank", MailboxReadBank);
+  // The mailbox as an Int32Array over core memory. The buffer keeps the core alive like the
+  // functions do. Builds whose V8 forbids external buffers (sandboxed) get no mailbox, and src/hw
+  // falls back to the argument path.
+  napi_value ab;
+  auto* keep = new std::shared_ptr<GpioCore>(core);
+  napi_status s = napi_create_external_arraybuffer(
+      env, core->mailbox, sizeof core->mailbox,
+      [](napi_env, void*, void* hint) { delete static_cast<std::shared_ptr<GpioCore>*>(hint); }, keep, &ab);
+  if (s == napi_ok) {
+    napi_value view;
+    NAPI_THROW_IF_FAILED_VOID(env, napi_create_typedarray(env, napi_int32_array, 4, ab, 0, &view));
+    self.DefineProperty(Napi::PropertyDescriptor::Value("mailbox", Napi::Value(env, view), napi_enumerable));
+  } else {
+    delete keep;
+    napi_value ignored;
+    napi_get_and_clear_last_exception(env, &ignored);
+  }
 }
 
 Napi::Value GpioChip::Info(const Napi::CallbackInfo& info) {

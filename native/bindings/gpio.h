@@ -16,6 +16,7 @@ namespace pic {
 // hold a raw pointer to it (see GpioChip's constructor), so it lives until the last of them is
 // collected; close() only unmaps and marks it closed.
 struct GpioCore {
+  ~GpioCore();
   Regs regs;
   MappedRegion region;
   std::unique_ptr<GpioSoc> soc;
@@ -23,11 +24,18 @@ struct GpioCore {
   bool open = false;
   bool allowReserved = false;
   unsigned pinCount = 0;
+  // Argument/result slots shared with JS as an Int32Array (see the mailbox functions in
+  // gpio.cc): the hot calls pass their arguments here instead of as JS arguments, because on
+  // this N-API each napi_get_value_* costs about as much as the whole bare call.
+  alignas(16) int32_t mailbox[4] = {0, 0, 0, 0};
+  int fastSlot = -1;  // index in the process-wide fast-path table, or -1
 };
 
 class GpioChip : public Napi::ObjectWrap<GpioChip> {
  public:
   static Napi::Function Init(Napi::Env env);
+  // Claims the process-wide fast path for this env if no other env holds it (see gpio.cc).
+  static void InitFastPath(Napi::Env env, Napi::Object exports);
   explicit GpioChip(const Napi::CallbackInfo& info);
 
  private:

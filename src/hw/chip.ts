@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { loadAddon } from './addon.js';
 import { detectBoard, type BoardInfo } from './detect.js';
 import { HwError, rangeError, typeError } from './errors.js';
-import type { NativeGpioChip, NativeGpioOptions, RegisterBlock, SocName, TraceEntry } from './native.js';
+import type { NativeGpioChip, NativeGpioFastPath, NativeGpioOptions, RegisterBlock, SocName, TraceEntry } from './native.js';
 
 export type { SocName, TraceEntry, RegisterBlock } from './native.js';
 
@@ -71,24 +71,57 @@ export class GpioChip {
   /** What detection found, when the SoC was detected. */
   readonly board: BoardInfo | undefined;
   readonly #native: NativeGpioChip;
-  readonly #write: (pin: number, value: number) => void;
-  readonly #read: (pin: number) => number;
+  // The hot calls pass their arguments through the native mailbox (an Int32Array over native
+  // memory) to zero-argument functions: converting JS arguments in N-API costs more than the
+  // call itself. Without a mailbox, the same slots feed the argument-passing functions.
+  readonly #mb: Int32Array;
+  readonly #slot: number;
+  readonly #write: () => void;
+  readonly #read: () => void;
+  readonly #set: () => void;
+  readonly #clear: () => void;
+  readonly #readBank: () => void;
   readonly #first: number;
+  readonly #widths: readonly number[];
+  readonly #limits: readonly number[];
   readonly #modes: ReadonlySet<string>;
   readonly #padControl: boolean;
 
   /** @internal use {@link openChip}. */
-  constructor(native: NativeGpioChip, allowReserved: boolean, board: BoardInfo | undefined) {
+  constructor(native: NativeGpioChip, allowReserved: boolean, board: BoardInfo | undefined, fast?: NativeGpioFastPath) {
     const info = native.info();
     this.#native = native;
-    this.#write = native.write;
-    this.#read = native.read;
+    this.#slot = native.fastSlot ?? -1;
+    if (fast && native.fastSlot !== undefined) {
+      this.#mb = fast.mailbox;
+      this.#write = fast.write;
+      this.#read = fast.read;
+      this.#set = fast.setMask;
+      this.#clear = fast.clearMask;
+      this.#readBank = fast.readBank;
+    } else if (native.mailbox) {
+      this.#mb = native.mailbox;
+      this.#write = native.mailboxWrite;
+      this.#read = native.mailboxRead;
+      this.#set = native.mailboxSetMask;
+      this.#clear = native.mailboxClearMask;
+      this.#readBank = native.mailboxReadBank;
+    } else {
+      const mb = (this.#mb = new Int32Array(4));
+      this.#write = () => native.write(mb[0] ?? 0, mb[1] ?? 0);
+      this.#read = () => void (mb[2] = native.read(mb[0] ?? 0));
+      this.#set = () => native.setMask((mb[0] ?? 0) >>> 0, mb[1] ?? 0);
+      this.#clear = () => native.clearMask((mb[0] ?? 0) >>> 0, mb[1] ?? 0);
+      this.#readBank = () => void (mb[2] = native.readBank(mb[1] ?? 0));
+    }
     this.#first = allowReserved ? 0 : RESERVED_PINS;
     this.#modes = info.soc === 'rp1' ? RP1_MODES : BCM_MODES;
     this.#padControl = info.padControl;
     this.soc = info.soc;
     this.pinCount = info.pinCount;
     this.banks = info.banks.map((b) => Object.freeze({ ...b }));
+    this.#widths = info.banks.map((b) => b.width);
+    this.#limits = info.banks.map((b) => 2 ** b.width);
     this.simulated = info.simulated;
     this.board = board;
   }
@@ -125,7 +158,11 @@ export class GpioChip {
   /** Drives an output high (1) or low (0): one register write (GPSET/GPCLR, RP1 SET/CLR alias). */
   write(pin: number, value: Level): void {
     if (pin >= this.#first && pin < this.pinCount && (pin | 0) === pin && (value === 0 || value === 1)) {
-      this.#write(pin, value);
+      const mb = this.#mb;
+      mb[3] = this.#slot;
+      mb[0] = pin;
+      mb[1] = value;
+      this.#write();
       return;
     }
     this.#pin(pin);
@@ -135,7 +172,11 @@ export class GpioChip {
   /** The pin's level (GPLEV, RP1 SYNC_IN). */
   read(pin: number): Level {
     if (!(pin >= this.#first && pin < this.pinCount && (pin | 0) === pin)) this.#pin(pin);
-    return this.#read(pin) as Level;
+    const mb = this.#mb;
+    mb[3] = this.#slot;
+    mb[0] = pin;
+    this.#read();
+    return mb[2] as Level;
   }
 
   /** Sets the pin's pull: the GPPUD/GPPUDCLK sequence (2835-2837), PUP_PDN bits (2711), PADS PUE/PDE (RP1). */
@@ -168,19 +209,31 @@ export class GpioChip {
   /** Drives high every pin whose bit is set in `mask` (bit i = pin banks[bank].first + i), in one write. */
   setMask(mask: number, bank = 0): void {
     this.#mask(mask, bank);
-    this.#native.setMask(mask, bank);
+    const mb = this.#mb;
+    mb[3] = this.#slot;
+    mb[0] = mask;
+    mb[1] = bank;
+    this.#set();
   }
 
   /** Drives low every pin whose bit is set in `mask`, in one write. */
   clearMask(mask: number, bank = 0): void {
     this.#mask(mask, bank);
-    this.#native.clearMask(mask, bank);
+    const mb = this.#mb;
+    mb[3] = this.#slot;
+    mb[0] = mask;
+    mb[1] = bank;
+    this.#clear();
   }
 
   /** The levels of all pins of a bank in one read (bit i = pin banks[bank].first + i). */
   readAll(bank = 0): number {
     this.#bank(bank);
-    return this.#native.readBank(bank);
+    const mb = this.#mb;
+    mb[3] = this.#slot;
+    mb[1] = bank;
+    this.#readBank();
+    return (mb[2] ?? 0) >>> 0;
   }
 
   /**
@@ -247,6 +300,8 @@ export class GpioChip {
   }
 
   #mask(mask: number, bank: number): void {
+    const w = this.#widths[bank];
+    if (w !== undefined && mask >= 0 && mask < this.#limits[bank]! && (mask % 1) === 0 && (bank !== 0 || this.#first === 0 || (mask & 3) === 0)) return;
     this.#bank(bank);
     if (typeof mask !== 'number' || !Number.isInteger(mask)) throw typeError('EMASK_TYPE', 'mask must be an integer');
     const width = this.banks[bank]?.width ?? 0;
@@ -295,5 +350,5 @@ export function openChip(options: OpenChipOptions = {}): GpioChip {
   const path = options.gpiomem ?? (simulate ? undefined : soc === 'rp1' ? '/dev/gpiomem0' : '/dev/gpiomem');
   if (path !== undefined) native.path = path;
   const addon = loadAddon(options.addon === undefined ? {} : { path: options.addon });
-  return new GpioChip(new addon.GpioChip(native), native.allowReserved === true, board);
+  return new GpioChip(new addon.GpioChip(native), native.allowReserved === true, board, addon.gpioFastPath);
 }

@@ -53,6 +53,18 @@ export interface NativeGpioChip {
   setMask(mask: number, bank?: number): void;
   clearMask(mask: number, bank?: number): void;
   readBank(bank?: number): number;
+  /**
+   * Argument slots for the zero-argument mailbox functions: [0] pin or mask, [1] value or bank,
+   * [2] result. Absent where the runtime forbids external buffers.
+   */
+  mailbox?: Int32Array;
+  /** This chip's slot on the process-wide fast path, when it has one. */
+  fastSlot?: number;
+  mailboxWrite(): void;
+  mailboxRead(): void;
+  mailboxSetMask(): void;
+  mailboxClearMask(): void;
+  mailboxReadBank(): void;
   info(): NativeGpioInfo;
   setFunction(pin: number, mode: string): void;
   getFunction(pin: number): string;
@@ -69,7 +81,21 @@ export interface NativeGpioChip {
   close(): void;
 }
 
+/**
+ * The process-wide fast path, present in the first JS environment that loaded the addon: one
+ * mailbox [pin|mask, value|bank, result, chip slot] and functions that take no JS arguments.
+ */
+export interface NativeGpioFastPath {
+  mailbox: Int32Array;
+  write(): void;
+  read(): void;
+  setMask(): void;
+  clearMask(): void;
+  readBank(): void;
+}
+
 export interface NativeAddon {
+  gpioFastPath?: NativeGpioFastPath;
   version(): string;
   /** A call that does nothing: the baseline of the benchmarks. */
   noop(): void;

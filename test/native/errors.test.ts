@@ -79,3 +79,36 @@ t.test('opening errors are HwError with code, syscall and peripheral', async (t)
   t.throws(() => real.sim, { name: 'HwError', code: 'ENOT_SIMULATED' });
   real.close();
 });
+
+t.test('the zero-argument fast path checks its mailbox on its own', async (t) => {
+  const page = new RegisterPage(t, BCM_PAGE);
+  const addon = loadAddon();
+  const fast = addon.gpioFastPath;
+  if (!fast) {
+    t.fail('the main thread owns the fast path');
+    return;
+  }
+  const raw: NativeGpioChip = new addon.GpioChip({ soc: 'bcm2837', path: page.path, trace: true });
+  t.type(raw.fastSlot, 'number', 'a chip opened on the main thread has a fast-path slot');
+  const mb = fast.mailbox;
+  const call = (slot: number, a: number, b: number, fn: () => void): void => {
+    mb[3] = slot;
+    mb[0] = a;
+    mb[1] = b;
+    fn();
+  };
+  const slot = raw.fastSlot ?? -1;
+  t.throws(() => call(slot, 54, 1, fast.write), { name: 'RangeError', code: 'EPIN_RANGE' });
+  t.throws(() => call(slot, -3, 1, fast.write), { name: 'RangeError', code: 'EPIN_RANGE' });
+  t.throws(() => call(slot, 1, 1, fast.write), { name: 'RangeError', code: 'EPIN_RESERVED' });
+  t.throws(() => call(slot, 17, 2, fast.write), { name: 'TypeError', code: 'EVALUE' });
+  t.throws(() => call(slot, 1 << 22, 1, fast.setMask), { name: 'RangeError', code: 'EMASK_RANGE' });
+  t.throws(() => call(slot, 0xf0, 2, fast.clearMask), { name: 'RangeError', code: 'EBANK_RANGE' });
+  t.throws(() => call(63, 17, 1, fast.write), { name: 'HwError', code: 'ECLOSED' }, 'an empty slot');
+  t.throws(() => call(1000, 17, 1, fast.write), { name: 'HwError', code: 'ECLOSED' }, 'a slot outside the table');
+  t.same(raw.trace(), [], 'no register touched');
+  call(slot, 17, 1, fast.write);
+  t.same(raw.trace().map((e) => [e.op, e.offset, e.value]), [['write', 0x1c, 1 << 17]], 'a good call writes GPSET0');
+  raw.close();
+  t.throws(() => call(slot, 17, 1, fast.write), { name: 'HwError', code: 'ECLOSED' }, 'closed');
+});
