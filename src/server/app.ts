@@ -91,7 +91,7 @@ export function createApp(deps: AppDeps): ControlPlaneApp {
   app.proxy = false;
   app.silent = true;
   const bodyLimit = deps.limits?.bodyBytes ?? 1 << 20;
-  const routers = resources.map((r) => buildRouter(API_ROOT, r, { validator, bodyLimit }));
+  const routers = resources.map((r) => buildRouter(API_ROOT, r, { validator, bodyLimit, store }));
 
   // Health and metrics live outside /api/v1: the first two are public, /metrics needs a token.
   const ops = new Router<AppState>();

@@ -53,7 +53,7 @@ export function auditMiddleware(store: Store, log: Logger): Middleware<AppState>
     } finally {
       const a = ctx.state.audit;
       const actor = ctx.state.actor;
-      if (a && actor) {
+      if (a && actor && !a.recorded) {
         try {
           store.audit.record({
             actorId: actor.id, actorName: actor.name, action: a.action, method: ctx.method, path: ctx.path,

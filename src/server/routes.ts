@@ -13,6 +13,7 @@ import { Value } from '@sinclair/typebox/value';
 import { ForbiddenError, UnauthenticatedError, ValidationError, type Problem } from '../api/errors.js';
 import type { Validator } from '../api/validate.js';
 import { readJsonBody } from './body.js';
+import type { Store } from '../store/index.js';
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
@@ -44,6 +45,11 @@ export interface RouteSpec<P extends TSchema = TSchema, Q extends TSchema = TSch
   response: { status: number; schema?: TSchema; description?: string };
   /** Audit action name; required for every mutating method. */
   audit?: string;
+  /**
+   * Run a mutating handler, its events and its audit record in one SQLite transaction (one
+   * fsync, all or nothing). Default true for mutations; false for handlers that await I/O.
+   */
+  transactional?: boolean;
   handler(input: HandlerInput<Static<P>, Static<Q>, Static<B>>): Promise<HandlerResult> | HandlerResult;
 }
 
@@ -55,7 +61,8 @@ export function route<P extends TSchema, Q extends TSchema, B extends TSchema>(s
 /** Koa state set by the auth middleware. */
 export interface AppState {
   actor?: TokenInfo;
-  audit?: { action: string; target: string | null };
+  /** Set by a mutating route; `recorded` once its audit row is written. */
+  audit?: { action: string; target: string | null; recorded?: boolean };
 }
 
 /** A resource: one router with a prefix and its routes. */
@@ -85,7 +92,7 @@ export function requireRole(role: Role): RoleGuard {
 const MUTATING = new Set<Method>(['POST', 'PUT', 'PATCH', 'DELETE']);
 
 /** Builds the Koa router of one resource. */
-export function buildRouter(apiRoot: string, res: Resource, deps: { validator: Validator; bodyLimit: number }): Router<AppState> {
+export function buildRouter(apiRoot: string, res: Resource, deps: { validator: Validator; bodyLimit: number; store: Store }): Router<AppState> {
   const router = new Router<AppState>({ prefix: apiRoot + res.prefix });
   for (const spec of res.routes) {
     if (MUTATING.has(spec.method) && !spec.audit) throw new Error(`route ${spec.method} ${res.prefix}${spec.path} mutates but names no audit action`);
@@ -104,12 +111,30 @@ export function buildRouter(apiRoot: string, res: Resource, deps: { validator: V
       }
       if (problems.length) throw new ValidationError(problems);
       if (spec.audit) ctx.state.audit = { action: spec.audit, target: null };
-      const result = await spec.handler({
+      const input = {
         params, query, body, actor: ctx.state.actor!, ctx,
-        auditTarget: (t) => {
+        auditTarget: (t: string) => {
           if (ctx.state.audit) ctx.state.audit.target = t;
         },
-      });
+      } as HandlerInput<unknown, unknown, unknown>;
+      let result: HandlerResult;
+      if (spec.audit && spec.transactional !== false) {
+        // The change, the events it emits and its audit row commit together.
+        result = deps.store.tx(() => {
+          const r = spec.handler(input as never);
+          if (r instanceof Promise) throw new Error(`transactional route ${spec.method} ${res.prefix}${spec.path} returned a promise`);
+          const a = ctx.state.audit!;
+          const actor = ctx.state.actor!;
+          deps.store.audit.record({
+            actorId: actor.id, actorName: actor.name, action: a.action, method: ctx.method, path: ctx.path,
+            status: r?.status ?? spec.response.status, target: a.target, detail: null,
+          });
+          a.recorded = true;
+          return r;
+        });
+      } else {
+        result = await spec.handler(input as never);
+      }
       ctx.status = result?.status ?? spec.response.status;
       if (result?.body !== undefined) ctx.body = result.body;
     };

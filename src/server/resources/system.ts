@@ -50,7 +50,7 @@ export function backupsResource({ backups, bus }: ResourceDeps): Resource {
       }),
       route({
         method: 'POST', path: '/', role: 'admin', summary: 'Take an online backup now (writes continue)', body: BackupCreate,
-        response: { status: 201, schema: BackupInfo }, audit: 'backup.create',
+        response: { status: 201, schema: BackupInfo }, audit: 'backup.create', transactional: false,
         handler: async ({ body, auditTarget }) => {
           const info = await need().create(body.label);
           auditTarget(info.file);
