@@ -1,5 +1,6 @@
-// Errors of the kernel interfaces: JS errors of the class that TS passes in at init, carrying the
-// errno as `code` ("ENXIO"), `errno` (positive number), `syscall` and `peripheral`.
+// Errors of the kernel interfaces, raised through the addon's common mechanism
+// (bindings/errors.h): instances of the JS class src/hw registers at load (HwError), carrying the
+// errno name as `code` ("ENXIO"), `errno`, `syscall`, `peripheral` and the device `path`.
 #pragma once
 #include <napi.h>
 
@@ -7,18 +8,15 @@
 
 namespace pc::kernel {
 
-/** Remembers the JS error class for this env (called once from InitKernel's setErrorClass). */
-void SetErrorClass(Napi::Env env, Napi::Function cls);
-
-/** Builds the error for a failed system call; `err` is a positive errno. */
+/** The error for a failed system call; `err` is a positive errno, `path` the device. */
 Napi::Error ErrnoError(Napi::Env env, int err, const std::string& syscall, const std::string& peripheral,
-                       const std::string& detail);
+                       const std::string& path);
 
-/** Builds an error with a project code (e.g. "EINVAL" for bad arguments, "ECLOSED"). */
+/** An error with a project code (e.g. "ECLOSED"). */
 Napi::Error CodedError(Napi::Env env, const std::string& code, const std::string& message,
                        const std::string& peripheral);
 
-/** Throws a TypeError-like coded EINVAL error and returns an empty value for early returns. */
+/** Throws a coded EINVAL error (bad argument) and returns undefined for early returns. */
 Napi::Value ThrowInvalid(Napi::Env env, const std::string& message, const std::string& peripheral);
 
 }  // namespace pc::kernel

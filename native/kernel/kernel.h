@@ -5,7 +5,10 @@
 
 namespace pc::kernel {
 
-/** Adds `kernel` (I2cBus, GpioChip, LineRequest, setErrorClass) to the module exports. */
+/**
+ * Adds `kernel` (I2cBus, GpioChip, LineRequest) to the module exports. Errors use the class given
+ * to the addon's setErrorClass (see bindings/errors.h).
+ */
 void InitKernel(Napi::Env env, Napi::Object exports);
 
 Napi::Function DefineI2cBus(Napi::Env env);

@@ -6,7 +6,8 @@
  * `code`: `ENXIO`/`EREMOTEIO`/`ENODEV` when nobody acknowledges, `ETIMEDOUT`, `EOPNOTSUPP` when the
  * adapter cannot do that kind of transfer.
  */
-import { kernelAddon, invalid, KernelError, type KernelAddon, type NativeI2cBus, type NativeXferOptions } from './kernel-addon.js';
+import { HwError } from './errors.js';
+import { kernelAddon, invalid, type KernelAddon, type NativeI2cBus, type NativeXferOptions } from './kernel-addon.js';
 
 /** I2C_FUNC_* bits from <linux/i2c.h>. */
 export const I2C_FUNC = {
@@ -267,7 +268,7 @@ export class I2cBus {
     } else if (f.SMBUS_READ_BYTE_DATA) {
       for (let i = 0; i < length; i++) parts.push(Buffer.from([await this.readByte(addr, reg + i, opts)]));
     } else {
-      throw new KernelError(`EOPNOTSUPP: ${this.path} can do neither plain I2C nor SMBus register reads`, { code: 'EOPNOTSUPP', peripheral: 'i2c' });
+      throw new HwError(`EOPNOTSUPP: ${this.path} can do neither plain I2C nor SMBus register reads`, { code: 'EOPNOTSUPP', peripheral: 'i2c' });
     }
     return Buffer.concat(parts);
   }
@@ -286,7 +287,7 @@ export class I2cBus {
     } else if (f.SMBUS_WRITE_BYTE_DATA) {
       for (let i = 0; i < buf.length; i++) await this.writeByte(addr, reg + i, buf[i] as number, opts);
     } else {
-      throw new KernelError(`EOPNOTSUPP: ${this.path} can do neither plain I2C nor SMBus register writes`, { code: 'EOPNOTSUPP', peripheral: 'i2c' });
+      throw new HwError(`EOPNOTSUPP: ${this.path} can do neither plain I2C nor SMBus register writes`, { code: 'EOPNOTSUPP', peripheral: 'i2c' });
     }
   }
 

@@ -2,26 +2,13 @@
  * The typed face of the addon's kernel interfaces (`exports.kernel`): I2C through i2c-dev and GPIO
  * through the character device. Hand-written to match native/kernel/*.cc.
  */
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-/** An error from the kernel interfaces: `code` is the errno name ("ENXIO") or a project code. */
-export class KernelError extends Error {
-  declare code: string;
-  declare errno?: number;
-  declare syscall?: string;
-  declare peripheral?: string;
-  constructor(message: string, props?: { code: string; errno?: number; syscall?: string; peripheral?: string }) {
-    super(message);
-    this.name = 'KernelError';
-    if (props) Object.assign(this, props);
-  }
-}
+import { loadAddon, type LoadAddonOptions } from './addon.js';
+import { HwError } from './errors.js';
+import type { NativeAddon } from './native.js';
 
 /** A coded error raised in TS before any native call (bad input changes nothing). */
-export function invalid(peripheral: string, message: string): KernelError {
-  return new KernelError(`EINVAL: ${message}`, { code: 'EINVAL', peripheral });
+export function invalid(peripheral: string, message: string): HwError {
+  return new HwError(`EINVAL: ${message}`, { code: 'EINVAL', peripheral });
 }
 
 export interface NativeI2cMessage {
@@ -91,25 +78,14 @@ export interface KernelAddon {
   I2cBus: new (path: string) => NativeI2cBus;
   GpioChip: new (path: string) => NativeGpioChip;
   LineRequest: new (fd: number, lines: number) => NativeLineRequest;
-  setErrorClass(cls: typeof KernelError): void;
 }
 
-let cached: KernelAddon | undefined;
-
 /**
- * Loads the addon (build/Release, or a prebuild through node-gyp-build; PI_CONTROLLER_ADDON names
- * a specific binary) and returns its kernel part, with KernelError installed as its error class.
+ * The kernel part of the addon (`exports.kernel`), loaded through {@link loadAddon} so errors are
+ * HwError instances with `code`, `errno`, `syscall`, `peripheral` and `path`.
  */
-export function kernelAddon(): KernelAddon {
-  if (cached) return cached;
-  const require = createRequire(import.meta.url);
-  const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-  const explicit = process.env.PI_CONTROLLER_ADDON;
-  const mod = (explicit ? require(explicit) : (require('node-gyp-build') as (dir: string) => unknown)(root)) as {
-    kernel?: KernelAddon;
-  };
-  if (!mod.kernel) throw new KernelError('the addon has no kernel interfaces', { code: 'ENOSYS', peripheral: 'addon' });
-  mod.kernel.setErrorClass(KernelError);
-  cached = mod.kernel;
-  return cached;
+export function kernelAddon(options: LoadAddonOptions = {}): KernelAddon {
+  const addon = loadAddon(options) as NativeAddon & { kernel?: KernelAddon };
+  if (!addon.kernel) throw new HwError('the addon has no kernel interfaces (I2C/GPIO character device)', { code: 'EADDON_LOAD', peripheral: 'addon' });
+  return addon.kernel;
 }

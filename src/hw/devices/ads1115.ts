@@ -4,7 +4,7 @@
  * Source: ADS111x datasheet (SBAS444), section 8.6 (register map): pointer 0 conversion,
  * 1 config, 2 Lo_thresh, 3 Hi_thresh; 16-bit registers sent MSB first.
  */
-import { KernelError } from '../kernel-addon.js';
+import { HwError } from '../errors.js';
 import type { RegisterBus, VirtualI2cDevice } from './register-bus.js';
 
 export const ADS1115_REG = { CONVERSION: 0, CONFIG: 1, LO_THRESH: 2, HI_THRESH: 3 } as const;
@@ -50,7 +50,7 @@ export function encodeAds1115Config(c: Omit<Ads1115Config, 'comparatorQueue'>): 
   const pga = ADS1115_FSR.indexOf(c.fsrVolts as (typeof ADS1115_FSR)[number]);
   const dr = ADS1115_RATES.indexOf(c.dataRateSps as (typeof ADS1115_RATES)[number]);
   if (mux < 0 || pga < 0 || dr < 0) {
-    throw new KernelError(`EINVAL: ADS1115 config ${JSON.stringify(c)} has a value the chip does not offer`, { code: 'EINVAL', peripheral: 'ads1115' });
+    throw new HwError(`EINVAL: ADS1115 config ${JSON.stringify(c)} has a value the chip does not offer`, { code: 'EINVAL', peripheral: 'ads1115' });
   }
   return ((c.os ? 1 : 0) << 15) | (mux << 12) | (pga << 9) | ((c.mode === 'single-shot' ? 1 : 0) << 8) | (dr << 5) | 0b11;
 }
@@ -74,7 +74,7 @@ export class Ads1115 {
 
   /** @param addr 0x48..0x4B (set by the ADDR pin). Default 0x48. */
   constructor(bus: RegisterBus, addr = 0x48) {
-    if (addr < 0x48 || addr > 0x4b) throw new KernelError(`EINVAL: 0x${addr.toString(16)} is not an ADS1115 address`, { code: 'EINVAL', peripheral: 'ads1115' });
+    if (addr < 0x48 || addr > 0x4b) throw new HwError(`EINVAL: 0x${addr.toString(16)} is not an ADS1115 address`, { code: 'EINVAL', peripheral: 'ads1115' });
     this.#bus = bus;
     this.addr = addr;
   }

@@ -4,7 +4,7 @@
  * Source: BME280 datasheet (BST-BME280-DS002), sections 4.2.2 (trimming parameters), 4.2.3
  * (integer compensation), 5.4 (registers) and 8.1 (floating-point compensation).
  */
-import { KernelError } from '../kernel-addon.js';
+import { HwError } from '../errors.js';
 import type { RegisterBus } from './register-bus.js';
 
 /** Register addresses (datasheet 5.3, memory map). */
@@ -34,7 +34,7 @@ export interface Bme280Calibration {
 /** Parses the two calibration blocks (26 bytes from 0x88, 7 bytes from 0xE1). */
 export function parseBme280Calibration(tp: Buffer, h: Buffer): Bme280Calibration {
   if (tp.length < BME280_CALIB_TP_LEN || h.length < BME280_CALIB_H_LEN) {
-    throw new KernelError('EINVAL: BME280 calibration needs 26 + 7 bytes', { code: 'EINVAL', peripheral: 'bme280' });
+    throw new HwError('EINVAL: BME280 calibration needs 26 + 7 bytes', { code: 'EINVAL', peripheral: 'bme280' });
   }
   const u16 = (o: number): number => tp.readUInt16LE(o);
   const s16 = (o: number): number => tp.readInt16LE(o);
@@ -151,7 +151,7 @@ export interface Bme280Reading {
  * A channel that was skipped (oversampling 0) reads 0x80000 / 0x8000 and decodes to NaN.
  */
 export function decodeBme280(data: Buffer, c: Bme280Calibration): Bme280Reading {
-  if (data.length < 8) throw new KernelError('EINVAL: a BME280 burst read is 8 bytes', { code: 'EINVAL', peripheral: 'bme280' });
+  if (data.length < 8) throw new HwError('EINVAL: a BME280 burst read is 8 bytes', { code: 'EINVAL', peripheral: 'bme280' });
   const b = (i: number): number => data[i] as number;
   const adcP = (b(0) << 12) | (b(1) << 4) | (b(2) >> 4);
   const adcT = (b(3) << 12) | (b(4) << 4) | (b(5) >> 4);
@@ -186,7 +186,7 @@ export class Bme280 {
   async init(): Promise<Bme280Calibration> {
     const [id] = await this.#bus.readRegisters(this.addr, BME280_REG.ID, 1);
     if (id !== BME280_CHIP_ID) {
-      throw new KernelError(`EBADCHIP: chip ID 0x${(id ?? 0).toString(16)} at 0x${this.addr.toString(16)} is not a BME280 (0x60)`, { code: 'EBADCHIP', peripheral: 'bme280' });
+      throw new HwError(`EBADCHIP: chip ID 0x${(id ?? 0).toString(16)} at 0x${this.addr.toString(16)} is not a BME280 (0x60)`, { code: 'EBADCHIP', peripheral: 'bme280' });
     }
     const tp = await this.#bus.readRegisters(this.addr, BME280_REG.CALIB_TP, BME280_CALIB_TP_LEN);
     const h = await this.#bus.readRegisters(this.addr, BME280_REG.CALIB_H, BME280_CALIB_H_LEN);
@@ -198,7 +198,7 @@ export class Bme280 {
   async measure(osrs: { t?: Oversampling; p?: Oversampling; h?: Oversampling } = {}): Promise<Bme280Reading> {
     const cal = this.#cal ?? (await this.init());
     const t = OSRS[osrs.t ?? 1], p = OSRS[osrs.p ?? 1], h = OSRS[osrs.h ?? 1];
-    if (t === undefined || p === undefined || h === undefined) throw new KernelError('EINVAL: oversampling is 0, 1, 2, 4, 8 or 16', { code: 'EINVAL', peripheral: 'bme280' });
+    if (t === undefined || p === undefined || h === undefined) throw new HwError('EINVAL: oversampling is 0, 1, 2, 4, 8 or 16', { code: 'EINVAL', peripheral: 'bme280' });
     // ctrl_hum only takes effect after a write to ctrl_meas (datasheet 5.4.3), so write it first.
     await this.#bus.writeRegisters(this.addr, BME280_REG.CTRL_HUM, [h]);
     await this.#bus.writeRegisters(this.addr, BME280_REG.CTRL_MEAS, [(t << 5) | (p << 2) | 0b01]);

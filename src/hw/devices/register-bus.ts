@@ -2,7 +2,7 @@
  * What device drivers and decoders need from a bus: register reads and writes on an address.
  * {@link I2cBus} (the kernel's i2c-dev) and {@link VirtualI2cBus} (the simulator) both provide it.
  */
-import { KernelError } from '../kernel-addon.js';
+import { HwError } from '../errors.js';
 
 export interface RegisterBus {
   /** Reads `length` bytes starting at register `reg` of the device at `addr`. */
@@ -28,7 +28,7 @@ export class VirtualI2cBus implements RegisterBus {
 
   /** Puts `device` on the bus at `addr` (7-bit). */
   attach(addr: number, device: VirtualI2cDevice): this {
-    if (!Number.isInteger(addr) || addr < 0x03 || addr > 0x77) throw new KernelError(`EINVAL: address ${addr} is not a 7-bit device address`, { code: 'EINVAL', peripheral: 'i2c' });
+    if (!Number.isInteger(addr) || addr < 0x03 || addr > 0x77) throw new HwError(`EINVAL: address ${addr} is not a 7-bit device address`, { code: 'EINVAL', peripheral: 'i2c' });
     this.#devices.set(addr, device);
     return this;
   }
@@ -40,7 +40,7 @@ export class VirtualI2cBus implements RegisterBus {
 
   #device(addr: number): VirtualI2cDevice {
     const d = this.#devices.get(addr);
-    if (!d) throw new KernelError(`ENXIO: no device acknowledged address 0x${addr.toString(16)}`, { code: 'ENXIO', errno: 6, syscall: 'ioctl(I2C_RDWR)', peripheral: 'i2c' });
+    if (!d) throw new HwError(`ENXIO: no device acknowledged address 0x${addr.toString(16)}`, { code: 'ENXIO', errno: 6, syscall: 'ioctl(I2C_RDWR)', peripheral: 'i2c' });
     return d;
   }
 
