@@ -24,9 +24,32 @@ const PACKAGE = 'pi-controller';
  * aarch64. `process.arch` is the architecture Node was built for.
  */
 function currentHost() {
-  const report = process.report && process.report.getReport();
-  const glibc = (report && report.header && report.header.glibcVersionRuntime) || null;
-  return { platform: process.platform, arch: process.arch, machine: os.machine(), glibc };
+  return { platform: process.platform, arch: process.arch, machine: os.machine(), ...libc() };
+}
+
+/**
+ * The C library this process runs on, from its own memory map: `{ musl, glibc }` with glibc's
+ * version or null when it cannot be told. (process.report.getReport() knows it too, but it does
+ * far more work and crashes Node under qemu-aarch64 with 16 KiB pages.)
+ */
+function libc() {
+  let maps = '';
+  try {
+    maps = fs.readFileSync('/proc/self/maps', 'utf8');
+  } catch {
+    return { musl: false, glibc: null };
+  }
+  if (/\/ld-musl-|\/libc\.musl-/.test(maps)) return { musl: true, glibc: null };
+  const m = /(\/\S*\/libc(?:-(\d+\.\d+))?\.so(?:\.6)?)$/m.exec(maps);
+  if (!m) return { musl: false, glibc: null };
+  if (m[2]) return { musl: false, glibc: m[2] }; // glibc up to 2.33 names the file libc-2.NN.so
+  try {
+    const text = fs.readFileSync(m[1]).toString('latin1');
+    const v = /GNU C Library [^\n]*?version (\d+\.\d+)/.exec(text);
+    return { musl: false, glibc: v ? v[1] : null };
+  } catch {
+    return { musl: false, glibc: null };
+  }
 }
 
 /** -1, 0 or 1 as dotted version a is older, equal or newer than b. */
@@ -62,8 +85,8 @@ function prebuildMismatch(host, file) {
     return `the ${host.platform}-${host.arch} prebuild needs glibc ${needs} or newer and this system has ` +
       `${host.glibc} (Raspberry Pi OS bullseye or older)`;
   }
-  if (needs && !host.glibc) {
-    return `the ${host.platform}-${host.arch} prebuild is built for glibc and this system's C library is not glibc`;
+  if (host.musl) {
+    return `the ${host.platform}-${host.arch} prebuild is built for glibc and this system uses musl`;
   }
   return null;
 }

@@ -8,8 +8,10 @@ export interface NativeHost {
   platform: string;
   arch: string;
   machine: string;
-  /** The C library's version when it is glibc, else null (musl). */
+  /** glibc's version, or null when the C library is not glibc or its version cannot be told. */
   glibc: string | null;
+  /** The C library is musl (Alpine). */
+  musl: boolean;
 }
 
 /** The decision logic shared with the npm install hook (scripts/install.cjs, plain CommonJS). */

@@ -91,11 +91,12 @@ function drivesPin(t: Test, l: Loaded): void {
 
 let tgz = '';
 t.test('npm pack', async (t) => {
-  const out = execFileSync('npm', ['pack', '--json', '--pack-destination', work], {
-    cwd: repoRoot(),
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'ignore'],
-  });
+  const packed = spawnSync('npm', ['pack', '--json', '--pack-destination', work], { cwd: repoRoot(), encoding: 'utf8' });
+  if (packed.status !== 0) {
+    t.fail(`npm pack failed: ${packed.stderr}`);
+    return;
+  }
+  const out = packed.stdout;
   const [info] = JSON.parse(out) as { filename: string; size: number; unpackedSize: number }[];
   tgz = join(work, info?.filename ?? '');
   const files = tarballFiles(tgz);
@@ -113,6 +114,7 @@ t.test('npm pack', async (t) => {
 });
 
 t.test('installs with no compiler on PATH and loads the prebuild', async (t) => {
+  if (!tgz) return t.fail('no tarball (npm pack failed)');
   for (const tool of ['g++', 'c++', 'gcc', 'cc', 'make', 'python', 'python3']) {
     t.equal(onPath(tool, bin), null, `${tool} cannot be found`);
   }
@@ -128,6 +130,7 @@ t.test('installs with no compiler on PATH and loads the prebuild', async (t) => 
 });
 
 t.test('installs and loads when npm does not run install scripts', async (t) => {
+  if (!tgz) return t.fail('no tarball (npm pack failed)');
   const dir = app('no-hook', DENY_SQLITE);
   const r = npmInstall(dir, tgz, ['--ignore-scripts']);
   t.equal(r.status, 0, 'npm install --ignore-scripts succeeds');
@@ -155,6 +158,7 @@ t.test('installs and loads when npm does not run install scripts', async (t) => 
 });
 
 t.test('the install fails with advice when no prebuild fits and no compiler exists', async (t) => {
+  if (!tgz) return t.fail('no tarball (npm pack failed)');
   // The same tarball without the x64 prebuild: this machine becomes one that no prebuild fits.
   const unpacked = join(work, 'unpacked');
   mkdirSync(unpacked);

@@ -126,6 +126,8 @@ export interface Probe {
   armv6: string | null;
   /** Its reason to refuse the pick with glibc 2.31 (Raspberry Pi OS bullseye). */
   bullseye: string | null;
+  /** Its reason to refuse the pick on musl. */
+  alpine: string | null;
   glibc: string | null;
   /** Export names of the addon loaded from the picked file. */
   exports: string[];
@@ -143,6 +145,7 @@ export function probe(leg: Leg): Probe {
     const found = hook.findBinary(${JSON.stringify(pkg)}, host);
     const armv6 = hook.findBinary(${JSON.stringify(pkg)}, { ...host, machine: 'armv6l' });
     const bullseye = hook.findBinary(${JSON.stringify(pkg)}, { ...host, glibc: '2.31' });
+    const alpine = hook.findBinary(${JSON.stringify(pkg)}, { ...host, glibc: null, musl: true });
     const addon = found.file ? require(found.file) : {};
     // AT_PAGESZ (6) from the aux vector: the page size the (emulated) kernel gave this process.
     const aux = require('fs').readFileSync('/proc/self/auxv');
@@ -153,7 +156,7 @@ export function probe(leg: Leg): Probe {
       if (type === 6) pageSize = w === 4 ? aux.readUInt32LE(i + w) : Number(aux.readBigUInt64LE(i + w));
     }
     console.log(JSON.stringify({ arch: process.arch, pageSize, machine: host.machine, version: process.version,
-      picked: found.file ?? null, armv6: armv6.reason ?? null, bullseye: bullseye.reason ?? null, glibc: host.glibc, exports: Object.keys(addon) }));`;
+      picked: found.file ?? null, armv6: armv6.reason ?? null, bullseye: bullseye.reason ?? null, alpine: alpine.reason ?? null, glibc: host.glibc, exports: Object.keys(addon) }));`;
   const [cmd, ...args] = leg.command;
   const r = spawnSync(cmd as string, [...args, '-e', script], { encoding: 'utf8', timeout: 120_000 });
   rmSync(pkg, { recursive: true, force: true });
@@ -186,6 +189,8 @@ export async function runLeg(t: Test, leg: Leg): Promise<void> {
     const dir = basename(dirname(leg.prebuild));
     t.match(p.picked ?? '', new RegExp(`/prebuilds/${dir}/pi-controller\\.node$`), `picked prebuilds/${dir}`);
     t.ok(p.exports.length > 0, `the addon loads and exports ${p.exports.join(', ')}`);
+    t.match(p.glibc ?? '', /^2\.\d+$/, `the C library is glibc ${p.glibc}`);
+    t.match(p.alpine ?? '', /built for glibc and this system uses musl/, 'refused on musl');
     t.match(p.bullseye ?? '', /needs glibc 2\.\d+ or newer and this system has 2\.31/, `refused with glibc 2.31 (the leg runs ${p.glibc})`);
     if (leg.arch === 'arm') {
       t.match(p.armv6 ?? '', /needs an ARMv7 or newer CPU and this one is armv6l/, 'refused on an ARMv6 CPU');

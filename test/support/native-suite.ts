@@ -30,6 +30,21 @@ export interface SuiteRun {
 }
 
 /**
+ * `env` without what the tap runner gives its own children (TAP_*, _TAPJS_*, its NODE_OPTIONS
+ * loader): with them the file reports as a subtest of that runner and never prints the closing
+ * `# { total: N, pass: N }` line that runSuiteFile() counts.
+ */
+function standalone(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(env)) {
+    if (/^(TAP_|_TAPJS_)/.test(k)) continue;
+    if (k === 'NODE_OPTIONS' && v?.includes('@tapjs/')) continue;
+    out[k] = v;
+  }
+  return out;
+}
+
+/**
  * Runs one native-suite file with `command` (e.g. ['qemu-aarch64-static', '-L', sysroot, node]).
  * Output is collected, not streamed, so the caller can assert on it.
  */
@@ -48,7 +63,7 @@ export function runSuiteFile(
     }
     const child = spawn(cmd, [...args, file], {
       cwd: repoRoot(),
-      env: { ...env, TAP: '1' },
+      env: { ...standalone(env), TAP: '1' },
       stdio: ['ignore', 'pipe', 'pipe'],
       timeout: timeoutMs,
     });
