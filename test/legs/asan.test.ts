@@ -93,8 +93,13 @@ t.test('native suite under ASan + UBSan', async (t) => {
   t.match(symbols, /__asan_report_store4/, 'register stores are instrumented by ASan');
   t.match(symbols, /__ubsan_handle_/, 'UBSan checks are compiled in');
 
+  // A clean environment: under the tap runner, its TAP_* and NODE_OPTIONS settings would turn
+  // each file into a child of this run and change what it prints.
+  const inherited = Object.fromEntries(
+    Object.entries(process.env).filter(([k]) => !k.startsWith('TAP') && !k.startsWith('_TAP') && k !== 'NODE_OPTIONS'),
+  );
   const env: NodeJS.ProcessEnv = {
-    ...process.env,
+    ...inherited,
     PI_CONTROLLER_ADDON: addon,
     LD_PRELOAD: `${libasan}:${libubsan}`,
     // Node itself is not built with ASan and keeps memory until exit: leak checking would only
