@@ -29,7 +29,7 @@ export interface HandlerInput<P, Q, B> {
 }
 
 /** What a handler returns: a body (status 200), or an explicit status and body. */
-export type HandlerResult = { status: number; body?: unknown } | undefined;
+export type HandlerResult = { status: number; body?: unknown; /** An already serialized JSON body. */ json?: string } | undefined;
 
 export interface RouteSpec<P extends TSchema = TSchema, Q extends TSchema = TSchema, B extends TSchema = TSchema> {
   method: Method;
@@ -136,7 +136,10 @@ export function buildRouter(apiRoot: string, res: Resource, deps: { validator: V
         result = await spec.handler(input as never);
       }
       ctx.status = result?.status ?? spec.response.status;
-      if (result?.body !== undefined) ctx.body = result.body;
+      if (result?.json !== undefined) {
+        ctx.type = 'application/json';
+        ctx.body = result.json;
+      } else if (result?.body !== undefined) ctx.body = result.body;
     };
     router.register(spec.path, [spec.method], [requireRole(spec.role), handler], { name: `${spec.method} ${res.prefix}${spec.path}` });
   }

@@ -78,6 +78,11 @@ t.test('repositories', async (t) => {
     t.equal(u.address, null);
     t.same(u.labels, { role: 'edge' }, 'absent fields are left alone');
     t.same(s.nodes.countByState(), { ready: 1 });
+    s.nodes.create({ name: 'pi-b', mac: 'dc:a6:32:00:00:02' });
+    for (const q of [{}, { state: 'ready' as const }, { limit: 1, offset: 1 }]) {
+      t.equal(s.nodes.listJson(q), JSON.stringify(s.nodes.list(q)), `listJson matches list for ${JSON.stringify(q)}`);
+    }
+    s.nodes.delete(s.nodes.require('pi-b').id);
     t.ok(s.nodes.delete(n.id));
     t.notOk(s.nodes.delete(n.id));
   });

@@ -19,7 +19,7 @@ export function nodesResource({ store, bus, agents }: ResourceDeps): Resource {
     routes: [
       route({
         method: 'GET', path: '/', role: 'viewer', summary: 'List nodes', query: NodeListQuery, response: { status: 200, schema: ListOf(Node) },
-        handler: ({ query }) => ({ status: 200, body: store.nodes.list(query) }),
+        handler: ({ query }) => ({ status: 200, json: store.nodes.listJson(query) }),
       }),
       route({
         method: 'POST', path: '/', role: 'operator', summary: 'Add a node', body: NodeCreate, response: { status: 201, schema: Node }, audit: 'node.create',
