@@ -218,24 +218,35 @@ GpioCore* MailboxCore(napi_env env, napi_callback_info info) {
   return true;
 }
 
-bool MailboxMask(napi_env env, const GpioCore* c, unsigned* bank, uint32_t* mask) {
-  int32_t b = c->mailbox[1];
+[[gnu::cold, gnu::noinline]] void ThrowMask(napi_env env, const GpioCore* c, int32_t b, uint32_t mask) {
   if (b < 0 || static_cast<unsigned>(b) >= c->soc->BankCount()) {
     ThrowRange(env, "EBANK_RANGE", std::string(c->soc->Name()) + " has GPIO banks 0-" + std::to_string(c->soc->BankCount() - 1));
+  } else if ((mask & ~c->banks[b].valid) != 0) {
+    ThrowRange(env, "EMASK_RANGE", "mask has bits outside bank " + std::to_string(b));
+  } else {
+    ThrowRange(env, "EPIN_RESERVED", "mask includes GPIO0/GPIO1, reserved for the HAT ID EEPROM");
+  }
+}
+
+// Bank and mask from two int32 slots: the bank in range, no bits past the bank's pins, and no
+// reserved pin unless allowed.
+[[gnu::always_inline]] inline bool CheckMaskSlots(napi_env env, const GpioCore* c, int32_t b, int32_t m, unsigned* bank,
+                                                  uint32_t* mask) {
+  uint32_t mm = static_cast<uint32_t>(m);
+  uint32_t reserved = b == 0 && !c->allowReserved ? (1u << kReservedPins) - 1 : 0;
+  if (__builtin_expect(b < 0 || static_cast<unsigned>(b) >= c->soc->BankCount() ||
+                           (mm & ~c->banks[b].valid) != 0 || (mm & reserved) != 0,
+                       0)) {
+    ThrowMask(env, c, b, mm);
     return false;
   }
   *bank = static_cast<unsigned>(b);
-  *mask = static_cast<uint32_t>(c->mailbox[0]);
-  unsigned width = c->soc->BankWidth(*bank);
-  if (width < 32 && (*mask >> width) != 0) {
-    ThrowRange(env, "EMASK_RANGE", "mask has bits outside bank " + std::to_string(*bank));
-    return false;
-  }
-  if (*bank == 0 && (*mask & ((1u << kReservedPins) - 1)) != 0 && !c->allowReserved) {
-    ThrowRange(env, "EPIN_RESERVED", "mask includes GPIO0/GPIO1, reserved for the HAT ID EEPROM");
-    return false;
-  }
+  *mask = mm;
   return true;
+}
+
+bool MailboxMask(napi_env env, const GpioCore* c, unsigned* bank, uint32_t* mask) {
+  return CheckMaskSlots(env, c, c->mailbox[1], c->mailbox[0], bank, mask);
 }
 
 napi_value MailboxWrite(napi_env env, napi_callback_info info) {
@@ -316,7 +327,10 @@ napi_value FastPathWrite(napi_env env, napi_callback_info) {
   if (!MailboxPin(env, c, g_fast.mailbox[0], &pin)) return nullptr;
   int32_t v = g_fast.mailbox[1];
   if (__builtin_expect(v != 0 && v != 1, 0)) return ThrowValue(env);
-  c->soc->Write(pin, v != 0);
+  // The same registers Write() uses (PinRefs), resolved at open: the dependent loads between
+  // the call and the store are what a JS write costs beyond the bare call.
+  const PinRegs& p = c->pins[pin];
+  c->regs.Write32(v ? p.set : p.clr, p.bit);
   return nullptr;
 }
 
@@ -325,22 +339,20 @@ napi_value FastPathRead(napi_env env, napi_callback_info) {
   if (c == nullptr) return nullptr;
   unsigned pin;
   if (!MailboxPin(env, c, g_fast.mailbox[0], &pin)) return nullptr;
-  g_fast.mailbox[2] = c->soc->Read(pin) ? 1 : 0;
+  const PinRegs& p = c->pins[pin];
+  g_fast.mailbox[2] = (c->regs.Read32(p.lev) & p.bit) ? 1 : 0;
   return nullptr;
 }
 
-// The per-chip mailbox checks read core->mailbox; copy the shared slots there first.
 template <bool kSet>
 napi_value FastPathSetClear(napi_env env, napi_callback_info) {
   GpioCore* c = FastCore(env);
   if (c == nullptr) return nullptr;
-  c->mailbox[0] = g_fast.mailbox[0];
-  c->mailbox[1] = g_fast.mailbox[1];
   unsigned bank;
   uint32_t mask;
-  if (!MailboxMask(env, c, &bank, &mask)) return nullptr;
-  if (kSet) c->soc->SetMask(bank, mask);
-  else c->soc->ClearMask(bank, mask);
+  if (!CheckMaskSlots(env, c, g_fast.mailbox[1], g_fast.mailbox[0], &bank, &mask)) return nullptr;
+  const BankRegs& r = c->banks[bank];
+  c->regs.Write32(kSet ? r.set : r.clr, mask);
   return nullptr;
 }
 
@@ -494,6 +506,8 @@ GpioChip::GpioChip(const Napi::CallbackInfo& info) : Napi::ObjectWrap<GpioChip>(
                             kPeripheral, st.err, path});
   }
   core->soc->AttachBlocks(core->region.data());
+  for (unsigned pin = 0; pin < core->pinCount; pin++) core->pins[pin] = core->soc->PinRefs(pin);
+  for (unsigned b = 0; b < core->soc->BankCount(); b++) core->banks[b] = core->soc->BankRefs(b);
   if (simulate) {
     core->model = MakeGpioModel(socName, core->region.data(), size);
     core->model->Install(core->regs);

@@ -29,6 +29,9 @@ struct GpioCore {
   // this N-API each napi_get_value_* costs about as much as the whole bare call.
   alignas(16) int32_t mailbox[4] = {0, 0, 0, 0};
   int fastSlot = -1;  // index in the process-wide fast-path table, or -1
+  // Registers of each pin and bank, resolved once at open for the fast paths.
+  PinRegs pins[64];
+  BankRegs banks[3];
 };
 
 class GpioChip : public Napi::ObjectWrap<GpioChip> {

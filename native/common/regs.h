@@ -27,6 +27,7 @@ enum class Block : uint8_t {
   kIoBank0, kIoBank1, kIoBank2,
   kSysRio0, kSysRio1, kSysRio2,
   kPads0, kPads1, kPads2,
+  kBsc,  // one BSC (I2C) controller; which one is the mapping's choice
   kCount
 };
 constexpr size_t kBlockCount = static_cast<size_t>(Block::kCount);
@@ -42,6 +43,14 @@ struct TraceEntry {
   AccessOp op;
   uint32_t offset;  // byte offset inside the block (0 for a delay)
   uint32_t value;   // value read or written; for a delay, microseconds
+};
+
+// A register resolved once: its address in the mapping, and its (block, offset) for the trace and
+// the model. The hot paths keep these per pin, so a write is one load of the address and a store.
+struct RegRef {
+  volatile uint32_t* addr = nullptr;
+  Block block = Block::kGpio;
+  uint32_t offset = 0;
 };
 
 // Behaviour of a register block for the simulated mode. One model may serve several blocks.
@@ -80,6 +89,26 @@ class Regs {
     }
     WriteBarrier();
     *reinterpret_cast<volatile uint32_t*>(base_[Index(b)] + offset) = value;
+  }
+
+  RegRef Ref(Block b, uint32_t offset) const {
+    return RegRef{reinterpret_cast<volatile uint32_t*>(base_[Index(b)] + offset), b, offset};
+  }
+
+  uint32_t Read32(const RegRef& r) {
+    if (__builtin_expect(slow_, 0)) return SlowRead(r.block, r.offset);
+    uint32_t v = *r.addr;
+    ReadBarrier();
+    return v;
+  }
+
+  void Write32(const RegRef& r, uint32_t value) {
+    if (__builtin_expect(slow_, 0)) {
+      SlowWrite(r.block, r.offset, value);
+      return;
+    }
+    WriteBarrier();
+    *r.addr = value;
   }
 
   // Busy-waits `us` microseconds (datasheet set-up and hold times, e.g. the GPPUD clocking).

@@ -71,6 +71,17 @@ class Bcm283x : public GpioSoc {
     return regs_.Read32(Block::kGpio, bcm::kGplev0 + bank * bcm::kBankStride);
   }
   void SetPull(unsigned pin, Pull p) override;
+  PinRegs PinRefs(unsigned pin) const override {
+    uint32_t bank = (pin >> 5) * bcm::kBankStride;
+    return {regs_.Ref(Block::kGpio, bcm::kGpset0 + bank), regs_.Ref(Block::kGpio, bcm::kGpclr0 + bank),
+            regs_.Ref(Block::kGpio, bcm::kGplev0 + bank), 1u << (pin & 31)};
+  }
+  BankRegs BankRefs(unsigned bank) const override {
+    uint32_t off = bank * bcm::kBankStride;
+    unsigned width = BankWidth(bank);
+    return {regs_.Ref(Block::kGpio, bcm::kGpset0 + off), regs_.Ref(Block::kGpio, bcm::kGpclr0 + off),
+            regs_.Ref(Block::kGpio, bcm::kGplev0 + off), width >= 32 ? ~0u : (1u << width) - 1};
+  }
 
  private:
   const char* name_;

@@ -25,6 +25,18 @@ enum class Func : uint8_t {
 
 enum class Slew : uint8_t { kSlow, kFast };
 
+// The registers one pin's write and read use, resolved once when the chip opens (see
+// native/bindings/gpio.cc, the fast path): set/clr take `bit`, lev holds the level at `bit`.
+struct PinRegs {
+  RegRef set, clr, lev;
+  uint32_t bit = 0;
+};
+// The same for a whole bank; `valid` masks the bank's pins.
+struct BankRegs {
+  RegRef set, clr, lev;
+  uint32_t valid = 0;
+};
+
 class GpioSoc {
  public:
   explicit GpioSoc(Regs& regs) : regs_(regs) {}
@@ -53,6 +65,10 @@ class GpioSoc {
   virtual void ClearMask(unsigned bank, uint32_t mask) = 0;
   virtual uint32_t ReadBank(unsigned bank) = 0;
   virtual void SetPull(unsigned pin, Pull p) = 0;
+  // The registers Write/Read/SetMask/ClearMask/ReadBank use, for callers that cache them. Only
+  // valid after AttachBlocks, and until the mapping goes away.
+  virtual PinRegs PinRefs(unsigned pin) const = 0;
+  virtual BankRegs BankRefs(unsigned bank) const = 0;
   // Only called when HasPadControl(); milliamps is one of 2, 4, 8, 12.
   virtual void SetDrive(unsigned /*pin*/, unsigned /*milliamps*/) {}
   virtual void SetSlew(unsigned /*pin*/, Slew /*s*/) {}

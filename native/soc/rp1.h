@@ -90,6 +90,16 @@ class Rp1 : public GpioSoc {
   void SetPull(unsigned pin, Pull p) override;
   void SetDrive(unsigned pin, unsigned milliamps) override;
   void SetSlew(unsigned pin, Slew s) override;
+  PinRegs PinRefs(unsigned pin) const override {
+    unsigned bank = rp1::BankOf(pin);
+    BankRegs b = BankRefs(bank);
+    return {b.set, b.clr, b.lev, 1u << (pin - rp1::kBankFirst[bank])};
+  }
+  BankRegs BankRefs(unsigned bank) const override {
+    Block rio = rp1::SysRio(bank);
+    return {regs_.Ref(rio, rp1::kRioOut + rp1::kAliasSet), regs_.Ref(rio, rp1::kRioOut + rp1::kAliasClr),
+            regs_.Ref(rio, rp1::kRioSyncIn), (1u << rp1::kBankWidth[bank]) - 1};
+  }
 
  private:
   // Read-modify-write of one pin's pad register, changing only the bits in `mask`.
