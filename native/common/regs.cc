@@ -7,12 +7,16 @@
 namespace pic {
 
 namespace {
-const char* const kBlockNames[kBlockCount] = {
+const char* const kBlockNames[] = {
     "GPIO",
     "IO_BANK0", "IO_BANK1", "IO_BANK2",
     "SYS_RIO0", "SYS_RIO1", "SYS_RIO2",
     "PADS_BANK0", "PADS_BANK1", "PADS_BANK2",
+    "BSC",
 };
+
+// A block added to the enum needs its name here (trace entries and peek/poke use them).
+static_assert(sizeof(kBlockNames) / sizeof(kBlockNames[0]) == kBlockCount, "one name per Block");
 
 uint64_t NowNs() {
   struct timespec ts;
