@@ -17,7 +17,10 @@
         "native/kernel/errors.cc",
         "native/kernel/kernel.cc",
         "native/kernel/i2c_dev.cc",
-        "native/kernel/gpiochip.cc"
+        "native/kernel/gpiochip.cc",
+        "native/bsc/bsc.cc",
+        "native/bsc/model_bsc.cc",
+        "native/bsc/bsc_binding.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

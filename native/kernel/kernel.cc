@@ -7,6 +7,7 @@ void InitKernel(Napi::Env env, Napi::Object exports) {
   k.Set("I2cBus", DefineI2cBus(env));
   k.Set("GpioChip", DefineGpioChip(env));
   k.Set("LineRequest", DefineLineRequest(env));
+  k.Set("BscBus", DefineBscBus(env));
   exports.Set("kernel", k);
 }
 

@@ -14,5 +14,7 @@ void InitKernel(Napi::Env env, Napi::Object exports);
 Napi::Function DefineI2cBus(Napi::Env env);
 Napi::Function DefineGpioChip(Napi::Env env);
 Napi::Function DefineLineRequest(Napi::Env env);
+/** I2C through the BSC registers (native/bsc), exported beside the kernel paths as kernel.BscBus. */
+Napi::Function DefineBscBus(Napi::Env env);
 
 }  // namespace pc::kernel

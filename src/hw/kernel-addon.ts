@@ -78,6 +78,8 @@ export interface KernelAddon {
   I2cBus: new (path: string) => NativeI2cBus;
   GpioChip: new (path: string) => NativeGpioChip;
   LineRequest: new (fd: number, lines: number) => NativeLineRequest;
+  /** The BSC register master (typed in i2c-bsc.ts, its only user). */
+  BscBus: unknown;
 }
 
 /**
