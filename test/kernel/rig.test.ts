@@ -39,6 +39,7 @@ const EXPECTED: Record<string, string[]> = {
     'a kernel buffer overflow is reported as a sequence gap',
     'close stops the event thread',
     'bad settings are refused with EINVAL and claim nothing',
+    'a board without a register map gets the character-device backend',
   ],
 };
 

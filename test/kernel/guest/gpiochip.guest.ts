@@ -3,6 +3,7 @@
 // back from the simulator's value: both are the kernel's own view, not a mock.
 import t from 'tap';
 import { GpioChip, type EdgeEvent, type Overflow } from '../../../src/hw/gpiochip.js';
+import { openGpio } from '../../../src/hw/gpiochip-backend.js';
 import { createSimChip, sleep, waitFor } from './sim.js';
 
 const sim = createSimChip('pc', 16, { 3: 'led0', 7: 'button' });
@@ -156,5 +157,35 @@ t.test('gpiochip uAPI v2 against gpio-sim', async (t) => {
     t.throws(() => chip.request({ lines: [] }), { code: 'EINVAL' });
     t.throws(() => chip.request({ lines: [99] }), { code: 'EINVAL', syscall: 'ioctl(GPIO_V2_GET_LINE)' }, 'the kernel refuses an offset past the end');
     t.equal(chip.lineInfo(13).used, false);
+  });
+  t.test('a board without a register map gets the character-device backend', async (t) => {
+    // This guest is an x86 machine: no Raspberry Pi device tree, so register access is refused
+    // and openGpio falls back to the only GPIO chip there is, the simulator.
+    const gpio = openGpio();
+    if (gpio.kind !== 'gpiochip') {
+      t.fail('expected the gpiochip backend');
+      return;
+    }
+    const pins = gpio.pins;
+    t.teardown(() => pins.close());
+    t.equal(gpio.path, sim.dev);
+    t.match(gpio.reason, /^EBOARD_UNKNOWN|^ENOENT/, `reason: ${gpio.reason}`);
+    pins.mode(14, 'output', 1);
+    t.equal(sim.value(14), 1);
+    pins.write(14, 0);
+    t.equal(sim.value(14), 0);
+    pins.mode(15, 'input');
+    pins.pull(15, 'up');
+    t.equal(pins.read(15), 1, 'bias through set_config');
+    pins.pull(15, 'down');
+    t.equal(pins.read(15), 0);
+    const events: EdgeEvent[] = [];
+    const stop = pins.watch(15, 'rising', (e) => events.push(e));
+    sim.pull(15, 'pull-up');
+    await collect(events, 1);
+    t.same(events.map((e) => [e.offset, e.edge]), [[15, 'rising']]);
+    stop();
+    t.equal(chip.lineInfo(15).edge, 'none', 'watch ended, the pin stays an input');
+    t.throws(() => pins.write(15, 1), { code: 'EINVAL' }, 'an input cannot be written');
   });
 });
