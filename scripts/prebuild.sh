@@ -74,15 +74,19 @@ for arch in "${archs[@]}"; do
       --arch "$arch" --target "$target" --node-gyp "$root/node_modules/.bin/node-gyp" --quiet .
   )
   out="prebuilds/linux-$arch"
-  rm -rf "$out"
   mkdir -p "$out"
-  cp "$stage/prebuilds/linux-$arch/"*.node "$out/"
+  built="$stage/prebuilds/linux-$arch/pi-controller.node"
   # The newest glibc symbol version the binary needs (GCC 12's libstdc++ headers and fstat bring
   # in 2.32/2.33). The loader reads it to refuse the prebuild on an older system (Raspberry Pi OS
   # bullseye has 2.31), where dlopen would fail, and the install hook then builds from source.
-  readelf -V -W "$out"/*.node | grep -oE 'GLIBC_[0-9]+(\.[0-9]+)+' | sed 's/GLIBC_//' | sort -uV | tail -n 1 >"$out/glibc-version"
+  readelf -V -W "$built" | grep -oE 'GLIBC_[0-9]+(\.[0-9]+)+' | sed 's/GLIBC_//' | sort -uV | tail -n 1 \
+    >"$out/.glibc-version.$$"
+  # Each file is renamed into place, so a test reading prebuilds/ never sees half a file.
+  cp "$built" "$out/.pi-controller.node.$$"
+  mv -f "$out/.glibc-version.$$" "$out/glibc-version"
+  mv -f "$out/.pi-controller.node.$$" "$out/pi-controller.node"
   for f in "$out"/*.node; do
     printf 'prebuild: %s %s bytes in %.1f s: %s\n' "$f" "$(stat -c %s "$f")" \
-      "$(echo "$(date +%s.%N) - $start" | bc)" "$(file -b "$f" | cut -d, -f1-3), needs glibc >= $(cat "$out/glibc-version")"
+      "$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { print b - a }')" "$(file -b "$f" | cut -d, -f1-3), needs glibc >= $(cat "$out/glibc-version")"
   done
 done
