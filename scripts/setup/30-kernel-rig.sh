@@ -12,7 +12,7 @@ RIG_SRC=test/support/kernel-rig
 apt_need qemu-system-x86 build-essential bc cpio kmod
 
 CACHE=$(cache_dir)
-HASH=$(cat "$0" "$RIG_SRC/guest-init.sh" "$RIG_SRC/i2c-stub-plain.patch" | sha256sum | cut -c1-16)
+HASH=$(cat scripts/setup/30-kernel-rig.sh "$RIG_SRC/guest-init.sh" "$RIG_SRC/i2c-stub-plain.patch" | sha256sum | cut -c1-16)
 OUT="$CACHE/kernel-rig-$HASH"
 if [ -f "$OUT/ready" ]; then
   echo "$OUT" > "$CACHE/kernel-rig.current"

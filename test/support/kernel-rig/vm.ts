@@ -60,17 +60,22 @@ export function runGuest(rig: Rig, cmd: string, outDir: string, timeoutMs = 150_
   const start = Date.now();
   return new Promise((resolve, reject) => {
     // stdin must not be a terminal or a pipe qemu waits on: it can hang on the serial console.
-    const qemu = spawn('qemu-system-x86_64', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    // Its own process group: signals aimed at the test runner's group do not reach the VM.
+    const qemu = spawn('qemu-system-x86_64', args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     let out = '';
     qemu.stdout.on('data', (d: Buffer) => (out += d.toString()));
     qemu.stderr.on('data', (d: Buffer) => (out += d.toString()));
     const timer = setTimeout(() => qemu.kill('SIGKILL'), timeoutMs);
+    // If this process ends first (tap timeout, ^C), do not leave the VM running.
+    const reap = (): void => void qemu.kill('SIGKILL');
+    process.once('exit', reap);
     qemu.on('error', (e) => {
       clearTimeout(timer);
       reject(e);
     });
     qemu.on('close', (code) => {
       clearTimeout(timer);
+      process.removeListener('exit', reap);
       // isa-debug-exit makes qemu exit with 2*v+1, and the init writes v = status+16.
       const ok = code !== null && code >= 33 && code % 2 === 1;
       resolve({ status: ok ? (code - 33) / 2 : null, console: out, ms: Date.now() - start });
