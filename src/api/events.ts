@@ -22,6 +22,12 @@ export interface EventMap {
   'token.revoked': { id: string; name: string };
   'discovery.found': DiscoveryResult;
   'backup.created': BackupInfo;
+  'agent.connected': { nodeId: string; node: string; agentVersion: string; simulated: boolean };
+  'agent.disconnected': { nodeId: string; node: string };
+  /** A link or message the agent endpoint refused (node null when the peer was not identified), or a message an agent refused. */
+  'agent.refused': { node: string | null; reason: string; message: string };
+  /** A GPIO level changed on a node (applied output, or an input seen by the agent). */
+  'gpio.changed': { nodeId: string; node: string; pin: number; value: number; name: string | null };
   /** Sent only on the WebSocket stream, to a client whose events were dropped because it read too slowly. */
   'stream.dropped': { count: number; firstSeq: number; lastSeq: number };
 }
@@ -39,4 +45,5 @@ export interface EventEnvelope<K extends EventType = EventType> {
 export const EVENT_TYPES: readonly EventType[] = [
   'node.created', 'node.updated', 'node.deleted', 'cluster.created', 'cluster.updated', 'cluster.deleted',
   'job.created', 'job.updated', 'job.log', 'hw.changed', 'token.created', 'token.revoked', 'discovery.found', 'backup.created',
+  'agent.connected', 'agent.disconnected', 'agent.refused', 'gpio.changed',
 ];

@@ -1,0 +1,279 @@
+/**
+ * The node agent: owns the pins of one node. On start it applies the desired state it kept on
+ * disk (reading before writing, so a restart changes no level), then dials the control plane
+ * over a mutual-TLS WebSocket and keeps dialling with exponential backoff and jitter. Desired
+ * state comes down, is validated as a whole (a bad message is refused with a reason and writes
+ * nothing), applied, persisted, and reported back with health and events.
+ */
+import { EventEmitter } from 'node:events';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import WebSocket from 'ws';
+import { X509Certificate } from '@peculiar/x509';
+import { AGENT_PATH, DOWN_SCHEMAS, PROTOCOL_VERSION, parseMessage, type DesiredItem, type DesiredMsg, type Health, type RenewedMsg } from '../src/api/agent.js';
+import { HW_SPEC_SCHEMAS } from '../src/api/hardware.js';
+import { Validator } from '../src/api/validate.js';
+import type { Problem } from '../src/api/errors.js';
+import type { GpioChip, Level } from '../src/hw/index.js';
+import { FILES, loadCredentials, newKeyAndCsr, writeSecret, type Credentials } from './enrol.js';
+import { GpioReconciler, type PinMemory } from './gpio.js';
+import { healthChanged, readHealth } from './health.js';
+
+interface Snapshot {
+  seq: number;
+  items: DesiredItem[];
+}
+
+export interface AgentOptions {
+  /** Where credentials, desired state and pin memory live (0700). */
+  stateDir: string;
+  chip: GpioChip;
+  log: Logger;
+  version: string;
+  /** Health files root (/sys), and /proc root. */
+  healthRoot?: string;
+  procRoot?: string;
+  /** Health report period (default 5000 ms); a change is reported at once. */
+  healthIntervalMs?: number;
+  /** Reconnect backoff: first delay and cap (default 250 ms, 30 s); full jitter. */
+  backoff?: { baseMs: number; maxMs: number };
+  /** Without a message or ping from the server for this long, the link is dropped (default 3 health periods). */
+  deadAfterMs?: number;
+  /** Pin levels the `safe-state` message applies (outputs). Never applied unless asked. */
+  safeState?: Record<string, Level>;
+}
+
+/** Events for tests and the CLI: 'connected', 'disconnected', 'applied' (items), 'refused' (reason, problems), 'renewed'. */
+export class Agent extends EventEmitter {
+  readonly #o: AgentOptions;
+  readonly #log: Logger;
+  readonly #validator = new Validator();
+  readonly #gpio: GpioReconciler;
+  #desired: Snapshot = { seq: 0, items: [] };
+  #creds: Credentials | undefined;
+  #ws: WebSocket | undefined;
+  #attempt = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #healthTimer: NodeJS.Timeout | undefined;
+  #deadTimer: NodeJS.Timeout | undefined;
+  #lastHealth: Health | undefined;
+  #lastHealthSent = 0;
+  #pendingKey: string | undefined;
+  #stopped = false;
+  #lastLevels = new Map<number, Level>();
+
+  constructor(opts: AgentOptions) {
+    super();
+    this.#o = opts;
+    this.#log = opts.log;
+    const memFile = join(opts.stateDir, 'pins.json');
+    const memory: PinMemory = existsSync(memFile) ? (JSON.parse(readFileSync(memFile, 'utf8')) as PinMemory) : { pulls: {} };
+    this.#gpio = new GpioReconciler({ chip: opts.chip, validator: this.#validator, memory });
+    const desiredFile = join(opts.stateDir, 'desired.json');
+    if (existsSync(desiredFile)) this.#desired = JSON.parse(readFileSync(desiredFile, 'utf8')) as Snapshot;
+  }
+
+  /** Whether the link is up. */
+  get connected(): boolean {
+    return this.#ws?.readyState === WebSocket.OPEN;
+  }
+
+  /** The node name from the certificate (after enrolment). */
+  get node(): string | undefined {
+    return this.#creds?.node;
+  }
+
+  /** The desired snapshot the agent holds (from the control plane or from disk). */
+  get desired(): readonly DesiredItem[] {
+    return this.#desired.items;
+  }
+
+  /** Applies the kept desired state, then starts dialling. */
+  start(): void {
+    this.#stopped = false;
+    this.#creds = loadCredentials(this.#o.stateDir);
+    if (!this.#creds) throw Object.assign(new Error(`no credentials in ${this.#o.stateDir}: enrol first with --join-token`), { code: 'NOT_ENROLLED' });
+    const r = this.#gpio.apply(this.#desired.items);
+    this.#saveMemory();
+    this.#log.info({ items: r.items.length, changed: r.changed.length }, 'applied the desired state kept on disk');
+    this.#lastLevels = this.#gpio.levels(this.#desired.items);
+    this.#dial();
+    // Sampled every second (cheap file reads) so a change is reported at once; sent every period.
+    this.#healthTimer = setInterval(() => this.#tick(), Math.min(1000, this.#o.healthIntervalMs ?? 5000));
+    this.#healthTimer.unref();
+  }
+
+  /** Closes the link and stops dialling; the pins stay as they are. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    clearInterval(this.#healthTimer);
+    clearTimeout(this.#deadTimer);
+    const ws = this.#ws;
+    this.#ws = undefined;
+    if (ws && ws.readyState !== WebSocket.CLOSED) {
+      await new Promise<void>((done) => {
+        ws.once('close', () => done());
+        ws.close(1000, 'agent stopping');
+        setTimeout(() => {
+          ws.terminate();
+          done();
+        }, 1000).unref();
+      });
+    }
+  }
+
+  /** Applies the configured safe state (only when asked: message `safe-state` or the CLI). */
+  applySafeState(): void {
+    const chip = this.#o.chip;
+    for (const [p, level] of Object.entries(this.#o.safeState ?? {})) {
+      const pin = Number(p);
+      if (chip.getMode(pin) !== 'output') {
+        chip.write(pin, level);
+        chip.mode(pin, 'output');
+      } else if (chip.read(pin) !== level) chip.write(pin, level);
+    }
+    this.#log.warn({ pins: Object.keys(this.#o.safeState ?? {}).length }, 'applied the safe state');
+  }
+
+  #dial(): void {
+    if (this.#stopped || !this.#creds) return;
+    const c = this.#creds;
+    const url = c.server.replace(/^http/, 'ws') + AGENT_PATH;
+    const ws = new WebSocket(url, { ca: c.ca, cert: c.cert, key: c.key, handshakeTimeout: 10_000, maxPayload: 1 << 20 });
+    this.#ws = ws;
+    ws.on('open', () => {
+      this.#attempt = 0;
+      this.#alive();
+      this.#send({
+        v: PROTOCOL_VERSION, type: 'hello', node: c.node, agentVersion: this.#o.version, soc: this.#o.chip.soc,
+        simulated: this.#o.chip.simulated, pinCount: this.#o.chip.pinCount,
+      });
+      this.#reportHealth(true);
+      this.#maybeRenew();
+      this.#log.info({ url }, 'connected to the control plane');
+      this.emit('connected');
+    });
+    ws.on('ping', () => this.#alive());
+    ws.on('message', (data: Buffer) => {
+      this.#alive();
+      this.#onMessage(data.toString('utf8'));
+    });
+    ws.on('unexpected-response', (_req, res) => {
+      this.#log.warn({ status: res.statusCode }, 'the control plane refused the link');
+      this.emit('rejected', res.statusCode);
+      ws.terminate();
+    });
+    ws.on('error', (err) => this.#log.debug({ err: err.message }, 'link error'));
+    ws.on('close', (code) => {
+      clearTimeout(this.#deadTimer);
+      if (this.#ws === ws) this.#ws = undefined;
+      this.emit('disconnected', code);
+      if (this.#stopped) return;
+      // Exponential backoff with full jitter: uniform in [0, min(cap, base * 2^attempt)].
+      const b = this.#o.backoff ?? { baseMs: 250, maxMs: 30_000 };
+      const delay = Math.random() * Math.min(b.maxMs, b.baseMs * 2 ** Math.min(this.#attempt++, 20));
+      this.#timer = setTimeout(() => this.#dial(), delay);
+    });
+  }
+
+  #alive(): void {
+    clearTimeout(this.#deadTimer);
+    const ws = this.#ws;
+    this.#deadTimer = setTimeout(() => ws?.terminate(), this.#o.deadAfterMs ?? 3 * (this.#o.healthIntervalMs ?? 5000));
+    this.#deadTimer.unref();
+  }
+
+  #send(msg: object): void {
+    if (this.#ws?.readyState === WebSocket.OPEN) this.#ws.send(JSON.stringify(msg));
+  }
+
+  #refuse(refType: string, seq: number | null, reason: string, message: string, problems: Problem[]): void {
+    this.#log.warn({ refType, reason, problems: problems.length }, 'refused a message');
+    this.emit('refused', { refType, seq, reason, problems });
+    this.#send({ v: PROTOCOL_VERSION, type: 'refused', refType, seq, reason, message: message.slice(0, 4096), problems: problems.slice(0, 100) });
+  }
+
+  #onMessage(raw: string): void {
+    const p = parseMessage<DesiredMsg | RenewedMsg | { type: 'safe-state' }>(this.#validator, DOWN_SCHEMAS, raw);
+    if (!p.ok) return this.#refuse(p.type, p.seq, p.reason, p.message, p.problems);
+    const msg = p.msg;
+    if (msg.type === 'desired') return this.#onDesired(msg);
+    if (msg.type === 'renewed') return this.#onRenewed(msg);
+    if (msg.type === 'safe-state') return this.applySafeState();
+  }
+
+  #onDesired(msg: DesiredMsg): void {
+    // The whole snapshot is checked before anything is applied: one bad spec refuses the message.
+    const problems: Problem[] = [];
+    msg.items.forEach((it, i) => problems.push(...this.#validator.problems(HW_SPEC_SCHEMAS[it.kind], it.spec, `/items/${i}/spec`)));
+    if (problems.length) return this.#refuse('desired', msg.seq, 'InvalidSpec', 'desired state has invalid specs; nothing was applied', problems);
+    const items = msg.items as DesiredItem[];
+    const r = this.#gpio.apply(items);
+    this.#desired = { seq: msg.seq, items };
+    writeSecret(join(this.#o.stateDir, 'desired.json'), JSON.stringify(this.#desired));
+    this.#saveMemory();
+    for (const c of r.changed) {
+      this.#lastLevels.set(c.pin, c.value);
+      this.#send({ v: PROTOCOL_VERSION, type: 'event', event: 'gpio.changed', pin: c.pin, value: c.value, name: c.name });
+    }
+    this.#send({ v: PROTOCOL_VERSION, type: 'applied', seq: msg.seq, items: r.items });
+    this.emit('applied', r.items);
+  }
+
+  #saveMemory(): void {
+    writeSecret(join(this.#o.stateDir, 'pins.json'), JSON.stringify(this.#gpio.memory));
+  }
+
+  /** Every sample: report health when due or changed, and any input level that changed since the last look. */
+  #tick(): void {
+    this.#reportHealth(false);
+    for (const [pin, level] of this.#gpio.levels(this.#desired.items)) {
+      if (this.#lastLevels.get(pin) !== level) {
+        this.#lastLevels.set(pin, level);
+        const name = this.#desired.items.find((i) => i.kind === 'gpio' && i.spec.pin === pin)?.name ?? null;
+        this.#send({ v: PROTOCOL_VERSION, type: 'event', event: 'gpio.changed', pin, value: level, name });
+      }
+    }
+    this.#maybeRenew();
+  }
+
+  #reportHealth(force: boolean): void {
+    const h = readHealth({
+      agentVersion: this.#o.version, simulated: this.#o.chip.simulated,
+      ...(this.#o.healthRoot ? { root: this.#o.healthRoot } : {}), ...(this.#o.procRoot ? { procRoot: this.#o.procRoot } : {}),
+    });
+    const changed = healthChanged(this.#lastHealth, h);
+    this.#lastHealth = h;
+    const now = Date.now();
+    if (force || changed || now - this.#lastHealthSent >= (this.#o.healthIntervalMs ?? 5000)) {
+      this.#lastHealthSent = now;
+      this.#send({ v: PROTOCOL_VERSION, type: 'health', health: h });
+    }
+  }
+
+  /** Asks for a new certificate when a third of the current one's lifetime is left (the link stays up). */
+  #maybeRenew(): void {
+    const c = this.#creds;
+    if (!c || this.#pendingKey || !this.connected) return;
+    const cert = new X509Certificate(c.cert);
+    const life = cert.notAfter.getTime() - cert.notBefore.getTime();
+    if (cert.notAfter.getTime() - Date.now() > life / 3) return;
+    void newKeyAndCsr(c.node).then(({ keyPem, csr }) => {
+      this.#pendingKey = keyPem;
+      this.#send({ v: PROTOCOL_VERSION, type: 'renew', csr });
+    });
+  }
+
+  #onRenewed(msg: RenewedMsg): void {
+    const key = this.#pendingKey;
+    if (!key || !this.#creds) return this.#refuse('renewed', null, 'NoRenewalPending', 'no renewal was asked for', []);
+    this.#pendingKey = undefined;
+    writeSecret(join(this.#o.stateDir, FILES.key), key);
+    writeSecret(join(this.#o.stateDir, FILES.cert), msg.cert);
+    this.#creds = { ...this.#creds, key, cert: msg.cert };
+    this.#log.info('certificate renewed; the next connection uses it');
+    this.emit('renewed');
+  }
+}

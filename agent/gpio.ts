@@ -1,0 +1,162 @@
+/**
+ * Applies desired hardware state to the chip. It never surprises the hardware:
+ * - it reads a pin's function and level before it writes, and writes only what differs, so
+ *   re-applying the same state (an agent restart, a reconnect) makes no level-changing write;
+ * - an output is given its level (GPSET/GPCLR latch) before its function becomes output, so it
+ *   comes up at the right level rather than at whatever the latch held;
+ * - a pin no longer desired is released, not reset: it stays as it was;
+ * - one claim per pin: a second object on the same pin, a reserved pin or a pin the SoC lacks is
+ *   refused with a reason, and the refused object touches nothing.
+ * PWM and I2C objects are accepted by the protocol; they are reported with phase Failed and
+ * reason NotImplemented until src/hw has PWM and the agent's I2C poller exists.
+ */
+import type { GpioChip, Level, Pull } from '../src/hw/index.js';
+import type { AppliedItem, DesiredItem } from '../src/api/agent.js';
+import { HW_SPEC_SCHEMAS, type GpioSpec } from '../src/api/hardware.js';
+import type { Validator } from '../src/api/validate.js';
+
+/** GPIO0/1 carry the HAT ID EEPROM bus (ID_SD/ID_SC) and are never driven by the agent. */
+export const RESERVED_PINS: ReadonlySet<number> = new Set([0, 1]);
+
+/** What the reconciler remembers between runs (persisted by the agent): pulls it has set. */
+export interface PinMemory {
+  pulls: Record<string, Pull>;
+}
+
+export interface ApplyResult {
+  items: AppliedItem[];
+  /** Pins whose level this apply changed (for gpio.changed events). */
+  changed: { pin: number; value: Level; name: string }[];
+}
+
+export class GpioReconciler {
+  readonly #chip: GpioChip;
+  readonly #validator: Validator;
+  readonly #memory: PinMemory;
+  readonly #reserved: ReadonlySet<number>;
+
+  constructor(opts: { chip: GpioChip; validator: Validator; memory: PinMemory; reserved?: ReadonlySet<number> }) {
+    this.#chip = opts.chip;
+    this.#validator = opts.validator;
+    this.#memory = opts.memory;
+    this.#reserved = opts.reserved ?? RESERVED_PINS;
+  }
+
+  get memory(): PinMemory {
+    return this.#memory;
+  }
+
+  /**
+   * Checks every item (schema per kind, claims, reserved pins) without touching hardware.
+   * Returns the refusals by item name; items not listed may be applied.
+   */
+  check(items: DesiredItem[]): Map<string, AppliedItem> {
+    const refused = new Map<string, AppliedItem>();
+    const claims = new Map<string, string>();
+    const refuse = (it: DesiredItem, reason: string, message: string) =>
+      refused.set(`${it.kind}/${it.name}`, { kind: it.kind, name: it.name, generation: it.generation, phase: 'Failed', reason, actual: { message } });
+    // Claims are given in name order, so the same snapshot always refuses the same object.
+    for (const it of [...items].sort((a, b) => (a.kind + a.name < b.kind + b.name ? -1 : 1))) {
+      const problems = this.#validator.problems(HW_SPEC_SCHEMAS[it.kind], it.spec, '/spec');
+      if (problems.length) {
+        refuse(it, 'InvalidSpec', problems.map((p) => `${p.path}: ${p.message}`).join('; '));
+        continue;
+      }
+      const claim = it.kind === 'i2c' ? `i2c:${String(it.spec.bus)}:${String(it.spec.address)}` : `pin:${String(it.spec.pin)}`;
+      const holder = claims.get(claim);
+      if (holder) {
+        refuse(it, 'PinBusy', `${claim} is already claimed by ${holder}`);
+        continue;
+      }
+      if (it.kind !== 'i2c') {
+        const pin = it.spec.pin as number;
+        if (this.#reserved.has(pin)) {
+          refuse(it, 'PinReserved', `GPIO${pin} is reserved (HAT ID EEPROM bus)`);
+          continue;
+        }
+        if (pin >= this.#chip.pinCount) {
+          refuse(it, 'PinOutOfRange', `${this.#chip.soc} has GPIO 0-${this.#chip.pinCount - 1}`);
+          continue;
+        }
+      }
+      claims.set(claim, `${it.kind}/${it.name}`);
+    }
+    return refused;
+  }
+
+  /** Applies a snapshot; returns what was applied (or refused) per item. */
+  apply(items: DesiredItem[]): ApplyResult {
+    const refused = this.check(items);
+    const out: AppliedItem[] = [];
+    const changed: ApplyResult['changed'] = [];
+    for (const it of items) {
+      const r = refused.get(`${it.kind}/${it.name}`);
+      if (r) {
+        out.push(r);
+        continue;
+      }
+      if (it.kind !== 'gpio') {
+        out.push({
+          kind: it.kind, name: it.name, generation: it.generation, phase: 'Failed', reason: 'NotImplemented',
+          actual: { message: it.kind === 'pwm' ? 'PWM is not implemented in src/hw yet; the pin is claimed and left as it is' : 'I2C polling by the agent is not implemented yet' },
+        });
+        continue;
+      }
+      try {
+        out.push(this.#applyGpio(it, it.spec as unknown as GpioSpec, changed));
+      } catch (err) {
+        const e = err as { code?: string; message: string };
+        out.push({ kind: 'gpio', name: it.name, generation: it.generation, phase: 'Failed', reason: e.code ?? 'HardwareError', actual: { message: e.message } });
+      }
+    }
+    return { items: out, changed };
+  }
+
+  #applyGpio(it: DesiredItem, s: GpioSpec, changed: ApplyResult['changed']): AppliedItem {
+    const chip = this.#chip;
+    const pin = s.pin;
+    const pull = s.pull ?? 'none';
+    const mode = chip.getMode(pin);
+    if (s.mode === 'output') {
+      const level = ((s.value ?? 0) ^ (s.activeLow ? 1 : 0)) as Level;
+      const before = chip.read(pin);
+      if (mode !== 'output') {
+        // Latch first, then direction: the pin leaves input already at its level.
+        chip.write(pin, level);
+        chip.mode(pin, 'output');
+      } else if (before !== level) {
+        chip.write(pin, level);
+      }
+      this.#pull(pin, pull);
+      const now = chip.read(pin);
+      if (now !== before || mode !== 'output') changed.push({ pin, value: now, name: it.name });
+      return {
+        kind: 'gpio', name: it.name, generation: it.generation, phase: now === level ? 'Applied' : 'Failed',
+        reason: now === level ? 'Applied' : 'LevelMismatch', actual: { mode: 'output', level: now, value: now ^ (s.activeLow ? 1 : 0), pull },
+      };
+    }
+    if (mode !== 'input') chip.mode(pin, 'input');
+    this.#pull(pin, pull);
+    const level = chip.read(pin);
+    return { kind: 'gpio', name: it.name, generation: it.generation, phase: 'Applied', reason: 'Applied', actual: { mode: 'input', level, value: level ^ (s.activeLow ? 1 : 0), pull } };
+  }
+
+  /** Pulls have no read-back register on BCM283x: the agent remembers what it set and writes only a change. */
+  #pull(pin: number, pull: Pull): void {
+    const key = String(pin);
+    const known = this.#memory.pulls[key];
+    if (known === pull) return;
+    this.#chip.pull(pin, pull);
+    this.#memory.pulls[key] = pull;
+  }
+
+  /** Reads the current level of every pin a snapshot claims (for health and events). */
+  levels(items: DesiredItem[]): Map<number, Level> {
+    const m = new Map<number, Level>();
+    for (const it of items) {
+      const pin = it.spec.pin;
+      if (it.kind === 'gpio' && typeof pin === 'number' && !this.#reserved.has(pin) && pin < this.#chip.pinCount) m.set(pin, this.#chip.read(pin));
+    }
+    return m;
+  }
+}

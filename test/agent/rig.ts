@@ -1,0 +1,99 @@
+/**
+ * Test rig for the agent link: the real control plane app (createApp, temporary SQLite) with the
+ * agent hub on a real mutual-TLS listener on 127.0.0.1, certificates from our own cert manager,
+ * and agents over the behavioural GPIO model whose register page is a file (so a restarted agent
+ * finds the registers as a real Pi would). The silicon is the only thing simulated.
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { once } from 'node:events';
+import { CertManager } from '../../src/certs/index.js';
+import { EventBus } from '../../src/events/bus.js';
+import { silentLogger } from '../../src/log/index.js';
+import { AgentHub } from '../../src/server/agents.js';
+import { openChip, type GpioChip } from '../../src/hw/index.js';
+import { Agent } from '../../agent/agent.js';
+import { enrol } from '../../agent/enrol.js';
+import { startServer, type TestServer } from '../support/server.js';
+import { tempDir } from '../support/tmp.js';
+
+type T = { teardown(fn: () => void | Promise<void>): void };
+
+export interface Rig {
+  srv: TestServer;
+  hub: AgentHub;
+  certs: CertManager;
+  certDir: string;
+  bus: EventBus;
+}
+
+/** Starts the control plane with an agent hub. `certDir` reuses a CA (control plane restart). */
+export async function startRig(t: T, opts: { certDir?: string; port?: number; heartbeatMs?: number } = {}): Promise<Rig> {
+  const certDir = opts.certDir ?? tempDir(t, 'pic-ca-');
+  const certs = await CertManager.open({ dir: certDir });
+  let hub: AgentHub | undefined;
+  let bus: EventBus | undefined;
+  const srv = await startServer(t, (store) => {
+    bus = new EventBus({ record: (type, data) => store.events.append(type, data) });
+    hub = new AgentHub({ store, bus, certs, log: silentLogger(), ...(opts.port ? { port: opts.port } : {}), heartbeatMs: opts.heartbeatMs ?? 1000 });
+    return { bus, agents: hub };
+  });
+  await hub!.listen();
+  t.teardown(() => hub!.close());
+  return { srv, hub: hub!, certs, certDir, bus: bus! };
+}
+
+export interface TestAgent {
+  agent: Agent;
+  chip: GpioChip;
+  stateDir: string;
+  page: string;
+}
+
+/** A simulated chip over a page file (created zeroed when absent), with the register trace on. */
+export function simChip(page: string, create: boolean): GpioChip {
+  if (create) writeFileSync(page, Buffer.alloc(4096));
+  return openChip({ soc: 'bcm2711', simulate: true, gpiomem: page, trace: true });
+}
+
+/** Enrols a new agent for `node` and starts it (unless `start: false`). */
+export async function newAgent(t: T, rig: Rig, node: string, opts: { start?: boolean; stateDir?: string } = {}): Promise<TestAgent> {
+  const stateDir = opts.stateDir ?? tempDir(t, 'pic-agent-');
+  const { token } = rig.hub.createJoinToken(node);
+  await enrol({ server: rig.hub.url, token, stateDir });
+  return startAgent(t, stateDir, true, opts.start ?? true);
+}
+
+/** Starts an agent from an enrolled state directory (a restart when `fresh` is false). */
+export function startAgent(t: T, stateDir: string, fresh: boolean, start = true): TestAgent {
+  const page = join(stateDir, 'gpiomem.sim');
+  const chip = simChip(page, fresh);
+  const agent = new Agent({ stateDir, chip, log: silentLogger(), version: 'test', healthIntervalMs: 500, backoff: { baseMs: 50, maxMs: 400 } });
+  t.teardown(async () => {
+    await agent.stop();
+    chip.close();
+  });
+  if (start) agent.start();
+  return { agent, chip, stateDir, page };
+}
+
+/** Resolves with the next `applied` report of an agent (bounded: rejects after `ms`). */
+export async function nextApplied(agent: Agent, ms = 5000): Promise<unknown[]> {
+  const ac = new AbortController();
+  const timer = setTimeout(() => ac.abort(), ms);
+  try {
+    const [items] = (await once(agent, 'applied', { signal: ac.signal })) as [unknown[]];
+    return items;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Waits until `cond()` holds, polling every 10 ms, for at most `ms`. */
+export async function until(cond: () => boolean, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
