@@ -8,6 +8,13 @@ source scripts/env.sh
 source scripts/lib.sh
 start=$(date +%s)
 
+# One run at a time per checkout: the build, the prebuilds and tap's results folder are shared.
+exec 9>"${TMPDIR:-/tmp}/pi-controller-test-$(pwd | md5sum | cut -c1-12).lock"
+if ! flock -n 9; then
+  echo "== another npm test is running in this checkout; waiting for it" >&2
+  flock 9
+fi
+
 for s in scripts/setup/*.sh; do
   [ -e "$s" ] || continue
   echo "== setup: $(basename "$s")"
