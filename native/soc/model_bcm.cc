@@ -16,6 +16,15 @@ class BcmGpioModel : public GpioModel {
 
   void Install(Regs& regs) override {
     regs.SetModel(Block::kGpio, this);
+    // A page that already holds state (a file reopened by a new process) keeps its outputs: on the
+    // chip the output latch outlives the process that wrote it, and GPLEV of an output pin shows
+    // that latch, so the hidden latch is seeded from GPLEV for every pin whose function is output.
+    unsigned pins = is2711_ ? 58 : 54;
+    for (unsigned pin = 0; pin < pins; pin++) {
+      uint32_t fsel = (Get(kGpfsel0 + (pin / 10) * 4) >> ((pin % 10) * 3)) & 7u;
+      uint32_t bit = 1u << (pin & 31);
+      if (fsel == kFselOutput && (Get(kGplev0 + (pin >> 5) * 4) & bit)) latch_[pin >> 5] |= bit;
+    }
     Recompute();
   }
 

@@ -56,12 +56,21 @@ export function simChip(page: string, create: boolean): GpioChip {
   return openChip({ soc: 'bcm2711', simulate: true, gpiomem: page, trace: true });
 }
 
-/** Enrols a new agent for `node` and starts it (unless `start: false`). */
+/**
+ * Enrols a new agent for `node` and starts it (unless `start: false`); resolves once the agent
+ * has reported on the first desired snapshot the control plane sends after hello.
+ */
 export async function newAgent(t: T, rig: Rig, node: string, opts: { start?: boolean; stateDir?: string } = {}): Promise<TestAgent> {
   const stateDir = opts.stateDir ?? tempDir(t, 'pic-agent-');
   const { token } = rig.hub.createJoinToken(node);
   await enrol({ server: rig.hub.url, token, stateDir });
-  return startAgent(t, stateDir, true, opts.start ?? true);
+  const a = startAgent(t, stateDir, true, false);
+  if (opts.start ?? true) {
+    const first = nextApplied(a.agent);
+    a.agent.start();
+    await first;
+  }
+  return a;
 }
 
 /** Starts an agent from an enrolled state directory (a restart when `fresh` is false). */
