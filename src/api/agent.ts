@@ -7,7 +7,7 @@
  * `renewed` (a renewed certificate), `safe-state` (apply the agent's configured safe state).
  * Up (agent → control plane): `hello`, `applied`, `health`, `event`, `renew`, `refused`.
  */
-import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { FormatRegistry, Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Name, Obj, StringEnum, Timestamp } from './common.js';
 import { HW_KINDS, HwStatus, type HwKind } from './hardware.js';
 import type { Validator } from './validate.js';
@@ -137,6 +137,9 @@ export type Parsed<T> = { ok: true; msg: T } | { ok: false; type: string; seq: n
  * bad JSON, an unknown version or type, and schema failures come back as a refusal with a reason.
  */
 export function parseMessage<T>(validator: Validator, schemas: Record<string, TSchema>, raw: string): Parsed<T> {
+  // Idempotent and configuration-free, like StringEnum's checker: teaches TypeBox the one format
+  // the protocol uses (timestamps in health reports).
+  if (!FormatRegistry.Has('date-time')) FormatRegistry.Set('date-time', (v) => /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/.test(v) && !Number.isNaN(Date.parse(v)));
   let value: unknown;
   try {
     value = JSON.parse(raw);

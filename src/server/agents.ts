@@ -27,12 +27,14 @@ import { ControllerError, NotFoundError } from '../api/errors.js';
 import { Validator } from '../api/validate.js';
 import { CertError, type CertManager } from '../certs/index.js';
 import type { EventBus } from '../events/bus.js';
+import type { EventMap, EventType } from '../api/events.js';
 import type { Store } from '../store/index.js';
 import type { AgentGateway, AgentStatus } from './deps.js';
 
 export interface AgentHubOptions {
   store: Store;
-  bus: EventBus;
+  /** The app's event bus; may also be given later with {@link AgentHub.bind} (the app creates it). */
+  bus?: EventBus;
   certs: CertManager;
   log: Logger;
   /** Listen address (default 127.0.0.1) and port (default 0: any free port). */
@@ -75,13 +77,25 @@ export class AgentHub implements AgentGateway {
   #seq = 0;
   #ping: NodeJS.Timeout | undefined;
   #url = '';
+  #bus: EventBus | undefined;
 
   constructor(opts: AgentHubOptions) {
     this.#o = opts;
     this.#log = opts.log;
     this.#wss = new WebSocketServer({ noServer: true, maxPayload: 1 << 20 });
-    opts.bus.on('agents', 'hw.changed', (e) => this.pushDesired(e.data.nodeId));
-    opts.bus.on('agents', 'node.deleted', (e) => this.revokeNode(e.data.name));
+    if (opts.bus) this.bind(opts.bus);
+  }
+
+  /** Connects the hub to the event bus: desired-state changes and node removals come from it; link events go to it. */
+  bind(bus: EventBus): void {
+    this.#bus?.removeOwner('agents');
+    this.#bus = bus;
+    bus.on('agents', 'hw.changed', (e) => this.pushDesired(e.data.nodeId));
+    bus.on('agents', 'node.deleted', (e) => this.revokeNode(e.data.name));
+  }
+
+  #emit<K extends EventType>(type: K, data: EventMap[K]): void {
+    this.#bus?.emit(type, data);
   }
 
   /** https://host:port of the agent endpoint (after listen). */
@@ -122,7 +136,7 @@ export class AgentHub implements AgentGateway {
   createJoinToken(node: string, ttlMs?: number): { token: string; node: string; expiresAt: string; server: string } {
     if (!this.#o.store.nodes.find(node)) {
       const n = this.#o.store.nodes.create({ name: node }, 'provisioning');
-      this.#o.bus.emit('node.created', n);
+      this.#emit('node.created', n);
     }
     return { ...this.#o.certs.createJoinToken(node, ttlMs), server: this.#url };
   }
@@ -173,6 +187,11 @@ export class AgentHub implements AgentGateway {
     return seq;
   }
 
+  /** Asks a node's agent to apply its configured safe state. */
+  requestSafeState(nodeId: string): boolean {
+    return this.sendRaw(nodeId, JSON.stringify({ v: PROTOCOL_VERSION, type: 'safe-state' }));
+  }
+
   /** Sends a raw message to a node's agent (tests: malformed messages; operators: safe-state). */
   sendRaw(nodeId: string, text: string): boolean {
     const c = this.#conns.get(nodeId);
@@ -184,7 +203,7 @@ export class AgentHub implements AgentGateway {
   /** Drops every link and stops listening. */
   async close(): Promise<void> {
     clearInterval(this.#ping);
-    this.#o.bus.removeOwner('agents');
+    this.#bus?.removeOwner('agents');
     for (const c of this.#conns.values()) c.ws.terminate();
     this.#conns.clear();
     const s = this.#server;
@@ -244,7 +263,7 @@ export class AgentHub implements AgentGateway {
   #upgrade(req: IncomingMessage, socket: TLSSocket, head: Buffer): void {
     const refuse = (status: number, code: string, message: string) => {
       this.#log.warn({ code, peer: socket.remoteAddress }, 'agent link refused');
-      this.#o.bus.emit('agent.refused', { node: null, reason: code, message });
+      this.#emit('agent.refused', { node: null, reason: code, message });
       socket.end(`HTTP/1.1 ${status} ${status === 401 ? 'Unauthorized' : status === 403 ? 'Forbidden' : 'Not Found'}\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n${JSON.stringify({ error: { code, message } })}`);
     };
     if (req.url !== AGENT_PATH) return refuse(404, 'NOT_FOUND', `the agent link is at ${AGENT_PATH}`);
@@ -272,7 +291,7 @@ export class AgentHub implements AgentGateway {
     ws.on('close', () => {
       if (this.#conns.get(nodeId) !== c) return;
       this.#conns.delete(nodeId);
-      this.#o.bus.emit('agent.disconnected', { nodeId, node });
+      this.#emit('agent.disconnected', { nodeId, node });
       this.#log.info({ node }, 'agent disconnected');
     });
     ws.on('error', (err) => this.#log.debug({ err: err.message, node }, 'agent link error'));
@@ -298,7 +317,7 @@ export class AgentHub implements AgentGateway {
         c.hello = m;
         k.agentVersion = m.agentVersion;
         k.simulated = m.simulated;
-        this.#o.bus.emit('agent.connected', { nodeId: c.nodeId, node: c.node, agentVersion: m.agentVersion, simulated: m.simulated });
+        this.#emit('agent.connected', { nodeId: c.nodeId, node: c.node, agentVersion: m.agentVersion, simulated: m.simulated });
         this.pushDesired(c.nodeId);
         return;
       case 'applied':
@@ -308,7 +327,7 @@ export class AgentHub implements AgentGateway {
         this.#o.store.nodes.markSeen(c.nodeId);
         return;
       case 'event':
-        this.#o.bus.emit('gpio.changed', { nodeId: c.nodeId, node: c.node, pin: m.pin, value: m.value, name: m.name });
+        this.#emit('gpio.changed', { nodeId: c.nodeId, node: c.node, pin: m.pin, value: m.value, name: m.name });
         return;
       case 'renew':
         void this.#o.certs.issueAgent(m.csr, c.node).then(
@@ -317,7 +336,7 @@ export class AgentHub implements AgentGateway {
         );
         return;
       case 'refused':
-        this.#o.bus.emit('agent.refused', { node: c.node, reason: m.reason, message: m.message });
+        this.#emit('agent.refused', { node: c.node, reason: m.reason, message: m.message });
         return;
     }
   }

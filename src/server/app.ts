@@ -25,6 +25,7 @@ import { hardwareResource } from './resources/hardware.js';
 import { jobsResource } from './resources/jobs.js';
 import { nodesResource } from './resources/nodes.js';
 import { backupsResource, systemResource } from './resources/system.js';
+import { agentsResource } from './resources/agents.js';
 import { tokensResource } from './resources/tokens.js';
 import { EventStream } from './stream.js';
 import { Type } from '@sinclair/typebox';
@@ -75,7 +76,7 @@ export function createApp(deps: AppDeps): ControlPlaneApp {
 
   const resources: Resource[] = [
     nodesResource(rdeps), hardwareResource(rdeps), clustersResource(rdeps), jobsResource(rdeps), discoveryResource(rdeps),
-    tokensResource(rdeps), systemResource(rdeps), backupsResource(rdeps),
+    tokensResource(rdeps), systemResource(rdeps), backupsResource(rdeps), agentsResource(rdeps),
   ];
   // The OpenAPI document is itself a route (viewer), generated once from the same list.
   let doc: unknown;

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { Store } from '../store/index.js';
 import type { EventBus } from '../events/bus.js';
 import type { BackupInfo } from '../api/system.js';
+import type { AgentInfo } from '../api/agent.js';
 
 /**
  * The seam for the agent link (agents dial in over mutual TLS; that arrives with the agent
@@ -12,6 +13,15 @@ import type { BackupInfo } from '../api/system.js';
  */
 export interface AgentGateway {
   status(nodeId: string): AgentStatus;
+  /** The agent link's directory (src/server/agents.ts); absent in gateways that only report status. */
+  list?(): AgentInfo[];
+  info?(nodeIdOrName: string): AgentInfo;
+  /** A one-time join token for a node (created when unknown). */
+  createJoinToken?(node: string, ttlMs?: number): { token: string; node: string; expiresAt: string; server: string };
+  /** Revokes a node's certificates and drops its link; returns the serials. */
+  revokeNode?(node: string): string[];
+  /** Asks a node's agent to apply its configured safe state; false when not connected. */
+  requestSafeState?(nodeId: string): boolean;
 }
 
 export interface AgentStatus {

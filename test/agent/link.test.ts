@@ -1,4 +1,7 @@
 import t from 'tap';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { certInfo } from '../../src/certs/index.js';
 import { startRig, newAgent, until } from './rig.js';
 
 t.test('agent link', async (t) => {
@@ -16,5 +19,42 @@ t.test('agent link', async (t) => {
     t.match(got.body.status, { phase: 'Applied', observedGeneration: 1, actual: { mode: 'output', level: 1 } });
     await until(() => events.includes('gpio.changed'));
     t.ok(events.includes('gpio.changed'), 'gpio.changed on the bus');
+  });
+
+  t.test('renews its certificate before expiry over the live link, without dropping it', async (t) => {
+    // Certificates issued "20 days ago" with a 30-day life: a third is left, so the agent renews.
+    const rig = await startRig(t, { certsNow: () => Date.now() - 20 * 86400_000 });
+    let drops = 0;
+    const { agent, stateDir } = await newAgent(t, rig, 'pi-rot');
+    agent.on('disconnected', () => drops++);
+    const before = readFileSync(join(stateDir, 'agent-cert.pem'), 'utf8');
+    const keyBefore = readFileSync(join(stateDir, 'agent-key.pem'), 'utf8');
+    await until(() => readFileSync(join(stateDir, 'agent-cert.pem'), 'utf8') !== before);
+    t.equal(drops, 0, 'the link stayed up');
+    t.not(readFileSync(join(stateDir, 'agent-key.pem'), 'utf8'), keyBefore, 'a new key was made on the node');
+    t.not(certInfo(readFileSync(join(stateDir, 'agent-cert.pem'), 'utf8')).serial, certInfo(before).serial);
+    t.equal(rig.hub.info('pi-rot').certificates.length, 2);
+  });
+
+  t.test('lists agents with health over REST; every agent route needs a token', async (t) => {
+    const rig = await startRig(t);
+    const { agent } = await newAgent(t, rig, 'pi-rest');
+    await until(() => rig.hub.info('pi-rest').health !== null);
+    t.ok(agent.connected);
+    const list = await rig.srv.req('GET', '/api/v1/agents');
+    t.equal(list.status, 200);
+    t.match(list.body.items[0], { node: 'pi-rest', connected: true, health: { agentVersion: 'test', simulated: true } });
+    t.equal((await rig.srv.req('GET', '/api/v1/agents', { token: null })).status, 401);
+    const one = await rig.srv.req('GET', '/api/v1/agents/pi-rest');
+    t.equal(one.status, 200);
+    // PUT on a pin name that does not exist yet creates it; the applied state comes back.
+    const put = await rig.srv.req('PUT', '/api/v1/nodes/pi-rest/gpio/17', { body: { spec: { pin: 17, mode: 'output', value: 1 } } });
+    t.equal(put.status, 201);
+    await until(() => rig.hub.info('pi-rest').applied.some((i) => i.name === '17' && i.phase === 'Applied'));
+    const tok = await rig.srv.req('POST', '/api/v1/agents/join-tokens', { body: { node: 'pi-new' }, token: rig.srv.operator });
+    t.equal(tok.status, 403, 'join tokens need admin');
+    const tok2 = await rig.srv.req('POST', '/api/v1/agents/join-tokens', { body: { node: 'pi-new' } });
+    t.equal(tok2.status, 201);
+    t.match(tok2.body, { node: 'pi-new', token: /^[0-9a-f]+\.[^.]+\.[0-9a-f]{64}$/, server: rig.hub.url });
   });
 });

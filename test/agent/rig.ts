@@ -8,7 +8,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import { CertManager } from '../../src/certs/index.js';
-import { EventBus } from '../../src/events/bus.js';
+import type { EventBus } from '../../src/events/bus.js';
 import { silentLogger } from '../../src/log/index.js';
 import { AgentHub } from '../../src/server/agents.js';
 import { openChip, type GpioChip } from '../../src/hw/index.js';
@@ -28,19 +28,19 @@ export interface Rig {
 }
 
 /** Starts the control plane with an agent hub. `certDir` reuses a CA (control plane restart). */
-export async function startRig(t: T, opts: { certDir?: string; port?: number; heartbeatMs?: number } = {}): Promise<Rig> {
+export async function startRig(t: T, opts: { certDir?: string; port?: number; heartbeatMs?: number; certsNow?: () => number } = {}): Promise<Rig> {
   const certDir = opts.certDir ?? tempDir(t, 'pic-ca-');
-  const certs = await CertManager.open({ dir: certDir });
+  const certs = await CertManager.open({ dir: certDir, ...(opts.certsNow ? { now: opts.certsNow } : {}) });
   let hub: AgentHub | undefined;
-  let bus: EventBus | undefined;
   const srv = await startServer(t, (store) => {
-    bus = new EventBus({ record: (type, data) => store.events.append(type, data) });
-    hub = new AgentHub({ store, bus, certs, log: silentLogger(), ...(opts.port ? { port: opts.port } : {}), heartbeatMs: opts.heartbeatMs ?? 1000 });
-    return { bus, agents: hub };
+    hub = new AgentHub({ store, certs, log: silentLogger(), ...(opts.port ? { port: opts.port } : {}), heartbeatMs: opts.heartbeatMs ?? 1000 });
+    return { agents: hub };
   });
+  // The app's own bus (events recorded in the store), as in `serve`.
+  hub!.bind(srv.app.bus);
   await hub!.listen();
   t.teardown(() => hub!.close());
-  return { srv, hub: hub!, certs, certDir, bus: bus! };
+  return { srv, hub: hub!, certs, certDir, bus: srv.app.bus };
 }
 
 export interface TestAgent {

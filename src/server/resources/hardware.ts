@@ -36,12 +36,19 @@ function kindRoutes<K extends HwKind>(kind: K, { store, bus }: ResourceDeps): Ro
       handler: ({ params }) => ({ status: 200, body: store.hardware.require(store.nodes.require(params.node).id, kind, params.name) }),
     }),
     route({
-      method: 'PUT', path: `/${kind}/:name`, role: 'operator', summary: `Replace the spec of a desired ${kind} object`, params: ItemParams,
+      method: 'PUT', path: `/${kind}/:name`, role: 'operator',
+      summary: `Set the spec of a desired ${kind} object, creating it (201) when absent: PUT /nodes/:node/gpio/17 with a spec for pin 17`, params: ItemParams,
       body: HwReplace(kind), response: { status: 200, schema: HwObject(kind) }, audit: `${kind}.replace`,
       handler: ({ params, body, auditTarget }) => {
         const node = store.nodes.require(params.node);
         auditTarget(`${node.name}/${params.name}`);
-        const before = store.hardware.require(node.id, kind, params.name);
+        const existing = store.hardware.list(node.id, kind).find((o) => o.name === params.name);
+        if (!existing) {
+          const created = store.hardware.create(node.id, kind, params.name, body.spec as HwSpecs[K]);
+          changed(node.id, created.name, created.generation, false);
+          return { status: 201, body: created };
+        }
+        const before = existing;
         const obj = store.hardware.replace(node.id, kind, params.name, body.spec as HwSpecs[K]);
         if (obj.generation !== before.generation) changed(node.id, obj.name, obj.generation, false);
         return { status: 200, body: obj };
