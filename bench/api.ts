@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
@@ -46,13 +46,34 @@ async function child(kind: string): Promise<void> {
   server.listen(0, '127.0.0.1', () => {
     process.stdout.write(JSON.stringify({ port: (server.address() as AddressInfo).port, token }) + '\n');
   });
+  // The parent asks for this process's CPU time around each load run: CPU per request does not
+  // depend on what else the machine is running, unlike req/s.
+  createInterface({ input: process.stdin }).on('line', () => {
+    const u = process.cpuUsage();
+    process.stdout.write(JSON.stringify({ cpuUs: u.user + u.system }) + '\n');
+  });
 }
 
-function startChild(kind: string): Promise<{ proc: ChildProcess; port: number; token: string }> {
-  const proc = spawn(process.execPath, [SELF, '--child', kind], { stdio: ['ignore', 'pipe', 'inherit'] });
+interface Child {
+  proc: ChildProcess;
+  port: number;
+  token: string;
+  /** The child's user+system CPU time so far, in microseconds. */
+  cpuUs(): Promise<number>;
+}
+
+function startChild(kind: string): Promise<Child> {
+  const proc = spawn(process.execPath, [SELF, '--child', kind], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: proc.stdout! });
+  const next = () => new Promise<string>((resolve) => lines.once('line', resolve));
+  const cpuUs = async () => {
+    const answer = next();
+    proc.stdin!.write('cpu\n');
+    return (JSON.parse(await answer) as { cpuUs: number }).cpuUs;
+  };
   return new Promise((resolve, reject) => {
     proc.once('exit', (c) => reject(new Error(`${kind} exited ${c}`)));
-    createInterface({ input: proc.stdout! }).once('line', (l) => resolve({ proc, ...(JSON.parse(l) as { port: number; token: string }) }));
+    void next().then((l) => resolve({ proc, cpuUs, ...(JSON.parse(l) as { port: number; token: string }) }));
   });
 }
 
@@ -61,11 +82,19 @@ function rssMb(pid: number): number {
   return Number(m![1]) / 1024;
 }
 
-async function load(url: string, token?: string): Promise<{ rps: number; p50: number; p99: number; errors: number; bytes: number }> {
+interface LoadResult { rps: number; p50: number; p99: number; errors: number; bytes: number; /** Server CPU (user+system) per request. */ cpuUsPerReq: number }
+
+async function load(server: Child, path: string, token?: string): Promise<LoadResult> {
+  const url = `http://127.0.0.1:${server.port}${path}`;
   const opts = { url, connections: CONNECTIONS, duration: DURATION, ...(token ? { headers: { authorization: `Bearer ${token}` } } : {}) };
   await autocannon({ ...opts, duration: 1 }); // warm-up (JIT, caches)
+  const cpu0 = await server.cpuUs();
   const r = await autocannon(opts);
-  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.non2xx, bytes: r.throughput.average / Math.max(1, r.requests.average) };
+  const cpu = (await server.cpuUs()) - cpu0;
+  return {
+    rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.non2xx, bytes: r.throughput.average / Math.max(1, r.requests.average),
+    cpuUsPerReq: cpu / Math.max(1, r.requests.total),
+  };
 }
 
 /** Milliseconds from spawning `pi-controller serve` to the first 200 from /readyz. */
@@ -102,19 +131,21 @@ async function main(): Promise<void> {
   const bare = await startChild('bare');
   try {
     const idleBefore = rssMb(cp.proc.pid!);
-    const b = await load(`http://127.0.0.1:${bare.port}/`);
-    const n = await load(`http://127.0.0.1:${cp.port}/api/v1/nodes`, cp.token);
-    const w = await load(`http://127.0.0.1:${cp.port}/api/v1/whoami`, cp.token);
+    const b = await load(bare, '/');
+    const n = await load(cp, '/api/v1/nodes', cp.token);
+    const w = await load(cp, '/api/v1/whoami', cp.token);
     await new Promise((r) => setTimeout(r, 2000));
     const idleAfter = rssMb(cp.proc.pid!);
-    const row = (name: string, r: Awaited<ReturnType<typeof load>>) =>
-      `${name.padEnd(42)} ${r.rps.toFixed(0).padStart(8)} req/s  p50 ${String(r.p50).padStart(3)} ms  p99 ${String(r.p99).padStart(3)} ms  ${(r.bytes / 1024).toFixed(1).padStart(6)} KiB/resp  errors ${r.errors}`;
-    console.log(`HTTP on 127.0.0.1, ${CONNECTIONS} connections, ${DURATION} s each, server and load generator in separate processes`);
+    const row = (name: string, r: LoadResult) =>
+      `${name.padEnd(42)} ${r.rps.toFixed(0).padStart(8)} req/s  p50 ${String(r.p50).padStart(3)} ms  p99 ${String(r.p99).padStart(3)} ms  ${(r.bytes / 1024).toFixed(1).padStart(6)} KiB/resp  ` +
+      `server CPU ${r.cpuUsPerReq.toFixed(0).padStart(4)} us/req  errors ${r.errors}`;
+    console.log(`HTTP on 127.0.0.1, ${CONNECTIONS} connections, ${DURATION} s each, server and load generator in separate processes; load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
     console.log(row('bare Koa hello-world (baseline)', b));
     console.log(row('GET /api/v1/nodes (100 nodes, bearer auth)', n));
     console.log(row('GET /api/v1/whoami (bearer auth, small body)', w));
     console.log(`ratio nodes/bare Koa:  ${(n.rps / b.rps).toFixed(2)}x  (goal >= 0.7x)`);
     console.log(`ratio whoami/bare Koa: ${(w.rps / b.rps).toFixed(2)}x`);
+    console.log(`server CPU per request, bare Koa/nodes: ${(b.cpuUsPerReq / n.cpuUsPerReq).toFixed(2)}x  bare Koa/whoami: ${(b.cpuUsPerReq / w.cpuUsPerReq).toFixed(2)}x  (the same ratios in CPU time, less sensitive to other load)`);
     console.log(`control plane RSS with 100 nodes: idle after start ${idleBefore.toFixed(1)} MB, idle after load ${idleAfter.toFixed(1)} MB  (goal <= 120 MB)`);
   } finally {
     cp.proc.kill();

@@ -29,7 +29,16 @@ export interface HandlerInput<P, Q, B> {
 }
 
 /** What a handler returns: a body (status 200), or an explicit status and body. */
-export type HandlerResult = { status: number; body?: unknown; /** An already serialized JSON body. */ json?: string } | undefined;
+export type HandlerResult =
+  | {
+      status: number;
+      body?: unknown;
+      /** An already serialized JSON body. */
+      json?: string | Buffer;
+      /** A strong validator of the body: sent as `ETag`; a matching `If-None-Match` gets 304 without the body. */
+      etag?: string;
+    }
+  | undefined;
 
 export interface RouteSpec<P extends TSchema = TSchema, Q extends TSchema = TSchema, B extends TSchema = TSchema> {
   method: Method;
@@ -136,6 +145,15 @@ export function buildRouter(apiRoot: string, res: Resource, deps: { validator: V
         result = await spec.handler(input as never);
       }
       ctx.status = result?.status ?? spec.response.status;
+      if (result?.etag !== undefined) {
+        // Authenticated data: a cache may keep it for this client only and must revalidate.
+        ctx.set('Cache-Control', 'private, no-cache');
+        ctx.set('ETag', result.etag);
+        if (ctx.fresh) {
+          ctx.status = 304;
+          return;
+        }
+      }
       if (result?.json !== undefined) {
         ctx.type = 'application/json';
         ctx.body = result.json;

@@ -61,6 +61,20 @@ CREATE TABLE hw_desired (
 CREATE UNIQUE INDEX hw_desired_claim ON hw_desired(node_id, claim);
 `,
   },
+  {
+    version: 2,
+    name: 'change counters',
+    // A counter per table that triggers bump inside the writing transaction, whatever wrote the
+    // row (a repository, a cascade from another table, another process): caches of a table's
+    // reads compare it to know they are current.
+    sql: `
+CREATE TABLE change_counters (name TEXT PRIMARY KEY, version INTEGER NOT NULL) STRICT;
+INSERT INTO change_counters (name, version) VALUES ('nodes', 0);
+CREATE TRIGGER nodes_changed_insert AFTER INSERT ON nodes BEGIN UPDATE change_counters SET version = version + 1 WHERE name = 'nodes'; END;
+CREATE TRIGGER nodes_changed_update AFTER UPDATE ON nodes BEGIN UPDATE change_counters SET version = version + 1 WHERE name = 'nodes'; END;
+CREATE TRIGGER nodes_changed_delete AFTER DELETE ON nodes BEGIN UPDATE change_counters SET version = version + 1 WHERE name = 'nodes'; END;
+`,
+  },
 ];
 
 /** The schema version this build writes. */

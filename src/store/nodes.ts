@@ -1,5 +1,5 @@
 /** Node repository: prepared statements over the `nodes` table. */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { Database } from 'better-sqlite3';
 import { ConflictError, NotFoundError } from '../api/errors.js';
 import type { Node, NodeCreate, NodeListQuery, NodeState, NodeUpdate } from '../api/nodes.js';
@@ -10,11 +10,25 @@ interface Row {
   labels: string; cluster_id: string | null; created_at: string; updated_at: string; last_seen_at: string | null;
 }
 
+/** One page of the node list as sent over HTTP: the JSON bytes and a strong ETag of them. */
+export interface NodeListPage {
+  json: Buffer;
+  etag: string;
+}
+
+/** Distinct list queries whose pages are kept (the oldest is dropped beyond this). */
+const PAGE_CACHE_ENTRIES = 16;
+
 function toNode(r: Row): Node {
   return {
     id: r.id, name: r.name, address: r.address, mac: r.mac, model: r.model, state: r.state as NodeState,
     labels: JSON.parse(r.labels) as Record<string, string>, clusterId: r.cluster_id, createdAt: r.created_at, updatedAt: r.updated_at, lastSeenAt: r.last_seen_at,
   };
+}
+
+function page(text: string): NodeListPage {
+  const json = Buffer.from(text);
+  return { json, etag: `"${createHash('sha256').update(json).digest('base64url').slice(0, 32)}"` };
 }
 
 export class NodeRepo {
@@ -28,8 +42,14 @@ export class NodeRepo {
   readonly #countByState;
   readonly #seen;
   readonly #listJson;
+  readonly #version;
+  readonly #db: Database;
+  /** Pages by query, valid while the `nodes` change counter equals #pagesVersion. */
+  readonly #pages = new Map<string, NodeListPage>();
+  #pagesVersion = -1;
 
   constructor(db: Database) {
+    this.#db = db;
     this.#byId = db.prepare<[string], Row>('SELECT * FROM nodes WHERE id = ?');
     this.#byName = db.prepare<[string], Row>('SELECT * FROM nodes WHERE name = ?');
     this.#insert = db.prepare(
@@ -56,6 +76,15 @@ export class NodeRepo {
          FROM (SELECT * FROM nodes WHERE (@state IS NULL OR state = @state) AND (@cluster IS NULL OR cluster_id = @cluster) ORDER BY name LIMIT @limit OFFSET @offset)`,
       )
       .pluck();
+    this.#version = db.prepare<[], number>("SELECT version FROM change_counters WHERE name = 'nodes'").pluck();
+  }
+
+  /**
+   * The `nodes` change counter: bumped by triggers in the same transaction as any write to
+   * the table, so a reader outside a transaction sees it move with the committed rows.
+   */
+  version(): number {
+    return this.#version.get()!;
   }
 
   /** @throws ConflictError when the name is taken; NotFoundError for an unknown cluster. */
@@ -103,6 +132,30 @@ export class NodeRepo {
     const p = { state: q.state ?? null, cluster: q.clusterId ?? null };
     const items = this.#listJson.get({ ...p, limit: q.limit ?? 100, offset: q.offset ?? 0 })!;
     return `{"items":${items},"total":${this.#count.get(p)!.n}}`;
+  }
+
+  /**
+   * `listJson(q)` as bytes with an ETag, served from a cache while no write to `nodes` has
+   * committed since it was built (the change counter is read on every call). Inside a
+   * transaction the page is built fresh and not kept: its rows may still roll back.
+   */
+  listPage(q: NodeListQuery = {}): NodeListPage {
+    if (this.#db.inTransaction) return page(this.listJson(q));
+    // Read the counter before the rows: a write committed in between (another connection)
+    // makes the page newer than its version, never older, and the next call rebuilds it.
+    const v = this.version();
+    if (v !== this.#pagesVersion) {
+      this.#pages.clear();
+      this.#pagesVersion = v;
+    }
+    const key = `${q.state ?? ''}|${q.clusterId ?? ''}|${q.limit ?? 100}|${q.offset ?? 0}`;
+    let p = this.#pages.get(key);
+    if (!p) {
+      p = page(this.listJson(q));
+      if (this.#pages.size >= PAGE_CACHE_ENTRIES) this.#pages.delete(this.#pages.keys().next().value!);
+      this.#pages.set(key, p);
+    }
+    return p;
   }
 
   /** Merge-patch semantics: absent fields are left alone, null clears. */

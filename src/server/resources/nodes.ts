@@ -19,7 +19,10 @@ export function nodesResource({ store, bus, agents }: ResourceDeps): Resource {
     routes: [
       route({
         method: 'GET', path: '/', role: 'viewer', summary: 'List nodes', query: NodeListQuery, response: { status: 200, schema: ListOf(Node) },
-        handler: ({ query }) => ({ status: 200, json: store.nodes.listJson(query) }),
+        handler: ({ query }) => {
+          const page = store.nodes.listPage(query);
+          return { status: 200, json: page.json, etag: page.etag };
+        },
       }),
       route({
         method: 'POST', path: '/', role: 'operator', summary: 'Add a node', body: NodeCreate, response: { status: 201, schema: Node }, audit: 'node.create',
