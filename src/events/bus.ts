@@ -1,7 +1,9 @@
 /**
  * The typed, in-process event bus. Listeners are registered under an owner (a component
- * name) so a component can remove all of its listeners at once when it stops. Emitting is
- * synchronous; a listener that throws is logged and does not stop the others.
+ * name) so a component can remove all of its listeners at once when it stops. Emitting
+ * records the event at once; delivery is synchronous too unless a `defer` hook postpones it
+ * (the control plane delivers after the emitting transaction commits). A listener that
+ * throws is logged and does not stop the others.
  */
 import type { Logger } from 'pino';
 import type { EventEnvelope, EventMap, EventType } from '../api/events.js';
@@ -15,6 +17,12 @@ export interface EventBusOptions {
    * in-memory counter; the control plane passes the store's event log so numbers survive restarts.
    */
   record?: <K extends EventType>(type: K, data: EventMap[K]) => EventEnvelope<K>;
+  /**
+   * Decides when a recorded event reaches the listeners: called with the delivery, it may run
+   * it now, later, or never (the control plane passes `store.afterCommit`, so listeners never
+   * see an event whose transaction rolled back). Default: deliver at once.
+   */
+  defer?: (deliver: () => void) => void;
   log?: Logger;
 }
 
@@ -23,10 +31,12 @@ export class EventBus {
   readonly #any = new Map<string, Set<AnyListener>>();
   readonly #record: NonNullable<EventBusOptions['record']>;
   readonly #log: Logger | undefined;
+  readonly #defer: EventBusOptions['defer'];
   #seq = 0;
 
   constructor(opts: EventBusOptions = {}) {
     this.#log = opts.log;
+    this.#defer = opts.defer;
     this.#record = opts.record ?? (<K extends EventType>(type: K, data: EventMap[K]) => ({ seq: ++this.#seq, at: new Date().toISOString(), type, data }));
   }
 
@@ -63,19 +73,25 @@ export class EventBus {
     return n;
   }
 
-  /** Records and delivers one event; returns its envelope. */
+  /** Records one event and delivers it (now, or when the `defer` hook says); returns its envelope. */
   emit<K extends EventType>(type: K, data: EventMap[K]): EventEnvelope<K> {
     const env = this.#record(type, data);
-    const deliver = (fn: AnyListener, owner: string) => {
+    if (this.#defer) this.#defer(() => this.#deliver(env));
+    else this.#deliver(env);
+    return env;
+  }
+
+  /** Hands `env` to the listeners registered at this moment. */
+  #deliver(env: EventEnvelope): void {
+    const call = (fn: AnyListener, owner: string) => {
       try {
-        fn(env as EventEnvelope);
+        fn(env);
       } catch (err) {
-        this.#log?.error({ err, owner, type }, 'event listener failed');
+        this.#log?.error({ err, owner, type: env.type }, 'event listener failed');
       }
     };
-    for (const [owner, set] of this.#byType.get(type) ?? []) for (const fn of set) deliver(fn, owner);
-    for (const [owner, set] of this.#any) for (const fn of set) deliver(fn, owner);
-    return env;
+    for (const [owner, set] of this.#byType.get(env.type) ?? []) for (const fn of set) call(fn, owner);
+    for (const [owner, set] of this.#any) for (const fn of set) call(fn, owner);
   }
 }
 

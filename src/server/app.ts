@@ -36,7 +36,10 @@ export const API_ROOT = '/api/v1';
 export interface AppDeps {
   store: Store;
   log: Logger;
-  /** Event bus; by default one that records events in the store (sequence numbers survive restarts). */
+  /**
+   * Event bus; by default one that records events in the store (sequence numbers survive
+   * restarts) and delivers them after the emitting transaction commits.
+   */
   bus?: EventBus;
   /** Metrics registry; by default a new one (with process metrics). */
   metrics?: Metrics;
@@ -68,7 +71,12 @@ export function createApp(deps: AppDeps): ControlPlaneApp {
   const { store } = deps;
   const log = deps.log;
   const version = deps.version ?? '0.0.0';
-  const bus = deps.bus ?? new EventBus({ record: (type, data) => store.events.append(type, data), log: log.child({ component: 'events' }) });
+  // Events are recorded in the emitting transaction and reach listeners only once it commits.
+  const bus = deps.bus ?? new EventBus({
+    record: (type, data) => store.events.append(type, data),
+    defer: (deliver) => store.afterCommit(deliver),
+    log: log.child({ component: 'events' }),
+  });
   const metrics = deps.metrics ?? new Metrics(store);
   metrics.watch(bus);
   const validator = new Validator();

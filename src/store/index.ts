@@ -33,6 +33,10 @@ export class Store {
   readonly audit: AuditRepo;
   readonly discovery: DiscoveryRepo;
   readonly hardware: HardwareRepo;
+  /** Work waiting for the outermost `tx` to commit (dropped if it, or the savepoint that queued it, rolls back). */
+  readonly #afterCommit: (() => void)[] = [];
+  /** Depth of `tx` calls in progress. */
+  #depth = 0;
 
   constructor(db: Database, file: string, eventRetention = 10_000) {
     this.db = db;
@@ -47,9 +51,51 @@ export class Store {
     this.hardware = new HardwareRepo(db);
   }
 
-  /** Runs `fn` in one transaction (nested calls become savepoints). */
+  /**
+   * Runs `fn` in one transaction (nested calls become savepoints). Work queued with
+   * `afterCommit` during `fn` runs once the outermost transaction has committed, in order;
+   * what a rolled-back transaction or savepoint queued is dropped with it.
+   */
   tx<T>(fn: () => T): T {
-    return this.db.transaction(fn)();
+    const mark = this.#afterCommit.length;
+    let result: T;
+    this.#depth++;
+    try {
+      result = this.db.transaction(fn)();
+    } catch (err) {
+      this.#afterCommit.length = mark;
+      throw err;
+    } finally {
+      this.#depth--;
+    }
+    if (this.#depth === 0) this.#runAfterCommit();
+    return result;
+  }
+
+  /**
+   * Runs `fn` when the current `tx` commits, or now when no `tx` is in progress. `fn` runs
+   * after the data is durable, so it must not throw (the bus catches its listeners' errors);
+   * if one does, the rest still run and the first error is rethrown at the end.
+   */
+  afterCommit(fn: () => void): void {
+    if (this.#depth > 0) this.#afterCommit.push(fn);
+    else fn();
+  }
+
+  #runAfterCommit(): void {
+    // Take the queue first: work that runs a transaction of its own flushes only what that queued.
+    const queue = this.#afterCommit.splice(0);
+    let first: unknown;
+    let failed = false;
+    for (const fn of queue) {
+      try {
+        fn();
+      } catch (err) {
+        if (!failed) first = err;
+        failed = true;
+      }
+    }
+    if (failed) throw first;
   }
 
   schemaVersion(): number {
