@@ -5,12 +5,12 @@
  * state comes down, is validated as a whole (a bad message is refused with a reason and writes
  * nothing), applied, persisted, and reported back with health and events.
  */
+import { X509Certificate } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import WebSocket from 'ws';
-import { X509Certificate } from '@peculiar/x509';
 import { AGENT_PATH, DOWN_SCHEMAS, PROTOCOL_VERSION, parseMessage, type DesiredItem, type DesiredMsg, type Health, type RenewedMsg } from '../src/api/agent.js';
 import { HW_SPEC_SCHEMAS } from '../src/api/hardware.js';
 import { Validator } from '../src/api/validate.js';
@@ -258,8 +258,9 @@ export class Agent extends EventEmitter {
     const c = this.#creds;
     if (!c || this.#pendingKey || !this.connected) return;
     const cert = new X509Certificate(c.cert);
-    const life = cert.notAfter.getTime() - cert.notBefore.getTime();
-    if (cert.notAfter.getTime() - Date.now() > life / 3) return;
+    const from = Date.parse(cert.validFrom);
+    const to = Date.parse(cert.validTo);
+    if (to - Date.now() > (to - from) / 3) return;
     void newKeyAndCsr(c.node).then(({ keyPem, csr }) => {
       this.#pendingKey = keyPem;
       this.#send({ v: PROTOCOL_VERSION, type: 'renew', csr });

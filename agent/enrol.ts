@@ -3,17 +3,27 @@
  * CA, pins it against the SHA-256 carried in the join token, and sends a CSR with the token over
  * HTTPS verified by that CA. The certificate, key and CA are stored 0600 in the state directory.
  */
-import { createHash, webcrypto } from 'node:crypto';
+import { X509Certificate, createHash, webcrypto } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import 'reflect-metadata';
-import * as x509 from '@peculiar/x509';
 import type { EnrolResponse } from '../src/api/agent.js';
 
-x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
-type KeyPair = Parameters<typeof x509.Pkcs10CertificateRequestGenerator.create>[0]['keys'];
+type X509Lib = typeof import('@peculiar/x509');
+type KeyPair = Parameters<X509Lib['Pkcs10CertificateRequestGenerator']['create']>[0]['keys'];
+
+/**
+ * The X.509 library is loaded only to make a CSR (enrolment, renewal): it costs about 20 MB of
+ * RSS, so an agent that has not enrolled or renewed
+ * since it started never loads it.
+ */
+async function x509lib(): Promise<X509Lib> {
+  await import('reflect-metadata');
+  const x509 = await import('@peculiar/x509');
+  x509.cryptoProvider.set(webcrypto as unknown as Parameters<X509Lib['cryptoProvider']['set']>[0]);
+  return x509;
+}
 
 const ALG = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
 
@@ -54,6 +64,7 @@ export function loadCredentials(stateDir: string): Credentials | undefined {
 
 /** A new P-256 key (PKCS#8 PEM) and a CSR for it. */
 export async function newKeyAndCsr(name = hostname()): Promise<{ keyPem: string; csr: string }> {
+  const x509 = await x509lib();
   const keys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as unknown as KeyPair;
   const csr = await x509.Pkcs10CertificateRequestGenerator.create({ name: `CN=${name.replace(/[,=+<>#;"\\]/g, '-')}`, keys, signingAlgorithm: ALG });
   const der = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey as unknown as webcrypto.CryptoKey));
@@ -95,7 +106,7 @@ export async function enrol(opts: { server: string; token: string; stateDir: str
   const caRes = await call(new URL('/ca', base), { method: 'GET' });
   if (caRes.status !== 200) throw new EnrolError('CA_UNAVAILABLE', `GET /ca answered ${caRes.status}`);
   const ca = caRes.text;
-  const got = createHash('sha256').update(Buffer.from(new x509.X509Certificate(ca).rawData)).digest('hex');
+  const got = createHash('sha256').update(new X509Certificate(ca).raw).digest('hex');
   if (got !== pin) throw new EnrolError('CA_MISMATCH', `the server's CA has SHA-256 ${got}, the join token pins ${pin}`);
   const { keyPem, csr } = await newKeyAndCsr();
   // From here on the connection is verified against the pinned CA.

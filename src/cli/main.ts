@@ -1,6 +1,5 @@
 #!/usr/bin/env node
 /** The `pi-controller` binary. */
-import { run } from './program.js';
 
 const stops: (() => void)[] = [];
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
@@ -11,7 +10,10 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
-const code = await run(process.argv.slice(2), {
+const argv = process.argv.slice(2);
+// The agent runs on small Pis: its command loads only the agent's modules.
+const run = argv[0] === 'agent' ? (await import('../../agent/cli.js')).runAgentCli : (await import('./program.js')).run;
+const code = await run(argv, {
   out: (s) => process.stdout.write(s),
   err: (s) => process.stderr.write(s),
   env: process.env,

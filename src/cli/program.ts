@@ -18,6 +18,7 @@ import { PID_FILE, recordedServerAlive, startControlPlane } from '../server/serv
 import { call, resolveCredentials, saveCredentials, type Credentials, type Env } from './client.js';
 import { CliError, EXIT } from './exit.js';
 import { details, table } from './output.js';
+import { agentCommand } from '../../agent/cli.js';
 
 /** What the program needs from its surroundings (so tests can run it in-process). */
 export interface Io extends Env {
@@ -53,12 +54,19 @@ function serveCommand(program: Command, io: Io): void {
     .option('--port <port>', 'port (default 8080; 0 picks a free one)')
     .addOption(new Option('--tls <mode>', 'auto, on or off').choices(['auto', 'on', 'off']))
     .option('--log-level <level>', 'trace, debug, info, warn, error')
-    .action(async (o: { config?: string; dataDir?: string; host?: string; port?: string; tls?: string; logLevel?: string }) => {
+    .option('--agent-host <host>', 'agent endpoint address (default 127.0.0.1)')
+    .option('--agent-port <port>', 'agent endpoint port (default 8443; 0 picks a free one)')
+    .option('--local-agent', 'also run one simulated agent (node local-sim) enrolled over mutual TLS')
+    .action(async (o: { config?: string; dataDir?: string; host?: string; port?: string; tls?: string; logLevel?: string; agentHost?: string; agentPort?: string; localAgent?: boolean }) => {
       const config = loadConfig({
         ...(o.config ? { file: o.config } : {}), env: io.env, cwd: io.cwd,
-        flags: { '/dataDir': o.dataDir, '/http/host': o.host, '/http/port': o.port, '/http/tls': o.tls, '/log/level': o.logLevel },
+        flags: {
+          '/dataDir': o.dataDir, '/http/host': o.host, '/http/port': o.port, '/http/tls': o.tls, '/log/level': o.logLevel,
+          '/agents/host': o.agentHost, '/agents/port': o.agentPort,
+        },
       });
-      const cp = await startControlPlane({ config, version: packageVersion(), out: io.out });
+      const caSecret = io.env.PI_CONTROLLER_CA_SECRET;
+      const cp = await startControlPlane({ config, version: packageVersion(), out: io.out, localAgent: o.localAgent === true, ...(caSecret ? { caSecret } : {}) });
       await new Promise<void>((done) => io.onStop(() => void cp.close().then(done, done)));
     });
 }
@@ -214,6 +222,7 @@ export function buildProgram(io: Io): Command {
     print: (data, human) => io.out(g().json ? JSON.stringify(data, null, 2) + '\n' : human()),
   };
   serveCommand(program, io);
+  agentCommand(program, io);
   loginCommands(program, ctx);
   tokenCommands(program, ctx);
   nodeCommands(program, ctx);

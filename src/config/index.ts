@@ -35,6 +35,12 @@ export const ConfigSchema = Obj({
     retain: Type.Integer({ minimum: 100, maximum: 10_000_000 }),
     streamBufferBytes: Type.Integer({ minimum: 4096, maximum: 1 << 30 }),
   }),
+  agents: Obj({
+    enabled: Type.Boolean({ default: true, description: 'run the agent endpoint (mutual TLS)' }),
+    host: Type.String({ minLength: 1, default: '127.0.0.1', description: 'agent endpoint address; bind beyond loopback for real Pis' }),
+    port: Type.Integer({ minimum: 0, maximum: 65535, default: 8443 }),
+    certDays: Type.Integer({ minimum: 1, maximum: 825, default: 30, description: 'agent certificate lifetime; renewed with a third left' }),
+  }),
 });
 export type Config = Static<typeof ConfigSchema>;
 
@@ -44,6 +50,7 @@ export const DEFAULTS: Config = {
   log: { level: 'info', format: 'auto', components: {} },
   backup: { intervalMinutes: 1440, keep: 7 },
   events: { retain: 10_000, streamBufferBytes: 1 << 20 },
+  agents: { enabled: true, host: '127.0.0.1', port: 8443, certDays: 30 },
 };
 
 /** Environment variables and the config path each one sets. */
@@ -57,6 +64,8 @@ export const ENV_VARS: Record<string, string> = {
   PI_CONTROLLER_BACKUP_INTERVAL_MINUTES: '/backup/intervalMinutes',
   PI_CONTROLLER_BACKUP_KEEP: '/backup/keep',
   PI_CONTROLLER_EVENTS_RETAIN: '/events/retain',
+  PI_CONTROLLER_AGENT_HOST: '/agents/host',
+  PI_CONTROLLER_AGENT_PORT: '/agents/port',
 };
 
 export interface LoadOptions {

@@ -17,6 +17,10 @@ import { openStore, type Store } from '../store/index.js';
 import { createApp, type ControlPlaneApp } from './app.js';
 import type { AgentGateway } from './deps.js';
 import { ensureServerCert } from './tls.js';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { CertManager } from '../certs/index.js';
+import { AgentHub } from './agents.js';
 
 export const ADMIN_TOKEN_FILE = 'admin-token';
 export const PID_FILE = 'serve.pid';
@@ -40,9 +44,16 @@ export interface StartOptions {
   logging?: Logging;
   /** Where the first-start banner (admin token, how to authenticate) is written. */
   out?: (text: string) => void;
-  /** Seam for the agent link and the simulated local agent (a later issue). */
+  /** Seam for the agent link: by default an {@link AgentHub} is started when `config.agents.enabled`. */
   agents?: AgentGateway;
+  /** Secret for the CA key's encryption (PI_CONTROLLER_CA_SECRET); default: a random master.key in the data directory. */
+  caSecret?: string;
+  /** Start one simulated agent (node `local-sim`) beside the control plane, enrolled over the same mTLS path. */
+  localAgent?: boolean;
 }
+
+/** The node name of the local simulated agent that `npm start` runs. */
+export const LOCAL_AGENT_NODE = 'local-sim';
 
 /** Process start time (clock ticks since boot) from /proc: with the pid it names one process, even after pid reuse. */
 function startTime(pid: number): string | undefined {
@@ -86,14 +97,36 @@ export async function startControlPlane(opts: StartOptions): Promise<RunningCont
     log.info({ file: adminTokenFile }, 'created the admin token');
   }
 
+  // The agent endpoint: its own HTTPS listener with mutual TLS and the data directory's CA.
+  let hub: AgentHub | undefined;
+  if (!opts.agents && config.agents.enabled) {
+    const certs = await CertManager.open({ dir: join(dataDir, 'ca'), agentDays: config.agents.certDays, ...(opts.caSecret ? { secret: opts.caSecret } : {}) });
+    hub = new AgentHub({ store, certs, log: logging.child('agents'), host: config.agents.host, port: config.agents.port });
+  }
+  const agents = opts.agents ?? hub;
+
   const backups = new BackupManager({ store, dataDir, keep: config.backup.keep, log: logging.child('backup') });
   backups.schedule(config.backup.intervalMinutes);
   let ready = false;
   const app = createApp({
     store, log: logging.root, version: opts.version, backups, ready: () => ready,
     limits: { streamBufferBytes: config.events.streamBufferBytes },
-    ...(opts.agents ? { agents: opts.agents } : {}),
+    ...(agents ? { agents } : {}),
   });
+  let agentUrl: string | undefined;
+  let agentProblem: string | undefined;
+  if (hub) {
+    hub.bind(app.bus);
+    try {
+      agentUrl = await hub.listen();
+    } catch (err) {
+      // The REST API stays useful without the agent link; the agents routes then answer 503.
+      agentProblem = `${(err as Error).message}`;
+      log.error({ err, port: config.agents.port }, 'the agent endpoint could not listen; running without it');
+      await hub.close();
+      hub = undefined;
+    }
+  }
 
   const { host, port } = config.http;
   const tls = config.http.tls === 'on' || (config.http.tls === 'auto' && !isLoopback(host));
@@ -135,6 +168,23 @@ export async function startControlPlane(opts: StartOptions): Promise<RunningCont
     `  npx pi-controller login --url ${url} --token-file ${adminTokenFile}${tls ? ` --ca ${join(dataDir, 'server-cert.pem')}` : ''}`,
     '',
   );
+  if (agentUrl) lines.push(`Agent endpoint (mutual TLS) at ${agentUrl}; enrol a Pi with a join token from POST /api/v1/agents/join-tokens.`);
+  if (agentProblem) lines.push(`Agent endpoint NOT running: ${agentProblem}`);
+  let child: ChildProcess | undefined;
+  if (opts.localAgent && hub && agentUrl) {
+    const stateDir = join(dataDir, 'local-agent');
+    const args = [fileURLToPath(new URL('../cli/main.js', import.meta.url)), 'agent', '--server', agentUrl, '--state-dir', stateDir, '--sim'];
+    if (!existsSync(join(stateDir, 'agent-cert.pem'))) args.push('--join-token', hub.createJoinToken(LOCAL_AGENT_NODE).token);
+    child = spawn(process.execPath, args, { stdio: ['ignore', 'inherit', 'inherit'] });
+    const auth = `-H "Authorization: Bearer $(cat ${adminTokenFile})"`;
+    lines.push(
+      `Local simulated node '${LOCAL_AGENT_NODE}' (agent pid ${child.pid ?? '?'}, behavioural register model, state in ${stateDir}):`,
+      `  set a pin:    curl -X PUT ${auth} -H 'content-type: application/json' ${url}/api/v1/nodes/${LOCAL_AGENT_NODE}/gpio/17 -d '{"spec":{"pin":17,"mode":"output","value":1}}'`,
+      `  applied state: curl ${auth} ${url}/api/v1/nodes/${LOCAL_AGENT_NODE}/gpio/17    (status.actual)`,
+      `  agent health:  curl ${auth} ${url}/api/v1/agents/${LOCAL_AGENT_NODE}`,
+      '',
+    );
+  }
   out(lines.join('\n') + '\n');
 
   let closed = false;
@@ -145,6 +195,18 @@ export async function startControlPlane(opts: StartOptions): Promise<RunningCont
       closed = true;
       ready = false;
       backups.stop();
+      if (child && child.exitCode === null) {
+        const c = child;
+        await new Promise<void>((done) => {
+          c.once('exit', () => done());
+          c.kill('SIGTERM');
+          setTimeout(() => {
+            c.kill('SIGKILL');
+            done();
+          }, 3000).unref();
+        });
+      }
+      await hub?.close();
       app.close();
       server.closeIdleConnections?.();
       await new Promise<void>((resolve) => {

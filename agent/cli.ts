@@ -1,0 +1,77 @@
+/**
+ * The `pi-controller agent` command. `src/cli/main.ts` runs it through {@link runAgentCli}, which
+ * loads only the agent's modules (no Koa, SQLite or control plane code), so the agent stays small
+ * on a Pi Zero 2 W; the full CLI mounts the same command for `--help`.
+ */
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { Command, CommanderError } from 'commander';
+import type { Io } from '../src/cli/program.js';
+import { CliError, EXIT } from '../src/cli/exit.js';
+import { createLogging } from '../src/log/index.js';
+
+/** The package version (from package.json). */
+export function agentVersion(): string {
+  return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+}
+
+/** Adds `agent` to a commander program (the full CLI's, or the agent-only one below). */
+export function agentCommand(program: Command, io: Io): void {
+  program
+    .command('agent')
+    .description('run the node agent in the foreground (owns this Pi\'s pins; dials the control plane over mutual TLS)')
+    .option('--server <url>', 'agent endpoint of the control plane, https://host:port (PI_CONTROLLER_SERVER)')
+    .option('--join-token <token>', 'one-time join token for the first start (PI_CONTROLLER_JOIN_TOKEN)')
+    .option('--state-dir <dir>', 'credentials, desired state and pin memory (default /var/lib/pi-controller-agent)')
+    .option('--sim', 'use the behavioural register model instead of the GPIO device (off a Pi)')
+    .option('--soc <soc>', 'SoC (default: detected; bcm2711 with --sim)')
+    .option('--health-root <dir>', 'root of the /sys files health reads (default /)')
+    .option('--health-interval <ms>', 'health report period in ms (default 5000)')
+    .option('--safe-state <file>', 'JSON {"pin": level}: applied only on request')
+    .option('--apply-safe-state', 'apply the safe state once at start')
+    .option('--node-name <name>', 'expected node name (NODE_NAME, e.g. from the downward API)')
+    .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')
+    .action(async (o: {
+      server?: string; joinToken?: string; stateDir?: string; sim?: boolean; soc?: string; healthRoot?: string; healthInterval?: string;
+      safeState?: string; applySafeState?: boolean; nodeName?: string; logLevel: string;
+    }) => {
+      // Loaded only here: the agent opens the hardware addon, which the control plane never does.
+      const { runAgent } = await import('./main.js');
+      const level = o.logLevel as 'info';
+      const logging = createLogging({ level, format: 'auto' });
+      const server = o.server ?? io.env.PI_CONTROLLER_SERVER;
+      const joinToken = o.joinToken ?? io.env.PI_CONTROLLER_JOIN_TOKEN;
+      const nodeName = o.nodeName ?? io.env.NODE_NAME;
+      const interval = o.healthInterval ? Number(o.healthInterval) : undefined;
+      if (interval !== undefined && !(Number.isInteger(interval) && interval >= 100)) throw new CliError('--health-interval must be an integer >= 100', EXIT.USAGE);
+      const { agent, chip } = await runAgent({
+        stateDir: resolve(io.cwd, o.stateDir ?? '/var/lib/pi-controller-agent'), sim: o.sim === true, log: logging.child('agent'), version: agentVersion(),
+        ...(server ? { server } : {}), ...(joinToken ? { joinToken } : {}), ...(nodeName ? { nodeName } : {}),
+        ...(o.soc ? { soc: o.soc as 'auto' } : {}), ...(o.healthRoot ? { healthRoot: o.healthRoot } : {}), ...(interval ? { healthIntervalMs: interval } : {}),
+        ...(o.safeState ? { safeStateFile: o.safeState } : {}), applySafeState: o.applySafeState === true,
+      });
+      await new Promise<void>((done) => io.onStop(() => void agent.stop().then(() => {
+        chip.close();
+        done();
+      }, done)));
+    });
+}
+
+/** Runs `pi-controller agent ...` (argv without the `agent` word's predecessors); returns the exit code. */
+export async function runAgentCli(argv: string[], io: Io): Promise<number> {
+  const program = new Command('pi-controller').exitOverride().configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) });
+  agentCommand(program, io);
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return EXIT.OK;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.code === 'commander.helpDisplayed' || err.code === 'commander.help' ? EXIT.OK : EXIT.USAGE;
+    if (err instanceof CliError) {
+      io.err(`error: ${err.message}\n`);
+      return err.exitCode;
+    }
+    const e = err as Error & { code?: string };
+    io.err(`error: ${e.code ? `${e.code}: ` : ''}${e.message}\n`);
+    return EXIT.ERROR;
+  }
+}

@@ -1,0 +1,68 @@
+/**
+ * `pi-controller agent`: enrol when needed, open the GPIO registers (or the behavioural model
+ * with `sim`), and run the agent in the foreground until SIGINT/SIGTERM. Stopping leaves every
+ * pin as it is.
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { openChip, type GpioChip, type Level, type SocName } from '../src/hw/index.js';
+import { Agent } from './agent.js';
+import { enrol, loadCredentials } from './enrol.js';
+import { writeSimSysFixture } from './health.js';
+
+export interface RunAgentOptions {
+  stateDir: string;
+  server?: string;
+  joinToken?: string;
+  sim: boolean;
+  soc?: SocName | 'auto';
+  /** /sys root for health (default '/', or a fixture tree in the state directory with `sim`). */
+  healthRoot?: string;
+  healthIntervalMs?: number;
+  /** JSON file `{ "17": 0, ... }`: levels applied only on request (REST safe-state or `applySafeState`). */
+  safeStateFile?: string;
+  applySafeState?: boolean;
+  /** Expected node name (e.g. the DaemonSet's spec.nodeName); a mismatch with the certificate is an error. */
+  nodeName?: string;
+  log: Logger;
+  version: string;
+}
+
+/** Starts the agent; resolves with it running (call `stop()` and `chip.close()` to end). */
+export async function runAgent(o: RunAgentOptions): Promise<{ agent: Agent; chip: GpioChip }> {
+  mkdirSync(o.stateDir, { recursive: true, mode: 0o700 });
+  let creds = loadCredentials(o.stateDir);
+  if (!creds || (o.joinToken && o.server && creds.server !== new URL(o.server).origin)) {
+    if (!o.server || !o.joinToken) throw Object.assign(new Error(`not enrolled (no credentials in ${o.stateDir}): pass --server and --join-token`), { code: 'NOT_ENROLLED' });
+    creds = await enrol({ server: o.server, token: o.joinToken, stateDir: o.stateDir });
+    o.log.info({ node: creds.node, server: creds.server }, 'enrolled; key and certificate stored 0600');
+  }
+  if (o.nodeName && o.nodeName !== creds.node) {
+    throw Object.assign(new Error(`this node is ${o.nodeName} but the certificate in ${o.stateDir} is for ${creds.node}`), { code: 'NODE_MISMATCH' });
+  }
+  let chip: GpioChip;
+  let healthRoot = o.healthRoot;
+  if (o.sim) {
+    // The model's register page is a file in the state directory: a restarted agent finds the
+    // registers as the previous run left them, as it would on a Pi.
+    const page = join(o.stateDir, 'gpiomem.sim');
+    if (!existsSync(page)) writeFileSync(page, Buffer.alloc(4096));
+    chip = openChip({ soc: o.soc && o.soc !== 'auto' ? o.soc : 'bcm2711', simulate: true, gpiomem: page });
+    if (!healthRoot) {
+      healthRoot = join(o.stateDir, 'sim-root');
+      writeSimSysFixture(healthRoot);
+    }
+  } else {
+    chip = openChip({ soc: o.soc ?? 'auto' });
+  }
+  const safeState = o.safeStateFile ? (JSON.parse(readFileSync(o.safeStateFile, 'utf8')) as Record<string, Level>) : undefined;
+  const agent = new Agent({
+    stateDir: o.stateDir, chip, log: o.log, version: o.version, procRoot: '/',
+    ...(healthRoot ? { healthRoot } : {}), ...(o.healthIntervalMs ? { healthIntervalMs: o.healthIntervalMs } : {}), ...(safeState ? { safeState } : {}),
+  });
+  agent.start();
+  if (o.applySafeState) agent.applySafeState();
+  o.log.info({ node: creds.node, soc: chip.soc, simulated: chip.simulated }, 'agent running');
+  return { agent, chip };
+}
