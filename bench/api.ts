@@ -4,11 +4,11 @@
  * Servers run in child processes (the load generator stays in this one), all on 127.0.0.1.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import autocannon from 'autocannon';
@@ -35,10 +35,19 @@ async function child(kind: string): Promise<void> {
     });
     token = store.tokens.create('bench', 'viewer', 'bench').token;
     handler = createApp({ store, log: silentLogger() }).callback();
-  } else {
+  } else if (kind === 'bare') {
     const app = new Koa();
     app.use((ctx) => {
       ctx.body = { hello: 'world' };
+    });
+    handler = app.callback();
+  } else {
+    // Bare Koa sending a constant body: the bytes of the node list, read from the file named.
+    const body = readFileSync(kind);
+    const app = new Koa();
+    app.use((ctx) => {
+      ctx.type = 'application/json';
+      ctx.body = body;
     });
     handler = app.callback();
   }
@@ -134,6 +143,17 @@ async function main(): Promise<void> {
     const b = await load(bare, '/');
     const n = await load(cp, '/api/v1/nodes', cp.token);
     const w = await load(cp, '/api/v1/whoami', cp.token);
+    // A second baseline: bare Koa sending the same bytes as the node list (the cost of moving them).
+    const listFile = join(mkdtempSync(join(tmpdir(), 'pic-bench-list-')), 'nodes.json');
+    writeFileSync(listFile, Buffer.from(await (await fetch(`http://127.0.0.1:${cp.port}/api/v1/nodes`, { headers: { authorization: `Bearer ${cp.token}` } })).arrayBuffer()));
+    const same = await startChild(listFile);
+    let s: LoadResult;
+    try {
+      s = await load(same, '/');
+    } finally {
+      same.proc.kill();
+      rmSync(dirname(listFile), { recursive: true, force: true });
+    }
     await new Promise((r) => setTimeout(r, 2000));
     const idleAfter = rssMb(cp.proc.pid!);
     const row = (name: string, r: LoadResult) =>
@@ -141,11 +161,13 @@ async function main(): Promise<void> {
       `server CPU ${r.cpuUsPerReq.toFixed(0).padStart(4)} us/req  errors ${r.errors}`;
     console.log(`HTTP on 127.0.0.1, ${CONNECTIONS} connections, ${DURATION} s each, server and load generator in separate processes; load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
     console.log(row('bare Koa hello-world (baseline)', b));
+    console.log(row('bare Koa, constant body of the list\'s bytes', s));
     console.log(row('GET /api/v1/nodes (100 nodes, bearer auth)', n));
     console.log(row('GET /api/v1/whoami (bearer auth, small body)', w));
     console.log(`ratio nodes/bare Koa:  ${(n.rps / b.rps).toFixed(2)}x  (goal >= 0.7x)`);
+    console.log(`ratio nodes/bare Koa with the same bytes: ${(n.rps / s.rps).toFixed(2)}x`);
     console.log(`ratio whoami/bare Koa: ${(w.rps / b.rps).toFixed(2)}x`);
-    console.log(`server CPU per request, bare Koa/nodes: ${(b.cpuUsPerReq / n.cpuUsPerReq).toFixed(2)}x  bare Koa/whoami: ${(b.cpuUsPerReq / w.cpuUsPerReq).toFixed(2)}x  (the same ratios in CPU time, less sensitive to other load)`);
+    console.log(`server CPU per request, bare Koa/nodes: ${(b.cpuUsPerReq / n.cpuUsPerReq).toFixed(2)}x  same bytes/nodes: ${(s.cpuUsPerReq / n.cpuUsPerReq).toFixed(2)}x  bare Koa/whoami: ${(b.cpuUsPerReq / w.cpuUsPerReq).toFixed(2)}x  (the same ratios in CPU time, less sensitive to other load)`);
     console.log(`control plane RSS with 100 nodes: idle after start ${idleBefore.toFixed(1)} MB, idle after load ${idleAfter.toFixed(1)} MB  (goal <= 120 MB)`);
   } finally {
     cp.proc.kill();

@@ -3,6 +3,7 @@
  * checked against its SHA-256 (the secret is 256 random bits, so a slow password hash adds
  * nothing). Secrets are never stored and are shown once, at creation.
  */
+import * as crypto from 'node:crypto';
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Database } from 'better-sqlite3';
 import { NotFoundError } from '../api/errors.js';
@@ -19,7 +20,9 @@ const toInfo = (r: Row): TokenInfo => ({
 });
 
 const TOKEN_RE = /^pct_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$/;
-const sha256 = (s: string) => createHash('sha256').update(s).digest();
+// One-shot crypto.hash (Node >= 20.12) skips building a Hash object per request; older Node 20 falls back.
+const oneShot = (crypto as { hash?: (algorithm: string, data: string, encoding: 'buffer') => Buffer }).hash;
+const sha256 = oneShot ? (s: string) => oneShot('sha256', s, 'buffer') : (s: string) => createHash('sha256').update(s).digest();
 
 /** How often `last_used_at` is written for a token in active use (a write per request would cost an fsync). */
 const LAST_USED_RESOLUTION_MS = 60_000;
