@@ -51,6 +51,15 @@ export const AppliedItem = Obj({
 });
 export type AppliedItem = Static<typeof AppliedItem>;
 
+/**
+ * Teaches TypeBox's compiler the one string format the protocol uses (timestamps). Idempotent
+ * and configuration-free, like StringEnum's checker; called where the schemas are built.
+ */
+function dateTimeFormat(): void {
+  if (!FormatRegistry.Has('date-time')) FormatRegistry.Set('date-time', (v) => /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/.test(v) && !Number.isNaN(Date.parse(v)));
+}
+dateTimeFormat();
+
 export const Health = Obj({
   agentVersion: Type.String({ maxLength: 64 }),
   simulated: Type.Boolean(),
@@ -137,9 +146,6 @@ export type Parsed<T> = { ok: true; msg: T } | { ok: false; type: string; seq: n
  * bad JSON, an unknown version or type, and schema failures come back as a refusal with a reason.
  */
 export function parseMessage<T>(validator: Validator, schemas: Record<string, TSchema>, raw: string): Parsed<T> {
-  // Idempotent and configuration-free, like StringEnum's checker: teaches TypeBox the one format
-  // the protocol uses (timestamps in health reports).
-  if (!FormatRegistry.Has('date-time')) FormatRegistry.Set('date-time', (v) => /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/.test(v) && !Number.isNaN(Date.parse(v)));
   let value: unknown;
   try {
     value = JSON.parse(raw);
