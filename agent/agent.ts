@@ -210,21 +210,29 @@ export class Agent extends EventEmitter {
     msg.items.forEach((it, i) => problems.push(...this.#validator.problems(HW_SPEC_SCHEMAS[it.kind], it.spec, `/items/${i}/spec`)));
     if (problems.length) return this.#refuse('desired', msg.seq, 'InvalidSpec', 'desired state has invalid specs; nothing was applied', problems);
     const items = msg.items as DesiredItem[];
-    const r = this.#gpio.apply(items);
+    // Kept on disk before it is applied: an agent that dies between the two re-applies this
+    // snapshot on restart rather than an older one that would move the pins back.
     this.#desired = { seq: msg.seq, items };
     writeSecret(join(this.#o.stateDir, 'desired.json'), JSON.stringify(this.#desired));
+    const r = this.#gpio.apply(items);
     this.#saveMemory();
+    // The applied report goes first: it is what the control plane waits for.
+    this.#send({ v: PROTOCOL_VERSION, type: 'applied', seq: msg.seq, items: r.items });
     for (const c of r.changed) {
       this.#lastLevels.set(c.pin, c.value);
       this.#send({ v: PROTOCOL_VERSION, type: 'event', event: 'gpio.changed', pin: c.pin, value: c.value, name: c.name });
     }
-    this.#send({ v: PROTOCOL_VERSION, type: 'applied', seq: msg.seq, items: r.items });
     this.emit('applied', r.items);
   }
 
+  /** Writes the pin memory when it changed since the last write. */
   #saveMemory(): void {
-    writeSecret(join(this.#o.stateDir, 'pins.json'), JSON.stringify(this.#gpio.memory));
+    const text = JSON.stringify(this.#gpio.memory);
+    if (text === this.#savedMemory) return;
+    writeSecret(join(this.#o.stateDir, 'pins.json'), text);
+    this.#savedMemory = text;
   }
+  #savedMemory = '';
 
   /** Every sample: report health when due or changed, and any input level that changed since the last look. */
   #tick(): void {

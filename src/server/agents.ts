@@ -327,7 +327,9 @@ export class AgentHub implements AgentGateway {
         this.#o.store.nodes.markSeen(c.nodeId);
         return;
       case 'event':
-        this.#emit('gpio.changed', { nodeId: c.nodeId, node: c.node, pin: m.pin, value: m.value, name: m.name });
+        // Recorded with the next status batch: one transaction for every agent's reports of this turn.
+        this.#pendingEvents.push({ nodeId: c.nodeId, node: c.node, pin: m.pin, value: m.value, name: m.name });
+        this.#scheduleFlush();
         return;
       case 'renew':
         void this.#o.certs.issueAgent(m.csr, c.node).then(
@@ -345,25 +347,51 @@ export class AgentHub implements AgentGateway {
     const sentAt = k.sent.get(m.seq);
     k.sent.delete(m.seq);
     for (const s of k.sent.keys()) if (s < m.seq) k.sent.delete(s);
-    const store = this.#o.store;
-    store.tx(() => {
-      for (const it of m.items) {
-        k.applied.set(`${it.kind}/${it.name}`, it);
-        let obj;
-        try {
-          obj = store.hardware.require(c.nodeId, it.kind, it.name);
-        } catch {
-          continue;
-        }
-        if (obj.generation !== it.generation) continue;
-        store.hardware.setStatus(obj.id, { phase: it.phase, reason: it.reason, observedGeneration: it.generation, ...(it.actual ? { actual: it.actual } : {}), updatedAt: new Date().toISOString() });
-      }
-    });
-    const names = new Set(m.items.map((i) => `${i.kind}/${i.name}`));
-    for (const key of [...k.applied.keys()]) if (!names.has(key)) k.applied.delete(key);
+    // The report arrives after the agent's register writes: that is the latency measured.
     if (sentAt !== undefined) this.#latency?.(performance.now() - sentAt, c.node);
+    const names = new Set<string>();
+    for (const it of m.items) {
+      const key = `${it.kind}/${it.name}`;
+      names.add(key);
+      const prev = k.applied.get(key);
+      k.applied.set(key, it);
+      // Only a changed report is written: a snapshot of 26 pins with one change writes one row.
+      if (!prev || JSON.stringify(prev) !== JSON.stringify(it)) this.#pending.push({ nodeId: c.nodeId, item: it });
+    }
+    for (const key of [...k.applied.keys()]) if (!names.has(key)) k.applied.delete(key);
+    if (this.#pending.length) this.#scheduleFlush();
   }
 
+  #scheduleFlush(): void {
+    if (this.#flushing) return;
+    this.#flushing = true;
+    setImmediate(() => this.#flush());
+  }
+
+  /** Writes queued status reports of every agent in one transaction (one fsync per event-loop turn). */
+  #flush(): void {
+    this.#flushing = false;
+    const batch = this.#pending.splice(0);
+    const events = this.#pendingEvents.splice(0);
+    const store = this.#o.store;
+    const at = new Date().toISOString();
+    try {
+      store.tx(() => {
+        for (const { nodeId, item: it } of batch) {
+          const obj = store.hardware.list(nodeId, it.kind).find((o) => o.name === it.name);
+          if (!obj || obj.generation !== it.generation) continue;
+          store.hardware.setStatus(obj.id, { phase: it.phase, reason: it.reason, observedGeneration: it.generation, ...(it.actual ? { actual: it.actual } : {}), updatedAt: at });
+        }
+        for (const e of events) this.#emit('gpio.changed', e);
+      });
+    } catch (err) {
+      this.#log.error({ err }, 'could not store applied status');
+    }
+  }
+
+  #pending: { nodeId: string; item: AppliedItem }[] = [];
+  #pendingEvents: EventMap['gpio.changed'][] = [];
+  #flushing = false;
   #latency: ((ms: number, node: string) => void) | undefined;
 
   /** Called with the time from sending a desired snapshot to its applied report (benchmarks). */
