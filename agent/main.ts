@@ -56,7 +56,7 @@ export async function runAgent(o: RunAgentOptions): Promise<{ agent: Agent; chip
   } else {
     chip = openChip({ soc: o.soc ?? 'auto' });
   }
-  const safeState = o.safeStateFile ? (JSON.parse(readFileSync(o.safeStateFile, 'utf8')) as Record<string, Level>) : undefined;
+  const safeState = o.safeStateFile ? readSafeState(o.safeStateFile, chip.pinCount) : undefined;
   const agent = new Agent({
     stateDir: o.stateDir, chip, log: o.log, version: o.version, procRoot: '/',
     ...(healthRoot ? { healthRoot } : {}), ...(o.healthIntervalMs ? { healthIntervalMs: o.healthIntervalMs } : {}), ...(safeState ? { safeState } : {}),
@@ -65,4 +65,20 @@ export async function runAgent(o: RunAgentOptions): Promise<{ agent: Agent; chip
   if (o.applySafeState) agent.applySafeState();
   o.log.info({ node: creds.node, soc: chip.soc, simulated: chip.simulated }, 'agent running');
   return { agent, chip };
+}
+
+/** Reads and checks a safe-state file: `{ "<pin>": 0 | 1 }`, GPIO2 and up, within the SoC. */
+export function readSafeState(file: string, pinCount: number): Record<string, Level> {
+  const v = JSON.parse(readFileSync(file, 'utf8')) as unknown;
+  const bad: string[] = [];
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) bad.push('the file must hold an object');
+  else {
+    for (const [k, level] of Object.entries(v)) {
+      const pin = Number(k);
+      if (!/^\d+$/.test(k) || pin < 2 || pin >= pinCount) bad.push(`${k}: not a pin in GPIO2-${pinCount - 1}`);
+      if (level !== 0 && level !== 1) bad.push(`${k}: level must be 0 or 1`);
+    }
+  }
+  if (bad.length) throw Object.assign(new Error(`invalid safe state in ${file}: ${bad.join('; ')}`), { code: 'SAFE_STATE_INVALID' });
+  return v as Record<string, Level>;
 }

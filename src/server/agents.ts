@@ -76,6 +76,8 @@ export class AgentHub implements AgentGateway {
   #server: Server | undefined;
   #seq = 0;
   #ping: NodeJS.Timeout | undefined;
+  #rotate: NodeJS.Timeout | undefined;
+  #serverNotAfter = 0;
   #url = '';
   #bus: EventBus | undefined;
 
@@ -107,7 +109,9 @@ export class AgentHub implements AgentGateway {
   async listen(): Promise<string> {
     const host = this.#o.host ?? '127.0.0.1';
     const names = ['localhost', '127.0.0.1', hostname(), ...(host !== '0.0.0.0' && host !== '::' ? [host] : []), ...(this.#o.serverNames ?? [])];
-    const { cert, key } = await this.#o.certs.issueServer([...new Set(names)]);
+    const hosts = [...new Set(names)];
+    const { cert, key, notAfter } = await this.#o.certs.issueServer(hosts);
+    this.#serverNotAfter = notAfter.getTime();
     const server = createServer({ cert, key, ca: this.#o.certs.caCert, requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2' }, (req, res) => {
       void this.#http(req, res);
     });
@@ -121,6 +125,17 @@ export class AgentHub implements AgentGateway {
     const a = server.address() as AddressInfo;
     this.#url = `https://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
     const hb = this.#o.heartbeatMs ?? 5000;
+    // The endpoint's own certificate (90 days) is replaced in place a month before it expires:
+    // new handshakes get the new one, live links are not touched.
+    this.#rotate = setInterval(() => {
+      if (this.#serverNotAfter - Date.now() > 30 * 86_400_000) return;
+      void this.#o.certs.issueServer(hosts).then((c) => {
+        server.setSecureContext({ cert: c.cert, key: c.key, ca: this.#o.certs.caCert });
+        this.#serverNotAfter = c.notAfter.getTime();
+        this.#log.info({ notAfter: c.notAfter }, 'agent endpoint certificate renewed');
+      });
+    }, 3_600_000);
+    this.#rotate.unref();
     this.#ping = setInterval(() => {
       for (const c of this.#conns.values()) {
         if (Date.now() - c.lastSeen > 3 * hb) c.ws.terminate();
@@ -203,6 +218,7 @@ export class AgentHub implements AgentGateway {
   /** Drops every link and stops listening. */
   async close(): Promise<void> {
     clearInterval(this.#ping);
+    clearInterval(this.#rotate);
     this.#bus?.removeOwner('agents');
     for (const c of this.#conns.values()) c.ws.terminate();
     this.#conns.clear();

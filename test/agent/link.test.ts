@@ -1,5 +1,7 @@
 import t from 'tap';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { readSafeState } from '../../agent/main.js';
+import { tempDir } from '../support/tmp.js';
 import { join } from 'node:path';
 import { certInfo } from '../../src/certs/index.js';
 import { startRig, newAgent, until } from './rig.js';
@@ -56,5 +58,21 @@ t.test('agent link', async (t) => {
     const tok2 = await rig.srv.req('POST', '/api/v1/agents/join-tokens', { body: { node: 'pi-new' } });
     t.equal(tok2.status, 201);
     t.match(tok2.body, { node: 'pi-new', token: /^[0-9a-f]+\.[^.]+\.[0-9a-f]{64}$/, server: rig.hub.url });
+  });
+
+  t.test('applies the safe state only when asked', async (t) => {
+    const rig = await startRig(t);
+    const { agent, chip } = await newAgent(t, rig, 'pi-safe', { agent: { safeState: { 23: 1, 24: 0 } } });
+    await new Promise((r) => setTimeout(r, 200));
+    t.equal(chip.getMode(23), 'input', 'not applied at start');
+    const r = await rig.srv.req('POST', '/api/v1/agents/pi-safe/safe-state', { token: rig.srv.operator });
+    t.equal(r.status, 202);
+    await until(() => chip.getMode(23) === 'output' && chip.read(23) === 1 && chip.getMode(24) === 'output' && chip.read(24) === 0);
+    t.ok(agent.connected);
+    const dir = tempDir(t);
+    writeFileSync(join(dir, 'bad.json'), JSON.stringify({ 1: 1, 17: 2, x: 0 }));
+    t.throws(() => readSafeState(join(dir, 'bad.json'), 58), { code: 'SAFE_STATE_INVALID' });
+    writeFileSync(join(dir, 'ok.json'), JSON.stringify({ 17: 1 }));
+    t.same(readSafeState(join(dir, 'ok.json'), 58), { 17: 1 });
   });
 });

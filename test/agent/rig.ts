@@ -12,7 +12,7 @@ import type { EventBus } from '../../src/events/bus.js';
 import { silentLogger } from '../../src/log/index.js';
 import { AgentHub } from '../../src/server/agents.js';
 import { openChip, type GpioChip } from '../../src/hw/index.js';
-import { Agent } from '../../agent/agent.js';
+import { Agent, type AgentOptions } from '../../agent/agent.js';
 import { enrol } from '../../agent/enrol.js';
 import { startServer, type TestServer } from '../support/server.js';
 import { tempDir } from '../support/tmp.js';
@@ -60,11 +60,11 @@ export function simChip(page: string, create: boolean): GpioChip {
  * Enrols a new agent for `node` and starts it (unless `start: false`); resolves once the agent
  * has reported on the first desired snapshot the control plane sends after hello.
  */
-export async function newAgent(t: T, rig: Rig, node: string, opts: { start?: boolean; stateDir?: string } = {}): Promise<TestAgent> {
+export async function newAgent(t: T, rig: Rig, node: string, opts: { start?: boolean; stateDir?: string; agent?: Partial<AgentOptions> } = {}): Promise<TestAgent> {
   const stateDir = opts.stateDir ?? tempDir(t, 'pic-agent-');
   const { token } = rig.hub.createJoinToken(node);
   await enrol({ server: rig.hub.url, token, stateDir });
-  const a = startAgent(t, stateDir, true, false);
+  const a = startAgent(t, stateDir, true, false, opts.agent);
   if (opts.start ?? true) {
     const first = nextApplied(a.agent);
     a.agent.start();
@@ -74,10 +74,10 @@ export async function newAgent(t: T, rig: Rig, node: string, opts: { start?: boo
 }
 
 /** Starts an agent from an enrolled state directory (a restart when `fresh` is false). */
-export function startAgent(t: T, stateDir: string, fresh: boolean, start = true): TestAgent {
+export function startAgent(t: T, stateDir: string, fresh: boolean, start = true, extra: Partial<AgentOptions> = {}): TestAgent {
   const page = join(stateDir, 'gpiomem.sim');
   const chip = simChip(page, fresh);
-  const agent = new Agent({ stateDir, chip, log: silentLogger(), version: 'test', healthIntervalMs: 500, backoff: { baseMs: 50, maxMs: 400 } });
+  const agent = new Agent({ stateDir, chip, log: silentLogger(), version: 'test', healthIntervalMs: 500, backoff: { baseMs: 50, maxMs: 400 }, ...extra });
   t.teardown(async () => {
     await agent.stop();
     chip.close();
