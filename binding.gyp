@@ -20,7 +20,12 @@
         "native/kernel/gpiochip.cc",
         "native/bsc/bsc.cc",
         "native/bsc/model_bsc.cc",
-        "native/bsc/bsc_binding.cc"
+        "native/bsc/bsc_binding.cc",
+        "native/timing/pwm_hw.cc",
+        "native/timing/pwm_binding.cc",
+        "native/timing/engine.cc",
+        "native/timing/engine_binding.cc",
+        "native/timing/timing.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

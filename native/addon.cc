@@ -4,6 +4,7 @@
 #include "bindings/errors.h"
 #include "bindings/gpio.h"
 #include "kernel/kernel.h"
+#include "timing/timing.h"
 
 namespace {
 
@@ -36,6 +37,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("GpioChip", gpio);
   pic::GpioChip::InitFastPath(env, exports);
   pc::kernel::InitKernel(env, exports);
+  pc::timing::InitTiming(env, exports);
   return exports;
 }
 

@@ -13,6 +13,7 @@ const char* const kBlockNames[] = {
     "SYS_RIO0", "SYS_RIO1", "SYS_RIO2",
     "PADS_BANK0", "PADS_BANK1", "PADS_BANK2",
     "BSC",
+    "PWM0", "PWM1", "CM", "RP1_PWM0",
 };
 
 // A block added to the enum needs its name here (trace entries and peek/poke use them).

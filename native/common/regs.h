@@ -28,6 +28,9 @@ enum class Block : uint8_t {
   kSysRio0, kSysRio1, kSysRio2,
   kPads0, kPads1, kPads2,
   kBsc,  // one BSC (I2C) controller; which one is the mapping's choice
+  kPwm0, kPwm1,  // BCM PWM blocks (PWM1 on the BCM2711 only)
+  kCm,           // BCM clock manager page (CM_PWMCTL/CM_PWMDIV at 0xA0/0xA4)
+  kRp1Pwm0,      // RP1 PWM0
   kCount
 };
 constexpr size_t kBlockCount = static_cast<size_t>(Block::kCount);

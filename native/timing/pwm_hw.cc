@@ -1,0 +1,291 @@
+#include "timing/pwm_hw.h"
+
+#include <cmath>
+#include <cstring>
+
+namespace pc::timing {
+
+using pic::Block;
+using pic::Func;
+
+namespace {
+
+// PWM pins per family (BCM2835 peripherals 6.2 "Alternative function assignments"; BCM2711
+// peripherals 5.3; RP1 peripherals, GPIO function table).
+const PwmRoute kBcm2835Routes[] = {
+    {12, Func::kAlt0, Block::kPwm0, 0}, {13, Func::kAlt0, Block::kPwm0, 1}, {18, Func::kAlt5, Block::kPwm0, 0},
+    {19, Func::kAlt5, Block::kPwm0, 1}, {40, Func::kAlt0, Block::kPwm0, 0}, {41, Func::kAlt0, Block::kPwm0, 1},
+    {45, Func::kAlt0, Block::kPwm0, 1},
+};
+// On the BCM2711, GPIO40/41 ALT0 go to the second block, PWM1.
+const PwmRoute kBcm2711Routes[] = {
+    {12, Func::kAlt0, Block::kPwm0, 0}, {13, Func::kAlt0, Block::kPwm0, 1}, {18, Func::kAlt5, Block::kPwm0, 0},
+    {19, Func::kAlt5, Block::kPwm0, 1}, {40, Func::kAlt0, Block::kPwm1, 0}, {41, Func::kAlt0, Block::kPwm1, 1},
+};
+const PwmRoute kRp1Routes[] = {
+    {12, Func::kAlt0, Block::kRp1Pwm0, 0}, {13, Func::kAlt0, Block::kRp1Pwm0, 1}, {14, Func::kAlt0, Block::kRp1Pwm0, 2},
+    {15, Func::kAlt0, Block::kRp1Pwm0, 3}, {18, Func::kAlt3, Block::kRp1Pwm0, 2}, {19, Func::kAlt3, Block::kRp1Pwm0, 3},
+};
+
+template <size_t N>
+const PwmRoute* Find(const PwmRoute (&table)[N], unsigned pin) {
+  for (const PwmRoute& r : table)
+    if (r.pin == pin) return &r;
+  return nullptr;
+}
+
+// Bit of a channel in HwPwm::active_.
+uint32_t ActiveBit(const PwmRoute& r) {
+  unsigned blk = r.block == Block::kPwm1 ? 1 : 0;
+  return 1u << (blk * 4 + r.channel);
+}
+
+PwmError Fail(const char* code, std::string msg) { return PwmError{code, std::move(msg)}; }
+
+// Ticks high for a duty over a range; duty 1 is the whole range.
+uint64_t DataFor(double duty, uint64_t range) {
+  double d = std::llround(duty * static_cast<double>(range));
+  return d < 0 ? 0 : static_cast<uint64_t>(d) > range ? range : static_cast<uint64_t>(d);
+}
+
+PwmError CheckArgs(double freq_hz, double duty) {
+  if (!(freq_hz > 0) || !std::isfinite(freq_hz))
+    return Fail("EPWM_FREQ", "frequency must be a positive number of Hz");
+  if (freq_hz > kMaxOutputHz) return Fail("EPWM_FREQ", "frequency above 25 MHz, beyond what the PWM block can do");
+  if (!(duty >= 0 && duty <= 1)) return Fail("EPWM_DUTY", "duty cycle must be within 0..1");
+  return {};
+}
+
+}  // namespace
+
+double OscHz(Family f) { return f == Family::kBcm2711 ? 54e6 : 19.2e6; }
+double PlldHz(Family f) { return f == Family::kBcm2711 ? 750e6 : 500e6; }
+
+const PwmRoute* FindRoute(Family f, unsigned pin) {
+  switch (f) {
+    case Family::kBcm2835: return Find(kBcm2835Routes, pin);
+    case Family::kBcm2711: return Find(kBcm2711Routes, pin);
+    case Family::kRp1: return Find(kRp1Routes, pin);
+  }
+  return nullptr;
+}
+
+PwmError Solve(Family f, double freq_hz, double duty, uint32_t fixed_src, uint32_t fixed_divi, PwmSolution* out) {
+  PwmError e = CheckArgs(freq_hz, duty);
+  if (!e.ok()) return e;
+  PwmSolution best;
+  double best_err = INFINITY;
+  // One candidate clock: the range that comes closest, kept if it beats the best so far. Errors
+  // within 1e-12 (relative) count as equal, and then the longer range wins.
+  auto consider = [&](uint32_t src, uint32_t divi, double clock) {
+    double r = std::nearbyint(clock / freq_hz);
+    // RP1 counts RANGE+1 ticks a period, so its range register is 32 bits of (ticks - 1).
+    if (r < 2 || r > 4294967295.0) return;
+    double got = clock / r;
+    double err = std::fabs(got - freq_hz) / freq_hz;
+    if (err < best_err - 1e-12 || (std::fabs(err - best_err) <= 1e-12 && static_cast<uint64_t>(r) > best.range)) {
+      best_err = err;
+      best.src = src;
+      best.divi = divi;
+      best.clockHz = clock;
+      best.range = static_cast<uint64_t>(r);
+      best.freqHz = got;
+    }
+  };
+  if (f == Family::kRp1) {
+    consider(0, 1, kRp1ClockHz);
+  } else if (fixed_src != 0) {
+    consider(fixed_src, fixed_divi, (fixed_src == kCmSrcPlld ? PlldHz(f) : OscHz(f)) / fixed_divi);
+  } else {
+    const uint32_t srcs[2] = {kCmSrcOsc, kCmSrcPlld};
+    for (uint32_t src : srcs) {
+      double hz = src == kCmSrcPlld ? PlldHz(f) : OscHz(f);
+      uint32_t first = static_cast<uint32_t>(std::ceil(hz / kMaxPwmClockHz));
+      if (first < 2) first = 2;
+      for (uint32_t divi = first; divi <= kMaxDivi; divi++) consider(src, divi, hz / divi);
+    }
+  }
+  // A shared clock gives what it gives; beyond 0.1% the request is refused rather than silently
+  // answered with another frequency.
+  if (fixed_src != 0 && best.range != 0 && best_err > 1e-3) best.range = 0;
+  if (best.range == 0) {
+    if (fixed_src != 0)
+      return Fail("EPWM_CLOCK", "the PWM clock is shared and already runs for another channel; this frequency is out of its reach");
+    return Fail("EPWM_FREQ", "no clock divisor and range reach this frequency");
+  }
+  best.data = DataFor(duty, best.range);
+  best.duty = static_cast<double>(best.data) / static_cast<double>(best.range);
+  *out = best;
+  return {};
+}
+
+// Clock manager sequence (BCM2835 peripherals 6.3): every write carries the password; stop the
+// generator with KILL and wait until BUSY clears before touching the divisor or the source, then
+// set the source with ENAB clear, and enable in a write of its own ("do not change ENAB and the
+// other settings at the same time"). Returns false when BUSY never cleared.
+bool HwPwm::SetClock(uint32_t src, uint32_t divi) {
+  // KILL keeps the source and MASH the clock runs on now (firmware or the kernel may have set
+  // them), so the stop itself is not a source change while BUSY.
+  uint32_t now = regs_.Read32(Block::kCm, kCmPwmCtl);
+  regs_.Write32(Block::kCm, kCmPwmCtl, kCmPasswd | (now & (0xFu | (3u << 9))) | kCmKill);
+  uint32_t polls = 0;
+  while ((regs_.Read32(Block::kCm, kCmPwmCtl) & kCmBusy) != 0) {
+    if (++polls >= kBusyPolls) return false;
+  }
+  regs_.Write32(Block::kCm, kCmPwmDiv, kCmPasswd | (divi << 12));
+  regs_.Write32(Block::kCm, kCmPwmCtl, kCmPasswd | src);
+  regs_.Write32(Block::kCm, kCmPwmCtl, kCmPasswd | src | kCmEnab);
+  clock_src_ = src;
+  clock_divi_ = divi;
+  return true;
+}
+
+PwmError HwPwm::Start(unsigned pin, double freq_hz, double duty, bool inverted, PwmSolution* out) {
+  const PwmRoute* r = FindRoute(family_, pin);
+  if (r == nullptr) return Fail("EPWM_PIN", "GPIO" + std::to_string(pin) + " has no hardware PWM on this SoC");
+  if (family_ == Family::kRp1) return StartRp1(*r, freq_hz, duty, inverted, out);
+  return StartBcm(*r, freq_hz, duty, inverted, out);
+}
+
+PwmError HwPwm::StartBcm(const PwmRoute& r, double freq_hz, double duty, bool inverted, PwmSolution* out) {
+  // The one PWM clock feeds every channel of both blocks: while another channel runs, keep it.
+  bool shared = (active_ & ~ActiveBit(r)) != 0 && clock_src_ != 0;
+  PwmSolution s;
+  PwmError e = Solve(family_, freq_hz, duty, shared ? clock_src_ : 0, shared ? clock_divi_ : 0, &s);
+  if (!e.ok()) return e;
+  if (s.range > 0xFFFFFFFFull) return Fail("EPWM_FREQ", "range beyond 32 bits");
+  unsigned shift = 8 * r.channel;
+  uint32_t rng = r.channel == 0 ? kPwmRng1 : kPwmRng2, dat = r.channel == 0 ? kPwmDat1 : kPwmDat2;
+  // Disable the channel while its range and data change, so no period mixes old and new values.
+  uint32_t ctl = regs_.Read32(r.block, kPwmCtl);
+  ctl &= ~(0xFFu << shift);
+  regs_.Write32(r.block, kPwmCtl, ctl);
+  if (s.src != clock_src_ || s.divi != clock_divi_) {
+    if (!SetClock(s.src, s.divi)) return Fail("ETIMEDOUT", "the PWM clock stayed BUSY after KILL");
+  }
+  regs_.Write32(r.block, rng, static_cast<uint32_t>(s.range));
+  regs_.Write32(r.block, dat, static_cast<uint32_t>(s.data));
+  // Mark-space mode: high for DAT ticks of every RNG, the waveform a frequency and duty describe
+  // (the default PWM mode spreads the high ticks over the range instead).
+  ctl |= (kCtlMsen | kCtlPwen | (inverted ? kCtlPola : 0)) << shift;
+  regs_.Write32(r.block, kPwmCtl, ctl);
+  gpio_.SetFunction(r.pin, r.alt);
+  active_ |= ActiveBit(r);
+  *out = s;
+  return {};
+}
+
+PwmError HwPwm::StartRp1(const PwmRoute& r, double freq_hz, double duty, bool inverted, PwmSolution* out) {
+  PwmSolution s;
+  PwmError e = Solve(family_, freq_hz, duty, 0, 0, &s);
+  if (!e.ok()) return e;
+  unsigned c = r.channel;
+  uint32_t ctrl = regs_.Read32(r.block, Rp1ChanCtrl(c));
+  // Trailing-edge mark-space, FIFO pop mask set (the channel does not wait on an empty FIFO).
+  ctrl = (ctrl & ~(kRp1ModeMask | kRp1Invert)) | kRp1ModeTrailingMs | kRp1FifoPopMask | (inverted ? kRp1Invert : 0);
+  regs_.Write32(r.block, Rp1ChanCtrl(c), ctrl);
+  // RANGE = n gives a period of n + 1 ticks; the output is high for DUTY ticks.
+  regs_.Write32(r.block, Rp1Range(c), static_cast<uint32_t>(s.range - 1));
+  regs_.Write32(r.block, Rp1Duty(c), static_cast<uint32_t>(s.data));
+  // The channel registers take effect at SET_UPDATE, together with the enable.
+  uint32_t g = regs_.Read32(r.block, kRp1GlobalCtrl);
+  regs_.Write32(r.block, kRp1GlobalCtrl, (g & ~kRp1SetUpdate) | (1u << c) | kRp1SetUpdate);
+  gpio_.SetFunction(r.pin, r.alt);
+  active_ |= ActiveBit(r);
+  *out = s;
+  return {};
+}
+
+PwmError HwPwm::Stop(unsigned pin) {
+  const PwmRoute* r = FindRoute(family_, pin);
+  if (r == nullptr) return Fail("EPWM_PIN", "GPIO" + std::to_string(pin) + " has no hardware PWM on this SoC");
+  if (family_ == Family::kRp1) {
+    uint32_t g = regs_.Read32(r->block, kRp1GlobalCtrl);
+    regs_.Write32(r->block, kRp1GlobalCtrl, (g & ~(1u << r->channel)) | kRp1SetUpdate);
+  } else {
+    uint32_t ctl = regs_.Read32(r->block, kPwmCtl);
+    regs_.Write32(r->block, kPwmCtl, ctl & ~(kCtlPwen << (8 * r->channel)));
+  }
+  active_ &= ~ActiveBit(*r);
+  return {};
+}
+
+void HwPwm::StopAll() {
+  const unsigned pins[] = {12, 13, 14, 15, 18, 19, 40, 41, 45};
+  for (unsigned p : pins) {
+    const PwmRoute* r = FindRoute(family_, p);
+    if (r != nullptr && (active_ & ActiveBit(*r)) != 0) Stop(p);
+  }
+}
+
+// ---- models ----
+
+uint32_t CmModel::Read(Block, uint32_t offset) {
+  uint32_t v;
+  std::memcpy(&v, page_ + offset, 4);
+  if (offset != kCmPwmCtl) return v;
+  // BUSY as it is at this read; a pending stop clears it after the count of reads runs out. The
+  // password field reads back as 0.
+  bool report = busy_;
+  if (busy_ && busy_reads_ > 0 && --busy_reads_ == 0) busy_ = false;
+  return (v & 0x00FFFFFFu & ~kCmBusy) | (report ? kCmBusy : 0);
+}
+
+void CmModel::Write(Block, uint32_t offset, uint32_t value) {
+  if (offset != kCmPwmCtl && offset != kCmPwmDiv) {
+    std::memcpy(page_ + offset, &value, 4);
+    return;
+  }
+  if ((value & 0xFF000000u) != kCmPasswd) {
+    bad_password++;  // the silicon ignores it
+    return;
+  }
+  uint32_t old;
+  std::memcpy(&old, page_ + offset, 4);
+  if (offset == kCmPwmDiv) {
+    if (busy_) violations++;
+    std::memcpy(page_ + offset, &value, 4);
+    return;
+  }
+  bool src_change = ((old ^ value) & 0xF) != 0 || ((old ^ value) & (3u << 9)) != 0;
+  if (busy_ && src_change) violations++;
+  if (value & kCmKill) {
+    running = false;
+    if (busy_) busy_reads_ = 2;
+  } else if (value & kCmEnab) {
+    busy_ = true;
+    busy_reads_ = 0;
+    running = true;
+    run_src = value & 0xF;
+    uint32_t div;
+    std::memcpy(&div, page_ + kCmPwmDiv, 4);
+    run_divi = (div >> 12) & 0xFFF;
+  } else {
+    running = false;
+    if (busy_) busy_reads_ = 2;
+  }
+  value &= ~kCmBusy;
+  std::memcpy(page_ + offset, &value, 4);
+}
+
+uint32_t Rp1PwmModel::Read(Block, uint32_t offset) {
+  uint32_t v;
+  std::memcpy(&v, page_ + offset, 4);
+  return offset == kRp1GlobalCtrl ? v & ~kRp1SetUpdate : v;
+}
+
+void Rp1PwmModel::Write(Block, uint32_t offset, uint32_t value) {
+  if (offset == kRp1GlobalCtrl && (value & kRp1SetUpdate)) {
+    updates++;
+    active_global = value & 0xF;
+    for (unsigned c = 0; c < 4; c++) {
+      std::memcpy(&active_ctrl[c], page_ + Rp1ChanCtrl(c), 4);
+      std::memcpy(&active_range[c], page_ + Rp1Range(c), 4);
+      std::memcpy(&active_duty[c], page_ + Rp1Duty(c), 4);
+    }
+    value &= ~kRp1SetUpdate;
+  }
+  std::memcpy(page_ + offset, &value, 4);
+}
+
+}  // namespace pc::timing
