@@ -38,7 +38,7 @@ export interface AgentOptions {
   healthIntervalMs?: number;
   /** Reconnect backoff: first delay and cap (default 250 ms, 30 s); full jitter. */
   backoff?: { baseMs: number; maxMs: number };
-  /** Without a message or ping from the server for this long, the link is dropped (default 3 health periods). */
+  /** Without a message or ping from the server for this long, the link is dropped (default 15 s, or 3 health periods if longer; the server pings every 5 s). */
   deadAfterMs?: number;
   /** Pin levels the `safe-state` message applies (outputs). Never applied unless asked. */
   safeState?: Record<string, Level>;
@@ -181,7 +181,7 @@ export class Agent extends EventEmitter {
   #alive(): void {
     clearTimeout(this.#deadTimer);
     const ws = this.#ws;
-    this.#deadTimer = setTimeout(() => ws?.terminate(), this.#o.deadAfterMs ?? 3 * (this.#o.healthIntervalMs ?? 5000));
+    this.#deadTimer = setTimeout(() => ws?.terminate(), this.#o.deadAfterMs ?? Math.max(15_000, 3 * (this.#o.healthIntervalMs ?? 5000)));
     this.#deadTimer.unref();
   }
 
