@@ -191,8 +191,8 @@ uint64_t Engine::DoDue(uint64_t now, std::vector<PolledEdge>* out, bool* wave_fi
     next = std::min(next, c.next_ns);
     i++;
   }
-  // Waveform: every due step in order; a late step is still executed (a protocol needs every
-  // step), and its lateness is recorded.
+  // Waveform: the due step; a late step is still executed (a protocol needs every step), and
+  // its lateness is recorded.
   while (wave_on_ && wave_next_ <= MonoNs()) {
     const WaveStep& s = wave_[wave_i_];
     if (s.set) soc_.SetMask(0, s.set);
@@ -203,7 +203,9 @@ uint64_t Engine::DoDue(uint64_t now, std::vector<PolledEdge>* out, bool* wave_fi
     wave_late_sum_ += late;
     wave_late_max_ = std::max(wave_late_max_, late);
     if (wave_late_.size() < kRecordLimit) wave_late_.push_back(static_cast<int64_t>(late));
-    wave_next_ += static_cast<uint64_t>(s.delay_us) * 1000u;
+    // The delay counts from when the step actually ran, so a late step never shortens the pulse
+    // that follows it: a protocol's minimum widths hold even when the thread was descheduled.
+    wave_next_ = at + static_cast<uint64_t>(s.delay_us) * 1000u;
     if (++wave_i_ == wave_.size()) {
       wave_i_ = 0;
       if (wave_repeat_left_ == 0) {

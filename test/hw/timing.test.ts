@@ -1,0 +1,172 @@
+// Software PWM, servo pulses, waveforms and polled edges on the native timing thread, in simulated
+// mode (a behavioural GPIO model stands in for the silicon). Assertions are on counts, order and
+// the duty/frequency computed from the recorded timestamps, with generous bounds: this machine is
+// shared and virtual; the speed goals live in bench/timing.ts.
+import t from 'tap';
+import { readdirSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { TimingEngine, pwmStats } from '../../src/hw/pwm-engine.js';
+import type { EdgeEvent } from '../../src/hw/edges.js';
+import { repoRoot } from '../support/paths.js';
+
+async function until(cond: () => boolean, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) return false;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  return true;
+}
+
+const threads = () => readdirSync('/proc/self/task').length;
+
+t.test('software PWM on two pins: counts, alternation, frequency and duty from timestamps', async (t) => {
+  const eng = new TimingEngine({ soc: 'bcm2711', simulate: true });
+  t.teardown(() => eng.close());
+  const a = eng.pwm(17, 1000, 0.3, { cycles: 40 });
+  const b = eng.pwm(27, 500, 0.75, { cycles: 20 });
+  t.same(a, { periodNs: 1_000_000, highNs: 300_000, frequencyHz: 1000, duty: 0.3 });
+  t.equal(b.highNs, 1_500_000);
+  t.ok(await until(() => !eng.busy(), 10_000), 'both finish their cycles');
+  const edges = eng.takeEdges();
+  for (const [pin, f, d, n] of [[17, 1000, 0.3, 40], [27, 500, 0.75, 20]] as const) {
+    const s = pwmStats(edges, pin);
+    t.equal(s.rising, n, `GPIO${pin}: one rising edge a cycle`);
+    t.equal(s.falling, n, `GPIO${pin}: one falling edge a cycle`);
+    t.ok(s.alternating, `GPIO${pin}: levels alternate`);
+    t.ok(Math.abs(s.frequencyHz - f) / f < 0.25, `GPIO${pin}: ${s.frequencyHz.toFixed(1)} Hz (median period)`);
+    t.ok(Math.abs(s.duty - d) < 0.1, `GPIO${pin}: duty ${s.duty.toFixed(3)}`);
+    t.ok(s.lateP50Ns >= 0, 'edges are never early');
+  }
+  t.equal(eng.readBank0() & ((1 << 17) | (1 << 27)), 0, 'both end low after their last cycle');
+  t.same(eng.takeEdges(), [], 'records are taken once');
+});
+
+t.test('servo mode: 50 Hz, 1.5 ms pulses', async (t) => {
+  const eng = new TimingEngine({ soc: 'rp1', simulate: true });
+  t.teardown(() => eng.close());
+  const r = eng.servo(18, 1500, { cycles: 10 });
+  t.same(r, { periodNs: 20_000_000, highNs: 1_500_000, frequencyHz: 50, duty: 0.075 });
+  t.ok(await until(() => !eng.busy(), 10_000));
+  const s = pwmStats(eng.takeEdges(), 18);
+  t.equal(s.edges, 20);
+  t.ok(Math.abs(s.duty - 0.075) < 0.03, `duty ${s.duty}`);
+  t.throws(() => eng.servo(18, 3000), { code: 'EPWM_SERVO' });
+});
+
+t.test('duty 0 and 1 are steady levels; stopPwm leaves a chosen level', async (t) => {
+  const eng = new TimingEngine({ soc: 'bcm2835', simulate: true });
+  t.teardown(() => eng.close());
+  eng.pwm(5, 1000, 1);
+  t.equal(eng.readBank0() & (1 << 5), 1 << 5, 'duty 1: high');
+  t.notOk(eng.busy(), 'nothing scheduled');
+  eng.pwm(5, 1000, 0);
+  t.equal(eng.readBank0() & (1 << 5), 0, 'duty 0: low');
+  eng.pwm(6, 2000, 0.5);
+  eng.stopPwm(6, { level: 1 });
+  t.notOk(eng.busy());
+  t.equal(eng.readBank0() & (1 << 6), 1 << 6, 'stopped high');
+});
+
+t.test('waveform: steps in order, repeats, completion event; watched through polled edges', async (t) => {
+  const eng = new TimingEngine({ soc: 'bcm2711', simulate: true });
+  t.teardown(() => eng.close());
+  const seen: EdgeEvent[] = [];
+  eng.watchEdges([5, 6], { edge: 'both', pollUs: 20 }, (ev) => seen.push(...ev));
+  const steps = [
+    { set: [5], delayUs: 2000 },
+    { set: [6], clear: [5], delayUs: 2000 },
+    { clear: [6], delayUs: 2000 },
+  ];
+  const r = await eng.waveform(steps, { repeat: 2 });
+  t.equal(r.steps, 9, '3 steps x 3 runs');
+  t.equal(eng.waveLateness().length, 9);
+  t.ok(r.meanLateNs >= 0 && r.maxLateNs >= r.meanLateNs);
+  t.ok(await until(() => seen.length >= 12, 5000), `12 edges polled (${seen.length})`);
+  const want = ['5 rising', '5 falling', '6 rising', '6 falling'];
+  const got = seen.map((e) => `${e.offset} ${e.edge}`);
+  // Within a run, GPIO6 rises in the same step as GPIO5 falls: their order in a batch is by pin.
+  const perRun = got.slice(0, 4).sort();
+  t.same(perRun, [...want].sort(), 'one of each edge per run');
+  t.same(got.filter((g) => g.startsWith('5')), ['5 rising', '5 falling', '5 rising', '5 falling', '5 rising', '5 falling'], 'GPIO5 alternates');
+  for (let i = 1; i < seen.length; i++) t.ok(seen[i]!.timestampNs >= seen[i - 1]!.timestampNs, 'timestamps in order');
+  t.same(seen.map((e) => e.seqno), seen.map((_, i) => i + 1), 'seqno counts every event');
+  const gpio5 = seen.filter((e) => e.offset === 5);
+  const highNs = Number(gpio5[1]!.timestampNs - gpio5[0]!.timestampNs);
+  t.ok(highNs > 500_000 && highNs < 100_000_000, `GPIO5 high for about 2 ms (${highNs} ns)`);
+  await t.rejects(eng.waveform([]), { code: 'EWAVE_STEPS' });
+  await t.rejects(eng.waveform([{ set: [40], delayUs: 1 }]), { code: 'EPIN_RANGE' });
+});
+
+t.test('polled edges: simulated input, rising filter, debounce', async (t) => {
+  const eng = new TimingEngine({ soc: 'bcm2711', simulate: true });
+  t.teardown(() => eng.close());
+  const seen: EdgeEvent[] = [];
+  const stop = eng.watchEdges([4], { edge: 'rising', pollUs: 50 }, (ev) => seen.push(...ev));
+  const t1 = eng.simulate(4, 1);
+  t.ok(await until(() => seen.length === 1, 5000), 'rising edge delivered');
+  eng.simulate(4, 0);
+  await new Promise((r) => setTimeout(r, 20));
+  eng.simulate(4, 1);
+  t.ok(await until(() => seen.length === 2, 5000), 'falling edge filtered, second rising delivered');
+  t.ok(seen.every((e) => e.edge === 'rising' && e.offset === 4));
+  t.equal(typeof seen[0]!.timestampNs, 'bigint');
+  t.ok(seen[0]!.timestampNs >= t1, 'stamped at or after the input changed');
+  t.same(seen.map((e) => e.lineSeqno), [1, 2]);
+  stop();
+  // Debounce: a glitch shorter than 30 ms is not an edge; a level that holds is, stamped when
+  // first seen.
+  const deb: EdgeEvent[] = [];
+  eng.simulate(7, 0);
+  eng.watchEdges([7], { edge: 'both', debounceUs: 30_000, pollUs: 100 }, (ev) => deb.push(...ev));
+  eng.simulate(7, 1);
+  eng.simulate(7, 0);
+  await new Promise((r) => setTimeout(r, 80));
+  t.same(deb, [], 'glitch suppressed');
+  const t2 = eng.simulate(7, 1);
+  t.ok(await until(() => deb.length === 1, 5000), 'held level reported');
+  t.equal(deb[0]!.edge, 'rising');
+  const lag = Number(deb[0]!.timestampNs - t2);
+  t.ok(lag >= 0 && lag < 25_000_000, `timestamp is when it was first seen (${lag} ns after), not after the debounce`);
+  t.throws(() => eng.watchEdges([40], {}, () => {}), { code: 'EPIN_RANGE' });
+});
+
+t.test('bad input is refused with a code and changes nothing', async (t) => {
+  const eng = new TimingEngine({ soc: 'bcm2711', simulate: true });
+  t.teardown(() => eng.close());
+  const before = eng.readBank0();
+  t.throws(() => eng.pwm(58, 1000, 0.5), { code: 'EPIN_RANGE' });
+  t.throws(() => eng.pwm(17, 0, 0.5), { code: 'EPWM_FREQ' });
+  t.throws(() => eng.pwm(17, 200_000, 0.5), { code: 'EPWM_FREQ' });
+  t.throws(() => eng.pwm(17, 1000, 1.01), { code: 'EPWM_DUTY' });
+  t.throws(() => eng.pwm(17, 1000, NaN), { code: 'EPWM_DUTY' });
+  t.notOk(eng.busy());
+  t.equal(eng.readBank0(), before);
+  t.same(eng.takeEdges(), []);
+});
+
+t.test('close stops the thread; a process exits with an engine still running', async (t) => {
+  const base = threads();
+  const eng = new TimingEngine({ soc: 'bcm2711', simulate: true });
+  eng.pwm(17, 1000, 0.5);
+  eng.pwm(18, 2000, 0.5);
+  t.ok(await until(() => threads() > base, 2000), 'the engine runs a thread');
+  eng.close();
+  t.ok(threads() <= base, 'no thread left after close');
+  t.throws(() => eng.pwm(17, 1000, 0.5), { code: 'ECLOSED' });
+  eng.close();
+  const script = `import { TimingEngine } from ${JSON.stringify(repoRoot() + '/dist/src/hw/pwm-engine.js')};
+    const e = new TimingEngine({ soc: 'rp1', simulate: true });
+    e.pwm(12, 10000, 0.5);
+    e.watchEdges([12], { pollUs: 100 }, () => {});
+    setTimeout(() => { e.close(); console.log('closed'); }, 50);`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000 });
+  t.equal(r.status, 0, `exits cleanly ${r.stderr}`);
+  t.match(r.stdout, /closed/);
+  const script2 = `import { TimingEngine } from ${JSON.stringify(repoRoot() + '/dist/src/hw/pwm-engine.js')};
+    const e = new TimingEngine({ soc: 'bcm2835', simulate: true });
+    e.pwm(4, 5000, 0.5);
+    console.log('leaving it running');`;
+  const r2 = spawnSync(process.execPath, ['--input-type=module', '-e', script2], { encoding: 'utf8', timeout: 20_000 });
+  t.equal(r2.status, 0, `an unclosed engine does not keep the process or crash it ${r2.stderr}`);
+});
