@@ -83,12 +83,12 @@ async function main(): Promise<void> {
     console.log(`waveform, ${r.steps} steps of 20 us     lateness us: ${us(pct(late, 0.5))} ${us(pct(late, 0.99))} ${us(late.at(-1) ?? NaN)}   (p50 p99 max)`);
   }
 
-  // Edge events: simulated input change -> poll (10 us) -> thread-safe function -> JS callback.
+  // Edge events: simulated input change -> busy poll (10 us) -> thread-safe function -> JS callback.
   {
     const eng = new TimingEngine({ soc: 'bcm2711', simulate: true });
     let resolve: ((e: EdgeEvent) => void) | undefined;
     let arrived = 0n;
-    eng.watchEdges([4], { edge: 'both', pollUs: 10 }, (ev) => {
+    eng.watchEdges([4], { edge: 'both', pollUs: 10, busyPoll: true }, (ev) => {
       arrived = eng.now();
       resolve?.(ev[0]!);
     });
@@ -106,7 +106,7 @@ async function main(): Promise<void> {
     detect.sort((a, b) => a - b);
     deliver.sort((a, b) => a - b);
     console.log('');
-    console.log(`edge events (${deliver.length} changes, poll 10 us)  us: p50       p99       max`);
+    console.log(`edge events (${deliver.length} changes, busy poll 10 us)  us: p50       p99       max`);
     console.log(`  input change -> edge timestamp       ${us(pct(detect, 0.5))} ${us(pct(detect, 0.99))} ${us(detect.at(-1) ?? NaN)}`);
     console.log(`  input change -> JS callback          ${us(pct(deliver, 0.5))} ${us(pct(deliver, 0.99))} ${us(deliver.at(-1) ?? NaN)}`);
   }

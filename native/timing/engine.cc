@@ -93,7 +93,7 @@ bool Engine::RunWave(std::vector<WaveStep> steps, uint32_t repeat) {
   return true;
 }
 
-void Engine::Watch(uint32_t mask, uint32_t rising, uint32_t falling, uint64_t debounce_ns, uint64_t poll_ns) {
+void Engine::Watch(uint32_t mask, uint32_t rising, uint32_t falling, uint64_t debounce_ns, uint64_t poll_ns, bool busy_poll) {
   std::lock_guard<std::mutex> lock(mu_);
   uint32_t level = soc_.ReadBank(0);
   for (unsigned p = 0; p < 32; p++) {
@@ -105,6 +105,7 @@ void Engine::Watch(uint32_t mask, uint32_t rising, uint32_t falling, uint64_t de
   watch_fall_ = falling;
   debounce_ns_ = debounce_ns;
   poll_ns_ = poll_ns;
+  busy_poll_ = busy_poll;
   next_poll_ = MonoNs();
   dirty_ = true;
   EnsureThread();
@@ -166,8 +167,42 @@ void Engine::Record(unsigned pin, bool level, uint64_t due, uint64_t at) {
   if (records_.size() < kRecordLimit) records_.push_back(EdgeRecord{pin, level ? 1u : 0u, due, at});
 }
 
-uint64_t Engine::DoDue(uint64_t now, std::vector<PolledEdge>* out, bool* wave_finished) {
+uint64_t Engine::DoDue(uint64_t now, std::vector<PolledEdge>* out, bool* wave_finished, uint64_t* sleep_next) {
   uint64_t next = kIdle;
+  *sleep_next = kIdle;
+  // Edge polling with debounce: a new level must hold for debounce_ns before it counts; the
+  // event carries the time it was first seen. Polled before this round's writes, so a level the
+  // thread itself made (a waveform or PWM pin being watched) is sampled at least once before the
+  // next write changes it, even when the thread was descheduled past a poll.
+  if (watch_mask_ != 0) {
+    if (next_poll_ <= now) {
+      uint32_t level = soc_.ReadBank(0);
+      uint64_t t = MonoNs();
+      for (unsigned p = 0; p < 32; p++) {
+        if (!(watch_mask_ & (1u << p))) continue;
+        EdgeState& e = edge_[p];
+        bool raw = (level >> p) & 1;
+        if (raw == e.stable) {
+          e.pending = false;
+          continue;
+        }
+        if (!e.pending) {
+          e.pending = true;
+          e.since_ns = t;
+        }
+        if (t - e.since_ns >= debounce_ns_) {
+          e.stable = raw;
+          e.pending = false;
+          if ((raw && (watch_rise_ & (1u << p))) || (!raw && (watch_fall_ & (1u << p)))) {
+            out->push_back(PolledEdge{soc_.BankFirstPin(0) + p, raw, e.since_ns, ++seq_, ++e.seq});
+          }
+        }
+      }
+      next_poll_ = std::max(next_poll_ + poll_ns_, t + poll_ns_ / 2);
+    }
+    if (busy_poll_) next = std::min(next, next_poll_);
+    else *sleep_next = next_poll_;
+  }
   // Software PWM: one edge per due deadline. A channel that fell more than a period behind (the
   // thread was descheduled) skips the missed periods instead of bursting edges to catch up, so
   // the phase is kept and the output never runs faster than asked.
@@ -217,36 +252,6 @@ uint64_t Engine::DoDue(uint64_t now, std::vector<PolledEdge>* out, bool* wave_fi
     }
   }
   if (wave_on_) next = std::min(next, wave_next_);
-  // Edge polling with debounce: a new level must hold for debounce_ns before it counts; the
-  // event carries the time it was first seen.
-  if (watch_mask_ != 0) {
-    if (next_poll_ <= now) {
-      uint32_t level = soc_.ReadBank(0);
-      uint64_t t = MonoNs();
-      for (unsigned p = 0; p < 32; p++) {
-        if (!(watch_mask_ & (1u << p))) continue;
-        EdgeState& e = edge_[p];
-        bool raw = (level >> p) & 1;
-        if (raw == e.stable) {
-          e.pending = false;
-          continue;
-        }
-        if (!e.pending) {
-          e.pending = true;
-          e.since_ns = t;
-        }
-        if (t - e.since_ns >= debounce_ns_) {
-          e.stable = raw;
-          e.pending = false;
-          if ((raw && (watch_rise_ & (1u << p))) || (!raw && (watch_fall_ & (1u << p)))) {
-            out->push_back(PolledEdge{soc_.BankFirstPin(0) + p, raw, e.since_ns, ++seq_, ++e.seq});
-          }
-        }
-      }
-      next_poll_ = std::max(next_poll_ + poll_ns_, t + poll_ns_ / 2);
-    }
-    next = std::min(next, next_poll_);
-  }
   return next;
 }
 
@@ -255,7 +260,8 @@ void Engine::Run() {
   while (!stop_) {
     std::vector<PolledEdge> edges;
     bool wave_finished = false;
-    uint64_t next = DoDue(MonoNs(), &edges, &wave_finished);
+    uint64_t sleep_next = kIdle;
+    uint64_t next = DoDue(MonoNs(), &edges, &wave_finished, &sleep_next);
     uint64_t steps = wave_steps_done_, late_sum = wave_late_sum_, late_max = wave_late_max_;
     uint64_t spin = spin_ns_;
     dirty_ = false;
@@ -268,15 +274,18 @@ void Engine::Run() {
       continue;
     }
     uint64_t now = MonoNs();
-    if (next == kIdle) {
+    if (next == kIdle && sleep_next == kIdle) {
       cv_.wait(lock, [&] { return stop_ || dirty_; });
       continue;
     }
-    if (next > now + spin) {
-      auto until = std::chrono::steady_clock::now() + std::chrono::nanoseconds(next - now - spin);
+    // Sleep until the earlier of a plain poll and the start of the spin before a precise deadline.
+    uint64_t wake = next == kIdle ? sleep_next : std::min(sleep_next, next > spin ? next - spin : 0);
+    if (wake > now) {
+      auto until = std::chrono::steady_clock::now() + std::chrono::nanoseconds(wake - now);
       cv_.wait_until(lock, until, [&] { return stop_ || dirty_; });
       continue;
     }
+    if (next == kIdle || next <= now) continue;  // a poll is due, or the deadline has come
     // The last stretch: spin without the lock, so commands and simulated inputs get in.
     lock.unlock();
     while (MonoNs() < next && !stop_flag_.load(std::memory_order_relaxed)) CpuRelax();

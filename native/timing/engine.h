@@ -68,8 +68,12 @@ class Engine {
   void StopPwm(unsigned pin, int level);
   /** Runs a waveform on bank-0 pins (set as outputs first); false when one is running. */
   bool RunWave(std::vector<WaveStep> steps, uint32_t repeat);
-  /** Watches bank-0 `mask` for edges: rising/falling masks, debounce and poll period. */
-  void Watch(uint32_t mask, uint32_t rising, uint32_t falling, uint64_t debounce_ns, uint64_t poll_ns);
+  /**
+   * Watches bank-0 `mask` for edges: rising/falling masks, debounce and poll period. Polls sleep
+   * between reads unless `busy_poll`, which spins up to each poll like a PWM edge (lower latency
+   * for as long as the watch lasts, at the cost of a core).
+   */
+  void Watch(uint32_t mask, uint32_t rising, uint32_t falling, uint64_t debounce_ns, uint64_t poll_ns, bool busy_poll);
   void Unwatch();
   /** Simulated input change (model only); returns when it was applied. */
   uint64_t SimDrive(unsigned pin, int level);
@@ -103,8 +107,10 @@ class Engine {
 
   void EnsureThread();
   void Run();
-  // Due work; returns the next deadline (UINT64_MAX when idle). Called with mu_ held.
-  uint64_t DoDue(uint64_t now, std::vector<PolledEdge>* out, bool* wave_finished);
+  // Due work; returns the next deadline that may be spun for (PWM, waveform, busy polls) and
+  // sets *sleep_next to the next one that is only slept for (plain polls); UINT64_MAX when
+  // none. Called with mu_ held.
+  uint64_t DoDue(uint64_t now, std::vector<PolledEdge>* out, bool* wave_finished, uint64_t* sleep_next);
   void Record(unsigned pin, bool level, uint64_t due, uint64_t at);
 
   pic::GpioSoc& soc_;
@@ -131,6 +137,7 @@ class Engine {
   // Edge watching.
   uint32_t watch_mask_ = 0, watch_rise_ = 0, watch_fall_ = 0;
   uint64_t debounce_ns_ = 0, poll_ns_ = 0, next_poll_ = 0, seq_ = 0;
+  bool busy_poll_ = false;
   EdgeState edge_[32] = {};
   std::atomic<uint64_t> lost_{0};
 };

@@ -250,7 +250,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     return Napi::Boolean::New(env, core_->engine->RunWave(std::move(steps), repeat));
   }
 
-  // watch(mask, risingMask, fallingMask, debounceUs, pollUs)
+  // watch(mask, risingMask, fallingMask, debounceUs, pollUs, busyPoll)
   Napi::Value Watch(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!Open(env)) return env.Undefined();
@@ -261,7 +261,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     core_->engine->Watch(info[0].As<Napi::Number>().Uint32Value(), info[1].As<Napi::Number>().Uint32Value(),
                          info[2].As<Napi::Number>().Uint32Value(),
                          static_cast<uint64_t>(info[3].As<Napi::Number>().Uint32Value()) * 1000u,
-                         static_cast<uint64_t>(poll) * 1000u);
+                         static_cast<uint64_t>(poll) * 1000u, info[5].IsBoolean() && info[5].As<Napi::Boolean>().Value());
     return env.Undefined();
   }
 

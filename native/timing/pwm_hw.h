@@ -34,9 +34,9 @@ constexpr uint32_t Rp1Duty(unsigned n) { return 0x20 + 0x10 * n; }
 constexpr uint32_t kRp1ModeMask = 0x7, kRp1ModeTrailingMs = 0x1, kRp1Invert = 1u << 3, kRp1FifoPopMask = 1u << 8;
 constexpr double kRp1ClockHz = 50e6;
 
-// Bounds this code holds itself to. The PWM clock stays at or below 125 MHz (the CM's output
-// is specified for much less than the PLLs' rates), and the output below 25 MHz (the vendor's
-// libraries document >30 MHz as unlikely to work). RANGE of 2 is the smallest that has a duty.
+// Bounds this code holds itself to. The PWM clock stays at or below 125 MHz (BCM2835 peripherals
+// 6.3: the general purpose clocks run up to about 125 MHz at 1.2 V), and the output below 25 MHz
+// (pigpio documents >30 MHz as unlikely to work). RANGE of 2 is the smallest that has a duty.
 constexpr double kMaxPwmClockHz = 125e6;
 constexpr double kMaxOutputHz = 25e6;
 constexpr uint32_t kMaxDivi = 4095;

@@ -15,8 +15,13 @@ export interface PollEdgesOptions {
   edge?: Exclude<Edge, 'none'>;
   /** A new level must hold this long before it counts, microseconds. Default 0. */
   debounceUs?: number;
-  /** Poll period, microseconds. Default 100. */
+  /** Poll period, microseconds. Default 500. The thread sleeps between polls... */
   pollUs?: number;
+  /**
+   * ...unless this is set: then it spins up to every poll, for latency in the microseconds
+   * instead of a sleep's wake-up (tens of microseconds or more), and uses a core while watching.
+   */
+  busyPoll?: boolean;
 }
 
 /** Listener of polled edges: a batch in order, and how many events were dropped before it. */

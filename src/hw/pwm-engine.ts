@@ -17,7 +17,7 @@ interface NativeEngine {
   pwm(pin: number, frequencyHz: number, duty: number, cycles: number): SoftPwmResult;
   stopPwm(pin: number, level: number): void;
   wave(steps: Uint32Array, repeat: number): boolean;
-  watch(mask: number, rising: number, falling: number, debounceUs: number, pollUs: number): void;
+  watch(mask: number, rising: number, falling: number, debounceUs: number, pollUs: number, busyPoll: boolean): void;
   unwatch(): void;
   simDrive(pin: number, level: number | null): bigint;
   records(): Float64Array;
@@ -156,12 +156,12 @@ export class TimingEngine {
    */
   watchEdges(pins: readonly number[], options: PollEdgesOptions, listener: EdgeListener): () => void {
     const [mask, rising, falling] = edgeMasks(pins, options.edge ?? 'both', bankWidth(this.soc));
-    const debounce = options.debounceUs ?? 0, poll = options.pollUs ?? 100;
+    const debounce = options.debounceUs ?? 0, poll = options.pollUs ?? 500;
     if (!Number.isInteger(debounce) || debounce < 0 || !Number.isInteger(poll) || poll < 1 || poll > 1_000_000)
       throw new HwError('EINVAL: debounceUs >= 0 and pollUs 1..1000000, whole microseconds', { code: 'EINVAL', peripheral: 'timing' });
     this.#listeners.clear();
     this.#listeners.add(listener);
-    this.#native.watch(mask, rising, falling, debounce, poll);
+    this.#native.watch(mask, rising, falling, debounce, poll, options.busyPoll ?? false);
     this.#watching = true;
     this.#updateRef();
     return () => {
