@@ -1,0 +1,570 @@
+/**
+ * The custom-resource reconciler for one Kubernetes cluster.
+ *
+ * - Installs (or upgrades) the three CRDs and waits until they are established.
+ * - Watches GPIOPin, PWMController and I2CDevice in every namespace with informers; a dropped
+ *   watch is restarted with a fresh list, and every object is looked at again each `resyncMs`.
+ * - Works on a queue keyed by `kind/namespace/name`, one item in flight per key. An object whose
+ *   `status.observedGeneration` equals its `metadata.generation` and that this process already
+ *   applied is not applied again; its status is still kept current.
+ * - Validates the spec in code again (see validate.ts), then writes the desired state into the
+ *   store (the same `hw_desired` rows the REST API writes) and publishes `hw.changed`, so the
+ *   agent link sends it to the node's agent exactly as for a REST change.
+ * - Writes `status` (phase, Ready condition with a reason, observedGeneration, what the hardware
+ *   did) through the status subresource, retrying on a resourceVersion conflict.
+ * - Holds each object with a finalizer until its pin, PWM channel or bus address is released.
+ *
+ * Reasons on Ready=False: InvalidSpec, NodeNotFound, PinBusy (another object holds the pin or
+ * bus address; the holder keeps working), AgentOffline (the desired state is stored and applied
+ * when the agent returns), Applying, and whatever the agent reported (HardwareError, ...).
+ *
+ * A store object made for a custom resource is named `k8s-<namespace>-<name>` (shortened, with a
+ * hash when needed); store objects with that prefix and no custom resource are removed after
+ * the first full list, so a change made while the control plane was down is not left behind.
+ */
+import { createHash } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
+import { ConflictError, type Problem } from '../api/errors.js';
+import { HW_KINDS, type HwKind, type HwObject, type HwSpecs } from '../api/hardware.js';
+import { Validator } from '../api/validate.js';
+import type { EventBus } from '../events/bus.js';
+import type { AgentGateway } from '../server/deps.js';
+import type { Store } from '../store/index.js';
+import { API_VERSION, FINALIZER, GROUP, KINDS, VERSION, crdFor, type Condition, type Phase } from './crds.js';
+import { registerNodes } from './nodes.js';
+import { KeyedQueue } from './queue.js';
+import { ApiStatusError, rawOk, rawRequest } from './raw.js';
+import { WatchCache } from './watch.js';
+import { checkSpec, describeProblems } from './validate.js';
+
+/** A custom resource as the informers hold it. */
+export interface HwResource extends KubernetesObject {
+  spec?: Record<string, unknown>;
+  status?: Record<string, unknown> & { observedGeneration?: number; phase?: Phase; conditions?: Condition[] };
+}
+
+export interface ClusterReconcilerOptions {
+  kubeConfig: KubeConfig;
+  store: Store;
+  bus: EventBus;
+  /** The agent link (connectivity); without one every object stays AgentOffline. */
+  agents: AgentGateway | undefined;
+  log: Logger;
+  /** Objects worked on at once (default 16). */
+  concurrency?: number;
+  /** Every object is queued again this often (default 5 min). */
+  resyncMs?: number;
+  /** How often the store is checked for what the agents applied (default 25 ms). */
+  statusPollMs?: number;
+  /** Least time between two status writes of one object caused only by readings or edges (default 1000 ms). */
+  minReportIntervalMs?: number;
+  /** Install or upgrade the CRDs on start (default true). */
+  installCrds?: boolean;
+  /** Create or label a Node object per stored node (default true); see nodes.ts. */
+  registerNodes?: boolean;
+}
+
+/** What the last reconcile decided for one key. */
+interface Entry {
+  hw: HwKind;
+  namespace: string;
+  name: string;
+  /** Store object (when the spec was stored on a node). */
+  nodeId: string | null;
+  hwName: string;
+  /** Generation this process applied (stored or refused); 0 when none. */
+  handled: number;
+  outcome: { reason: string; message: string; phase: Phase } | null;
+  /** JSON of the status last written (to skip writes that change nothing). */
+  written: string;
+  writtenAt: number;
+  edges: number;
+  lastEdge: string | null;
+}
+
+interface Req {
+  /** Apply the spec (false: only bring the status up to date). */
+  apply: boolean;
+}
+
+const key = (hw: HwKind, ns: string, name: string) => `${hw}/${ns}/${name}`;
+
+/** The store object name for a custom resource: a DNS-1123 label, stable, prefixed `k8s-`. */
+export function hwNameFor(namespace: string, name: string): string {
+  const plain = `k8s-${namespace}-${name}`.replace(/[^a-z0-9-]/g, '-');
+  if (plain.length <= 63 && /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(plain)) return plain;
+  const h = createHash('sha256').update(`${namespace}/${name}`).digest('hex').slice(0, 10);
+  return `${plain.slice(0, 52).replace(/-+$/, '')}-${h}`;
+}
+
+function apiStatus(err: unknown): number {
+  const e = err as { code?: unknown; statusCode?: unknown };
+  return typeof e.code === 'number' ? e.code : typeof e.statusCode === 'number' ? e.statusCode : 0;
+}
+
+/** See the module comment. */
+export class ClusterReconciler {
+  readonly #o: ClusterReconcilerOptions;
+  readonly #log: Logger;
+  readonly #v = new Validator();
+  readonly #queue: KeyedQueue<Req>;
+  readonly #entries = new Map<string, Entry>();
+  /** Keys waiting for their node's agent to report on the stored generation. */
+  readonly #awaiting = new Set<string>();
+  /** Keys with readings or edges not yet written (rate limited). */
+  readonly #reports = new Set<string>();
+  readonly #informers = new Map<HwKind, WatchCache<HwResource>>();
+  readonly #timers: NodeJS.Timeout[] = [];
+  readonly #retries = new Map<string, number>();
+  #stopped = false;
+  #synced = false;
+
+  constructor(opts: ClusterReconcilerOptions) {
+    this.#o = opts;
+    this.#log = opts.log;
+    this.#queue = new KeyedQueue<Req>((k, r) => this.#run(k, r), (a, b) => ({ apply: a.apply || b.apply }), opts.concurrency ?? 16,
+      (k, err) => this.#log.error({ key: k, err }, 'reconcile crashed'));
+  }
+
+  /** Installs the CRDs (unless told not to), starts the informers and the status pump. */
+  async start(): Promise<void> {
+    if (this.#o.installCrds ?? true) await installCrds(this.#o.kubeConfig, this.#log);
+    const bus = this.#o.bus;
+    bus.on('cluster-reconciler', 'agent.connected', (e) => this.#touchNode(e.data.nodeId));
+    bus.on('cluster-reconciler', 'agent.disconnected', (e) => this.#touchNode(e.data.nodeId));
+    bus.on('cluster-reconciler', 'node.created', () => this.#retryWaiting('NodeNotFound'));
+    bus.on('cluster-reconciler', 'node.deleted', () => this.#requeueAll(true));
+    // A released pin or bus address may be what a PinBusy object was waiting for.
+    bus.on('cluster-reconciler', 'hw.changed', (e) => {
+      if (e.data.deleted) this.#retryWaiting('PinBusy');
+    });
+    bus.on('cluster-reconciler', 'gpio.changed', (e) => this.#onEdge(e.data.nodeId, e.data.pin, e.at));
+    if (this.#o.registerNodes ?? true) {
+      await this.#registerNodes();
+      const later = () => this.#registerSoon();
+      bus.on('cluster-reconciler-nodes', 'node.created', later);
+      bus.on('cluster-reconciler-nodes', 'node.updated', later);
+      bus.on('cluster-reconciler-nodes', 'agent.connected', later);
+    }
+    for (const hw of HW_KINDS) await this.#startInformer(hw);
+    this.#synced = true;
+    this.#sweep();
+    const poll = setInterval(() => this.#pollStatus(), this.#o.statusPollMs ?? 25);
+    const resync = setInterval(() => this.#requeueAll(false), this.#o.resyncMs ?? 300_000);
+    poll.unref();
+    resync.unref();
+    this.#timers.push(poll, resync);
+  }
+
+  /** Stops the informers, timers and queue (the objects on the nodes stay as they are). */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    for (const t of this.#timers) clearInterval(t);
+    this.#o.bus.removeOwner('cluster-reconciler');
+    this.#o.bus.removeOwner('cluster-reconciler-nodes');
+    clearTimeout(this.#nodeTimer);
+    this.#queue.stop();
+    for (const inf of this.#informers.values()) inf.stop();
+  }
+
+  /** Resolves when the queue is empty (tests and benchmarks). */
+  idle(): Promise<void> {
+    return this.#queue.idle();
+  }
+
+  /** Number of keys queued or running. */
+  get queued(): number {
+    return this.#queue.size;
+  }
+
+  async #startInformer(hw: HwKind): Promise<void> {
+    const inf = new WatchCache<HwResource>({
+      kubeConfig: this.#o.kubeConfig,
+      path: `/apis/${GROUP}/${VERSION}/${KINDS[hw].plural}`,
+      log: this.#log,
+      onChange: (type, obj) => {
+        this.#log.trace({ kind: KINDS[hw].kind, type, name: obj.metadata?.name, rv: obj.metadata?.resourceVersion }, 'watch event');
+        this.#queue.add(key(hw, obj.metadata?.namespace ?? 'default', obj.metadata?.name ?? ''), { apply: true });
+      },
+    });
+    this.#informers.set(hw, inf);
+    await inf.start();
+  }
+
+  /** The watch cache of a kind (tests drop its watch to check the relist). */
+  watchOf(hw: HwKind): WatchCache<HwResource> | undefined {
+    return this.#informers.get(hw);
+  }
+
+  #nodeTimer: NodeJS.Timeout | undefined;
+
+  /** Node registration, at most once per 200 ms however many node events arrive. */
+  #registerSoon(): void {
+    if (this.#nodeTimer || this.#stopped) return;
+    this.#nodeTimer = setTimeout(() => {
+      this.#nodeTimer = undefined;
+      void this.#registerNodes();
+    }, 200);
+    this.#nodeTimer.unref();
+  }
+
+  async #registerNodes(): Promise<void> {
+    try {
+      await registerNodes(this.#o.kubeConfig, this.#o.store, this.#o.agents, this.#log);
+    } catch (err) {
+      this.#log.warn({ err: (err as Error).message }, 'node registration failed; will retry on the next node event');
+    }
+  }
+
+  #requeueAll(apply: boolean): void {
+    for (const [hw, inf] of this.#informers) for (const o of inf.list()) this.#queue.add(key(hw, o.metadata?.namespace ?? 'default', o.metadata?.name ?? ''), { apply });
+  }
+
+  #retryWaiting(reason: string): void {
+    for (const [k, e] of this.#entries) {
+      if (e.outcome?.reason !== reason) continue;
+      e.handled = 0; // not a new generation, but a new chance: apply again
+      this.#queue.add(k, { apply: true });
+    }
+  }
+
+  #touchNode(nodeId: string): void {
+    for (const [k, e] of this.#entries) if (e.nodeId === nodeId) this.#queue.add(k, { apply: false });
+  }
+
+  #onEdge(nodeId: string, pin: number, at: string): void {
+    for (const [k, e] of this.#entries) {
+      if (e.nodeId !== nodeId || e.hw !== 'gpio') continue;
+      const obj = this.#get(k);
+      if (obj?.spec?.pin !== pin) continue;
+      e.edges++;
+      e.lastEdge = at;
+      this.#reports.add(k);
+    }
+  }
+
+  #get(k: string): HwResource | undefined {
+    const [hw, ns, name] = k.split('/') as [HwKind, string, string];
+    return this.#informers.get(hw)?.get(ns, name);
+  }
+
+  /** Store objects made for custom resources that no longer exist are released. */
+  #sweep(): void {
+    const wanted = new Set<string>();
+    for (const [, inf] of this.#informers) for (const o of inf.list()) wanted.add(hwNameFor(o.metadata?.namespace ?? 'default', o.metadata?.name ?? ''));
+    const store = this.#o.store;
+    for (const node of store.nodes.list({ limit: 1000 }).items) {
+      for (const hw of HW_KINDS) {
+        for (const obj of store.hardware.list(node.id, hw)) {
+          if (obj.name.startsWith('k8s-') && !wanted.has(obj.name)) this.#release(node.id, hw, obj.name);
+        }
+      }
+    }
+  }
+
+  /** Pushes reports from the agents into statuses: new applied state, and rate-limited readings/edges. */
+  #pollStatus(): void {
+    for (const k of this.#awaiting) {
+      const e = this.#entries.get(k);
+      if (!e?.nodeId) {
+        this.#awaiting.delete(k);
+        continue;
+      }
+      const obj = this.#find(e.nodeId, e.hw, e.hwName);
+      if (!obj || (obj.status.observedGeneration === obj.generation && obj.status.phase !== 'Pending')) {
+        this.#awaiting.delete(k);
+        this.#queue.add(k, { apply: false });
+      }
+    }
+    const now = Date.now();
+    const min = this.#o.minReportIntervalMs ?? 1000;
+    for (const k of this.#reports) {
+      const e = this.#entries.get(k);
+      if (!e || now - e.writtenAt >= min) {
+        this.#reports.delete(k);
+        if (e) this.#queue.add(k, { apply: false });
+      }
+    }
+  }
+
+  #find(nodeId: string, hw: HwKind, name: string): HwObject | undefined {
+    try {
+      return this.#o.store.hardware.require(nodeId, hw, name);
+    } catch {
+      return undefined;
+    }
+  }
+
+  async #run(k: string, req: Req): Promise<void> {
+    if (this.#stopped) return;
+    try {
+      await this.#reconcile(k, req);
+      this.#log.debug({ key: k }, 'reconciled');
+      this.#retries.delete(k);
+    } catch (err) {
+      if (this.#stopped) return;
+      const n = (this.#retries.get(k) ?? 0) + 1;
+      this.#retries.set(k, n);
+      const delay = Math.min(50 * 2 ** n, 10_000);
+      this.#log.warn({ key: k, err: (err as Error).message, status: apiStatus(err), retryInMs: delay }, 'reconcile failed; will retry');
+      const t = setTimeout(() => this.#queue.add(k, { apply: true }), delay);
+      t.unref();
+    }
+  }
+
+  async #reconcile(k: string, req: Req): Promise<void> {
+    const [hw, namespace, name] = k.split('/') as [HwKind, string, string];
+    const obj = this.#get(k);
+    let e = this.#entries.get(k);
+    this.#log.debug({ key: k, apply: req.apply, generation: obj?.metadata?.generation, deleting: Boolean(obj?.metadata?.deletionTimestamp) }, 'reconcile');
+    if (!obj) {
+      // Gone (our finalizer was already removed): make sure nothing stays claimed.
+      if (e?.nodeId) this.#release(e.nodeId, hw, e.hwName);
+      this.#entries.delete(k);
+      this.#awaiting.delete(k);
+      return;
+    }
+    if (!e) {
+      e = { hw, namespace, name, nodeId: null, hwName: hwNameFor(namespace, name), handled: 0, outcome: null, written: '', writtenAt: 0, edges: 0, lastEdge: null };
+      this.#entries.set(k, e);
+    }
+    if (obj.metadata?.deletionTimestamp) {
+      if (e.nodeId) this.#release(e.nodeId, hw, e.hwName);
+      else this.#releaseEverywhere(hw, e.hwName);
+      e.nodeId = null;
+      await this.#dropFinalizer(hw, obj);
+      this.#entries.delete(k);
+      this.#awaiting.delete(k);
+      return;
+    }
+    if (!(obj.metadata?.finalizers ?? []).includes(FINALIZER)) {
+      await this.#addFinalizer(hw, obj);
+    }
+    const generation = obj.metadata?.generation ?? 1;
+    const seen = obj.status?.observedGeneration === generation && e.handled === generation;
+    if (req.apply && !seen) this.#apply(e, obj, generation);
+    await this.#writeStatus(k, e, hw);
+  }
+
+  /** Stores the desired state (or records why not). Synchronous: one SQLite transaction. */
+  #apply(e: Entry, obj: HwResource, generation: number): void {
+    e.handled = generation;
+    const checked = checkSpec(this.#v, e.hw, obj.spec);
+    if (!checked.ok) {
+      e.outcome = { phase: 'Failed', reason: 'InvalidSpec', message: describeProblems(checked.problems) };
+      this.#log.info({ key: `${e.hw}/${e.namespace}/${e.name}`, problems: checked.problems as Problem[] }, 'invalid spec; nothing applied');
+      return;
+    }
+    const { nodeName, spec } = checked.value;
+    const store = this.#o.store;
+    const node = store.nodes.find(nodeName);
+    if (!node) {
+      if (e.nodeId) this.#release(e.nodeId, e.hw, e.hwName);
+      e.nodeId = null;
+      e.outcome = { phase: 'Pending', reason: 'NodeNotFound', message: `no node named ${JSON.stringify(nodeName)} is known to the control plane` };
+      return;
+    }
+    try {
+      store.tx(() => {
+        if (e.nodeId && e.nodeId !== node.id) this.#release(e.nodeId, e.hw, e.hwName);
+        const cur = this.#find(node.id, e.hw, e.hwName);
+        const next = cur
+          ? store.hardware.replace(node.id, e.hw, e.hwName, spec as HwSpecs[typeof e.hw])
+          : store.hardware.create(node.id, e.hw, e.hwName, spec as HwSpecs[typeof e.hw]);
+        if (!cur || cur.generation !== next.generation) {
+          this.#o.bus.emit('hw.changed', { nodeId: node.id, kind: e.hw, name: e.hwName, generation: next.generation, deleted: false });
+        }
+      });
+      e.nodeId = node.id;
+      e.outcome = null;
+      this.#awaiting.add(`${e.hw}/${e.namespace}/${e.name}`);
+    } catch (err) {
+      if (!(err instanceof ConflictError)) throw err;
+      const holder = (err.details?.holder ?? null) as { kind: string; name: string } | null;
+      const who = holder ? this.#describeHolder(holder.kind as HwKind, holder.name) : 'another object';
+      // The previous state of this object (if any) on another node stays released; on the same node it stays.
+      e.outcome = { phase: 'Failed', reason: 'PinBusy', message: `${String(err.details?.claim ?? 'the resource')} on node ${nodeName} is held by ${who}` };
+    }
+  }
+
+  #describeHolder(hw: HwKind, hwName: string): string {
+    for (const e of this.#entries.values()) if (e.hw === hw && e.hwName === hwName) return `${KINDS[e.hw].kind} ${e.namespace}/${e.name}`;
+    return `${hw}/${hwName} (set through the REST API)`;
+  }
+
+  #release(nodeId: string, hw: HwKind, hwName: string): void {
+    const store = this.#o.store;
+    store.tx(() => {
+      const cur = this.#find(nodeId, hw, hwName);
+      if (!cur) return;
+      store.hardware.delete(nodeId, hw, hwName);
+      this.#o.bus.emit('hw.changed', { nodeId, kind: hw, name: hwName, generation: cur.generation, deleted: true });
+    });
+  }
+
+  #releaseEverywhere(hw: HwKind, hwName: string): void {
+    for (const n of this.#o.store.nodes.list({ limit: 1000 }).items) this.#release(n.id, hw, hwName);
+  }
+
+  /** The status an object should have now. */
+  #statusOf(e: Entry, obj: HwResource): Record<string, unknown> {
+    const generation = obj.metadata?.generation ?? 1;
+    let phase: Phase;
+    let reason: string;
+    let message: string;
+    const extra: Record<string, unknown> = {};
+    if (e.outcome) {
+      ({ phase, reason, message } = e.outcome);
+    } else {
+      const cur = e.nodeId ? this.#find(e.nodeId, e.hw, e.hwName) : undefined;
+      const connected = e.nodeId ? (this.#o.agents?.status(e.nodeId).connected ?? false) : false;
+      if (!cur) {
+        phase = 'Pending';
+        reason = 'Applying';
+        message = 'waiting for the desired state to be stored';
+      } else if (!connected) {
+        phase = 'Pending';
+        reason = 'AgentOffline';
+        message = `the agent of node ${String(obj.spec?.nodeName)} is not connected; the desired state is applied when it returns`;
+      } else if (cur.status.observedGeneration !== cur.generation || cur.status.phase === 'Pending') {
+        phase = 'Pending';
+        reason = 'Applying';
+        message = 'sent to the node; waiting for its report';
+      } else if (cur.status.phase === 'Applied') {
+        phase = 'Ready';
+        reason = 'Applied';
+        message = 'applied on the node';
+      } else {
+        phase = 'Failed';
+        reason = cur.status.reason || 'HardwareError';
+        const m = (cur.status.actual as { message?: unknown } | undefined)?.message;
+        message = typeof m === 'string' ? m : `the node reported ${reason}`;
+      }
+      if (cur?.status.actual && cur.status.observedGeneration === cur.generation) Object.assign(extra, actualFields(e.hw, cur.status.actual));
+      if (cur?.status.updatedAt) extra.updatedAt = cur.status.updatedAt;
+    }
+    if (e.hw === 'gpio' && e.edges > 0) {
+      extra.edgeCount = e.edges;
+      if (e.lastEdge) extra.lastEdgeTime = e.lastEdge;
+    }
+    const prev = (obj.status?.conditions ?? []).find((c) => c.type === 'Ready');
+    const status = phase === 'Ready' ? 'True' : 'False';
+    const ready: Condition = {
+      type: 'Ready', status, reason, message,
+      lastTransitionTime: prev && prev.status === status && prev.reason === reason ? prev.lastTransitionTime : new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+      observedGeneration: generation,
+    };
+    return { phase, observedGeneration: generation, conditions: [ready], message, ...extra };
+  }
+
+  /** Writes the status through /status when it changed; on a conflict, reads the object again and retries. */
+  async #writeStatus(k: string, e: Entry, hw: HwKind): Promise<void> {
+    const { plural } = KINDS[hw];
+    let obj = this.#get(k);
+    for (let attempt = 0; obj && attempt < 5; attempt++) {
+      const status = this.#statusOf(e, obj);
+      const cmp = JSON.stringify({ ...status, conditions: (status.conditions as Condition[]).map((c) => ({ ...c, lastTransitionTime: '' })), updatedAt: undefined });
+      const had = obj.status ? JSON.stringify({ ...obj.status, conditions: (obj.status.conditions ?? []).map((c) => ({ ...c, lastTransitionTime: '' })), updatedAt: undefined }) : '';
+      if (cmp === had || (cmp === e.written && obj.status?.observedGeneration === status.observedGeneration)) return;
+      const path = `/apis/${GROUP}/${VERSION}/namespaces/${e.namespace}/${plural}/${e.name}`;
+      const body = { apiVersion: API_VERSION, kind: KINDS[hw].kind, metadata: { ...obj.metadata }, spec: obj.spec, status };
+      const r = await rawRequest(this.#o.kubeConfig, 'PUT', `${path}/status`, body);
+      if (r.status === 200) {
+        e.written = cmp;
+        e.writtenAt = Date.now();
+        return;
+      }
+      if (r.status === 404) return;
+      if (r.status !== 409) throw new ApiStatusError('PUT', `${path}/status`, r.status, r.body);
+      // Someone changed the object since we read it: read it again and recompute.
+      const fresh = await rawRequest(this.#o.kubeConfig, 'GET', path);
+      obj = fresh.status === 200 ? (fresh.body as HwResource) : undefined;
+    }
+  }
+
+  async #addFinalizer(hw: HwKind, obj: HwResource): Promise<void> {
+    const fins = obj.metadata?.finalizers;
+    const body = fins
+      ? [{ op: 'test', path: '/metadata/resourceVersion', value: obj.metadata?.resourceVersion }, { op: 'add', path: '/metadata/finalizers/-', value: FINALIZER }]
+      : [{ op: 'add', path: '/metadata/finalizers', value: [FINALIZER] }];
+    await this.#patch(hw, obj, body);
+  }
+
+  async #dropFinalizer(hw: HwKind, obj: HwResource): Promise<void> {
+    const i = (obj.metadata?.finalizers ?? []).indexOf(FINALIZER);
+    if (i < 0) return;
+    await this.#patch(hw, obj, [{ op: 'test', path: `/metadata/finalizers/${i}`, value: FINALIZER }, { op: 'remove', path: `/metadata/finalizers/${i}` }]);
+  }
+
+  async #patch(hw: HwKind, obj: HwResource, body: unknown[]): Promise<void> {
+    const path = `/apis/${GROUP}/${VERSION}/namespaces/${obj.metadata?.namespace ?? 'default'}/${KINDS[hw].plural}/${obj.metadata?.name ?? ''}`;
+    const r = await rawRequest(this.#o.kubeConfig, 'PATCH', path, body, 'application/json-patch+json');
+    if (r.status === 200) return;
+    // 404: already gone; 409/422: the object changed under us (a failed test op): its watch event queues it again.
+    if (r.status === 404 || r.status === 409 || r.status === 422) {
+      this.#log.debug({ name: obj.metadata?.name, code: r.status }, 'patch not applied; the object changed or is gone');
+      return;
+    }
+    throw new ApiStatusError('PATCH', path, r.status, r.body);
+  }
+
+  /** Whether the first full list of every kind is done. */
+  get synced(): boolean {
+    return this.#synced;
+  }
+}
+
+/** The status fields a kind shows from what the agent reported in `actual`. */
+function actualFields(hw: HwKind, actual: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  const pick = (from: string, to = from, test: (v: unknown) => boolean = (v) => typeof v === 'number') => {
+    if (test(actual[from])) out[to] = actual[from];
+  };
+  if (hw === 'gpio') {
+    pick('value');
+    pick('level');
+    pick('mode', 'mode', (v) => v === 'input' || v === 'output');
+    pick('pull', 'pull', (v) => typeof v === 'string');
+  } else if (hw === 'pwm') {
+    pick('frequencyHz', 'achievedFrequencyHz');
+    pick('achievedFrequencyHz');
+    pick('dutyCycle', 'achievedDutyCycle');
+    pick('achievedDutyCycle');
+    pick('implementation', 'implementation', (v) => typeof v === 'string');
+  } else {
+    if (actual.readings && typeof actual.readings === 'object') out.readings = actual.readings;
+    pick('readAt', 'lastReadTime', (v) => typeof v === 'string');
+  }
+  return out;
+}
+
+/** Creates or upgrades the three CRDs and waits (at most 30 s) until the API server serves them. */
+export async function installCrds(kc: KubeConfig, log?: Logger): Promise<void> {
+  const base = '/apis/apiextensions.k8s.io/v1/customresourcedefinitions';
+  for (const hw of HW_KINDS) {
+    const body = crdFor(hw) as { metadata: { name: string; resourceVersion?: string } };
+    const name = body.metadata.name;
+    const cur = await rawRequest(kc, 'GET', `${base}/${name}`);
+    if (cur.status === 404) {
+      await rawOk(kc, 'POST', base, body);
+      log?.info({ crd: name }, 'CRD installed');
+    } else if (cur.status === 200) {
+      const rv = (cur.body as { metadata?: { resourceVersion?: string } }).metadata?.resourceVersion;
+      await rawOk(kc, 'PUT', `${base}/${name}`, { ...body, metadata: { ...body.metadata, resourceVersion: rv } });
+      log?.info({ crd: name }, 'CRD upgraded');
+    } else {
+      throw new ApiStatusError('GET', `${base}/${name}`, cur.status, cur.body);
+    }
+  }
+  const deadline = Date.now() + 30_000;
+  for (const hw of HW_KINDS) {
+    const name = `${KINDS[hw].plural}.${GROUP}`;
+    for (;;) {
+      const crd = (await rawOk(kc, 'GET', `${base}/${name}`)) as { status?: { conditions?: { type: string; status: string }[] } };
+      if ((crd.status?.conditions ?? []).some((c) => c.type === 'Established' && c.status === 'True')) break;
+      if (Date.now() > deadline) throw new Error(`CRD ${name} was not established within 30 s`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}

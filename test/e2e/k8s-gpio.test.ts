@@ -1,0 +1,221 @@
+/**
+ * End to end: a real kube-apiserver 1.20.2 (test/support/k8s), the real control plane (store,
+ * bus, agent hub on mutual TLS) with the cluster reconciler, and two agents over the behavioural
+ * BCM2711 GPIO model whose register page is a file. `kubectl apply` of a GPIOPin must end up as
+ * bits in that node's register page. The silicon is the only thing simulated.
+ */
+import t from 'tap';
+import { readFileSync } from 'node:fs';
+import { KubeConfig } from '@kubernetes/client-node';
+import { ClusterReconciler, hwNameFor } from '../../src/cluster/reconciler.js';
+import { silentLogger } from '../../src/log/index.js';
+import { k8sUnavailable, startK8s, type K8sCluster } from '../support/k8s/cluster.js';
+import { newAgent, startAgent, startRig, until, type Rig, type TestAgent } from '../agent/rig.js';
+
+const skip = k8sUnavailable();
+t.setTimeout(250_000);
+
+/** The level of a pin as the register page file holds it (GPLEV0 at 0x34, bit = pin). */
+function level(page: string, pin: number): number {
+  return (readFileSync(page).readUInt32LE(0x34) >>> pin) & 1;
+}
+/** The function-select field of a pin (GPFSELn, 3 bits a pin): 1 = output, 0 = input. */
+function fsel(page: string, pin: number): number {
+  return (readFileSync(page).readUInt32LE(4 * Math.floor(pin / 10)) >>> (3 * (pin % 10))) & 7;
+}
+
+function gpio(name: string, node: string, pin: number, extra: string): string {
+  return `apiVersion: gpio.pi-controller.io/v1alpha1\nkind: GPIOPin\nmetadata: {name: ${name}}\nspec: {nodeName: ${node}, pin: ${pin}, ${extra}}\n`;
+}
+
+interface Lab {
+  k: K8sCluster;
+  rig: Rig;
+  one: TestAgent;
+  two: TestAgent;
+  rec: ClusterReconciler;
+  kc: KubeConfig;
+}
+
+async function get(k: K8sCluster, plural: string, name: string): Promise<any> { // eslint-disable-line @typescript-eslint/no-explicit-any -- objects are inspected field by field
+  const r = await k.api('GET', `/apis/gpio.pi-controller.io/v1alpha1/namespaces/default/${plural}/${name}`);
+  return r.status === 200 ? r.body : null;
+}
+
+/** Waits until the object's Ready condition has `reason` for its current generation. */
+async function untilReason(k: K8sCluster, plural: string, name: string, reason: string | string[], ms = 20_000): Promise<any> { // eslint-disable-line @typescript-eslint/no-explicit-any -- as above
+  const end = Date.now() + ms;
+  const reasons = Array.isArray(reason) ? reason : [reason];
+  for (;;) {
+    const o = await get(k, plural, name);
+    const c = o?.status?.conditions?.find((x: { type: string }) => x.type === 'Ready');
+    if (o && reasons.includes(c?.reason) && o.status.observedGeneration === o.metadata.generation) return o;
+    if (Date.now() > end) throw new Error(`${plural}/${name}: reason ${String(c?.reason)} (wanted ${reason}), status ${JSON.stringify(o?.status)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function startReconciler(t: { teardown(fn: () => void | Promise<void>): void }, lab: { kc: KubeConfig; rig: Rig }): ClusterReconciler {
+  const rec = new ClusterReconciler({
+    kubeConfig: lab.kc, store: lab.rig.srv.store, bus: lab.rig.bus, agents: lab.rig.hub, log: silentLogger(),
+    statusPollMs: 20, minReportIntervalMs: 200, resyncMs: 30_000,
+  });
+  t.teardown(() => rec.stop());
+  return rec;
+}
+
+t.test('GPIOPin, PWMController and I2CDevice on a real API server', { skip: skip ?? false, timeout: 240_000 }, async (t) => {
+  const top = t;
+  const k = await startK8s(t);
+  const rig = await startRig(t);
+  const one = await newAgent(t, rig, 'pi-one');
+  const two = await newAgent(t, rig, 'pi-two');
+  const kc = new KubeConfig();
+  kc.loadFromFile(k.kubeconfig);
+  const lab: Lab = { k, rig, one, two, kc, rec: undefined as unknown as ClusterReconciler };
+  lab.rec = startReconciler(t, lab);
+  await lab.rec.start();
+  const nodeId = (n: string) => rig.srv.store.nodes.require(n).id;
+
+  t.test('nodes are registered with capability labels', async (t) => {
+    let out = '';
+    for (let i = 0; i < 100 && !out.includes('pi-two'); i++) {
+      out = ((await k.kubectl(['get', 'nodes', '-l', 'pi-controller.io/gpio=true', '-o', 'name']))).stdout;
+      if (!out.includes('pi-two')) await new Promise((r) => setTimeout(r, 200));
+    }
+    t.equal(out.trim().split('\n').sort().join(' '), 'node/pi-one node/pi-two');
+    t.match((await k.kubectl(['get', 'node', 'pi-one', '-o', 'jsonpath={.metadata.labels}'])).stdout, /"pi-controller.io\/managed":"true"/);
+  });
+
+  t.test('kubectl apply sets the register in that node\'s page; status shows Ready and the value', async (t) => {
+    const r = await k.kubectl(['apply', '-f', '-'], gpio('led', 'pi-one', 17, 'mode: output, value: 1'));
+    t.equal(r.status, 0, r.stderr);
+    await until(() => fsel(one.page, 17) === 1 && level(one.page, 17) === 1, 20_000);
+    t.equal(level(two.page, 17), 0, 'the other node is untouched');
+    const o = await untilReason(k, 'gpiopins', 'led', 'Applied');
+    t.match(o.status, { phase: 'Ready', observedGeneration: 1, value: 1, level: 1, mode: 'output' });
+    t.ok(o.metadata.finalizers.includes('gpio.pi-controller.io/release'), 'finalizer added');
+    const w = await k.kubectl(['wait', '--for=condition=Ready', '--timeout=20s', 'gpiopin/led']);
+    t.equal(w.status, 0, w.stderr);
+    t.match((await k.kubectl(['get', 'gpiopins', 'led', '--no-headers'])).stdout, /^led\s+pi-one\s+17\s+output\s+1\s+Ready/);
+    t.equal(rig.srv.store.hardware.require(nodeId('pi-one'), 'gpio', hwNameFor('default', 'led')).spec.pin, 17, 'desired state kept in SQLite');
+  });
+
+  t.test('a change of spec is applied again', async (t) => {
+    const r = await k.kubectl(['patch', 'gpiopin', 'led', '--type=merge', '-p', '{"spec":{"value":0}}']);
+    t.equal(r.status, 0, r.stderr);
+    await until(() => level(one.page, 17) === 0, 20_000);
+    const o = await untilReason(k, 'gpiopins', 'led', 'Applied');
+    t.match(o.status, { phase: 'Ready', observedGeneration: 2, value: 0 });
+    const inv = await k.kubectl(['patch', 'gpiopin', 'led', '--type=merge', '-p', '{"spec":{"activeLow":true,"value":1}}']);
+    t.equal(inv.status, 0, inv.stderr);
+    const o2 = await untilReason(k, 'gpiopins', 'led', 'Applied');
+    t.match(o2.status, { observedGeneration: 3, value: 1, level: 0 }, 'activeLow: logical 1 is a low level');
+    t.equal(level(one.page, 17), 0);
+  });
+
+  t.test('a second object on the same pin gets PinBusy; the first keeps working; delete releases the pin', async (t) => {
+    const r = await k.kubectl(['apply', '-f', '-'], gpio('led-copy', 'pi-one', 17, 'mode: output, value: 0'));
+    t.equal(r.status, 0, r.stderr);
+    const busy = await untilReason(k, 'gpiopins', 'led-copy', 'PinBusy');
+    t.match(busy.status, { phase: 'Failed', conditions: [{ status: 'False', message: /pin:17 on node pi-one is held by GPIOPin default\/led/ }] });
+    t.match((await get(k, 'gpiopins', 'led')).status, { phase: 'Ready' }, 'the first is still Ready');
+    await k.kubectl(['patch', 'gpiopin', 'led', '--type=merge', '-p', '{"spec":{"activeLow":false,"value":1}}']);
+    await until(() => level(one.page, 17) === 1, 20_000);
+    t.pass('the first still drives the pin');
+
+    const del = await k.kubectl(['delete', 'gpiopin', 'led', '--wait=true', '--timeout=30s']);
+    t.equal(del.status, 0, del.stderr);
+    t.equal(await get(k, 'gpiopins', 'led'), null, 'gone once the finalizer was released');
+    t.throws(() => rig.srv.store.hardware.require(nodeId('pi-one'), 'gpio', hwNameFor('default', 'led')), { code: 'NOT_FOUND' });
+    // The waiting claimant gets the pin and drives it low.
+    const ok = await untilReason(k, 'gpiopins', 'led-copy', 'Applied');
+    t.match(ok.status, { phase: 'Ready', value: 0 });
+    await until(() => level(one.page, 17) === 0, 20_000);
+    await k.kubectl(['delete', 'gpiopin', 'led-copy', '--wait=true', '--timeout=30s']);
+  });
+
+  t.test('an unknown node gives NodeNotFound', async (t) => {
+    await k.kubectl(['apply', '-f', '-'], gpio('far', 'pi-nowhere', 5, 'mode: input'));
+    const o = await untilReason(k, 'gpiopins', 'far', 'NodeNotFound');
+    t.match(o.status, { phase: 'Pending', conditions: [{ message: /pi-nowhere/ }] });
+    await k.kubectl(['delete', 'gpiopin', 'far', '--wait=true', '--timeout=30s']);
+  });
+
+  t.test('an input reports its level; a stopped agent gives AgentOffline, and Ready again when it returns', async (t) => {
+    await k.kubectl(['apply', '-f', '-'], gpio('button', 'pi-two', 4, 'mode: input, pull: up'));
+    const o = await untilReason(k, 'gpiopins', 'button', 'Applied');
+    t.match(o.status, { phase: 'Ready', mode: 'input', pull: 'up' });
+    await two.agent.stop();
+    two.chip.close();
+    const off = await untilReason(k, 'gpiopins', 'button', 'AgentOffline');
+    t.match(off.status, { phase: 'Pending', conditions: [{ status: 'False' }] });
+    // Changed while the agent is away: stored, applied when it returns.
+    await k.kubectl(['patch', 'gpiopin', 'button', '--type=merge', '-p', '{"spec":{"mode":"output","value":1,"pull":"none"}}']);
+    await untilReason(k, 'gpiopins', 'button', 'AgentOffline');
+    const back = startAgent(top, two.stateDir, false);
+    const on = await untilReason(k, 'gpiopins', 'button', 'Applied', 30_000);
+    t.match(on.status, { phase: 'Ready', value: 1, mode: 'output' });
+    t.equal(level(back.page, 4), 1, 'the change made while offline reached the register page');
+    lab.two = back;
+    await k.kubectl(['delete', 'gpiopin', 'button', '--wait=true', '--timeout=30s']);
+  });
+
+  t.test('PWMController and I2CDevice: stored and routed; the agent reports what it cannot do yet', async (t) => {
+    const pwm = 'apiVersion: gpio.pi-controller.io/v1alpha1\nkind: PWMController\nmetadata: {name: fan}\nspec: {nodeName: pi-one, pin: 18, frequencyHz: 25000, dutyCycle: 0.4, implementation: hardware}\n';
+    const i2c = 'apiVersion: gpio.pi-controller.io/v1alpha1\nkind: I2CDevice\nmetadata: {name: env}\nspec: {nodeName: pi-one, bus: 1, address: 0x76, decoder: bme280}\n';
+    t.equal((await k.kubectl(['apply', '-f', '-'], pwm + '---\n' + i2c)).status, 0);
+    // Until the agent drives PWM and polls I2C it says NotImplemented, and the status carries
+    // that; once it does, the status carries what the hardware achieved.
+    const p = await untilReason(k, 'pwmcontrollers', 'fan', ['NotImplemented', 'Applied']);
+    if (p.status.phase === 'Ready') t.match(p.status, { achievedFrequencyHz: Number }, 'achieved frequency reported');
+    else t.match(p.status, { phase: 'Failed', conditions: [{ message: /PWM/ }] });
+    const d = await untilReason(k, 'i2cdevices', 'env', ['NotImplemented', 'Applied']);
+    if (d.status.phase === 'Ready') t.match(d.status, { readings: Object }, 'readings reported');
+    else t.match(d.status, { phase: 'Failed', conditions: [{ message: /I2C/ }] });
+    t.equal(rig.srv.store.hardware.require(nodeId('pi-one'), 'pwm', hwNameFor('default', 'fan')).spec.frequencyHz, 25000);
+    t.equal((await k.kubectl(['delete', 'pwmcontroller/fan', 'i2cdevice/env', '--wait=true', '--timeout=30s'])).status, 0);
+    t.same(rig.srv.store.hardware.list(nodeId('pi-one'), 'pwm'), [], 'released');
+  });
+
+  t.test('a reconciler restart in the middle of 500 changes converges with nothing stuck', async (t) => {
+    // 20 outputs over both nodes; 500 value changes through the API, the reconciler replaced after 250.
+    const pins = [5, 6, 12, 13, 16, 19, 20, 21, 22, 23];
+    const names: { name: string; node: 'pi-one' | 'pi-two'; pin: number }[] = [];
+    for (const node of ['pi-one', 'pi-two'] as const) for (const pin of pins) names.push({ name: `out-${node}-${pin}`, node, pin });
+    const docs = names.map((n) => gpio(n.name, n.node, n.pin, 'mode: output, value: 0')).join('---\n');
+    t.equal((await k.kubectl(['apply', '-f', '-'], docs)).status, 0);
+    const want = new Map(names.map((n) => [n.name, 0]));
+    const base = '/apis/gpio.pi-controller.io/v1alpha1/namespaces/default/gpiopins/';
+    let sent = 0;
+    let rec = lab.rec;
+    for (let i = 0; i < 500; i++) {
+      const n = names[(i * 7) % names.length]!;
+      const v = want.get(n.name)! ^ 1;
+      want.set(n.name, v);
+      const r = await k.api('PATCH', base + n.name, { spec: { value: v } }, 'application/merge-patch+json');
+      if (r.status === 200) sent++;
+      if (i === 250) {
+        await rec.stop();
+        rec = startReconciler(top, lab);
+        await rec.start();
+        lab.rec = rec;
+      }
+    }
+    t.equal(sent, 500, 'every change accepted by the API server');
+    const end = Date.now() + 60_000;
+    const page = (node: string) => (node === 'pi-one' ? one.page : lab.two.page);
+    let stuck: string[] = [];
+    for (;;) {
+      stuck = [];
+      for (const n of names) {
+        const o = await get(k, 'gpiopins', n.name);
+        const ready = o?.status?.phase === 'Ready' && o.status.observedGeneration === o.metadata.generation && o.status.value === want.get(n.name);
+        if (!ready || level(page(n.node), n.pin) !== want.get(n.name)) stuck.push(n.name);
+      }
+      if (stuck.length === 0 || Date.now() > end) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    t.same(stuck, [], 'every object Ready at its last generation, and every register page at the last value');
+  });
+});
