@@ -74,6 +74,8 @@ export class TimingEngine {
   #wave: { resolve: (r: WaveResult) => void } | undefined;
   #watching = false;
   #closed = false;
+  /** Pins given software PWM, for close({ outputs: 'low' }). */
+  readonly #pwmPins = new Set<number>();
 
   constructor(options: TimingEngineOptions) {
     this.soc = options.soc;
@@ -110,7 +112,9 @@ export class TimingEngine {
    * @throws HwError EPIN_RANGE, EPWM_FREQ (outside 0.01 Hz..100 kHz), EPWM_DUTY (outside 0..1).
    */
   pwm(pin: number, frequencyHz: number, duty: number, options: { cycles?: number } = {}): SoftPwmResult {
-    return this.#native.pwm(pin, frequencyHz, duty, options.cycles ?? 0);
+    const r = this.#native.pwm(pin, frequencyHz, duty, options.cycles ?? 0);
+    this.#pwmPins.add(pin);
+    return r;
   }
 
   /**
@@ -201,9 +205,13 @@ export class TimingEngine {
     return out;
   }
 
-  /** Stops the thread and unmaps; outputs stay as they are. A pending waveform never settles. */
-  close(): void {
+  /**
+   * Stops the thread and unmaps. Outputs stay as they are unless `outputs: 'low'`, which drives
+   * every pin this engine ran PWM on low first. A pending waveform never settles.
+   */
+  close(options: { outputs?: 'keep' | 'low' } = {}): void {
     if (this.#closed) return;
+    if (options.outputs === 'low') for (const p of this.#pwmPins) this.#native.stopPwm(p, 0);
     this.#closed = true;
     this.#listeners.clear();
     this.#wave = undefined;

@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { TimingEngine, pwmStats } from '../../src/hw/pwm-engine.js';
 import type { EdgeEvent } from '../../src/hw/edges.js';
 import { repoRoot } from '../support/paths.js';
+import { RegisterPage, BCM_PAGE } from '../support/register-page.js';
 
 async function until(cond: () => boolean, ms: number): Promise<boolean> {
   const end = Date.now() + ms;
@@ -23,13 +24,15 @@ const threads = () => readdirSync('/proc/self/task').length;
 t.test('software PWM on two pins: counts, alternation, frequency and duty from timestamps', async (t) => {
   const eng = new TimingEngine({ soc: 'bcm2711', simulate: true });
   t.teardown(() => eng.close());
-  const a = eng.pwm(17, 1000, 0.3, { cycles: 40 });
-  const b = eng.pwm(27, 500, 0.75, { cycles: 20 });
-  t.same(a, { periodNs: 1_000_000, highNs: 300_000, frequencyHz: 1000, duty: 0.3 });
-  t.equal(b.highNs, 1_500_000);
+  // Low rates, so a scheduler delay of a few hundred microseconds on a loaded machine is a small
+  // part of a period: these bounds check the mechanism, the benchmark measures the precision.
+  const a = eng.pwm(17, 100, 0.3, { cycles: 20 });
+  const b = eng.pwm(27, 50, 0.75, { cycles: 10 });
+  t.same(a, { periodNs: 10_000_000, highNs: 3_000_000, frequencyHz: 100, duty: 0.3 });
+  t.equal(b.highNs, 15_000_000);
   t.ok(await until(() => !eng.busy(), 10_000), 'both finish their cycles');
   const edges = eng.takeEdges();
-  for (const [pin, f, d, n] of [[17, 1000, 0.3, 40], [27, 500, 0.75, 20]] as const) {
+  for (const [pin, f, d, n] of [[17, 100, 0.3, 20], [27, 50, 0.75, 10]] as const) {
     const s = pwmStats(edges, pin);
     t.equal(s.rising, n, `GPIO${pin}: one rising edge a cycle`);
     t.equal(s.falling, n, `GPIO${pin}: one falling edge a cycle`);
@@ -50,8 +53,25 @@ t.test('servo mode: 50 Hz, 1.5 ms pulses', async (t) => {
   t.ok(await until(() => !eng.busy(), 10_000));
   const s = pwmStats(eng.takeEdges(), 18);
   t.equal(s.edges, 20);
-  t.ok(Math.abs(s.duty - 0.075) < 0.03, `duty ${s.duty}`);
+  t.ok(Math.abs(s.duty - 0.075) < 0.05, `duty ${s.duty}`);
   t.throws(() => eng.servo(18, 3000), { code: 'EPWM_SERVO' });
+});
+
+t.test('close leaves outputs as they are, or low when asked (file-backed register page)', async (t) => {
+  // Direct mode over a page file: the last GPSET0/GPCLR0 words written stay in the file.
+  const GPSET0 = 0x1c, GPCLR0 = 0x28;
+  const keepPage = new RegisterPage(t, BCM_PAGE);
+  const keep = new TimingEngine({ soc: 'bcm2711', gpioPath: keepPage.path });
+  keep.pwm(9, 1000, 1);
+  keep.close();
+  t.equal(keepPage.word(GPSET0), 1 << 9, 'duty 1 set the pin high');
+  t.equal(keepPage.word(GPCLR0), 0, 'close wrote nothing: the output stays high');
+  t.throws(() => keep.readBank0(), { code: 'ECLOSED' });
+  const lowPage = new RegisterPage(t, BCM_PAGE);
+  const low = new TimingEngine({ soc: 'bcm2711', gpioPath: lowPage.path });
+  low.pwm(9, 1000, 1);
+  low.close({ outputs: 'low' });
+  t.equal(lowPage.word(GPCLR0), 1 << 9, "outputs: 'low' cleared the pin before the thread stopped");
 });
 
 t.test('duty 0 and 1 are steady levels; stopPwm leaves a chosen level', async (t) => {
@@ -153,7 +173,7 @@ t.test('close stops the thread; a process exits with an engine still running', a
   eng.pwm(17, 1000, 0.5);
   eng.pwm(18, 2000, 0.5);
   t.ok(await until(() => threads() > base, 2000), 'the engine runs a thread');
-  eng.close();
+  eng.close({ outputs: 'low' });
   t.ok(threads() <= base, 'no thread left after close');
   t.throws(() => eng.pwm(17, 1000, 0.5), { code: 'ECLOSED' });
   eng.close();
