@@ -88,6 +88,9 @@ interface Req {
   apply: boolean;
 }
 
+/** How long an object may wait for its agent's report before Pending/Applying is written. */
+const PENDING_GRACE_MS = 1000;
+
 const key = (hw: HwKind, ns: string, name: string) => `${hw}/${ns}/${name}`;
 
 /** The store object name for a custom resource: a DNS-1123 label, stable, prefixed `k8s-`. */
@@ -110,8 +113,13 @@ export class ClusterReconciler {
   readonly #v = new Validator();
   readonly #queue: KeyedQueue<Req>;
   readonly #entries = new Map<string, Entry>();
-  /** Keys waiting for their node's agent to report on the stored generation. */
-  readonly #awaiting = new Set<string>();
+  /**
+   * Keys waiting for their node's agent to report on the stored generation, with when they
+   * started waiting (-1 once a Pending status was written). A report usually comes within a few
+   * milliseconds, so Pending/Applying is written only after {@link PENDING_GRACE_MS}: one status
+   * write per change instead of two, which halves the load a burst of changes puts on the API server.
+   */
+  readonly #awaiting = new Map<string, number>();
   /** Keys with readings or edges not yet written (rate limited). */
   readonly #reports = new Set<string>();
   readonly #informers = new Map<HwKind, WatchCache<HwResource>>();
@@ -265,7 +273,7 @@ export class ClusterReconciler {
 
   /** Pushes reports from the agents into statuses: new applied state, and rate-limited readings/edges. */
   #pollStatus(): void {
-    for (const k of this.#awaiting) {
+    for (const k of this.#awaiting.keys()) {
       const e = this.#entries.get(k);
       if (!e?.nodeId) {
         this.#awaiting.delete(k);
@@ -278,6 +286,12 @@ export class ClusterReconciler {
       }
     }
     const now = Date.now();
+    for (const [k, since] of this.#awaiting) {
+      if (since >= 0 && now - since >= PENDING_GRACE_MS) {
+        this.#awaiting.set(k, -1);
+        this.#queue.add(k, { apply: false });
+      }
+    }
     const min = this.#o.minReportIntervalMs ?? 1000;
     for (const k of this.#reports) {
       const e = this.#entries.get(k);
@@ -378,7 +392,7 @@ export class ClusterReconciler {
       });
       e.nodeId = node.id;
       e.outcome = null;
-      this.#awaiting.add(`${e.hw}/${e.namespace}/${e.name}`);
+      this.#awaiting.set(`${e.hw}/${e.namespace}/${e.name}`, Date.now());
     } catch (err) {
       if (!(err instanceof ConflictError)) throw err;
       const holder = (err.details?.holder ?? null) as { kind: string; name: string } | null;
@@ -467,6 +481,9 @@ export class ClusterReconciler {
       const cmp = JSON.stringify({ ...status, conditions: (status.conditions as Condition[]).map((c) => ({ ...c, lastTransitionTime: '' })), updatedAt: undefined });
       const had = obj.status ? JSON.stringify({ ...obj.status, conditions: (obj.status.conditions ?? []).map((c) => ({ ...c, lastTransitionTime: '' })), updatedAt: undefined }) : '';
       if (cmp === had || (cmp === e.written && obj.status?.observedGeneration === status.observedGeneration)) return;
+      // Sent to a connected agent moments ago: its report is about to come; write once, then.
+      const since = this.#awaiting.get(k);
+      if ((status.conditions as Condition[])[0]?.reason === 'Applying' && since !== undefined && since >= 0 && Date.now() - since < PENDING_GRACE_MS) return;
       const path = `/apis/${GROUP}/${VERSION}/namespaces/${e.namespace}/${plural}/${e.name}`;
       const body = { apiVersion: API_VERSION, kind: KINDS[hw].kind, metadata: { ...obj.metadata }, spec: obj.spec, status };
       const r = await rawRequest(this.#o.kubeConfig, 'PUT', `${path}/status`, body);
