@@ -114,6 +114,17 @@ t.test('GPIOPin, PWMController and I2CDevice on a real API server', { skip: skip
     t.equal(level(one.page, 17), 0);
   });
 
+  t.test('a dropped watch is followed by a fresh list; changes made meanwhile are not lost', async (t) => {
+    const w = lab.rec.watchOf('gpio')!;
+    const lists = w.lists;
+    w.dropWatch();
+    await (await k.kubectl(['patch', 'gpiopin', 'led', '--type=merge', '-p', '{"spec":{"activeLow":false,"value":0}}'])).status;
+    const o = await untilReason(k, 'gpiopins', 'led', 'Applied');
+    t.match(o.status, { value: 0, observedGeneration: 4 });
+    t.equal(level(one.page, 17), 0);
+    t.ok(w.lists > lists, `listed again (${w.lists - lists} time(s))`);
+  });
+
   t.test('a second object on the same pin gets PinBusy; the first keeps working; delete releases the pin', async (t) => {
     const r = await k.kubectl(['apply', '-f', '-'], gpio('led-copy', 'pi-one', 17, 'mode: output, value: 0'));
     t.equal(r.status, 0, r.stderr);
