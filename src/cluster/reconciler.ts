@@ -125,6 +125,8 @@ export class ClusterReconciler {
   readonly #informers = new Map<HwKind, WatchCache<HwResource>>();
   readonly #timers: NodeJS.Timeout[] = [];
   readonly #retries = new Map<string, number>();
+  /** Store object name (gpio) to key, for the agent's level-change reports. */
+  readonly #byHwName = new Map<string, string>();
   #stopped = false;
   #synced = false;
 
@@ -147,7 +149,7 @@ export class ClusterReconciler {
     bus.on('cluster-reconciler', 'hw.changed', (e) => {
       if (e.data.deleted) this.#retryWaiting('PinBusy');
     });
-    bus.on('cluster-reconciler', 'gpio.changed', (e) => this.#onEdge(e.data.nodeId, e.data.pin, e.at));
+    bus.on('cluster-reconciler', 'gpio.changed', (e) => this.#onEdge(e.data.nodeId, e.data.name, e.at));
     if (this.#o.registerNodes ?? true) {
       await this.#registerNodes();
       const later = () => this.#registerSoon();
@@ -241,15 +243,14 @@ export class ClusterReconciler {
     for (const [k, e] of this.#entries) if (e.nodeId === nodeId) this.#queue.add(k, { apply: false });
   }
 
-  #onEdge(nodeId: string, pin: number, at: string): void {
-    for (const [k, e] of this.#entries) {
-      if (e.nodeId !== nodeId || e.hw !== 'gpio') continue;
-      const obj = this.#get(k);
-      if (obj?.spec?.pin !== pin) continue;
-      e.edges++;
-      e.lastEdge = at;
-      this.#reports.add(k);
-    }
+  /** Counts a level change the agent reported for one of our objects (found by its store name). */
+  #onEdge(nodeId: string, name: string | null, at: string): void {
+    const k = name ? this.#byHwName.get(name) : undefined;
+    const e = k ? this.#entries.get(k) : undefined;
+    if (!k || !e || e.nodeId !== nodeId || e.hw !== 'gpio') return;
+    e.edges++;
+    e.lastEdge = at;
+    this.#reports.add(k);
   }
 
   #get(k: string): HwResource | undefined {
@@ -336,12 +337,14 @@ export class ClusterReconciler {
       // Gone (our finalizer was already removed): make sure nothing stays claimed.
       if (e?.nodeId) this.#release(e.nodeId, hw, e.hwName);
       this.#entries.delete(k);
+      this.#byHwName.delete(hwNameFor(namespace, name));
       this.#awaiting.delete(k);
       return;
     }
     if (!e) {
       e = { hw, namespace, name, nodeId: null, hwName: hwNameFor(namespace, name), handled: 0, outcome: null, written: '', writtenAt: 0, edges: 0, lastEdge: null };
       this.#entries.set(k, e);
+      if (hw === 'gpio') this.#byHwName.set(e.hwName, k);
     }
     if (obj.metadata?.deletionTimestamp) {
       if (e.nodeId) this.#release(e.nodeId, hw, e.hwName);
@@ -349,6 +352,7 @@ export class ClusterReconciler {
       e.nodeId = null;
       await this.#dropFinalizer(hw, obj);
       this.#entries.delete(k);
+      this.#byHwName.delete(e.hwName);
       this.#awaiting.delete(k);
       return;
     }

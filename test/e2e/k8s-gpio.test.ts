@@ -112,6 +112,14 @@ t.test('GPIOPin, PWMController and I2CDevice on a real API server', { skip: skip
     const o2 = await untilReason(k, 'gpiopins', 'led', 'Applied');
     t.match(o2.status, { observedGeneration: 3, value: 1, level: 0 }, 'activeLow: logical 1 is a low level');
     t.equal(level(one.page, 17), 0);
+    // The agent reported each level change (1, 0); they are counted into status, at most one write a second.
+    let edges: any; // eslint-disable-line @typescript-eslint/no-explicit-any -- an API object
+    for (let i = 0; i < 100 && !(edges?.status?.edgeCount >= 2); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      edges = await get(k, 'gpiopins', 'led');
+    }
+    t.ok(edges.status.edgeCount >= 2, `edgeCount ${String(edges.status.edgeCount)}`);
+    t.match(edges.status.lastEdgeTime, /^\d{4}-\d\d-\d\dT/);
   });
 
   t.test('a dropped watch is followed by a fresh list; changes made meanwhile are not lost', async (t) => {
