@@ -4,6 +4,7 @@
 # chroots into the host's tree so the guest runs the host's own node and built addon, runs the
 # command from the kernel command line, and hands its exit status back to qemu.
 # Kernel command line: pc.out=<host folder shared rw> pc.cmd=<script to run inside the chroot>
+#   pc.repo=<the checkout the command comes from; kept visible even when it lives under /tmp>
 export PATH=/bin:/sbin
 mount -t proc proc /proc
 mount -t sysfs sys /sys
@@ -16,11 +17,17 @@ mount -t configfs none /sys/kernel/config
 arg() { sed -n "s/.*$1=\([^ ]*\).*/\1/p" /proc/cmdline; }
 OUT=$(arg pc.out)
 CMD=$(arg pc.cmd)
+REPO=$(arg pc.repo)
 mkdir -p /host
 mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=524288,cache=loose hostroot /host
 for d in proc sys dev; do mount --rbind "/$d" "/host/$d"; done
+# The guest gets its own empty /tmp and /run. A checkout under the host's /tmp (CI may clone
+# there) would vanish under that tmpfs, so hold it on a bind mount first and put it back after.
+mkdir -p /repo
+[ -n "$REPO" ] && mount --bind "/host$REPO" /repo
 mount -t tmpfs tmp /host/tmp
 mount -t tmpfs run /host/run
+if [ -n "$REPO" ]; then mkdir -p "/host$REPO" && mount --bind /repo "/host$REPO"; fi
 # The output folder is mounted after the tmpfs, so it may live under /tmp on the host.
 mkdir -p "/host$OUT"
 mount -t 9p -o trans=virtio,version=9p2000.L,rw,msize=524288 out "/host$OUT"

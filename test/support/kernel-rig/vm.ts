@@ -52,7 +52,7 @@ export function runGuest(rig: Rig, cmd: string, outDir: string, timeoutMs = 150_
     '-accel', 'tcg,thread=multi', '-cpu', 'max', '-m', '1024', '-smp', '2',
     '-nographic', '-no-reboot', '-nic', 'none',
     '-kernel', rig.vmlinuz, '-initrd', rig.initramfs,
-    '-append', `console=ttyS0 quiet loglevel=4 panic=-1 pc.out=${outDir} pc.cmd=${cmd}`,
+    '-append', `console=ttyS0 quiet loglevel=4 panic=-1 pc.out=${outDir} pc.cmd=${cmd} pc.repo=${repoRoot()}`,
     '-virtfs', 'local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap',
     '-virtfs', `local,path=${outDir},mount_tag=out,security_model=none`,
     '-device', 'isa-debug-exit,iobase=0xf4,iosize=0x04',
