@@ -17,9 +17,11 @@ try { walk(dir); } catch { /* no results at all: counted as a failure below */ }
 let passed = 0, failed = 0, skipped = 0;
 for (const f of files) {
   const subtests = [];
+  // A failure inside a subtest makes the subtest's own "not ok" line a summary, not a new failure.
+  const markParent = () => { const p = subtests[subtests.length - 1]; if (p) p.childFailed = true; };
   for (const line of readFileSync(f, 'utf8').split('\n')) {
     const sub = /^(\s*)# Subtest: (.*)$/.exec(line);
-    if (sub) { subtests.push({ indent: sub[1].length, name: sub[2].trim() }); continue; }
+    if (sub) { subtests.push({ indent: sub[1].length, name: sub[2].trim(), childFailed: false }); continue; }
     const m = /^(\s*)(not )?ok \d+(?: - (.*?))?(?:\s+#\s*(SKIP|TODO)\b.*)?$/i.exec(line);
     if (!m) continue;
     const indent = m[1].length;
@@ -27,12 +29,13 @@ for (const f of files) {
     if (top && top.indent === indent) {
       subtests.pop();
       // A parent that failed without a failing child (a thrown error, a timeout) still counts.
-      if (m[2] && !m[4]) failed++;
+      if (m[2] && !m[4] && !top.childFailed) failed++;
+      if (m[2] && !m[4]) markParent();
       if (m[4] && /skip/i.test(m[4])) skipped++;
       continue;
     }
     if (m[4] && /skip/i.test(m[4])) skipped++;
-    else if (m[2] && !m[4]) failed++;
+    else if (m[2] && !m[4]) { failed++; markParent(); }
     else passed++;
   }
 }
