@@ -9,6 +9,15 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     process.once(sig, () => process.exit(130));
   });
 }
+// A child of another process (the local agent that `serve` starts) stops when its parent's end
+// of the stdin pipe closes: that happens however the parent ends, even with SIGKILL, so no
+// orphan is left behind driving pins.
+if (process.env.PI_CONTROLLER_STOP_WITH_PARENT === '1') {
+  process.stdin.once('close', () => {
+    for (const fn of stops.splice(0)) fn();
+  });
+  process.stdin.resume();
+}
 
 const argv = process.argv.slice(2);
 // The agent runs on small Pis: its command loads only the agent's modules.

@@ -175,7 +175,8 @@ export async function startControlPlane(opts: StartOptions): Promise<RunningCont
     const stateDir = join(dataDir, 'local-agent');
     const args = [fileURLToPath(new URL('../cli/main.js', import.meta.url)), 'agent', '--server', agentUrl, '--state-dir', stateDir, '--sim'];
     if (!existsSync(join(stateDir, 'agent-cert.pem'))) args.push('--join-token', hub.createJoinToken(LOCAL_AGENT_NODE).token);
-    child = spawn(process.execPath, args, { stdio: ['ignore', 'inherit', 'inherit'] });
+    // stdin is a pipe the agent watches: when this process ends in any way, the agent stops too.
+    child = spawn(process.execPath, args, { stdio: ['pipe', 'inherit', 'inherit'], env: { ...process.env, PI_CONTROLLER_STOP_WITH_PARENT: '1' } });
     const auth = `-H "Authorization: Bearer $(cat ${adminTokenFile})"`;
     lines.push(
       `Local simulated node '${LOCAL_AGENT_NODE}' (agent pid ${child.pid ?? '?'}, behavioural register model, state in ${stateDir}):`,
