@@ -4,13 +4,11 @@
  * not move meanwhile or on reconnect, and a change made after the restart is applied.
  */
 import t from 'tap';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { enrol } from '../../agent/enrol.js';
-import { repoRoot } from '../support/paths.js';
+import { startServe } from '../support/serve.js';
 import { tempDir } from '../support/tmp.js';
 import { startAgent, until, nextApplied } from './rig.js';
 
@@ -23,25 +21,8 @@ function freePort(): Promise<number> {
   });
 }
 
-function serve(dataDir: string, port: number, agentPort: number): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [join(repoRoot(), 'dist/src/cli/main.js'), 'serve', '--data-dir', dataDir, '--port', String(port), '--agent-port', String(agentPort)], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-    env: { ...process.env, PI_CONTROLLER_LOG_FORMAT: 'json', PI_CONTROLLER_BACKUP_INTERVAL_MINUTES: '0' },
-  });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('serve did not start in 20 s')), 20_000);
-    child.once('exit', (code) => reject(new Error(`serve exited with ${code}`)));
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      if (!line.startsWith('{')) return;
-      const rec = JSON.parse(line) as { msg?: string; url?: string };
-      if (rec.msg === 'control plane listening' && rec.url) {
-        clearTimeout(timer);
-        child.removeAllListeners('exit');
-        resolve({ child, url: rec.url });
-      }
-    });
-  });
-}
+const serve = (dataDir: string, port: number, agentPort: number) =>
+  startServe(dataDir, { args: ['--port', String(port), '--agent-port', String(agentPort)], timeoutMs: 20_000 });
 
 t.test('control plane killed with SIGKILL and restarted', async (t) => {
   const dataDir = tempDir(t, 'pic-kill-');

@@ -4,37 +4,16 @@
  * database after restart, and SQLite's integrity check must pass each time.
  */
 import t from 'tap';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import Database from 'better-sqlite3';
-import { repoRoot } from '../support/paths.js';
+import { startServe } from '../support/serve.js';
 import { tempDir } from '../support/tmp.js';
 
 const KILLS = 20;
 
-function startServe(dataDir: string): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [join(repoRoot(), 'dist/src/cli/main.js'), 'serve', '--data-dir', dataDir, '--port', '0', '--host', '127.0.0.1'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, PI_CONTROLLER_LOG_FORMAT: 'json', PI_CONTROLLER_BACKUP_INTERVAL_MINUTES: '0' },
-  });
-  return new Promise((resolve, reject) => {
-    let stderr = '';
-    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => reject(new Error(`serve did not start in 30 s: ${stderr}`)), 30_000);
-    child.once('exit', (code) => reject(new Error(`serve exited with ${code}: ${stderr}`)));
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      if (!line.startsWith('{')) return;
-      const rec = JSON.parse(line) as { msg?: string; url?: string };
-      if (rec.msg === 'control plane listening' && rec.url) {
-        clearTimeout(timer);
-        child.removeAllListeners('exit');
-        resolve({ child, url: rec.url });
-      }
-    });
-  });
-}
+const startCrashable = (dataDir: string) => startServe(dataDir, { timeoutMs: 30_000, stderr: 'collect' });
 
 // Twenty starts of the real server take 25-60 s on a loaded 2-core machine: well past tap's 30 s
 // default when this file runs on its own (under the runner, package.json sets 300 s).
@@ -48,7 +27,7 @@ t.test(`kill -9 during acknowledged writes, ${KILLS} times`, async (t) => {
     child?.kill('SIGKILL');
   });
   for (let round = 0; round < KILLS; round++) {
-    const s = await startServe(dataDir);
+    const s = await startCrashable(dataDir);
     child = s.child;
     const token = readFileSync(join(dataDir, 'admin-token'), 'utf8').trim();
     const exited = new Promise((r) => s.child.once('exit', r));
@@ -86,7 +65,7 @@ t.test(`kill -9 during acknowledged writes, ${KILLS} times`, async (t) => {
   }
   t.ok(acked.length > KILLS * 5, `${acked.length} acknowledged writes of ${attempted} attempted across ${KILLS} kills`);
   // A final clean start serves every acknowledged node.
-  const s = await startServe(dataDir);
+  const s = await startCrashable(dataDir);
   child = s.child;
   const token = readFileSync(join(dataDir, 'admin-token'), 'utf8').trim();
   const total = ((await (await fetch(`${s.url}/api/v1/nodes?limit=1`, { headers: { authorization: `Bearer ${token}` } })).json()) as { total: number }).total;

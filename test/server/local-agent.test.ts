@@ -3,9 +3,8 @@
  * however the control plane ends: a SIGKILL leaves no process behind driving pins.
  */
 import t from 'tap';
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
-import { repoRoot } from '../support/paths.js';
+import { startServe } from '../support/serve.js';
+import { until } from '../agent/rig.js';
 import { tempDir } from '../support/tmp.js';
 
 t.setTimeout(120_000);
@@ -21,29 +20,15 @@ function alive(pid: number): boolean {
 
 t.test('the local agent stops when serve is killed with SIGKILL', async (t) => {
   const dataDir = tempDir(t, 'pic-local-agent-');
-  const serve = spawn(process.execPath, [join(repoRoot(), 'dist/src/cli/main.js'), 'serve', '--data-dir', dataDir, '--port', '0', '--agent-port', '0', '--local-agent'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, PI_CONTROLLER_LOG_FORMAT: 'json', PI_CONTROLLER_BACKUP_INTERVAL_MINUTES: '0' },
+  const serve = await startServe(dataDir, { args: ['--port', '0', '--agent-port', '0', '--local-agent'], timeoutMs: 60_000, stderr: 'collect' });
+  t.teardown(() => void serve.child.kill('SIGKILL'));
+  // The start-up text names the agent's pid; the control plane logs "agent connected" once its link is up.
+  await until(() => /"msg":"agent connected"/.test(serve.output()), 60_000).catch((err: unknown) => {
+    throw new Error(`no connected local agent in 60 s:\n${serve.output()}`, { cause: err });
   });
-  t.teardown(() => void serve.kill('SIGKILL'));
-  let out = '';
-  serve.stderr.on('data', (d: Buffer) => (out += d.toString()));
-  // The start-up text names the agent's pid; the agent logs "connected" once its link is up.
-  const agentPid = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no connected local agent in 60 s:\n${out}`)), 60_000);
-    let pid: number | undefined;
-    serve.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      pid ??= Number(/agent pid (\d+)/.exec(out)?.[1]) || undefined;
-      if (pid !== undefined && /"msg":"agent connected"/.test(out)) {
-        clearTimeout(timer);
-        resolve(pid);
-      }
-    });
-    serve.once('exit', (code) => reject(new Error(`serve exited with ${code}:\n${out}`)));
-  });
-  t.ok(alive(agentPid), `the local agent (pid ${agentPid}) runs beside the control plane`);
-  serve.kill('SIGKILL');
+  const agentPid = Number(/agent pid (\d+)/.exec(serve.output())?.[1]);
+  t.ok(agentPid > 0 && alive(agentPid), `the local agent (pid ${agentPid}) runs beside the control plane`);
+  serve.child.kill('SIGKILL');
   const deadline = Date.now() + 20_000;
   while (alive(agentPid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
   const left = alive(agentPid);
