@@ -63,7 +63,9 @@ export function runSuiteFile(
     }
     const child = spawn(cmd, [...args, file], {
       cwd: repoRoot(),
-      env: { ...standalone(env), TAP: '1' },
+      // Under qemu on a loaded machine a file can outlast tap's 30 s standalone default, which
+      // would fail it for being slow: its own root timeout sits just inside this kill instead.
+      env: { ...standalone(env), TAP: '1', TAP_TIMEOUT: String(Math.max(30, Math.floor(timeoutMs / 1000) - 15)) },
       stdio: ['ignore', 'pipe', 'pipe'],
       timeout: timeoutMs,
     });
