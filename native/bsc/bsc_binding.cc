@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "bindings/options.h"
 #include "bsc/bsc.h"
 #include "common/mapped_region.h"
 #include "kernel/errors.h"
@@ -89,9 +90,9 @@ class BscBus : public Napi::ObjectWrap<BscBus> {
 
   explicit BscBus(const Napi::CallbackInfo& info) : Napi::ObjectWrap<BscBus>(info) {
     Napi::Env env = info.Env();
-    Napi::Object o = info[0].IsObject() ? info[0].As<Napi::Object>() : Napi::Object::New(env);
+    Napi::Object o = opts::Arg(info, 0);
     auto core = std::make_shared<BscCore>();
-    bool simulate = o.Get("simulate").IsBoolean() && o.Get("simulate").As<Napi::Boolean>().Value();
+    bool simulate = opts::Bool(o, "simulate");
     pic::HwStatus st;
     if (simulate) {
       st = core->region.MapAnonymous(4096);
@@ -109,7 +110,7 @@ class BscBus : public Napi::ObjectWrap<BscBus> {
       return;
     }
     // BSC3-6 on the BCM2711 share BSC0's 4 KiB page (at +0x600, +0x800, +0xA00, +0xC00).
-    uint32_t block = o.Get("blockOffset").IsNumber() ? o.Get("blockOffset").As<Napi::Number>().Uint32Value() : 0;
+    uint32_t block = opts::Uint32(o, "blockOffset");
     if (block > 4096 - 0x20 || (block & 3) != 0) {
       ThrowInvalid(env, "blockOffset must be a word offset inside the page", kPeripheral);
       return;
@@ -119,7 +120,7 @@ class BscBus : public Napi::ObjectWrap<BscBus> {
       core->model = std::make_unique<bsc::BscModel>(core->region.data());
       core->regs.SetModel(pic::Block::kBsc, core->model.get());
     }
-    core->regs.SetTracing(o.Get("trace").IsBoolean() && o.Get("trace").As<Napi::Boolean>().Value());
+    core->regs.SetTracing(opts::Bool(o, "trace"));
     core_ = std::move(core);
   }
 

@@ -21,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "bindings/options.h"
 #include "kernel/errors.h"
 #include "kernel/kernel.h"
 
@@ -59,7 +60,7 @@ bool ReadConfig(Napi::Env env, const Napi::Value& v, uint32_t nlines, gpio_v2_li
     return false;
   }
   Napi::Object o = v.As<Napi::Object>();
-  cfg->flags = o.Get("flags").IsNumber() ? static_cast<uint64_t>(o.Get("flags").As<Napi::Number>().Int64Value()) : 0;
+  cfg->flags = static_cast<uint64_t>(opts::Int64(o, "flags"));
   uint64_t all = nlines >= 64 ? ~0ULL : ((1ULL << nlines) - 1);
   uint32_t n = 0;
   if (o.Get("debounceUs").IsNumber()) {
@@ -73,7 +74,7 @@ bool ReadConfig(Napi::Env env, const Napi::Value& v, uint32_t nlines, gpio_v2_li
   }
   if (o.Get("outputMask").IsNumber()) {
     uint64_t mask = o.Get("outputMask").As<Napi::Number>().Uint32Value() & all;
-    uint64_t values = o.Get("outputValues").IsNumber() ? o.Get("outputValues").As<Napi::Number>().Uint32Value() : 0;
+    uint64_t values = opts::Uint32(o, "outputValues");
     if (mask != 0) {
       cfg->attrs[n].attr.id = GPIO_V2_LINE_ATTR_ID_OUTPUT_VALUES;
       cfg->attrs[n].attr.values = values & mask;

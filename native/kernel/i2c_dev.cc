@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "bindings/options.h"
 #include "kernel/errors.h"
 #include "kernel/kernel.h"
 
@@ -234,9 +235,9 @@ class I2cBus : public Napi::ObjectWrap<I2cBus> {
       int addr = 0;
       if (!Addr(o.Get("addr"), &addr)) return ThrowInvalid(env, "message " + std::to_string(i) + ": bad address", kPeripheral);
       m.addr = static_cast<uint16_t>(addr);
-      m.flags = static_cast<uint16_t>(o.Get("flags").IsNumber() ? o.Get("flags").As<Napi::Number>().Uint32Value() : 0);
+      m.flags = static_cast<uint16_t>(opts::Uint32(o, "flags"));
       if (m.flags & I2C_M_RD) {
-        uint32_t len = o.Get("length").IsNumber() ? o.Get("length").As<Napi::Number>().Uint32Value() : 0;
+        uint32_t len = opts::Uint32(o, "length");
         if (len == 0 || len > 8192) return ThrowInvalid(env, "read length must be 1..8192", kPeripheral);
         m.buf.resize(len);
       } else {

@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 
+#include "bindings/options.h"
 #include "common/mapped_region.h"
 #include "kernel/errors.h"
 #include "soc/model.h"
@@ -83,14 +84,14 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     }
     Napi::Object o = info[0].As<Napi::Object>();
     auto c = std::make_unique<EngineCore>();
-    std::string soc = o.Get("soc").IsString() ? o.Get("soc").As<Napi::String>().Utf8Value() : "";
+    std::string soc = opts::String(o, "soc");
     c->soc = pic::MakeGpioSoc(soc, c->regs);
     if (!c->soc) {
       ThrowInvalid(env, "unknown soc", kPeripheral);
       return;
     }
-    bool sim = o.Get("simulate").IsBoolean() && o.Get("simulate").As<Napi::Boolean>().Value();
-    std::string path = sim ? "simulated" : o.Get("gpioPath").IsString() ? o.Get("gpioPath").As<Napi::String>().Utf8Value() : "";
+    bool sim = opts::Bool(o, "simulate");
+    std::string path = sim ? "simulated" : opts::String(o, "gpioPath");
     if (path.empty()) {
       ThrowInvalid(env, "TimingEngine needs { simulate: true } or { gpioPath }", kPeripheral);
       return;

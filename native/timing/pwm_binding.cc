@@ -9,6 +9,7 @@
 #include <mutex>
 #include <string>
 
+#include "bindings/options.h"
 #include "common/mapped_region.h"
 #include "kernel/errors.h"
 #include "soc/model.h"
@@ -40,16 +41,6 @@ struct PwmCore {
   bool stop_on_close = false;
 };
 
-bool GetBool(const Napi::Object& o, const char* k) {
-  Napi::Value v = o.Get(k);
-  return v.IsBoolean() && v.As<Napi::Boolean>().Value();
-}
-
-std::string GetString(const Napi::Object& o, const char* k, const std::string& def) {
-  Napi::Value v = o.Get(k);
-  return v.IsString() ? v.As<Napi::String>().Utf8Value() : def;
-}
-
 class HwPwmWrap : public Napi::ObjectWrap<HwPwmWrap> {
  public:
   static Napi::Function Define(Napi::Env env) {
@@ -68,9 +59,9 @@ class HwPwmWrap : public Napi::ObjectWrap<HwPwmWrap> {
 
   explicit HwPwmWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<HwPwmWrap>(info) {
     Napi::Env env = info.Env();
-    Napi::Object o = info[0].IsObject() ? info[0].As<Napi::Object>() : Napi::Object::New(env);
+    Napi::Object o = opts::Arg(info, 0);
     auto c = std::make_unique<PwmCore>();
-    c->soc_name = GetString(o, "soc", "");
+    c->soc_name = opts::String(o, "soc");
     if (c->soc_name == "bcm2835" || c->soc_name == "bcm2836" || c->soc_name == "bcm2837") c->family = Family::kBcm2835;
     else if (c->soc_name == "bcm2711") c->family = Family::kBcm2711;
     else if (c->soc_name == "rp1") c->family = Family::kRp1;
@@ -79,9 +70,9 @@ class HwPwmWrap : public Napi::ObjectWrap<HwPwmWrap> {
       return;
     }
     c->soc = pic::MakeGpioSoc(c->soc_name, c->regs);
-    bool sim = GetBool(o, "simulate");
+    bool sim = opts::Bool(o, "simulate");
     bool rp1 = c->family == Family::kRp1;
-    std::string mem = GetString(o, "memPath", "/dev/mem");
+    std::string mem = opts::String(o, "memPath", "/dev/mem");
     pic::HwStatus st;
     std::string failed_path;
     auto map = [&](pic::MappedRegion& r, const std::string& path, size_t size, const char* key) {
@@ -96,7 +87,7 @@ class HwPwmWrap : public Napi::ObjectWrap<HwPwmWrap> {
       }
       if (!st.ok()) failed_path = sim ? "simulated" : path;
     };
-    map(c->gpio_region, GetString(o, "gpioPath", rp1 ? "/dev/gpiomem0" : "/dev/gpiomem"), c->soc->MapSize(), "gpioOffset");
+    map(c->gpio_region, opts::String(o, "gpioPath", rp1 ? "/dev/gpiomem0" : "/dev/gpiomem"), c->soc->MapSize(), "gpioOffset");
     if (rp1) {
       map(c->rp1_region, mem, kPage, "pwmOffset");
     } else {
@@ -127,8 +118,8 @@ class HwPwmWrap : public Napi::ObjectWrap<HwPwmWrap> {
         c->regs.SetModel(pic::Block::kCm, c->cm_model.get());
       }
     }
-    c->regs.SetTracing(GetBool(o, "trace"));
-    c->stop_on_close = GetBool(o, "stopOnClose");
+    c->regs.SetTracing(opts::Bool(o, "trace"));
+    c->stop_on_close = opts::Bool(o, "stopOnClose");
     c->pwm = std::make_unique<HwPwm>(c->family, c->regs, *c->soc);
     c->open = true;
     core_ = std::move(c);
