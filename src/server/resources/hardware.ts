@@ -3,19 +3,32 @@ import { Type } from '@sinclair/typebox';
 import { ListOf, Name, Obj } from '../../api/common.js';
 import { HW_KINDS, HwCreate, HwObject, HwReplace, type HwKind, type HwSpecs } from '../../api/hardware.js';
 import { route, type Resource, type RouteSpec } from '../routes.js';
-import type { ResourceDeps } from '../deps.js';
+import type { AgentGateway, ResourceDeps } from '../deps.js';
 
 const NodeParams = Obj({ node: Type.String({ minLength: 1, maxLength: 128 }) });
 const ItemParams = Obj({ node: Type.String({ minLength: 1, maxLength: 128 }), name: Name });
 
-function kindRoutes<K extends HwKind>(kind: K, { store, bus }: ResourceDeps): RouteSpec[] {
+/**
+ * An object as the API shows it. Until the node's agent reports on the current generation, the
+ * stored status (from the last report, or `NoAgent` from creation) is not the news: the object
+ * is `Pending`, `Applying` when the agent is connected (the change is sent to it on commit) and
+ * `NoAgent` when it is not. The stored row keeps what the agent last reported.
+ */
+export function presented<K extends HwKind>(obj: HwObject<K>, agents: AgentGateway | undefined): HwObject<K> {
+  if (obj.status.observedGeneration === obj.generation) return obj;
+  const connected = agents?.status(obj.nodeId).connected ?? false;
+  return { ...obj, status: { ...obj.status, phase: 'Pending', reason: connected ? 'Applying' : 'NoAgent' } };
+}
+
+function kindRoutes<K extends HwKind>(kind: K, { store, bus, agents }: ResourceDeps): RouteSpec[] {
   const changed = (nodeId: string, name: string, generation: number, deleted: boolean) => bus.emit('hw.changed', { nodeId, kind, name, generation, deleted });
+  const show = (obj: HwObject<K>) => presented(obj, agents);
   return [
     route({
       method: 'GET', path: `/${kind}`, role: 'viewer', summary: `List desired ${kind} objects of a node`, params: NodeParams,
       response: { status: 200, schema: ListOf(HwObject(kind)) },
       handler: ({ params }) => {
-        const items = store.hardware.list(store.nodes.require(params.node).id, kind);
+        const items = store.hardware.list(store.nodes.require(params.node).id, kind).map(show);
         return { status: 200, body: { items, total: items.length } };
       },
     }),
@@ -27,13 +40,13 @@ function kindRoutes<K extends HwKind>(kind: K, { store, bus }: ResourceDeps): Ro
         auditTarget(`${node.name}/${body.name}`);
         const obj = store.hardware.create(node.id, kind, body.name, body.spec as HwSpecs[K]);
         changed(node.id, obj.name, obj.generation, false);
-        return { status: 201, body: obj };
+        return { status: 201, body: show(obj) };
       },
     }),
     route({
       method: 'GET', path: `/${kind}/:name`, role: 'viewer', summary: `Get a desired ${kind} object`, params: ItemParams,
       response: { status: 200, schema: HwObject(kind) },
-      handler: ({ params }) => ({ status: 200, body: store.hardware.require(store.nodes.require(params.node).id, kind, params.name) }),
+      handler: ({ params }) => ({ status: 200, body: show(store.hardware.require(store.nodes.require(params.node).id, kind, params.name)) }),
     }),
     route({
       method: 'PUT', path: `/${kind}/:name`, role: 'operator',
@@ -46,12 +59,12 @@ function kindRoutes<K extends HwKind>(kind: K, { store, bus }: ResourceDeps): Ro
         if (!existing) {
           const created = store.hardware.create(node.id, kind, params.name, body.spec as HwSpecs[K]);
           changed(node.id, created.name, created.generation, false);
-          return { status: 201, body: created };
+          return { status: 201, body: show(created) };
         }
         const before = existing;
         const obj = store.hardware.replace(node.id, kind, params.name, body.spec as HwSpecs[K]);
         if (obj.generation !== before.generation) changed(node.id, obj.name, obj.generation, false);
-        return { status: 200, body: obj };
+        return { status: 200, body: show(obj) };
       },
     }),
     route({
