@@ -18,6 +18,7 @@ import type { Problem } from '../src/api/errors.js';
 import type { GpioChip, Level } from '../src/hw/index.js';
 import { FILES, loadCredentials, newKeyAndCsr, writeSecret, type Credentials } from './enrol.js';
 import { GpioReconciler, type PinMemory } from './gpio.js';
+import { EdgeWatcher, type EdgeSource } from './edges.js';
 import { healthChanged, readHealth } from './health.js';
 
 interface Snapshot {
@@ -42,9 +43,16 @@ export interface AgentOptions {
   deadAfterMs?: number;
   /** Pin levels the `safe-state` message applies (outputs). Never applied unless asked. */
   safeState?: Record<string, Level>;
+  /**
+   * Where edges of inputs with `edge` set come from (see edges.ts); without one such inputs are
+   * sampled like the others. The agent ends its watch on stop; closing the source is the caller's.
+   */
+  edges?: EdgeSource;
+  /** Least time between two edge reports, ms (default 100: at most 10 a second). */
+  edgeReportMs?: number;
 }
 
-/** Events for tests and the CLI: 'connected', 'disconnected', 'applied' (items), 'refused' (reason, problems), 'renewed'. */
+/** Events for tests and the CLI: 'connected', 'disconnected', 'applied' (items), 'refused' (reason, problems), 'renewed', 'edges' (a report sent). */
 export class Agent extends EventEmitter {
   readonly #o: AgentOptions;
   readonly #log: Logger;
@@ -62,11 +70,23 @@ export class Agent extends EventEmitter {
   #pendingKey: string | undefined;
   #stopped = false;
   #lastLevels = new Map<number, Level>();
+  readonly #edges: EdgeWatcher | undefined;
 
   constructor(opts: AgentOptions) {
     super();
     this.#o = opts;
     this.#log = opts.log;
+    if (opts.edges) {
+      this.#edges = new EdgeWatcher({
+        source: opts.edges, ...(opts.edgeReportMs ? { minIntervalMs: opts.edgeReportMs } : {}),
+        send: (r) => {
+          if (!this.connected) return false;
+          this.#send({ v: PROTOCOL_VERSION, type: 'edges', ...r });
+          this.emit('edges', r);
+          return true;
+        },
+      });
+    }
     const memFile = join(opts.stateDir, 'pins.json');
     const memory: PinMemory = existsSync(memFile) ? (JSON.parse(readFileSync(memFile, 'utf8')) as PinMemory) : { pulls: {} };
     this.#gpio = new GpioReconciler({ chip: opts.chip, validator: this.#validator, memory });
@@ -98,6 +118,7 @@ export class Agent extends EventEmitter {
     this.#saveMemory();
     this.#log.info({ items: r.items.length, changed: r.changed.length }, 'applied the desired state kept on disk');
     this.#lastLevels = this.#gpio.levels(this.#desired.items);
+    this.#edges?.update(this.#desired.items);
     this.#dial();
     // Sampled every second (cheap file reads) so a change is reported at once; sent every period.
     this.#healthTimer = setInterval(() => this.#tick(), Math.min(1000, this.#o.healthIntervalMs ?? 5000));
@@ -110,6 +131,7 @@ export class Agent extends EventEmitter {
     clearTimeout(this.#timer);
     clearInterval(this.#healthTimer);
     clearTimeout(this.#deadTimer);
+    this.#edges?.stop();
     const ws = this.#ws;
     this.#ws = undefined;
     if (ws && ws.readyState !== WebSocket.CLOSED) {
@@ -151,6 +173,7 @@ export class Agent extends EventEmitter {
         simulated: this.#o.chip.simulated, pinCount: this.#o.chip.pinCount,
       });
       this.#reportHealth(true);
+      this.#edges?.flush(); // counts kept while the link was down
       this.#maybeRenew();
       this.#log.info({ url }, 'connected to the control plane');
       this.emit('connected');
@@ -216,6 +239,7 @@ export class Agent extends EventEmitter {
     writeSecret(join(this.#o.stateDir, 'desired.json'), JSON.stringify(this.#desired));
     const r = this.#gpio.apply(items);
     this.#saveMemory();
+    this.#edges?.update(items);
     // The applied report goes first: it is what the control plane waits for.
     this.#send({ v: PROTOCOL_VERSION, type: 'applied', seq: msg.seq, items: r.items });
     for (const c of r.changed) {
@@ -238,6 +262,7 @@ export class Agent extends EventEmitter {
   #tick(): void {
     this.#reportHealth(false);
     for (const [pin, level] of this.#gpio.levels(this.#desired.items)) {
+      if (this.#edges?.covers(pin)) continue; // its edges are counted and reported by the watcher
       if (this.#lastLevels.get(pin) !== level) {
         this.#lastLevels.set(pin, level);
         const name = this.#desired.items.find((i) => i.kind === 'gpio' && i.spec.pin === pin)?.name ?? null;

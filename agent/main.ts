@@ -6,8 +6,9 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { openChip, type GpioChip, type Level, type SocName } from '../src/hw/index.js';
+import { openChip, TimingEngine, type GpioChip, type Level, type SocName } from '../src/hw/index.js';
 import { Agent } from './agent.js';
+import { engineEdgeSource, hasKernelGpio, kernelEdgeSource, type EdgeSource } from './edges.js';
 import { enrol, loadCredentials } from './enrol.js';
 import { writeSimSysFixture } from './health.js';
 
@@ -42,6 +43,7 @@ export async function runAgent(o: RunAgentOptions): Promise<{ agent: Agent; chip
     throw Object.assign(new Error(`this node is ${o.nodeName} but the certificate in ${o.stateDir} is for ${creds.node}`), { code: 'NODE_MISMATCH' });
   }
   let chip: GpioChip;
+  let edges: EdgeSource | undefined;
   let healthRoot = o.healthRoot;
   if (o.sim) {
     // The model's register page is a file in the state directory: a restarted agent finds the
@@ -49,22 +51,37 @@ export async function runAgent(o: RunAgentOptions): Promise<{ agent: Agent; chip
     const page = join(o.stateDir, 'gpiomem.sim');
     if (!existsSync(page)) writeFileSync(page, Buffer.alloc(4096));
     chip = openChip({ soc: o.soc && o.soc !== 'auto' ? o.soc : 'bcm2711', simulate: true, gpiomem: page });
+    // Edges of the model's inputs: the timing thread polls the level register in the same page.
+    edges = edgeSourceOr(o.log, () => engineEdgeSource(new TimingEngine({ soc: chip.soc, gpioPath: page })));
     if (!healthRoot) {
       healthRoot = join(o.stateDir, 'sim-root');
       writeSimSysFixture(healthRoot);
     }
   } else {
     chip = openChip({ soc: o.soc ?? 'auto' });
+    // The kernel's edge events where the character device exists, else the polled level register.
+    edges = edgeSourceOr(o.log, () => (hasKernelGpio() ? kernelEdgeSource() : engineEdgeSource(new TimingEngine({ soc: chip.soc }))));
   }
   const safeState = o.safeStateFile ? readSafeState(o.safeStateFile, chip.pinCount) : undefined;
   const agent = new Agent({
     stateDir: o.stateDir, chip, log: o.log, version: o.version, procRoot: '/',
     ...(healthRoot ? { healthRoot } : {}), ...(o.healthIntervalMs ? { healthIntervalMs: o.healthIntervalMs } : {}), ...(safeState ? { safeState } : {}),
+    ...(edges ? { edges } : {}),
   });
   agent.start();
   if (o.applySafeState) agent.applySafeState();
   o.log.info({ node: creds.node, soc: chip.soc, simulated: chip.simulated }, 'agent running');
   return { agent, chip };
+}
+
+/** An edge source, or none (inputs are then sampled) when it cannot be opened here. */
+function edgeSourceOr(log: Logger, make: () => EdgeSource): EdgeSource | undefined {
+  try {
+    return make();
+  } catch (err) {
+    log.warn({ err: (err as Error).message }, 'no edge source: inputs with edge detection are sampled once a second');
+    return undefined;
+  }
 }
 
 /** Reads and checks a safe-state file: `{ "<pin>": 0 | 1 }`, GPIO2 and up, within the SoC. */

@@ -5,7 +5,7 @@
  *
  * Down (control plane → agent): `desired` (the full desired snapshot of the node),
  * `renewed` (a renewed certificate), `safe-state` (apply the agent's configured safe state).
- * Up (agent → control plane): `hello`, `applied`, `health`, `event`, `renew`, `refused`.
+ * Up (agent → control plane): `hello`, `applied`, `health`, `event`, `edges`, `renew`, `refused`.
  */
 import { FormatRegistry, Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Name, Obj, StringEnum, Timestamp } from './common.js';
@@ -92,6 +92,19 @@ export const EventMsg = Obj({
   v: V, type: Type.Literal('event'), event: StringEnum(['gpio.changed']), pin: Type.Integer({ minimum: 0, maximum: 127 }),
   value: Type.Integer({ minimum: 0, maximum: 1 }), name: Type.Union([Name, Type.Null()]),
 });
+/**
+ * Edges counted on watched inputs since the agent's previous `edges` message (at most 10 a
+ * second per agent, whatever the input's rate): per pin the count, the level after the last edge
+ * and its time; `lost` is how many events the edge source dropped meanwhile.
+ */
+export const EdgesMsg = Obj({
+  v: V, type: Type.Literal('edges'),
+  items: Type.Array(Obj({
+    pin: Type.Integer({ minimum: 0, maximum: 127 }), name: Name, count: Type.Integer({ minimum: 0 }),
+    level: Type.Integer({ minimum: 0, maximum: 1 }), lastEdgeAt: Timestamp,
+  }), { maxItems: 128 }),
+  lost: Type.Integer({ minimum: 0 }),
+});
 export const RenewMsg = Obj({ v: V, type: Type.Literal('renew'), csr: Type.String({ maxLength: 16384 }) });
 export const RefusedMsg = Obj({
   v: V, type: Type.Literal('refused'), refType: Type.String({ maxLength: 64 }), seq: Type.Union([Seq, Type.Null()]),
@@ -103,7 +116,7 @@ export const RefusedMsg = Obj({
 export const DOWN_SCHEMAS: Record<string, TSchema> = { desired: DesiredMsg, renewed: RenewedMsg, 'safe-state': SafeStateMsg };
 /** Per type, the schema of a message the control plane accepts. */
 export const UP_SCHEMAS: Record<string, TSchema> = {
-  hello: HelloMsg, applied: AppliedMsg, health: HealthMsg, event: EventMsg, renew: RenewMsg, refused: RefusedMsg,
+  hello: HelloMsg, applied: AppliedMsg, health: HealthMsg, event: EventMsg, edges: EdgesMsg, renew: RenewMsg, refused: RefusedMsg,
 };
 
 export type DesiredMsg = Static<typeof DesiredMsg>;
@@ -111,6 +124,7 @@ export type HelloMsg = Static<typeof HelloMsg>;
 export type AppliedMsg = Static<typeof AppliedMsg>;
 export type HealthMsg = Static<typeof HealthMsg>;
 export type EventMsg = Static<typeof EventMsg>;
+export type EdgesMsg = Static<typeof EdgesMsg>;
 export type RenewMsg = Static<typeof RenewMsg>;
 export type RefusedMsg = Static<typeof RefusedMsg>;
 export type RenewedMsg = Static<typeof RenewedMsg>;

@@ -26,8 +26,12 @@ export interface EventMap {
   'agent.disconnected': { nodeId: string; node: string };
   /** A link or message the agent endpoint refused (node null when the peer was not identified), or a message an agent refused. */
   'agent.refused': { node: string | null; reason: string; message: string };
-  /** A GPIO level changed on a node (applied output, or an input seen by the agent). */
-  'gpio.changed': { nodeId: string; node: string; pin: number; value: number; name: string | null };
+  /**
+   * A GPIO level changed on a node (applied output, or an input seen by the agent). For an input
+   * watched for edges, one event sums many: `edges` is how many since the previous event of that
+   * pin (at most 10 such events a second per agent) and `lastEdgeAt` when the last one came.
+   */
+  'gpio.changed': { nodeId: string; node: string; pin: number; value: number; name: string | null; edges?: number; lastEdgeAt?: string };
   /** Sent only on the WebSocket stream, to a client whose events were dropped because it read too slowly. */
   'stream.dropped': { count: number; firstSeq: number; lastSeq: number };
 }

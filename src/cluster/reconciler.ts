@@ -149,7 +149,7 @@ export class ClusterReconciler {
     bus.on('cluster-reconciler', 'hw.changed', (e) => {
       if (e.data.deleted) this.#retryWaiting('PinBusy');
     });
-    bus.on('cluster-reconciler', 'gpio.changed', (e) => this.#onEdge(e.data.nodeId, e.data.name, e.at));
+    bus.on('cluster-reconciler', 'gpio.changed', (e) => this.#onEdge(e.data.nodeId, e.data.name, e.data.lastEdgeAt ?? e.at, e.data.edges ?? 1));
     if (this.#o.registerNodes ?? true) {
       await this.#registerNodes();
       const later = () => this.#registerSoon();
@@ -243,12 +243,12 @@ export class ClusterReconciler {
     for (const [k, e] of this.#entries) if (e.nodeId === nodeId) this.#queue.add(k, { apply: false });
   }
 
-  /** Counts a level change the agent reported for one of our objects (found by its store name). */
-  #onEdge(nodeId: string, name: string | null, at: string): void {
+  /** Counts level changes the agent reported for one of our objects (found by its store name); `n` edges at once for a watched input. */
+  #onEdge(nodeId: string, name: string | null, at: string, n: number): void {
     const k = name ? this.#byHwName.get(name) : undefined;
     const e = k ? this.#entries.get(k) : undefined;
     if (!k || !e || e.nodeId !== nodeId || e.hw !== 'gpio') return;
-    e.edges++;
+    e.edges += n;
     e.lastEdge = at;
     this.#reports.add(k);
   }

@@ -20,7 +20,7 @@ import type { Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
 import {
   AGENT_PATH, CLOSE, EnrolRequest, PROTOCOL_VERSION, UP_SCHEMAS, parseMessage,
-  type AgentInfo, type AppliedItem, type AppliedMsg, type EventMsg, type Health, type HealthMsg, type HelloMsg, type RefusedMsg, type RenewMsg,
+  type AgentInfo, type AppliedItem, type AppliedMsg, type EdgesMsg, type EventMsg, type Health, type HealthMsg, type HelloMsg, type RefusedMsg, type RenewMsg,
 } from '../api/agent.js';
 import { HW_KINDS } from '../api/hardware.js';
 import { ControllerError, NotFoundError } from '../api/errors.js';
@@ -315,7 +315,7 @@ export class AgentHub implements AgentGateway {
   }
 
   #onMessage(c: Conn, raw: string): void {
-    const p = parseMessage<HelloMsg | AppliedMsg | HealthMsg | EventMsg | RenewMsg | RefusedMsg>(this.#validator, UP_SCHEMAS, raw);
+    const p = parseMessage<HelloMsg | AppliedMsg | HealthMsg | EventMsg | EdgesMsg | RenewMsg | RefusedMsg>(this.#validator, UP_SCHEMAS, raw);
     if (!p.ok) {
       this.#log.warn({ node: c.node, reason: p.reason, problems: p.problems }, 'refused a message from an agent');
       // A peer that does not speak our protocol gets no second chance before hello.
@@ -346,6 +346,15 @@ export class AgentHub implements AgentGateway {
         // Recorded with the next status batch: one transaction for every agent's reports of this turn.
         this.#pendingEvents.push({ nodeId: c.nodeId, node: c.node, pin: m.pin, value: m.value, name: m.name });
         this.#scheduleFlush();
+        return;
+      case 'edges':
+        // Counts of a watched input's edges (the agent sends at most 10 of these a second): one
+        // gpio.changed per pin carrying the count, however fast the input toggled.
+        for (const it of m.items) {
+          this.#pendingEvents.push({ nodeId: c.nodeId, node: c.node, pin: it.pin, value: it.level, name: it.name, edges: it.count, lastEdgeAt: it.lastEdgeAt });
+        }
+        if (m.lost) this.#log.warn({ node: c.node, lost: m.lost }, 'the agent lost edge events');
+        if (m.items.length) this.#scheduleFlush();
         return;
       case 'renew':
         void this.#o.certs.issueAgent(m.csr, c.node).then(
