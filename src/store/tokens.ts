@@ -27,6 +27,23 @@ const sha256 = oneShot ? (s: string) => oneShot('sha256', s, 'buffer') : (s: str
 /** How often `last_used_at` is written for a token in active use (a write per request would cost an fsync). */
 const LAST_USED_RESOLUTION_MS = 60_000;
 
+/**
+ * How long verify() trusts a token's row without reading it again. A revocation through this
+ * repository (the only way the API and CLI revoke) drops the row at once; the bound is for a
+ * change made to the same file by another connection, which shows within this time.
+ */
+const ROW_TTL_MS = 2_000;
+/** At most this many rows are held; only rows of existing, unrevoked tokens get in. */
+const ROW_CACHE_MAX = 1024;
+
+/** What verify() needs from a token's row, read at `readAt`. */
+interface LiveRow {
+  hash: Buffer;
+  info: Readonly<TokenInfo>;
+  expiresMs: number;
+  readAt: number;
+}
+
 export class TokenRepo {
   readonly #byId;
   readonly #insert;
@@ -36,6 +53,8 @@ export class TokenRepo {
   readonly #countActive;
   /** token id -> last time last_used_at was written (per instance, bounded by the number of tokens). */
   readonly #lastWrite = new Map<string, number>();
+  /** token id -> its live row, so a request in a burst costs a hash and no query (see ROW_TTL_MS). */
+  readonly #rows = new Map<string, LiveRow>();
 
   constructor(db: Database) {
     this.#byId = db.prepare<[string], Row>('SELECT * FROM tokens WHERE id = ?');
@@ -61,25 +80,41 @@ export class TokenRepo {
   }
 
   /** Returns the token's info when the presented string is a valid, live token; otherwise undefined. */
-  verify(presented: string, now = Date.now()): TokenInfo | undefined {
+  verify(presented: string, now = Date.now()): Readonly<TokenInfo> | undefined {
     const m = TOKEN_RE.exec(presented);
     if (!m) return undefined;
-    const r = this.#byId.get(m[1]!);
-    if (!r || r.revoked_at !== null) return undefined;
-    if (!timingSafeEqual(r.hash, sha256(m[2]!))) return undefined;
-    if (r.expires_at !== null && Date.parse(r.expires_at) <= now) return undefined;
-    const last = this.#lastWrite.get(r.id) ?? 0;
+    const r = this.#liveRow(m[1]!, now);
+    if (!r || !timingSafeEqual(r.hash, sha256(m[2]!)) || r.expiresMs <= now) return undefined;
+    const last = this.#lastWrite.get(r.info.id) ?? 0;
     if (now - last >= LAST_USED_RESOLUTION_MS) {
-      this.#lastWrite.set(r.id, now);
-      this.#used.run(new Date(now).toISOString(), r.id);
+      this.#lastWrite.set(r.info.id, now);
+      this.#used.run(new Date(now).toISOString(), r.info.id);
     }
-    return toInfo(r);
+    return r.info;
+  }
+
+  /** The token's row if it exists and is not revoked, from the cache while it is fresh. */
+  #liveRow(id: string, now: number): LiveRow | undefined {
+    const cached = this.#rows.get(id);
+    if (cached && now - cached.readAt < ROW_TTL_MS && now >= cached.readAt) return cached;
+    const r = this.#byId.get(id);
+    if (!r || r.revoked_at !== null) {
+      this.#rows.delete(id);
+      return undefined;
+    }
+    if (this.#rows.size >= ROW_CACHE_MAX) this.#rows.clear();
+    const live: LiveRow = {
+      hash: r.hash, info: Object.freeze(toInfo(r)), expiresMs: r.expires_at === null ? Infinity : Date.parse(r.expires_at), readAt: now,
+    };
+    this.#rows.set(id, live);
+    return live;
   }
 
   /** @throws NotFoundError when no live token has this id. */
   revoke(id: string): TokenInfo {
     if (this.#revoke.run(nowIso(), id).changes !== 1) throw new NotFoundError('token', id);
     this.#lastWrite.delete(id);
+    this.#rows.delete(id);
     return this.get(id)!;
   }
 

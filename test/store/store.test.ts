@@ -103,6 +103,21 @@ t.test('repositories', async (t) => {
     t.equal(s.tokens.verify(short.token, Date.now() + 61_000), undefined, 'an expired token fails');
   });
 
+  t.test('tokens: a verified token is held briefly, and revocation still ends it at once', async (t) => {
+    const { token, info } = s.tokens.create('burst', 'viewer', 'test');
+    const now = Date.now();
+    t.equal(s.tokens.verify(token, now)?.id, info.id);
+    t.equal(s.tokens.verify(token.slice(0, -1) + (token.endsWith('A') ? 'B' : 'A'), now), undefined, 'a wrong secret fails while the row is held');
+    t.ok(Object.isFrozen(s.tokens.verify(token, now)), 'the shared caller info cannot be changed by a request');
+    s.tokens.revoke(info.id);
+    t.equal(s.tokens.verify(token, now), undefined, 'revoked through the repository: refused on the next call');
+    // A revocation written by another connection (not through this repository) shows once the held row is stale.
+    const other = s.tokens.create('elsewhere', 'viewer', 'test');
+    t.ok(s.tokens.verify(other.token, now));
+    s.db.prepare('UPDATE tokens SET revoked_at = ? WHERE id = ?').run(new Date(now).toISOString(), other.info.id);
+    t.equal(s.tokens.verify(other.token, now + 2_000), undefined, 'refused once the held row is 2 s old');
+  });
+
   t.test('jobs: states, logs in order, no change after finishing', async (t) => {
     const j = s.jobs.create({ kind: 'node.prepare', params: { x: 1 } }, 'test');
     t.equal(j.state, 'queued');
