@@ -5,7 +5,6 @@
 import type { Static, TSchema } from '@sinclair/typebox';
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import { ValueErrorType, type ValueError } from '@sinclair/typebox/errors';
-import { Value } from '@sinclair/typebox/value';
 import { ValidationError, type Problem } from './errors.js';
 
 /** Compiled checkers, one per schema object (per validator instance: no module-global cache). */
@@ -40,14 +39,6 @@ export class Validator {
     const p = this.problems(schema, value, prefix);
     if (p.length) throw new ValidationError(p);
     return value as Static<T>;
-  }
-
-  /**
-   * For query strings and path parameters: converts strings to the numbers/booleans the
-   * schema asks for (`"5"` to 5), then validates. Unconvertible values stay strings and fail.
-   */
-  parseStrings<T extends TSchema>(schema: T, value: Record<string, unknown>, prefix: string): Static<T> {
-    return this.parse(schema, Value.Convert(schema, { ...value }), prefix);
   }
 }
 

@@ -2,8 +2,12 @@
  * Logging: one pino logger per process, one child per component (`component` field), with
  * per-component levels. JSON by default; human-readable when writing to a TTY (or when asked).
  */
+import { createRequire } from 'node:module';
 import { pino, type Logger, type LevelWithSilent, type DestinationStream } from 'pino';
-import pretty from 'pino-pretty';
+import type PinoPretty from 'pino-pretty';
+
+/** pino-pretty is loaded only when output is pretty: a daemon writing JSON (the agent under systemd) never pays for it. */
+const loadPretty = (): typeof PinoPretty => createRequire(import.meta.url)('pino-pretty') as typeof PinoPretty;
 
 export type { Logger };
 export type LogFormat = 'auto' | 'json' | 'pretty';
@@ -29,7 +33,7 @@ export function createLogging(opts: LogOptions = {}): Logging {
   const format = opts.format ?? 'auto';
   const usePretty = format === 'pretty' || (format === 'auto' && (opts.isTTY ?? process.stdout.isTTY === true));
   const dest: DestinationStream = usePretty
-    ? pretty({ colorize: opts.isTTY ?? process.stdout.isTTY === true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', destination: opts.destination ?? 1, sync: true })
+    ? loadPretty()({ colorize: opts.isTTY ?? process.stdout.isTTY === true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', destination: opts.destination ?? 1, sync: true })
     : (opts.destination ?? pino.destination({ dest: 1, sync: true }));
   const levels = opts.components ?? {};
   // The root level must admit the most verbose component level.
