@@ -154,6 +154,11 @@ export interface OpenHardwarePwmOptions {
   memPath?: string;
   /** The GPIO window for ALT routing. Default /dev/gpiomem (BCM) or /dev/gpiomem0 (RP1). */
   gpioPath?: string;
+  /**
+   * Where in `memPath` the clock manager and PWM pages are (default: the SoC's physical
+   * addresses). A register-page file for the simulator puts them at `{ cm: 0, pwm: 4096 }`.
+   */
+  offsets?: { cm?: number; pwm?: number };
   addon?: LoadAddonOptions;
 }
 
@@ -174,8 +179,8 @@ export class HardwarePwm {
       stopOnClose: options.stopOnClose ?? false,
       memPath: options.memPath ?? '/dev/mem',
       ...(options.gpioPath === undefined ? {} : { gpioPath: options.gpioPath }),
-      ...(phys.cm === undefined ? {} : { cmOffset: phys.cm }),
-      pwmOffset: phys.pwm,
+      ...(phys.cm === undefined ? {} : { cmOffset: options.offsets?.cm ?? phys.cm }),
+      pwmOffset: options.offsets?.pwm ?? phys.pwm,
       gpioOffset: 0,
     });
   }
