@@ -32,6 +32,11 @@ export interface EventMap {
    * pin (at most 10 such events a second per agent) and `lastEdgeAt` when the last one came.
    */
   'gpio.changed': { nodeId: string; node: string; pin: number; value: number; name: string | null; edges?: number; lastEdgeAt?: string };
+  /**
+   * New readings of an I2C device on a node (`name`: its store object). The agent reports when a
+   * value changed, at most once a second, and at least every 30 s while it polls.
+   */
+  'i2c.reading': { nodeId: string; node: string; name: string; readings: Record<string, unknown>; readAt: string | null };
   /** Sent only on the WebSocket stream, to a client whose events were dropped because it read too slowly. */
   'stream.dropped': { count: number; firstSeq: number; lastSeq: number };
 }
@@ -49,5 +54,5 @@ export interface EventEnvelope<K extends EventType = EventType> {
 export const EVENT_TYPES: readonly EventType[] = [
   'node.created', 'node.updated', 'node.deleted', 'cluster.created', 'cluster.updated', 'cluster.deleted',
   'job.created', 'job.updated', 'job.log', 'hw.changed', 'token.created', 'token.revoked', 'discovery.found', 'backup.created',
-  'agent.connected', 'agent.disconnected', 'agent.refused', 'gpio.changed',
+  'agent.connected', 'agent.disconnected', 'agent.refused', 'gpio.changed', 'i2c.reading',
 ];

@@ -29,7 +29,7 @@ export const Condition = Obj(
   {
     type: Type.String({ description: 'condition type; Ready is the one this controller sets' }),
     status: StringEnum(['True', 'False', 'Unknown'], { description: 'whether the condition holds' }),
-    reason: Type.String({ description: 'machine-readable reason in CamelCase: Applied, Applying, PinBusy, NodeNotFound, AgentOffline, InvalidSpec, HardwareError, NotImplemented' }),
+    reason: Type.String({ description: 'machine-readable reason in CamelCase: Applied, Applying, PinBusy, ChannelBusy, NoHardwarePwm, NodeNotFound, AgentOffline, InvalidSpec, DeviceNotFound, HardwareError' }),
     message: Type.String({ description: 'human-readable detail' }),
     lastTransitionTime: Type.String({ format: 'date-time', description: 'when status last changed' }),
     observedGeneration: Type.Optional(Type.Integer({ minimum: 0, description: 'metadata.generation this condition was computed for' })),
@@ -67,6 +67,7 @@ export const PwmStatus = Obj(
     achievedFrequencyHz: Type.Optional(Type.Number({ description: 'frequency the clock divider really gives' })),
     achievedDutyCycle: Type.Optional(Type.Number({ description: 'duty cycle the range and data registers really give' })),
     implementation: Type.Optional(Type.String({ description: 'hardware or software, as chosen on the node' })),
+    channel: Type.Optional(Type.String({ description: 'hardware PWM channel that drives the pin, e.g. PWM0_0 (block 0, channel 0)' })),
   },
   { description: 'what the hardware did' },
 );

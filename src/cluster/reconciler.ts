@@ -92,6 +92,8 @@ interface Req {
 const PENDING_GRACE_MS = 1000;
 
 const key = (hw: HwKind, ns: string, name: string) => `${hw}/${ns}/${name}`;
+/** Key of the store-name index: a GPIOPin and an I2CDevice may share a name. */
+const byName = (hw: HwKind, hwName: string) => (hw === 'gpio' ? hwName : `${hw}:${hwName}`);
 
 /** The store object name for a custom resource: a DNS-1123 label, stable, prefixed `k8s-`. */
 export function hwNameFor(namespace: string, name: string): string {
@@ -125,7 +127,7 @@ export class ClusterReconciler {
   readonly #informers = new Map<HwKind, WatchCache<HwResource>>();
   readonly #timers: NodeJS.Timeout[] = [];
   readonly #retries = new Map<string, number>();
-  /** Store object name (gpio) to key, for the agent's level-change reports. */
+  /** Store object name (gpio, i2c) to key, for the agent's level-change and readings reports. */
   readonly #byHwName = new Map<string, string>();
   #stopped = false;
   #synced = false;
@@ -146,6 +148,8 @@ export class ClusterReconciler {
     bus.on('cluster-reconciler', 'node.created', () => this.#retryWaiting('NodeNotFound'));
     bus.on('cluster-reconciler', 'node.deleted', () => this.#requeueAll(true));
     // A released pin or bus address may be what a PinBusy object was waiting for.
+    // New readings: folded into status at most once per minReportIntervalMs (see #pollStatus).
+    bus.on('cluster-reconciler', 'i2c.reading', (e) => this.#onReport(e.data.nodeId, e.data.name, 'i2c'));
     bus.on('cluster-reconciler', 'hw.changed', (e) => {
       if (e.data.deleted) this.#retryWaiting('PinBusy');
     });
@@ -253,6 +257,13 @@ export class ClusterReconciler {
     this.#reports.add(k);
   }
 
+  /** Marks an object (found by its store name) for a rate-limited status refresh. */
+  #onReport(nodeId: string, name: string, hw: HwKind): void {
+    const k = this.#byHwName.get(byName(hw, name));
+    const e = k ? this.#entries.get(k) : undefined;
+    if (k && e && e.nodeId === nodeId && e.hw === hw) this.#reports.add(k);
+  }
+
   #get(k: string): HwResource | undefined {
     const [hw, ns, name] = k.split('/') as [HwKind, string, string];
     return this.#informers.get(hw)?.get(ns, name);
@@ -337,14 +348,14 @@ export class ClusterReconciler {
       // Gone (our finalizer was already removed): make sure nothing stays claimed.
       if (e?.nodeId) this.#release(e.nodeId, hw, e.hwName);
       this.#entries.delete(k);
-      this.#byHwName.delete(hwNameFor(namespace, name));
+      this.#byHwName.delete(byName(hw, hwNameFor(namespace, name)));
       this.#awaiting.delete(k);
       return;
     }
     if (!e) {
       e = { hw, namespace, name, nodeId: null, hwName: hwNameFor(namespace, name), handled: 0, outcome: null, written: '', writtenAt: 0, edges: 0, lastEdge: null };
       this.#entries.set(k, e);
-      if (hw === 'gpio') this.#byHwName.set(e.hwName, k);
+      if (hw === 'gpio' || hw === 'i2c') this.#byHwName.set(byName(hw, e.hwName), k);
     }
     if (obj.metadata?.deletionTimestamp) {
       if (e.nodeId) this.#release(e.nodeId, hw, e.hwName);
@@ -352,7 +363,7 @@ export class ClusterReconciler {
       e.nodeId = null;
       await this.#dropFinalizer(hw, obj);
       this.#entries.delete(k);
-      this.#byHwName.delete(e.hwName);
+      this.#byHwName.delete(byName(hw, e.hwName));
       this.#awaiting.delete(k);
       return;
     }
@@ -553,6 +564,7 @@ function actualFields(hw: HwKind, actual: Record<string, unknown>): Record<strin
     pick('dutyCycle', 'achievedDutyCycle');
     pick('achievedDutyCycle');
     pick('implementation', 'implementation', (v) => typeof v === 'string');
+    pick('channel', 'channel', (v) => typeof v === 'string');
   } else {
     if (actual.readings && typeof actual.readings === 'object') out.readings = actual.readings;
     pick('readAt', 'lastReadTime', (v) => typeof v === 'string');

@@ -381,7 +381,7 @@ export class AgentHub implements AgentGateway {
       const prev = k.applied.get(key);
       k.applied.set(key, it);
       // Only a changed report is written: a snapshot of 26 pins with one change writes one row.
-      if (!prev || JSON.stringify(prev) !== JSON.stringify(it)) this.#pending.push({ nodeId: c.nodeId, item: it });
+      if (!prev || JSON.stringify(prev) !== JSON.stringify(it)) this.#pending.push({ nodeId: c.nodeId, node: c.node, item: it });
     }
     for (const key of [...k.applied.keys()]) if (!names.has(key)) k.applied.delete(key);
     if (this.#pending.length) this.#scheduleFlush();
@@ -402,10 +402,15 @@ export class AgentHub implements AgentGateway {
     const at = new Date().toISOString();
     try {
       store.tx(() => {
-        for (const { nodeId, item: it } of batch) {
+        for (const { nodeId, node, item: it } of batch) {
           const obj = store.hardware.list(nodeId, it.kind).find((o) => o.name === it.name);
           if (!obj || obj.generation !== it.generation) continue;
           store.hardware.setStatus(obj.id, { phase: it.phase, reason: it.reason, observedGeneration: it.generation, ...(it.actual ? { actual: it.actual } : {}), updatedAt: at });
+          const readings = it.kind === 'i2c' && it.phase === 'Applied' ? it.actual?.readings : undefined;
+          if (readings && typeof readings === 'object') {
+            const readAt = typeof it.actual?.readAt === 'string' ? it.actual.readAt : null;
+            this.#emit('i2c.reading', { nodeId, node, name: it.name, readings: readings as Record<string, unknown>, readAt });
+          }
         }
         for (const e of events) this.#emit('gpio.changed', e);
       });
@@ -414,7 +419,7 @@ export class AgentHub implements AgentGateway {
     }
   }
 
-  #pending: { nodeId: string; item: AppliedItem }[] = [];
+  #pending: { nodeId: string; node: string; item: AppliedItem }[] = [];
   #pendingEvents: EventMap['gpio.changed'][] = [];
   #flushing = false;
   #latency: ((ms: number, node: string) => void) | undefined;
