@@ -53,6 +53,24 @@ function noopLoop(addon: NativeAddon): (n: number) => void {
     for (let i = 0; i < n; i++) noop();
   };
 }
+// The baseline with the write's argument count: noop(pin, value), the same two arguments.
+function noopArgsLoop(addon: NativeAddon, pin: number): (n: number) => void {
+  const noop = addon.noop as (pin: number, value: number) => void;
+  return (n) => {
+    for (let i = 0; i < n; i++) noop(pin, i & 1);
+  };
+}
+/** The noop kept in a field of an object, as a chip keeps its native function. */
+class NoopHolder {
+  constructor(readonly fn: (pin: number, value: number) => void) {}
+}
+// The baseline in the shape of the shared write loop: one loop over two holders, so the receiver
+// and its field are loaded on every call, as chip.write() loads the chip's fields.
+function noopFieldLoop(holder: NoopHolder, pin: number): (n: number) => void {
+  return (n) => {
+    for (let i = 0; i < n; i++) holder.fn(pin, i & 1);
+  };
+}
 function writeLoop(chip: GpioChip, pin: number): (n: number) => void {
   return (n) => {
     for (let i = 0; i < n; i++) chip.write(pin, (i & 1) as 0 | 1);
@@ -94,8 +112,12 @@ function main(): void {
     bcm.mode(17, 'output');
     rp1.mode(17, 'output');
 
+    const noopArgs = addon.noop as (pin: number, value: number) => void;
     const m = measureAll({
       noop: noopLoop(addon),
+      noopArgs: noopArgsLoop(addon, 17),
+      noopField: noopFieldLoop(new NoopHolder(noopArgs), 17),
+      noopField2: noopFieldLoop(new NoopHolder(noopArgs), 17),
       write: writeLoop(bcm, 17),
       writeRp1: writeLoop(rp1, 17),
       writeOne: writeLoopSpecialised(bcm, 17),
@@ -122,6 +144,8 @@ function main(): void {
     console.log(`node ${process.version} ${process.arch}, ${cpu}, load average ${load}`);
     console.log(`median of ${ROUNDS} interleaved rounds x ${CALLS} calls after a warm-up; ratios against the noop median`);
     console.log(row('bare N-API noop() (baseline)', m.noop!));
+    console.log(row('noop(pin, v): same two arguments', m.noopArgs!));
+    console.log(row('holder.fn(pin, v), 2 holders', m.noopField!));
     console.log(row('write(pin, v) bcm2711 GPSET/GPCLR', m.write!));
     console.log(row('write(pin, v) rp1 SET/CLR alias', m.writeRp1!));
     console.log(row('write(pin, v) loop specialised', m.writeOne!));
@@ -131,6 +155,10 @@ function main(): void {
     const ratio = m.write!.median / base;
     console.log('(write rows: one loop shared by two chips, so nothing is constant-folded; "specialised": one chip, as V8 folds the noop target)');
     console.log(`goal: a single write costs at most 1.2x the bare N-API call: ${ratio <= 1.2 ? 'met' : 'NOT met'} (${ratio.toFixed(2)}x median, ${(m.write!.min / baseMin).toFixed(2)}x best round)`);
+    // Like against like: each write loop against the baseline loop of the same shape and argument count.
+    const same = (w: Figure, b: Figure): string => `${(w.median / b.median).toFixed(2)}x median, ${(w.min / b.min).toFixed(2)}x best round`;
+    const fieldBase = { median: Math.min(m.noopField!.median, m.noopField2!.median), min: Math.min(m.noopField!.min, m.noopField2!.min) };
+    console.log(`same shape, same two arguments: specialised write / noop(pin, v): ${same(m.writeOne!, m.noopArgs!)}; shared write / holder.fn(pin, v): ${same(m.write!, fieldBase)}`);
     console.log(`measured on ${process.arch === 'x64' ? 'x86' : process.arch} against a file-backed register page`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
