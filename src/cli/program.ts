@@ -57,12 +57,13 @@ function serveCommand(program: Command, io: Io): void {
     .option('--agent-host <host>', 'agent endpoint address (default 127.0.0.1)')
     .option('--agent-port <port>', 'agent endpoint port (default 8443; 0 picks a free one)')
     .option('--local-agent', 'also run one simulated agent (node local-sim) enrolled over mutual TLS')
-    .action(async (o: { config?: string; dataDir?: string; host?: string; port?: string; tls?: string; logLevel?: string; agentHost?: string; agentPort?: string; localAgent?: boolean }) => {
+    .option('--kubeconfig <file>', 'reconcile GPIOPin/PWMController/I2CDevice on this cluster, e.g. /etc/rancher/k3s/k3s.yaml (PI_CONTROLLER_KUBECONFIG; default: off)')
+    .action(async (o: { config?: string; dataDir?: string; host?: string; port?: string; tls?: string; logLevel?: string; agentHost?: string; agentPort?: string; localAgent?: boolean; kubeconfig?: string }) => {
       const config = loadConfig({
         ...(o.config ? { file: o.config } : {}), env: io.env, cwd: io.cwd,
         flags: {
           '/dataDir': o.dataDir, '/http/host': o.host, '/http/port': o.port, '/http/tls': o.tls, '/log/level': o.logLevel,
-          '/agents/host': o.agentHost, '/agents/port': o.agentPort,
+          '/agents/host': o.agentHost, '/agents/port': o.agentPort, '/kubernetes/kubeconfig': o.kubeconfig,
         },
       });
       const caSecret = io.env.PI_CONTROLLER_CA_SECRET;

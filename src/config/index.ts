@@ -41,6 +41,9 @@ export const ConfigSchema = Obj({
     port: Type.Integer({ minimum: 0, maximum: 65535, default: 8443 }),
     certDays: Type.Integer({ minimum: 1, maximum: 825, default: 30, description: 'agent certificate lifetime; renewed with a third left' }),
   }),
+  kubernetes: Obj({
+    kubeconfig: Type.String({ default: '', description: 'kubeconfig of the cluster whose GPIOPin/PWMController/I2CDevice objects serve reconciles (K3s: /etc/rancher/k3s/k3s.yaml); empty: reconciliation off' }),
+  }),
 });
 export type Config = Static<typeof ConfigSchema>;
 
@@ -51,6 +54,7 @@ export const DEFAULTS: Config = {
   backup: { intervalMinutes: 1440, keep: 7 },
   events: { retain: 10_000, streamBufferBytes: 1 << 20 },
   agents: { enabled: true, host: '127.0.0.1', port: 8443, certDays: 30 },
+  kubernetes: { kubeconfig: '' },
 };
 
 /** Environment variables and the config path each one sets. */
@@ -66,6 +70,7 @@ export const ENV_VARS: Record<string, string> = {
   PI_CONTROLLER_EVENTS_RETAIN: '/events/retain',
   PI_CONTROLLER_AGENT_HOST: '/agents/host',
   PI_CONTROLLER_AGENT_PORT: '/agents/port',
+  PI_CONTROLLER_KUBECONFIG: '/kubernetes/kubeconfig',
 };
 
 export interface LoadOptions {
@@ -157,7 +162,8 @@ export function loadConfig(opts: LoadOptions = {}): Config & { sources: Record<s
   }
   if (problems.length) throw new ConfigError(problems);
   const config = merged as unknown as Config;
-  return { ...config, dataDir: resolve(cwd, config.dataDir), sources: Object.fromEntries(sources) };
+  const kubeconfig = config.kubernetes.kubeconfig ? resolve(cwd, config.kubernetes.kubeconfig) : '';
+  return { ...config, dataDir: resolve(cwd, config.dataDir), kubernetes: { ...config.kubernetes, kubeconfig }, sources: Object.fromEntries(sources) };
 }
 
 /** Whether an address is loopback-only (HTTP without TLS is allowed there). */

@@ -14,7 +14,7 @@ import { Validator } from '../api/validate.js';
 import { EventBus } from '../events/bus.js';
 import type { Store } from '../store/index.js';
 import { auditMiddleware, authMiddleware } from './auth.js';
-import type { AgentGateway, BackupService, ResourceDeps } from './deps.js';
+import type { AgentGateway, BackupService, KubernetesGateway, ResourceDeps } from './deps.js';
 import { errorMiddleware } from './errors.js';
 import { Metrics } from './metrics.js';
 import { openApiDocument } from './openapi.js';
@@ -26,6 +26,7 @@ import { jobsResource } from './resources/jobs.js';
 import { nodesResource } from './resources/nodes.js';
 import { backupsResource, systemResource } from './resources/system.js';
 import { agentsResource } from './resources/agents.js';
+import { kubernetesResource } from './resources/kubernetes.js';
 import { tokensResource } from './resources/tokens.js';
 import { EventStream } from './stream.js';
 import { Type } from '@sinclair/typebox';
@@ -47,6 +48,8 @@ export interface AppDeps {
   agents?: AgentGateway;
   /** Backup manager behind /api/v1/backups (absent: those routes answer 503). */
   backups?: BackupService;
+  /** Kubernetes reconciliation (absent: `GET /api/v1/kubernetes` says it is off). */
+  kubernetes?: KubernetesGateway;
   version?: string;
   /** Extra readiness condition (e.g. start-up finished); the database is always checked. */
   ready?: () => boolean;
@@ -79,12 +82,13 @@ export function createApp(deps: AppDeps): ControlPlaneApp {
   });
   const metrics = deps.metrics ?? new Metrics(store);
   metrics.watch(bus);
+  metrics.watchKubernetes(deps.kubernetes);
   const validator = new Validator();
-  const rdeps: ResourceDeps = { store, bus, log, version, startedAt: new Date(), agents: deps.agents, backups: deps.backups };
+  const rdeps: ResourceDeps = { store, bus, log, version, startedAt: new Date(), agents: deps.agents, backups: deps.backups, kubernetes: deps.kubernetes };
 
   const resources: Resource[] = [
     nodesResource(rdeps), hardwareResource(rdeps), clustersResource(rdeps), jobsResource(rdeps), discoveryResource(rdeps),
-    tokensResource(rdeps), systemResource(rdeps), backupsResource(rdeps), agentsResource(rdeps),
+    tokensResource(rdeps), systemResource(rdeps), backupsResource(rdeps), agentsResource(rdeps), kubernetesResource(rdeps),
   ];
   // The OpenAPI document is itself a route (viewer), generated once from the same list.
   let doc: unknown;

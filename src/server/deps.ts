@@ -4,6 +4,7 @@ import type { Store } from '../store/index.js';
 import type { EventBus } from '../events/bus.js';
 import type { BackupInfo } from '../api/system.js';
 import type { AgentInfo } from '../api/agent.js';
+import type { KubernetesStatus } from '../api/kubernetes.js';
 
 /**
  * The seam for the agent link (agents dial in over mutual TLS; that arrives with the agent
@@ -38,6 +39,11 @@ export interface BackupService {
   list(): BackupInfo[];
 }
 
+/** The seam for Kubernetes reconciliation (src/cluster/runner.ts): only its state is read. */
+export interface KubernetesGateway {
+  status(): KubernetesStatus;
+}
+
 export interface ResourceDeps {
   store: Store;
   bus: EventBus;
@@ -46,4 +52,5 @@ export interface ResourceDeps {
   startedAt: Date;
   agents: AgentGateway | undefined;
   backups: BackupService | undefined;
+  kubernetes: KubernetesGateway | undefined;
 }

@@ -7,6 +7,8 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { Middleware } from 'koa';
 import type { Store } from '../store/index.js';
 import type { EventBus } from '../events/bus.js';
+import { KUBERNETES_OFF } from '../api/kubernetes.js';
+import type { KubernetesGateway } from './deps.js';
 
 export class Metrics {
   readonly registry = new Registry();
@@ -41,6 +43,20 @@ export class Metrics {
         for (const [state, n] of Object.entries(store.nodes.countByState())) this.set({ state }, n);
       },
     });
+  }
+
+  /**
+   * Gauges of Kubernetes reconciliation, read at scrape time: connected (the API server answers),
+   * synced (first list done) and queue depth; 0 when serve has no kubeconfig.
+   */
+  watchKubernetes(source: KubernetesGateway | undefined): void {
+    const registers = [this.registry];
+    const read = () => source?.status() ?? KUBERNETES_OFF;
+    const gauge = (name: string, help: string, value: (s: typeof KUBERNETES_OFF) => number) =>
+      new Gauge({ name, help, registers, collect() { this.set(value(read())); } });
+    gauge('pi_controller_kubernetes_connected', 'Kubernetes API server answers (1) or not (0)', (s) => Number(s.connected));
+    gauge('pi_controller_kubernetes_synced', 'Custom resources listed and watched (1) or not (0)', (s) => Number(s.synced));
+    gauge('pi_controller_kubernetes_queue_depth', 'Custom resources queued or being reconciled', (s) => s.queueDepth);
   }
 
   /** Counts every event emitted on `bus`. */

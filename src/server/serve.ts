@@ -21,6 +21,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { CertManager } from '../certs/index.js';
 import { AgentHub } from './agents.js';
+import { loadKubeConfigFile, type KubeConfigSource } from '../cluster/kubeconfig.js';
+import { ClusterRunner, type ClusterRunnerOptions } from '../cluster/runner.js';
 
 export const ADMIN_TOKEN_FILE = 'admin-token';
 export const PID_FILE = 'serve.pid';
@@ -50,6 +52,13 @@ export interface StartOptions {
   caSecret?: string;
   /** Start one simulated agent (node `local-sim`) beside the control plane, enrolled over the same mTLS path. */
   localAgent?: boolean;
+  /**
+   * The cluster whose custom resources are reconciled; by default read from
+   * `config.kubernetes.kubeconfig` (none: reconciliation is off).
+   */
+  kubernetes?: KubeConfigSource;
+  /** Backoff and probe settings of the reconciler's runner (tests). */
+  kubernetesRunner?: Pick<ClusterRunnerOptions, 'backoff' | 'probeMs' | 'reconciler'>;
 }
 
 /** The node name of the local simulated agent that `npm start` runs. */
@@ -80,6 +89,8 @@ export async function startControlPlane(opts: StartOptions): Promise<RunningCont
   const log = logging.child('serve');
   const out = opts.out ?? ((s: string) => process.stdout.write(s));
   const dataDir = config.dataDir;
+  // A bad kubeconfig is a configuration error: refused before anything is opened or written.
+  const kube = opts.kubernetes ?? (config.kubernetes.kubeconfig ? await loadKubeConfigFile(config.kubernetes.kubeconfig) : undefined);
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
 
   // One server per data directory: a second would corrupt nothing (SQLite locks) but would confuse everyone.
@@ -104,6 +115,7 @@ export async function startControlPlane(opts: StartOptions): Promise<RunningCont
     hub = new AgentHub({ store, certs, log: logging.child('agents'), host: config.agents.host, port: config.agents.port });
   }
   const agents = opts.agents ?? hub;
+  const runner = kube ? new ClusterRunner({ kube, store, agents, log: logging.child('kubernetes'), ...opts.kubernetesRunner }) : undefined;
 
   const backups = new BackupManager({ store, dataDir, keep: config.backup.keep, log: logging.child('backup') });
   backups.schedule(config.backup.intervalMinutes);
@@ -112,6 +124,7 @@ export async function startControlPlane(opts: StartOptions): Promise<RunningCont
     store, log: logging.root, version: opts.version, backups, ready: () => ready,
     limits: { streamBufferBytes: config.events.streamBufferBytes },
     ...(agents ? { agents } : {}),
+    ...(runner ? { kubernetes: runner } : {}),
   });
   let agentUrl: string | undefined;
   let agentProblem: string | undefined;
@@ -151,6 +164,9 @@ export async function startControlPlane(opts: StartOptions): Promise<RunningCont
   const url = `${tls ? 'https' : 'http'}://${shownHost}:${addr.port}`;
   ready = true;
   log.info({ url, dataDir }, 'control plane listening');
+  // After the agent link is bound to the bus, so a stored change reaches the agents either way.
+  if (runner) runner.start(app.bus);
+  else log.info('Kubernetes reconciliation is off (no kubeconfig: pass --kubeconfig or set kubernetes.kubeconfig)');
 
   const lines = [`\npi-controller control plane at ${url}  (data: ${dataDir})`];
   if (adminToken) {
@@ -170,6 +186,7 @@ export async function startControlPlane(opts: StartOptions): Promise<RunningCont
   );
   if (agentUrl) lines.push(`Agent endpoint (mutual TLS) at ${agentUrl}; enrol a Pi with a join token from POST /api/v1/agents/join-tokens.`);
   if (agentProblem) lines.push(`Agent endpoint NOT running: ${agentProblem}`);
+  if (runner) lines.push(`Kubernetes: reconciling GPIOPin/PWMController/I2CDevice on ${runner.server} (${kube!.source}); state at ${url}/api/v1/kubernetes`);
   let child: ChildProcess | undefined;
   if (opts.localAgent && hub && agentUrl) {
     const stateDir = join(dataDir, 'local-agent');
@@ -195,6 +212,8 @@ export async function startControlPlane(opts: StartOptions): Promise<RunningCont
       if (closed) return;
       closed = true;
       ready = false;
+      // The reconciler first: nothing new is stored or sent while the rest shuts down.
+      await runner?.stop();
       backups.stop();
       if (child && child.exitCode === null) {
         const c = child;
