@@ -4,6 +4,14 @@
  * over a mutual-TLS WebSocket and keeps dialling with exponential backoff and jitter. Desired
  * state comes down, is validated as a whole (a bad message is refused with a reason and writes
  * nothing), applied, persisted, and reported back with health and events.
+ *
+ * A snapshot is applied by one reconciler per kind, in this order: the claims of every kind are
+ * checked first (gpio.ts), then PWM outputs are brought to the snapshot (pwm.ts; what it releases
+ * may be a pin a GPIO item now takes), then GPIO pins, then I2C pollers (i2c.ts; the first read
+ * of a new device is awaited, so a device that does not answer is reported at once). Snapshots
+ * are applied one at a time, in the order they came. I2C readings go up as `applied` reports of
+ * the same snapshot with fresh `actual.readings`, at most one every `readingsReportMs` (event
+ * 'readings' for tests).
  */
 import { X509Certificate } from 'node:crypto';
 import { EventEmitter } from 'node:events';
@@ -11,13 +19,15 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import WebSocket from 'ws';
-import { AGENT_PATH, DOWN_SCHEMAS, PROTOCOL_VERSION, parseMessage, type DesiredItem, type DesiredMsg, type Health, type RenewedMsg } from '../src/api/agent.js';
+import { AGENT_PATH, DOWN_SCHEMAS, PROTOCOL_VERSION, parseMessage, type AppliedItem, type DesiredItem, type DesiredMsg, type Health, type RenewedMsg } from '../src/api/agent.js';
 import { HW_SPEC_SCHEMAS } from '../src/api/hardware.js';
 import { Validator } from '../src/api/validate.js';
 import type { Problem } from '../src/api/errors.js';
 import type { GpioChip, Level } from '../src/hw/index.js';
 import { FILES, loadCredentials, newKeyAndCsr, writeSecret, type Credentials } from './enrol.js';
-import { GpioReconciler, type PinMemory } from './gpio.js';
+import { GpioReconciler, type ApplyResult, type PinMemory } from './gpio.js';
+import { PwmReconciler, type PwmBackends } from './pwm.js';
+import { I2cReconciler, type I2cBuses } from './i2c.js';
 import { EdgeWatcher, type EdgeSource } from './edges.js';
 import { healthChanged, readHealth } from './health.js';
 
@@ -43,6 +53,14 @@ export interface AgentOptions {
   deadAfterMs?: number;
   /** Pin levels the `safe-state` message applies (outputs). Never applied unless asked. */
   safeState?: Record<string, Level>;
+  /** Hardware and software PWM (each opened on first use); without it PWM objects fail with NoPwmAccess. */
+  pwm?: PwmBackends;
+  /** I2C buses; without them I2C objects fail with HardwareError. */
+  i2c?: I2cBuses;
+  /** Least time between two I2C readings reports (default 1000 ms). */
+  readingsReportMs?: number;
+  /** How often an I2C decoder measures (default 1000 ms). */
+  decoderIntervalMs?: number;
   /**
    * Where edges of inputs with `edge` set come from (see edges.ts); without one such inputs are
    * sampled like the others. The agent ends its watch on stop; closing the source is the caller's.
@@ -58,6 +76,14 @@ export class Agent extends EventEmitter {
   readonly #log: Logger;
   readonly #validator = new Validator();
   readonly #gpio: GpioReconciler;
+  readonly #pwm: PwmReconciler;
+  readonly #i2c: I2cReconciler;
+  /** Snapshots are applied one after another. */
+  #chain: Promise<void> = Promise.resolve();
+  /** The last applied report, re-sent with fresh readings. */
+  #report: { seq: number; items: AppliedItem[] } | undefined;
+  #readingsTimer: NodeJS.Timeout | undefined;
+  #readingsSentAt = 0;
   #desired: Snapshot = { seq: 0, items: [] };
   #creds: Credentials | undefined;
   #ws: WebSocket | undefined;
@@ -90,6 +116,11 @@ export class Agent extends EventEmitter {
     const memFile = join(opts.stateDir, 'pins.json');
     const memory: PinMemory = existsSync(memFile) ? (JSON.parse(readFileSync(memFile, 'utf8')) as PinMemory) : { pulls: {} };
     this.#gpio = new GpioReconciler({ chip: opts.chip, validator: this.#validator, memory });
+    this.#pwm = new PwmReconciler({ chip: opts.chip, ...(opts.pwm ? { backends: opts.pwm } : {}) });
+    this.#i2c = new I2cReconciler({
+      ...(opts.i2c ? { buses: opts.i2c } : {}), onChange: () => this.#readingsSoon(),
+      ...(opts.decoderIntervalMs ? { decoderIntervalMs: opts.decoderIntervalMs } : {}),
+    });
     const desiredFile = join(opts.stateDir, 'desired.json');
     if (existsSync(desiredFile)) this.#desired = JSON.parse(readFileSync(desiredFile, 'utf8')) as Snapshot;
   }
@@ -114,9 +145,11 @@ export class Agent extends EventEmitter {
     this.#stopped = false;
     this.#creds = loadCredentials(this.#o.stateDir);
     if (!this.#creds) throw Object.assign(new Error(`no credentials in ${this.#o.stateDir}: enrol first with --join-token`), { code: 'NOT_ENROLLED' });
-    const r = this.#gpio.apply(this.#desired.items);
-    this.#saveMemory();
-    this.#log.info({ items: r.items.length, changed: r.changed.length }, 'applied the desired state kept on disk');
+    // GPIO and PWM are applied before this returns; I2C pollers start once their first read is in.
+    this.#chain = this.#applyAll(this.#desired.items).then((r) => {
+      this.#saveMemory();
+      this.#log.info({ items: r.items.length, changed: r.changed.length }, 'applied the desired state kept on disk');
+    }, (err: unknown) => this.#log.error({ err }, 'could not apply the desired state kept on disk'));
     this.#lastLevels = this.#gpio.levels(this.#desired.items);
     this.#edges?.update(this.#desired.items);
     this.#dial();
@@ -125,9 +158,14 @@ export class Agent extends EventEmitter {
     this.#healthTimer.unref();
   }
 
-  /** Closes the link and stops dialling; the pins stay as they are. */
+  /**
+   * Closes the link and stops dialling; the pins stay as they are, hardware PWM keeps running.
+   * Software PWM (its thread ends with the agent) stops at its idle level; I2C polling stops.
+   */
   async stop(): Promise<void> {
     this.#stopped = true;
+    clearTimeout(this.#readingsTimer);
+    this.#readingsTimer = undefined;
     clearTimeout(this.#timer);
     clearInterval(this.#healthTimer);
     clearTimeout(this.#deadTimer);
@@ -144,6 +182,9 @@ export class Agent extends EventEmitter {
         }, 1000).unref();
       });
     }
+    await this.#chain;
+    this.#pwm.close();
+    this.#i2c.close();
   }
 
   /** Applies the configured safe state (only when asked: message `safe-state` or the CLI). */
@@ -237,16 +278,55 @@ export class Agent extends EventEmitter {
     // snapshot on restart rather than an older one that would move the pins back.
     this.#desired = { seq: msg.seq, items };
     writeSecret(join(this.#o.stateDir, 'desired.json'), JSON.stringify(this.#desired));
-    const r = this.#gpio.apply(items);
-    this.#saveMemory();
-    this.#edges?.update(items);
-    // The applied report goes first: it is what the control plane waits for.
-    this.#send({ v: PROTOCOL_VERSION, type: 'applied', seq: msg.seq, items: r.items });
-    for (const c of r.changed) {
-      this.#lastLevels.set(c.pin, c.value);
-      this.#send({ v: PROTOCOL_VERSION, type: 'event', event: 'gpio.changed', pin: c.pin, value: c.value, name: c.name });
-    }
-    this.emit('applied', r.items);
+    this.#chain = this.#chain.then(async () => {
+      const r = await this.#applyAll(items);
+      this.#saveMemory();
+      this.#edges?.update(items);
+      this.#report = { seq: msg.seq, items: r.items };
+      // The applied report goes first: it is what the control plane waits for.
+      this.#send({ v: PROTOCOL_VERSION, type: 'applied', seq: msg.seq, items: r.items });
+      for (const c of r.changed) {
+        this.#lastLevels.set(c.pin, c.value);
+        this.#send({ v: PROTOCOL_VERSION, type: 'event', event: 'gpio.changed', pin: c.pin, value: c.value, name: c.name });
+      }
+      this.emit('applied', r.items);
+    }).catch((err: unknown) => this.#log.error({ err }, 'could not apply a desired snapshot'));
+  }
+
+  /** Applies a snapshot through every kind's reconciler (see the module comment for the order). */
+  async #applyAll(items: DesiredItem[]): Promise<ApplyResult> {
+    const refused = this.#gpio.check(items);
+    const accepted = (kind: DesiredItem['kind']) => items.filter((it) => it.kind === kind && !refused.has(`${kind}/${it.name}`));
+    for (const [k, v] of this.#pwm.check(accepted('pwm'))) refused.set(k, v);
+    for (const [k, v] of this.#i2c.check(accepted('i2c'))) refused.set(k, v);
+    const pwm = this.#pwm.apply(accepted('pwm'));
+    const gpio = this.#gpio.apply(items, refused);
+    const i2c = await this.#i2c.apply(accepted('i2c'));
+    const byKey = new Map([...refused.values(), ...pwm, ...gpio.items, ...i2c].map((it) => [`${it.kind}/${it.name}`, it]));
+    return { items: items.map((it) => byKey.get(`${it.kind}/${it.name}`)!), changed: gpio.changed };
+  }
+
+  /** A readings report soon: at once, or when `readingsReportMs` has passed since the last one. */
+  #readingsSoon(): void {
+    if (this.#readingsTimer || this.#stopped) return;
+    const wait = Math.max(0, this.#readingsSentAt + (this.#o.readingsReportMs ?? 1000) - Date.now());
+    this.#readingsTimer = setTimeout(() => {
+      this.#readingsTimer = undefined;
+      this.#sendReadings();
+    }, wait);
+    this.#readingsTimer.unref();
+  }
+
+  /** The last applied report again, with each polled device's current state and readings. */
+  #sendReadings(): void {
+    const rep = this.#report;
+    if (!rep || !this.connected) return;
+    const fresh = new Map(this.#i2c.reports().map((it) => [it.name, it]));
+    const items = rep.items.map((it) => (it.kind === 'i2c' ? (fresh.get(it.name) ?? it) : it));
+    this.#report = { seq: rep.seq, items };
+    this.#readingsSentAt = Date.now();
+    this.#send({ v: PROTOCOL_VERSION, type: 'applied', seq: rep.seq, items });
+    this.emit('readings', items.filter((it) => it.kind === 'i2c'));
   }
 
   /** Writes the pin memory when it changed since the last write. */

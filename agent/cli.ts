@@ -25,6 +25,7 @@ export function agentCommand(program: Command, io: Io): void {
     .option('--state-dir <dir>', 'credentials, desired state and pin memory (default /var/lib/pi-controller-agent)')
     .option('--sim', 'use the behavioural register model instead of the GPIO device (off a Pi)')
     .option('--soc <soc>', 'SoC (default: detected; bcm2711 with --sim)')
+    .option('--sim-i2c <file>', 'with --sim: JSON of simulated I2C devices {"1": {"0x76": {"type": "bme280", "temperatureC": 21.5}}} (default: BME280 at 0x76 and ADS1115 at 0x48 on bus 1)')
     .option('--health-root <dir>', 'root of the /sys files health reads (default /)')
     .option('--health-interval <ms>', 'health report period in ms (default 5000)')
     .option('--safe-state <file>', 'JSON {"pin": level}: applied only on request')
@@ -33,7 +34,7 @@ export function agentCommand(program: Command, io: Io): void {
     .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')
     .action(async (o: {
       server?: string; joinToken?: string; stateDir?: string; sim?: boolean; soc?: string; healthRoot?: string; healthInterval?: string;
-      safeState?: string; applySafeState?: boolean; nodeName?: string; logLevel: string;
+      safeState?: string; applySafeState?: boolean; nodeName?: string; logLevel: string; simI2c?: string;
     }) => {
       // Loaded only here: the agent opens the hardware addon, which the control plane never does.
       const { runAgent } = await import('./main.js');
@@ -44,11 +45,13 @@ export function agentCommand(program: Command, io: Io): void {
       const nodeName = o.nodeName ?? io.env.NODE_NAME;
       const interval = o.healthInterval ? Number(o.healthInterval) : undefined;
       if (interval !== undefined && !(Number.isInteger(interval) && interval >= 100)) throw new CliError('--health-interval must be an integer >= 100', EXIT.USAGE);
+      if (o.simI2c && !o.sim) throw new CliError('--sim-i2c needs --sim', EXIT.USAGE);
       const { agent, chip } = await runAgent({
         stateDir: resolve(io.cwd, o.stateDir ?? '/var/lib/pi-controller-agent'), sim: o.sim === true, log: logging.child('agent'), version: agentVersion(),
         ...(server ? { server } : {}), ...(joinToken ? { joinToken } : {}), ...(nodeName ? { nodeName } : {}),
         ...(o.soc ? { soc: o.soc as 'auto' } : {}), ...(o.healthRoot ? { healthRoot: o.healthRoot } : {}), ...(interval ? { healthIntervalMs: interval } : {}),
         ...(o.safeState ? { safeStateFile: o.safeState } : {}), applySafeState: o.applySafeState === true,
+        ...(o.simI2c ? { simI2cFile: resolve(io.cwd, o.simI2c) } : {}),
       });
       await new Promise<void>((done) => io.onStop(() => void agent.stop().then(() => {
         chip.close();

@@ -7,8 +7,8 @@
  * - a pin no longer desired is released, not reset: it stays as it was;
  * - one claim per pin: a second object on the same pin, a reserved pin or a pin the SoC lacks is
  *   refused with a reason, and the refused object touches nothing.
- * PWM and I2C objects are accepted by the protocol; they are reported with phase Failed and
- * reason NotImplemented until src/hw has PWM and the agent's I2C poller exists.
+ * The pin claims and reserved-pin checks here cover every kind (a PWMController claims its pin, an
+ * I2CDevice its bus and address); PWM and I2C objects are then applied by pwm.ts and i2c.ts.
  */
 import type { GpioChip, Level, Pull } from '../src/hw/index.js';
 import type { AppliedItem, DesiredItem } from '../src/api/agent.js';
@@ -84,22 +84,18 @@ export class GpioReconciler {
     return refused;
   }
 
-  /** Applies a snapshot; returns what was applied (or refused) per item. */
-  apply(items: DesiredItem[]): ApplyResult {
-    const refused = this.check(items);
+  /**
+   * Applies the GPIO items of a snapshot; returns what was applied (or refused) per GPIO item.
+   * Other kinds are left to their reconcilers. `refused`: the result of {@link check}.
+   */
+  apply(items: DesiredItem[], refused: Map<string, AppliedItem> = this.check(items)): ApplyResult {
     const out: AppliedItem[] = [];
     const changed: ApplyResult['changed'] = [];
     for (const it of items) {
+      if (it.kind !== 'gpio') continue;
       const r = refused.get(`${it.kind}/${it.name}`);
       if (r) {
         out.push(r);
-        continue;
-      }
-      if (it.kind !== 'gpio') {
-        out.push({
-          kind: it.kind, name: it.name, generation: it.generation, phase: 'Failed', reason: 'NotImplemented',
-          actual: { message: it.kind === 'pwm' ? 'PWM is not implemented in src/hw yet; the pin is claimed and left as it is' : 'I2C polling by the agent is not implemented yet' },
-        });
         continue;
       }
       try {

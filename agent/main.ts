@@ -1,13 +1,15 @@
 /**
  * `pi-controller agent`: enrol when needed, open the GPIO registers (or the behavioural model
  * with `sim`), and run the agent in the foreground until SIGINT/SIGTERM. Stopping leaves every
- * pin as it is.
+ * pin as it is. PWM and I2C go through backends.ts: the Pi's devices, or with `sim` register-page
+ * files for PWM and virtual I2C buses carrying behavioural sensor models (`simI2cFile`).
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { openChip, TimingEngine, type GpioChip, type Level, type SocName } from '../src/hw/index.js';
 import { Agent } from './agent.js';
+import { readSimI2c, realBackends, simBackends } from './backends.js';
 import { engineEdgeSource, hasKernelGpio, kernelEdgeSource, type EdgeSource } from './edges.js';
 import { enrol, loadCredentials } from './enrol.js';
 import { writeSimSysFixture } from './health.js';
@@ -24,6 +26,8 @@ export interface RunAgentOptions {
   /** JSON file `{ "17": 0, ... }`: levels applied only on request (REST safe-state or `applySafeState`). */
   safeStateFile?: string;
   applySafeState?: boolean;
+  /** With `sim`: JSON file of the simulated I2C devices (see backends.ts); default a BME280 and an ADS1115 on bus 1. */
+  simI2cFile?: string;
   /** Expected node name (e.g. the DaemonSet's spec.nodeName); a mismatch with the certificate is an error. */
   nodeName?: string;
   log: Logger;
@@ -45,12 +49,14 @@ export async function runAgent(o: RunAgentOptions): Promise<{ agent: Agent; chip
   let chip: GpioChip;
   let edges: EdgeSource | undefined;
   let healthRoot = o.healthRoot;
+  let backends: ReturnType<typeof realBackends>;
   if (o.sim) {
     // The model's register page is a file in the state directory: a restarted agent finds the
     // registers as the previous run left them, as it would on a Pi.
     const page = join(o.stateDir, 'gpiomem.sim');
     if (!existsSync(page)) writeFileSync(page, Buffer.alloc(4096));
     chip = openChip({ soc: o.soc && o.soc !== 'auto' ? o.soc : 'bcm2711', simulate: true, gpiomem: page });
+    backends = simBackends(o.stateDir, chip.soc, page, o.simI2cFile ? readSimI2c(o.simI2cFile) : undefined);
     // Edges of the model's inputs: the timing thread polls the level register in the same page.
     edges = edgeSourceOr(o.log, () => engineEdgeSource(new TimingEngine({ soc: chip.soc, gpioPath: page })));
     if (!healthRoot) {
@@ -59,6 +65,7 @@ export async function runAgent(o: RunAgentOptions): Promise<{ agent: Agent; chip
     }
   } else {
     chip = openChip({ soc: o.soc ?? 'auto' });
+    backends = realBackends(chip.soc);
     // The kernel's edge events where the character device exists, else the polled level register.
     edges = edgeSourceOr(o.log, () => (hasKernelGpio() ? kernelEdgeSource() : engineEdgeSource(new TimingEngine({ soc: chip.soc }))));
   }
@@ -66,6 +73,7 @@ export async function runAgent(o: RunAgentOptions): Promise<{ agent: Agent; chip
   const agent = new Agent({
     stateDir: o.stateDir, chip, log: o.log, version: o.version, procRoot: '/',
     ...(healthRoot ? { healthRoot } : {}), ...(o.healthIntervalMs ? { healthIntervalMs: o.healthIntervalMs } : {}), ...(safeState ? { safeState } : {}),
+    pwm: backends.pwm, i2c: backends.i2c,
     ...(edges ? { edges } : {}),
   });
   agent.start();

@@ -134,7 +134,7 @@ t.test('agent refusals', async (t) => {
     t.match(got.find((i) => i.name === 'a'), { phase: 'Applied' });
     t.match(got.find((i) => i.name === 'b'), { phase: 'Failed', reason: 'PinBusy' });
     t.match(got.find((i) => i.name === 'eeprom'), { phase: 'Failed', reason: 'PinReserved' });
-    t.match(got.find((i) => i.name === 'fan'), { phase: 'Failed', reason: 'NotImplemented' });
+    t.match(got.find((i) => i.name === 'fan'), { phase: 'Applied', actual: { implementation: 'hardware', channel: 'PWM0_0' } }, 'PWM beside the refusals is applied');
     t.equal(a.chip.read(20), 1);
     t.notOk(a.chip.trace().some((e) => e.op === 'write' && e.offset >= 0x1c && e.offset <= 0x2c && e.value & 1), 'GPIO0 never written');
     await until(() => rig.hub.info('pi-h').applied.length === 4);

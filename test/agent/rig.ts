@@ -2,7 +2,8 @@
  * Test rig for the agent link: the real control plane app (createApp, temporary SQLite) with the
  * agent hub on a real mutual-TLS listener on 127.0.0.1, certificates from our own cert manager,
  * and agents over the behavioural GPIO model whose register page is a file (so a restarted agent
- * finds the registers as a real Pi would). The silicon is the only thing simulated.
+ * finds the registers as a real Pi would), with the agent's simulated PWM (register-page files)
+ * and I2C (virtual buses with behavioural sensor models). The silicon is the only thing simulated.
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,7 +13,10 @@ import type { EventBus } from '../../src/events/bus.js';
 import { silentLogger } from '../../src/log/index.js';
 import { AgentHub } from '../../src/server/agents.js';
 import { openChip, type GpioChip } from '../../src/hw/index.js';
+import type { HardwarePwm } from '../../src/hw/pwm.js';
+import type { VirtualI2cDevice } from '../../src/hw/devices/register-bus.js';
 import { Agent, type AgentOptions } from '../../agent/agent.js';
+import { simBackends } from '../../agent/backends.js';
 import { enrol } from '../../agent/enrol.js';
 import { startServer, type TestServer } from '../support/server.js';
 import { tempDir } from '../support/tmp.js';
@@ -48,6 +52,10 @@ export interface TestAgent {
   chip: GpioChip;
   stateDir: string;
   page: string;
+  /** The agent's hardware PWM once it opened it (register trace on). */
+  pwm(): HardwarePwm | undefined;
+  /** The simulated I2C devices by `bus:address` (default: BME280 at 1:118, ADS1115 at 1:72). */
+  sensors: Map<string, VirtualI2cDevice>;
 }
 
 /** A simulated chip over a page file (created zeroed when absent), with the register trace on. */
@@ -77,13 +85,18 @@ export async function newAgent(t: T, rig: Rig, node: string, opts: { start?: boo
 export function startAgent(t: T, stateDir: string, fresh: boolean, start = true, extra: Partial<AgentOptions> = {}): TestAgent {
   const page = join(stateDir, 'gpiomem.sim');
   const chip = simChip(page, fresh);
-  const agent = new Agent({ stateDir, chip, log: silentLogger(), version: 'test', healthIntervalMs: 500, backoff: { baseMs: 50, maxMs: 400 }, ...extra });
+  const sim = simBackends(stateDir, chip.soc, page, undefined, { trace: true });
+  let hw: HardwarePwm | undefined;
+  const pwm = { ...sim.pwm, openHardware: () => (hw = sim.pwm.openHardware!()) };
+  const agent = new Agent({
+    stateDir, chip, log: silentLogger(), version: 'test', healthIntervalMs: 500, backoff: { baseMs: 50, maxMs: 400 }, pwm, i2c: sim.i2c, ...extra,
+  });
   t.teardown(async () => {
     await agent.stop();
     chip.close();
   });
   if (start) agent.start();
-  return { agent, chip, stateDir, page };
+  return { agent, chip, stateDir, page, pwm: () => hw, sensors: sim.i2c.devices };
 }
 
 /** Resolves with the next `applied` report of an agent (bounded: rejects after `ms`). */
