@@ -6,11 +6,14 @@
  */
 import t from 'tap';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { ClusterReconciler, hwNameFor } from '../../src/cluster/reconciler.js';
 import { silentLogger } from '../../src/log/index.js';
 import { k8sUnavailable, startK8s, type K8sCluster } from '../support/k8s/cluster.js';
 import { newAgent, startAgent, startRig, until, type Rig, type TestAgent } from '../agent/rig.js';
+import { bcmPwmFromRegisters, CM_REG, PWM_REG } from '../../src/hw/pwm.js';
+import type { VirtualBme280 } from '../../src/hw/devices/virtual-bme280.js';
 
 const skip = k8sUnavailable();
 t.setTimeout(250_000);
@@ -180,22 +183,46 @@ t.test('GPIOPin, PWMController and I2CDevice on a real API server', { skip: skip
     await k.kubectl(['delete', 'gpiopin', 'button', '--wait=true', '--timeout=30s']);
   });
 
-  t.test('PWMController and I2CDevice: stored and routed; the agent reports what it cannot do yet', async (t) => {
+  t.test('PWMController at 25 kHz and I2CDevice bme280: Ready with what the hardware achieved and read', async (t) => {
     const pwm = 'apiVersion: gpio.pi-controller.io/v1alpha1\nkind: PWMController\nmetadata: {name: fan}\nspec: {nodeName: pi-one, pin: 18, frequencyHz: 25000, dutyCycle: 0.4, implementation: hardware}\n';
     const i2c = 'apiVersion: gpio.pi-controller.io/v1alpha1\nkind: I2CDevice\nmetadata: {name: env}\nspec: {nodeName: pi-one, bus: 1, address: 0x76, decoder: bme280}\n';
     t.equal((await k.kubectl(['apply', '-f', '-'], pwm + '---\n' + i2c)).status, 0);
-    // Until the agent drives PWM and polls I2C it says NotImplemented, and the status carries
-    // that; once it does, the status carries what the hardware achieved.
-    const p = await untilReason(k, 'pwmcontrollers', 'fan', ['NotImplemented', 'Applied']);
-    // (The agent's PWM report format is not settled yet: when Ready, show what it reported.)
-    if (p.status.phase === 'Ready') t.comment(`PWM status: ${JSON.stringify(p.status)}`);
-    else t.match(p.status, { phase: 'Failed', conditions: [{ message: /PWM/ }] });
-    const d = await untilReason(k, 'i2cdevices', 'env', ['NotImplemented', 'Applied']);
-    if (d.status.phase === 'Ready') t.comment(`I2C status: ${JSON.stringify(d.status)}`);
-    else t.match(d.status, { phase: 'Failed', conditions: [{ message: /I2C/ }] });
+    const p = await untilReason(k, 'pwmcontrollers', 'fan', 'Applied');
+    // The node's PWM and clock registers (page file: clock manager at 0, PWM at 4096) give the output.
+    const page = readFileSync(join(one.stateDir, 'pwm.sim'));
+    const regs = {
+      cmCtl: page.readUInt32LE(CM_REG.PWMCTL), cmDiv: page.readUInt32LE(CM_REG.PWMDIV),
+      rng: page.readUInt32LE(4096 + PWM_REG.RNG1), dat: page.readUInt32LE(4096 + PWM_REG.DAT1),
+    };
+    const fromPage = bcmPwmFromRegisters('bcm2711', regs);
+    t.match(p.status, { phase: 'Ready', observedGeneration: 1, implementation: 'hardware', channel: 'PWM0_0' });
+    t.equal(p.status.achievedFrequencyHz, fromPage.frequencyHz, `achieved frequency as the register page gives it (${fromPage.frequencyHz} Hz)`);
+    t.equal(p.status.achievedDutyCycle, fromPage.duty, 'achieved duty as the register page gives it');
+    t.ok(Math.abs(fromPage.frequencyHz - 25_000) <= 25_000 / regs.rng, `within one range step of 25 kHz (range ${regs.rng})`);
+    t.equal(fsel(one.page, 18), 0b010, 'GPIO18 routed to PWM0 (ALT5) in that node\'s GPIO page');
+    t.match((await k.kubectl(['get', 'pwmcontrollers', 'fan', '--no-headers'])).stdout, /^fan\s+pi-one\s+18\s+hardware\s+25000\s+0\.4\s+Ready/);
+
+    const d = await untilReason(k, 'i2cdevices', 'env', 'Applied');
+    const sensor = one.sensors.get('1:118') as VirtualBme280;
+    t.match(d.status, { phase: 'Ready', observedGeneration: 1, lastReadTime: /^\d{4}-\d\d-\d\dT/ });
+    const r = d.status.readings as { temperatureC: number; pressureHPa: number; humidityPercent: number };
+    t.ok(Math.abs(r.temperatureC - sensor.env.temperatureC) <= 0.01, `temperature ${r.temperatureC} °C (the sensor model's environment: ${sensor.env.temperatureC})`);
+    t.ok(Math.abs(r.pressureHPa - sensor.env.pressurePa / 100) <= 0.01, `pressure ${r.pressureHPa} hPa`);
+    t.ok(Math.abs(r.humidityPercent - sensor.env.humidityPercent) <= 0.01, `humidity ${r.humidityPercent} %`);
+    // A changed environment reaches status (the agent reports changes; status writes are rate limited).
+    sensor.env = { ...sensor.env, temperatureC: 28 };
+    let now: any; // eslint-disable-line @typescript-eslint/no-explicit-any -- an API object
+    for (let i = 0; i < 200 && !(Math.abs((now?.status?.readings?.temperatureC ?? 0) - 28) <= 0.01); i++) {
+      await new Promise((res) => setTimeout(res, 100));
+      now = await get(k, 'i2cdevices', 'env');
+    }
+    t.ok(Math.abs(now.status.readings.temperatureC - 28) <= 0.01, `status follows the sensor: ${String(now.status.readings.temperatureC)} °C`);
+
     t.equal(rig.srv.store.hardware.require(nodeId('pi-one'), 'pwm', hwNameFor('default', 'fan')).spec.frequencyHz, 25000);
     t.equal((await k.kubectl(['delete', 'pwmcontroller/fan', 'i2cdevice/env', '--wait=true', '--timeout=30s'])).status, 0);
     t.same(rig.srv.store.hardware.list(nodeId('pi-one'), 'pwm'), [], 'released');
+    await until(() => fsel(one.page, 18) === 1 && (readFileSync(join(one.stateDir, 'pwm.sim')).readUInt32LE(4096 + PWM_REG.CTL) & 1) === 0, 20_000);
+    t.equal(level(one.page, 18), 0, 'deleted: channel off, GPIO18 left an output at its idle level (low)');
   });
 
   t.test('a reconciler restart in the middle of 500 changes converges with nothing stuck', async (t) => {
