@@ -140,6 +140,31 @@ bool HwPwm::SetClock(uint32_t src, uint32_t divi) {
   return true;
 }
 
+void HwPwm::Adopt() {
+  bool tracing = regs_.tracing();
+  regs_.SetTracing(false);
+  if (family_ == Family::kRp1) {
+    uint32_t g = regs_.Read32(Block::kRp1Pwm0, kRp1GlobalCtrl);
+    for (const PwmRoute& r : kRp1Routes)
+      if ((g >> r.channel) & 1u) active_ |= ActiveBit(r);
+  } else {
+    // A clock counts as running with ENAB set on one of the two sources this driver uses.
+    uint32_t ctl = regs_.Read32(Block::kCm, kCmPwmCtl);
+    uint32_t src = ctl & 0xFu, divi = (regs_.Read32(Block::kCm, kCmPwmDiv) >> 12) & 0xFFFu;
+    if ((ctl & kCmEnab) != 0 && (src == kCmSrcOsc || src == kCmSrcPlld) && divi >= 2) {
+      clock_src_ = src;
+      clock_divi_ = divi;
+    }
+    const PwmRoute* routes = family_ == Family::kBcm2711 ? kBcm2711Routes : kBcm2835Routes;
+    size_t n = family_ == Family::kBcm2711 ? sizeof(kBcm2711Routes) / sizeof(PwmRoute) : sizeof(kBcm2835Routes) / sizeof(PwmRoute);
+    for (size_t i = 0; i < n; i++) {
+      const PwmRoute& r = routes[i];
+      if ((regs_.Read32(r.block, kPwmCtl) >> (8 * r.channel)) & kCtlPwen) active_ |= ActiveBit(r);
+    }
+  }
+  regs_.SetTracing(tracing);
+}
+
 PwmError HwPwm::Start(unsigned pin, double freq_hz, double duty, bool inverted, PwmSolution* out) {
   const PwmRoute* r = FindRoute(family_, pin);
   if (r == nullptr) return Fail("EPWM_PIN", "GPIO" + std::to_string(pin) + " has no hardware PWM on this SoC");

@@ -88,7 +88,7 @@ PwmError Solve(Family f, double freq_hz, double duty, uint32_t fixed_src, uint32
 /** Programs hardware PWM over Regs. One per open controller; not thread-safe (the caller locks). */
 class HwPwm {
  public:
-  HwPwm(Family f, pic::Regs& regs, pic::GpioSoc& gpio) : family_(f), regs_(regs), gpio_(gpio) {}
+  HwPwm(Family f, pic::Regs& regs, pic::GpioSoc& gpio) : family_(f), regs_(regs), gpio_(gpio) { Adopt(); }
 
   /**
    * Starts (or retunes) PWM on `pin`: clock (BCM, when it must change), range, data, mode and
@@ -98,13 +98,17 @@ class HwPwm {
   PwmError Start(unsigned pin, double freq_hz, double duty, bool inverted, PwmSolution* out);
   /** Stops the channel of `pin` (PWEN / CHANn_EN cleared); the pin's function stays. */
   PwmError Stop(unsigned pin);
-  /** Stops every channel this object started; the clock keeps running. */
+  /** Stops every channel this object started or adopted; the clock keeps running. */
   void StopAll();
 
  private:
   PwmError StartBcm(const PwmRoute& r, double freq_hz, double duty, bool inverted, PwmSolution* out);
   PwmError StartRp1(const PwmRoute& r, double freq_hz, double duty, bool inverted, PwmSolution* out);
   bool SetClock(uint32_t src, uint32_t divi);
+  // Takes over what the registers show running (a previous process, the firmware): enabled
+  // channels and, on BCM, the PWM clock's source and divisor. Without it a restarted driver would
+  // think the shared clock free and retune it under a channel still running. Reads only, untraced.
+  void Adopt();
 
   Family family_;
   pic::Regs& regs_;

@@ -93,6 +93,24 @@ t.test('PWM in the agent', async (t) => {
     rig.hub.pushDesired(nodeId);
     await p4;
     t.same(again.pwm()!.trace().filter((e) => e.op === 'write'), [], 're-applying the same spec writes nothing');
+
+    // A second channel after the restart shares the clock the first still runs on. 54 kHz alone
+    // would get its own clock (54 MHz / 2, exact), which would retune GPIO18's output; the
+    // restarted driver takes over the running clock instead and gets within 0.1 %.
+    const clockBefore = pwmPage(a.stateDir);
+    t.not(again.pwm()!.solve(13, 54_000, 0.5).clockHz, bcmPwmFromRegisters('bcm2711', { ...clockBefore, rng: 1, dat: 0 }).frequencyHz, 'alone, 54 kHz would take another clock');
+    again.pwm()!.clearTrace();
+    rig.srv.store.hardware.create(nodeId, 'pwm', 'pump', { pin: 13, frequencyHz: 54_000, dutyCycle: 0.5, implementation: 'hardware' });
+    const p5 = nextApplied(again.agent) as Promise<AppliedItem[]>;
+    rig.hub.pushDesired(nodeId);
+    const five = await p5;
+    t.match(byName(five, 'pump'), { phase: 'Applied', actual: { channel: 'PWM0_1' } });
+    const pump = byName(five, 'pump')!.actual!.frequencyHz as number;
+    t.ok(Math.abs(pump - 54_000) / 54_000 <= 1e-3, `pump at ${pump} Hz on the shared clock`);
+    t.equal(pump, bcmPwmFromRegisters('bcm2711', pwmPage(a.stateDir, 1)).frequencyHz, 'as its registers give it');
+    t.notOk(again.pwm()!.trace().some((e) => e.op === 'write' && e.block === 'CM'), 'the running clock was not touched');
+    t.equal(byName(five, 'fan')!.actual!.frequencyHz, fromPage.frequencyHz, 'GPIO18 still at its frequency');
+    t.equal(bcmPwmFromRegisters('bcm2711', pwmPage(a.stateDir)).frequencyHz, fromPage.frequencyHz);
   });
 
   t.test('software PWM, channel conflicts, missing hardware PWM, enabled: false, removal', async (t) => {
