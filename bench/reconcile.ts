@@ -9,8 +9,15 @@
  * - Latency: 200 single changes one after another, each a PATCH of `spec.value` from this client,
  *   timed until the level register (GPLEV) of that node's page shows the new value. Baseline in
  *   the same run: the PATCH round trip alone (what the API server itself costs).
+ * - Where the time of a single change goes, per stage (p50/p99): the PATCH round trip; PATCH sent
+ *   to the reconciler's watch event; watch event to desired state stored; stored to the snapshot
+ *   sent to the node's agent; sent to the agent's applied report (validation, register writes,
+ *   its state file, the link both ways); applied report to the status write accepted.
  * - Throughput: 2000 changes from 32 concurrent clients, timed until every page shows the last
- *   value of every pin.
+ *   value of every pin. Ceiling in the same run: 2000 bare PATCHes of ConfigMaps from 32 clients
+ *   (the API server and etcd alone, nothing watching).
+ * - kubectl: 20 changes made with `kubectl patch` (a process each), timed to the register.
+ * etcd keeps its data on a tmpfs when /dev/shm exists (a test rig; the line says which).
  * Measured on x86 against file-backed register pages (the behavioural model), not on a Pi.
  */
 import { cpus, loadavg, totalmem } from 'node:os';
@@ -25,6 +32,7 @@ const PINS = Array.from({ length: 50 }, (_, i) => i + 2);
 const LATENCY_CHANGES = 200;
 const LOAD_CHANGES = 2000;
 const LOAD_CLIENTS = 32;
+const KUBECTL_CHANGES = 20;
 const LIMIT_MS = 180_000;
 
 const teardowns: (() => void | Promise<void>)[] = [];
@@ -39,6 +47,7 @@ async function main(): Promise<void> {
     return;
   }
   const started = Date.now();
+  const load0 = loadavg().map((x) => x.toFixed(1)).join(' ');
   const overTime = () => Date.now() - started > LIMIT_MS;
   const k = await startK8s(t);
   const rig = await startRig(t);
@@ -46,7 +55,19 @@ async function main(): Promise<void> {
   for (let i = 0; i < AGENTS; i++) agents.push(await newAgent(t, rig, `pi-${i}`));
   const kc = new KubeConfig();
   kc.loadFromFile(k.kubeconfig);
-  const rec = new ClusterReconciler({ kubeConfig: kc, store: rig.srv.store, bus: rig.bus, agents: rig.hub, log: silentLogger(), statusPollMs: 10, concurrency: 32 });
+  // Stage clocks: when each stage was first reached after a change, by reconciler key and by node.
+  const at = { watch: new Map<string, number>(), stored: new Map<string, number>(), status: new Map<string, number>() };
+  const appliedAt = new Map<string, { at: number; rt: number }>();
+  rig.hub.onRoundTrip((rt, node) => {
+    if (!appliedAt.has(node)) appliedAt.set(node, { at: performance.now(), rt });
+  });
+  const rec = new ClusterReconciler({
+    kubeConfig: kc, store: rig.srv.store, bus: rig.bus, agents: rig.hub, log: silentLogger(), concurrency: 32,
+    // The first time after the change: the reconciler's own status write brings another watch event.
+    trace: (stage, key) => {
+      if (!at[stage].has(key)) at[stage].set(key, performance.now());
+    },
+  });
   t.teardown(() => rec.stop());
   await rec.start();
 
@@ -67,18 +88,31 @@ async function main(): Promise<void> {
   await until(() => objs.every((o) => o.agent.chip.getMode(o.pin) === 'output'));
   const createMs = performance.now() - c0;
 
-  // Latency, one change at a time.
+  // Latency, one change at a time, with the time of each stage.
   const lat: number[] = [];
   const rtt: number[] = [];
+  const stages: Record<string, number[]> = { toWatch: [], toStored: [], toSent: [], toApplied: [], toStatus: [], total: [] };
   for (let i = 0; i < LATENCY_CHANGES && !overTime(); i++) {
     const o = objs[(i * 37) % objs.length]!;
+    const key = `gpio/default/${o.name}`;
     o.value ^= 1;
+    for (const m of Object.values(at)) m.delete(key);
+    appliedAt.delete(o.node);
     const s = performance.now();
     const r = await k.api('PATCH', `${base}/${o.name}`, { spec: { value: o.value } }, 'application/merge-patch+json');
     rtt.push(performance.now() - s);
     if (r.status !== 200) throw new Error(`PATCH answered ${r.status}`);
     await until(() => o.agent.chip.read(o.pin) === o.value);
     lat.push(performance.now() - s);
+    await until(() => at.status.has(key));
+    const w = at.watch.get(key), st = at.stored.get(key), ap = appliedAt.get(o.node), done = at.status.get(key)!;
+    if (w === undefined || st === undefined || ap === undefined) continue;
+    stages.toWatch!.push(w - s);
+    stages.toStored!.push(st - w);
+    stages.toSent!.push(ap.at - ap.rt - st);
+    stages.toApplied!.push(ap.rt);
+    stages.toStatus!.push(done - ap.at);
+    stages.total!.push(done - s);
   }
 
   // Throughput: many clients at once.
@@ -96,16 +130,52 @@ async function main(): Promise<void> {
   await until(() => objs.every((o) => o.agent.chip.read(o.pin) === o.value));
   const loadMs = performance.now() - l0;
 
+  // kubectl, a process per change.
+  const kub: number[] = [];
+  for (let i = 0; i < KUBECTL_CHANGES && !overTime(); i++) {
+    const o = objs[(i * 53) % objs.length]!;
+    o.value ^= 1;
+    const s = performance.now();
+    const r = await k.kubectl(['patch', 'gpiopin', o.name, '--type=merge', '-p', JSON.stringify({ spec: { value: o.value } })]);
+    if (r.status !== 0) throw new Error(`kubectl patch failed: ${r.stderr}`);
+    await until(() => o.agent.chip.read(o.pin) === o.value);
+    kub.push(performance.now() - s);
+  }
+  await rec.stop();
+
+  // Ceiling: bare PATCHes of ConfigMaps, same clients, nothing watching them.
+  const cms = Array.from({ length: LOAD_CLIENTS }, (_, i) => `bench-cm-${i}`);
+  for (const name of cms) await k.api('POST', '/api/v1/namespaces/default/configmaps', { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name }, data: { v: '0' } });
+  let nextCm = 0;
+  const b0 = performance.now();
+  await Promise.all(cms.map(async (name) => {
+    while (nextCm < LOAD_CHANGES && !overTime()) {
+      const i = nextCm++;
+      const r = await k.api('PATCH', `/api/v1/namespaces/default/configmaps/${name}`, { data: { v: String(i) } }, 'application/merge-patch+json');
+      if (r.status !== 200) throw new Error(`ConfigMap PATCH answered ${r.status}`);
+    }
+  }));
+  const bareMs = performance.now() - b0;
+
   const f = (x: number) => x.toFixed(1);
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
   process.stdout.write(
     [
-      `machine: ${cpus().length} x ${cpu}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, load average ${loadavg().map((x) => x.toFixed(1)).join(' ')}`,
+      `machine: ${cpus().length} x ${cpu}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, load average ${loadavg().map((x) => x.toFixed(1)).join(' ')} (at the end; ${load0} at the start)`,
       'measured on x86 against file-backed register pages (behavioural BCM2711 model); agents in the benchmark process',
+      `rig: kube-apiserver 1.20.2 + etcd 3.4 on loopback, etcd data on ${k.etcdData === 'tmpfs' ? 'a tmpfs (/dev/shm: no disk fsync)' : 'disk'}`,
       `${objs.length} GPIOPins on ${AGENTS} simulated agents: created and applied in ${f(createMs)} ms (${f(objs.length / (createMs / 1000))}/s)`,
       `apply-to-register latency (${lat.length} single changes): p50 ${f(pct(lat, 50))} ms, p99 ${f(pct(lat, 99))} ms (goal p99 <= 100 ms)`,
       `  baseline, the API server's PATCH round trip alone: p50 ${f(pct(rtt, 50))} ms, p99 ${f(pct(rtt, 99))} ms; ratio p50 ${f(pct(lat, 50) / pct(rtt, 50))}x`,
+      `  stages of a single change, p50 / p99 ms (${stages.total!.length} changes):`,
+      ...([
+        ['PATCH sent -> watch event at the reconciler', 'toWatch'], ['watch event -> desired state stored', 'toStored'],
+        ['stored -> snapshot sent to the agent', 'toSent'], ['sent -> applied report (agent applies, link both ways)', 'toApplied'],
+        ['applied report -> status write accepted', 'toStatus'], ['PATCH sent -> status written (all)', 'total'],
+      ] as const).map(([what, s]) => `    ${what.padEnd(56)} ${f(pct(stages[s]!, 50)).padStart(7)} / ${f(pct(stages[s]!, 99))}`),
+      `  kubectl patch (a process per change) to register, ${kub.length} changes: p50 ${f(pct(kub, 50))} ms, p99 ${f(pct(kub, 99))} ms`,
       `sustained: ${LOAD_CHANGES} changes from ${LOAD_CLIENTS} clients, all in the registers after ${f(loadMs)} ms: ${f(LOAD_CHANGES / (loadMs / 1000))} changes/s (goal >= 500/s); API server accepted them at ${f(LOAD_CHANGES / (sentMs / 1000))}/s`,
+      `  ceiling in the same run: ${LOAD_CHANGES} bare ConfigMap PATCHes from ${LOAD_CLIENTS} clients, nothing watching: ${f(LOAD_CHANGES / (bareMs / 1000))}/s; ratio ${f((LOAD_CHANGES / (loadMs / 1000)) / (LOAD_CHANGES / (bareMs / 1000)))}x`,
     ].join('\n') + '\n',
   );
 }

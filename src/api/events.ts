@@ -18,6 +18,8 @@ export interface EventMap {
   'job.updated': Job;
   'job.log': { jobId: string; line: JobLogLine };
   'hw.changed': { nodeId: string; kind: HwKind; name: string; generation: number; deleted: boolean };
+  /** A node's agent reported on a generation of a desired object (its status is stored). */
+  'hw.applied': { nodeId: string; node: string; kind: HwKind; name: string; generation: number; phase: string; reason: string };
   'token.created': TokenInfo;
   'token.revoked': { id: string; name: string };
   'discovery.found': DiscoveryResult;
@@ -53,6 +55,6 @@ export interface EventEnvelope<K extends EventType = EventType> {
 
 export const EVENT_TYPES: readonly EventType[] = [
   'node.created', 'node.updated', 'node.deleted', 'cluster.created', 'cluster.updated', 'cluster.deleted',
-  'job.created', 'job.updated', 'job.log', 'hw.changed', 'token.created', 'token.revoked', 'discovery.found', 'backup.created',
+  'job.created', 'job.updated', 'job.log', 'hw.changed', 'hw.applied', 'token.created', 'token.revoked', 'discovery.found', 'backup.created',
   'agent.connected', 'agent.disconnected', 'agent.refused', 'gpio.changed', 'i2c.reading',
 ];

@@ -4,8 +4,8 @@
  * `_enum`/`_default`/`xKubernetesPreserveUnknownFields`, so a CRD written as plain JSON would
  * lose its enums, defaults and preserve-unknown-fields markers on the way out.
  */
-import { request as httpsRequest, type RequestOptions } from 'node:https';
-import { request as httpRequest } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest, type RequestOptions } from 'node:https';
+import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import type { KubeConfig } from '@kubernetes/client-node';
 
 export interface RawResponse {
@@ -25,6 +25,27 @@ export class ApiStatusError extends Error {
   }
 }
 
+/**
+ * Keep-alive connection pools by kubeconfig and TLS material. client-node's applyToHTTPSOptions
+ * makes a new agent for every request, so each request would open a new connection and do a
+ * full TLS handshake (both sides pay for it: on a 2-core machine that was most of the API
+ * server's cost per status write). Requests through a proxy keep client-node's agent.
+ */
+const pools = new WeakMap<KubeConfig, { id: string; agent: HttpsAgent | HttpAgent }>();
+
+function pooledAgent(kc: KubeConfig, opts: RequestOptions, plain: boolean): HttpsAgent | HttpAgent {
+  const tls = { ca: opts.ca, cert: opts.cert, key: opts.key, pfx: opts.pfx, passphrase: opts.passphrase, rejectUnauthorized: opts.rejectUnauthorized, servername: opts.servername };
+  const text = (v: unknown): string => (Buffer.isBuffer(v) ? v.toString('base64') : Array.isArray(v) ? v.map(text).join(',') : String(v));
+  const id = `${plain ? 'http' : 'https'}|${Object.values(tls).map(text).join('|')}`;
+  const cur = pools.get(kc);
+  if (cur?.id === id) return cur.agent;
+  cur?.agent.destroy();
+  const defined = Object.fromEntries(Object.entries(tls).filter(([, v]) => v !== undefined));
+  const agent = plain ? new HttpAgent({ keepAlive: true }) : new HttpsAgent({ keepAlive: true, ...defined });
+  pools.set(kc, { id, agent });
+  return agent;
+}
+
 /** Sends one request; resolves with any status (2xx or not); rejects only on transport errors. */
 export async function rawRequest(kc: KubeConfig, method: string, path: string, body?: unknown, contentType = 'application/json', timeoutMs = 30_000): Promise<RawResponse> {
   const cluster = kc.getCurrentCluster();
@@ -36,6 +57,7 @@ export async function rawRequest(kc: KubeConfig, method: string, path: string, b
     headers: { accept: 'application/json', ...(data ? { 'content-type': contentType, 'content-length': Buffer.byteLength(data) } : {}) },
   };
   await kc.applyToHTTPSOptions(opts);
+  if (!cluster.proxyUrl) opts.agent = pooledAgent(kc, opts, url.protocol === 'http:');
   const send = url.protocol === 'http:' ? httpRequest : httpsRequest;
   return new Promise((resolve, reject) => {
     const req = send(url, opts, (res) => {

@@ -55,7 +55,11 @@ export interface ClusterReconcilerOptions {
   concurrency?: number;
   /** Every object is queued again this often (default 5 min). */
   resyncMs?: number;
-  /** How often the store is checked for what the agents applied (default 25 ms). */
+  /**
+   * How often the store is checked for what the agents applied (default 250 ms). A stored report
+   * (`hw.applied`) queues the status write at once; the poll catches anything else and writes
+   * Pending once a report is late.
+   */
   statusPollMs?: number;
   /** Least time between two status writes of one object caused only by readings or edges (default 1000 ms). */
   minReportIntervalMs?: number;
@@ -63,6 +67,12 @@ export interface ClusterReconcilerOptions {
   installCrds?: boolean;
   /** Create or label a Node object per stored node (default true); see nodes.ts. */
   registerNodes?: boolean;
+  /**
+   * Called at each step of a key's way through (benchmarks time the stages): `watch` (the watch
+   * event arrived), `stored` (the desired state is in the store and sent on), `status` (a status
+   * write was accepted).
+   */
+  trace?: (stage: 'watch' | 'stored' | 'status', key: string) => void;
 }
 
 /** What the last reconcile decided for one key. */
@@ -146,6 +156,8 @@ export class ClusterReconciler {
     bus.on('cluster-reconciler', 'agent.connected', (e) => this.#touchNode(e.data.nodeId));
     bus.on('cluster-reconciler', 'agent.disconnected', (e) => this.#touchNode(e.data.nodeId));
     bus.on('cluster-reconciler', 'node.created', () => this.#retryWaiting('NodeNotFound'));
+    // The agent's report is stored: its status is written now, not at the next poll.
+    bus.on('cluster-reconciler', 'hw.applied', (e) => this.#onApplied(e.data.nodeId, e.data.kind, e.data.name));
     bus.on('cluster-reconciler', 'node.deleted', () => this.#requeueAll(true));
     // A released pin or bus address may be what a PinBusy object was waiting for.
     // New readings: folded into status at most once per minReportIntervalMs (see #pollStatus).
@@ -164,7 +176,7 @@ export class ClusterReconciler {
     for (const hw of HW_KINDS) await this.#startInformer(hw);
     this.#synced = true;
     this.#sweep();
-    const poll = setInterval(() => this.#pollStatus(), this.#o.statusPollMs ?? 25);
+    const poll = setInterval(() => this.#pollStatus(), this.#o.statusPollMs ?? 250);
     const resync = setInterval(() => this.#requeueAll(false), this.#o.resyncMs ?? 300_000);
     poll.unref();
     resync.unref();
@@ -199,7 +211,9 @@ export class ClusterReconciler {
       log: this.#log,
       onChange: (type, obj) => {
         this.#log.trace({ kind: KINDS[hw].kind, type, name: obj.metadata?.name, rv: obj.metadata?.resourceVersion }, 'watch event');
-        this.#queue.add(key(hw, obj.metadata?.namespace ?? 'default', obj.metadata?.name ?? ''), { apply: true });
+        const k = key(hw, obj.metadata?.namespace ?? 'default', obj.metadata?.name ?? '');
+        this.#o.trace?.('watch', k);
+        this.#queue.add(k, { apply: true });
       },
     });
     this.#informers.set(hw, inf);
@@ -262,6 +276,17 @@ export class ClusterReconciler {
     const k = this.#byHwName.get(byName(hw, name));
     const e = k ? this.#entries.get(k) : undefined;
     if (k && e && e.nodeId === nodeId && e.hw === hw) this.#reports.add(k);
+  }
+
+  /** Queues the status write of the object waiting for this report (the poll stays as a fallback). */
+  #onApplied(nodeId: string, hw: HwKind, hwName: string): void {
+    for (const k of this.#awaiting.keys()) {
+      const e = this.#entries.get(k);
+      if (e?.nodeId !== nodeId || e.hw !== hw || e.hwName !== hwName) continue;
+      this.#awaiting.delete(k);
+      this.#queue.add(k, { apply: false });
+      return;
+    }
   }
 
   #get(k: string): HwResource | undefined {
@@ -372,11 +397,42 @@ export class ClusterReconciler {
     }
     const generation = obj.metadata?.generation ?? 1;
     const seen = obj.status?.observedGeneration === generation && e.handled === generation;
-    if (req.apply && !seen) this.#apply(e, obj, generation);
+    if (req.apply && !seen) await this.#batched(() => this.#apply(e!, obj, generation));
     await this.#writeStatus(k, e, hw);
   }
 
-  /** Stores the desired state (or records why not). Synchronous: one SQLite transaction. */
+  /**
+   * Desired-state writes that come in the same event-loop turn share one transaction (one
+   * commit, so one fsync, for a burst of changes instead of one each); each runs in a savepoint
+   * of its own, so one that fails rolls back alone. Resolves once the batch has committed.
+   */
+  #batched(fn: () => void): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.#batch.push({ fn, resolve, reject });
+      if (this.#batch.length === 1) setImmediate(() => this.#commitBatch());
+    });
+  }
+  #batch: { fn: () => void; resolve: () => void; reject: (err: unknown) => void }[] = [];
+
+  #commitBatch(): void {
+    const batch = this.#batch.splice(0);
+    const failed = new Map<number, unknown>();
+    try {
+      this.#o.store.tx(() => batch.forEach((b, i) => {
+        try {
+          this.#o.store.tx(b.fn);
+        } catch (err) {
+          failed.set(i, err);
+        }
+      }));
+    } catch (err) {
+      for (const b of batch) b.reject(err);
+      return;
+    }
+    batch.forEach((b, i) => (failed.has(i) ? b.reject(failed.get(i)) : b.resolve()));
+  }
+
+  /** Stores the desired state (or records why not): one savepoint of the batch's transaction. */
   #apply(e: Entry, obj: HwResource, generation: number): void {
     e.handled = generation;
     const checked = checkSpec(this.#v, e.hw, obj.spec);
@@ -408,6 +464,7 @@ export class ClusterReconciler {
       e.nodeId = node.id;
       e.outcome = null;
       this.#awaiting.set(`${e.hw}/${e.namespace}/${e.name}`, Date.now());
+      this.#o.trace?.('stored', `${e.hw}/${e.namespace}/${e.name}`);
     } catch (err) {
       if (!(err instanceof ConflictError)) throw err;
       const holder = (err.details?.holder ?? null) as { kind: string; name: string } | null;
@@ -505,6 +562,7 @@ export class ClusterReconciler {
       if (r.status === 200) {
         e.written = cmp;
         e.writtenAt = Date.now();
+        this.#o.trace?.('status', k);
         return;
       }
       if (r.status === 404) return;

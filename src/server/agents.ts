@@ -9,7 +9,7 @@
  *
  * The hub implements the control plane's AgentGateway: it sends each node's desired snapshot
  * on connect and on every `hw.changed`, writes applied status to the store, and publishes
- * `agent.connected`, `agent.disconnected`, `gpio.changed` and `agent.refused` on the bus.
+ * `agent.connected`, `agent.disconnected`, `hw.applied`, `gpio.changed` and `agent.refused` on the bus.
  */
 import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -63,7 +63,12 @@ interface Known {
   simulated: boolean | null;
   /** Sent-at times of desired snapshots by seq (for latency measurements). */
   sent: Map<number, number>;
+  /** When lastSeenAt was last written for this node (ms). */
+  seenWritten: number;
 }
+
+/** Health messages move a node's lastSeenAt at most this often (each write is a committed transaction). */
+const SEEN_WRITE_MS = 15_000;
 
 /** See the module comment. */
 export class AgentHub implements AgentGateway {
@@ -92,7 +97,7 @@ export class AgentHub implements AgentGateway {
   bind(bus: EventBus): void {
     this.#bus?.removeOwner('agents');
     this.#bus = bus;
-    bus.on('agents', 'hw.changed', (e) => this.pushDesired(e.data.nodeId));
+    bus.on('agents', 'hw.changed', (e) => this.#pushSoon(e.data.nodeId));
     bus.on('agents', 'node.deleted', (e) => this.revokeNode(e.data.name));
   }
 
@@ -190,6 +195,21 @@ export class AgentHub implements AgentGateway {
     return [...names].filter((n) => this.#o.store.nodes.find(n)).sort().map((n) => this.info(n));
   }
 
+  /**
+   * Desired-state changes of one event-loop turn are sent as one snapshot per node: a burst of
+   * changes to a node's pins (many objects applied together) costs one message, always the latest.
+   */
+  #pushSoon(nodeId: string): void {
+    this.#pushNodes.add(nodeId);
+    if (this.#pushNodes.size > 1) return;
+    setImmediate(() => {
+      const nodes = [...this.#pushNodes];
+      this.#pushNodes.clear();
+      for (const n of nodes) this.pushDesired(n);
+    });
+  }
+  readonly #pushNodes = new Set<string>();
+
   /** Sends the node's desired snapshot to its agent (when connected); returns the seq or null. */
   pushDesired(nodeId: string): number | null {
     const c = this.#conns.get(nodeId);
@@ -231,7 +251,7 @@ export class AgentHub implements AgentGateway {
 
   #knownOf(nodeId: string): Known {
     let k = this.#known.get(nodeId);
-    if (!k) this.#known.set(nodeId, (k = { health: null, applied: new Map(), agentVersion: null, simulated: null, sent: new Map() }));
+    if (!k) this.#known.set(nodeId, (k = { health: null, applied: new Map(), agentVersion: null, simulated: null, sent: new Map(), seenWritten: 0 }));
     return k;
   }
 
@@ -340,7 +360,10 @@ export class AgentHub implements AgentGateway {
         return this.#onApplied(c, k, m);
       case 'health':
         k.health = m.health;
-        this.#o.store.nodes.markSeen(c.nodeId);
+        if (Date.now() - k.seenWritten >= SEEN_WRITE_MS) {
+          k.seenWritten = Date.now();
+          this.#o.store.nodes.markSeen(c.nodeId);
+        }
         return;
       case 'event':
         // Recorded with the next status batch: one transaction for every agent's reports of this turn.
@@ -406,6 +429,7 @@ export class AgentHub implements AgentGateway {
           const obj = store.hardware.list(nodeId, it.kind).find((o) => o.name === it.name);
           if (!obj || obj.generation !== it.generation) continue;
           store.hardware.setStatus(obj.id, { phase: it.phase, reason: it.reason, observedGeneration: it.generation, ...(it.actual ? { actual: it.actual } : {}), updatedAt: at });
+          this.#emit('hw.applied', { nodeId, node, kind: it.kind, name: it.name, generation: it.generation, phase: it.phase, reason: it.reason });
           const readings = it.kind === 'i2c' && it.phase === 'Applied' ? it.actual?.readings : undefined;
           if (readings && typeof readings === 'object') {
             const readAt = typeof it.actual?.readAt === 'string' ? it.actual.readAt : null;

@@ -1,6 +1,7 @@
 /**
  * A real Kubernetes API server for tests: etcd 3.4 (Debian) and kube-apiserver 1.20.2 (built by
- * scripts/setup/40-k8s.sh into the cache) on 127.0.0.1 with free ports, a temporary directory
+ * scripts/setup/40-k8s.sh into the cache) on 127.0.0.1 with free ports, etcd's data on a tmpfs
+ * (/dev/shm) where there is one, a temporary directory
  * with an openssl-made CA and serving certificate, a static admin token, and a kubeconfig. With
  * `controllerManager: true` the kube-controller-manager from the same build runs the namespace
  * and garbage-collector controllers. Everything is stopped (SIGTERM, then SIGKILL) and the
@@ -40,6 +41,8 @@ export interface K8sCluster {
   caPem: string;
   kubeconfig: string;
   dir: string;
+  /** Where etcd keeps its data: a tmpfs (/dev/shm, the default where it exists) or the disk. */
+  etcdData: 'tmpfs' | 'disk';
   /**
    * Runs kubectl against this cluster; resolves with stdout, stderr and the exit status (never
    * rejects on a non-zero status). Asynchronous on purpose: a controller in this process must
@@ -106,13 +109,19 @@ async function stopChild(c: ChildProcess, graceMs = 3000): Promise<void> {
 }
 
 /** Starts etcd + kube-apiserver (+ kube-controller-manager); resolves when /readyz says ok. */
-export async function startK8s(t: Teardown, opts: { controllerManager?: boolean; readyTimeoutMs?: number } = {}): Promise<K8sCluster> {
+export async function startK8s(t: Teardown, opts: { controllerManager?: boolean; readyTimeoutMs?: number; etcdOnDisk?: boolean } = {}): Promise<K8sCluster> {
   const bin = k8sBinDir();
   if (!bin) throw new Error('kube-apiserver is not built: run scripts/setup/40-k8s.sh');
   const dir = mkdtempSync(join(tmpdir(), 'pic-k8s-'));
   const pki = join(dir, 'pki');
   mkdirSync(pki);
   const token = `pic-test-${process.pid}-${Date.now()}`;
+  // etcd fsyncs every write; on this rig (a test, not the product) its data lives in memory when
+  // /dev/shm exists, so the API server's write rate is not that of the disk under other load.
+  const etcdData: K8sCluster['etcdData'] = !opts.etcdOnDisk && existsSync('/dev/shm') ? 'tmpfs' : 'disk';
+  const etcdDir = etcdData === 'tmpfs' ? mkdtempSync('/dev/shm/pic-etcd-') : join(dir, 'etcd');
+  // Memory is not given back by a test that dies without its teardown unless this runs.
+  if (etcdData === 'tmpfs') process.once('exit', () => rmSync(etcdDir, { recursive: true, force: true }));
   makePki(pki, token);
   const [etcdPort, peerPort, apiPort] = [await freePort(), await freePort(), await freePort()];
   const procs: ChildProcess[] = [];
@@ -123,12 +132,13 @@ export async function startK8s(t: Teardown, opts: { controllerManager?: boolean;
     // Reverse order: controllers, API server, then its store.
     for (const p of procs.reverse()) await stopChild(p);
     rmSync(dir, { recursive: true, force: true });
+    rmSync(etcdDir, { recursive: true, force: true });
   };
   t.teardown(stop);
 
   procs.push(
     daemon('/usr/bin/etcd', [
-      '--name', 'pic', '--data-dir', join(dir, 'etcd'),
+      '--name', 'pic', '--data-dir', etcdDir,
       '--listen-client-urls', `http://127.0.0.1:${etcdPort}`, '--advertise-client-urls', `http://127.0.0.1:${etcdPort}`,
       '--listen-peer-urls', `http://127.0.0.1:${peerPort}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${peerPort}`,
       '--initial-cluster', `pic=http://127.0.0.1:${peerPort}`, '--log-level', 'warn',
@@ -221,5 +231,5 @@ export async function startK8s(t: Teardown, opts: { controllerManager?: boolean;
       child.stdin?.end(input ?? '');
     });
 
-  return { server, token, caFile, caPem, kubeconfig, dir, kubectl, api, stop };
+  return { server, token, caFile, caPem, kubeconfig, dir, etcdData, kubectl, api, stop };
 }
