@@ -29,6 +29,7 @@ import { GpioReconciler, type ApplyResult, type PinMemory } from './gpio.js';
 import { PwmReconciler, type PwmBackends } from './pwm.js';
 import { I2cReconciler, type I2cBuses } from './i2c.js';
 import { EdgeWatcher, type EdgeSource } from './edges.js';
+import { SnapshotFile } from './snapshot-file.js';
 import { healthChanged, readHealth } from './health.js';
 
 interface Snapshot {
@@ -85,6 +86,8 @@ export class Agent extends EventEmitter {
   #readingsTimer: NodeJS.Timeout | undefined;
   #readingsSentAt = 0;
   #desired: Snapshot = { seq: 0, items: [] };
+  /** Where the desired snapshot is kept (written in place: see snapshot-file.ts). */
+  readonly #desiredFile: SnapshotFile;
   #creds: Credentials | undefined;
   #ws: WebSocket | undefined;
   #attempt = 0;
@@ -102,6 +105,7 @@ export class Agent extends EventEmitter {
     super();
     this.#o = opts;
     this.#log = opts.log;
+    this.#desiredFile = new SnapshotFile(opts.stateDir, 'desired.json');
     if (opts.edges) {
       this.#edges = new EdgeWatcher({
         source: opts.edges, ...(opts.edgeReportMs ? { minIntervalMs: opts.edgeReportMs } : {}),
@@ -121,8 +125,8 @@ export class Agent extends EventEmitter {
       ...(opts.i2c ? { buses: opts.i2c } : {}), onChange: () => this.#readingsSoon(),
       ...(opts.decoderIntervalMs ? { decoderIntervalMs: opts.decoderIntervalMs } : {}),
     });
-    const desiredFile = join(opts.stateDir, 'desired.json');
-    if (existsSync(desiredFile)) this.#desired = JSON.parse(readFileSync(desiredFile, 'utf8')) as Snapshot;
+    const kept = this.#desiredFile.load();
+    if (kept !== undefined) this.#desired = JSON.parse(kept) as Snapshot;
   }
 
   /** Whether the link is up. */
@@ -185,6 +189,7 @@ export class Agent extends EventEmitter {
     await this.#chain;
     this.#pwm.close();
     this.#i2c.close();
+    this.#desiredFile.close();
   }
 
   /** Applies the configured safe state (only when asked: message `safe-state` or the CLI). */
@@ -277,7 +282,7 @@ export class Agent extends EventEmitter {
     // Kept on disk before it is applied: an agent that dies between the two re-applies this
     // snapshot on restart rather than an older one that would move the pins back.
     this.#desired = { seq: msg.seq, items };
-    writeSecret(join(this.#o.stateDir, 'desired.json'), JSON.stringify(this.#desired));
+    this.#desiredFile.save(JSON.stringify(this.#desired));
     this.#chain = this.#chain.then(async () => {
       const r = await this.#applyAll(items);
       this.#saveMemory();
