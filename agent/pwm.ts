@@ -19,8 +19,7 @@
  * - When the agent stops, hardware PWM keeps running (the block needs no process); software PWM
  *   stops with its pins at their idle level.
  */
-import { PWM_PINS, bcmPwmFromRegisters, rp1PwmFromRegisters, type HardwarePwm } from '../src/hw/pwm.js';
-import { CM_REG, PWM_REG, RP1_PWM_REG } from '../src/hw/pwm.js';
+import { CM_REG, PWM_PINS, PWM_REG, RP1_PWM_REG, bcmPwmFromRegisters, rp1PwmFromRegisters, type HardwarePwm } from '../src/hw/pwm.js';
 import type { TimingEngine } from '../src/hw/pwm-engine.js';
 import type { GpioChip, Level, SocName } from '../src/hw/index.js';
 import type { AppliedItem, DesiredItem } from '../src/api/agent.js';
@@ -164,9 +163,9 @@ export class PwmReconciler {
     const prev = this.#running.get(it.name);
     const ok = (actual: Record<string, unknown>): AppliedItem => ({ kind: 'pwm', name: it.name, generation: it.generation, phase: 'Applied', reason: 'Applied', actual });
     if (impl === 'software') {
-      const eng = this.#engineOpen();
       if (!enabled) {
-        if (prev?.enabled) eng.stopPwm(s.pin, { level: idleLevel(inverted) });
+        // The thread is not started for an output that is off.
+        if (prev?.enabled) this.#engine?.stopPwm(s.pin, { level: idleLevel(inverted) });
         this.#idle(s.pin, inverted);
         this.#running.set(it.name, { name: it.name, pin: s.pin, impl, spec: key, enabled, inverted });
         return ok({ implementation: 'software', enabled: false, level: this.#chip.read(s.pin) });
@@ -176,7 +175,7 @@ export class PwmReconciler {
         // The pin leaves input at its idle level, like a GPIO output; the thread takes it from there.
         this.#idle(s.pin, inverted);
         // The thread drives the electrical level: inversed polarity is the complement duty.
-        const r = eng.pwm(s.pin, s.frequencyHz, inverted ? 1 - s.dutyCycle : s.dutyCycle);
+        const r = this.#engineOpen().pwm(s.pin, s.frequencyHz, inverted ? 1 - s.dutyCycle : s.dutyCycle);
         soft = { frequencyHz: r.frequencyHz, duty: inverted ? 1 - r.duty : r.duty, periodNs: r.periodNs, highNs: r.highNs };
       }
       this.#running.set(it.name, { name: it.name, pin: s.pin, impl, spec: key, enabled, inverted, soft });
