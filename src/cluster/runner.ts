@@ -156,6 +156,7 @@ export class ClusterRunner {
     this.#stopped = true;
     clearTimeout(this.#retry);
     clearInterval(this.#probe);
+    this.#nextAt = null;
     const rec = this.#rec;
     await rec?.stop();
     const starting = this.#starting;

@@ -12,9 +12,9 @@
 import t from 'tap';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { freePort, k8sUnavailable, startK8s, type K8sCluster } from '../support/k8s/cluster.js';
+import { tcpGate } from '../support/k8s/gate.js';
 import { repoRoot } from '../support/paths.js';
 import { startServe, type ServeProcess } from '../support/serve.js';
 import { tempDir } from '../support/tmp.js';
@@ -36,33 +36,6 @@ function level(page: string, pin: number): number {
 
 function gpio(name: string, node: string, pin: number, extra: string): string {
   return `apiVersion: gpio.pi-controller.io/v1alpha1\nkind: GPIOPin\nmetadata: {name: ${name}}\nspec: {nodeName: ${node}, pin: ${pin}, ${extra}}\n`;
-}
-
-/** A TCP forwarder to `target` on a port reserved now but listened on only after `open()`. */
-async function gate(t: T, target: number): Promise<{ port: number; open(): Promise<void> }> {
-  const port = await freePort();
-  const socks = new Set<Socket>();
-  let server: Server | undefined;
-  t.teardown(async () => {
-    for (const s of socks) s.destroy();
-    if (server) await new Promise((r) => server!.close(r));
-  });
-  return {
-    port,
-    open: () => new Promise<void>((resolve, reject) => {
-      server = createServer((down) => {
-        const up = createConnection(target, '127.0.0.1');
-        for (const s of [down, up]) {
-          socks.add(s);
-          s.once('close', () => socks.delete(s));
-          s.on('error', () => (s === up ? down : up).destroy());
-        }
-        down.pipe(up).pipe(down);
-      });
-      server.once('error', reject);
-      server.listen(port, '127.0.0.1', () => resolve());
-    }),
-  };
 }
 
 interface AgentProc {
@@ -105,7 +78,7 @@ async function eventually<R>(what: string, ms: number, check: () => Promise<R | 
 
 t.test('serve --kubeconfig with two agent processes on a real API server', { skip: skip ?? false }, async (t) => {
   const k: K8sCluster = await startK8s(t);
-  const fwd = await gate(t, Number(new URL(k.server).port));
+  const fwd = await tcpGate(t, Number(new URL(k.server).port));
   const dir = tempDir(t, 'pic-k8s-serve-');
   const kubeconfig = join(dir, 'kubeconfig');
   writeFileSync(kubeconfig, readFileSync(k.kubeconfig, 'utf8').replace(k.server, `https://127.0.0.1:${fwd.port}`));
