@@ -15,7 +15,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import WebSocket, { WebSocketServer } from 'ws';
@@ -78,6 +78,7 @@ async function echoBaseline(certs: CertManager, size: number, n: number): Promis
 }
 
 async function main(): Promise<void> {
+  const load0 = loadavg().map((x) => x.toFixed(1)).join(' ');
   const dir = mkdtempSync(join(tmpdir(), 'pic-bench-agent-'));
   const children: ChildProcess[] = [];
   const store = openStore({ file: join(dir, 'state.sqlite') });
@@ -148,7 +149,8 @@ async function main(): Promise<void> {
     const def = (xs: number[]) => xs.slice(0, AGENTS / 2);
     const sm = (xs: number[]) => xs.slice(AGENTS / 2);
     const med = (xs: number[]) => pct(xs, 50);
-    console.log(`measured on x86-64 (${process.version}) against file-backed register pages (behavioural model), loopback mTLS`);
+    console.log(`machine: ${cpus().length} x ${cpus()[0]?.model ?? 'unknown CPU'}, Node ${process.version}, load average ${loadavg().map((x) => x.toFixed(1)).join(' ')} (at the end; ${load0} at the start)`);
+    console.log('measured on x86-64 against file-backed register pages (behavioural model), loopback mTLS');
     console.log(`baseline idle bare node process RSS: ${mb(bareKb)} MB; small-heap flags: ${SMALL.join(' ')}`);
     console.log(`agent RSS idle, node defaults:            median ${mb(med(def(idle)))} MB, max ${mb(Math.max(...def(idle)))} MB (${(med(def(idle)) / bareKb).toFixed(2)}x bare node)`);
     console.log(`agent RSS idle, small-heap flags:         median ${mb(med(sm(idle)))} MB, max ${mb(Math.max(...sm(idle)))} MB (${(med(sm(idle)) / bareKb).toFixed(2)}x bare node)`);
