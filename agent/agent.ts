@@ -371,13 +371,19 @@ export class Agent extends EventEmitter {
     }
   }
 
+  /** The current certificate's validity, ms. */
+  #certWindow: { pem: string; from: number; to: number } | undefined;
+
   /** Asks for a new certificate when a third of the current one's lifetime is left (the link stays up). */
   #maybeRenew(): void {
     const c = this.#creds;
     if (!c || this.#pendingKey || !this.connected) return;
-    const cert = new X509Certificate(c.cert);
-    const from = Date.parse(cert.validFrom);
-    const to = Date.parse(cert.validTo);
+    // Parsed once per certificate, not on every tick.
+    if (this.#certWindow?.pem !== c.cert) {
+      const cert = new X509Certificate(c.cert);
+      this.#certWindow = { pem: c.cert, from: Date.parse(cert.validFrom), to: Date.parse(cert.validTo) };
+    }
+    const { from, to } = this.#certWindow;
     if (to - Date.now() > (to - from) / 3) return;
     void newKeyAndCsr(c.node).then(({ keyPem, csr }) => {
       this.#pendingKey = keyPem;

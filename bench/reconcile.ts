@@ -52,7 +52,9 @@ async function main(): Promise<void> {
   const k = await startK8s(t);
   const rig = await startRig(t);
   const agents: TestAgent[] = [];
-  for (let i = 0; i < AGENTS; i++) agents.push(await newAgent(t, rig, `pi-${i}`));
+  // Health at the product's period (the test rig's 500 ms would have 20 agents sampling their
+  // health 40 times a second in this one process).
+  for (let i = 0; i < AGENTS; i++) agents.push(await newAgent(t, rig, `pi-${i}`, { agent: { healthIntervalMs: 5000 } }));
   const kc = new KubeConfig();
   kc.loadFromFile(k.kubeconfig);
   // Stage clocks: when each stage was first reached after a change, by reconciler key and by node.
