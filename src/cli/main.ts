@@ -30,3 +30,7 @@ const code = await run(argv, {
   onStop: (fn) => stops.push(fn),
 });
 process.exitCode = code;
+// The command has finished (a server after its orderly stop). Whatever still holds the event
+// loop now is a straggler, such as a request to an API server that never answers waiting for
+// its own timeout: it may finish for a moment, then the process ends with the command's code.
+setTimeout(() => process.exit(code), 2000).unref();

@@ -7,6 +7,7 @@
 import t from 'tap';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { loadConfig } from '../../src/config/index.js';
 import { repoRoot } from '../support/paths.js';
@@ -98,4 +99,32 @@ t.test('without a kubeconfig serve says once that reconciliation is off, and rep
   cp.child.kill('SIGTERM');
   await exited;
   t.equal(cp.output().match(/Kubernetes reconciliation is off/g)?.length, 1, 'said once');
+});
+
+t.test('SIGTERM while the API server holds the first request unanswered: serve still ends, with code 0', async (t) => {
+  // A peer that accepts connections and never says a word: the start attempt's requests wait on
+  // it for their own timeouts (30 s), longer than a stop may take.
+  const held: Socket[] = [];
+  const silent = createServer((s) => void held.push(s));
+  await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+  t.teardown(() => {
+    for (const s of held) s.destroy();
+    silent.close();
+  });
+  const port = (silent.address() as AddressInfo).port;
+  const dir = tempDir(t, 'pic-kubeconfig-silent-');
+  const file = join(dir, 'kubeconfig.yaml');
+  writeFileSync(file, VALID('unused').replace(`server: "https://127.0.0.1:6443", certificate-authority: "unused"`, `server: "https://127.0.0.1:${port}", insecure-skip-tls-verify: true`));
+  const cp = await startServe(join(dir, 'data'), { args: ['--port', '0', '--agent-port', '0', '--kubeconfig', file], timeoutMs: 60_000 });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => cp.child.once('exit', (code, signal) => r({ code, signal })));
+  // Bounded: a serve that never ends is killed, and the test fails on the signal.
+  const guard = setTimeout(() => cp.child.kill('SIGKILL'), 25_000);
+  t.teardown(() => clearTimeout(guard));
+  const end = Date.now() + 20_000;
+  while (held.length === 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+  t.ok(held.length > 0, 'the start attempt reached the silent API server');
+  cp.child.kill('SIGTERM');
+  const r = await exited;
+  t.same(r, { code: 0, signal: null }, 'ended on its own with code 0, not killed');
+  t.match(cp.output(), /kubernetes reconciler stopped/);
 });
