@@ -6,10 +6,10 @@
  * The square wave: the agent's edge source is the timing thread polling a simulated GPIO block
  * (the behavioural model, the only simulated part), and the same thread drives that pin with
  * software PWM at 10 kHz for about 4 s. The thread polls before each write, so it sees a level
- * unless it was descheduled so long that two writes ran back to back without a poll between
- * them (then a high/low pair is missed): what is counted is at most what was driven, differs
- * from it by whole pairs, and on a loaded machine is still most of it (at least 80 % is asserted;
- * 99.7 % was seen in one run on 2 busy cores). Bounds are on counts, never on timings: the
+ * unless it was descheduled and then ran rounds back to back, catching up, without a poll between
+ * two writes (then a high/low pair is missed): what is counted is at most what was driven,
+ * differs from it by whole pairs, and is most of it (at least half is asserted; 99.7 % was seen
+ * with the file run alone on 2 busy cores, 72 % with other test files running beside it). Bounds are on counts, never on timings: the
  * number of edge reports, bus events, WebSocket messages and status writes (the API server's own
  * request counter for PUT on gpiopins/status) over the flood, against what the rate limits allow
  * for its length.
@@ -115,7 +115,7 @@ t.test('edges at 10 kHz reach the status and the bus as rate-limited counts', { 
 
   t.ok(driven >= HZ * 2 * (FLOOD_MS / 1000) * 0.5, `the square wave ran (${driven} edges)`);
   t.ok(seen <= driven, 'no edge is counted that was not driven');
-  t.ok(seen >= driven * 0.8, `the poller saw nearly every edge (${seen} of ${driven})`);
+  t.ok(seen >= driven * 0.5, `the poller saw most edges (${seen} of ${driven})`);
   // Levels are polled, so a miss is a whole high/low pair: seen and driven differ by an even
   // number, unless the source dropped events on the way to JS (then it says how many).
   const lost = reports.reduce((n, r) => n + r.lost, 0);
