@@ -146,6 +146,17 @@ void Engine::Shutdown() {
   if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
 }
 
+void Engine::SetRecordEdges(bool on) {
+  std::lock_guard<std::mutex> lock(mu_);
+  record_edges_ = on;
+  if (!on) std::vector<EdgeRecord>().swap(records_);
+}
+
+RecordStats Engine::Stats() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return RecordStats{edges_made_, records_.size(), records_.capacity() * sizeof(EdgeRecord)};
+}
+
 std::vector<EdgeRecord> Engine::TakeRecords() {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<EdgeRecord> out;
@@ -216,7 +227,8 @@ uint64_t Engine::DoDue(uint64_t now, std::vector<PolledEdge>* out, bool* wave_fi
       c.level = !c.level;
       if (c.level) soc_.SetMask(c.bank, c.bit);
       else soc_.ClearMask(c.bank, c.bit);
-      Record(c.pin, c.level, c.next_ns, MonoNs());
+      edges_made_++;
+      if (record_edges_) Record(c.pin, c.level, c.next_ns, MonoNs());
       c.next_ns += c.level ? c.high_ns : c.period_ns - c.high_ns;
       if (!c.level && c.counted && --c.cycles_left == 0) {
         channels_.erase(channels_.begin() + static_cast<long>(i));

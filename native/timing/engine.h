@@ -48,6 +48,13 @@ struct WaveStep {
   uint32_t delay_us;
 };
 
+/** How many PWM edges the thread made, and how many of them the record holds (and its memory). */
+struct RecordStats {
+  uint64_t made;
+  uint64_t held;
+  uint64_t held_bytes;
+};
+
 /** What the engine reports to its owner (called on the engine thread, with no lock held). */
 struct EngineSink {
   std::function<void(std::vector<PolledEdge>&&)> edges;
@@ -81,6 +88,13 @@ class Engine {
   void Shutdown();
 
   void SetSpinNs(uint64_t ns);
+  /**
+   * Whether PWM edges are recorded (default yes). An owner that never takes the record (the
+   * agent) turns it off: the record would otherwise grow to kRecordLimit edges (12 MB) and cost
+   * the thread a clock read and an append per edge. Turning it off frees what it held.
+   */
+  void SetRecordEdges(bool on);
+  RecordStats Stats();
   std::vector<EdgeRecord> TakeRecords();
   std::vector<int64_t> WaveLateness();
   bool Busy();
@@ -126,6 +140,8 @@ class Engine {
 
   std::vector<Channel> channels_;
   std::vector<EdgeRecord> records_;
+  bool record_edges_ = true;
+  uint64_t edges_made_ = 0;
   // Waveform.
   std::vector<WaveStep> wave_;
   bool wave_on_ = false;

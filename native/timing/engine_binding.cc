@@ -1,4 +1,4 @@
-// JS binding of the timing thread: new TimingEngine({ soc, simulate?, gpioPath?, spinUs? }, onEvent).
+// JS binding of the timing thread: new TimingEngine({ soc, simulate?, gpioPath?, spinUs?, recordEdges? }, onEvent).
 // The engine maps the GPIO window itself (a second mapping of the same registers on a Pi; its own
 // anonymous page and GPIO model when simulated), so the thread never shares a register accessor,
 // trace or model with the JS-side GpioChip. Events reach JS through one thread-safe function:
@@ -66,6 +66,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
                            InstanceMethod<&EngineWrap::Unwatch>("unwatch"),
                            InstanceMethod<&EngineWrap::SimDrive>("simDrive"),
                            InstanceMethod<&EngineWrap::Records>("records"),
+                           InstanceMethod<&EngineWrap::Stats>("recordStats"),
                            InstanceMethod<&EngineWrap::WaveLateness>("waveLateness"),
                            InstanceMethod<&EngineWrap::ReadBank0>("readBank0"),
                            InstanceMethod<&EngineWrap::Now>("now"),
@@ -152,6 +153,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     };
     c->engine = std::make_unique<Engine>(*c->soc, c->model.get(), std::move(sink));
     if (o.Get("spinUs").IsNumber()) c->engine->SetSpinNs(static_cast<uint64_t>(o.Get("spinUs").As<Napi::Number>().Uint32Value()) * 1000u);
+    c->engine->SetRecordEdges(opts::Bool(o, "recordEdges", true));
     c->t0 = MonoNs();
     c->env = env;
     c->open = true;
@@ -298,6 +300,19 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
       out[4 * i + 3] = static_cast<double>(r[i].at_ns - core_->t0);
     }
     return out;
+  }
+
+  // recordStats(): { edges, held, heldBytes }: PWM edges made, edges the record holds, and the
+  // memory it keeps for them (capacity, so a taken record shows as freed).
+  Napi::Value Stats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Open(env)) return env.Undefined();
+    RecordStats st = core_->engine->Stats();
+    Napi::Object r = Napi::Object::New(env);
+    r.Set("edges", static_cast<double>(st.made));
+    r.Set("held", static_cast<double>(st.held));
+    r.Set("heldBytes", static_cast<double>(st.held_bytes));
+    return r;
   }
 
   Napi::Value WaveLateness(const Napi::CallbackInfo& info) {

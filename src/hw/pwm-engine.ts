@@ -2,7 +2,7 @@
  * The native timing thread from TypeScript: software PWM on any pins (several at once), servo
  * pulses, waveforms and polled edge events. The thread runs the edges with no JS in the loop and
  * timestamps every edge it makes, so {@link pwmStats} computes the achieved frequency, duty and
- * lateness from the record. Closing the engine stops its thread and unmaps; outputs stay as they
+ * lateness from the record (unless `recordEdges: false`, for an owner that never reads it). Closing the engine stops its thread and unmaps; outputs stay as they
  * are (stop a pin with a level first to leave it defined).
  */
 import { HwError } from './errors.js';
@@ -21,6 +21,7 @@ interface NativeEngine {
   unwatch(): void;
   simDrive(pin: number, level: number | null): bigint;
   records(): Float64Array;
+  recordStats(): PwmRecordStats;
   waveLateness(): Float64Array;
   readBank0(): number;
   now(): bigint;
@@ -30,7 +31,7 @@ interface NativeEngine {
   close(): void;
 }
 type EngineCtor = new (
-  opts: { soc: SocName; simulate?: boolean; gpioPath?: string; spinUs?: number },
+  opts: { soc: SocName; simulate?: boolean; gpioPath?: string; spinUs?: number; recordEdges?: boolean },
   onEvent: (kind: string, payload: unknown, lost?: number) => void,
 ) => NativeEngine;
 
@@ -50,6 +51,16 @@ export interface PwmEdge {
   atNs: number;
 }
 
+/** How many PWM edges the thread made, and what its record holds of them. */
+export interface PwmRecordStats {
+  /** Software PWM edges made since the engine was created (recorded or not). */
+  edges: number;
+  /** Edges in the record, waiting for {@link TimingEngine.takeEdges}. */
+  held: number;
+  /** Memory the record keeps for them, bytes (24 per edge; at most about 12 MB). */
+  heldBytes: number;
+}
+
 export interface TimingEngineOptions {
   soc: SocName;
   /** A private simulated GPIO block (behavioural model) instead of the device. */
@@ -58,6 +69,12 @@ export interface TimingEngineOptions {
   gpioPath?: string;
   /** How long before a deadline the thread stops sleeping and spins, microseconds. Default 150. */
   spinUs?: number;
+  /**
+   * Record every software PWM edge for {@link TimingEngine.takeEdges} (default true). The record
+   * keeps up to 524288 edges (about 12 MB) until taken: a long-running owner that never takes it
+   * (the node agent) passes false, and the thread then skips the clock read and append per edge.
+   */
+  recordEdges?: boolean;
   addon?: LoadAddonOptions;
 }
 
@@ -82,7 +99,7 @@ export class TimingEngine {
     const Ctor = timingAddon(options.addon).TimingEngine as EngineCtor;
     const gpioPath = options.gpioPath ?? (options.soc === 'rp1' ? '/dev/gpiomem0' : '/dev/gpiomem');
     this.#native = new Ctor(
-      { soc: options.soc, simulate: options.simulate ?? false, gpioPath, ...(options.spinUs === undefined ? {} : { spinUs: options.spinUs }) },
+      { soc: options.soc, simulate: options.simulate ?? false, gpioPath, recordEdges: options.recordEdges ?? true, ...(options.spinUs === undefined ? {} : { spinUs: options.spinUs }) },
       (kind, payload, lost) => this.#onEvent(kind, payload, lost ?? 0),
     );
   }
@@ -197,12 +214,17 @@ export class TimingEngine {
     return this.#native.busy();
   }
 
-  /** The edges the thread made since the last call (at most 524288 are kept). */
+  /** The edges the thread made since the last call (at most 524288 are kept; none with `recordEdges: false`). */
   takeEdges(): PwmEdge[] {
     const r = this.#native.records();
     const out: PwmEdge[] = [];
     for (let i = 0; i < r.length; i += 4) out.push({ pin: r[i]!, level: r[i + 1] as 0 | 1, dueNs: r[i + 2]!, atNs: r[i + 3]! });
     return out;
+  }
+
+  /** Edges made and held by the record; cheap (no copy of the record). @throws HwError ECLOSED after close. */
+  recordStats(): PwmRecordStats {
+    return this.#native.recordStats();
   }
 
   /**

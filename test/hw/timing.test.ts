@@ -45,6 +45,33 @@ t.test('software PWM on two pins: counts, alternation, frequency and duty from t
   t.same(eng.takeEdges(), [], 'records are taken once');
 });
 
+t.test('the edge record: counted either way, held until taken, not kept with recordEdges: false', async (t) => {
+  const rec = new TimingEngine({ soc: 'bcm2711', simulate: true });
+  const off = new TimingEngine({ soc: 'bcm2711', simulate: true, recordEdges: false });
+  t.teardown(() => {
+    rec.close();
+    off.close();
+  });
+  t.same(rec.recordStats(), { edges: 0, held: 0, heldBytes: 0 }, 'nothing before any PWM');
+  const seen: EdgeEvent[] = [];
+  // The engine that keeps no record still delivers polled edges of its own PWM pin: a 5 ms half
+  // period against 0.5 ms polls, and a poll always runs before the thread's next write.
+  off.watchEdges([17], { edge: 'rising', pollUs: 500 }, (ev) => seen.push(...ev));
+  for (const e of [rec, off]) e.pwm(17, 100, 0.5, { cycles: 20 });
+  t.ok(await until(() => !rec.busy(), 10_000) && (await until(() => off.recordStats().edges === 40, 10_000)), 'both ran their 20 cycles');
+  const r = rec.recordStats();
+  t.equal(r.edges, 40, 'two edges a cycle made');
+  t.equal(r.held, 40, 'and all of them held for takeEdges');
+  t.ok(r.heldBytes >= 40 * 24, `the record keeps ${r.heldBytes} bytes`);
+  t.equal(rec.takeEdges().length, 40);
+  t.same(rec.recordStats(), { edges: 40, held: 0, heldBytes: 0 }, 'taking the record frees it');
+  t.same(off.recordStats(), { edges: 40, held: 0, heldBytes: 0 }, 'recordEdges: false: counted, never held');
+  t.same(off.takeEdges(), []);
+  t.ok(await until(() => seen.length === 20, 5000), `polled rising edges of the unrecorded PWM: ${seen.length}`);
+  off.close();
+  t.throws(() => off.recordStats(), { code: 'ECLOSED' });
+});
+
 t.test('servo mode: 50 Hz, 1.5 ms pulses', async (t) => {
   const eng = new TimingEngine({ soc: 'rp1', simulate: true });
   t.teardown(() => eng.close());
