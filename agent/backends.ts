@@ -14,6 +14,10 @@
  *   configuration; they are models, not measurements. By default bus 1 carries a BME280 at 0x76
  *   (21.5 °C, 1013.25 hPa, 45 %) and an ADS1115 at 0x48 (AIN0-3 at 0.5, 1.25, 2.5, 3.3 V).
  *   `--sim-i2c file.json` replaces that: `{ "1": { "0x76": { "type": "bme280", "temperatureC": 30 } } }`.
+ *
+ * Both timing engines for software PWM (here and in {@link realBackends}) are opened with
+ * `recordEdges: false`: nothing in the agent reads the edge record, which would otherwise grow
+ * to about 12 MB in an agent that runs a software PWM for a minute or more.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -108,14 +112,14 @@ export function simPwmBackends(stateDir: string, soc: SocName, gpioPage: string,
   if (!existsSync(pages)) writeFileSync(pages, Buffer.alloc(8192));
   return {
     openHardware: () => openHardwarePwm({ soc, memPath: pages, gpioPath: gpioPage, offsets: { cm: 0, pwm: 4096 }, trace: opts.trace ?? false }),
-    openEngine: () => new TimingEngine({ soc, simulate: true }),
+    openEngine: () => new TimingEngine({ soc, simulate: true, recordEdges: false }),
   };
 }
 
 /** The hardware of a Pi (see the module comment). */
 export function realBackends(soc: SocName): { pwm: PwmBackends; i2c: I2cBuses } {
   return {
-    pwm: { openHardware: () => openHardwarePwm({ soc }), openEngine: () => new TimingEngine({ soc }) },
+    pwm: { openHardware: () => openHardwarePwm({ soc }), openEngine: () => new TimingEngine({ soc, recordEdges: false }) },
     i2c: { open: (n) => I2cBus.open(n) },
   };
 }

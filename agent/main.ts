@@ -7,7 +7,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { openChip, TimingEngine, type GpioChip, type Level, type SocName } from '../src/hw/index.js';
+import { gpioWindowBytes, openChip, TimingEngine, type GpioChip, type Level, type SocName } from '../src/hw/index.js';
 import { Agent } from './agent.js';
 import { readSimI2c, realBackends, simBackends } from './backends.js';
 import { engineEdgeSource, hasKernelGpio, kernelEdgeSource, type EdgeSource } from './edges.js';
@@ -54,8 +54,9 @@ export async function runAgent(o: RunAgentOptions): Promise<{ agent: Agent; chip
     // The model's register page is a file in the state directory: a restarted agent finds the
     // registers as the previous run left them, as it would on a Pi.
     const page = join(o.stateDir, 'gpiomem.sim');
-    if (!existsSync(page)) writeFileSync(page, Buffer.alloc(4096));
-    chip = openChip({ soc: o.soc && o.soc !== 'auto' ? o.soc : 'bcm2711', simulate: true, gpiomem: page });
+    const soc = o.soc && o.soc !== 'auto' ? o.soc : 'bcm2711';
+    if (!existsSync(page)) writeFileSync(page, Buffer.alloc(gpioWindowBytes(soc)));
+    chip = openChip({ soc, simulate: true, gpiomem: page });
     backends = simBackends(o.stateDir, chip.soc, page, o.simI2cFile ? readSimI2c(o.simI2cFile) : undefined);
     // Edges of the model's inputs: the timing thread polls the level register in the same page.
     edges = edgeSourceOr(o.log, () => engineEdgeSource(new TimingEngine({ soc: chip.soc, gpioPath: page })));

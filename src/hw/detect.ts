@@ -68,6 +68,14 @@ const KNOWN_BASE: Record<SocName, bigint> = {
 const RP1_GPIO_BASE = 0x1f000d0000n;
 const GPIO_OFFSET = 0x200000n;
 
+/**
+ * Bytes of the GPIO window `gpiomem` maps: one 4 KiB page on the BCM SoCs, 0x30000 on RP1
+ * (IO_BANK, SYS_RIO and PADS). A register-page file standing in for the device needs this size.
+ */
+export function gpioWindowBytes(soc: SocName): number {
+  return soc === 'rp1' ? 0x30000 : 0x1000;
+}
+
 function readOptional(path: string): Buffer | undefined {
   try {
     return readFileSync(path);

@@ -3,7 +3,7 @@
  */
 export { openChip, GpioChip } from './chip.js';
 export type { OpenChipOptions, PinMode, Pull, Level, DriveStrength, Slew, SimulatedPins } from './chip.js';
-export { detectBoard } from './detect.js';
+export { detectBoard, gpioWindowBytes } from './detect.js';
 export type { BoardInfo, DetectOptions } from './detect.js';
 export { HwError } from './errors.js';
 export type { HwErrorProps } from './errors.js';
@@ -13,6 +13,6 @@ export type { SocName, RegisterBlock, TraceEntry, NativeAddon } from './native.j
 export { openHardwarePwm, HardwarePwm, bcmPwmFromRegisters, rp1PwmFromRegisters, PWM_PINS } from './pwm.js';
 export type { OpenHardwarePwmOptions, PwmResult, PwmTraceEntry, PwmModelState } from './pwm.js';
 export { TimingEngine, pwmStats } from './pwm-engine.js';
-export type { TimingEngineOptions, SoftPwmResult, PwmEdge, PwmStats } from './pwm-engine.js';
+export type { TimingEngineOptions, SoftPwmResult, PwmEdge, PwmStats, PwmRecordStats } from './pwm-engine.js';
 export type { WaveStep, WaveResult } from './waveform.js';
 export type { PollEdgesOptions, EdgeListener, EdgeEvent } from './edges.js';

@@ -2,7 +2,6 @@
 // GPIO and PWM registers are page files (the real register code runs over them) and whose I2C
 // buses carry behavioural sensor models. The silicon is the only thing simulated.
 import t from 'tap';
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,10 +11,8 @@ import { VirtualBme280 } from '../../src/hw/devices/virtual-bme280.js';
 import type { VirtualAds1115 } from '../../src/hw/devices/ads1115.js';
 import { readSimI2c } from '../../agent/backends.js';
 import { pwmRoute } from '../../agent/pwm.js';
-import { startRig, newAgent, startAgent, until, nextApplied, type Rig, type TestAgent } from './rig.js';
+import { startRig, newAgent, startAgent, spawnAgent, enrolNode, until, nextApplied, type Rig, type TestAgent } from './rig.js';
 import { tempDir } from '../support/tmp.js';
-import { repoRoot } from '../support/paths.js';
-import { enrol } from '../../agent/enrol.js';
 
 t.setTimeout(120_000);
 
@@ -227,25 +224,16 @@ t.test('I2C in the agent', async (t) => {
 
 t.test('a real agent process (pi-controller agent --sim --sim-i2c) drives PWM and reads its configured sensor', async (t) => {
   const rig = await startRig(t);
-  const stateDir = tempDir(t, 'pic-agent-proc-');
-  const { token } = rig.hub.createJoinToken('pi-proc');
-  await enrol({ server: rig.hub.url, token, stateDir });
-  const nodeId = rig.srv.store.nodes.require('pi-proc').id;
+  const { stateDir, nodeId } = await enrolNode(t, rig, 'pi-proc');
   rig.srv.store.hardware.create(nodeId, 'pwm', 'fan', { pin: 12, frequencyHz: 25_000, dutyCycle: 0.25 });
   rig.srv.store.hardware.create(nodeId, 'i2c', 'env', { bus: 3, address: 0x77, decoder: 'bme280' });
   const sensors = join(stateDir, 'sensors.json');
   writeFileSync(sensors, JSON.stringify({ 3: { '0x77': { type: 'bme280', temperatureC: 30.5, humidityPercent: 20 } } }));
-  let stderr = '';
-  const start = () => {
-    const child = spawn(process.execPath, [join(repoRoot(), 'dist/src/cli/main.js'), 'agent', '--sim', '--state-dir', stateDir, '--sim-i2c', sensors, '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'pipe'] });
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    t.teardown(() => void child.kill('SIGKILL'));
-    return child;
-  };
-  const child = start();
+  const args = ['--sim', '--state-dir', stateDir, '--sim-i2c', sensors];
+  const { child, stderr } = spawnAgent(t, args);
   const status = (kind: 'pwm' | 'i2c', name: string) => rig.srv.store.hardware.require(nodeId, kind, name).status;
   await until(() => status('pwm', 'fan').phase === 'Applied' && status('i2c', 'env').phase === 'Applied', 20_000).catch((err: Error) => {
-    throw new Error(`${err.message}; agent stderr: ${stderr}`);
+    throw new Error(`${err.message}; agent stderr: ${stderr()}`);
   });
   const regs = pwmPage(stateDir);
   t.match(status('pwm', 'fan').actual, { implementation: 'hardware', channel: 'PWM0_0', frequencyHz: bcmPwmFromRegisters('bcm2711', regs).frequencyHz }, 'achieved frequency as the process\'s register page gives it');
@@ -259,11 +247,10 @@ t.test('a real agent process (pi-controller agent --sim --sim-i2c) drives PWM an
 
   // A bad sensor file is refused at start, naming the problem.
   writeFileSync(sensors, JSON.stringify({ 3: { '0x77': { type: 'bmp180' } } }));
-  stderr = '';
-  const bad = start();
-  const [badCode] = (await once(bad, 'exit')) as [number | null];
+  const bad = spawnAgent(t, args);
+  const [badCode] = (await once(bad.child, 'exit')) as [number | null];
   t.not(badCode, 0);
-  t.match(stderr, /SIM_I2C_INVALID/);
+  t.match(bad.stderr(), /SIM_I2C_INVALID/);
 });
 
 t.test('simulated I2C configuration file', async (t) => {
