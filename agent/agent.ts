@@ -144,6 +144,11 @@ export class Agent extends EventEmitter {
     return this.#desired.items;
   }
 
+  /** The edge watcher's counters (edges seen, reports sent, events the source lost); null without an edge source. */
+  get edgeStats(): Readonly<{ edges: number; reports: number; lost: number }> | null {
+    return this.#edges ? { ...this.#edges.stats } : null;
+  }
+
   /** Applies the kept desired state, then starts dialling. */
   start(): void {
     this.#stopped = false;
