@@ -14,8 +14,11 @@
  *   sent to the node's agent; sent to the agent's applied report (validation, register writes,
  *   its state file, the link both ways); applied report to the status write accepted.
  * - Throughput: 2000 changes from 32 concurrent clients, timed until every page shows the last
- *   value of every pin. Ceiling in the same run: 2000 bare PATCHes of ConfigMaps from 32 clients
- *   (the API server and etcd alone, nothing watching).
+ *   value of every pin, with the GPIOPin requests the API server counted for them
+ *   (`apiserver_request_total` from /metrics) and the CPU time it used, per change. Ceilings in
+ *   the same run: 2000 bare PATCHes of ConfigMaps from 32 clients (the API server and etcd
+ *   alone, nothing watching), and 2000 bare GPIOPin PATCHes once the reconciler stopped (a
+ *   custom resource's write, of which a change needs two: its PATCH and the status write).
  * - kubectl: 20 changes made with `kubectl patch` (a process each), timed to the register.
  * etcd keeps its data on a tmpfs when /dev/shm exists (a test rig; the line says which).
  * Measured on x86 against file-backed register pages (the behavioural model), not on a Pi.
@@ -38,6 +41,26 @@ const LIMIT_MS = 180_000;
 const teardowns: (() => void | Promise<void>)[] = [];
 const t = { teardown: (fn: () => void | Promise<void>) => void teardowns.push(fn) };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/**
+ * From the API server's /metrics: its request counters for GPIOPins (`apiserver_request_total`)
+ * by verb, subresource and code, the requests a change costs counted by the server itself; and
+ * the CPU time the API server process has used (`process_cpu_seconds_total`).
+ */
+async function apiMetrics(k: { api: (m: string, p: string) => Promise<{ status: number; body: unknown }> }): Promise<{ requests: Map<string, number>; cpuS: number }> {
+  const r = await k.api('GET', '/metrics');
+  const requests = new Map<string, number>();
+  let cpuS = NaN;
+  if (r.status !== 200 || typeof r.body !== 'string') return { requests, cpuS };
+  const value = (line: string) => Number(line.slice(line.lastIndexOf(' ') + 1));
+  for (const line of r.body.split('\n')) {
+    if (line.startsWith('process_cpu_seconds_total ')) cpuS = value(line);
+    if (!line.startsWith('apiserver_request_total{') || !line.includes('resource="gpiopins"')) continue;
+    const lab = (n: string) => new RegExp(`[{,]${n}="([^"]*)"`).exec(line)?.[1] ?? '';
+    const what = `${lab('verb')}${lab('subresource') ? `/${lab('subresource')}` : ''} ${lab('code')}`;
+    requests.set(what, (requests.get(what) ?? 0) + value(line));
+  }
+  return { requests, cpuS };
+}
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
 
 async function main(): Promise<void> {
@@ -119,6 +142,8 @@ async function main(): Promise<void> {
 
   // Throughput: many clients at once.
   let next = 0;
+  const m0 = await apiMetrics(k);
+  const lists0 = rec.watchOf('gpio')?.lists ?? 0;
   const l0 = performance.now();
   await Promise.all(Array.from({ length: LOAD_CLIENTS }, async () => {
     while (next < LOAD_CHANGES && !overTime()) {
@@ -131,6 +156,12 @@ async function main(): Promise<void> {
   const sentMs = performance.now() - l0;
   await until(() => objs.every((o) => o.agent.chip.read(o.pin) === o.value));
   const loadMs = performance.now() - l0;
+  // Requests the API server counted for the sustained phase, after the last status write settled.
+  await sleep(1500);
+  await rec.idle();
+  const m1 = await apiMetrics(k);
+  const relists = (rec.watchOf('gpio')?.lists ?? 0) - lists0;
+  const perChange = [...m1.requests].map(([w, n]) => [w, n - (m0.requests.get(w) ?? 0)] as const).filter(([, n]) => n > 0).sort((a, b) => b[1] - a[1]);
 
   // kubectl, a process per change.
   const kub: number[] = [];
@@ -159,6 +190,22 @@ async function main(): Promise<void> {
   }));
   const bareMs = performance.now() - b0;
 
+  // The same for GPIOPins (a custom resource: the API server's unstructured path), nothing
+  // watching them now that the reconciler stopped: what one of the two writes of a change costs.
+  let nextPin = 0;
+  const mp0 = await apiMetrics(k);
+  const p0 = performance.now();
+  await Promise.all(Array.from({ length: LOAD_CLIENTS }, async () => {
+    while (nextPin < LOAD_CHANGES && !overTime()) {
+      const o = objs[(nextPin++ * 13) % objs.length]!;
+      o.value ^= 1;
+      const r = await k.api('PATCH', `${base}/${o.name}`, { spec: { value: o.value } }, 'application/merge-patch+json');
+      if (r.status !== 200) throw new Error(`GPIOPin PATCH answered ${r.status}`);
+    }
+  }));
+  const barePinMs = performance.now() - p0;
+  const mp1 = await apiMetrics(k);
+
   const f = (x: number) => x.toFixed(1);
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
   process.stdout.write(
@@ -177,7 +224,10 @@ async function main(): Promise<void> {
       ] as const).map(([what, s]) => `    ${what.padEnd(56)} ${f(pct(stages[s]!, 50)).padStart(7)} / ${f(pct(stages[s]!, 99))}`),
       `  kubectl patch (a process per change) to register, ${kub.length} changes: p50 ${f(pct(kub, 50))} ms, p99 ${f(pct(kub, 99))} ms`,
       `sustained: ${LOAD_CHANGES} changes from ${LOAD_CLIENTS} clients, all in the registers after ${f(loadMs)} ms: ${f(LOAD_CHANGES / (loadMs / 1000))} changes/s (goal >= 500/s); API server accepted them at ${f(LOAD_CHANGES / (sentMs / 1000))}/s`,
+      `  GPIOPin requests per change (apiserver_request_total): ${perChange.map(([w, n]) => `${w} ${(n / LOAD_CHANGES).toFixed(2)}`).join(', ') || 'no metrics'}; the reconciler's GPIOPin watch listed again ${relists} times`,
+      `  API server CPU (process_cpu_seconds_total): ${f((1000 * (m1.cpuS - m0.cpuS)) / LOAD_CHANGES)} ms per change, against ${f((1000 * (mp1.cpuS - mp0.cpuS)) / LOAD_CHANGES)} ms per bare GPIOPin PATCH below`,
       `  ceiling in the same run: ${LOAD_CHANGES} bare ConfigMap PATCHes from ${LOAD_CLIENTS} clients, nothing watching: ${f(LOAD_CHANGES / (bareMs / 1000))}/s; ratio ${f((LOAD_CHANGES / (loadMs / 1000)) / (LOAD_CHANGES / (bareMs / 1000)))}x`,
+      `  and ${LOAD_CHANGES} bare GPIOPin PATCHes, reconciler stopped: ${f(LOAD_CHANGES / (barePinMs / 1000))}/s (a change is two such writes, its PATCH and the status write: bound ~${f(LOAD_CHANGES / (barePinMs / 1000) / 2)}/s); ratio ${f((LOAD_CHANGES / (loadMs / 1000)) / (LOAD_CHANGES / (barePinMs / 1000) / 2))}x of that bound`,
     ].join('\n') + '\n',
   );
 }
