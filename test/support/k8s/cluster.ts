@@ -12,7 +12,8 @@ import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, wri
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Agent, request } from 'node:https';
+import { KubeConfig } from '@kubernetes/client-node';
+import { rawRequest } from '../../../src/cluster/raw.js';
 
 /** Where the rig's binaries are: the folder 40-k8s.sh recorded, or null when it has not run. */
 export function k8sBinDir(): string | null {
@@ -171,32 +172,10 @@ export async function startK8s(t: Teardown, opts: { controllerManager?: boolean;
       'current-context: test', '',
     ].join('\n'),
   );
-  const agent = new Agent({ ca: caPem, keepAlive: true });
-  const api: K8sCluster['api'] = (method, path, body, contentType = 'application/json') =>
-    new Promise((resolve, reject) => {
-      const data = body === undefined ? undefined : JSON.stringify(body);
-      const req = request(server + path, {
-        method, agent,
-        headers: { authorization: `Bearer ${token}`, accept: 'application/json', ...(data ? { 'content-type': contentType, 'content-length': Buffer.byteLength(data) } : {}) },
-      }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          let parsed: unknown = text;
-          try {
-            parsed = JSON.parse(text);
-          } catch {
-            // Non-JSON answers (/readyz says "ok") stay text.
-          }
-          resolve({ status: res.statusCode ?? 0, body: parsed });
-        });
-      });
-      req.setTimeout(15_000, () => req.destroy(new Error(`${method} ${path} timed out`)));
-      req.on('error', reject);
-      if (data) req.write(data);
-      req.end();
-    });
+  // The same request path the product uses (keep-alive pool, the kubeconfig's token and CA).
+  const kc = new KubeConfig();
+  kc.loadFromFile(kubeconfig);
+  const api: K8sCluster['api'] = (method, path, body, contentType) => rawRequest(kc, method, path, body, contentType, 15_000);
 
   const deadline = Date.now() + (opts.readyTimeoutMs ?? 90_000);
   for (;;) {
