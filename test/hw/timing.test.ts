@@ -9,15 +9,7 @@ import { TimingEngine, pwmStats } from '../../src/hw/pwm-engine.js';
 import type { EdgeEvent } from '../../src/hw/edges.js';
 import { repoRoot } from '../support/paths.js';
 import { RegisterPage, BCM_PAGE } from '../support/register-page.js';
-
-async function until(cond: () => boolean, ms: number): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) return false;
-    await new Promise((r) => setTimeout(r, 5));
-  }
-  return true;
-}
+import { waitFor as until } from '../support/wait.js';
 
 const threads = () => readdirSync('/proc/self/task').length;
 

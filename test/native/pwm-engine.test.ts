@@ -4,15 +4,7 @@
 import t from 'tap';
 import { TimingEngine, pwmStats } from '../../src/hw/pwm-engine.js';
 import type { EdgeEvent } from '../../src/hw/edges.js';
-
-async function until(cond: () => boolean, ms: number): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) return false;
-    await new Promise((r) => setTimeout(r, 5));
-  }
-  return true;
-}
+import { waitFor as until } from '../support/wait.js';
 
 for (const soc of ['bcm2835', 'rp1'] as const) {
   t.test(`${soc}: PWM cycles, waveform, polled edges, close while running`, async (t) => {
