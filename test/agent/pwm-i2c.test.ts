@@ -11,7 +11,7 @@ import { VirtualBme280 } from '../../src/hw/devices/virtual-bme280.js';
 import type { VirtualAds1115 } from '../../src/hw/devices/ads1115.js';
 import { readSimI2c } from '../../agent/backends.js';
 import { pwmRoute } from '../../agent/pwm.js';
-import { startRig, newAgent, startAgent, spawnAgent, enrolNode, until, nextApplied, type Rig, type TestAgent } from './rig.js';
+import { startRig, newAgent, startAgent, spawnAgent, enrolNode, until, nextApplied, pushDesired, type Rig, type TestAgent } from './rig.js';
 import { tempDir } from '../support/tmp.js';
 
 t.setTimeout(120_000);
@@ -37,7 +37,7 @@ type Item = { kind: 'gpio' | 'pwm' | 'i2c'; name: string; generation: number; sp
 let seq = 100;
 /** Sends a desired snapshot straight down the link; resolves with the agent's report. */
 async function send(rig: Rig, a: TestAgent, node: string, items: Item[]): Promise<AppliedItem[]> {
-  const applied = nextApplied(a.agent) as Promise<AppliedItem[]>;
+  const applied = nextApplied(a.agent);
   rig.hub.sendRaw(rig.srv.store.nodes.require(node).id, JSON.stringify({ v: PROTOCOL_VERSION, type: 'desired', seq: ++seq, items }));
   return applied;
 }
@@ -50,8 +50,7 @@ t.test('PWM in the agent', async (t) => {
     await until(() => a.agent.connected);
     const nodeId = rig.srv.store.nodes.require('pi-pwm').id;
     rig.srv.store.hardware.create(nodeId, 'pwm', 'fan', { pin: 18, frequencyHz: 25_000, dutyCycle: 0.4, implementation: 'hardware' });
-    const applied = nextApplied(a.agent) as Promise<AppliedItem[]>;
-    rig.hub.pushDesired(nodeId);
+    const applied = pushDesired(rig, a.agent, nodeId);
     const fan = byName(await applied, 'fan')!;
     t.match(fan, { phase: 'Applied', actual: { implementation: 'hardware', channel: 'PWM0_0', enabled: true, polarity: 'normal' } });
     const regs = pwmPage(a.stateDir);
@@ -72,7 +71,7 @@ t.test('PWM in the agent', async (t) => {
     await a.agent.stop();
     a.chip.close();
     const again = startAgent(t, a.stateDir, false, false);
-    const reconciled = nextApplied(again.agent) as Promise<AppliedItem[]>;
+    const reconciled = nextApplied(again.agent);
     again.agent.start();
     const fan2 = byName(await reconciled, 'fan')!;
     t.equal(fan2.actual!.frequencyHz, fromPage.frequencyHz, 'the same achieved frequency after restart');
@@ -84,14 +83,12 @@ t.test('PWM in the agent', async (t) => {
 
     // A new duty is a write; the same spec again is not.
     rig.srv.store.hardware.replace(nodeId, 'pwm', 'fan', { pin: 18, frequencyHz: 25_000, dutyCycle: 0.75, implementation: 'hardware' });
-    const p3 = nextApplied(again.agent) as Promise<AppliedItem[]>;
-    rig.hub.pushDesired(nodeId);
+    const p3 = pushDesired(rig, again.agent, nodeId);
     const fan3 = byName(await p3, 'fan')!;
     t.equal(fan3.actual!.dutyCycle, bcmPwmFromRegisters('bcm2711', pwmPage(a.stateDir)).duty);
     t.ok(Math.abs((fan3.actual!.dutyCycle as number) - 0.75) <= 1 / pwmPage(a.stateDir).rng, 'new duty applied');
     again.pwm()!.clearTrace();
-    const p4 = nextApplied(again.agent);
-    rig.hub.pushDesired(nodeId);
+    const p4 = pushDesired(rig, again.agent, nodeId);
     await p4;
     t.same(again.pwm()!.trace().filter((e) => e.op === 'write'), [], 're-applying the same spec writes nothing');
 
@@ -102,8 +99,7 @@ t.test('PWM in the agent', async (t) => {
     t.not(again.pwm()!.solve(13, 54_000, 0.5).clockHz, bcmPwmFromRegisters('bcm2711', { ...clockBefore, rng: 1, dat: 0 }).frequencyHz, 'alone, 54 kHz would take another clock');
     again.pwm()!.clearTrace();
     rig.srv.store.hardware.create(nodeId, 'pwm', 'pump', { pin: 13, frequencyHz: 54_000, dutyCycle: 0.5, implementation: 'hardware' });
-    const p5 = nextApplied(again.agent) as Promise<AppliedItem[]>;
-    rig.hub.pushDesired(nodeId);
+    const p5 = pushDesired(rig, again.agent, nodeId);
     const five = await p5;
     t.match(byName(five, 'pump'), { phase: 'Applied', actual: { channel: 'PWM0_1' } });
     const pump = byName(five, 'pump')!.actual!.frequencyHz as number;
@@ -182,8 +178,7 @@ t.test('I2C in the agent', async (t) => {
       ['odd', { bus: 1, address: 0x50, decoder: 'no-such-chip' }],
       ['nobus', { bus: 7, address: 0x20, registers: [{ name: 'x', register: 0, type: 'u8', pollIntervalMs: 100 }] }],
     ] as const) rig.srv.store.hardware.create(nodeId, 'i2c', name, spec as never);
-    const applied = nextApplied(a.agent) as Promise<AppliedItem[]>;
-    rig.hub.pushDesired(nodeId);
+    const applied = pushDesired(rig, a.agent, nodeId);
     const got = await applied;
     const env = byName(got, 'env')!;
     t.match(env, { phase: 'Applied', actual: { bus: 1, address: 0x76, decoder: 'bme280', readAt: /^\d{4}-/ } }, 'read before it was reported');
@@ -212,8 +207,7 @@ t.test('I2C in the agent', async (t) => {
     t.pass('i2c.reading on the event bus');
     // Removal: the device is no longer read.
     rig.srv.store.hardware.delete(nodeId, 'i2c', 'env');
-    const p = nextApplied(a.agent);
-    rig.hub.pushDesired(nodeId);
+    const p = pushDesired(rig, a.agent, nodeId);
     await p;
     const n = bme.measurements;
     await new Promise((r) => setTimeout(r, 300)); // six decoder intervals

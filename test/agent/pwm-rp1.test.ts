@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { AppliedItem } from '../../src/api/agent.js';
 import { gpioWindowBytes } from '../../src/hw/index.js';
 import { PWM_PINS, RP1_PWM_REG, rp1PwmFromRegisters } from '../../src/hw/pwm.js';
-import { startRig, newAgent, startAgent, spawnAgent, enrolNode, until, nextApplied, type Rig, type TestAgent } from './rig.js';
+import { startRig, newAgent, startAgent, spawnAgent, enrolNode, until, nextApplied, pushDesired } from './rig.js';
 
 t.setTimeout(60_000);
 
@@ -27,12 +27,6 @@ function funcsel(page: string, pin: number): number {
 const enabled = (global: number, ch: number) => (global >>> ch) & 1;
 const byName = (items: AppliedItem[], name: string) => items.find((i) => i.name === name)!;
 
-async function push(rig: Rig, a: TestAgent, nodeId: string): Promise<AppliedItem[]> {
-  const applied = nextApplied(a.agent) as Promise<AppliedItem[]>;
-  rig.hub.pushDesired(nodeId);
-  return applied;
-}
-
 t.test('hardware PWM on an RP1 agent', async (t) => {
   const top = t;
   const rig = await startRig(t);
@@ -46,7 +40,7 @@ t.test('hardware PWM on an RP1 agent', async (t) => {
     rig.srv.store.hardware.create(nodeId, 'pwm', 'fan', { pin: 18, frequencyHz: 25_000, dutyCycle: 0.4, implementation: 'hardware' });
     // 30 kHz does not divide the 50 MHz clock: the achieved frequency is not the one asked for.
     rig.srv.store.hardware.create(nodeId, 'pwm', 'pump', { pin: 12, frequencyHz: 30_000, dutyCycle: 0.25, polarity: 'inversed' });
-    const got = await push(rig, a, nodeId);
+    const got = await pushDesired(rig, a.agent, nodeId);
     const fan = byName(got, 'fan'), pump = byName(got, 'pump');
     t.match(fan, { phase: 'Applied', actual: { implementation: 'hardware', channel: 'PWM0_2', enabled: true, polarity: 'normal' } });
     t.match(pump, { phase: 'Applied', actual: { implementation: 'hardware', channel: 'PWM0_0', enabled: true, polarity: 'inversed' } }, 'auto on GPIO12 is hardware');
@@ -74,7 +68,7 @@ t.test('hardware PWM on an RP1 agent', async (t) => {
     const hw = a.pwm()!;
     hw.clearTrace();
     const pwmBefore = readFileSync(join(a.stateDir, 'pwm.sim'));
-    const again = await push(rig, a, nodeId);
+    const again = await pushDesired(rig, a.agent, nodeId);
     t.match(byName(again, 'fan'), { phase: 'Applied', actual: { frequencyHz: 25_000 } });
     t.same(hw.trace().filter((e) => e.op === 'write'), [], 're-applying writes no PWM or GPIO register');
     t.ok(readFileSync(join(a.stateDir, 'pwm.sim')).equals(pwmBefore), 'PWM page unchanged');
@@ -84,7 +78,7 @@ t.test('hardware PWM on an RP1 agent', async (t) => {
     const gpioBefore = readFileSync(a.page);
     // Torn down with the whole test, not this subtest: the next one uses it.
     const b = startAgent(top, a.stateDir, false, false, {}, 'rp1');
-    const reconciled = nextApplied(b.agent) as Promise<AppliedItem[]>;
+    const reconciled = nextApplied(b.agent);
     b.agent.start();
     const got = await reconciled;
     t.equal(byName(got, 'fan').actual!.frequencyHz, rp1PwmFromRegisters(rp1Page(a.stateDir, 2)).frequencyHz, 'the same achieved frequency after restart');
@@ -98,7 +92,7 @@ t.test('hardware PWM on an RP1 agent', async (t) => {
 
   t.test('enabled: false and removal stop the channel and leave the pin at its idle level', async (t) => {
     rig.srv.store.hardware.replace(nodeId, 'pwm', 'pump', { pin: 12, frequencyHz: 30_000, dutyCycle: 0.25, polarity: 'inversed', enabled: false });
-    const off = byName(await push(rig, a, nodeId), 'pump');
+    const off = byName(await pushDesired(rig, a.agent, nodeId), 'pump');
     t.match(off, { phase: 'Applied', actual: { implementation: 'hardware', channel: 'PWM0_0', enabled: false, level: 1 } }, 'disabled: idle level (inversed: high)');
     t.equal(enabled(rp1Page(a.stateDir, 0).global, 0), 0, 'channel 0 disabled');
     t.equal(enabled(rp1Page(a.stateDir, 2).global, 2), 1, 'channel 2 still runs');
@@ -106,7 +100,7 @@ t.test('hardware PWM on an RP1 agent', async (t) => {
     t.equal(a.chip.read(12), 1);
 
     rig.srv.store.hardware.delete(nodeId, 'pwm', 'fan');
-    const left = await push(rig, a, nodeId);
+    const left = await pushDesired(rig, a.agent, nodeId);
     t.notOk(left.some((i) => i.name === 'fan'), 'no report for the removed object');
     t.equal(enabled(rp1Page(a.stateDir, 2).global, 2), 0, 'channel 2 disabled');
     t.equal(a.chip.getMode(18), 'output', 'GPIO18 left an output (SYS_RIO), not on the PWM function');

@@ -10,6 +10,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import { CertManager } from '../../src/certs/index.js';
+import type { AppliedItem } from '../../src/api/agent.js';
 import type { EventBus } from '../../src/events/bus.js';
 import { silentLogger } from '../../src/log/index.js';
 import { AgentHub } from '../../src/server/agents.js';
@@ -21,6 +22,7 @@ import { simBackends } from '../../agent/backends.js';
 import { enrol } from '../../agent/enrol.js';
 import { startServer, type TestServer } from '../support/server.js';
 import { tempDir } from '../support/tmp.js';
+import { waitFor } from '../support/wait.js';
 import { repoRoot } from '../support/paths.js';
 
 type T = { teardown(fn: () => void | Promise<void>): void };
@@ -122,22 +124,25 @@ export function spawnAgent(t: T, args: string[]): { child: ChildProcess; stderr:
 }
 
 /** Resolves with the next `applied` report of an agent (bounded: rejects after `ms`). */
-export async function nextApplied(agent: Agent, ms = 5000): Promise<unknown[]> {
+export async function nextApplied(agent: Agent, ms = 5000): Promise<AppliedItem[]> {
   const ac = new AbortController();
   const timer = setTimeout(() => ac.abort(), ms);
   try {
-    const [items] = (await once(agent, 'applied', { signal: ac.signal })) as [unknown[]];
+    const [items] = (await once(agent, 'applied', { signal: ac.signal })) as [AppliedItem[]];
     return items;
   } finally {
     clearTimeout(timer);
   }
 }
 
+/** Sends the node's stored desired state to its agent; resolves with the agent's next report. */
+export function pushDesired(rig: Rig, agent: Agent, nodeId: string): Promise<AppliedItem[]> {
+  const applied = nextApplied(agent);
+  rig.hub.pushDesired(nodeId);
+  return applied;
+}
+
 /** Waits until `cond()` holds, polling every 10 ms, for at most `ms`. */
 export async function until(cond: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 10));
-  }
+  if (!(await waitFor(cond, ms, 10))) throw new Error('condition not met in time');
 }

@@ -4,8 +4,7 @@
 // the agent's own simulated backends; the GPIO block under the timing thread is the behavioural
 // model, the only thing simulated. Assertions are on counts: edges made, edges held.
 import t from 'tap';
-import type { AppliedItem } from '../../src/api/agent.js';
-import { startRig, newAgent, until, nextApplied } from './rig.js';
+import { startRig, newAgent, until, pushDesired } from './rig.js';
 
 t.setTimeout(60_000);
 
@@ -15,9 +14,7 @@ t.test('a software PWM at 4 kHz in the agent: edges made, none held', async (t) 
   await until(() => a.agent.connected);
   const nodeId = rig.srv.store.nodes.require('pi-soft').id;
   rig.srv.store.hardware.create(nodeId, 'pwm', 'led', { pin: 17, frequencyHz: 4000, dutyCycle: 0.5, implementation: 'software' });
-  let applied = nextApplied(a.agent) as Promise<AppliedItem[]>;
-  rig.hub.pushDesired(nodeId);
-  t.match((await applied).find((i) => i.name === 'led'), { phase: 'Applied', actual: { implementation: 'software', frequencyHz: 4000, periodNs: 250_000 } });
+  t.match((await pushDesired(rig, a.agent, nodeId)).find((i) => i.name === 'led'), { phase: 'Applied', actual: { implementation: 'software', frequencyHz: 4000, periodNs: 250_000 } });
   const engine = a.engine();
   if (!engine) throw new Error('the agent did not open a timing engine for software PWM');
 
@@ -41,9 +38,7 @@ t.test('a software PWM at 4 kHz in the agent: edges made, none held', async (t) 
 
   // Removal stops the thread's PWM: the count stops.
   rig.srv.store.hardware.delete(nodeId, 'pwm', 'led');
-  applied = nextApplied(a.agent) as Promise<AppliedItem[]>;
-  rig.hub.pushDesired(nodeId);
-  await applied;
+  await pushDesired(rig, a.agent, nodeId);
   t.notOk(engine.busy(), 'nothing left on the timing thread');
   const stopped = engine.recordStats().edges;
   await new Promise((r) => setTimeout(r, 50));
