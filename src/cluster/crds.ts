@@ -101,6 +101,7 @@ function withNode(spec: TSchema, description: string): TSchema {
 const AGE = { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp', description: 'time since creation' };
 const PHASE = { name: 'Phase', type: 'string', jsonPath: '.status.phase', description: 'Pending, Ready or Failed' };
 const NODE = { name: 'Node', type: 'string', jsonPath: '.spec.nodeName', description: 'node that owns the hardware' };
+const PIN = { name: 'Pin', type: 'integer', jsonPath: '.spec.pin', description: 'BCM GPIO number' };
 const REASON = { name: 'Reason', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].reason', description: 'why it is (not) Ready', priority: 1 };
 
 export const KINDS: Record<HwKind, KindInfo> = {
@@ -109,7 +110,7 @@ export const KINDS: Record<HwKind, KindInfo> = {
     description: 'One GPIO line of a node: direction, pull, output value, edge detection. Status shows what the pin really does.',
     spec: withNode(GpioSpec, 'desired state of one GPIO line on a node'),
     status: GpioStatus,
-    columns: [NODE, { name: 'Pin', type: 'integer', jsonPath: '.spec.pin', description: 'BCM GPIO number' },
+    columns: [NODE, PIN,
       { name: 'Mode', type: 'string', jsonPath: '.spec.mode', description: 'input or output' },
       { name: 'Value', type: 'integer', jsonPath: '.status.value', description: 'value read back from the pin' }, PHASE, REASON, AGE],
   },
@@ -118,7 +119,7 @@ export const KINDS: Record<HwKind, KindInfo> = {
     description: 'One PWM output of a node: frequency, duty cycle, hardware or software. Status shows the frequency and duty the hardware achieves.',
     spec: withNode(PwmSpec, 'desired state of one PWM output on a node'),
     status: PwmStatus,
-    columns: [NODE, { name: 'Pin', type: 'integer', jsonPath: '.spec.pin', description: 'BCM GPIO number' },
+    columns: [NODE, PIN,
       { name: 'Mode', type: 'string', jsonPath: '.spec.implementation', description: 'hardware, software or auto' },
       { name: 'Frequency', type: 'number', jsonPath: '.status.achievedFrequencyHz', description: 'achieved frequency (Hz)' },
       { name: 'Duty', type: 'number', jsonPath: '.status.achievedDutyCycle', description: 'achieved duty cycle' }, PHASE, REASON, AGE],
