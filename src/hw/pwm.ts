@@ -59,17 +59,8 @@ interface NativeHwPwm {
   close(): void;
 }
 
-interface NativeHwPwmOptions {
-  soc: SocName;
-  simulate?: boolean;
-  trace?: boolean;
-  stopOnClose?: boolean;
-  memPath?: string;
-  gpioPath?: string;
-  cmOffset?: number;
-  pwmOffset?: number;
-  gpioOffset?: number;
-}
+/** What the native constructor takes: the public options, with the page offsets resolved. */
+type NativeHwPwmOptions = Omit<OpenHardwarePwmOptions, 'offsets' | 'addon'> & { cmOffset?: number; pwmOffset?: number; gpioOffset?: number };
 
 /** The typed face of `exports.timing` (native/timing). */
 export interface TimingAddon {
