@@ -6,6 +6,9 @@
 # recipe, in a .tmp folder renamed into place, so a change to the recipe rebuilds. When the
 # binaries for the current hash exist this does nothing but record where they are.
 #
+# The build runs under `nice` with one Go build action at a time (`go build -p 1`) so a test run
+# or other work beside it keeps the CPU it needs; it takes longer in wall time, once.
+#
 # Four things the build needs that the source package does not do by itself:
 #  1. GOPATH mode (GO111MODULE=off, the tree linked at $GOPATH/src/k8s.io/kubernetes): module
 #     mode stops with "updates to go.mod needed".
@@ -66,12 +69,12 @@ cd "$GOPATH/src/k8s.io/kubernetes"
 
 # Trap 2: the generated OpenAPI definitions.
 echo "k8s rig: openapi-gen" >&2
-go build -o "$W/openapi-gen" ./vendor/k8s.io/kube-openapi/cmd/openapi-gen
+nice -n 19 go build -p 1 -o "$W/openapi-gen" ./vendor/k8s.io/kube-openapi/cmd/openapi-gen
 DIRS=$(find -H . \( -path './_*' -o -path './.*' -o -path ./vendor \) -prune -o -type f -name '*.go' -print \
   | sed 's|^./staging/src|vendor|; s|^\./||' | xargs grep -l '^// *+k8s:' | xargs grep -l '+k8s:openapi-gen=' \
   | xargs -n1 dirname | grep -v -E '^vendor/k8s.io/(code-generator|sample-apiserver)(/|$)' \
   | LC_ALL=C sort -u | sed 's|^|k8s.io/kubernetes/|' | paste -sd, -)
-"$W/openapi-gen" -i "$DIRS" -p k8s.io/kubernetes/pkg/generated/openapi -O zz_generated.openapi \
+nice -n 19 "$W/openapi-gen" -i "$DIRS" -p k8s.io/kubernetes/pkg/generated/openapi -O zz_generated.openapi \
   -h vendor/k8s.io/code-generator/hack/boilerplate.go.txt -r "$W/openapi-violations.report" 2>/dev/null
 [ -s pkg/generated/openapi/zz_generated.openapi.go ] || { echo "k8s rig: openapi-gen wrote nothing" >&2; exit 1; }
 
@@ -83,7 +86,7 @@ for P in k8s.io/kubernetes/vendor/k8s.io/component-base/version k8s.io/kubernete
 done
 for cmd in kube-apiserver kube-controller-manager; do
   echo "k8s rig: go build $cmd" >&2
-  go build -tags selinux,notest -trimpath -ldflags "$LDF" -o "$OUT.tmp/$cmd" "./cmd/$cmd"
+  nice -n 19 go build -p 1 -tags selinux,notest -trimpath -ldflags "$LDF" -o "$OUT.tmp/$cmd" "./cmd/$cmd"
 done
 cd /
 "$OUT.tmp/kube-apiserver" --version | grep -q 'v1.20.2' || { echo "k8s rig: kube-apiserver --version is wrong" >&2; exit 1; }
