@@ -19,7 +19,17 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import WebSocket from 'ws';
-import { AGENT_PATH, DOWN_SCHEMAS, PROTOCOL_VERSION, parseMessage, type AppliedItem, type DesiredItem, type DesiredMsg, type Health, type RenewedMsg } from '../src/api/agent.js';
+import {
+  AGENT_PATH,
+  DOWN_SCHEMAS,
+  PROTOCOL_VERSION,
+  parseMessage,
+  type AppliedItem,
+  type DesiredItem,
+  type DesiredMsg,
+  type Health,
+  type RenewedMsg,
+} from '../src/api/agent.js';
 import { HW_SPEC_SCHEMAS } from '../src/api/hardware.js';
 import { Validator } from '../src/api/validate.js';
 import type { Problem } from '../src/api/errors.js';
@@ -108,7 +118,8 @@ export class Agent extends EventEmitter {
     this.#desiredFile = new SnapshotFile(opts.stateDir, 'desired.json');
     if (opts.edges) {
       this.#edges = new EdgeWatcher({
-        source: opts.edges, ...(opts.edgeReportMs ? { minIntervalMs: opts.edgeReportMs } : {}),
+        source: opts.edges,
+        ...(opts.edgeReportMs ? { minIntervalMs: opts.edgeReportMs } : {}),
         send: (r) => {
           if (!this.connected) return false;
           this.#send({ v: PROTOCOL_VERSION, type: 'edges', ...r });
@@ -122,7 +133,8 @@ export class Agent extends EventEmitter {
     this.#gpio = new GpioReconciler({ chip: opts.chip, validator: this.#validator, memory });
     this.#pwm = new PwmReconciler({ chip: opts.chip, ...(opts.pwm ? { backends: opts.pwm } : {}) });
     this.#i2c = new I2cReconciler({
-      ...(opts.i2c ? { buses: opts.i2c } : {}), onChange: () => this.#readingsSoon(),
+      ...(opts.i2c ? { buses: opts.i2c } : {}),
+      onChange: () => this.#readingsSoon(),
       ...(opts.decoderIntervalMs ? { decoderIntervalMs: opts.decoderIntervalMs } : {}),
     });
     const kept = this.#desiredFile.load();
@@ -153,12 +165,16 @@ export class Agent extends EventEmitter {
   start(): void {
     this.#stopped = false;
     this.#creds = loadCredentials(this.#o.stateDir);
-    if (!this.#creds) throw Object.assign(new Error(`no credentials in ${this.#o.stateDir}: enrol first with --join-token`), { code: 'NOT_ENROLLED' });
+    if (!this.#creds)
+      throw Object.assign(new Error(`no credentials in ${this.#o.stateDir}: enrol first with --join-token`), { code: 'NOT_ENROLLED' });
     // GPIO and PWM are applied before this returns; I2C pollers start once their first read is in.
-    this.#chain = this.#applyAll(this.#desired.items).then((r) => {
-      this.#saveMemory();
-      this.#log.info({ items: r.items.length, changed: r.changed.length }, 'applied the desired state kept on disk');
-    }, (err: unknown) => this.#log.error({ err }, 'could not apply the desired state kept on disk'));
+    this.#chain = this.#applyAll(this.#desired.items).then(
+      (r) => {
+        this.#saveMemory();
+        this.#log.info({ items: r.items.length, changed: r.changed.length }, 'applied the desired state kept on disk');
+      },
+      (err: unknown) => this.#log.error({ err }, 'could not apply the desired state kept on disk'),
+    );
     this.#lastLevels = this.#gpio.levels(this.#desired.items);
     this.#edges?.update(this.#desired.items);
     this.#dial();
@@ -220,8 +236,13 @@ export class Agent extends EventEmitter {
       this.#attempt = 0;
       this.#alive();
       this.#send({
-        v: PROTOCOL_VERSION, type: 'hello', node: c.node, agentVersion: this.#o.version, soc: this.#o.chip.soc,
-        simulated: this.#o.chip.simulated, pinCount: this.#o.chip.pinCount,
+        v: PROTOCOL_VERSION,
+        type: 'hello',
+        node: c.node,
+        agentVersion: this.#o.version,
+        soc: this.#o.chip.soc,
+        simulated: this.#o.chip.simulated,
+        pinCount: this.#o.chip.pinCount,
       });
       this.#reportHealth(true);
       this.#edges?.flush(); // counts kept while the link was down
@@ -266,7 +287,15 @@ export class Agent extends EventEmitter {
   #refuse(refType: string, seq: number | null, reason: string, message: string, problems: Problem[]): void {
     this.#log.warn({ refType, reason, problems: problems.length }, 'refused a message');
     this.emit('refused', { refType, seq, reason, problems });
-    this.#send({ v: PROTOCOL_VERSION, type: 'refused', refType, seq, reason, message: message.slice(0, 4096), problems: problems.slice(0, 100) });
+    this.#send({
+      v: PROTOCOL_VERSION,
+      type: 'refused',
+      refType,
+      seq,
+      reason,
+      message: message.slice(0, 4096),
+      problems: problems.slice(0, 100),
+    });
   }
 
   #onMessage(raw: string): void {
@@ -282,25 +311,28 @@ export class Agent extends EventEmitter {
     // The whole snapshot is checked before anything is applied: one bad spec refuses the message.
     const problems: Problem[] = [];
     msg.items.forEach((it, i) => problems.push(...this.#validator.problems(HW_SPEC_SCHEMAS[it.kind], it.spec, `/items/${i}/spec`)));
-    if (problems.length) return this.#refuse('desired', msg.seq, 'InvalidSpec', 'desired state has invalid specs; nothing was applied', problems);
+    if (problems.length)
+      return this.#refuse('desired', msg.seq, 'InvalidSpec', 'desired state has invalid specs; nothing was applied', problems);
     const items = msg.items as DesiredItem[];
     // Kept on disk before it is applied: an agent that dies between the two re-applies this
     // snapshot on restart rather than an older one that would move the pins back.
     this.#desired = { seq: msg.seq, items };
     this.#desiredFile.save(JSON.stringify(this.#desired));
-    this.#chain = this.#chain.then(async () => {
-      const r = await this.#applyAll(items);
-      this.#saveMemory();
-      this.#edges?.update(items);
-      this.#report = { seq: msg.seq, items: r.items };
-      // The applied report goes first: it is what the control plane waits for.
-      this.#send({ v: PROTOCOL_VERSION, type: 'applied', seq: msg.seq, items: r.items });
-      for (const c of r.changed) {
-        this.#lastLevels.set(c.pin, c.value);
-        this.#send({ v: PROTOCOL_VERSION, type: 'event', event: 'gpio.changed', pin: c.pin, value: c.value, name: c.name });
-      }
-      this.emit('applied', r.items);
-    }).catch((err: unknown) => this.#log.error({ err }, 'could not apply a desired snapshot'));
+    this.#chain = this.#chain
+      .then(async () => {
+        const r = await this.#applyAll(items);
+        this.#saveMemory();
+        this.#edges?.update(items);
+        this.#report = { seq: msg.seq, items: r.items };
+        // The applied report goes first: it is what the control plane waits for.
+        this.#send({ v: PROTOCOL_VERSION, type: 'applied', seq: msg.seq, items: r.items });
+        for (const c of r.changed) {
+          this.#lastLevels.set(c.pin, c.value);
+          this.#send({ v: PROTOCOL_VERSION, type: 'event', event: 'gpio.changed', pin: c.pin, value: c.value, name: c.name });
+        }
+        this.emit('applied', r.items);
+      })
+      .catch((err: unknown) => this.#log.error({ err }, 'could not apply a desired snapshot'));
   }
 
   /** Applies a snapshot through every kind's reconciler (see the module comment for the order). */
@@ -336,7 +368,10 @@ export class Agent extends EventEmitter {
     this.#report = { seq: rep.seq, items };
     this.#readingsSentAt = Date.now();
     this.#send({ v: PROTOCOL_VERSION, type: 'applied', seq: rep.seq, items });
-    this.emit('readings', items.filter((it) => it.kind === 'i2c'));
+    this.emit(
+      'readings',
+      items.filter((it) => it.kind === 'i2c'),
+    );
   }
 
   /** Writes the pin memory when it changed since the last write. */
@@ -364,8 +399,10 @@ export class Agent extends EventEmitter {
 
   #reportHealth(force: boolean): void {
     const h = readHealth({
-      agentVersion: this.#o.version, simulated: this.#o.chip.simulated,
-      ...(this.#o.healthRoot ? { root: this.#o.healthRoot } : {}), ...(this.#o.procRoot ? { procRoot: this.#o.procRoot } : {}),
+      agentVersion: this.#o.version,
+      simulated: this.#o.chip.simulated,
+      ...(this.#o.healthRoot ? { root: this.#o.healthRoot } : {}),
+      ...(this.#o.procRoot ? { procRoot: this.#o.procRoot } : {}),
     });
     const changed = healthChanged(this.#lastHealth, h);
     this.#lastHealth = h;

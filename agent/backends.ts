@@ -74,7 +74,8 @@ export function readSimI2c(file: string): SimI2cConfig {
       if (!(addr >= 0x03 && addr <= 0x77)) bad.push(`${a}: not a 7-bit device address (0x03-0x77)`);
     }
   }
-  if (bad.length) throw Object.assign(new Error(`invalid simulated I2C devices in ${file}: ${bad.join('; ')}`), { code: 'SIM_I2C_INVALID' });
+  if (bad.length)
+    throw Object.assign(new Error(`invalid simulated I2C devices in ${file}: ${bad.join('; ')}`), { code: 'SIM_I2C_INVALID' });
   return v as SimI2cConfig;
 }
 
@@ -88,7 +89,11 @@ export function simI2cBuses(config: SimI2cConfig = DEFAULT_SIM_I2C): I2cBuses & 
       const addr = Number(a);
       let dev: VirtualI2cDevice;
       if (d.type === 'bme280') {
-        dev = new VirtualBme280({ temperatureC: d.temperatureC ?? 21.5, pressurePa: d.pressurePa ?? 101_325, humidityPercent: d.humidityPercent ?? 45 });
+        dev = new VirtualBme280({
+          temperatureC: d.temperatureC ?? 21.5,
+          pressurePa: d.pressurePa ?? 101_325,
+          humidityPercent: d.humidityPercent ?? 45,
+        });
       } else {
         const adc = new VirtualAds1115();
         if (d.inputs) adc.inputs = [...d.inputs] as [number, number, number, number];
@@ -111,7 +116,8 @@ export function simPwmBackends(stateDir: string, soc: SocName, gpioPage: string,
   const pages = join(stateDir, 'pwm.sim');
   if (!existsSync(pages)) writeFileSync(pages, Buffer.alloc(8192));
   return {
-    openHardware: () => openHardwarePwm({ soc, memPath: pages, gpioPath: gpioPage, offsets: { cm: 0, pwm: 4096 }, trace: opts.trace ?? false }),
+    openHardware: () =>
+      openHardwarePwm({ soc, memPath: pages, gpioPath: gpioPage, offsets: { cm: 0, pwm: 4096 }, trace: opts.trace ?? false }),
     openEngine: () => new TimingEngine({ soc, simulate: true, recordEdges: false }),
   };
 }
@@ -125,6 +131,12 @@ export function realBackends(soc: SocName): { pwm: PwmBackends; i2c: I2cBuses } 
 }
 
 /** The simulated hardware of an agent whose GPIO model page is `gpioPage` (see the module comment). */
-export function simBackends(stateDir: string, soc: SocName, gpioPage: string, i2c?: SimI2cConfig, opts: { trace?: boolean } = {}): { pwm: PwmBackends; i2c: I2cBuses & { devices: Map<string, VirtualI2cDevice> } } {
+export function simBackends(
+  stateDir: string,
+  soc: SocName,
+  gpioPage: string,
+  i2c?: SimI2cConfig,
+  opts: { trace?: boolean } = {},
+): { pwm: PwmBackends; i2c: I2cBuses & { devices: Map<string, VirtualI2cDevice> } } {
   return { pwm: simPwmBackends(stateDir, soc, gpioPage, opts), i2c: simI2cBuses(i2c) };
 }

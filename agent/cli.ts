@@ -19,45 +19,74 @@ export function agentVersion(): string {
 export function agentCommand(program: Command, io: Io): void {
   program
     .command('agent')
-    .description('run the node agent in the foreground (owns this Pi\'s pins; dials the control plane over mutual TLS)')
+    .description("run the node agent in the foreground (owns this Pi's pins; dials the control plane over mutual TLS)")
     .option('--server <url>', 'agent endpoint of the control plane, https://host:port (PI_CONTROLLER_SERVER)')
     .option('--join-token <token>', 'one-time join token for the first start (PI_CONTROLLER_JOIN_TOKEN)')
     .option('--state-dir <dir>', 'credentials, desired state and pin memory (default /var/lib/pi-controller-agent)')
     .option('--sim', 'use the behavioural register model instead of the GPIO device (off a Pi)')
     .option('--soc <soc>', 'SoC (default: detected; bcm2711 with --sim)')
-    .option('--sim-i2c <file>', 'with --sim: JSON of simulated I2C devices {"1": {"0x76": {"type": "bme280", "temperatureC": 21.5}}} (default: BME280 at 0x76 and ADS1115 at 0x48 on bus 1)')
+    .option(
+      '--sim-i2c <file>',
+      'with --sim: JSON of simulated I2C devices {"1": {"0x76": {"type": "bme280", "temperatureC": 21.5}}} (default: BME280 at 0x76 and ADS1115 at 0x48 on bus 1)',
+    )
     .option('--health-root <dir>', 'root of the /sys files health reads (default /)')
     .option('--health-interval <ms>', 'health report period in ms (default 5000)')
     .option('--safe-state <file>', 'JSON {"pin": level}: applied only on request')
     .option('--apply-safe-state', 'apply the safe state once at start')
     .option('--node-name <name>', 'expected node name (NODE_NAME, e.g. from the downward API)')
     .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')
-    .action(async (o: {
-      server?: string; joinToken?: string; stateDir?: string; sim?: boolean; soc?: string; healthRoot?: string; healthInterval?: string;
-      safeState?: string; applySafeState?: boolean; nodeName?: string; logLevel: string; simI2c?: string;
-    }) => {
-      // Loaded only here: the agent opens the hardware addon, which the control plane never does.
-      const { runAgent } = await import('./main.js');
-      const level = o.logLevel as 'info';
-      const logging = createLogging({ level, format: 'auto' });
-      const server = o.server ?? io.env.PI_CONTROLLER_SERVER;
-      const joinToken = o.joinToken ?? io.env.PI_CONTROLLER_JOIN_TOKEN;
-      const nodeName = o.nodeName ?? io.env.NODE_NAME;
-      const interval = o.healthInterval ? Number(o.healthInterval) : undefined;
-      if (interval !== undefined && !(Number.isInteger(interval) && interval >= 100)) throw new CliError('--health-interval must be an integer >= 100', EXIT.USAGE);
-      if (o.simI2c && !o.sim) throw new CliError('--sim-i2c needs --sim', EXIT.USAGE);
-      const { agent, chip } = await runAgent({
-        stateDir: resolve(io.cwd, o.stateDir ?? '/var/lib/pi-controller-agent'), sim: o.sim === true, log: logging.child('agent'), version: agentVersion(),
-        ...(server ? { server } : {}), ...(joinToken ? { joinToken } : {}), ...(nodeName ? { nodeName } : {}),
-        ...(o.soc ? { soc: o.soc as 'auto' } : {}), ...(o.healthRoot ? { healthRoot: o.healthRoot } : {}), ...(interval ? { healthIntervalMs: interval } : {}),
-        ...(o.safeState ? { safeStateFile: o.safeState } : {}), applySafeState: o.applySafeState === true,
-        ...(o.simI2c ? { simI2cFile: resolve(io.cwd, o.simI2c) } : {}),
-      });
-      await new Promise<void>((done) => io.onStop(() => void agent.stop().then(() => {
-        chip.close();
-        done();
-      }, done)));
-    });
+    .action(
+      async (o: {
+        server?: string;
+        joinToken?: string;
+        stateDir?: string;
+        sim?: boolean;
+        soc?: string;
+        healthRoot?: string;
+        healthInterval?: string;
+        safeState?: string;
+        applySafeState?: boolean;
+        nodeName?: string;
+        logLevel: string;
+        simI2c?: string;
+      }) => {
+        // Loaded only here: the agent opens the hardware addon, which the control plane never does.
+        const { runAgent } = await import('./main.js');
+        const level = o.logLevel as 'info';
+        const logging = createLogging({ level, format: 'auto' });
+        const server = o.server ?? io.env.PI_CONTROLLER_SERVER;
+        const joinToken = o.joinToken ?? io.env.PI_CONTROLLER_JOIN_TOKEN;
+        const nodeName = o.nodeName ?? io.env.NODE_NAME;
+        const interval = o.healthInterval ? Number(o.healthInterval) : undefined;
+        if (interval !== undefined && !(Number.isInteger(interval) && interval >= 100))
+          throw new CliError('--health-interval must be an integer >= 100', EXIT.USAGE);
+        if (o.simI2c && !o.sim) throw new CliError('--sim-i2c needs --sim', EXIT.USAGE);
+        const { agent, chip } = await runAgent({
+          stateDir: resolve(io.cwd, o.stateDir ?? '/var/lib/pi-controller-agent'),
+          sim: o.sim === true,
+          log: logging.child('agent'),
+          version: agentVersion(),
+          ...(server ? { server } : {}),
+          ...(joinToken ? { joinToken } : {}),
+          ...(nodeName ? { nodeName } : {}),
+          ...(o.soc ? { soc: o.soc as 'auto' } : {}),
+          ...(o.healthRoot ? { healthRoot: o.healthRoot } : {}),
+          ...(interval ? { healthIntervalMs: interval } : {}),
+          ...(o.safeState ? { safeStateFile: o.safeState } : {}),
+          applySafeState: o.applySafeState === true,
+          ...(o.simI2c ? { simI2cFile: resolve(io.cwd, o.simI2c) } : {}),
+        });
+        await new Promise<void>((done) =>
+          io.onStop(
+            () =>
+              void agent.stop().then(() => {
+                chip.close();
+                done();
+              }, done),
+          ),
+        );
+      },
+    );
 }
 
 /** Runs `pi-controller agent ...` (argv without the `agent` word's predecessors); returns the exit code. */
@@ -68,7 +97,8 @@ export async function runAgentCli(argv: string[], io: Io): Promise<number> {
     await program.parseAsync(argv, { from: 'user' });
     return EXIT.OK;
   } catch (err) {
-    if (err instanceof CommanderError) return err.code === 'commander.helpDisplayed' || err.code === 'commander.help' ? EXIT.OK : EXIT.USAGE;
+    if (err instanceof CommanderError)
+      return err.code === 'commander.helpDisplayed' || err.code === 'commander.help' ? EXIT.OK : EXIT.USAGE;
     if (err instanceof CliError) {
       io.err(`error: ${err.message}\n`);
       return err.exitCode;

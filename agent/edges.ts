@@ -76,12 +76,19 @@ interface PinState {
  * `pollUs` is the poll period: a level that lasts less than it (plus the thread's wake-up
  * delay) can be missed, so a 10 kHz input needs a poll well under 50 us.
  */
-export function engineEdgeSource(engine: TimingEngine, opts: { pollUs?: number; busyPoll?: boolean; closeEngine?: boolean } = {}): EdgeSource {
+export function engineEdgeSource(
+  engine: TimingEngine,
+  opts: { pollUs?: number; busyPoll?: boolean; closeEngine?: boolean } = {},
+): EdgeSource {
   return {
     watch(pins, sink) {
       if (pins.length === 0) return () => {};
       const debounceUs = Math.min(...pins.map((p) => p.debounceUs));
-      return engine.watchEdges(pins.map((p) => p.pin), { edge: 'both', debounceUs, pollUs: opts.pollUs ?? 500, busyPoll: opts.busyPoll ?? false }, sink);
+      return engine.watchEdges(
+        pins.map((p) => p.pin),
+        { edge: 'both', debounceUs, pollUs: opts.pollUs ?? 500, busyPoll: opts.busyPoll ?? false },
+        sink,
+      );
     },
     close() {
       if (opts.closeEngine ?? true) engine.close();
@@ -102,9 +109,18 @@ export function kernelEdgeSource(chipPath = '/dev/gpiochip0'): EdgeSource {
       const reqs: LineRequest[] = [];
       try {
         for (const p of pins) {
-          const r = chip.request({ lines: [p.pin], consumer: 'pi-controller-agent', direction: 'in', edge: p.edge, debounceUs: p.debounceUs });
+          const r = chip.request({
+            lines: [p.pin],
+            consumer: 'pi-controller-agent',
+            direction: 'in',
+            edge: p.edge,
+            debounceUs: p.debounceUs,
+          });
           reqs.push(r);
-          r.watch((e) => sink([e], 0), (o) => sink([], o.lost));
+          r.watch(
+            (e) => sink([e], 0),
+            (o) => sink([], o.lost),
+          );
         }
       } catch (err) {
         for (const r of reqs) r.close();
@@ -179,7 +195,10 @@ export class EdgeWatcher {
     this.#pins.clear();
     for (const w of want) {
       const prev = old.get(w.pin);
-      this.#pins.set(w.pin, prev && prev.name === w.name ? { ...prev, edge: w.edge } : { name: w.name, edge: w.edge, count: 0, level: 0, lastNs: 0n });
+      this.#pins.set(
+        w.pin,
+        prev && prev.name === w.name ? { ...prev, edge: w.edge } : { name: w.name, edge: w.edge, count: 0, level: 0, lastNs: 0n },
+      );
     }
     if (want.length) this.#stop = this.#o.source.watch(want, (events, lost) => this.#onEdges(events, lost));
   }

@@ -10,7 +10,10 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { EnrolResponse } from '../src/api/agent.js';
 
-type X509Lib = typeof import('@peculiar/x509');
+import type * as X509 from '@peculiar/x509';
+
+// Loaded on first use (enrolment only); the type import above is erased at compile time.
+type X509Lib = typeof X509;
 type KeyPair = Parameters<X509Lib['Pkcs10CertificateRequestGenerator']['create']>[0]['keys'];
 
 /**
@@ -59,33 +62,50 @@ export function loadCredentials(stateDir: string): Credentials | undefined {
   const f = (n: string) => join(stateDir, n);
   if (![FILES.key, FILES.cert, FILES.ca, FILES.server].every((n) => existsSync(f(n)))) return undefined;
   const s = JSON.parse(readFileSync(f(FILES.server), 'utf8')) as { node: string; server: string };
-  return { node: s.node, server: s.server, key: readFileSync(f(FILES.key), 'utf8'), cert: readFileSync(f(FILES.cert), 'utf8'), ca: readFileSync(f(FILES.ca), 'utf8') };
+  return {
+    node: s.node,
+    server: s.server,
+    key: readFileSync(f(FILES.key), 'utf8'),
+    cert: readFileSync(f(FILES.cert), 'utf8'),
+    ca: readFileSync(f(FILES.ca), 'utf8'),
+  };
 }
 
 /** A new P-256 key (PKCS#8 PEM) and a CSR for it. */
 export async function newKeyAndCsr(name = hostname()): Promise<{ keyPem: string; csr: string }> {
   const x509 = await x509lib();
   const keys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as unknown as KeyPair;
-  const csr = await x509.Pkcs10CertificateRequestGenerator.create({ name: `CN=${name.replace(/[,=+<>#;"\\]/g, '-')}`, keys, signingAlgorithm: ALG });
+  const csr = await x509.Pkcs10CertificateRequestGenerator.create({
+    name: `CN=${name.replace(/[,=+<>#;"\\]/g, '-')}`,
+    keys,
+    signingAlgorithm: ALG,
+  });
   const der = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey as unknown as webcrypto.CryptoKey));
-  const keyPem = `-----BEGIN PRIVATE KEY-----\n${der.toString('base64').match(/.{1,64}/g)!.join('\n')}\n-----END PRIVATE KEY-----\n`;
+  const keyPem = `-----BEGIN PRIVATE KEY-----\n${der
+    .toString('base64')
+    .match(/.{1,64}/g)!
+    .join('\n')}\n-----END PRIVATE KEY-----\n`;
   return { keyPem, csr: csr.toString('pem') };
 }
 
 function call(url: URL, opts: { method: string; ca?: string; body?: string }): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
-    const req = request(url, {
-      method: opts.method,
-      // Before the CA is pinned, the server's certificate cannot be verified yet; what comes back
-      // is checked against the hash in the join token before anything else is trusted.
-      ...(opts.ca ? { ca: opts.ca } : { rejectUnauthorized: false }),
-      headers: opts.body ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(opts.body) } : {},
-      timeout: 15_000,
-    }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
-    });
+    const req = request(
+      url,
+      {
+        method: opts.method,
+        // Before the CA is pinned, the server's certificate cannot be verified yet; what comes back
+        // is checked against the hash in the join token before anything else is trusted.
+        ...(opts.ca ? { ca: opts.ca } : { rejectUnauthorized: false }),
+        headers: opts.body ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(opts.body) } : {},
+        timeout: 15_000,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+      },
+    );
     req.on('timeout', () => req.destroy(new EnrolError('TIMEOUT', `${url.href} did not answer in 15 s`)));
     req.on('error', reject);
     req.end(opts.body);
@@ -101,7 +121,8 @@ function call(url: URL, opts: { method: string; ca?: string; body?: string }): P
 export async function enrol(opts: { server: string; token: string; stateDir: string }): Promise<Credentials> {
   const parts = opts.token.split('.');
   const pin = parts[2];
-  if (parts.length !== 3 || !pin || !/^[0-9a-f]{64}$/.test(pin)) throw new EnrolError('BAD_TOKEN', 'a join token has the form id.secret.ca-sha256');
+  if (parts.length !== 3 || !pin || !/^[0-9a-f]{64}$/.test(pin))
+    throw new EnrolError('BAD_TOKEN', 'a join token has the form id.secret.ca-sha256');
   const base = new URL(opts.server);
   const caRes = await call(new URL('/ca', base), { method: 'GET' });
   if (caRes.status !== 200) throw new EnrolError('CA_UNAVAILABLE', `GET /ca answered ${caRes.status}`);

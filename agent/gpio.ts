@@ -54,7 +54,14 @@ export class GpioReconciler {
     const refused = new Map<string, AppliedItem>();
     const claims = new Map<string, string>();
     const refuse = (it: DesiredItem, reason: string, message: string) =>
-      refused.set(`${it.kind}/${it.name}`, { kind: it.kind, name: it.name, generation: it.generation, phase: 'Failed', reason, actual: { message } });
+      refused.set(`${it.kind}/${it.name}`, {
+        kind: it.kind,
+        name: it.name,
+        generation: it.generation,
+        phase: 'Failed',
+        reason,
+        actual: { message },
+      });
     // Claims are given in name order, so the same snapshot always refuses the same object.
     for (const it of [...items].sort((a, b) => (a.kind + a.name < b.kind + b.name ? -1 : 1))) {
       const problems = this.#validator.problems(HW_SPEC_SCHEMAS[it.kind], it.spec, '/spec');
@@ -102,7 +109,14 @@ export class GpioReconciler {
         out.push(this.#applyGpio(it, it.spec as unknown as GpioSpec, changed));
       } catch (err) {
         const e = err as { code?: string; message: string };
-        out.push({ kind: 'gpio', name: it.name, generation: it.generation, phase: 'Failed', reason: e.code ?? 'HardwareError', actual: { message: e.message } });
+        out.push({
+          kind: 'gpio',
+          name: it.name,
+          generation: it.generation,
+          phase: 'Failed',
+          reason: e.code ?? 'HardwareError',
+          actual: { message: e.message },
+        });
       }
     }
     return { items: out, changed };
@@ -127,14 +141,25 @@ export class GpioReconciler {
       const now = chip.read(pin);
       if (now !== before || mode !== 'output') changed.push({ pin, value: now, name: it.name });
       return {
-        kind: 'gpio', name: it.name, generation: it.generation, phase: now === level ? 'Applied' : 'Failed',
-        reason: now === level ? 'Applied' : 'LevelMismatch', actual: { mode: 'output', level: now, value: now ^ (s.activeLow ? 1 : 0), pull },
+        kind: 'gpio',
+        name: it.name,
+        generation: it.generation,
+        phase: now === level ? 'Applied' : 'Failed',
+        reason: now === level ? 'Applied' : 'LevelMismatch',
+        actual: { mode: 'output', level: now, value: now ^ (s.activeLow ? 1 : 0), pull },
       };
     }
     if (mode !== 'input') chip.mode(pin, 'input');
     this.#pull(pin, pull);
     const level = chip.read(pin);
-    return { kind: 'gpio', name: it.name, generation: it.generation, phase: 'Applied', reason: 'Applied', actual: { mode: 'input', level, value: level ^ (s.activeLow ? 1 : 0), pull } };
+    return {
+      kind: 'gpio',
+      name: it.name,
+      generation: it.generation,
+      phase: 'Applied',
+      reason: 'Applied',
+      actual: { mode: 'input', level, value: level ^ (s.activeLow ? 1 : 0), pull },
+    };
   }
 
   /** Pulls have no read-back register on BCM283x: the agent remembers what it set and writes only a change. */
@@ -151,7 +176,8 @@ export class GpioReconciler {
     const m = new Map<number, Level>();
     for (const it of items) {
       const pin = it.spec.pin;
-      if (it.kind === 'gpio' && typeof pin === 'number' && !this.#reserved.has(pin) && pin < this.#chip.pinCount) m.set(pin, this.#chip.read(pin));
+      if (it.kind === 'gpio' && typeof pin === 'number' && !this.#reserved.has(pin) && pin < this.#chip.pinCount)
+        m.set(pin, this.#chip.read(pin));
     }
     return m;
   }

@@ -8,7 +8,10 @@ import { dirname, join } from 'node:path';
 import type { Health } from '../src/api/agent.js';
 
 /** Where the firmware exposes get_throttled (raspberrypi-hwmon / firmware driver), first match wins. */
-const THROTTLED_FILES = ['sys/devices/platform/soc/soc:firmware/get_throttled', 'sys/devices/platform/soc/soc:firmware/raspberrypi-hwmon/get_throttled'];
+const THROTTLED_FILES = [
+  'sys/devices/platform/soc/soc:firmware/get_throttled',
+  'sys/devices/platform/soc/soc:firmware/raspberrypi-hwmon/get_throttled',
+];
 
 function read(root: string, rel: string): string | undefined {
   const f = join(root, rel);
@@ -23,8 +26,15 @@ function read(root: string, rel: string): string | undefined {
 export function decodeThrottled(raw: number): NonNullable<Health['throttled']> {
   const b = (n: number) => (raw & (1 << n)) !== 0;
   return {
-    raw, underVoltage: b(0), frequencyCapped: b(1), throttled: b(2), softTempLimit: b(3),
-    underVoltageOccurred: b(16), frequencyCappedOccurred: b(17), throttledOccurred: b(18), softTempLimitOccurred: b(19),
+    raw,
+    underVoltage: b(0),
+    frequencyCapped: b(1),
+    throttled: b(2),
+    softTempLimit: b(3),
+    underVoltageOccurred: b(16),
+    frequencyCappedOccurred: b(17),
+    throttledOccurred: b(18),
+    softTempLimitOccurred: b(19),
   };
 }
 
@@ -49,7 +59,9 @@ export function readHealth(opts: { root?: string; procRoot?: string; agentVersio
     throttled: Number.isFinite(thrNum) && thrNum >= 0 ? decodeThrottled(thrNum) : null,
     memTotalBytes: kb('MemTotal'),
     memAvailableBytes: kb('MemAvailable'),
-    load1: load[0] ?? 0, load5: load[1] ?? 0, load15: load[2] ?? 0,
+    load1: load[0] ?? 0,
+    load5: load[1] ?? 0,
+    load15: load[2] ?? 0,
     uptimeSec: Number.isFinite(up) ? up : 0,
     agentRssBytes: process.memoryUsage.rss(),
     at: new Date().toISOString(),

@@ -29,7 +29,17 @@ export const DECODERS: Record<string, { addresses: number[] }> = {
   ads1115: { addresses: [0x48, 0x49, 0x4a, 0x4b] },
 };
 
-const SIZES: Record<Exclude<I2cRegister['type'], 'bytes'>, number> = { u8: 1, s8: 1, u16be: 2, u16le: 2, s16be: 2, s16le: 2, u24be: 3, u32be: 4, s32be: 4 };
+const SIZES: Record<Exclude<I2cRegister['type'], 'bytes'>, number> = {
+  u8: 1,
+  s8: 1,
+  u16be: 2,
+  u16le: 2,
+  s16be: 2,
+  s16le: 2,
+  u24be: 3,
+  u32be: 4,
+  s32be: 4,
+};
 const NO_ACK = new Set(['ENXIO', 'EREMOTEIO', 'ENODEV']);
 /** Readings are reported again after this long even when unchanged (so lastReadTime moves). */
 const REFRESH_MS = 30_000;
@@ -40,8 +50,15 @@ const FIRST_READ_MS = 2000;
 export function decodeRegister(r: I2cRegister, data: Buffer): number | number[] {
   if (r.type === 'bytes') return [...data];
   const v = {
-    u8: () => data.readUInt8(0), s8: () => data.readInt8(0), u16be: () => data.readUInt16BE(0), u16le: () => data.readUInt16LE(0),
-    s16be: () => data.readInt16BE(0), s16le: () => data.readInt16LE(0), u24be: () => data.readUIntBE(0, 3), u32be: () => data.readUInt32BE(0), s32be: () => data.readInt32BE(0),
+    u8: () => data.readUInt8(0),
+    s8: () => data.readInt8(0),
+    u16be: () => data.readUInt16BE(0),
+    u16le: () => data.readUInt16LE(0),
+    s16be: () => data.readInt16BE(0),
+    s16le: () => data.readInt16LE(0),
+    u24be: () => data.readUIntBE(0, 3),
+    u32be: () => data.readUInt32BE(0),
+    s32be: () => data.readInt32BE(0),
   }[r.type]();
   return r.scale === undefined ? v : v * r.scale;
 }
@@ -94,9 +111,12 @@ export class I2cReconciler {
     for (const it of items) {
       const s = it.spec as unknown as I2cSpec;
       const problems: string[] = [];
-      if (s.decoder !== undefined && !DECODERS[s.decoder]) problems.push(`/spec/decoder: unknown decoder ${JSON.stringify(s.decoder)} (known: ${Object.keys(DECODERS).join(', ')})`);
+      if (s.decoder !== undefined && !DECODERS[s.decoder])
+        problems.push(`/spec/decoder: unknown decoder ${JSON.stringify(s.decoder)} (known: ${Object.keys(DECODERS).join(', ')})`);
       else if (s.decoder !== undefined && !DECODERS[s.decoder]!.addresses.includes(s.address)) {
-        problems.push(`/spec/address: a ${s.decoder} answers at ${DECODERS[s.decoder]!.addresses.map((a) => `0x${a.toString(16)}`).join(', ')}, not 0x${s.address.toString(16)}`);
+        problems.push(
+          `/spec/address: a ${s.decoder} answers at ${DECODERS[s.decoder]!.addresses.map((a) => `0x${a.toString(16)}`).join(', ')}, not 0x${s.address.toString(16)}`,
+        );
       }
       if (s.decoder === undefined && !s.registers?.length) problems.push('/spec: give a decoder or at least one register to read');
       const names = new Set<string>();
@@ -106,7 +126,15 @@ export class I2cReconciler {
         const len = r.type === 'bytes' ? (r.length ?? 1) : SIZES[r.type];
         if (r.register + len > 0x100) problems.push(`/spec/registers/${i}: ${len} bytes from register ${r.register} leave 0..255`);
       }
-      if (problems.length) refused.set(`i2c/${it.name}`, { kind: 'i2c', name: it.name, generation: it.generation, phase: 'Failed', reason: 'InvalidSpec', actual: { message: problems.join('; ') } });
+      if (problems.length)
+        refused.set(`i2c/${it.name}`, {
+          kind: 'i2c',
+          name: it.name,
+          generation: it.generation,
+          phase: 'Failed',
+          reason: 'InvalidSpec',
+          actual: { message: problems.join('; ') },
+        });
     }
     return refused;
   }
@@ -151,7 +179,13 @@ export class I2cReconciler {
     const base = { kind: 'i2c' as const, name: d.name, generation: d.generation };
     const actual: Record<string, unknown> = { bus: d.busNo, address: d.spec.address, readings: d.readings, readAt: d.readAt };
     if (d.spec.decoder) actual.decoder = d.spec.decoder;
-    if (d.error) return { ...base, phase: 'Failed', reason: d.error.reason, actual: { ...actual, message: d.error.message, ...(d.error.code ? { code: d.error.code } : {}) } };
+    if (d.error)
+      return {
+        ...base,
+        phase: 'Failed',
+        reason: d.error.reason,
+        actual: { ...actual, message: d.error.message, ...(d.error.code ? { code: d.error.code } : {}) },
+      };
     return { ...base, phase: 'Applied', reason: 'Applied', actual };
   }
 
@@ -162,8 +196,20 @@ export class I2cReconciler {
   #add(it: DesiredItem): Device {
     const spec = it.spec as unknown as I2cSpec;
     const d: Device = {
-      name: it.name, generation: it.generation, spec, key: JSON.stringify(it.spec), busNo: spec.bus, holdsBus: false, tasks: [], timers: [], stopped: false,
-      readings: {}, readAt: null, error: null, reported: '', reportedAt: 0,
+      name: it.name,
+      generation: it.generation,
+      spec,
+      key: JSON.stringify(it.spec),
+      busNo: spec.bus,
+      holdsBus: false,
+      tasks: [],
+      timers: [],
+      stopped: false,
+      readings: {},
+      readAt: null,
+      error: null,
+      reported: '',
+      reportedAt: 0,
     };
     this.#devices.set(it.name, d);
     let bus: RegisterBus | undefined;
@@ -197,7 +243,10 @@ export class I2cReconciler {
     }
     for (const r of spec.registers ?? []) {
       const len = r.type === 'bytes' ? (r.length ?? 1) : SIZES[r.type];
-      d.tasks.push({ intervalMs: r.pollIntervalMs, run: async () => ({ [r.name]: decodeRegister(r, await bus.readRegisters(spec.address, r.register, len)) }) });
+      d.tasks.push({
+        intervalMs: r.pollIntervalMs,
+        run: async () => ({ [r.name]: decodeRegister(r, await bus.readRegisters(spec.address, r.register, len)) }),
+      });
     }
     return d;
   }
@@ -226,9 +275,14 @@ export class I2cReconciler {
       if (d.stopped) return;
       const e = err as { code?: string; message: string };
       const addr = `0x${d.spec.address.toString(16)}`;
-      d.error = e.code && NO_ACK.has(e.code)
-        ? { reason: 'DeviceNotFound', message: `no device acknowledged ${addr} on I2C bus ${d.busNo} (${e.code})`, code: e.code }
-        : { reason: 'HardwareError', message: `reading ${addr} on I2C bus ${d.busNo}: ${e.message}`, ...(e.code ? { code: e.code } : {}) };
+      d.error =
+        e.code && NO_ACK.has(e.code)
+          ? { reason: 'DeviceNotFound', message: `no device acknowledged ${addr} on I2C bus ${d.busNo} (${e.code})`, code: e.code }
+          : {
+              reason: 'HardwareError',
+              message: `reading ${addr} on I2C bus ${d.busNo}: ${e.message}`,
+              ...(e.code ? { code: e.code } : {}),
+            };
     }
   }
 
@@ -236,10 +290,13 @@ export class I2cReconciler {
   async #first(d: Device): Promise<void> {
     if (!d.tasks.length) return;
     let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<void>((done) => (timer = setTimeout(() => {
-      d.error ??= { reason: 'HardwareError', message: `the first read took longer than ${FIRST_READ_MS} ms` };
-      done();
-    }, FIRST_READ_MS)));
+    const late = new Promise<void>(
+      (done) =>
+        (timer = setTimeout(() => {
+          d.error ??= { reason: 'HardwareError', message: `the first read took longer than ${FIRST_READ_MS} ms` };
+          done();
+        }, FIRST_READ_MS)),
+    );
     await Promise.race([Promise.all(d.tasks.map((task) => this.#run(d, task))), late]);
     clearTimeout(timer);
     d.reported = this.#signature(d);

@@ -39,12 +39,17 @@ export async function runAgent(o: RunAgentOptions): Promise<{ agent: Agent; chip
   mkdirSync(o.stateDir, { recursive: true, mode: 0o700 });
   let creds = loadCredentials(o.stateDir);
   if (!creds || (o.joinToken && o.server && creds.server !== new URL(o.server).origin)) {
-    if (!o.server || !o.joinToken) throw Object.assign(new Error(`not enrolled (no credentials in ${o.stateDir}): pass --server and --join-token`), { code: 'NOT_ENROLLED' });
+    if (!o.server || !o.joinToken)
+      throw Object.assign(new Error(`not enrolled (no credentials in ${o.stateDir}): pass --server and --join-token`), {
+        code: 'NOT_ENROLLED',
+      });
     creds = await enrol({ server: o.server, token: o.joinToken, stateDir: o.stateDir });
     o.log.info({ node: creds.node, server: creds.server }, 'enrolled; key and certificate stored 0600');
   }
   if (o.nodeName && o.nodeName !== creds.node) {
-    throw Object.assign(new Error(`this node is ${o.nodeName} but the certificate in ${o.stateDir} is for ${creds.node}`), { code: 'NODE_MISMATCH' });
+    throw Object.assign(new Error(`this node is ${o.nodeName} but the certificate in ${o.stateDir} is for ${creds.node}`), {
+      code: 'NODE_MISMATCH',
+    });
   }
   let chip: GpioChip;
   let edges: EdgeSource | undefined;
@@ -72,9 +77,16 @@ export async function runAgent(o: RunAgentOptions): Promise<{ agent: Agent; chip
   }
   const safeState = o.safeStateFile ? readSafeState(o.safeStateFile, chip.pinCount) : undefined;
   const agent = new Agent({
-    stateDir: o.stateDir, chip, log: o.log, version: o.version, procRoot: '/',
-    ...(healthRoot ? { healthRoot } : {}), ...(o.healthIntervalMs ? { healthIntervalMs: o.healthIntervalMs } : {}), ...(safeState ? { safeState } : {}),
-    pwm: backends.pwm, i2c: backends.i2c,
+    stateDir: o.stateDir,
+    chip,
+    log: o.log,
+    version: o.version,
+    procRoot: '/',
+    ...(healthRoot ? { healthRoot } : {}),
+    ...(o.healthIntervalMs ? { healthIntervalMs: o.healthIntervalMs } : {}),
+    ...(safeState ? { safeState } : {}),
+    pwm: backends.pwm,
+    i2c: backends.i2c,
     ...(edges ? { edges } : {}),
   });
   agent.start();

@@ -60,10 +60,14 @@ type Family = 'bcm2835' | 'bcm2711' | 'rp1';
 const familyOf = (soc: SocName): Family => (soc === 'bcm2711' ? 'bcm2711' : soc === 'rp1' ? 'rp1' : 'bcm2835');
 
 // BCM CTL bits per channel byte (BCM2835 peripherals 9.6): PWEN, POLA, MSEN.
-const PWEN = 1, POLA = 1 << 4, MSEN = 1 << 7;
+const PWEN = 1,
+  POLA = 1 << 4,
+  MSEN = 1 << 7;
 const CM_ENAB = 1 << 4;
 // RP1 channel control (RP1 peripherals, PWM): mode field, invert bit.
-const RP1_MODE_MASK = 0x7, RP1_TRAILING_MS = 0x1, RP1_INVERT = 1 << 3;
+const RP1_MODE_MASK = 0x7,
+  RP1_TRAILING_MS = 0x1,
+  RP1_INVERT = 1 << 3;
 /** GPFSEL codes of ALT0/ALT5 (BCM2835 peripherals 6.1); RP1 FUNCSEL is the a-number. */
 const BCM_ALT: Record<string, number> = { ALT0: 0b100, ALT5: 0b010 };
 
@@ -113,20 +117,35 @@ export class PwmReconciler {
     const refused = new Map<string, AppliedItem>();
     const channels = new Map<string, DesiredItem>();
     const refuse = (it: DesiredItem, reason: string, message: string) =>
-      refused.set(`pwm/${it.name}`, { kind: 'pwm', name: it.name, generation: it.generation, phase: 'Failed', reason, actual: { message } });
+      refused.set(`pwm/${it.name}`, {
+        kind: 'pwm',
+        name: it.name,
+        generation: it.generation,
+        phase: 'Failed',
+        reason,
+        actual: { message },
+      });
     for (const it of [...items].sort((a, b) => (a.name < b.name ? -1 : 1))) {
       const s = it.spec as unknown as PwmSpec;
       const impl = this.implementationOf(s);
       if (impl === null) {
         const pins = Object.keys(PWM_PINS[familyOf(this.#chip.soc)]).join(', ');
-        refuse(it, 'NoHardwarePwm', `GPIO${s.pin} has no hardware PWM on ${this.#chip.soc} (PWM pins: ${pins}); use implementation software or auto`);
+        refuse(
+          it,
+          'NoHardwarePwm',
+          `GPIO${s.pin} has no hardware PWM on ${this.#chip.soc} (PWM pins: ${pins}); use implementation software or auto`,
+        );
         continue;
       }
       if (impl !== 'hardware') continue;
       const r = pwmRoute(this.#chip.soc, s.pin)!;
       const holder = channels.get(r.id);
       if (holder) {
-        refuse(it, 'ChannelBusy', `${r.id} (GPIO${s.pin}) is already driven by PWMController ${holder.name} on GPIO${String(holder.spec.pin)}`);
+        refuse(
+          it,
+          'ChannelBusy',
+          `${r.id} (GPIO${s.pin}) is already driven by PWMController ${holder.name} on GPIO${String(holder.spec.pin)}`,
+        );
         continue;
       }
       channels.set(r.id, it);
@@ -150,7 +169,14 @@ export class PwmReconciler {
         return this.#applyOne(it, it.spec as unknown as PwmSpec);
       } catch (err) {
         const e = err as { code?: string; message: string };
-        return { kind: 'pwm', name: it.name, generation: it.generation, phase: 'Failed', reason: reasonOf(e.code), actual: { message: e.message, ...(e.code ? { code: e.code } : {}) } };
+        return {
+          kind: 'pwm',
+          name: it.name,
+          generation: it.generation,
+          phase: 'Failed',
+          reason: reasonOf(e.code),
+          actual: { message: e.message, ...(e.code ? { code: e.code } : {}) },
+        };
       }
     });
   }
@@ -161,7 +187,14 @@ export class PwmReconciler {
     const enabled = s.enabled ?? true;
     const key = JSON.stringify(s);
     const prev = this.#running.get(it.name);
-    const ok = (actual: Record<string, unknown>): AppliedItem => ({ kind: 'pwm', name: it.name, generation: it.generation, phase: 'Applied', reason: 'Applied', actual });
+    const ok = (actual: Record<string, unknown>): AppliedItem => ({
+      kind: 'pwm',
+      name: it.name,
+      generation: it.generation,
+      phase: 'Applied',
+      reason: 'Applied',
+      actual,
+    });
     if (impl === 'software') {
       if (!enabled) {
         // The thread is not started for an output that is off.
@@ -179,7 +212,15 @@ export class PwmReconciler {
         soft = { frequencyHz: r.frequencyHz, duty: inverted ? 1 - r.duty : r.duty, periodNs: r.periodNs, highNs: r.highNs };
       }
       this.#running.set(it.name, { name: it.name, pin: s.pin, impl, spec: key, enabled, inverted, soft });
-      return ok({ implementation: 'software', enabled: true, polarity: inverted ? 'inversed' : 'normal', frequencyHz: soft.frequencyHz, dutyCycle: soft.duty, periodNs: soft.periodNs, activeNs: inverted ? soft.periodNs - soft.highNs : soft.highNs });
+      return ok({
+        implementation: 'software',
+        enabled: true,
+        polarity: inverted ? 'inversed' : 'normal',
+        frequencyHz: soft.frequencyHz,
+        dutyCycle: soft.duty,
+        periodNs: soft.periodNs,
+        activeNs: inverted ? soft.periodNs - soft.highNs : soft.highNs,
+      });
     }
     const hw = this.#hardwareOpen();
     const route = pwmRoute(this.#chip.soc, s.pin)!;
@@ -191,18 +232,31 @@ export class PwmReconciler {
     }
     if (!this.#hwMatches(hw, s.pin, route, s.frequencyHz, s.dutyCycle, inverted)) hw.start(s.pin, s.frequencyHz, s.dutyCycle, { inverted });
     this.#running.set(it.name, { name: it.name, pin: s.pin, impl, spec: key, enabled, inverted, route });
-    return ok({ implementation: 'hardware', channel: route.id, enabled: true, polarity: inverted ? 'inversed' : 'normal', ...this.#readBack(hw, route) });
+    return ok({
+      implementation: 'hardware',
+      channel: route.id,
+      enabled: true,
+      polarity: inverted ? 'inversed' : 'normal',
+      ...this.#readBack(hw, route),
+    });
   }
 
   /** Achieved output of a hardware channel, from its registers alone. */
   #readBack(hw: HardwarePwm, r: Route): { frequencyHz: number; dutyCycle: number; range: number; data: number } {
     if (r.block.startsWith('RP1')) {
-      const range = hw.peek(r.block, RP1_PWM_REG.range(r.channel)), data = hw.peek(r.block, RP1_PWM_REG.duty(r.channel));
+      const range = hw.peek(r.block, RP1_PWM_REG.range(r.channel)),
+        data = hw.peek(r.block, RP1_PWM_REG.duty(r.channel));
       const got = rp1PwmFromRegisters({ range, duty: data });
       return { frequencyHz: got.frequencyHz, dutyCycle: got.duty, range: range + 1, data };
     }
-    const range = hw.peek(r.block, r.channel ? PWM_REG.RNG2 : PWM_REG.RNG1), data = hw.peek(r.block, r.channel ? PWM_REG.DAT2 : PWM_REG.DAT1);
-    const got = bcmPwmFromRegisters(this.#chip.soc, { cmCtl: hw.peek('CM', CM_REG.PWMCTL), cmDiv: hw.peek('CM', CM_REG.PWMDIV), rng: range, dat: data });
+    const range = hw.peek(r.block, r.channel ? PWM_REG.RNG2 : PWM_REG.RNG1),
+      data = hw.peek(r.block, r.channel ? PWM_REG.DAT2 : PWM_REG.DAT1);
+    const got = bcmPwmFromRegisters(this.#chip.soc, {
+      cmCtl: hw.peek('CM', CM_REG.PWMCTL),
+      cmDiv: hw.peek('CM', CM_REG.PWMDIV),
+      rng: range,
+      dat: data,
+    });
     return { frequencyHz: got.frequencyHz, dutyCycle: got.duty, range, data };
   }
 
@@ -226,10 +280,14 @@ export class PwmReconciler {
     }
     if (r.block.startsWith('RP1')) {
       const ctrl = hw.peek(r.block, RP1_PWM_REG.chanCtrl(r.channel));
-      return this.#channelEnabled(hw, r)
-        && (ctrl & RP1_MODE_MASK) === RP1_TRAILING_MS && ((ctrl & RP1_INVERT) !== 0) === inverted
-        && (hw.peek('IO_BANK0', 8 * pin + 4) & 0x1f) === r.fsel
-        && hw.peek(r.block, RP1_PWM_REG.range(r.channel)) === want.steps - 1 && hw.peek(r.block, RP1_PWM_REG.duty(r.channel)) === want.highTicks;
+      return (
+        this.#channelEnabled(hw, r) &&
+        (ctrl & RP1_MODE_MASK) === RP1_TRAILING_MS &&
+        ((ctrl & RP1_INVERT) !== 0) === inverted &&
+        (hw.peek('IO_BANK0', 8 * pin + 4) & 0x1f) === r.fsel &&
+        hw.peek(r.block, RP1_PWM_REG.range(r.channel)) === want.steps - 1 &&
+        hw.peek(r.block, RP1_PWM_REG.duty(r.channel)) === want.highTicks
+      );
     }
     const byte = (hw.peek(r.block, PWM_REG.CTL) >>> (8 * r.channel)) & 0xff;
     const fsel = (hw.peek('GPIO', 4 * Math.floor(pin / 10)) >>> (3 * (pin % 10))) & 7;
@@ -237,7 +295,11 @@ export class PwmReconciler {
     if (byte !== (MSEN | PWEN | (inverted ? POLA : 0)) || fsel !== r.fsel || (cm & CM_ENAB) === 0) return false;
     const got = this.#readBack(hw, r);
     if (got.range === want.steps && got.data === want.highTicks && Math.abs(got.frequencyHz - want.frequencyHz) <= 1e-9 * f) return true;
-    return this.#otherChannelRuns(hw, r) && Math.abs(got.frequencyHz - f) / f <= 1e-3 && got.data === Math.min(got.range, Math.round(duty * got.range));
+    return (
+      this.#otherChannelRuns(hw, r) &&
+      Math.abs(got.frequencyHz - f) / f <= 1e-3 &&
+      got.data === Math.min(got.range, Math.round(duty * got.range))
+    );
   }
 
   /** Another BCM channel (either block) is enabled: the PWM clock is shared with it. */
@@ -245,7 +307,7 @@ export class PwmReconciler {
     const blocks = familyOf(this.#chip.soc) === 'bcm2711' ? ['PWM0', 'PWM1'] : ['PWM0'];
     for (const b of blocks) {
       const ctl = hw.peek(b, PWM_REG.CTL);
-      for (const ch of [0, 1]) if ((b !== r.block || ch !== r.channel) && ((ctl >>> (8 * ch)) & PWEN)) return true;
+      for (const ch of [0, 1]) if ((b !== r.block || ch !== r.channel) && (ctl >>> (8 * ch)) & PWEN) return true;
     }
     return false;
   }

@@ -78,7 +78,9 @@ async function echoBaseline(certs: CertManager, size: number, n: number): Promis
 }
 
 async function main(): Promise<void> {
-  const load0 = loadavg().map((x) => x.toFixed(1)).join(' ');
+  const load0 = loadavg()
+    .map((x) => x.toFixed(1))
+    .join(' ');
   const dir = mkdtempSync(join(tmpdir(), 'pic-bench-agent-'));
   const children: ChildProcess[] = [];
   const store = openStore({ file: join(dir, 'state.sqlite') });
@@ -101,7 +103,20 @@ async function main(): Promise<void> {
       const name = `bench-${i}`;
       const { token } = hub.createJoinToken(name);
       const small = i >= AGENTS / 2;
-      const args = [...(small ? SMALL : []), MAIN, 'agent', '--server', url, '--join-token', token, '--state-dir', join(dir, name), '--sim', '--log-level', 'warn'];
+      const args = [
+        ...(small ? SMALL : []),
+        MAIN,
+        'agent',
+        '--server',
+        url,
+        '--join-token',
+        token,
+        '--state-dir',
+        join(dir, name),
+        '--sim',
+        '--log-level',
+        'warn',
+      ];
       const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'inherit'] });
       children.push(child);
       nodes.push({ name, id: store.nodes.require(name).id, child, small });
@@ -141,7 +156,8 @@ async function main(): Promise<void> {
       });
       for (const n of nodes) hub.pushDesired(n.id);
       await until(() => lat.length >= expected, 10_000, `round ${r}`);
-      if (r === ROUNDS - 1) size = JSON.stringify({ v: 1, type: 'desired', seq: 1, items: store.hardware.list(nodes[0]!.id, 'gpio') }).length;
+      if (r === ROUNDS - 1)
+        size = JSON.stringify({ v: 1, type: 'desired', seq: 1, items: store.hardware.list(nodes[0]!.id, 'gpio') }).length;
     }
     const busy = nodes.map((n) => rssKb(n.child.pid!));
     const base = await echoBaseline(certs, size, 1000);
@@ -149,16 +165,32 @@ async function main(): Promise<void> {
     const def = (xs: number[]) => xs.slice(0, AGENTS / 2);
     const sm = (xs: number[]) => xs.slice(AGENTS / 2);
     const med = (xs: number[]) => pct(xs, 50);
-    console.log(`machine: ${cpus().length} x ${cpus()[0]?.model ?? 'unknown CPU'}, Node ${process.version}, load average ${loadavg().map((x) => x.toFixed(1)).join(' ')} (at the end; ${load0} at the start)`);
+    console.log(
+      `machine: ${cpus().length} x ${cpus()[0]?.model ?? 'unknown CPU'}, Node ${process.version}, load average ${loadavg()
+        .map((x) => x.toFixed(1))
+        .join(' ')} (at the end; ${load0} at the start)`,
+    );
     console.log('measured on x86-64 against file-backed register pages (behavioural model), loopback mTLS');
     console.log(`baseline idle bare node process RSS: ${mb(bareKb)} MB; small-heap flags: ${SMALL.join(' ')}`);
-    console.log(`agent RSS idle, node defaults:            median ${mb(med(def(idle)))} MB, max ${mb(Math.max(...def(idle)))} MB (${(med(def(idle)) / bareKb).toFixed(2)}x bare node)`);
-    console.log(`agent RSS idle, small-heap flags:         median ${mb(med(sm(idle)))} MB, max ${mb(Math.max(...sm(idle)))} MB (${(med(sm(idle)) / bareKb).toFixed(2)}x bare node)`);
+    console.log(
+      `agent RSS idle, node defaults:            median ${mb(med(def(idle)))} MB, max ${mb(Math.max(...def(idle)))} MB (${(med(def(idle)) / bareKb).toFixed(2)}x bare node)`,
+    );
+    console.log(
+      `agent RSS idle, small-heap flags:         median ${mb(med(sm(idle)))} MB, max ${mb(Math.max(...sm(idle)))} MB (${(med(sm(idle)) / bareKb).toFixed(2)}x bare node)`,
+    );
     console.log(`agent RSS after applying, node defaults:  median ${mb(med(def(busy)))} MB, max ${mb(Math.max(...def(busy)))} MB`);
-    console.log(`agent RSS after applying, small-heap:     median ${mb(med(sm(busy)))} MB, max ${mb(Math.max(...sm(busy)))} MB   (goal <= 60 MB)`);
-    console.log(`desired-state change -> applied report (after the register write), ${lat.length} changes across ${AGENTS} agents, 10 in flight:`);
-    console.log(`  p50 ${pct(lat, 50).toFixed(2)} ms, p99 ${pct(lat, 99).toFixed(2)} ms, max ${Math.max(...lat).toFixed(2)} ms   (goal p99 <= 50 ms)`);
-    console.log(`baseline: bare mTLS WebSocket echo of ${size} bytes, one at a time: p50 ${pct(base, 50).toFixed(3)} ms, p99 ${pct(base, 99).toFixed(3)} ms`);
+    console.log(
+      `agent RSS after applying, small-heap:     median ${mb(med(sm(busy)))} MB, max ${mb(Math.max(...sm(busy)))} MB   (goal <= 60 MB)`,
+    );
+    console.log(
+      `desired-state change -> applied report (after the register write), ${lat.length} changes across ${AGENTS} agents, 10 in flight:`,
+    );
+    console.log(
+      `  p50 ${pct(lat, 50).toFixed(2)} ms, p99 ${pct(lat, 99).toFixed(2)} ms, max ${Math.max(...lat).toFixed(2)} ms   (goal p99 <= 50 ms)`,
+    );
+    console.log(
+      `baseline: bare mTLS WebSocket echo of ${size} bytes, one at a time: p50 ${pct(base, 50).toFixed(3)} ms, p99 ${pct(base, 99).toFixed(3)} ms`,
+    );
     console.log(`ratio agent/echo: p50 ${(pct(lat, 50) / pct(base, 50)).toFixed(1)}x, p99 ${(pct(lat, 99) / pct(base, 99)).toFixed(1)}x`);
   } finally {
     clearTimeout(deadline);

@@ -33,7 +33,11 @@ async function child(kind: string): Promise<void> {
     process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
     const store = openStore({ file: join(dir, 'state.sqlite') });
     store.tx(() => {
-      for (let i = 0; i < 100; i++) store.nodes.create({ name: `pi-${i}`, address: `10.0.${i >> 8}.${i & 255}`, model: 'Raspberry Pi 4 Model B', labels: { rack: String(i % 4) } }, 'ready');
+      for (let i = 0; i < 100; i++)
+        store.nodes.create(
+          { name: `pi-${i}`, address: `10.0.${i >> 8}.${i & 255}`, model: 'Raspberry Pi 4 Model B', labels: { rack: String(i % 4) } },
+          'ready',
+        );
     });
     token = store.tokens.create('bench', 'viewer', 'bench').token;
     handler = createApp({ store, log: silentLogger() }).callback();
@@ -94,7 +98,14 @@ function rssMb(pid: number): number {
   return Number(m![1]) / 1024;
 }
 
-interface LoadResult { rps: number; p50: number; p99: number; errors: number; bytes: number; /** Server CPU (user+system) per request. */ cpuUsPerReq: number }
+interface LoadResult {
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+  bytes: number;
+  /** Server CPU (user+system) per request. */ cpuUsPerReq: number;
+}
 
 async function load(server: Child, path: string, token?: string): Promise<LoadResult> {
   const url = `http://127.0.0.1:${server.port}${path}`;
@@ -104,7 +115,11 @@ async function load(server: Child, path: string, token?: string): Promise<LoadRe
   const r = await autocannon(opts);
   const cpu = (await server.cpuUs()) - cpu0;
   return {
-    rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.non2xx, bytes: r.throughput.average / Math.max(1, r.requests.average),
+    rps: r.requests.average,
+    p50: r.latency.p50,
+    p99: r.latency.p99,
+    errors: r.errors + r.non2xx,
+    bytes: r.throughput.average / Math.max(1, r.requests.average),
     cpuUsPerReq: cpu / Math.max(1, r.requests.total),
   };
 }
@@ -112,7 +127,10 @@ async function load(server: Child, path: string, token?: string): Promise<LoadRe
 /** Milliseconds from spawning `pi-controller serve` to the first 200 from /readyz. */
 async function startupMs(dataDir: string, port: number): Promise<number> {
   const t0 = performance.now();
-  const proc = spawn(process.execPath, [CLI, 'serve', '--data-dir', dataDir, '--port', String(port)], { stdio: 'ignore', env: { ...process.env, PI_CONTROLLER_BACKUP_INTERVAL_MINUTES: '0' } });
+  const proc = spawn(process.execPath, [CLI, 'serve', '--data-dir', dataDir, '--port', String(port)], {
+    stdio: 'ignore',
+    env: { ...process.env, PI_CONTROLLER_BACKUP_INTERVAL_MINUTES: '0' },
+  });
   try {
     for (let i = 0; i < 1500; i++) {
       try {
@@ -148,7 +166,12 @@ async function main(): Promise<void> {
     const w = await load(cp, '/api/v1/whoami', cp.token);
     // A second baseline: bare Koa sending the same bytes as the node list (the cost of moving them).
     const listFile = join(mkdtempSync(join(tmpdir(), 'pic-bench-list-')), 'nodes.json');
-    writeFileSync(listFile, Buffer.from(await (await fetch(`http://127.0.0.1:${cp.port}/api/v1/nodes`, { headers: { authorization: `Bearer ${cp.token}` } })).arrayBuffer()));
+    writeFileSync(
+      listFile,
+      Buffer.from(
+        await (await fetch(`http://127.0.0.1:${cp.port}/api/v1/nodes`, { headers: { authorization: `Bearer ${cp.token}` } })).arrayBuffer(),
+      ),
+    );
     const same = await startChild(listFile);
     let s: LoadResult;
     try {
@@ -162,16 +185,24 @@ async function main(): Promise<void> {
     const row = (name: string, r: LoadResult) =>
       `${name.padEnd(42)} ${r.rps.toFixed(0).padStart(8)} req/s  p50 ${String(r.p50).padStart(3)} ms  p99 ${String(r.p99).padStart(3)} ms  ${(r.bytes / 1024).toFixed(1).padStart(6)} KiB/resp  ` +
       `server CPU ${r.cpuUsPerReq.toFixed(0).padStart(4)} us/req  errors ${r.errors}`;
-    console.log(`HTTP on 127.0.0.1, ${CONNECTIONS} connections, ${DURATION} s each, server and load generator in separate processes; load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+    console.log(
+      `HTTP on 127.0.0.1, ${CONNECTIONS} connections, ${DURATION} s each, server and load generator in separate processes; load average ${loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')}`,
+    );
     console.log(row('bare Koa hello-world (baseline)', b));
-    console.log(row('bare Koa, constant body of the list\'s bytes', s));
+    console.log(row("bare Koa, constant body of the list's bytes", s));
     console.log(row('GET /api/v1/nodes (100 nodes, bearer auth)', n));
     console.log(row('GET /api/v1/whoami (bearer auth, small body)', w));
     console.log(`ratio nodes/bare Koa:  ${(n.rps / b.rps).toFixed(2)}x  (goal >= 0.7x)`);
     console.log(`ratio nodes/bare Koa with the same bytes: ${(n.rps / s.rps).toFixed(2)}x`);
     console.log(`ratio whoami/bare Koa: ${(w.rps / b.rps).toFixed(2)}x`);
-    console.log(`server CPU per request, bare Koa/nodes: ${(b.cpuUsPerReq / n.cpuUsPerReq).toFixed(2)}x  same bytes/nodes: ${(s.cpuUsPerReq / n.cpuUsPerReq).toFixed(2)}x  bare Koa/whoami: ${(b.cpuUsPerReq / w.cpuUsPerReq).toFixed(2)}x  (the same ratios in CPU time, less sensitive to other load)`);
-    console.log(`control plane RSS with 100 nodes (node ${SERVE_FLAGS.join(' ')}, as npm start): idle after start ${idleBefore.toFixed(1)} MB, idle after load ${idleAfter.toFixed(1)} MB  (goal <= 120 MB)`);
+    console.log(
+      `server CPU per request, bare Koa/nodes: ${(b.cpuUsPerReq / n.cpuUsPerReq).toFixed(2)}x  same bytes/nodes: ${(s.cpuUsPerReq / n.cpuUsPerReq).toFixed(2)}x  bare Koa/whoami: ${(b.cpuUsPerReq / w.cpuUsPerReq).toFixed(2)}x  (the same ratios in CPU time, less sensitive to other load)`,
+    );
+    console.log(
+      `control plane RSS with 100 nodes (node ${SERVE_FLAGS.join(' ')}, as npm start): idle after start ${idleBefore.toFixed(1)} MB, idle after load ${idleAfter.toFixed(1)} MB  (goal <= 120 MB)`,
+    );
   } finally {
     cp.proc.kill();
     bare.proc.kill();
@@ -181,7 +212,9 @@ async function main(): Promise<void> {
     const port = await freePort();
     const fresh = await startupMs(dir, port);
     const again = await startupMs(dir, port);
-    console.log(`start-up to /readyz (pi-controller serve, new process): fresh data dir ${fresh.toFixed(0)} ms, existing data dir ${again.toFixed(0)} ms`);
+    console.log(
+      `start-up to /readyz (pi-controller serve, new process): fresh data dir ${fresh.toFixed(0)} ms, existing data dir ${again.toFixed(0)} ms`,
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -191,5 +224,4 @@ if (process.argv[2] === '--child') {
   // A clean exit on a signal (lets --cpu-prof write its profile).
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => process.exit(0));
   await child(process.argv[3]!);
-}
-else await main();
+} else await main();

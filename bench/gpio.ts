@@ -151,14 +151,22 @@ function main(): void {
     console.log(row('write(pin, v) loop specialised', m.writeOne!));
     console.log(row('setMask/clearMask, 8 pins', m.mask!));
     console.log(row('read(pin)', m.read!));
-    console.log(`${'native toggle loop (no JS)'.padEnd(34)}${f(toggle)} ns ${rate(toggle)}  ratio ${(toggle / base).toFixed(3)}x   (per write, set+clear pairs)`);
+    console.log(
+      `${'native toggle loop (no JS)'.padEnd(34)}${f(toggle)} ns ${rate(toggle)}  ratio ${(toggle / base).toFixed(3)}x   (per write, set+clear pairs)`,
+    );
     const ratio = m.write!.median / base;
-    console.log('(write rows: one loop shared by two chips, so nothing is constant-folded; "specialised": one chip, as V8 folds the noop target)');
-    console.log(`goal: a single write costs at most 1.2x the bare N-API call: ${ratio <= 1.2 ? 'met' : 'NOT met'} (${ratio.toFixed(2)}x median, ${(m.write!.min / baseMin).toFixed(2)}x best round)`);
+    console.log(
+      '(write rows: one loop shared by two chips, so nothing is constant-folded; "specialised": one chip, as V8 folds the noop target)',
+    );
+    console.log(
+      `goal: a single write costs at most 1.2x the bare N-API call: ${ratio <= 1.2 ? 'met' : 'NOT met'} (${ratio.toFixed(2)}x median, ${(m.write!.min / baseMin).toFixed(2)}x best round)`,
+    );
     // Like against like: each write loop against the baseline loop of the same shape and argument count.
     const same = (w: Figure, b: Figure): string => `${(w.median / b.median).toFixed(2)}x median, ${(w.min / b.min).toFixed(2)}x best round`;
     const fieldBase = { median: Math.min(m.noopField!.median, m.noopField2!.median), min: Math.min(m.noopField!.min, m.noopField2!.min) };
-    console.log(`same shape, same two arguments: specialised write / noop(pin, v): ${same(m.writeOne!, m.noopArgs!)}; shared write / holder.fn(pin, v): ${same(m.write!, fieldBase)}`);
+    console.log(
+      `same shape, same two arguments: specialised write / noop(pin, v): ${same(m.writeOne!, m.noopArgs!)}; shared write / holder.fn(pin, v): ${same(m.write!, fieldBase)}`,
+    );
     console.log(`measured on ${process.arch === 'x64' ? 'x86' : process.arch} against a file-backed register page`);
   } finally {
     rmSync(dir, { recursive: true, force: true });

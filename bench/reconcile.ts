@@ -46,7 +46,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * by verb, subresource and code, the requests a change costs counted by the server itself; and
  * the CPU time the API server process has used (`process_cpu_seconds_total`).
  */
-async function apiMetrics(k: { api: (m: string, p: string) => Promise<{ status: number; body: unknown }> }): Promise<{ requests: Map<string, number>; cpuS: number }> {
+async function apiMetrics(k: {
+  api: (m: string, p: string) => Promise<{ status: number; body: unknown }>;
+}): Promise<{ requests: Map<string, number>; cpuS: number }> {
   const r = await k.api('GET', '/metrics');
   const requests = new Map<string, number>();
   let cpuS = NaN;
@@ -70,7 +72,9 @@ async function main(): Promise<void> {
     return;
   }
   const started = Date.now();
-  const load0 = loadavg().map((x) => x.toFixed(1)).join(' ');
+  const load0 = loadavg()
+    .map((x) => x.toFixed(1))
+    .join(' ');
   const overTime = () => Date.now() - started > LIMIT_MS;
   const k = await startK8s(t);
   const rig = await startRig(t);
@@ -87,7 +91,12 @@ async function main(): Promise<void> {
     if (!appliedAt.has(node)) appliedAt.set(node, { at: performance.now(), rt });
   });
   const rec = new ClusterReconciler({
-    kubeConfig: kc, store: rig.srv.store, bus: rig.bus, agents: rig.hub, log: silentLogger(), concurrency: 32,
+    kubeConfig: kc,
+    store: rig.srv.store,
+    bus: rig.bus,
+    agents: rig.hub,
+    log: silentLogger(),
+    concurrency: 32,
     // The first time after the change: the reconciler's own status write brings another watch event.
     trace: (stage, key) => {
       if (!at[stage].has(key)) at[stage].set(key, performance.now());
@@ -108,7 +117,16 @@ async function main(): Promise<void> {
   // Create all, 32 at a time, and wait for every pin to be an output at 0.
   const c0 = performance.now();
   for (let i = 0; i < objs.length; i += 32) {
-    await Promise.all(objs.slice(i, i + 32).map((o) => k.api('POST', base, { apiVersion: 'gpio.pi-controller.io/v1alpha1', kind: 'GPIOPin', metadata: { name: o.name }, spec: { nodeName: o.node, pin: o.pin, mode: 'output', value: 0 } })));
+    await Promise.all(
+      objs.slice(i, i + 32).map((o) =>
+        k.api('POST', base, {
+          apiVersion: 'gpio.pi-controller.io/v1alpha1',
+          kind: 'GPIOPin',
+          metadata: { name: o.name },
+          spec: { nodeName: o.node, pin: o.pin, mode: 'output', value: 0 },
+        }),
+      ),
+    );
   }
   await until(() => objs.every((o) => o.agent.chip.getMode(o.pin) === 'output'));
   const createMs = performance.now() - c0;
@@ -130,7 +148,10 @@ async function main(): Promise<void> {
     await until(() => o.agent.chip.read(o.pin) === o.value);
     lat.push(performance.now() - s);
     await until(() => at.status.has(key));
-    const w = at.watch.get(key), st = at.stored.get(key), ap = appliedAt.get(o.node), done = at.status.get(key)!;
+    const w = at.watch.get(key),
+      st = at.stored.get(key),
+      ap = appliedAt.get(o.node),
+      done = at.status.get(key)!;
     if (w === undefined || st === undefined || ap === undefined) continue;
     stages.toWatch!.push(w - s);
     stages.toStored!.push(st - w);
@@ -145,14 +166,16 @@ async function main(): Promise<void> {
   const m0 = await apiMetrics(k);
   const lists0 = rec.watchOf('gpio')?.lists ?? 0;
   const l0 = performance.now();
-  await Promise.all(Array.from({ length: LOAD_CLIENTS }, async () => {
-    while (next < LOAD_CHANGES && !overTime()) {
-      const i = next++;
-      const o = objs[(i * 13) % objs.length]!;
-      o.value ^= 1;
-      await k.api('PATCH', `${base}/${o.name}`, { spec: { value: o.value } }, 'application/merge-patch+json');
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: LOAD_CLIENTS }, async () => {
+      while (next < LOAD_CHANGES && !overTime()) {
+        const i = next++;
+        const o = objs[(i * 13) % objs.length]!;
+        o.value ^= 1;
+        await k.api('PATCH', `${base}/${o.name}`, { spec: { value: o.value } }, 'application/merge-patch+json');
+      }
+    }),
+  );
   const sentMs = performance.now() - l0;
   await until(() => objs.every((o) => o.agent.chip.read(o.pin) === o.value));
   const loadMs = performance.now() - l0;
@@ -161,7 +184,10 @@ async function main(): Promise<void> {
   await rec.idle();
   const m1 = await apiMetrics(k);
   const relists = (rec.watchOf('gpio')?.lists ?? 0) - lists0;
-  const perChange = [...m1.requests].map(([w, n]) => [w, n - (m0.requests.get(w) ?? 0)] as const).filter(([, n]) => n > 0).sort((a, b) => b[1] - a[1]);
+  const perChange = [...m1.requests]
+    .map(([w, n]) => [w, n - (m0.requests.get(w) ?? 0)] as const)
+    .filter(([, n]) => n > 0)
+    .sort((a, b) => b[1] - a[1]);
 
   // kubectl, a process per change.
   const kub: number[] = [];
@@ -178,16 +204,29 @@ async function main(): Promise<void> {
 
   // Ceiling: bare PATCHes of ConfigMaps, same clients, nothing watching them.
   const cms = Array.from({ length: LOAD_CLIENTS }, (_, i) => `bench-cm-${i}`);
-  for (const name of cms) await k.api('POST', '/api/v1/namespaces/default/configmaps', { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name }, data: { v: '0' } });
+  for (const name of cms)
+    await k.api('POST', '/api/v1/namespaces/default/configmaps', {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name },
+      data: { v: '0' },
+    });
   let nextCm = 0;
   const b0 = performance.now();
-  await Promise.all(cms.map(async (name) => {
-    while (nextCm < LOAD_CHANGES && !overTime()) {
-      const i = nextCm++;
-      const r = await k.api('PATCH', `/api/v1/namespaces/default/configmaps/${name}`, { data: { v: String(i) } }, 'application/merge-patch+json');
-      if (r.status !== 200) throw new Error(`ConfigMap PATCH answered ${r.status}`);
-    }
-  }));
+  await Promise.all(
+    cms.map(async (name) => {
+      while (nextCm < LOAD_CHANGES && !overTime()) {
+        const i = nextCm++;
+        const r = await k.api(
+          'PATCH',
+          `/api/v1/namespaces/default/configmaps/${name}`,
+          { data: { v: String(i) } },
+          'application/merge-patch+json',
+        );
+        if (r.status !== 200) throw new Error(`ConfigMap PATCH answered ${r.status}`);
+      }
+    }),
+  );
   const bareMs = performance.now() - b0;
 
   // The same for GPIOPins (a custom resource: the API server's unstructured path), nothing
@@ -195,14 +234,16 @@ async function main(): Promise<void> {
   let nextPin = 0;
   const mp0 = await apiMetrics(k);
   const p0 = performance.now();
-  await Promise.all(Array.from({ length: LOAD_CLIENTS }, async () => {
-    while (nextPin < LOAD_CHANGES && !overTime()) {
-      const o = objs[(nextPin++ * 13) % objs.length]!;
-      o.value ^= 1;
-      const r = await k.api('PATCH', `${base}/${o.name}`, { spec: { value: o.value } }, 'application/merge-patch+json');
-      if (r.status !== 200) throw new Error(`GPIOPin PATCH answered ${r.status}`);
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: LOAD_CLIENTS }, async () => {
+      while (nextPin < LOAD_CHANGES && !overTime()) {
+        const o = objs[(nextPin++ * 13) % objs.length]!;
+        o.value ^= 1;
+        const r = await k.api('PATCH', `${base}/${o.name}`, { spec: { value: o.value } }, 'application/merge-patch+json');
+        if (r.status !== 200) throw new Error(`GPIOPin PATCH answered ${r.status}`);
+      }
+    }),
+  );
   const barePinMs = performance.now() - p0;
   const mp1 = await apiMetrics(k);
 
@@ -210,24 +251,31 @@ async function main(): Promise<void> {
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
   process.stdout.write(
     [
-      `machine: ${cpus().length} x ${cpu}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, load average ${loadavg().map((x) => x.toFixed(1)).join(' ')} (at the end; ${load0} at the start)`,
+      `machine: ${cpus().length} x ${cpu}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, load average ${loadavg()
+        .map((x) => x.toFixed(1))
+        .join(' ')} (at the end; ${load0} at the start)`,
       'measured on x86 against file-backed register pages (behavioural BCM2711 model); agents in the benchmark process',
       `rig: kube-apiserver 1.20.2 + etcd 3.4 on loopback, etcd data on ${k.etcdData === 'tmpfs' ? 'a tmpfs (/dev/shm: no disk fsync)' : 'disk'}`,
       `${objs.length} GPIOPins on ${AGENTS} simulated agents: created and applied in ${f(createMs)} ms (${f(objs.length / (createMs / 1000))}/s)`,
       `apply-to-register latency (${lat.length} single changes): p50 ${f(pct(lat, 50))} ms, p99 ${f(pct(lat, 99))} ms (goal p99 <= 100 ms)`,
       `  baseline, the API server's PATCH round trip alone: p50 ${f(pct(rtt, 50))} ms, p99 ${f(pct(rtt, 99))} ms; ratio p50 ${f(pct(lat, 50) / pct(rtt, 50))}x`,
       `  stages of a single change, p50 / p99 ms (${stages.total!.length} changes):`,
-      ...([
-        ['PATCH sent -> watch event at the reconciler', 'toWatch'], ['watch event -> desired state stored', 'toStored'],
-        ['stored -> snapshot sent to the agent', 'toSent'], ['sent -> applied report (agent applies, link both ways)', 'toApplied'],
-        ['applied report -> status write accepted', 'toStatus'], ['PATCH sent -> status written (all)', 'total'],
-      ] as const).map(([what, s]) => `    ${what.padEnd(56)} ${f(pct(stages[s]!, 50)).padStart(7)} / ${f(pct(stages[s]!, 99))}`),
+      ...(
+        [
+          ['PATCH sent -> watch event at the reconciler', 'toWatch'],
+          ['watch event -> desired state stored', 'toStored'],
+          ['stored -> snapshot sent to the agent', 'toSent'],
+          ['sent -> applied report (agent applies, link both ways)', 'toApplied'],
+          ['applied report -> status write accepted', 'toStatus'],
+          ['PATCH sent -> status written (all)', 'total'],
+        ] as const
+      ).map(([what, s]) => `    ${what.padEnd(56)} ${f(pct(stages[s]!, 50)).padStart(7)} / ${f(pct(stages[s]!, 99))}`),
       `  kubectl patch (a process per change) to register, ${kub.length} changes: p50 ${f(pct(kub, 50))} ms, p99 ${f(pct(kub, 99))} ms`,
       `sustained: ${LOAD_CHANGES} changes from ${LOAD_CLIENTS} clients, all in the registers after ${f(loadMs)} ms: ${f(LOAD_CHANGES / (loadMs / 1000))} changes/s (goal >= 500/s); API server accepted them at ${f(LOAD_CHANGES / (sentMs / 1000))}/s`,
       `  GPIOPin requests per change (apiserver_request_total): ${perChange.map(([w, n]) => `${w} ${(n / LOAD_CHANGES).toFixed(2)}`).join(', ') || 'no metrics'}; the reconciler's GPIOPin watch listed again ${relists} times`,
       `  API server CPU (process_cpu_seconds_total): ${f((1000 * (m1.cpuS - m0.cpuS)) / LOAD_CHANGES)} ms per change, against ${f((1000 * (mp1.cpuS - mp0.cpuS)) / LOAD_CHANGES)} ms per bare GPIOPin PATCH below`,
-      `  ceiling in the same run: ${LOAD_CHANGES} bare ConfigMap PATCHes from ${LOAD_CLIENTS} clients, nothing watching: ${f(LOAD_CHANGES / (bareMs / 1000))}/s; ratio ${f((LOAD_CHANGES / (loadMs / 1000)) / (LOAD_CHANGES / (bareMs / 1000)))}x`,
-      `  and ${LOAD_CHANGES} bare GPIOPin PATCHes, reconciler stopped: ${f(LOAD_CHANGES / (barePinMs / 1000))}/s (a change is two such writes, its PATCH and the status write: bound ~${f(LOAD_CHANGES / (barePinMs / 1000) / 2)}/s); ratio ${f((LOAD_CHANGES / (loadMs / 1000)) / (LOAD_CHANGES / (barePinMs / 1000) / 2))}x of that bound`,
+      `  ceiling in the same run: ${LOAD_CHANGES} bare ConfigMap PATCHes from ${LOAD_CLIENTS} clients, nothing watching: ${f(LOAD_CHANGES / (bareMs / 1000))}/s; ratio ${f(LOAD_CHANGES / (loadMs / 1000) / (LOAD_CHANGES / (bareMs / 1000)))}x`,
+      `  and ${LOAD_CHANGES} bare GPIOPin PATCHes, reconciler stopped: ${f(LOAD_CHANGES / (barePinMs / 1000))}/s (a change is two such writes, its PATCH and the status write: bound ~${f(LOAD_CHANGES / (barePinMs / 1000) / 2)}/s); ratio ${f(LOAD_CHANGES / (loadMs / 1000) / (LOAD_CHANGES / (barePinMs / 1000) / 2))}x of that bound`,
     ].join('\n') + '\n',
   );
 }

@@ -21,7 +21,16 @@ const dir = mkdtempSync(join(tmpdir(), 'pic-timing-'));
 const page = join(dir, 'gpiomem');
 writeFileSync(page, Buffer.alloc(4096));
 
-interface PwmRow { label: string; p50: number; p99: number; max: number; fErr: number; dErr: number; cpu: number; edges: number }
+interface PwmRow {
+  label: string;
+  p50: number;
+  p99: number;
+  max: number;
+  fErr: number;
+  dErr: number;
+  cpu: number;
+  edges: number;
+}
 
 /** Software PWM on `pins` pins at `f` Hz, 50% duty, for `ms` milliseconds. */
 async function softPwm(f: number, pins: number, ms: number, spinUs?: number): Promise<PwmRow> {
@@ -38,7 +47,8 @@ async function softPwm(f: number, pins: number, ms: number, spinUs?: number): Pr
   const edges = eng.takeEdges();
   eng.close();
   const late = edges.map((e) => e.atNs - e.dueNs).sort((a, b) => a - b);
-  let fErr = 0, dErr = 0;
+  let fErr = 0,
+    dErr = 0;
   for (const p of list) {
     const s = pwmStats(edges, p);
     fErr = Math.max(fErr, Math.abs(s.frequencyHz - f) / f);
@@ -46,13 +56,22 @@ async function softPwm(f: number, pins: number, ms: number, spinUs?: number): Pr
   }
   return {
     label: `${f >= 1000 ? `${f / 1000} kHz` : `${f} Hz`} x${pins}${spinUs === 0 ? ' (sleep only)' : ''}`,
-    p50: pct(late, 0.5), p99: pct(late, 0.99), max: late.at(-1) ?? NaN,
-    fErr, dErr, cpu: (cpu.user + cpu.system) * 1000 / wall, edges: edges.length,
+    p50: pct(late, 0.5),
+    p99: pct(late, 0.99),
+    max: late.at(-1) ?? NaN,
+    fErr,
+    dErr,
+    cpu: ((cpu.user + cpu.system) * 1000) / wall,
+    edges: edges.length,
   };
 }
 
 async function main(): Promise<void> {
-  console.log(`node ${process.version} ${process.arch}, ${cpus()[0]?.model ?? '?'} x${cpus().length}, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  console.log(
+    `node ${process.version} ${process.arch}, ${cpus()[0]?.model ?? '?'} x${cpus().length}, load average ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  );
   console.log('measured on x86 against a file-backed register page (no Raspberry Pi); only p50 figures mean');
   console.log('anything on this VM: the hypervisor owns p99 and max (descheduling of 0.1-40 ms)');
   console.log('');
@@ -63,14 +82,23 @@ async function main(): Promise<void> {
     for (const pins of [1, 4]) rows.push(await softPwm(f, pins, f === 50 ? 1200 : 400));
   }
   for (const r of rows) {
-    console.log(`  ${r.label.padEnd(28)}${' '.repeat(10)}${us(r.p50)} ${us(r.p99)} ${us(r.max)}  ${(r.fErr * 100).toFixed(3).padStart(7)}%  ${(r.dErr * 100).toFixed(3).padStart(7)}%  ${(r.cpu * 100).toFixed(1).padStart(9)}%  ${String(r.edges).padStart(6)}`);
+    console.log(
+      `  ${r.label.padEnd(28)}${' '.repeat(10)}${us(r.p50)} ${us(r.p99)} ${us(r.max)}  ${(r.fErr * 100).toFixed(3).padStart(7)}%  ${(r.dErr * 100).toFixed(3).padStart(7)}%  ${(r.cpu * 100).toFixed(1).padStart(9)}%  ${String(r.edges).padStart(6)}`,
+    );
   }
-  const sleepOnly = rows[0]!, spin1k = rows.find((r) => r.label === '1 kHz x1')!;
-  console.log(`  baseline: 1 kHz with sleep-only waits p50 ${us(sleepOnly.p50).trim()} us; sleep+spin p50 is ${(spin1k.p50 / sleepOnly.p50).toFixed(3)}x of it`);
+  const sleepOnly = rows[0]!,
+    spin1k = rows.find((r) => r.label === '1 kHz x1')!;
+  console.log(
+    `  baseline: 1 kHz with sleep-only waits p50 ${us(sleepOnly.p50).trim()} us; sleep+spin p50 is ${(spin1k.p50 / sleepOnly.p50).toFixed(3)}x of it`,
+  );
   const k10 = rows.filter((r) => r.label.startsWith('10 kHz'));
   const k50 = rows.filter((r) => r.label.startsWith('50 kHz'));
-  console.log(`  goal 10 kHz: p50 <= 2 us and duty error <= 1%: ${k10.every((r) => r.p50 <= 2000 && r.dErr <= 0.01) ? 'met' : 'NOT met'} (p50 ${k10.map((r) => us(r.p50).trim()).join(' / ')} us, duty err ${k10.map((r) => (r.dErr * 100).toFixed(3)).join(' / ')}%)`);
-  console.log(`  goal 50 kHz works: ${k50.every((r) => r.fErr < 0.01 && r.edges > 0) ? 'yes' : 'NO'} (freq err ${k50.map((r) => (r.fErr * 100).toFixed(3)).join(' / ')}%)`);
+  console.log(
+    `  goal 10 kHz: p50 <= 2 us and duty error <= 1%: ${k10.every((r) => r.p50 <= 2000 && r.dErr <= 0.01) ? 'met' : 'NOT met'} (p50 ${k10.map((r) => us(r.p50).trim()).join(' / ')} us, duty err ${k10.map((r) => (r.dErr * 100).toFixed(3)).join(' / ')}%)`,
+  );
+  console.log(
+    `  goal 50 kHz works: ${k50.every((r) => r.fErr < 0.01 && r.edges > 0) ? 'yes' : 'NO'} (freq err ${k50.map((r) => (r.fErr * 100).toFixed(3)).join(' / ')}%)`,
+  );
 
   // Waveform: 2000 steps toggling a pin every 20 us.
   {
@@ -80,7 +108,9 @@ async function main(): Promise<void> {
     const late = [...eng.waveLateness()].sort((a, b) => a - b);
     eng.close();
     console.log('');
-    console.log(`waveform, ${r.steps} steps of 20 us     lateness us: ${us(pct(late, 0.5))} ${us(pct(late, 0.99))} ${us(late.at(-1) ?? NaN)}   (p50 p99 max)`);
+    console.log(
+      `waveform, ${r.steps} steps of 20 us     lateness us: ${us(pct(late, 0.5))} ${us(pct(late, 0.99))} ${us(late.at(-1) ?? NaN)}   (p50 p99 max)`,
+    );
   }
 
   // Edge events: simulated input change -> busy poll (10 us) -> thread-safe function -> JS callback.
@@ -92,11 +122,14 @@ async function main(): Promise<void> {
       arrived = eng.now();
       resolve?.(ev[0]!);
     });
-    const detect: number[] = [], deliver: number[] = [];
+    const detect: number[] = [],
+      deliver: number[] = [];
     const end = Date.now() + 5000;
     for (let i = 0; i < 400 && Date.now() < end; i++) {
-      const got = new Promise<EdgeEvent>((r) => { resolve = r; });
-      const t = eng.simulate(4, (i % 2 ? 0 : 1));
+      const got = new Promise<EdgeEvent>((r) => {
+        resolve = r;
+      });
+      const t = eng.simulate(4, i % 2 ? 0 : 1);
       const ev = await Promise.race([got, sleep(500).then(() => undefined)]);
       if (!ev) continue;
       detect.push(Number(ev.timestampNs - t));
@@ -119,7 +152,12 @@ async function main(): Promise<void> {
   freqs.push(3, 7, 440, 12_345, 33_333, 98_765, 1_234_567, 7_777_777);
   for (const soc of ['bcm2835', 'bcm2711', 'rp1'] as const) {
     const pwm = openHardwarePwm({ soc, simulate: true });
-    let exact = 0, within = 0, worst = 0, worstF = 0, minSteps = Infinity, worstLow = 0;
+    let exact = 0,
+      within = 0,
+      worst = 0,
+      worstF = 0,
+      minSteps = Infinity,
+      worstLow = 0;
     for (const f of freqs) {
       const r = pwm.start(18, f, 0.5);
       let got: number;
@@ -128,19 +166,26 @@ async function main(): Promise<void> {
         got = rp1PwmFromRegisters(ch).frequencyHz;
       } else {
         got = bcmPwmFromRegisters(soc, {
-          cmCtl: pwm.peek('CM', CM_REG.PWMCTL), cmDiv: pwm.peek('CM', CM_REG.PWMDIV),
-          rng: pwm.peek('PWM0', PWM_REG.RNG1), dat: pwm.peek('PWM0', PWM_REG.DAT1),
+          cmCtl: pwm.peek('CM', CM_REG.PWMCTL),
+          cmDiv: pwm.peek('CM', CM_REG.PWMDIV),
+          rng: pwm.peek('PWM0', PWM_REG.RNG1),
+          dat: pwm.peek('PWM0', PWM_REG.DAT1),
         }).frequencyHz;
       }
       const err = Math.abs(got - f) / f;
       if (err < 1e-12) exact++;
       if (err <= 1e-3) within++;
-      if (err > worst) { worst = err; worstF = f; }
+      if (err > worst) {
+        worst = err;
+        worstF = f;
+      }
       if (f <= 1e6) worstLow = Math.max(worstLow, err);
       minSteps = Math.min(minSteps, r.steps);
     }
     pwm.close();
-    console.log(`  ${soc.padEnd(8)} ${freqs.length} frequencies: exact ${String(exact).padStart(2)}, within 0.1% ${String(within).padStart(2)}, worst ${(worst * 100).toFixed(4)}%${worst ? ` at ${worstF} Hz` : ''}, worst <= 1 MHz ${(worstLow * 100).toFixed(4)}%; fewest steps ${minSteps}`);
+    console.log(
+      `  ${soc.padEnd(8)} ${freqs.length} frequencies: exact ${String(exact).padStart(2)}, within 0.1% ${String(within).padStart(2)}, worst ${(worst * 100).toFixed(4)}%${worst ? ` at ${worstF} Hz` : ''}, worst <= 1 MHz ${(worstLow * 100).toFixed(4)}%; fewest steps ${minSteps}`,
+    );
   }
   console.log('  (above a few MHz the range is a small integer, so some frequencies have no close divisor at all)');
   const wrong = 54e6 / 19.2e6;

@@ -20,9 +20,7 @@ Napi::Value SetErrorClass(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-Napi::Value AddonVersion(const Napi::CallbackInfo& info) {
-  return Napi::String::New(info.Env(), "0.1.0");
-}
+Napi::Value AddonVersion(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), "0.1.0"); }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("version", Napi::Function::New(env, AddonVersion, "version"));

@@ -71,8 +71,7 @@ function compareVersions(a, b) {
  */
 function prebuildMismatch(host, file) {
   if (host.platform === 'linux' && host.arch === 'arm' && /^armv[2-6]/.test(host.machine)) {
-    return `the linux-arm prebuild needs an ARMv7 or newer CPU and this one is ${host.machine} ` +
-      '(Raspberry Pi 1, Zero or Zero W)';
+    return `the linux-arm prebuild needs an ARMv7 or newer CPU and this one is ${host.machine} ` + '(Raspberry Pi 1, Zero or Zero W)';
   }
   // scripts/prebuild.sh records the newest glibc symbol version the binary links against.
   let needs = null;
@@ -82,8 +81,10 @@ function prebuildMismatch(host, file) {
     needs = null;
   }
   if (needs && host.glibc && compareVersions(host.glibc, needs) < 0) {
-    return `the ${host.platform}-${host.arch} prebuild needs glibc ${needs} or newer and this system has ` +
-      `${host.glibc} (Raspberry Pi OS bullseye or older)`;
+    return (
+      `the ${host.platform}-${host.arch} prebuild needs glibc ${needs} or newer and this system has ` +
+      `${host.glibc} (Raspberry Pi OS bullseye or older)`
+    );
   }
   if (host.musl) {
     return `the ${host.platform}-${host.arch} prebuild is built for glibc and this system uses musl`;
@@ -101,7 +102,8 @@ function findBinary(root, host = currentHost()) {
     file = require('node-gyp-build').path(root);
   } catch (err) {
     return {
-      reason: `no prebuilt binary for ${host.platform}-${host.arch} (CPU ${host.machine}) ` +
+      reason:
+        `no prebuilt binary for ${host.platform}-${host.arch} (CPU ${host.machine}) ` +
         `and none built from source (${String(err && err.message ? err.message : err).split('\n')[0]})`,
     };
   }
@@ -155,9 +157,7 @@ function missingTools(env = process.env) {
 /** node-gyp rebuild in `root`, with npm's own node-gyp when npm runs this hook. */
 function buildFromSource(root) {
   const npmGyp = process.env.npm_config_node_gyp;
-  const [cmd, args] = npmGyp && fs.existsSync(npmGyp)
-    ? [process.execPath, [npmGyp, 'rebuild']]
-    : ['node-gyp', ['rebuild']];
+  const [cmd, args] = npmGyp && fs.existsSync(npmGyp) ? [process.execPath, [npmGyp, 'rebuild']] : ['node-gyp', ['rebuild']];
   const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit' });
   if (r.error) return `could not start node-gyp: ${r.error.message}`;
   return r.status === 0 ? null : `node-gyp rebuild failed with exit status ${r.status}`;
@@ -169,8 +169,7 @@ function main() {
   if (found.file) process.exit(0);
   const missing = missingTools();
   if (missing.length > 0) {
-    console.error(advice(`${found.reason}; building from source needs ${missing.join(', ')}, ` +
-      'which cannot be found on PATH'));
+    console.error(advice(`${found.reason}; building from source needs ${missing.join(', ')}, ` + 'which cannot be found on PATH'));
     process.exit(1);
   }
   console.error(`${PACKAGE}: ${found.reason}; building from source with node-gyp.`);

@@ -12,16 +12,28 @@ const walk = (d) => {
     else if (n.endsWith('.tap')) files.push(p);
   }
 };
-try { walk(dir); } catch { /* no results at all: counted as a failure below */ }
+try {
+  walk(dir);
+} catch {
+  /* no results at all: counted as a failure below */
+}
 
-let passed = 0, failed = 0, skipped = 0;
+let passed = 0,
+  failed = 0,
+  skipped = 0;
 for (const f of files) {
   const subtests = [];
   // A failure inside a subtest makes the subtest's own "not ok" line a summary, not a new failure.
-  const markParent = () => { const p = subtests[subtests.length - 1]; if (p) p.childFailed = true; };
+  const markParent = () => {
+    const p = subtests[subtests.length - 1];
+    if (p) p.childFailed = true;
+  };
   for (const line of readFileSync(f, 'utf8').split('\n')) {
     const sub = /^(\s*)# Subtest: (.*)$/.exec(line);
-    if (sub) { subtests.push({ indent: sub[1].length, name: sub[2].trim(), childFailed: false }); continue; }
+    if (sub) {
+      subtests.push({ indent: sub[1].length, name: sub[2].trim(), childFailed: false });
+      continue;
+    }
     const m = /^(\s*)(not )?ok \d+(?: - (.*?))?(?:\s+#\s*(SKIP|TODO)\b.*)?$/i.exec(line);
     if (!m) continue;
     const indent = m[1].length;
@@ -35,8 +47,10 @@ for (const f of files) {
       continue;
     }
     if (m[4] && /skip/i.test(m[4])) skipped++;
-    else if (m[2] && !m[4]) { failed++; markParent(); }
-    else passed++;
+    else if (m[2] && !m[4]) {
+      failed++;
+      markParent();
+    } else passed++;
   }
 }
 console.log(`tests: ${passed} passed, ${failed} failed, ${skipped} skipped`);

@@ -46,8 +46,7 @@ bool CheckPin(napi_env env, const GpioCore* c, napi_value v, unsigned* pin) {
   if (!Integer(env, v, "pin", "EPIN_TYPE", &d)) return false;
   if (!(d >= 0 && d < c->pinCount) || d != std::floor(d)) {
     ThrowRange(env, "EPIN_RANGE",
-               "pin " + Num(d) +
-                   " is outside " + c->soc->Name() + "'s GPIO 0-" + std::to_string(c->pinCount - 1));
+               "pin " + Num(d) + " is outside " + c->soc->Name() + "'s GPIO 0-" + std::to_string(c->pinCount - 1));
     return false;
   }
   *pin = static_cast<unsigned>(d);
@@ -70,8 +69,8 @@ bool CheckBank(napi_env env, const GpioCore* c, napi_value v, unsigned* bank) {
   double d;
   if (!Integer(env, v, "bank", "EBANK_TYPE", &d)) return false;
   if (!(d >= 0 && d < c->soc->BankCount()) || d != std::floor(d)) {
-    ThrowRange(env, "EBANK_RANGE", std::string(c->soc->Name()) + " has GPIO banks 0-" +
-                                       std::to_string(c->soc->BankCount() - 1));
+    ThrowRange(env, "EBANK_RANGE",
+               std::string(c->soc->Name()) + " has GPIO banks 0-" + std::to_string(c->soc->BankCount() - 1));
     return false;
   }
   *bank = static_cast<unsigned>(d);
@@ -84,8 +83,8 @@ bool CheckMask(napi_env env, const GpioCore* c, napi_value v, unsigned bank, uin
   unsigned width = c->soc->BankWidth(bank);
   double limit = std::ldexp(1.0, static_cast<int>(width));
   if (!(d >= 0 && d < limit) || d != std::floor(d)) {
-    ThrowRange(env, "EMASK_RANGE", "mask has bits outside bank " + std::to_string(bank) + " (" +
-                                       std::to_string(width) + " pins)");
+    ThrowRange(env, "EMASK_RANGE",
+               "mask has bits outside bank " + std::to_string(bank) + " (" + std::to_string(width) + " pins)");
     return false;
   }
   *mask = static_cast<uint32_t>(d);
@@ -154,8 +153,10 @@ napi_value FastMask(napi_env env, napi_callback_info info) {
   uint32_t mask;
   if (argc >= 2 && !CheckBank(env, c, argv[1], &bank)) return nullptr;
   if (!CheckMask(env, c, argv[0], bank, &mask)) return nullptr;
-  if (kSet) c->soc->SetMask(bank, mask);
-  else c->soc->ClearMask(bank, mask);
+  if (kSet)
+    c->soc->SetMask(bank, mask);
+  else
+    c->soc->ClearMask(bank, mask);
   return nullptr;
 }
 
@@ -193,8 +194,9 @@ GpioCore* MailboxCore(napi_env env, napi_callback_info info) {
 
 // Error paths kept out of line, so the checks in the hot functions inline to a few compares.
 [[gnu::cold, gnu::noinline]] void ThrowPinRange(napi_env env, const GpioCore* c, int32_t v) {
-  ThrowRange(env, "EPIN_RANGE", "pin " + std::to_string(v) + " is outside " + c->soc->Name() + "'s GPIO 0-" +
-                                    std::to_string(c->pinCount - 1));
+  ThrowRange(
+      env, "EPIN_RANGE",
+      "pin " + std::to_string(v) + " is outside " + c->soc->Name() + "'s GPIO 0-" + std::to_string(c->pinCount - 1));
 }
 
 [[gnu::cold, gnu::noinline]] void ThrowPinReserved(napi_env env, int32_t v) {
@@ -203,7 +205,9 @@ GpioCore* MailboxCore(napi_env env, napi_callback_info info) {
 
 [[gnu::cold, gnu::noinline]] napi_value ThrowClosed(napi_env env) { return ThrowHw(env, Closed()); }
 
-[[gnu::cold, gnu::noinline]] napi_value ThrowValue(napi_env env) { return ThrowType(env, "EVALUE", "value must be 0 or 1"); }
+[[gnu::cold, gnu::noinline]] napi_value ThrowValue(napi_env env) {
+  return ThrowType(env, "EVALUE", "value must be 0 or 1");
+}
 
 [[gnu::always_inline]] inline bool MailboxPin(napi_env env, const GpioCore* c, int32_t v, unsigned* pin) {
   if (__builtin_expect(v < 0 || static_cast<unsigned>(v) >= c->pinCount, 0)) {
@@ -220,7 +224,8 @@ GpioCore* MailboxCore(napi_env env, napi_callback_info info) {
 
 [[gnu::cold, gnu::noinline]] void ThrowMask(napi_env env, const GpioCore* c, int32_t b, uint32_t mask) {
   if (b < 0 || static_cast<unsigned>(b) >= c->soc->BankCount()) {
-    ThrowRange(env, "EBANK_RANGE", std::string(c->soc->Name()) + " has GPIO banks 0-" + std::to_string(c->soc->BankCount() - 1));
+    ThrowRange(env, "EBANK_RANGE",
+               std::string(c->soc->Name()) + " has GPIO banks 0-" + std::to_string(c->soc->BankCount() - 1));
   } else if ((mask & ~c->banks[b].valid) != 0) {
     ThrowRange(env, "EMASK_RANGE", "mask has bits outside bank " + std::to_string(b));
   } else {
@@ -234,8 +239,8 @@ GpioCore* MailboxCore(napi_env env, napi_callback_info info) {
                                                   uint32_t* mask) {
   uint32_t mm = static_cast<uint32_t>(m);
   uint32_t reserved = b == 0 && !c->allowReserved ? (1u << kReservedPins) - 1 : 0;
-  if (__builtin_expect(b < 0 || static_cast<unsigned>(b) >= c->soc->BankCount() ||
-                           (mm & ~c->banks[b].valid) != 0 || (mm & reserved) != 0,
+  if (__builtin_expect(b < 0 || static_cast<unsigned>(b) >= c->soc->BankCount() || (mm & ~c->banks[b].valid) != 0 ||
+                           (mm & reserved) != 0,
                        0)) {
     ThrowMask(env, c, b, mm);
     return false;
@@ -276,8 +281,10 @@ napi_value MailboxSetClear(napi_env env, napi_callback_info info) {
   unsigned bank;
   uint32_t mask;
   if (!MailboxMask(env, c, &bank, &mask)) return nullptr;
-  if (kSet) c->soc->SetMask(bank, mask);
-  else c->soc->ClearMask(bank, mask);
+  if (kSet)
+    c->soc->SetMask(bank, mask);
+  else
+    c->soc->ClearMask(bank, mask);
   return nullptr;
 }
 
@@ -286,7 +293,8 @@ napi_value MailboxReadBank(napi_env env, napi_callback_info info) {
   if (c == nullptr) return nullptr;
   int32_t b = c->mailbox[1];
   if (b < 0 || static_cast<unsigned>(b) >= c->soc->BankCount()) {
-    return ThrowRange(env, "EBANK_RANGE", std::string(c->soc->Name()) + " has GPIO banks 0-" + std::to_string(c->soc->BankCount() - 1));
+    return ThrowRange(env, "EBANK_RANGE",
+                      std::string(c->soc->Name()) + " has GPIO banks 0-" + std::to_string(c->soc->BankCount() - 1));
   }
   unsigned width = c->soc->BankWidth(static_cast<unsigned>(b));
   uint32_t valid = width >= 32 ? ~0u : (1u << width) - 1;
@@ -361,7 +369,8 @@ napi_value FastPathReadBank(napi_env env, napi_callback_info) {
   if (c == nullptr) return nullptr;
   int32_t b = g_fast.mailbox[1];
   if (b < 0 || static_cast<unsigned>(b) >= c->soc->BankCount()) {
-    return ThrowRange(env, "EBANK_RANGE", std::string(c->soc->Name()) + " has GPIO banks 0-" + std::to_string(c->soc->BankCount() - 1));
+    return ThrowRange(env, "EBANK_RANGE",
+                      std::string(c->soc->Name()) + " has GPIO banks 0-" + std::to_string(c->soc->BankCount() - 1));
   }
   unsigned width = c->soc->BankWidth(static_cast<unsigned>(b));
   uint32_t valid = width >= 32 ? ~0u : (1u << width) - 1;
@@ -378,8 +387,8 @@ void DefineFast(Napi::Env env, Napi::Object self, const std::shared_ptr<GpioCore
   NAPI_THROW_IF_FAILED_VOID(env, napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, core.get(), &fn));
   auto* keep = new std::shared_ptr<GpioCore>(core);
   napi_status s = napi_add_finalizer(
-      env, fn, keep, [](napi_env, void* data, void*) { delete static_cast<std::shared_ptr<GpioCore>*>(data); },
-      nullptr, nullptr);
+      env, fn, keep, [](napi_env, void* data, void*) { delete static_cast<std::shared_ptr<GpioCore>*>(data); }, nullptr,
+      nullptr);
   if (s != napi_ok) {
     delete keep;
     NAPI_THROW_IF_FAILED_VOID(env, s);
@@ -403,8 +412,9 @@ std::string OpenMessage(const std::string& path, int err, const char* syscall, c
            ": add the user to the gpio group (sudo usermod -aG gpio $USER, then log in again) or run as root";
   }
   if (err == ENOENT) {
-    return path + " does not exist: this is not a Raspberry Pi or its gpiomem driver is not loaded; "
-                  "open the chip with simulate: true to use the behavioural model";
+    return path +
+           " does not exist: this is not a Raspberry Pi or its gpiomem driver is not loaded; "
+           "open the chip with simulate: true to use the behavioural model";
   }
   if (err == EINVAL && std::string(syscall) == "fstat") {
     return path + " is smaller than the " + std::to_string(soc.MapSize()) + " bytes the " + soc.Name() +
@@ -479,18 +489,19 @@ Napi::Function GpioChip::Init(Napi::Env env) {
 // resolved by src/hw (detection lives there); here it only picks the implementation.
 GpioChip::GpioChip(const Napi::CallbackInfo& info) : Napi::ObjectWrap<GpioChip>(info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsObject()) {
-    throw Napi::TypeError::New(env, "GpioChip needs an options object");
-  }
+  if (info.Length() < 1 || !info[0].IsObject()) { throw Napi::TypeError::New(env, "GpioChip needs an options object"); }
   Napi::Object o = info[0].As<Napi::Object>();
-  auto str = [&](const char* k) { return o.Get(k).IsString() ? o.Get(k).As<Napi::String>().Utf8Value() : std::string(); };
+  auto str = [&](const char* k) {
+    return o.Get(k).IsString() ? o.Get(k).As<Napi::String>().Utf8Value() : std::string();
+  };
   auto flag = [&](const char* k) { return o.Get(k).ToBoolean().Value(); };
 
   auto core = std::make_shared<GpioCore>();
   std::string socName = str("soc");
   core->soc = MakeGpioSoc(socName, core->regs);
   if (!core->soc) {
-    Napi::TypeError e = Napi::TypeError::New(env, "unknown SoC '" + socName + "' (known: bcm2835, bcm2836, bcm2837, bcm2711, rp1)");
+    Napi::TypeError e =
+        Napi::TypeError::New(env, "unknown SoC '" + socName + "' (known: bcm2835, bcm2836, bcm2837, bcm2711, rp1)");
     e.Set("code", "ESOC_UNKNOWN");
     throw e;
   }
@@ -581,10 +592,10 @@ Napi::Value GpioChip::Info(const Napi::CallbackInfo& info) {
   return r;
 }
 
-#define PIC_REQUIRE_OPEN(env)                                   \
+#define PIC_REQUIRE_OPEN(env) \
   if (!core_->open) throw MakeHwError(env, Closed())
-#define PIC_PIN(env, index, out)                                                    \
-  unsigned out;                                                                     \
+#define PIC_PIN(env, index, out) \
+  unsigned out;                  \
   if (!CheckPin(env, core_.get(), info[index], &out)) throw env.GetAndClearPendingException()
 
 Napi::Value GpioChip::SetFunction(const Napi::CallbackInfo& info) {
@@ -618,9 +629,12 @@ Napi::Value GpioChip::SetPull(const Napi::CallbackInfo& info) {
   PIC_PIN(env, 0, pin);
   std::string p = info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : std::string();
   Pull pull;
-  if (p == "none") pull = Pull::kNone;
-  else if (p == "up") pull = Pull::kUp;
-  else if (p == "down") pull = Pull::kDown;
+  if (p == "none")
+    pull = Pull::kNone;
+  else if (p == "up")
+    pull = Pull::kUp;
+  else if (p == "down")
+    pull = Pull::kDown;
   else {
     ThrowType(env, "EPULL", "unknown pull: expected none, up or down");
     throw env.GetAndClearPendingException();
@@ -634,7 +648,12 @@ Napi::Value GpioChip::SetDrive(const Napi::CallbackInfo& info) {
   PIC_REQUIRE_OPEN(env);
   PIC_PIN(env, 0, pin);
   if (!core_->soc->HasPadControl()) {
-    throw MakeHwError(env, {"ENOTSUP", std::string("drive strength is not settable on ") + core_->soc->Name(), nullptr, kPeripheral, 0, {}});
+    throw MakeHwError(env, {"ENOTSUP",
+                            std::string("drive strength is not settable on ") + core_->soc->Name(),
+                            nullptr,
+                            kPeripheral,
+                            0,
+                            {}});
   }
   double ma = info[1].IsNumber() ? info[1].As<Napi::Number>().DoubleValue() : -1;
   if (ma != 2 && ma != 4 && ma != 8 && ma != 12) {
@@ -650,7 +669,9 @@ Napi::Value GpioChip::SetSlew(const Napi::CallbackInfo& info) {
   PIC_REQUIRE_OPEN(env);
   PIC_PIN(env, 0, pin);
   if (!core_->soc->HasPadControl()) {
-    throw MakeHwError(env, {"ENOTSUP", std::string("slew rate is not settable on ") + core_->soc->Name(), nullptr, kPeripheral, 0, {}});
+    throw MakeHwError(
+        env,
+        {"ENOTSUP", std::string("slew rate is not settable on ") + core_->soc->Name(), nullptr, kPeripheral, 0, {}});
   }
   std::string s = info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : std::string();
   if (s != "slow" && s != "fast") {
@@ -731,7 +752,8 @@ Napi::Value GpioChip::SimDrive(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   PIC_REQUIRE_OPEN(env);
   if (!core_->model) {
-    throw MakeHwError(env, {"ENOT_SIMULATED", "simDrive needs a chip opened with simulate: true", nullptr, kPeripheral, 0, {}});
+    throw MakeHwError(
+        env, {"ENOT_SIMULATED", "simDrive needs a chip opened with simulate: true", nullptr, kPeripheral, 0, {}});
   }
   double d;
   if (!Integer(env, info[0], "pin", "EPIN_TYPE", &d)) throw env.GetAndClearPendingException();
@@ -740,8 +762,10 @@ Napi::Value GpioChip::SimDrive(const Napi::CallbackInfo& info) {
     throw env.GetAndClearPendingException();
   }
   int level;
-  if (info[1].IsNull() || info[1].IsUndefined()) level = -1;
-  else if (info[1].IsNumber() && (info[1].As<Napi::Number>().DoubleValue() == 0 || info[1].As<Napi::Number>().DoubleValue() == 1))
+  if (info[1].IsNull() || info[1].IsUndefined())
+    level = -1;
+  else if (info[1].IsNumber() &&
+           (info[1].As<Napi::Number>().DoubleValue() == 0 || info[1].As<Napi::Number>().DoubleValue() == 1))
     level = static_cast<int>(info[1].As<Napi::Number>().DoubleValue());
   else {
     ThrowType(env, "EVALUE", "level must be 0, 1 or null");
@@ -769,7 +793,8 @@ Napi::Value GpioChip::BenchToggle(const Napi::CallbackInfo& info) {
     soc.Write(pin, false);
   }
   auto t1 = std::chrono::steady_clock::now();
-  return Napi::Number::New(env, static_cast<double>(std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count()));
+  return Napi::Number::New(env,
+                           static_cast<double>(std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count()));
 }
 
 Napi::Value GpioChip::Close(const Napi::CallbackInfo& info) {

@@ -35,10 +35,15 @@ struct BscCore {
 class BscWorker : public Napi::AsyncWorker {
  public:
   enum Kind { kWrite, kRead, kWriteRead };
-  BscWorker(Napi::Env env, std::shared_ptr<BscCore> core, Kind kind, uint8_t addr, std::vector<uint8_t> wdata, size_t rlen)
+  BscWorker(Napi::Env env, std::shared_ptr<BscCore> core, Kind kind, uint8_t addr, std::vector<uint8_t> wdata,
+            size_t rlen)
       : Napi::AsyncWorker(env, "pi-controller:bsc"),
         deferred_(Napi::Promise::Deferred::New(env)),
-        core_(std::move(core)), kind_(kind), addr_(addr), wdata_(std::move(wdata)), rdata_(rlen) {}
+        core_(std::move(core)),
+        kind_(kind),
+        addr_(addr),
+        wdata_(std::move(wdata)),
+        rdata_(rlen) {}
   Napi::Promise Promise() { return deferred_.Promise(); }
   void Execute() override {
     std::lock_guard<std::mutex> lock(core_->mu);
@@ -58,8 +63,10 @@ class BscWorker : public Napi::AsyncWorker {
       deferred_.Reject(e.Value());
       return;
     }
-    if (kind_ == kWrite) deferred_.Resolve(env.Undefined());
-    else deferred_.Resolve(Napi::Buffer<uint8_t>::Copy(env, rdata_.data(), rdata_.size()));
+    if (kind_ == kWrite)
+      deferred_.Resolve(env.Undefined());
+    else
+      deferred_.Resolve(Napi::Buffer<uint8_t>::Copy(env, rdata_.data(), rdata_.size()));
   }
 
  private:
@@ -139,8 +146,9 @@ class BscBus : public Napi::ObjectWrap<BscBus> {
     if (!info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsNumber())
       return ThrowInvalid(env, "configure needs coreHz, sclHz and stretchTimeoutCycles", kPeripheral);
     std::lock_guard<std::mutex> lock(core_->mu);
-    uint32_t got = core_->master.Configure(info[0].As<Napi::Number>().Uint32Value(), info[1].As<Napi::Number>().Uint32Value(),
-                                           info[2].As<Napi::Number>().Uint32Value());
+    uint32_t got =
+        core_->master.Configure(info[0].As<Napi::Number>().Uint32Value(), info[1].As<Napi::Number>().Uint32Value(),
+                                info[2].As<Napi::Number>().Uint32Value());
     if (got == 0) return ThrowInvalid(env, "SCL rate out of range for this core clock", kPeripheral);
     return Napi::Number::New(env, got);
   }
@@ -154,14 +162,16 @@ class BscBus : public Napi::ObjectWrap<BscBus> {
 
   Napi::Value Write(const Napi::CallbackInfo& info) {
     uint8_t addr = 0;
-    if (!Addr(info[0], &addr) || !info[1].IsBuffer()) return ThrowInvalid(info.Env(), "write(addr, Buffer)", kPeripheral);
+    if (!Addr(info[0], &addr) || !info[1].IsBuffer())
+      return ThrowInvalid(info.Env(), "write(addr, Buffer)", kPeripheral);
     auto b = info[1].As<Napi::Buffer<uint8_t>>();
     return Queue(info.Env(), BscWorker::kWrite, addr, std::vector<uint8_t>(b.Data(), b.Data() + b.Length()), 0);
   }
 
   Napi::Value Read(const Napi::CallbackInfo& info) {
     uint8_t addr = 0;
-    if (!Addr(info[0], &addr) || !info[1].IsNumber()) return ThrowInvalid(info.Env(), "read(addr, length)", kPeripheral);
+    if (!Addr(info[0], &addr) || !info[1].IsNumber())
+      return ThrowInvalid(info.Env(), "read(addr, length)", kPeripheral);
     return Queue(info.Env(), BscWorker::kRead, addr, {}, info[1].As<Napi::Number>().Uint32Value());
   }
 

@@ -74,8 +74,10 @@ void BscModel::Step() {
       char ev[8];
       std::snprintf(ev, sizeof(ev), "W:%02x", b);
       log.emplace_back(ev);
-      if (first_write_) d.pointer = b;
-      else d.regs[d.pointer++] = b;
+      if (first_write_)
+        d.pointer = b;
+      else
+        d.regs[d.pointer++] = b;
       first_write_ = false;
       return;
     }
@@ -111,10 +113,8 @@ uint32_t BscModel::Read(pic::Block, uint32_t offset) {
       rx_.erase(rx_.begin());
       return b;
     }
-    case kC:
-      return Load(kC) & ~kCSt;  // ST is a command bit and reads back 0
-    default:
-      return Load(offset);
+    case kC: return Load(kC) & ~kCSt;  // ST is a command bit and reads back 0
+    default: return Load(offset);
   }
 }
 
@@ -144,8 +144,7 @@ void BscModel::Write(pic::Block, uint32_t offset, uint32_t value) {
     case kFifo:
       if (tx_.size() < kFifoDepth) tx_.push_back(static_cast<uint8_t>(value));
       return;
-    default:
-      Store(offset, value);
+    default: Store(offset, value);
   }
 }
 

@@ -8,12 +8,8 @@ namespace pic {
 
 namespace {
 const char* const kBlockNames[] = {
-    "GPIO",
-    "IO_BANK0", "IO_BANK1", "IO_BANK2",
-    "SYS_RIO0", "SYS_RIO1", "SYS_RIO2",
-    "PADS_BANK0", "PADS_BANK1", "PADS_BANK2",
-    "BSC",
-    "PWM0", "PWM1", "CM", "RP1_PWM0",
+    "GPIO",       "IO_BANK0",   "IO_BANK1", "IO_BANK2", "SYS_RIO0", "SYS_RIO1", "SYS_RIO2", "PADS_BANK0",
+    "PADS_BANK1", "PADS_BANK2", "BSC",      "PWM0",     "PWM1",     "CM",       "RP1_PWM0",
 };
 
 // A block added to the enum needs its name here (trace entries and peek/poke use them).
@@ -117,8 +113,7 @@ void Regs::DelayUs(uint32_t us) {
   // A busy wait, not a sleep: the waits are a few microseconds and nanosleep would cost more
   // than the wait itself (timer slack is 50 us by default).
   uint64_t end = NowNs() + static_cast<uint64_t>(us) * 1000u;
-  while (NowNs() < end) {
-  }
+  while (NowNs() < end) {}
 }
 
 }  // namespace pic

@@ -24,13 +24,20 @@ namespace pic {
 // Logical register blocks. Later peripherals (PWM0, CM, BSC1, RP1 PWM0...) add ids here.
 enum class Block : uint8_t {
   kGpio = 0,
-  kIoBank0, kIoBank1, kIoBank2,
-  kSysRio0, kSysRio1, kSysRio2,
-  kPads0, kPads1, kPads2,
+  kIoBank0,
+  kIoBank1,
+  kIoBank2,
+  kSysRio0,
+  kSysRio1,
+  kSysRio2,
+  kPads0,
+  kPads1,
+  kPads2,
   kBsc,  // one BSC (I2C) controller; which one is the mapping's choice
-  kPwm0, kPwm1,  // BCM PWM blocks (PWM1 on the BCM2711 only)
-  kCm,           // BCM clock manager page (CM_PWMCTL/CM_PWMDIV at 0xA0/0xA4)
-  kRp1Pwm0,      // RP1 PWM0
+  kPwm0,
+  kPwm1,     // BCM PWM blocks (PWM1 on the BCM2711 only)
+  kCm,       // BCM clock manager page (CM_PWMCTL/CM_PWMDIV at 0xA0/0xA4)
+  kRp1Pwm0,  // RP1 PWM0
   kCount
 };
 constexpr size_t kBlockCount = static_cast<size_t>(Block::kCount);
@@ -41,7 +48,7 @@ bool BlockFromName(const char* name, Block* out);
 enum class AccessOp : uint8_t { kRead, kWrite, kDelay };
 
 struct TraceEntry {
-  uint64_t seq;     // position in the chip's access order, from 0 after each clear
+  uint64_t seq;  // position in the chip's access order, from 0 after each clear
   Block block;
   AccessOp op;
   uint32_t offset;  // byte offset inside the block (0 for a delay)

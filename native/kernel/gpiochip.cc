@@ -124,7 +124,8 @@ class GpioChip : public Napi::ObjectWrap<GpioChip> {
     Napi::Env env = info.Env();
     if (!Open(env)) return env.Undefined();
     gpiochip_info ci{};
-    if (ioctl(fd_, GPIO_GET_CHIPINFO_IOCTL, &ci) < 0) return ThrowErrno(env, "ioctl(GPIO_GET_CHIPINFO)", path_), env.Undefined();
+    if (ioctl(fd_, GPIO_GET_CHIPINFO_IOCTL, &ci) < 0)
+      return ThrowErrno(env, "ioctl(GPIO_GET_CHIPINFO)", path_), env.Undefined();
     Napi::Object o = Napi::Object::New(env);
     o.Set("name", std::string(ci.name, strnlen(ci.name, sizeof(ci.name))));
     o.Set("label", std::string(ci.label, strnlen(ci.label, sizeof(ci.label))));
@@ -139,7 +140,8 @@ class GpioChip : public Napi::ObjectWrap<GpioChip> {
     gpio_v2_line_info li{};
     li.offset = info[0].As<Napi::Number>().Uint32Value();
     if (ioctl(fd_, GPIO_V2_GET_LINEINFO_IOCTL, &li) < 0)
-      return ThrowErrno(env, "ioctl(GPIO_V2_GET_LINEINFO)", path_ + " line " + std::to_string(li.offset)), env.Undefined();
+      return ThrowErrno(env, "ioctl(GPIO_V2_GET_LINEINFO)", path_ + " line " + std::to_string(li.offset)),
+             env.Undefined();
     return LineInfoObject(env, li);
   }
 
@@ -149,7 +151,8 @@ class GpioChip : public Napi::ObjectWrap<GpioChip> {
     if (!Open(env)) return env.Undefined();
     if (!info[0].IsArray()) return ThrowInvalid(env, "request needs an array of line offsets", kPeripheral);
     Napi::Array offs = info[0].As<Napi::Array>();
-    if (offs.Length() == 0 || offs.Length() > 32) return ThrowInvalid(env, "a request holds 1 to 32 lines", kPeripheral);
+    if (offs.Length() == 0 || offs.Length() > 32)
+      return ThrowInvalid(env, "a request holds 1 to 32 lines", kPeripheral);
     gpio_v2_line_request req{};
     for (uint32_t i = 0; i < offs.Length(); i++) {
       if (!offs.Get(i).IsNumber()) return ThrowInvalid(env, "line offsets must be numbers", kPeripheral);
@@ -250,7 +253,8 @@ class LineRequest : public Napi::ObjectWrap<LineRequest> {
   Napi::Value SetValues(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!Open(env)) return env.Undefined();
-    if (!info[0].IsNumber() || !info[1].IsNumber()) return ThrowInvalid(env, "setValues needs mask and bits", kPeripheral);
+    if (!info[0].IsNumber() || !info[1].IsNumber())
+      return ThrowInvalid(env, "setValues needs mask and bits", kPeripheral);
     uint64_t mask = info[0].As<Napi::Number>().Uint32Value() & All();
     gpio_v2_line_values v{info[1].As<Napi::Number>().Uint32Value() & mask, mask};
     if (ioctl(fd_, GPIO_V2_LINE_SET_VALUES_IOCTL, &v) < 0)

@@ -233,7 +233,8 @@ class I2cBus : public Napi::ObjectWrap<I2cBus> {
       Napi::Object o = v.As<Napi::Object>();
       Msg m{};
       int addr = 0;
-      if (!Addr(o.Get("addr"), &addr)) return ThrowInvalid(env, "message " + std::to_string(i) + ": bad address", kPeripheral);
+      if (!Addr(o.Get("addr"), &addr))
+        return ThrowInvalid(env, "message " + std::to_string(i) + ": bad address", kPeripheral);
       m.addr = static_cast<uint16_t>(addr);
       m.flags = static_cast<uint16_t>(opts::Uint32(o, "flags"));
       if (m.flags & I2C_M_RD) {
@@ -380,7 +381,8 @@ class I2cBus : public Napi::ObjectWrap<I2cBus> {
     if (!Addr(info[0], &first) || !Addr(info[1], &last) || first > last || last > 0x7f)
       return ThrowInvalid(env, "scan range must lie in 0x00..0x7f", kPeripheral);
     int mode = info[2].IsNumber() ? info[2].As<Napi::Number>().Int32Value() : 0;
-    if (mode < 0 || mode > 2) return ThrowInvalid(env, "scan mode must be 0 (auto), 1 (quick) or 2 (read)", kPeripheral);
+    if (mode < 0 || mode > 2)
+      return ThrowInvalid(env, "scan mode must be 0 (auto), 1 (quick) or 2 (read)", kPeripheral);
     auto present = std::make_shared<std::vector<int>>();
     auto busy = std::make_shared<std::vector<int>>();
     XferOpts o = ReadOpts(info[3]);

@@ -8,22 +8,22 @@ namespace pic {
 namespace bcm {
 
 // Offsets inside the GPIO block (BCM2835 peripherals 6.1, table "GPIO register assignment").
-constexpr uint32_t kGpfsel0 = 0x00;     // GPFSEL0-5: 3 bits a pin, 10 pins a register
-constexpr uint32_t kGpset0 = 0x1C;      // GPSET0/1: write 1 to drive high
-constexpr uint32_t kGpclr0 = 0x28;      // GPCLR0/1: write 1 to drive low
-constexpr uint32_t kGplev0 = 0x34;      // GPLEV0/1: pin levels
-constexpr uint32_t kGpeds0 = 0x40;      // GPEDS0/1: event detect status, write 1 to clear
-constexpr uint32_t kGpren0 = 0x4C;      // rising edge detect enable
-constexpr uint32_t kGpfen0 = 0x58;      // falling edge detect enable
-constexpr uint32_t kGphen0 = 0x64;      // high level detect enable
-constexpr uint32_t kGplen0 = 0x70;      // low level detect enable
-constexpr uint32_t kGparen0 = 0x7C;     // asynchronous rising edge detect enable
-constexpr uint32_t kGpafen0 = 0x88;     // asynchronous falling edge detect enable
-constexpr uint32_t kGppud = 0x94;       // 2835-2837: pull-up/down control (6.1, GPPUD)
-constexpr uint32_t kGppudclk0 = 0x98;   // 2835-2837: pull-up/down clock 0/1
+constexpr uint32_t kGpfsel0 = 0x00;       // GPFSEL0-5: 3 bits a pin, 10 pins a register
+constexpr uint32_t kGpset0 = 0x1C;        // GPSET0/1: write 1 to drive high
+constexpr uint32_t kGpclr0 = 0x28;        // GPCLR0/1: write 1 to drive low
+constexpr uint32_t kGplev0 = 0x34;        // GPLEV0/1: pin levels
+constexpr uint32_t kGpeds0 = 0x40;        // GPEDS0/1: event detect status, write 1 to clear
+constexpr uint32_t kGpren0 = 0x4C;        // rising edge detect enable
+constexpr uint32_t kGpfen0 = 0x58;        // falling edge detect enable
+constexpr uint32_t kGphen0 = 0x64;        // high level detect enable
+constexpr uint32_t kGplen0 = 0x70;        // low level detect enable
+constexpr uint32_t kGparen0 = 0x7C;       // asynchronous rising edge detect enable
+constexpr uint32_t kGpafen0 = 0x88;       // asynchronous falling edge detect enable
+constexpr uint32_t kGppud = 0x94;         // 2835-2837: pull-up/down control (6.1, GPPUD)
+constexpr uint32_t kGppudclk0 = 0x98;     // 2835-2837: pull-up/down clock 0/1
 constexpr uint32_t kPupPdnCntrl0 = 0xE4;  // 2711: GPIO_PUP_PDN_CNTRL_REG0-3 (BCM2711 5.2)
-constexpr size_t kBlockSize = 0x1000;   // /dev/gpiomem maps this one page
-constexpr uint32_t kBankStride = 4;     // second word of the 2-word registers
+constexpr size_t kBlockSize = 0x1000;     // /dev/gpiomem maps this one page
+constexpr uint32_t kBankStride = 4;       // second word of the 2-word registers
 
 // GPFSEL function codes (6.1, GPFSELn): note ALT4/ALT5 are 011/010, not in numeric order.
 constexpr uint32_t kFselInput = 0b000;
@@ -55,8 +55,7 @@ class Bcm283x : public GpioSoc {
   void SetFunction(unsigned pin, Func f) override;
   Func GetFunction(unsigned pin) override;
   void Write(unsigned pin, bool high) override {
-    regs_.Write32(Block::kGpio, (high ? bcm::kGpset0 : bcm::kGpclr0) + (pin >> 5) * bcm::kBankStride,
-                  1u << (pin & 31));
+    regs_.Write32(Block::kGpio, (high ? bcm::kGpset0 : bcm::kGpclr0) + (pin >> 5) * bcm::kBankStride, 1u << (pin & 31));
   }
   bool Read(unsigned pin) override {
     return (regs_.Read32(Block::kGpio, bcm::kGplev0 + (pin >> 5) * bcm::kBankStride) >> (pin & 31)) & 1u;

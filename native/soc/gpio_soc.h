@@ -17,11 +17,7 @@ enum class Pull : uint8_t { kNone, kUp, kDown };
 // Pin functions. kInput/kOutput are plain GPIO. kAlt0..kAlt8 are the alternative functions
 // (BCM: ALT0-5; RP1: FUNCSEL a0-a8, where a5 is SYS_RIO, i.e. plain GPIO, so RP1 reports and
 // accepts that one as input/output). kNone is RP1's NULL function (FUNCSEL 0x1F).
-enum class Func : uint8_t {
-  kInput, kOutput,
-  kAlt0, kAlt1, kAlt2, kAlt3, kAlt4, kAlt5, kAlt6, kAlt7, kAlt8,
-  kNone
-};
+enum class Func : uint8_t { kInput, kOutput, kAlt0, kAlt1, kAlt2, kAlt3, kAlt4, kAlt5, kAlt6, kAlt7, kAlt8, kNone };
 
 enum class Slew : uint8_t { kSlow, kFast };
 

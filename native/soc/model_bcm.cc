@@ -124,10 +124,10 @@ class BcmGpioModel : public GpioModel {
 
   uint8_t* page_;
   bool is2711_;
-  uint32_t latch_[2] = {0, 0};       // output latch (GPSET/GPCLR), not readable on the chip
-  uint32_t driven_[2] = {0, 0};      // pins driven from outside
+  uint32_t latch_[2] = {0, 0};   // output latch (GPSET/GPCLR), not readable on the chip
+  uint32_t driven_[2] = {0, 0};  // pins driven from outside
   uint32_t driveLevel_[2] = {0, 0};
-  uint32_t pullUp_[2] = {0, 0};      // 2835-2837: pulls latched by GPPUDCLK, not readable
+  uint32_t pullUp_[2] = {0, 0};  // 2835-2837: pulls latched by GPPUDCLK, not readable
   uint32_t pullDown_[2] = {0, 0};
 };
 

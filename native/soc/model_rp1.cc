@@ -100,10 +100,11 @@ class Rp1GpioModel : public GpioModel {
         bool was = status & kStatusInFromPad;
         if (high && !was) status |= kStatusEventEdgeHigh;
         if (!high && was) status |= kStatusEventEdgeLow;
-        status &= ~(kStatusInFromPad | kStatusOutToPad | kStatusOeToPad | kStatusEventLevelLow |
-                    kStatusEventLevelHigh);
-        if (high) status |= kStatusInFromPad | kStatusEventLevelHigh;
-        else status |= kStatusEventLevelLow;
+        status &= ~(kStatusInFromPad | kStatusOutToPad | kStatusOeToPad | kStatusEventLevelLow | kStatusEventLevelHigh);
+        if (high)
+          status |= kStatusInFromPad | kStatusEventLevelHigh;
+        else
+          status |= kStatusEventLevelLow;
         if (sysrio && (out & bit)) status |= kStatusOutToPad;
         if (drivingOut) status |= kStatusOeToPad;
         Set(IoBank(bank), i * 8, status);
@@ -119,8 +120,6 @@ class Rp1GpioModel : public GpioModel {
 
 }  // namespace
 
-std::unique_ptr<GpioModel> MakeRp1GpioModel(uint8_t* window) {
-  return std::make_unique<Rp1GpioModel>(window);
-}
+std::unique_ptr<GpioModel> MakeRp1GpioModel(uint8_t* window) { return std::make_unique<Rp1GpioModel>(window); }
 
 }  // namespace pic

@@ -70,8 +70,6 @@ void Rp1::SetDrive(unsigned pin, unsigned milliamps) {
   UpdatePad(pin, kPadDriveMask, code << kPadDriveShift);
 }
 
-void Rp1::SetSlew(unsigned pin, Slew s) {
-  UpdatePad(pin, kPadSlewFast, s == Slew::kFast ? kPadSlewFast : 0);
-}
+void Rp1::SetSlew(unsigned pin, Slew s) { UpdatePad(pin, kPadSlewFast, s == Slew::kFast ? kPadSlewFast : 0); }
 
 }  // namespace pic

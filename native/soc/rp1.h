@@ -20,12 +20,12 @@ constexpr uint32_t kAliasXor = 0x1000, kAliasSet = 0x2000, kAliasClr = 0x3000;
 constexpr uint32_t kCtrlFuncselMask = 0x1F;  // CTRL 4:0
 constexpr uint32_t kFuncselSysRio = 5;       // a5: plain GPIO driven by SYS_RIO
 constexpr uint32_t kFuncselNull = 0x1F;
-constexpr uint32_t kCtrlIrqReset = 1u << 28;        // write 1: clear the latched edge events
+constexpr uint32_t kCtrlIrqReset = 1u << 28;  // write 1: clear the latched edge events
 constexpr uint32_t kStatusOutToPad = 1u << 9;
 constexpr uint32_t kStatusOeToPad = 1u << 13;
 constexpr uint32_t kStatusInFromPad = 1u << 17;
-constexpr uint32_t kStatusEventEdgeLow = 1u << 20;  // latched falling edge
-constexpr uint32_t kStatusEventEdgeHigh = 1u << 21; // latched rising edge
+constexpr uint32_t kStatusEventEdgeLow = 1u << 20;   // latched falling edge
+constexpr uint32_t kStatusEventEdgeHigh = 1u << 21;  // latched rising edge
 constexpr uint32_t kStatusEventLevelLow = 1u << 22;
 constexpr uint32_t kStatusEventLevelHigh = 1u << 23;
 

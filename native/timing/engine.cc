@@ -93,7 +93,8 @@ bool Engine::RunWave(std::vector<WaveStep> steps, uint32_t repeat) {
   return true;
 }
 
-void Engine::Watch(uint32_t mask, uint32_t rising, uint32_t falling, uint64_t debounce_ns, uint64_t poll_ns, bool busy_poll) {
+void Engine::Watch(uint32_t mask, uint32_t rising, uint32_t falling, uint64_t debounce_ns, uint64_t poll_ns,
+                   bool busy_poll) {
   std::lock_guard<std::mutex> lock(mu_);
   uint32_t level = soc_.ReadBank(0);
   for (unsigned p = 0; p < 32; p++) {
@@ -211,8 +212,10 @@ uint64_t Engine::DoDue(uint64_t now, std::vector<PolledEdge>* out, bool* wave_fi
       }
       next_poll_ = std::max(next_poll_ + poll_ns_, t + poll_ns_ / 2);
     }
-    if (busy_poll_) next = std::min(next, next_poll_);
-    else *sleep_next = next_poll_;
+    if (busy_poll_)
+      next = std::min(next, next_poll_);
+    else
+      *sleep_next = next_poll_;
   }
   // Software PWM: one edge per due deadline. A channel that fell more than a period behind (the
   // thread was descheduled) skips the missed periods instead of bursting edges to catch up, so
@@ -225,8 +228,10 @@ uint64_t Engine::DoDue(uint64_t now, std::vector<PolledEdge>* out, bool* wave_fi
         c.next_ns += skip * c.period_ns;
       }
       c.level = !c.level;
-      if (c.level) soc_.SetMask(c.bank, c.bit);
-      else soc_.ClearMask(c.bank, c.bit);
+      if (c.level)
+        soc_.SetMask(c.bank, c.bit);
+      else
+        soc_.ClearMask(c.bank, c.bit);
       edges_made_++;
       if (record_edges_) Record(c.pin, c.level, c.next_ns, MonoNs());
       c.next_ns += c.level ? c.high_ns : c.period_ns - c.high_ns;

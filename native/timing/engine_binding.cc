@@ -152,7 +152,8 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
       if (raw->tsfn.BlockingCall(data, cb) != napi_ok) delete data;
     };
     c->engine = std::make_unique<Engine>(*c->soc, c->model.get(), std::move(sink));
-    if (o.Get("spinUs").IsNumber()) c->engine->SetSpinNs(static_cast<uint64_t>(o.Get("spinUs").As<Napi::Number>().Uint32Value()) * 1000u);
+    if (o.Get("spinUs").IsNumber())
+      c->engine->SetSpinNs(static_cast<uint64_t>(o.Get("spinUs").As<Napi::Number>().Uint32Value()) * 1000u);
     c->engine->SetRecordEdges(opts::Bool(o, "recordEdges", true));
     c->t0 = MonoNs();
     c->env = env;
@@ -198,7 +199,8 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     double duty = info[2].IsNumber() ? info[2].As<Napi::Number>().DoubleValue() : -1;
     double cycles = info[3].IsNumber() ? info[3].As<Napi::Number>().DoubleValue() : 0;
     if (!(f >= kMinHz && f <= kMaxHz)) {
-      CodedError(env, "EPWM_FREQ", "software PWM frequency must be within 0.01 Hz..100 kHz", kPeripheral).ThrowAsJavaScriptException();
+      CodedError(env, "EPWM_FREQ", "software PWM frequency must be within 0.01 Hz..100 kHz", kPeripheral)
+          .ThrowAsJavaScriptException();
       return env.Undefined();
     }
     if (!(duty >= 0 && duty <= 1)) {
@@ -237,14 +239,16 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
       return ThrowInvalid(env, "wave(Uint32Array steps, repeat)", kPeripheral);
     Napi::Uint32Array a = info[0].As<Napi::Uint32Array>();
     if (a.ElementLength() == 0 || a.ElementLength() % 3 != 0 || a.ElementLength() / 3 > 1000000) {
-      CodedError(env, "EWAVE_STEPS", "a waveform is 1..1e6 steps of [set, clear, delayUs]", kPeripheral).ThrowAsJavaScriptException();
+      CodedError(env, "EWAVE_STEPS", "a waveform is 1..1e6 steps of [set, clear, delayUs]", kPeripheral)
+          .ThrowAsJavaScriptException();
       return env.Undefined();
     }
     uint32_t valid = core_->soc->BankWidth(0) >= 32 ? 0xFFFFFFFFu : (1u << core_->soc->BankWidth(0)) - 1;
     std::vector<WaveStep> steps;
     for (size_t i = 0; i < a.ElementLength(); i += 3) {
       if ((a[i] | a[i + 1]) & ~valid) {
-        CodedError(env, "EMASK_RANGE", "waveform masks cover bank 0 pins only", kPeripheral).ThrowAsJavaScriptException();
+        CodedError(env, "EMASK_RANGE", "waveform masks cover bank 0 pins only", kPeripheral)
+            .ThrowAsJavaScriptException();
         return env.Undefined();
       }
       steps.push_back(WaveStep{a[i], a[i + 1], a[i + 2]});
@@ -258,13 +262,15 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     Napi::Env env = info.Env();
     if (!Open(env)) return env.Undefined();
     for (int i = 0; i < 5; i++)
-      if (!info[i].IsNumber()) return ThrowInvalid(env, "watch(mask, rising, falling, debounceUs, pollUs)", kPeripheral);
+      if (!info[i].IsNumber())
+        return ThrowInvalid(env, "watch(mask, rising, falling, debounceUs, pollUs)", kPeripheral);
     uint32_t poll = info[4].As<Napi::Number>().Uint32Value();
     if (poll == 0) return ThrowInvalid(env, "pollUs must be at least 1", kPeripheral);
     core_->engine->Watch(info[0].As<Napi::Number>().Uint32Value(), info[1].As<Napi::Number>().Uint32Value(),
                          info[2].As<Napi::Number>().Uint32Value(),
                          static_cast<uint64_t>(info[3].As<Napi::Number>().Uint32Value()) * 1000u,
-                         static_cast<uint64_t>(poll) * 1000u, info[5].IsBoolean() && info[5].As<Napi::Boolean>().Value());
+                         static_cast<uint64_t>(poll) * 1000u,
+                         info[5].IsBoolean() && info[5].As<Napi::Boolean>().Value());
     return env.Undefined();
   }
 

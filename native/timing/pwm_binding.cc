@@ -62,9 +62,12 @@ class HwPwmWrap : public Napi::ObjectWrap<HwPwmWrap> {
     Napi::Object o = opts::Arg(info, 0);
     auto c = std::make_unique<PwmCore>();
     c->soc_name = opts::String(o, "soc");
-    if (c->soc_name == "bcm2835" || c->soc_name == "bcm2836" || c->soc_name == "bcm2837") c->family = Family::kBcm2835;
-    else if (c->soc_name == "bcm2711") c->family = Family::kBcm2711;
-    else if (c->soc_name == "rp1") c->family = Family::kRp1;
+    if (c->soc_name == "bcm2835" || c->soc_name == "bcm2836" || c->soc_name == "bcm2837")
+      c->family = Family::kBcm2835;
+    else if (c->soc_name == "bcm2711")
+      c->family = Family::kBcm2711;
+    else if (c->soc_name == "rp1")
+      c->family = Family::kRp1;
     else {
       ThrowInvalid(env, "soc must be bcm2835, bcm2836, bcm2837, bcm2711 or rp1", kPeripheral);
       return;
@@ -81,13 +84,15 @@ class HwPwmWrap : public Napi::ObjectWrap<HwPwmWrap> {
         st = r.MapAnonymous(size);
       } else {
         Napi::Value off = o.Get(key);
-        uint64_t at = off.IsNumber() ? static_cast<uint64_t>(off.As<Napi::Number>().Int64Value())
-                      : off.IsBigInt() ? off.As<Napi::BigInt>().Uint64Value(nullptr) : 0;
+        uint64_t at = off.IsNumber()   ? static_cast<uint64_t>(off.As<Napi::Number>().Int64Value())
+                      : off.IsBigInt() ? off.As<Napi::BigInt>().Uint64Value(nullptr)
+                                       : 0;
         st = r.Map(path, size, at);
       }
       if (!st.ok()) failed_path = sim ? "simulated" : path;
     };
-    map(c->gpio_region, opts::String(o, "gpioPath", rp1 ? "/dev/gpiomem0" : "/dev/gpiomem"), c->soc->MapSize(), "gpioOffset");
+    map(c->gpio_region, opts::String(o, "gpioPath", rp1 ? "/dev/gpiomem0" : "/dev/gpiomem"), c->soc->MapSize(),
+        "gpioOffset");
     if (rp1) {
       map(c->rp1_region, mem, kPage, "pwmOffset");
     } else {
@@ -214,10 +219,12 @@ class HwPwmWrap : public Napi::ObjectWrap<HwPwmWrap> {
     if (!Open(env)) return env.Undefined();
     if (!info[0].IsString() || !info[1].IsNumber()) return ThrowInvalid(env, "peek(block, offset)", kPeripheral);
     pic::Block b;
-    if (!pic::BlockFromName(info[0].As<Napi::String>().Utf8Value().c_str(), &b)) return ThrowInvalid(env, "unknown block", kPeripheral);
+    if (!pic::BlockFromName(info[0].As<Napi::String>().Utf8Value().c_str(), &b))
+      return ThrowInvalid(env, "unknown block", kPeripheral);
     uint32_t off = info[1].As<Napi::Number>().Uint32Value();
     std::lock_guard<std::mutex> lock(core_->mu);
-    if (off + 4 > core_->regs.BlockSize(b) || (off & 3) != 0) return ThrowInvalid(env, "offset outside the block", kPeripheral);
+    if (off + 4 > core_->regs.BlockSize(b) || (off & 3) != 0)
+      return ThrowInvalid(env, "offset outside the block", kPeripheral);
     bool tracing = core_->regs.tracing();
     core_->regs.SetTracing(false);
     uint32_t v = core_->regs.Read32(b, off);
@@ -234,8 +241,10 @@ class HwPwmWrap : public Napi::ObjectWrap<HwPwmWrap> {
       Napi::Object e = Napi::Object::New(env);
       e.Set("seq", Napi::Number::New(env, static_cast<double>(t[i].seq)));
       e.Set("op", t[i].op == pic::AccessOp::kRead ? "read" : t[i].op == pic::AccessOp::kWrite ? "write" : "delay");
-      if (t[i].op == pic::AccessOp::kDelay) e.Set("block", env.Null());
-      else e.Set("block", pic::BlockName(t[i].block));
+      if (t[i].op == pic::AccessOp::kDelay)
+        e.Set("block", env.Null());
+      else
+        e.Set("block", pic::BlockName(t[i].block));
       e.Set("offset", t[i].offset);
       e.Set("value", t[i].value);
       out.Set(static_cast<uint32_t>(i), e);

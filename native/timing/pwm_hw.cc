@@ -49,8 +49,7 @@ uint64_t DataFor(double duty, uint64_t range) {
 }
 
 PwmError CheckArgs(double freq_hz, double duty) {
-  if (!(freq_hz > 0) || !std::isfinite(freq_hz))
-    return Fail("EPWM_FREQ", "frequency must be a positive number of Hz");
+  if (!(freq_hz > 0) || !std::isfinite(freq_hz)) return Fail("EPWM_FREQ", "frequency must be a positive number of Hz");
   if (freq_hz > kMaxOutputHz) return Fail("EPWM_FREQ", "frequency above 25 MHz, beyond what the PWM block can do");
   if (!(duty >= 0 && duty <= 1)) return Fail("EPWM_DUTY", "duty cycle must be within 0..1");
   return {};
@@ -110,7 +109,8 @@ PwmError Solve(Family f, double freq_hz, double duty, uint32_t fixed_src, uint32
   if (fixed_src != 0 && best.range != 0 && best_err > 1e-3) best.range = 0;
   if (best.range == 0) {
     if (fixed_src != 0)
-      return Fail("EPWM_CLOCK", "the PWM clock is shared and already runs for another channel; this frequency is out of its reach");
+      return Fail("EPWM_CLOCK",
+                  "the PWM clock is shared and already runs for another channel; this frequency is out of its reach");
     return Fail("EPWM_FREQ", "no clock divisor and range reach this frequency");
   }
   best.data = DataFor(duty, best.range);
@@ -156,7 +156,8 @@ void HwPwm::Adopt() {
       clock_divi_ = divi;
     }
     const PwmRoute* routes = family_ == Family::kBcm2711 ? kBcm2711Routes : kBcm2835Routes;
-    size_t n = family_ == Family::kBcm2711 ? sizeof(kBcm2711Routes) / sizeof(PwmRoute) : sizeof(kBcm2835Routes) / sizeof(PwmRoute);
+    size_t n = family_ == Family::kBcm2711 ? sizeof(kBcm2711Routes) / sizeof(PwmRoute)
+                                           : sizeof(kBcm2835Routes) / sizeof(PwmRoute);
     for (size_t i = 0; i < n; i++) {
       const PwmRoute& r = routes[i];
       if ((regs_.Read32(r.block, kPwmCtl) >> (8 * r.channel)) & kCtlPwen) active_ |= ActiveBit(r);

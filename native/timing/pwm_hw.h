@@ -55,13 +55,13 @@ struct PwmRoute {
 
 // What a request resolves to: clock source and divisor (BCM), range and data, and what they give.
 struct PwmSolution {
-  uint32_t src = 0;     // CM source (BCM); 0 on RP1
-  uint32_t divi = 1;    // CM integer divisor (BCM); 1 on RP1
-  double clockHz = 0;   // the PWM clock the divisor gives
-  uint64_t range = 0;   // period in PWM clock ticks
-  uint64_t data = 0;    // high ticks
-  double freqHz = 0;    // achieved frequency
-  double duty = 0;      // achieved duty, 0..1
+  uint32_t src = 0;    // CM source (BCM); 0 on RP1
+  uint32_t divi = 1;   // CM integer divisor (BCM); 1 on RP1
+  double clockHz = 0;  // the PWM clock the divisor gives
+  uint64_t range = 0;  // period in PWM clock ticks
+  uint64_t data = 0;   // high ticks
+  double freqHz = 0;   // achieved frequency
+  double duty = 0;     // achieved duty, 0..1
 };
 
 struct PwmError {

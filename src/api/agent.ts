@@ -56,7 +56,11 @@ export type AppliedItem = Static<typeof AppliedItem>;
  * and configuration-free, like StringEnum's checker; called where the schemas are built.
  */
 function dateTimeFormat(): void {
-  if (!FormatRegistry.Has('date-time')) FormatRegistry.Set('date-time', (v) => /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/.test(v) && !Number.isNaN(Date.parse(v)));
+  if (!FormatRegistry.Has('date-time'))
+    FormatRegistry.Set(
+      'date-time',
+      (v) => /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/.test(v) && !Number.isNaN(Date.parse(v)),
+    );
 }
 dateTimeFormat();
 
@@ -68,14 +72,22 @@ export const Health = Obj({
   throttled: Type.Union([
     Obj({
       raw: Type.Integer({ minimum: 0 }),
-      underVoltage: Type.Boolean(), frequencyCapped: Type.Boolean(), throttled: Type.Boolean(), softTempLimit: Type.Boolean(),
-      underVoltageOccurred: Type.Boolean(), frequencyCappedOccurred: Type.Boolean(), throttledOccurred: Type.Boolean(), softTempLimitOccurred: Type.Boolean(),
+      underVoltage: Type.Boolean(),
+      frequencyCapped: Type.Boolean(),
+      throttled: Type.Boolean(),
+      softTempLimit: Type.Boolean(),
+      underVoltageOccurred: Type.Boolean(),
+      frequencyCappedOccurred: Type.Boolean(),
+      throttledOccurred: Type.Boolean(),
+      softTempLimitOccurred: Type.Boolean(),
     }),
     Type.Null(),
   ]),
   memTotalBytes: Type.Integer({ minimum: 0 }),
   memAvailableBytes: Type.Integer({ minimum: 0 }),
-  load1: Type.Number(), load5: Type.Number(), load15: Type.Number(),
+  load1: Type.Number(),
+  load5: Type.Number(),
+  load15: Type.Number(),
   uptimeSec: Type.Number({ minimum: 0 }),
   agentRssBytes: Type.Integer({ minimum: 0 }),
   at: Timestamp,
@@ -83,14 +95,23 @@ export const Health = Obj({
 export type Health = Static<typeof Health>;
 
 export const HelloMsg = Obj({
-  v: V, type: Type.Literal('hello'), node: Name, agentVersion: Type.String({ maxLength: 64 }),
-  soc: Type.String({ maxLength: 32 }), simulated: Type.Boolean(), pinCount: Type.Integer({ minimum: 0, maximum: 128 }),
+  v: V,
+  type: Type.Literal('hello'),
+  node: Name,
+  agentVersion: Type.String({ maxLength: 64 }),
+  soc: Type.String({ maxLength: 32 }),
+  simulated: Type.Boolean(),
+  pinCount: Type.Integer({ minimum: 0, maximum: 128 }),
 });
 export const AppliedMsg = Obj({ v: V, type: Type.Literal('applied'), seq: Seq, items: Type.Array(AppliedItem, { maxItems: 512 }) });
 export const HealthMsg = Obj({ v: V, type: Type.Literal('health'), health: Health });
 export const EventMsg = Obj({
-  v: V, type: Type.Literal('event'), event: StringEnum(['gpio.changed']), pin: Type.Integer({ minimum: 0, maximum: 127 }),
-  value: Type.Integer({ minimum: 0, maximum: 1 }), name: Type.Union([Name, Type.Null()]),
+  v: V,
+  type: Type.Literal('event'),
+  event: StringEnum(['gpio.changed']),
+  pin: Type.Integer({ minimum: 0, maximum: 127 }),
+  value: Type.Integer({ minimum: 0, maximum: 1 }),
+  name: Type.Union([Name, Type.Null()]),
 });
 /**
  * Edges counted on watched inputs since the agent's previous `edges` message (at most 10 a
@@ -98,17 +119,28 @@ export const EventMsg = Obj({
  * and its time; `lost` is how many events the edge source dropped meanwhile.
  */
 export const EdgesMsg = Obj({
-  v: V, type: Type.Literal('edges'),
-  items: Type.Array(Obj({
-    pin: Type.Integer({ minimum: 0, maximum: 127 }), name: Name, count: Type.Integer({ minimum: 0 }),
-    level: Type.Integer({ minimum: 0, maximum: 1 }), lastEdgeAt: Timestamp,
-  }), { maxItems: 128 }),
+  v: V,
+  type: Type.Literal('edges'),
+  items: Type.Array(
+    Obj({
+      pin: Type.Integer({ minimum: 0, maximum: 127 }),
+      name: Name,
+      count: Type.Integer({ minimum: 0 }),
+      level: Type.Integer({ minimum: 0, maximum: 1 }),
+      lastEdgeAt: Timestamp,
+    }),
+    { maxItems: 128 },
+  ),
   lost: Type.Integer({ minimum: 0 }),
 });
 export const RenewMsg = Obj({ v: V, type: Type.Literal('renew'), csr: Type.String({ maxLength: 16384 }) });
 export const RefusedMsg = Obj({
-  v: V, type: Type.Literal('refused'), refType: Type.String({ maxLength: 64 }), seq: Type.Union([Seq, Type.Null()]),
-  reason: Type.String({ maxLength: 64 }), message: Type.String({ maxLength: 4096 }),
+  v: V,
+  type: Type.Literal('refused'),
+  refType: Type.String({ maxLength: 64 }),
+  seq: Type.Union([Seq, Type.Null()]),
+  reason: Type.String({ maxLength: 64 }),
+  message: Type.String({ maxLength: 4096 }),
   problems: Type.Array(Obj({ path: Type.String(), message: Type.String(), code: Type.String() }), { maxItems: 100 }),
 });
 
@@ -116,7 +148,13 @@ export const RefusedMsg = Obj({
 export const DOWN_SCHEMAS: Record<string, TSchema> = { desired: DesiredMsg, renewed: RenewedMsg, 'safe-state': SafeStateMsg };
 /** Per type, the schema of a message the control plane accepts. */
 export const UP_SCHEMAS: Record<string, TSchema> = {
-  hello: HelloMsg, applied: AppliedMsg, health: HealthMsg, event: EventMsg, edges: EdgesMsg, renew: RenewMsg, refused: RefusedMsg,
+  hello: HelloMsg,
+  applied: AppliedMsg,
+  health: HealthMsg,
+  event: EventMsg,
+  edges: EdgesMsg,
+  renew: RenewMsg,
+  refused: RefusedMsg,
 };
 
 export type DesiredMsg = Static<typeof DesiredMsg>;
@@ -130,7 +168,10 @@ export type RefusedMsg = Static<typeof RefusedMsg>;
 export type RenewedMsg = Static<typeof RenewedMsg>;
 
 /** Enrolment request (HTTPS POST /enrol on the agent endpoint) and its answer. */
-export const EnrolRequest = Obj({ token: Type.String({ minLength: 1, maxLength: 256 }), csr: Type.String({ minLength: 1, maxLength: 16384 }) });
+export const EnrolRequest = Obj({
+  token: Type.String({ minLength: 1, maxLength: 256 }),
+  csr: Type.String({ minLength: 1, maxLength: 16384 }),
+});
 export type EnrolRequest = Static<typeof EnrolRequest>;
 export interface EnrolResponse {
   node: string;
@@ -153,7 +194,16 @@ export const AgentInfo = Obj({
 export type AgentInfo = Static<typeof AgentInfo>;
 
 /** Parses a raw message: `{ ok, msg }` or `{ ok: false, reason, problems }` (checked against `schemas`). */
-export type Parsed<T> = { ok: true; msg: T } | { ok: false; type: string; seq: number | null; reason: string; message: string; problems: { path: string; message: string; code: string }[] };
+export type Parsed<T> =
+  | { ok: true; msg: T }
+  | {
+      ok: false;
+      type: string;
+      seq: number | null;
+      reason: string;
+      message: string;
+      problems: { path: string; message: string; code: string }[];
+    };
 
 /**
  * Parses and validates one raw WebSocket message against the schema of its type. Never throws:
@@ -170,11 +220,27 @@ export function parseMessage<T>(validator: Validator, schemas: Record<string, TS
   const type = typeof o.type === 'string' ? o.type.slice(0, 64) : 'unknown';
   const seq = typeof o.seq === 'number' && Number.isSafeInteger(o.seq) && o.seq >= 0 ? o.seq : null;
   if (o.v !== PROTOCOL_VERSION) {
-    return { ok: false, type, seq, reason: 'UnsupportedVersion', message: `protocol version ${JSON.stringify(o.v)} is not ${PROTOCOL_VERSION}`, problems: [] };
+    return {
+      ok: false,
+      type,
+      seq,
+      reason: 'UnsupportedVersion',
+      message: `protocol version ${JSON.stringify(o.v)} is not ${PROTOCOL_VERSION}`,
+      problems: [],
+    };
   }
   const schema = schemas[type];
-  if (!schema) return { ok: false, type, seq, reason: 'UnknownType', message: `unknown message type ${JSON.stringify(o.type)}`, problems: [] };
+  if (!schema)
+    return { ok: false, type, seq, reason: 'UnknownType', message: `unknown message type ${JSON.stringify(o.type)}`, problems: [] };
   const problems = validator.problems(schema, value);
-  if (problems.length) return { ok: false, type, seq, reason: 'InvalidMessage', message: `${type} message failed validation`, problems: problems.slice(0, 100) };
+  if (problems.length)
+    return {
+      ok: false,
+      type,
+      seq,
+      reason: 'InvalidMessage',
+      message: `${type} message failed validation`,
+      problems: problems.slice(0, 100),
+    };
   return { ok: true, msg: value as T };
 }

@@ -7,7 +7,12 @@
 import { Kind, Type, TypeRegistry, type TSchema } from '@sinclair/typebox';
 
 /** A DNS-1123 label: what Kubernetes accepts as an object or node name. */
-export const Name = Type.String({ pattern: '^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$', minLength: 1, maxLength: 63, description: 'DNS-1123 label' });
+export const Name = Type.String({
+  pattern: '^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$',
+  minLength: 1,
+  maxLength: 63,
+  description: 'DNS-1123 label',
+});
 
 /** Server-generated identifier (UUID). */
 export const Id = Type.String({ minLength: 1, maxLength: 64, description: 'server-generated id' });
@@ -16,9 +21,13 @@ export const Id = Type.String({ minLength: 1, maxLength: 64, description: 'serve
 export const Timestamp = Type.String({ format: 'date-time', description: 'ISO-8601 UTC timestamp' });
 
 /** Kubernetes-style labels: short keys and values. */
-export const Labels = Type.Record(Type.String({ pattern: '^[A-Za-z0-9]([-A-Za-z0-9_./]{0,61}[A-Za-z0-9])?$' }), Type.String({ maxLength: 63 }), {
-  description: 'labels (key/value)',
-});
+export const Labels = Type.Record(
+  Type.String({ pattern: '^[A-Za-z0-9]([-A-Za-z0-9_./]{0,61}[A-Za-z0-9])?$' }),
+  Type.String({ maxLength: 63 }),
+  {
+    description: 'labels (key/value)',
+  },
+);
 
 /** Closed object: unknown properties are refused (422), never ignored. */
 export function Obj<P extends Parameters<typeof Type.Object>[0]>(props: P, opts: { description?: string; title?: string } = {}) {

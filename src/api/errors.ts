@@ -22,7 +22,12 @@ export class ControllerError extends Error {
   readonly expose: boolean;
   readonly details: Record<string, unknown> | undefined;
 
-  constructor(code: string, status: number, message: string, options?: { cause?: unknown; details?: Record<string, unknown>; expose?: boolean }) {
+  constructor(
+    code: string,
+    status: number,
+    message: string,
+    options?: { cause?: unknown; details?: Record<string, unknown>; expose?: boolean },
+  ) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
     this.code = code;
@@ -76,7 +81,9 @@ export class SchemaError extends ControllerError {
 export class ConfigError extends ControllerError {
   readonly problems: Problem[];
   constructor(problems: Problem[]) {
-    super('CONFIG_INVALID', 400, `invalid configuration:\n${problems.map((p) => `  ${p.path || '/'}: ${p.message}`).join('\n')}`, { details: { problems } });
+    super('CONFIG_INVALID', 400, `invalid configuration:\n${problems.map((p) => `  ${p.path || '/'}: ${p.message}`).join('\n')}`, {
+      details: { problems },
+    });
     this.problems = problems;
   }
 }

@@ -54,7 +54,24 @@ export interface EventEnvelope<K extends EventType = EventType> {
 }
 
 export const EVENT_TYPES: readonly EventType[] = [
-  'node.created', 'node.updated', 'node.deleted', 'cluster.created', 'cluster.updated', 'cluster.deleted',
-  'job.created', 'job.updated', 'job.log', 'hw.changed', 'hw.applied', 'token.created', 'token.revoked', 'discovery.found', 'backup.created',
-  'agent.connected', 'agent.disconnected', 'agent.refused', 'gpio.changed', 'i2c.reading',
+  'node.created',
+  'node.updated',
+  'node.deleted',
+  'cluster.created',
+  'cluster.updated',
+  'cluster.deleted',
+  'job.created',
+  'job.updated',
+  'job.log',
+  'hw.changed',
+  'hw.applied',
+  'token.created',
+  'token.revoked',
+  'discovery.found',
+  'backup.created',
+  'agent.connected',
+  'agent.disconnected',
+  'agent.refused',
+  'gpio.changed',
+  'i2c.reading',
 ];

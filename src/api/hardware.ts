@@ -19,7 +19,9 @@ export const GpioSpec = Obj(
     pull: Type.Optional(StringEnum(['none', 'up', 'down'], { default: 'none', description: 'internal pull resistor' })),
     value: Type.Optional(Type.Integer({ minimum: 0, maximum: 1, description: 'logical output value (after activeLow)' })),
     activeLow: Type.Optional(Type.Boolean({ default: false, description: 'invert the logical value' })),
-    edge: Type.Optional(StringEnum(['none', 'rising', 'falling', 'both'], { default: 'none', description: 'edge events to report (inputs)' })),
+    edge: Type.Optional(
+      StringEnum(['none', 'rising', 'falling', 'both'], { default: 'none', description: 'edge events to report (inputs)' }),
+    ),
     debounceMicros: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000, description: 'ignore edges closer than this' })),
   },
   { description: 'desired state of one GPIO line' },
@@ -32,7 +34,10 @@ export const PwmSpec = Obj(
     frequencyHz: Type.Number({ exclusiveMinimum: 0, maximum: 50_000_000, description: 'PWM frequency' }),
     dutyCycle: Type.Number({ minimum: 0, maximum: 1, description: 'fraction of the period the output is active' }),
     implementation: Type.Optional(
-      StringEnum(['hardware', 'software', 'auto'], { default: 'auto', description: 'hardware PWM block, software (native thread), or hardware when the pin has it' }),
+      StringEnum(['hardware', 'software', 'auto'], {
+        default: 'auto',
+        description: 'hardware PWM block, software (native thread), or hardware when the pin has it',
+      }),
     ),
     polarity: Type.Optional(StringEnum(['normal', 'inversed'], { default: 'normal' })),
     enabled: Type.Optional(Type.Boolean({ default: true })),

@@ -7,7 +7,8 @@ const Nullable = <T extends ReturnType<typeof Type.String>>(s: T) => Type.Union(
 export const KubernetesStatus = Obj({
   enabled: Type.Boolean({ description: 'whether serve was given a kubeconfig' }),
   state: StringEnum(['off', 'starting', 'running', 'retrying', 'stopped'], {
-    description: 'off: no kubeconfig; starting: first attempt; running: CRDs installed and watches up; retrying: the last start failed, the next one is scheduled; stopped: shutting down',
+    description:
+      'off: no kubeconfig; starting: first attempt; running: CRDs installed and watches up; retrying: the last start failed, the next one is scheduled; stopped: shutting down',
   }),
   source: Nullable(Type.String({ description: 'where the kubeconfig came from, e.g. file /etc/rancher/k3s/k3s.yaml' })),
   server: Nullable(Type.String({ description: 'API server URL of the current context' })),
@@ -23,5 +24,15 @@ export type KubernetesStatus = Static<typeof KubernetesStatus>;
 
 /** The status when serve has no kubeconfig. */
 export const KUBERNETES_OFF: KubernetesStatus = {
-  enabled: false, state: 'off', source: null, server: null, connected: false, synced: false, queueDepth: 0, attempts: 0, lastError: null, nextAttemptAt: null, runningSince: null,
+  enabled: false,
+  state: 'off',
+  source: null,
+  server: null,
+  connected: false,
+  synced: false,
+  queueDepth: 0,
+  attempts: 0,
+  lastError: null,
+  nextAttemptAt: null,
+  runningSince: null,
 };

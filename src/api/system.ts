@@ -36,7 +36,7 @@ export const AuditQuery = Obj({
 });
 
 export const BackupInfo = Obj({
-  file: Type.String({ description: 'file name inside the data directory\'s backups folder' }),
+  file: Type.String({ description: "file name inside the data directory's backups folder" }),
   bytes: Type.Integer(),
   createdAt: Timestamp,
   schemaVersion: Type.Integer(),

@@ -54,7 +54,7 @@ function toProblem(e: ValueError, prefix: string): Problem {
     message = `Expected one of ${schema.enum.map((v) => JSON.stringify(v)).join(', ')}`;
     code = 'enum';
   } else if (e.type === ValueErrorType.Union && Array.isArray(schema.anyOf)) {
-    message = `Expected ${schema.anyOf.map((s) => (s.enum ? `one of ${s.enum.map((v) => JSON.stringify(v)).join(', ')}` : s.type ?? 'value')).join(' or ')}`;
+    message = `Expected ${schema.anyOf.map((s) => (s.enum ? `one of ${s.enum.map((v) => JSON.stringify(v)).join(', ')}` : (s.type ?? 'value'))).join(' or ')}`;
   } else if (e.type === ValueErrorType.ObjectRequiredProperty) {
     code = 'required';
   } else if (e.type === ValueErrorType.ObjectAdditionalProperties) {

@@ -5,7 +5,19 @@
  * `restoreBackup()` checks that a file is one of ours, not from a newer schema and intact,
  * and replaces the database without ever writing outside the data directory.
  */
-import { closeSync, copyFileSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readSync, renameSync, rmSync, statSync } from 'node:fs';
+import {
+  closeSync,
+  copyFileSync,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readSync,
+  renameSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
 import { basename, join, resolve, sep } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Logger } from 'pino';
@@ -48,7 +60,10 @@ export class BackupManager {
   async #create(label?: string): Promise<BackupInfo> {
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     const at = new Date();
-    const stamp = at.toISOString().replace(/[-:]/g, '').replace(/\.(\d{3})Z$/, '$1Z');
+    const stamp = at
+      .toISOString()
+      .replace(/[-:]/g, '')
+      .replace(/\.(\d{3})Z$/, '$1Z');
     const name = `${PREFIX}${stamp}${label ? `-${label}` : ''}.sqlite`;
     const tmp = join(this.dir, `.${name}.tmp`);
     try {
@@ -94,7 +109,9 @@ export class BackupManager {
 
   /** Removes the oldest backups beyond `keep`. */
   prune(): string[] {
-    const names = readdirSync(this.dir).filter((f) => f.startsWith(PREFIX) && f.endsWith('.sqlite')).sort();
+    const names = readdirSync(this.dir)
+      .filter((f) => f.startsWith(PREFIX) && f.endsWith('.sqlite'))
+      .sort();
     const gone = names.slice(0, Math.max(0, names.length - this.#o.keep));
     for (const f of gone) rmSync(join(this.dir, f));
     return gone;
@@ -129,7 +146,10 @@ export function inspectBackup(file: string): { schemaVersion: number } {
     const id = identify(db);
     if (id.applicationId !== APPLICATION_ID) throw new SchemaError('NOT_OUR_DATABASE', `${file} is not a pi-controller database`);
     if (id.schemaVersion > LATEST_SCHEMA_VERSION) {
-      throw new SchemaError('SCHEMA_TOO_NEW', `${file} has schema version ${id.schemaVersion}, newer than this pi-controller (${LATEST_SCHEMA_VERSION})`);
+      throw new SchemaError(
+        'SCHEMA_TOO_NEW',
+        `${file} has schema version ${id.schemaVersion}, newer than this pi-controller (${LATEST_SCHEMA_VERSION})`,
+      );
     }
     const check = db.pragma('integrity_check', { simple: true });
     if (check !== 'ok') throw new SchemaError('DATABASE_CORRUPT', `${file} fails the integrity check: ${String(check)}`);
@@ -151,7 +171,8 @@ export function restoreBackup(opts: { dataDir: string; source: string; log?: Log
   const dataDir = resolve(opts.dataDir);
   const inside = (p: string) => {
     const r = resolve(p);
-    if (!(r === dataDir || r.startsWith(dataDir + sep))) throw new ControllerError('OUTSIDE_DATA_DIR', 400, `refusing to write ${r}: outside the data directory`);
+    if (!(r === dataDir || r.startsWith(dataDir + sep)))
+      throw new ControllerError('OUTSIDE_DATA_DIR', 400, `refusing to write ${r}: outside the data directory`);
     return r;
   };
   const { schemaVersion } = inspectBackup(opts.source);

@@ -34,7 +34,11 @@ const DAY = 86_400_000;
 
 /** A refused enrolment or certificate request; `code` is stable. */
 export class CertError extends ControllerError {
-  constructor(code: 'TOKEN_UNKNOWN' | 'TOKEN_USED' | 'TOKEN_EXPIRED' | 'CSR_INVALID' | 'CA_KEY_UNREADABLE' | 'CERT_REVOKED', message: string, status = 403) {
+  constructor(
+    code: 'TOKEN_UNKNOWN' | 'TOKEN_USED' | 'TOKEN_EXPIRED' | 'CSR_INVALID' | 'CA_KEY_UNREADABLE' | 'CERT_REVOKED',
+    message: string,
+    status = 403,
+  ) {
     super(code, status, message);
   }
 }
@@ -84,7 +88,9 @@ function randomSerial(): string {
 
 /** SHA-256 of a PEM certificate's DER, lower-case hex: what a join token pins. */
 export function certSha256(certPem: string): string {
-  return createHash('sha256').update(Buffer.from(new x509.X509Certificate(certPem).rawData)).digest('hex');
+  return createHash('sha256')
+    .update(Buffer.from(new x509.X509Certificate(certPem).rawData))
+    .digest('hex');
 }
 
 /** Generates an ECDSA P-256 key pair and returns it with its PKCS#8 PEM (used by the agent and for server certificates). */
@@ -221,7 +227,13 @@ export class CertManager {
         new x509.SubjectAlternativeNameExtension([{ type: 'dns', value: node }]),
       ],
     });
-    const rec: IssuedCert = { serial: cert.serialNumber.toLowerCase(), node, notBefore: cert.notBefore.toISOString(), notAfter: cert.notAfter.toISOString(), revoked: false };
+    const rec: IssuedCert = {
+      serial: cert.serialNumber.toLowerCase(),
+      node,
+      notBefore: cert.notBefore.toISOString(),
+      notAfter: cert.notAfter.toISOString(),
+      revoked: false,
+    };
     this.#state.issued = this.#state.issued.filter((c) => c.revoked || Date.parse(c.notAfter) > now);
     this.#state.issued.push(rec);
     this.#save();

@@ -30,11 +30,16 @@ export function savedFile({ env }: Env): string {
 export function saveCredentials(e: Env, c: Credentials): string {
   const f = savedFile(e);
   mkdirSync(dirname(f), { recursive: true, mode: 0o700 });
-  writeFileSync(f, JSON.stringify({ url: c.url, token: c.token, ...(c.ca ? { ca: resolve(e.cwd, c.ca) } : {}) }, null, 2) + '\n', { mode: 0o600 });
+  writeFileSync(f, JSON.stringify({ url: c.url, token: c.token, ...(c.ca ? { ca: resolve(e.cwd, c.ca) } : {}) }, null, 2) + '\n', {
+    mode: 0o600,
+  });
   return f;
 }
 
-export function resolveCredentials(e: Env, flags: { url?: string; token?: string; tokenFile?: string; ca?: string; dataDir?: string }): Credentials {
+export function resolveCredentials(
+  e: Env,
+  flags: { url?: string; token?: string; tokenFile?: string; ca?: string; dataDir?: string },
+): Credentials {
   let saved: Partial<Credentials> = {};
   const f = savedFile(e);
   if (existsSync(f)) {
@@ -53,7 +58,11 @@ export function resolveCredentials(e: Env, flags: { url?: string; token?: string
   };
   const localTokenFile = join(resolve(e.cwd, flags.dataDir ?? e.env.PI_CONTROLLER_DATA_DIR ?? 'data'), 'admin-token');
   const token =
-    flags.token ?? (flags.tokenFile ? fromFile(flags.tokenFile) : undefined) ?? e.env.PI_CONTROLLER_TOKEN ?? saved.token ?? (existsSync(localTokenFile) ? fromFile(localTokenFile) : undefined);
+    flags.token ??
+    (flags.tokenFile ? fromFile(flags.tokenFile) : undefined) ??
+    e.env.PI_CONTROLLER_TOKEN ??
+    saved.token ??
+    (existsSync(localTokenFile) ? fromFile(localTokenFile) : undefined);
   const url = (flags.url ?? e.env.PI_CONTROLLER_URL ?? saved.url ?? 'http://127.0.0.1:8080').replace(/\/+$/, '');
   const ca = flags.ca ?? e.env.PI_CONTROLLER_CA ?? saved.ca;
   return { url, token, ca: ca ? resolve(e.cwd, ca) : undefined };
@@ -98,7 +107,8 @@ export async function call(c: Credentials, method: string, path: string, body?: 
     throw new CliError(`cannot reach ${c.url}: ${(err as Error).message}`, EXIT.UNREACHABLE, { cause: err });
   });
   if (res.status >= 400) {
-    const e = (res.body as { error?: { code?: string; message?: string; problems?: { path: string; message: string }[] } } | undefined)?.error;
+    const e = (res.body as { error?: { code?: string; message?: string; problems?: { path: string; message: string }[] } } | undefined)
+      ?.error;
     const lines = [`${e?.code ?? res.status}: ${e?.message ?? 'request failed'}`];
     for (const p of e?.problems ?? []) lines.push(`  ${p.path}: ${p.message}`);
     if (res.status === 401 && !c.token) lines.push("  (no token: use 'pi-controller login', --token, or PI_CONTROLLER_TOKEN)");

@@ -57,19 +57,49 @@ function serveCommand(program: Command, io: Io): void {
     .option('--agent-host <host>', 'agent endpoint address (default 127.0.0.1)')
     .option('--agent-port <port>', 'agent endpoint port (default 8443; 0 picks a free one)')
     .option('--local-agent', 'also run one simulated agent (node local-sim) enrolled over mutual TLS')
-    .option('--kubeconfig <file>', 'reconcile GPIOPin/PWMController/I2CDevice on this cluster, e.g. /etc/rancher/k3s/k3s.yaml (PI_CONTROLLER_KUBECONFIG; default: off)')
-    .action(async (o: { config?: string; dataDir?: string; host?: string; port?: string; tls?: string; logLevel?: string; agentHost?: string; agentPort?: string; localAgent?: boolean; kubeconfig?: string }) => {
-      const config = loadConfig({
-        ...(o.config ? { file: o.config } : {}), env: io.env, cwd: io.cwd,
-        flags: {
-          '/dataDir': o.dataDir, '/http/host': o.host, '/http/port': o.port, '/http/tls': o.tls, '/log/level': o.logLevel,
-          '/agents/host': o.agentHost, '/agents/port': o.agentPort, '/kubernetes/kubeconfig': o.kubeconfig,
-        },
-      });
-      const caSecret = io.env.PI_CONTROLLER_CA_SECRET;
-      const cp = await startControlPlane({ config, version: packageVersion(), out: io.out, localAgent: o.localAgent === true, ...(caSecret ? { caSecret } : {}) });
-      await new Promise<void>((done) => io.onStop(() => void cp.close().then(done, done)));
-    });
+    .option(
+      '--kubeconfig <file>',
+      'reconcile GPIOPin/PWMController/I2CDevice on this cluster, e.g. /etc/rancher/k3s/k3s.yaml (PI_CONTROLLER_KUBECONFIG; default: off)',
+    )
+    .action(
+      async (o: {
+        config?: string;
+        dataDir?: string;
+        host?: string;
+        port?: string;
+        tls?: string;
+        logLevel?: string;
+        agentHost?: string;
+        agentPort?: string;
+        localAgent?: boolean;
+        kubeconfig?: string;
+      }) => {
+        const config = loadConfig({
+          ...(o.config ? { file: o.config } : {}),
+          env: io.env,
+          cwd: io.cwd,
+          flags: {
+            '/dataDir': o.dataDir,
+            '/http/host': o.host,
+            '/http/port': o.port,
+            '/http/tls': o.tls,
+            '/log/level': o.logLevel,
+            '/agents/host': o.agentHost,
+            '/agents/port': o.agentPort,
+            '/kubernetes/kubeconfig': o.kubeconfig,
+          },
+        });
+        const caSecret = io.env.PI_CONTROLLER_CA_SECRET;
+        const cp = await startControlPlane({
+          config,
+          version: packageVersion(),
+          out: io.out,
+          localAgent: o.localAgent === true,
+          ...(caSecret ? { caSecret } : {}),
+        });
+        await new Promise<void>((done) => io.onStop(() => void cp.close().then(done, done)));
+      },
+    );
 }
 
 function loginCommands(program: Command, ctx: Ctx): void {
@@ -110,7 +140,12 @@ function tokenCommands(program: Command, ctx: Ctx): void {
     .option('--all', 'include revoked tokens')
     .action(async (o: { all?: boolean }) => {
       const r = (await call(ctx.creds(), 'GET', `/api/v1/tokens${o.all ? '?includeRevoked=true' : ''}`)).body as { items: TokenInfo[] };
-      ctx.print(r.items, () => table(['ID', 'NAME', 'ROLE', 'CREATED', 'LAST USED', 'EXPIRES', 'REVOKED'], r.items.map((t) => [t.id, t.name, t.role, t.createdAt, t.lastUsedAt, t.expiresAt, t.revokedAt])));
+      ctx.print(r.items, () =>
+        table(
+          ['ID', 'NAME', 'ROLE', 'CREATED', 'LAST USED', 'EXPIRES', 'REVOKED'],
+          r.items.map((t) => [t.id, t.name, t.role, t.createdAt, t.lastUsedAt, t.expiresAt, t.revokedAt]),
+        ),
+      );
     });
   token
     .command('revoke <id>')
@@ -130,7 +165,12 @@ function nodeCommands(program: Command, ctx: Ctx): void {
     .action(async (o: { state?: string }) => {
       const q = o.state ? `?state=${encodeURIComponent(o.state)}&limit=1000` : '?limit=1000';
       const r = (await call(ctx.creds(), 'GET', `/api/v1/nodes${q}`)).body as { items: Node[]; total: number };
-      ctx.print(r, () => table(['NAME', 'STATE', 'ADDRESS', 'MODEL', 'CLUSTER', 'LAST SEEN'], r.items.map((n) => [n.name, n.state, n.address, n.model, n.clusterId, n.lastSeenAt])));
+      ctx.print(r, () =>
+        table(
+          ['NAME', 'STATE', 'ADDRESS', 'MODEL', 'CLUSTER', 'LAST SEEN'],
+          r.items.map((n) => [n.name, n.state, n.address, n.model, n.clusterId, n.lastSeenAt]),
+        ),
+      );
     });
   nodes
     .command('get <node>')
@@ -155,12 +195,20 @@ function eventsCommand(program: Command, ctx: Ctx): void {
       if (o.since) u.searchParams.set('since', o.since);
       const limit = o.count === undefined ? Infinity : Number(o.count);
       await new Promise<void>((done, fail) => {
-        const ws = new WebSocket(u, { headers: c.token ? { authorization: `Bearer ${c.token}` } : {}, ...(c.ca ? { ca: readFileSync(c.ca) } : {}) });
+        const ws = new WebSocket(u, {
+          headers: c.token ? { authorization: `Bearer ${c.token}` } : {},
+          ...(c.ca ? { ca: readFileSync(c.ca) } : {}),
+        });
         let n = 0;
         ctx.io.onStop(() => ws.close());
         ws.on('unexpected-response', (_req, res) => {
           const status = res.statusCode ?? 0;
-          fail(new CliError(`the server refused the stream: HTTP ${status}`, status === 401 || status === 403 ? EXIT.AUTH : status === 422 ? EXIT.INVALID : EXIT.ERROR));
+          fail(
+            new CliError(
+              `the server refused the stream: HTTP ${status}`,
+              status === 401 || status === 403 ? EXIT.AUTH : status === 422 ? EXIT.INVALID : EXIT.ERROR,
+            ),
+          );
         });
         ws.on('error', (err) => fail(new CliError(`cannot reach ${c.url}: ${err.message}`, EXIT.UNREACHABLE)));
         ws.on('message', (m) => {
@@ -195,7 +243,11 @@ function backupCommands(program: Command, ctx: Ctx): void {
       const pid = recordedServerAlive(resolve(dataDir, PID_FILE));
       if (pid !== undefined) throw new CliError(`a control plane (pid ${pid}) is serving ${dataDir}: stop it first`, EXIT.CONFLICT);
       const r = restoreBackup({ dataDir, source: resolve(ctx.io.cwd, file) });
-      ctx.print(r, () => `restored ${file} (schema ${r.schemaVersion}) into ${dataDir}${r.replaced ? `; the previous database is kept as ${r.replaced}` : ''}\n`);
+      ctx.print(
+        r,
+        () =>
+          `restored ${file} (schema ${r.schemaVersion}) into ${dataDir}${r.replaced ? `; the previous database is kept as ${r.replaced}` : ''}\n`,
+      );
     });
 }
 
@@ -217,7 +269,12 @@ export function buildProgram(io: Io): Command {
     io,
     creds: () => {
       const o = g();
-      return resolveCredentials(io, { ...(o.url ? { url: o.url } : {}), ...(o.token ? { token: o.token } : {}), ...(o.tokenFile ? { tokenFile: o.tokenFile } : {}), ...(o.ca ? { ca: o.ca } : {}) });
+      return resolveCredentials(io, {
+        ...(o.url ? { url: o.url } : {}),
+        ...(o.token ? { token: o.token } : {}),
+        ...(o.tokenFile ? { tokenFile: o.tokenFile } : {}),
+        ...(o.ca ? { ca: o.ca } : {}),
+      });
     },
     json: () => g().json === true,
     print: (data, human) => io.out(g().json ? JSON.stringify(data, null, 2) + '\n' : human()),

@@ -29,16 +29,22 @@ export const Condition = Obj(
   {
     type: Type.String({ description: 'condition type; Ready is the one this controller sets' }),
     status: StringEnum(['True', 'False', 'Unknown'], { description: 'whether the condition holds' }),
-    reason: Type.String({ description: 'machine-readable reason in CamelCase: Applied, Applying, PinBusy, ChannelBusy, NoHardwarePwm, NodeNotFound, AgentOffline, InvalidSpec, DeviceNotFound, HardwareError' }),
+    reason: Type.String({
+      description:
+        'machine-readable reason in CamelCase: Applied, Applying, PinBusy, ChannelBusy, NoHardwarePwm, NodeNotFound, AgentOffline, InvalidSpec, DeviceNotFound, HardwareError',
+    }),
     message: Type.String({ description: 'human-readable detail' }),
     lastTransitionTime: Type.String({ format: 'date-time', description: 'when status last changed' }),
     observedGeneration: Type.Optional(Type.Integer({ minimum: 0, description: 'metadata.generation this condition was computed for' })),
   },
-  { description: 'one aspect of the object\'s state' },
+  { description: "one aspect of the object's state" },
 );
 export type Condition = Static<typeof Condition>;
 
-export const Phase = StringEnum(['Pending', 'Ready', 'Failed'], { description: 'Pending until the node applied this generation; Ready when it did; Failed when it cannot (see the Ready condition\'s reason)' });
+export const Phase = StringEnum(['Pending', 'Ready', 'Failed'], {
+  description:
+    "Pending until the node applied this generation; Ready when it did; Failed when it cannot (see the Ready condition's reason)",
+});
 export type Phase = Static<typeof Phase>;
 
 const common = {
@@ -74,7 +80,13 @@ export const PwmStatus = Obj(
 export const I2cStatus = Obj(
   {
     ...common,
-    readings: Type.Optional(Type.Unsafe<Record<string, unknown>>({ type: 'object', 'x-kubernetes-preserve-unknown-fields': true, description: 'last values read, by register or decoded field name' })),
+    readings: Type.Optional(
+      Type.Unsafe<Record<string, unknown>>({
+        type: 'object',
+        'x-kubernetes-preserve-unknown-fields': true,
+        description: 'last values read, by register or decoded field name',
+      }),
+    ),
     lastReadTime: Type.Optional(Type.String({ format: 'date-time', description: 'when the last reading was taken' })),
   },
   { description: 'what the hardware did' },
@@ -95,43 +107,83 @@ export interface KindInfo {
 
 function withNode(spec: TSchema, description: string): TSchema {
   const props = (spec as unknown as { properties: Record<string, TSchema> }).properties;
-  return Obj({ nodeName: { ...Name, description: 'name of the node (Raspberry Pi) whose hardware this is' } as TSchema, ...props }, { description });
+  return Obj(
+    { nodeName: { ...Name, description: 'name of the node (Raspberry Pi) whose hardware this is' } as TSchema, ...props },
+    { description },
+  );
 }
 
 const AGE = { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp', description: 'time since creation' };
 const PHASE = { name: 'Phase', type: 'string', jsonPath: '.status.phase', description: 'Pending, Ready or Failed' };
 const NODE = { name: 'Node', type: 'string', jsonPath: '.spec.nodeName', description: 'node that owns the hardware' };
 const PIN = { name: 'Pin', type: 'integer', jsonPath: '.spec.pin', description: 'BCM GPIO number' };
-const REASON = { name: 'Reason', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].reason', description: 'why it is (not) Ready', priority: 1 };
+const REASON = {
+  name: 'Reason',
+  type: 'string',
+  jsonPath: '.status.conditions[?(@.type=="Ready")].reason',
+  description: 'why it is (not) Ready',
+  priority: 1,
+};
 
 export const KINDS: Record<HwKind, KindInfo> = {
   gpio: {
-    hw: 'gpio', kind: 'GPIOPin', plural: 'gpiopins', singular: 'gpiopin', shortNames: ['gpin', 'gpio'],
+    hw: 'gpio',
+    kind: 'GPIOPin',
+    plural: 'gpiopins',
+    singular: 'gpiopin',
+    shortNames: ['gpin', 'gpio'],
     description: 'One GPIO line of a node: direction, pull, output value, edge detection. Status shows what the pin really does.',
     spec: withNode(GpioSpec, 'desired state of one GPIO line on a node'),
     status: GpioStatus,
-    columns: [NODE, PIN,
+    columns: [
+      NODE,
+      PIN,
       { name: 'Mode', type: 'string', jsonPath: '.spec.mode', description: 'input or output' },
-      { name: 'Value', type: 'integer', jsonPath: '.status.value', description: 'value read back from the pin' }, PHASE, REASON, AGE],
+      { name: 'Value', type: 'integer', jsonPath: '.status.value', description: 'value read back from the pin' },
+      PHASE,
+      REASON,
+      AGE,
+    ],
   },
   pwm: {
-    hw: 'pwm', kind: 'PWMController', plural: 'pwmcontrollers', singular: 'pwmcontroller', shortNames: ['pwm'],
-    description: 'One PWM output of a node: frequency, duty cycle, hardware or software. Status shows the frequency and duty the hardware achieves.',
+    hw: 'pwm',
+    kind: 'PWMController',
+    plural: 'pwmcontrollers',
+    singular: 'pwmcontroller',
+    shortNames: ['pwm'],
+    description:
+      'One PWM output of a node: frequency, duty cycle, hardware or software. Status shows the frequency and duty the hardware achieves.',
     spec: withNode(PwmSpec, 'desired state of one PWM output on a node'),
     status: PwmStatus,
-    columns: [NODE, PIN,
+    columns: [
+      NODE,
+      PIN,
       { name: 'Mode', type: 'string', jsonPath: '.spec.implementation', description: 'hardware, software or auto' },
       { name: 'Frequency', type: 'number', jsonPath: '.status.achievedFrequencyHz', description: 'achieved frequency (Hz)' },
-      { name: 'Duty', type: 'number', jsonPath: '.status.achievedDutyCycle', description: 'achieved duty cycle' }, PHASE, REASON, AGE],
+      { name: 'Duty', type: 'number', jsonPath: '.status.achievedDutyCycle', description: 'achieved duty cycle' },
+      PHASE,
+      REASON,
+      AGE,
+    ],
   },
   i2c: {
-    hw: 'i2c', kind: 'I2CDevice', plural: 'i2cdevices', singular: 'i2cdevice', shortNames: ['i2cd', 'i2c'],
+    hw: 'i2c',
+    kind: 'I2CDevice',
+    plural: 'i2cdevices',
+    singular: 'i2cdevice',
+    shortNames: ['i2cd', 'i2c'],
     description: 'One device on an I2C bus of a node: registers to poll or a named decoder. Status shows the last readings.',
     spec: withNode(I2cSpec, 'an I2C device on a node to read (raw registers or a named decoder)'),
     status: I2cStatus,
-    columns: [NODE, { name: 'Bus', type: 'integer', jsonPath: '.spec.bus', description: 'I2C bus number' },
+    columns: [
+      NODE,
+      { name: 'Bus', type: 'integer', jsonPath: '.spec.bus', description: 'I2C bus number' },
       { name: 'Address', type: 'integer', jsonPath: '.spec.address', description: '7-bit address' },
-      { name: 'Decoder', type: 'string', jsonPath: '.spec.decoder', description: 'named decoder' }, PHASE, REASON, AGE],
+      { name: 'Decoder', type: 'string', jsonPath: '.spec.decoder', description: 'named decoder' },
+      PHASE,
+      REASON,
+      AGE,
+    ],
   },
 };
 
@@ -204,10 +256,19 @@ export function crdFor(hw: HwKind): Json {
     spec: {
       group: GROUP,
       scope: 'Namespaced',
-      names: { kind: k.kind, listKind: `${k.kind}List`, plural: k.plural, singular: k.singular, shortNames: k.shortNames, categories: ['pi-controller', 'hardware'] },
+      names: {
+        kind: k.kind,
+        listKind: `${k.kind}List`,
+        plural: k.plural,
+        singular: k.singular,
+        shortNames: k.shortNames,
+        categories: ['pi-controller', 'hardware'],
+      },
       versions: [
         {
-          name: VERSION, served: true, storage: true,
+          name: VERSION,
+          served: true,
+          storage: true,
           subresources: { status: {} },
           additionalPrinterColumns: k.columns,
           schema: {

@@ -25,7 +25,10 @@ function fail(file: string, problem: string): never {
 }
 
 /** The first line of an error message (YAML parser messages carry a multi-line excerpt). */
-const firstLine = (err: unknown) => String((err as Error).message ?? err).split('\n')[0]!.trim();
+const firstLine = (err: unknown) =>
+  String((err as Error).message ?? err)
+    .split('\n')[0]!
+    .trim();
 
 /**
  * Loads and checks a kubeconfig file (an absolute path).
@@ -37,7 +40,14 @@ export async function loadKubeConfigFile(file: string): Promise<KubeConfigSource
     text = readFileSync(file, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    fail(file, code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied (K3s writes k3s.yaml 0600 for root: copy it or set write-kubeconfig-mode)' : firstLine(err));
+    fail(
+      file,
+      code === 'ENOENT'
+        ? 'no such file'
+        : code === 'EACCES'
+          ? 'permission denied (K3s writes k3s.yaml 0600 for root: copy it or set write-kubeconfig-mode)'
+          : firstLine(err),
+    );
   }
   const kc = new KubeConfig();
   try {
@@ -58,7 +68,8 @@ export async function loadKubeConfigFile(file: string): Promise<KubeConfigSource
   } catch {
     fail(file, `cluster ${JSON.stringify(cluster.name)} has server ${JSON.stringify(cluster.server)}, which is not a URL`);
   }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') fail(file, `cluster ${JSON.stringify(cluster.name)}: server ${cluster.server} is not http(s)`);
+  if (url.protocol !== 'https:' && url.protocol !== 'http:')
+    fail(file, `cluster ${JSON.stringify(cluster.name)}: server ${cluster.server} is not http(s)`);
   try {
     // Reads the CA, client certificate and key files it names (or runs its exec plugin).
     await kc.applyToHTTPSOptions({});

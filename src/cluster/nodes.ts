@@ -21,7 +21,10 @@ export const LABEL_PREFIX = 'pi-controller.io/';
 
 /** A string made into a label value: at most 63 of [A-Za-z0-9._-], alphanumeric at both ends. */
 export function labelValue(s: string): string {
-  return s.replace(/[^A-Za-z0-9._-]+/g, '-').slice(0, 63).replace(/^[^A-Za-z0-9]+|[^A-Za-z0-9]+$/g, '');
+  return s
+    .replace(/[^A-Za-z0-9._-]+/g, '-')
+    .slice(0, 63)
+    .replace(/^[^A-Za-z0-9]+|[^A-Za-z0-9]+$/g, '');
 }
 
 /** The labels a node carries in the cluster. */
@@ -32,7 +35,8 @@ export function nodeLabels(node: Node, hasAgent: boolean): Record<string, string
   for (const [k, v] of Object.entries(node.labels)) {
     const key = k.startsWith(LABEL_PREFIX) ? k : `${LABEL_PREFIX}${k}`;
     // A label name is at most 63 characters after the prefix.
-    if (key.length - LABEL_PREFIX.length <= 63 && /^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/.test(key.slice(LABEL_PREFIX.length))) out[key] = labelValue(v);
+    if (key.length - LABEL_PREFIX.length <= 63 && /^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/.test(key.slice(LABEL_PREFIX.length)))
+      out[key] = labelValue(v);
   }
   return out;
 }

@@ -65,12 +65,14 @@ export class KeyedQueue<T> {
       if (req === undefined) continue;
       this.#pending.delete(key);
       this.#inflight.add(key);
-      void this.#work(key, req).catch((err: unknown) => this.#onError?.(key, err)).finally(() => {
-        this.#inflight.delete(key);
-        if (this.#parked.delete(key)) this.#order.push(key);
-        this.#pump();
-        if (this.size === 0) for (const r of this.#idle.splice(0)) r();
-      });
+      void this.#work(key, req)
+        .catch((err: unknown) => this.#onError?.(key, err))
+        .finally(() => {
+          this.#inflight.delete(key);
+          if (this.#parked.delete(key)) this.#order.push(key);
+          this.#pump();
+          if (this.size === 0) for (const r of this.#idle.splice(0)) r();
+        });
     }
   }
 }

@@ -34,7 +34,15 @@ export class ApiStatusError extends Error {
 const pools = new WeakMap<KubeConfig, { id: string; agent: HttpsAgent | HttpAgent }>();
 
 function pooledAgent(kc: KubeConfig, opts: RequestOptions, plain: boolean): HttpsAgent | HttpAgent {
-  const tls = { ca: opts.ca, cert: opts.cert, key: opts.key, pfx: opts.pfx, passphrase: opts.passphrase, rejectUnauthorized: opts.rejectUnauthorized, servername: opts.servername };
+  const tls = {
+    ca: opts.ca,
+    cert: opts.cert,
+    key: opts.key,
+    pfx: opts.pfx,
+    passphrase: opts.passphrase,
+    rejectUnauthorized: opts.rejectUnauthorized,
+    servername: opts.servername,
+  };
   const text = (v: unknown): string => (Buffer.isBuffer(v) ? v.toString('base64') : Array.isArray(v) ? v.map(text).join(',') : String(v));
   const id = `${plain ? 'http' : 'https'}|${Object.values(tls).map(text).join('|')}`;
   const cur = pools.get(kc);
@@ -47,7 +55,14 @@ function pooledAgent(kc: KubeConfig, opts: RequestOptions, plain: boolean): Http
 }
 
 /** Sends one request; resolves with any status (2xx or not); rejects only on transport errors. */
-export async function rawRequest(kc: KubeConfig, method: string, path: string, body?: unknown, contentType = 'application/json', timeoutMs = 30_000): Promise<RawResponse> {
+export async function rawRequest(
+  kc: KubeConfig,
+  method: string,
+  path: string,
+  body?: unknown,
+  contentType = 'application/json',
+  timeoutMs = 30_000,
+): Promise<RawResponse> {
   const cluster = kc.getCurrentCluster();
   if (!cluster) throw new Error('the kubeconfig has no current cluster');
   const url = new URL(path, cluster.server);

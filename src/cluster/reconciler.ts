@@ -145,8 +145,12 @@ export class ClusterReconciler {
   constructor(opts: ClusterReconcilerOptions) {
     this.#o = opts;
     this.#log = opts.log;
-    this.#queue = new KeyedQueue<Req>((k, r) => this.#run(k, r), (a, b) => ({ apply: a.apply || b.apply }), opts.concurrency ?? 16,
-      (k, err) => this.#log.error({ key: k, err }, 'reconcile crashed'));
+    this.#queue = new KeyedQueue<Req>(
+      (k, r) => this.#run(k, r),
+      (a, b) => ({ apply: a.apply || b.apply }),
+      opts.concurrency ?? 16,
+      (k, err) => this.#log.error({ key: k, err }, 'reconcile crashed'),
+    );
   }
 
   /** Installs the CRDs (unless told not to), starts the informers and the status pump. */
@@ -165,7 +169,9 @@ export class ClusterReconciler {
     bus.on('cluster-reconciler', 'hw.changed', (e) => {
       if (e.data.deleted) this.#retryWaiting('PinBusy');
     });
-    bus.on('cluster-reconciler', 'gpio.changed', (e) => this.#onEdge(e.data.nodeId, e.data.name, e.data.lastEdgeAt ?? e.at, e.data.edges ?? 1));
+    bus.on('cluster-reconciler', 'gpio.changed', (e) =>
+      this.#onEdge(e.data.nodeId, e.data.name, e.data.lastEdgeAt ?? e.at, e.data.edges ?? 1),
+    );
     if (this.#o.registerNodes ?? true) {
       await this.#registerNodes();
       const later = () => this.#registerSoon();
@@ -246,7 +252,8 @@ export class ClusterReconciler {
   }
 
   #requeueAll(apply: boolean): void {
-    for (const [hw, inf] of this.#informers) for (const o of inf.list()) this.#queue.add(key(hw, o.metadata?.namespace ?? 'default', o.metadata?.name ?? ''), { apply });
+    for (const [hw, inf] of this.#informers)
+      for (const o of inf.list()) this.#queue.add(key(hw, o.metadata?.namespace ?? 'default', o.metadata?.name ?? ''), { apply });
   }
 
   #retryWaiting(reason: string): void {
@@ -297,7 +304,8 @@ export class ClusterReconciler {
   /** Store objects made for custom resources that no longer exist are released. */
   #sweep(): void {
     const wanted = new Set<string>();
-    for (const [, inf] of this.#informers) for (const o of inf.list()) wanted.add(hwNameFor(o.metadata?.namespace ?? 'default', o.metadata?.name ?? ''));
+    for (const [, inf] of this.#informers)
+      for (const o of inf.list()) wanted.add(hwNameFor(o.metadata?.namespace ?? 'default', o.metadata?.name ?? ''));
     const store = this.#o.store;
     for (const node of store.nodes.list({ limit: 1000 }).items) {
       for (const hw of HW_KINDS) {
@@ -368,7 +376,10 @@ export class ClusterReconciler {
     const [hw, namespace, name] = k.split('/') as [HwKind, string, string];
     const obj = this.#get(k);
     let e = this.#entries.get(k);
-    this.#log.debug({ key: k, apply: req.apply, generation: obj?.metadata?.generation, deleting: Boolean(obj?.metadata?.deletionTimestamp) }, 'reconcile');
+    this.#log.debug(
+      { key: k, apply: req.apply, generation: obj?.metadata?.generation, deleting: Boolean(obj?.metadata?.deletionTimestamp) },
+      'reconcile',
+    );
     if (!obj) {
       // Gone (our finalizer was already removed): make sure nothing stays claimed.
       if (e?.nodeId) this.#release(e.nodeId, hw, e.hwName);
@@ -378,7 +389,19 @@ export class ClusterReconciler {
       return;
     }
     if (!e) {
-      e = { hw, namespace, name, nodeId: null, hwName: hwNameFor(namespace, name), handled: 0, outcome: null, written: '', writtenAt: 0, edges: 0, lastEdge: null };
+      e = {
+        hw,
+        namespace,
+        name,
+        nodeId: null,
+        hwName: hwNameFor(namespace, name),
+        handled: 0,
+        outcome: null,
+        written: '',
+        writtenAt: 0,
+        edges: 0,
+        lastEdge: null,
+      };
       this.#entries.set(k, e);
       if (hw === 'gpio' || hw === 'i2c') this.#byHwName.set(byName(hw, e.hwName), k);
     }
@@ -418,13 +441,15 @@ export class ClusterReconciler {
     const batch = this.#batch.splice(0);
     const failed = new Map<number, unknown>();
     try {
-      this.#o.store.tx(() => batch.forEach((b, i) => {
-        try {
-          this.#o.store.tx(b.fn);
-        } catch (err) {
-          failed.set(i, err);
-        }
-      }));
+      this.#o.store.tx(() =>
+        batch.forEach((b, i) => {
+          try {
+            this.#o.store.tx(b.fn);
+          } catch (err) {
+            failed.set(i, err);
+          }
+        }),
+      );
     } catch (err) {
       for (const b of batch) b.reject(err);
       return;
@@ -447,7 +472,11 @@ export class ClusterReconciler {
     if (!node) {
       if (e.nodeId) this.#release(e.nodeId, e.hw, e.hwName);
       e.nodeId = null;
-      e.outcome = { phase: 'Pending', reason: 'NodeNotFound', message: `no node named ${JSON.stringify(nodeName)} is known to the control plane` };
+      e.outcome = {
+        phase: 'Pending',
+        reason: 'NodeNotFound',
+        message: `no node named ${JSON.stringify(nodeName)} is known to the control plane`,
+      };
       return;
     }
     try {
@@ -470,7 +499,11 @@ export class ClusterReconciler {
       const holder = (err.details?.holder ?? null) as { kind: string; name: string } | null;
       const who = holder ? this.#describeHolder(holder.kind as HwKind, holder.name) : 'another object';
       // The previous state of this object (if any) on another node stays released; on the same node it stays.
-      e.outcome = { phase: 'Failed', reason: 'PinBusy', message: `${String(err.details?.claim ?? 'the resource')} on node ${nodeName} is held by ${who}` };
+      e.outcome = {
+        phase: 'Failed',
+        reason: 'PinBusy',
+        message: `${String(err.details?.claim ?? 'the resource')} on node ${nodeName} is held by ${who}`,
+      };
     }
   }
 
@@ -527,7 +560,8 @@ export class ClusterReconciler {
         const m = (cur.status.actual as { message?: unknown } | undefined)?.message;
         message = typeof m === 'string' ? m : `the node reported ${reason}`;
       }
-      if (cur?.status.actual && cur.status.observedGeneration === cur.generation) Object.assign(extra, actualFields(e.hw, cur.status.actual));
+      if (cur?.status.actual && cur.status.observedGeneration === cur.generation)
+        Object.assign(extra, actualFields(e.hw, cur.status.actual));
       if (cur?.status.updatedAt) extra.updatedAt = cur.status.updatedAt;
     }
     if (e.hw === 'gpio' && e.edges > 0) {
@@ -537,8 +571,14 @@ export class ClusterReconciler {
     const prev = (obj.status?.conditions ?? []).find((c) => c.type === 'Ready');
     const status = phase === 'Ready' ? 'True' : 'False';
     const ready: Condition = {
-      type: 'Ready', status, reason, message,
-      lastTransitionTime: prev && prev.status === status && prev.reason === reason ? prev.lastTransitionTime : new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+      type: 'Ready',
+      status,
+      reason,
+      message,
+      lastTransitionTime:
+        prev && prev.status === status && prev.reason === reason
+          ? prev.lastTransitionTime
+          : new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
       observedGeneration: generation,
     };
     return { phase, observedGeneration: generation, conditions: [ready], message, ...extra };
@@ -550,12 +590,28 @@ export class ClusterReconciler {
     let obj = this.#get(k);
     for (let attempt = 0; obj && attempt < 5; attempt++) {
       const status = this.#statusOf(e, obj);
-      const cmp = JSON.stringify({ ...status, conditions: (status.conditions as Condition[]).map((c) => ({ ...c, lastTransitionTime: '' })), updatedAt: undefined });
-      const had = obj.status ? JSON.stringify({ ...obj.status, conditions: (obj.status.conditions ?? []).map((c) => ({ ...c, lastTransitionTime: '' })), updatedAt: undefined }) : '';
+      const cmp = JSON.stringify({
+        ...status,
+        conditions: (status.conditions as Condition[]).map((c) => ({ ...c, lastTransitionTime: '' })),
+        updatedAt: undefined,
+      });
+      const had = obj.status
+        ? JSON.stringify({
+            ...obj.status,
+            conditions: (obj.status.conditions ?? []).map((c) => ({ ...c, lastTransitionTime: '' })),
+            updatedAt: undefined,
+          })
+        : '';
       if (cmp === had || (cmp === e.written && obj.status?.observedGeneration === status.observedGeneration)) return;
       // Sent to a connected agent moments ago: its report is about to come; write once, then.
       const since = this.#awaiting.get(k);
-      if ((status.conditions as Condition[])[0]?.reason === 'Applying' && since !== undefined && since >= 0 && Date.now() - since < PENDING_GRACE_MS) return;
+      if (
+        (status.conditions as Condition[])[0]?.reason === 'Applying' &&
+        since !== undefined &&
+        since >= 0 &&
+        Date.now() - since < PENDING_GRACE_MS
+      )
+        return;
       const path = `/apis/${GROUP}/${VERSION}/namespaces/${e.namespace}/${plural}/${e.name}`;
       const body = { apiVersion: API_VERSION, kind: KINDS[hw].kind, metadata: { ...obj.metadata }, spec: obj.spec, status };
       const r = await rawRequest(this.#o.kubeConfig, 'PUT', `${path}/status`, body);
@@ -576,7 +632,10 @@ export class ClusterReconciler {
   async #addFinalizer(hw: HwKind, obj: HwResource): Promise<void> {
     const fins = obj.metadata?.finalizers;
     const body = fins
-      ? [{ op: 'test', path: '/metadata/resourceVersion', value: obj.metadata?.resourceVersion }, { op: 'add', path: '/metadata/finalizers/-', value: FINALIZER }]
+      ? [
+          { op: 'test', path: '/metadata/resourceVersion', value: obj.metadata?.resourceVersion },
+          { op: 'add', path: '/metadata/finalizers/-', value: FINALIZER },
+        ]
       : [{ op: 'add', path: '/metadata/finalizers', value: [FINALIZER] }];
     await this.#patch(hw, obj, body);
   }
@@ -584,7 +643,10 @@ export class ClusterReconciler {
   async #dropFinalizer(hw: HwKind, obj: HwResource): Promise<void> {
     const i = (obj.metadata?.finalizers ?? []).indexOf(FINALIZER);
     if (i < 0) return;
-    await this.#patch(hw, obj, [{ op: 'test', path: `/metadata/finalizers/${i}`, value: FINALIZER }, { op: 'remove', path: `/metadata/finalizers/${i}` }]);
+    await this.#patch(hw, obj, [
+      { op: 'test', path: `/metadata/finalizers/${i}`, value: FINALIZER },
+      { op: 'remove', path: `/metadata/finalizers/${i}` },
+    ]);
   }
 
   async #patch(hw: HwKind, obj: HwResource, body: unknown[]): Promise<void> {

@@ -88,7 +88,12 @@ export class ClusterRunner {
     if (this.#stopped || !this.#bus) return;
     this.#attempts++;
     const rec = new ClusterReconciler({
-      ...this.#o.reconciler, kubeConfig: this.#o.kube.kubeConfig, store: this.#o.store, bus: this.#bus, agents: this.#o.agents, log: this.#log,
+      ...this.#o.reconciler,
+      kubeConfig: this.#o.kube.kubeConfig,
+      store: this.#o.store,
+      bus: this.#bus,
+      agents: this.#o.agents,
+      log: this.#log,
     });
     this.#rec = rec;
     const starting = rec.start();
@@ -109,7 +114,10 @@ export class ClusterRunner {
       const delay = Math.round(cap / 2 + (Math.random() * cap) / 2);
       this.#state = 'retrying';
       this.#nextAt = Date.now() + delay;
-      this.#log.warn({ server: this.server, attempt: this.#attempts, err: this.#lastError, retryInMs: delay }, 'the Kubernetes API server cannot be used yet; will retry (the REST API keeps serving)');
+      this.#log.warn(
+        { server: this.server, attempt: this.#attempts, err: this.#lastError, retryInMs: delay },
+        'the Kubernetes API server cannot be used yet; will retry (the REST API keeps serving)',
+      );
       this.#retry = setTimeout(() => void this.#attempt(), delay);
       this.#retry.unref();
       return;
@@ -162,7 +170,10 @@ export class ClusterRunner {
     const starting = this.#starting;
     if (starting && rec) {
       // An attempt in flight may still start informers: stop them once it settles, however late.
-      const settled = starting.then(() => rec.stop(), () => undefined);
+      const settled = starting.then(
+        () => rec.stop(),
+        () => undefined,
+      );
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([settled, new Promise<void>((r) => (timer = setTimeout(r, STOP_WAIT_MS)))]);
       clearTimeout(timer);
@@ -176,9 +187,17 @@ export class ClusterRunner {
   status(): KubernetesStatus {
     const rec = this.#state === 'running' ? this.#rec : undefined;
     return {
-      enabled: true, state: this.#state, source: this.#o.kube.source, server: this.server || null, connected: this.#connected,
-      synced: rec?.synced ?? false, queueDepth: rec?.queued ?? 0, attempts: this.#attempts, lastError: this.#lastError,
-      nextAttemptAt: this.#nextAt === null ? null : iso(this.#nextAt), runningSince: this.#since === null ? null : iso(this.#since),
+      enabled: true,
+      state: this.#state,
+      source: this.#o.kube.source,
+      server: this.server || null,
+      connected: this.#connected,
+      synced: rec?.synced ?? false,
+      queueDepth: rec?.queued ?? 0,
+      attempts: this.#attempts,
+      lastError: this.#lastError,
+      nextAttemptAt: this.#nextAt === null ? null : iso(this.#nextAt),
+      runningSince: this.#since === null ? null : iso(this.#since),
     };
   }
 }

@@ -7,7 +7,7 @@
  */
 import type { Problem } from '../api/errors.js';
 import type { HwKind, HwSpecs } from '../api/hardware.js';
-import { Validator } from '../api/validate.js';
+import { type Validator } from '../api/validate.js';
 import { KINDS } from './crds.js';
 
 /** Decoders the agent knows by name (src/hw/devices). */
@@ -23,10 +23,14 @@ function crossField(hw: HwKind, s: Record<string, unknown>): Problem[] {
   const p: Problem[] = [];
   const add = (path: string, code: string, message: string) => p.push({ path: `/spec${path}`, code, message });
   if (hw === 'gpio') {
-    if (s.mode === 'input' && s.value !== undefined) add('/value', 'input-has-value', 'value is only meaningful for an output (mode: output)');
-    if (s.mode === 'output' && s.edge !== undefined && s.edge !== 'none') add('/edge', 'output-has-edge', 'edge detection is for inputs (mode: input)');
-    if (s.mode === 'output' && s.debounceMicros !== undefined) add('/debounceMicros', 'output-has-debounce', 'debounce is for inputs (mode: input)');
-    if (s.debounceMicros !== undefined && (s.edge === undefined || s.edge === 'none')) add('/debounceMicros', 'debounce-without-edge', 'debounce needs edge detection (edge: rising, falling or both)');
+    if (s.mode === 'input' && s.value !== undefined)
+      add('/value', 'input-has-value', 'value is only meaningful for an output (mode: output)');
+    if (s.mode === 'output' && s.edge !== undefined && s.edge !== 'none')
+      add('/edge', 'output-has-edge', 'edge detection is for inputs (mode: input)');
+    if (s.mode === 'output' && s.debounceMicros !== undefined)
+      add('/debounceMicros', 'output-has-debounce', 'debounce is for inputs (mode: input)');
+    if (s.debounceMicros !== undefined && (s.edge === undefined || s.edge === 'none'))
+      add('/debounceMicros', 'debounce-without-edge', 'debounce needs edge detection (edge: rising, falling or both)');
   } else if (hw === 'pwm') {
     if (s.implementation === 'software' && typeof s.frequencyHz === 'number' && s.frequencyHz > 100_000) {
       add('/frequencyHz', 'software-too-fast', 'software PWM is limited to 100 kHz; use implementation: hardware on a PWM-capable pin');
@@ -40,7 +44,8 @@ function crossField(hw: HwKind, s: Record<string, unknown>): Problem[] {
     const names = new Set<string>();
     regs.forEach((r, i) => {
       if (r.type === 'bytes' && r.length === undefined) add(`/registers/${i}/length`, 'bytes-without-length', 'type bytes needs a length');
-      if (r.type !== 'bytes' && r.length !== undefined) add(`/registers/${i}/length`, 'length-without-bytes', 'length is only for type bytes');
+      if (r.type !== 'bytes' && r.length !== undefined)
+        add(`/registers/${i}/length`, 'length-without-bytes', 'length is only for type bytes');
       if (typeof r.name === 'string') {
         if (names.has(r.name)) add(`/registers/${i}/name`, 'duplicate-name', `register name ${JSON.stringify(r.name)} is used twice`);
         names.add(r.name);
@@ -54,7 +59,11 @@ function crossField(hw: HwKind, s: Record<string, unknown>): Problem[] {
  * Checks a custom resource's `spec`: the CRD's own schema (the REST spec plus nodeName), then
  * the cross-field rules. Returns the node name and the REST spec, or every problem found.
  */
-export function checkSpec<K extends HwKind>(v: Validator, hw: K, spec: unknown): { ok: true; value: ValidSpec<K> } | { ok: false; problems: Problem[] } {
+export function checkSpec<K extends HwKind>(
+  v: Validator,
+  hw: K,
+  spec: unknown,
+): { ok: true; value: ValidSpec<K> } | { ok: false; problems: Problem[] } {
   const problems = v.problems(KINDS[hw].spec, spec, '/spec');
   if (problems.length) return { ok: false, problems };
   const { nodeName, ...rest } = spec as Record<string, unknown> & { nodeName: string };

@@ -94,13 +94,16 @@ export class WatchCache<T extends KubernetesObject> {
     this.#req = undefined;
     if (this.#stopped) return;
     if (relist) this.#o.log?.warn({ path: this.#o.path, why }, 'watch ended; listing again');
-    this.#timer = setTimeout(() => {
-      const next = relist ? this.#list() : Promise.resolve();
-      next.then(
-        () => this.#watch(),
-        (err: unknown) => this.#again(true, (err as Error).message),
-      );
-    }, relist ? (this.#o.retryMs ?? 500) : 0);
+    this.#timer = setTimeout(
+      () => {
+        const next = relist ? this.#list() : Promise.resolve();
+        next.then(
+          () => this.#watch(),
+          (err: unknown) => this.#again(true, (err as Error).message),
+        );
+      },
+      relist ? (this.#o.retryMs ?? 500) : 0,
+    );
     this.#timer.unref();
   }
 
@@ -116,41 +119,44 @@ export class WatchCache<T extends KubernetesObject> {
     url.searchParams.set('timeoutSeconds', String(this.#o.watchTimeoutSec ?? 300));
     // A connection of its own (agent: false): a long watch must not hold a pooled socket.
     const opts: RequestOptions = { method: 'GET', headers: { accept: 'application/json' }, agent: false };
-    void kc.applyToHTTPSOptions(opts).then(() => {
-      if (this.#stopped) return;
-      let ended = false;
-      const end = (relist: boolean, why: string) => {
-        if (ended) return;
-        ended = true;
-        this.#again(relist, why);
-      };
-      const send = url.protocol === 'http:' ? httpRequest : httpsRequest;
-      const req = send(url, opts, (res) => {
-        if (res.statusCode !== 200) {
-          res.resume();
-          return end(true, `watch answered ${res.statusCode ?? 0}`);
-        }
-        let buf = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => {
-          buf += chunk;
-          let i;
-          while ((i = buf.indexOf('\n')) >= 0) {
-            const line = buf.slice(0, i);
-            buf = buf.slice(i + 1);
-            if (line.trim() && !this.#event(line)) {
-              req.destroy();
-              return end(true, 'resourceVersion too old (410)');
-            }
+    void kc.applyToHTTPSOptions(opts).then(
+      () => {
+        if (this.#stopped) return;
+        let ended = false;
+        const end = (relist: boolean, why: string) => {
+          if (ended) return;
+          ended = true;
+          this.#again(relist, why);
+        };
+        const send = url.protocol === 'http:' ? httpRequest : httpsRequest;
+        const req = send(url, opts, (res) => {
+          if (res.statusCode !== 200) {
+            res.resume();
+            return end(true, `watch answered ${res.statusCode ?? 0}`);
           }
+          let buf = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => {
+            buf += chunk;
+            let i;
+            while ((i = buf.indexOf('\n')) >= 0) {
+              const line = buf.slice(0, i);
+              buf = buf.slice(i + 1);
+              if (line.trim() && !this.#event(line)) {
+                req.destroy();
+                return end(true, 'resourceVersion too old (410)');
+              }
+            }
+          });
+          res.on('end', () => end(false, 'watch timeout'));
+          res.on('error', (err) => end(true, err.message));
         });
-        res.on('end', () => end(false, 'watch timeout'));
-        res.on('error', (err) => end(true, err.message));
-      });
-      req.on('error', (err) => end(true, err.message));
-      req.end();
-      this.#req = req;
-    }, (err: unknown) => this.#again(true, (err as Error).message));
+        req.on('error', (err) => end(true, err.message));
+        req.end();
+        this.#req = req;
+      },
+      (err: unknown) => this.#again(true, (err as Error).message),
+    );
   }
 
   /** Applies one watch event; false when the watch must start over with a list. */

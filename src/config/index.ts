@@ -42,7 +42,11 @@ export const ConfigSchema = Obj({
     certDays: Type.Integer({ minimum: 1, maximum: 825, default: 30, description: 'agent certificate lifetime; renewed with a third left' }),
   }),
   kubernetes: Obj({
-    kubeconfig: Type.String({ default: '', description: 'kubeconfig of the cluster whose GPIOPin/PWMController/I2CDevice objects serve reconciles (K3s: /etc/rancher/k3s/k3s.yaml); empty: reconciliation off' }),
+    kubeconfig: Type.String({
+      default: '',
+      description:
+        'kubeconfig of the cluster whose GPIOPin/PWMController/I2CDevice objects serve reconciles (K3s: /etc/rancher/k3s/k3s.yaml); empty: reconciliation off',
+    }),
   }),
 });
 export type Config = Static<typeof ConfigSchema>;
@@ -105,7 +109,10 @@ function deepMerge(base: Json, over: Json): Json {
   const out: Json = { ...base };
   for (const [k, v] of Object.entries(over)) {
     const b = out[k];
-    out[k] = v && typeof v === 'object' && !Array.isArray(v) && b && typeof b === 'object' && !Array.isArray(b) ? deepMerge(b as Json, v as Json) : v;
+    out[k] =
+      v && typeof v === 'object' && !Array.isArray(v) && b && typeof b === 'object' && !Array.isArray(b)
+        ? deepMerge(b as Json, v as Json)
+        : v;
   }
   return out;
 }
@@ -139,7 +146,8 @@ export function loadConfig(opts: LoadOptions = {}): Config & { sources: Record<s
       throw new ConfigError([{ path: '', code: 'file', message: `cannot read config file ${path}: ${(err as Error).message}` }]);
     }
     if (parsed !== null && parsed !== undefined) {
-      if (typeof parsed !== 'object' || Array.isArray(parsed)) throw new ConfigError([{ path: '', code: 'type', message: `config file ${path} must hold an object` }]);
+      if (typeof parsed !== 'object' || Array.isArray(parsed))
+        throw new ConfigError([{ path: '', code: 'type', message: `config file ${path} must hold an object` }]);
       collectSources(parsed, `file ${path}`, '', sources);
       merged = deepMerge(merged, parsed as Json);
     }
@@ -163,7 +171,12 @@ export function loadConfig(opts: LoadOptions = {}): Config & { sources: Record<s
   if (problems.length) throw new ConfigError(problems);
   const config = merged as unknown as Config;
   const kubeconfig = config.kubernetes.kubeconfig ? resolve(cwd, config.kubernetes.kubeconfig) : '';
-  return { ...config, dataDir: resolve(cwd, config.dataDir), kubernetes: { ...config.kubernetes, kubeconfig }, sources: Object.fromEntries(sources) };
+  return {
+    ...config,
+    dataDir: resolve(cwd, config.dataDir),
+    kubernetes: { ...config.kubernetes, kubeconfig },
+    sources: Object.fromEntries(sources),
+  };
 }
 
 /** Whether an address is loopback-only (HTTP without TLS is allowed there). */

@@ -37,7 +37,9 @@ export class EventBus {
   constructor(opts: EventBusOptions = {}) {
     this.#log = opts.log;
     this.#defer = opts.defer;
-    this.#record = opts.record ?? (<K extends EventType>(type: K, data: EventMap[K]) => ({ seq: ++this.#seq, at: new Date().toISOString(), type, data }));
+    this.#record =
+      opts.record ??
+      (<K extends EventType>(type: K, data: EventMap[K]) => ({ seq: ++this.#seq, at: new Date().toISOString(), type, data }));
   }
 
   /** Subscribes `fn` to one event type on behalf of `owner`. Returns a function that unsubscribes. */

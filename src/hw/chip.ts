@@ -9,15 +9,20 @@ import { existsSync } from 'node:fs';
 import { loadAddon } from './addon.js';
 import { detectBoard, type BoardInfo } from './detect.js';
 import { HwError, rangeError, typeError } from './errors.js';
-import type { NativeGpioChip, NativeGpioFastPath, NativeGpioInfo, NativeGpioOptions, RegisterBlock, SocName, TraceEntry } from './native.js';
+import type {
+  NativeGpioChip,
+  NativeGpioFastPath,
+  NativeGpioInfo,
+  NativeGpioOptions,
+  RegisterBlock,
+  SocName,
+  TraceEntry,
+} from './native.js';
 
 export type { SocName, TraceEntry, RegisterBlock } from './native.js';
 
 /** Pin functions. `alt6`-`alt8` and `none` exist on RP1 only; `alt5` on BCM only (on RP1 a5 is plain GPIO). */
-export type PinMode =
-  | 'input' | 'output'
-  | 'alt0' | 'alt1' | 'alt2' | 'alt3' | 'alt4' | 'alt5' | 'alt6' | 'alt7' | 'alt8'
-  | 'none';
+export type PinMode = 'input' | 'output' | 'alt0' | 'alt1' | 'alt2' | 'alt3' | 'alt4' | 'alt5' | 'alt6' | 'alt7' | 'alt8' | 'none';
 export type Pull = 'none' | 'up' | 'down';
 export type Level = 0 | 1;
 /** RP1 pad drive strength in mA. */
@@ -80,12 +85,25 @@ interface ChipSetup {
 function chipSetup(native: NativeGpioChip, allowReserved: boolean, board: BoardInfo | undefined, fast?: NativeGpioFastPath): ChipSetup {
   const base = { native, info: native.info(), board, first: allowReserved ? 0 : RESERVED_PINS, slot: native.fastSlot ?? -1 };
   if (fast && native.fastSlot !== undefined) {
-    return { ...base, mb: fast.mailbox, write: fast.write, read: fast.read, set: fast.setMask, clear: fast.clearMask, readBank: fast.readBank };
+    return {
+      ...base,
+      mb: fast.mailbox,
+      write: fast.write,
+      read: fast.read,
+      set: fast.setMask,
+      clear: fast.clearMask,
+      readBank: fast.readBank,
+    };
   }
   if (native.mailbox) {
     return {
-      ...base, mb: native.mailbox, write: native.mailboxWrite, read: native.mailboxRead,
-      set: native.mailboxSetMask, clear: native.mailboxClearMask, readBank: native.mailboxReadBank,
+      ...base,
+      mb: native.mailbox,
+      write: native.mailboxWrite,
+      read: native.mailboxRead,
+      set: native.mailboxSetMask,
+      clear: native.mailboxClearMask,
+      readBank: native.mailboxReadBank,
     };
   }
   const mb = new Int32Array(4);
@@ -304,7 +322,10 @@ export class GpioChip {
       throw rangeError('EPIN_RANGE', `pin ${pin} is outside ${this.soc}'s GPIO 0-${this.pinCount - 1}`);
     }
     if (pin < this.#first) {
-      throw rangeError('EPIN_RESERVED', `GPIO${pin} is reserved for the HAT ID EEPROM (ID_SD/ID_SC); open the chip with allowReserved to use it`);
+      throw rangeError(
+        'EPIN_RESERVED',
+        `GPIO${pin} is reserved for the HAT ID EEPROM (ID_SD/ID_SC); open the chip with allowReserved to use it`,
+      );
     }
   }
 
@@ -315,7 +336,14 @@ export class GpioChip {
 
   #mask(mask: number, bank: number): void {
     const w = this.#widths[bank];
-    if (w !== undefined && mask >= 0 && mask < this.#limits[bank]! && (mask % 1) === 0 && (bank !== 0 || this.#first === 0 || (mask & 3) === 0)) return;
+    if (
+      w !== undefined &&
+      mask >= 0 &&
+      mask < this.#limits[bank]! &&
+      mask % 1 === 0 &&
+      (bank !== 0 || this.#first === 0 || (mask & 3) === 0)
+    )
+      return;
     this.#bank(bank);
     if (typeof mask !== 'number' || !Number.isInteger(mask)) throw typeError('EMASK_TYPE', 'mask must be an integer');
     const width = this.banks[bank]?.width ?? 0;

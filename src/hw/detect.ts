@@ -42,26 +42,66 @@ export interface DetectOptions {
 // type 11:4, processor 15:12, memory 22:20, revision 3:0.
 const PROCESSORS: readonly (SocName | undefined)[] = ['bcm2835', 'bcm2836', 'bcm2837', 'bcm2711', 'rp1'];
 const TYPES: Record<number, string> = {
-  0x00: 'A', 0x01: 'B', 0x02: 'A+', 0x03: 'B+', 0x04: '2B', 0x06: 'CM1', 0x08: '3B', 0x09: 'Zero',
-  0x0a: 'CM3', 0x0c: 'Zero W', 0x0d: '3B+', 0x0e: '3A+', 0x10: 'CM3+', 0x11: '4B', 0x12: 'Zero 2 W',
-  0x13: '400', 0x14: 'CM4', 0x15: 'CM4S', 0x17: '5', 0x18: 'CM5', 0x19: '500', 0x1a: 'CM5 Lite',
+  0x00: 'A',
+  0x01: 'B',
+  0x02: 'A+',
+  0x03: 'B+',
+  0x04: '2B',
+  0x06: 'CM1',
+  0x08: '3B',
+  0x09: 'Zero',
+  0x0a: 'CM3',
+  0x0c: 'Zero W',
+  0x0d: '3B+',
+  0x0e: '3A+',
+  0x10: 'CM3+',
+  0x11: '4B',
+  0x12: 'Zero 2 W',
+  0x13: '400',
+  0x14: 'CM4',
+  0x15: 'CM4S',
+  0x17: '5',
+  0x18: 'CM5',
+  0x19: '500',
+  0x1a: 'CM5 Lite',
 };
 // Old-style codes (all BCM2835): bit 24 is the over-voltage warranty flag and is ignored.
 const OLD_STYLE: Record<number, string> = {
-  0x02: 'B', 0x03: 'B', 0x04: 'B', 0x05: 'B', 0x06: 'B', 0x07: 'A', 0x08: 'A', 0x09: 'A', 0x0d: 'B',
-  0x0e: 'B', 0x0f: 'B', 0x10: 'B+', 0x11: 'CM1', 0x12: 'A+', 0x13: 'B+', 0x14: 'CM1', 0x15: 'A+',
+  0x02: 'B',
+  0x03: 'B',
+  0x04: 'B',
+  0x05: 'B',
+  0x06: 'B',
+  0x07: 'A',
+  0x08: 'A',
+  0x09: 'A',
+  0x0d: 'B',
+  0x0e: 'B',
+  0x0f: 'B',
+  0x10: 'B+',
+  0x11: 'CM1',
+  0x12: 'A+',
+  0x13: 'B+',
+  0x14: 'CM1',
+  0x15: 'A+',
 };
 // compatible → SoC. The downstream kernel's older names (bcm2708/9/10) are the same chips.
 const COMPATIBLE_SOC: Record<string, SocName> = {
-  'brcm,bcm2835': 'bcm2835', 'brcm,bcm2708': 'bcm2835',
-  'brcm,bcm2836': 'bcm2836', 'brcm,bcm2709': 'bcm2836',
-  'brcm,bcm2837': 'bcm2837', 'brcm,bcm2710': 'bcm2837',
+  'brcm,bcm2835': 'bcm2835',
+  'brcm,bcm2708': 'bcm2835',
+  'brcm,bcm2836': 'bcm2836',
+  'brcm,bcm2709': 'bcm2836',
+  'brcm,bcm2837': 'bcm2837',
+  'brcm,bcm2710': 'bcm2837',
   'brcm,bcm2711': 'bcm2711',
   'brcm,bcm2712': 'rp1',
 };
 // Known peripheral bases (BCM2835/2711 peripherals, 1.2) for when soc/ranges is missing.
 const KNOWN_BASE: Record<SocName, bigint> = {
-  bcm2835: 0x20000000n, bcm2836: 0x3f000000n, bcm2837: 0x3f000000n, bcm2711: 0xfe000000n,
+  bcm2835: 0x20000000n,
+  bcm2836: 0x3f000000n,
+  bcm2837: 0x3f000000n,
+  bcm2711: 0xfe000000n,
   rp1: 0x107c000000n,
 };
 /** RP1's GPIO window through PCIe BAR1 (RP1 peripherals: IO_BANK0 at RP1 0x400d0000). */
@@ -87,7 +127,10 @@ function readOptional(path: string): Buffer | undefined {
 /** NUL-separated device-tree strings. */
 function dtStrings(buf: Buffer | undefined): string[] {
   if (!buf) return [];
-  return buf.toString('latin1').split('\0').filter((s) => s.length > 0);
+  return buf
+    .toString('latin1')
+    .split('\0')
+    .filter((s) => s.length > 0);
 }
 
 /** The revision code from cpuinfo's `Revision` line, else the device tree's big-endian u32. */

@@ -29,10 +29,12 @@ export type EdgeListener = (events: EdgeEvent[], lost: number) => void;
 
 /** Masks for the native watch: [mask, risingMask, fallingMask]. */
 export function edgeMasks(pins: readonly number[], edge: Exclude<Edge, 'none'>, bankWidth: number): [number, number, number] {
-  if (!['rising', 'falling', 'both'].includes(edge)) throw new HwError(`EINVAL: edge ${String(edge)} is unknown`, { code: 'EINVAL', peripheral: 'timing' });
+  if (!['rising', 'falling', 'both'].includes(edge))
+    throw new HwError(`EINVAL: edge ${String(edge)} is unknown`, { code: 'EINVAL', peripheral: 'timing' });
   let mask = 0;
   for (const p of pins) {
-    if (!Number.isInteger(p) || p < 0 || p >= bankWidth) throw new HwError(`EPIN_RANGE: polled edges cover GPIO0-${bankWidth - 1}`, { code: 'EPIN_RANGE', peripheral: 'timing' });
+    if (!Number.isInteger(p) || p < 0 || p >= bankWidth)
+      throw new HwError(`EPIN_RANGE: polled edges cover GPIO0-${bankWidth - 1}`, { code: 'EPIN_RANGE', peripheral: 'timing' });
     mask |= 1 << p;
   }
   mask >>>= 0;

@@ -31,7 +31,8 @@ export class CdevPins {
   }
 
   #check(pin: number): void {
-    if (!Number.isInteger(pin) || pin < 0 || pin >= this.pinCount) throw invalid('gpiochip', `pin ${pin} is outside 0..${this.pinCount - 1}`);
+    if (!Number.isInteger(pin) || pin < 0 || pin >= this.pinCount)
+      throw invalid('gpiochip', `pin ${pin} is outside 0..${this.pinCount - 1}`);
   }
 
   #settings(mode: CdevMode, pull: CdevPull): { direction: 'in' | 'out'; bias: 'disabled' | 'pull-up' | 'pull-down' } {
@@ -90,14 +91,24 @@ export class CdevPins {
    * Edge events of an input pin, with kernel timestamps; overflows are reported, not hidden.
    * Returns a function that stops watching (the pin stays an input).
    */
-  watch(pin: number, edge: 'rising' | 'falling' | 'both', onEdge: (e: EdgeEvent) => void,
-    opts: { debounceUs?: number; onOverflow?: (o: Overflow) => void } = {}): () => void {
+  watch(
+    pin: number,
+    edge: 'rising' | 'falling' | 'both',
+    onEdge: (e: EdgeEvent) => void,
+    opts: { debounceUs?: number; onOverflow?: (o: Overflow) => void } = {},
+  ): () => void {
     this.#check(pin);
     const cur = this.#lines.get(pin);
     if (cur?.watched) throw invalid('gpiochip', `pin ${pin} is already watched`);
     const pull = cur?.pull ?? 'none';
     cur?.req.close();
-    const req = this.chip.request({ lines: [pin], ...this.#settings('input', pull), edge, debounceUs: opts.debounceUs ?? 0, consumer: this.consumer });
+    const req = this.chip.request({
+      lines: [pin],
+      ...this.#settings('input', pull),
+      edge,
+      debounceUs: opts.debounceUs ?? 0,
+      consumer: this.consumer,
+    });
     const entry = { req, mode: 'input' as CdevMode, pull, watched: true };
     this.#lines.set(pin, entry);
     req.watch(onEdge, opts.onOverflow);
@@ -128,9 +139,7 @@ export class CdevPins {
 /** The chip labels of Raspberry Pi GPIO controllers, to pick the header's chip by default. */
 const PI_CHIP_LABELS = ['pinctrl-bcm2835', 'pinctrl-bcm2711', 'pinctrl-rp1', 'pinctrl-bcm2712'];
 
-export type GpioBackend =
-  | { kind: 'registers'; chip: RegisterChip }
-  | { kind: 'gpiochip'; pins: CdevPins; path: string; reason: string };
+export type GpioBackend = { kind: 'registers'; chip: RegisterChip } | { kind: 'gpiochip'; pins: CdevPins; path: string; reason: string };
 
 export interface OpenGpioOptions extends OpenChipOptions {
   /** 'auto' (default): registers when they can be opened, else the character device. */
@@ -144,7 +153,8 @@ export interface OpenGpioOptions extends OpenChipOptions {
 /** Picks the chip to use: a Pi controller by label when there is one, else the first chip. */
 function pickChip(devDir: string): string {
   const paths = GpioChip.list(devDir);
-  if (paths.length === 0) throw new HwError(`ENOENT: no GPIO character device in ${devDir}`, { code: 'ENOENT', peripheral: 'gpiochip', path: devDir });
+  if (paths.length === 0)
+    throw new HwError(`ENOENT: no GPIO character device in ${devDir}`, { code: 'ENOENT', peripheral: 'gpiochip', path: devDir });
   for (const p of paths) {
     let chip: GpioChip | undefined;
     try {

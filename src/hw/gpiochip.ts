@@ -99,11 +99,19 @@ function encodeFlags(s: LineSettings): number {
   if (direction !== 'in' && direction !== 'out') throw invalid('gpiochip', `direction ${String(direction)} is not 'in' or 'out'`);
   let f = direction === 'out' ? LINE_FLAG.OUTPUT : LINE_FLAG.INPUT;
   switch (s.bias ?? 'as-is') {
-    case 'as-is': break;
-    case 'disabled': f |= LINE_FLAG.BIAS_DISABLED; break;
-    case 'pull-up': f |= LINE_FLAG.BIAS_PULL_UP; break;
-    case 'pull-down': f |= LINE_FLAG.BIAS_PULL_DOWN; break;
-    default: throw invalid('gpiochip', `bias ${String(s.bias)} is unknown`);
+    case 'as-is':
+      break;
+    case 'disabled':
+      f |= LINE_FLAG.BIAS_DISABLED;
+      break;
+    case 'pull-up':
+      f |= LINE_FLAG.BIAS_PULL_UP;
+      break;
+    case 'pull-down':
+      f |= LINE_FLAG.BIAS_PULL_DOWN;
+      break;
+    default:
+      throw invalid('gpiochip', `bias ${String(s.bias)} is unknown`);
   }
   const drive = s.drive ?? 'push-pull';
   if (drive !== 'push-pull' && direction !== 'out') throw invalid('gpiochip', 'drive applies to outputs only');
@@ -133,9 +141,22 @@ function decodeInfo(n: { offset: number; name: string; consumer: string; flags: 
     used: has(LINE_FLAG.USED),
     direction: has(LINE_FLAG.OUTPUT) ? 'out' : 'in',
     activeLow: has(LINE_FLAG.ACTIVE_LOW),
-    bias: has(LINE_FLAG.BIAS_PULL_UP) ? 'pull-up' : has(LINE_FLAG.BIAS_PULL_DOWN) ? 'pull-down' : has(LINE_FLAG.BIAS_DISABLED) ? 'disabled' : 'as-is',
+    bias: has(LINE_FLAG.BIAS_PULL_UP)
+      ? 'pull-up'
+      : has(LINE_FLAG.BIAS_PULL_DOWN)
+        ? 'pull-down'
+        : has(LINE_FLAG.BIAS_DISABLED)
+          ? 'disabled'
+          : 'as-is',
     drive: has(LINE_FLAG.OPEN_DRAIN) ? 'open-drain' : has(LINE_FLAG.OPEN_SOURCE) ? 'open-source' : 'push-pull',
-    edge: has(LINE_FLAG.EDGE_RISING) && has(LINE_FLAG.EDGE_FALLING) ? 'both' : has(LINE_FLAG.EDGE_RISING) ? 'rising' : has(LINE_FLAG.EDGE_FALLING) ? 'falling' : 'none',
+    edge:
+      has(LINE_FLAG.EDGE_RISING) && has(LINE_FLAG.EDGE_FALLING)
+        ? 'both'
+        : has(LINE_FLAG.EDGE_RISING)
+          ? 'rising'
+          : has(LINE_FLAG.EDGE_FALLING)
+            ? 'falling'
+            : 'none',
     debounceUs: n.debounceUs,
   };
 }

@@ -14,11 +14,19 @@ import type { RegisterBus } from './devices/register-bus.js';
 
 /** BSC controllers: bus address (0x7Exxxxxx) of each. BSC3-6 exist on the BCM2711 only. */
 export const BSC_BUS_ADDRESS: Record<number, number> = {
-  0: 0x7e205000, 1: 0x7e804000, 3: 0x7e205600, 4: 0x7e205800, 5: 0x7e205a00, 6: 0x7e205c00,
+  0: 0x7e205000,
+  1: 0x7e804000,
+  3: 0x7e205600,
+  4: 0x7e205800,
+  5: 0x7e205a00,
+  6: 0x7e205c00,
 };
 /** ARM physical peripheral base per SoC (bus 0x7E000000 maps here). */
 const PERIPHERAL_BASE: Partial<Record<SocName, number>> = {
-  bcm2835: 0x20000000, bcm2836: 0x3f000000, bcm2837: 0x3f000000, bcm2711: 0xfe000000,
+  bcm2835: 0x20000000,
+  bcm2836: 0x3f000000,
+  bcm2837: 0x3f000000,
+  bcm2711: 0xfe000000,
 };
 
 /** One register access of the BSC block, in order. */
@@ -76,10 +84,16 @@ export function readCoreClockHz(debugfs = '/sys/kernel/debug'): number {
   try {
     text = readFileSync(file, 'utf8');
   } catch (cause) {
-    throw new HwError(`ENOCLOCK: cannot read the core clock from ${file}; pass coreClockHz`, { code: 'ENOCLOCK', peripheral: 'bsc', path: file, cause });
+    throw new HwError(`ENOCLOCK: cannot read the core clock from ${file}; pass coreClockHz`, {
+      code: 'ENOCLOCK',
+      peripheral: 'bsc',
+      path: file,
+      cause,
+    });
   }
   const hz = Number(text.trim());
-  if (!Number.isInteger(hz) || hz <= 0) throw new HwError(`ENOCLOCK: ${file} holds ${text.trim()}`, { code: 'ENOCLOCK', peripheral: 'bsc', path: file });
+  if (!Number.isInteger(hz) || hz <= 0)
+    throw new HwError(`ENOCLOCK: ${file} holds ${text.trim()}`, { code: 'ENOCLOCK', peripheral: 'bsc', path: file });
   return hz;
 }
 
@@ -124,12 +138,17 @@ export class BscI2c implements RegisterBus {
    */
   static open(opts: BscOpenOptions, addon: KernelAddon = kernelAddon()): BscI2c {
     const base = PERIPHERAL_BASE[opts.soc];
-    if (base === undefined) throw new HwError(`ENOTSUP: ${opts.soc} has no BSC controller (use I2cBus on /dev/i2c-N)`, { code: 'ENOTSUP', peripheral: 'bsc' });
+    if (base === undefined)
+      throw new HwError(`ENOTSUP: ${opts.soc} has no BSC controller (use I2cBus on /dev/i2c-N)`, { code: 'ENOTSUP', peripheral: 'bsc' });
     const busAddr = BSC_BUS_ADDRESS[opts.bus];
-    if (busAddr === undefined || (opts.bus >= 3 && opts.soc !== 'bcm2711')) throw invalid('bsc', `BSC${opts.bus} does not exist on ${opts.soc}`);
+    if (busAddr === undefined || (opts.bus >= 3 && opts.soc !== 'bcm2711'))
+      throw invalid('bsc', `BSC${opts.bus} does not exist on ${opts.soc}`);
     const owner = bscOwner(opts.bus, opts.sysfs);
     if (owner) {
-      throw new HwError(`EBUSY: BSC${opts.bus} is owned by the kernel driver ${owner}; use I2cBus (/dev/i2c-N) or unbind the driver first`, { code: 'EBUSY', peripheral: 'bsc' });
+      throw new HwError(
+        `EBUSY: BSC${opts.bus} is owned by the kernel driver ${owner}; use I2cBus (/dev/i2c-N) or unbind the driver first`,
+        { code: 'EBUSY', peripheral: 'bsc' },
+      );
     }
     const core = opts.coreClockHz ?? readCoreClockHz(opts.debugfs);
     const phys = base + (busAddr - 0x7e000000);
@@ -140,7 +159,10 @@ export class BscI2c implements RegisterBus {
   }
 
   /** A BSC over the behavioural model (no hardware), answering from virtual register devices. */
-  static simulate(opts: { coreClockHz?: number; sclHz?: number; stretchTimeoutCycles?: number; trace?: boolean } = {}, addon: KernelAddon = kernelAddon()): BscI2c {
+  static simulate(
+    opts: { coreClockHz?: number; sclHz?: number; stretchTimeoutCycles?: number; trace?: boolean } = {},
+    addon: KernelAddon = kernelAddon(),
+  ): BscI2c {
     const Ctor = (addon as KernelAddon & { BscBus: BscCtor }).BscBus;
     const n = new Ctor({ simulate: true, trace: opts.trace ?? false });
     return BscI2c.#configure(n, opts.coreClockHz ?? 500_000_000, opts.sclHz ?? 100_000, opts.stretchTimeoutCycles ?? 0x40);

@@ -47,8 +47,7 @@ export const SMBUS_BLOCK_MAX = 32;
 
 /** One message of a combined transfer: a write of `data`, or a read of `length` bytes. */
 export type I2cMessage =
-  | { addr: number; write: Buffer | Uint8Array | number[]; tenBit?: boolean }
-  | { addr: number; read: number; tenBit?: boolean };
+  { addr: number; write: Buffer | Uint8Array | number[]; tenBit?: boolean } | { addr: number; read: number; tenBit?: boolean };
 
 export interface I2cOptions {
   /** Adapter timeout for each transfer, in ms (rounded up to 10 ms steps by the kernel). Default: the adapter's. */
@@ -149,7 +148,13 @@ export class I2cBus {
 
   /** Writes `write` then reads `length` bytes with a repeated start between (e.g. register reads). */
   async writeRead(addr: number, write: Buffer | number[], length: number, opts?: I2cOptions): Promise<Buffer> {
-    const [data] = await this.transfer([{ addr, write }, { addr, read: length }], opts);
+    const [data] = await this.transfer(
+      [
+        { addr, write },
+        { addr, read: length },
+      ],
+      opts,
+    );
     return data as Buffer;
   }
 
@@ -238,7 +243,8 @@ export class I2cBus {
 
   /** I2C block read through SMBus (no count byte on the wire): `length` bytes from register `cmd`. */
   async readI2cBlock(addr: number, cmd: number, length: number, opts?: I2cOptions): Promise<Buffer> {
-    if (!Number.isInteger(length) || length < 1 || length > SMBUS_BLOCK_MAX) throw invalid('i2c', `block length ${length} is outside 1..32`);
+    if (!Number.isInteger(length) || length < 1 || length > SMBUS_BLOCK_MAX)
+      throw invalid('i2c', `block length ${length} is outside 1..32`);
     const req = Buffer.from([length]);
     const raw = await this.#smbus(addr, SMBUS_READ, cmd, SZ.I2C_BLOCK_DATA, req, opts);
     return Buffer.from(raw.subarray(1, 1 + length));
@@ -258,7 +264,8 @@ export class I2cBus {
    */
   async readRegisters(addr: number, reg: number, length: number, opts?: I2cOptions): Promise<Buffer> {
     checkByte(reg, 'register');
-    if (!Number.isInteger(length) || length < 1 || reg + length > 0x100) throw invalid('i2c', `length ${length} from register ${reg} leaves 0..0xff`);
+    if (!Number.isInteger(length) || length < 1 || reg + length > 0x100)
+      throw invalid('i2c', `length ${length} from register ${reg} leaves 0..0xff`);
     const f = this.functionality();
     if (f.I2C) return this.writeRead(addr, [reg], length, opts);
     const parts: Buffer[] = [];
@@ -268,7 +275,10 @@ export class I2cBus {
     } else if (f.SMBUS_READ_BYTE_DATA) {
       for (let i = 0; i < length; i++) parts.push(Buffer.from([await this.readByte(addr, reg + i, opts)]));
     } else {
-      throw new HwError(`EOPNOTSUPP: ${this.path} can do neither plain I2C nor SMBus register reads`, { code: 'EOPNOTSUPP', peripheral: 'i2c' });
+      throw new HwError(`EOPNOTSUPP: ${this.path} can do neither plain I2C nor SMBus register reads`, {
+        code: 'EOPNOTSUPP',
+        peripheral: 'i2c',
+      });
     }
     return Buffer.concat(parts);
   }
@@ -287,7 +297,10 @@ export class I2cBus {
     } else if (f.SMBUS_WRITE_BYTE_DATA) {
       for (let i = 0; i < buf.length; i++) await this.writeByte(addr, reg + i, buf[i] as number, opts);
     } else {
-      throw new HwError(`EOPNOTSUPP: ${this.path} can do neither plain I2C nor SMBus register writes`, { code: 'EOPNOTSUPP', peripheral: 'i2c' });
+      throw new HwError(`EOPNOTSUPP: ${this.path} can do neither plain I2C nor SMBus register writes`, {
+        code: 'EOPNOTSUPP',
+        peripheral: 'i2c',
+      });
     }
   }
 

@@ -88,6 +88,7 @@ export interface KernelAddon {
  */
 export function kernelAddon(options: LoadAddonOptions = {}): KernelAddon {
   const addon = loadAddon(options) as NativeAddon & { kernel?: KernelAddon };
-  if (!addon.kernel) throw new HwError('the addon has no kernel interfaces (I2C/GPIO character device)', { code: 'EADDON_LOAD', peripheral: 'addon' });
+  if (!addon.kernel)
+    throw new HwError('the addon has no kernel interfaces (I2C/GPIO character device)', { code: 'EADDON_LOAD', peripheral: 'addon' });
   return addon.kernel;
 }

@@ -8,10 +8,7 @@ export type SocName = 'bcm2835' | 'bcm2836' | 'bcm2837' | 'bcm2711' | 'rp1';
 
 /** Register blocks named in a trace: the BCM GPIO page, or RP1's sub-blocks of gpiomem0. */
 export type RegisterBlock =
-  | 'GPIO'
-  | 'IO_BANK0' | 'IO_BANK1' | 'IO_BANK2'
-  | 'SYS_RIO0' | 'SYS_RIO1' | 'SYS_RIO2'
-  | 'PADS_BANK0' | 'PADS_BANK1' | 'PADS_BANK2';
+  'GPIO' | 'IO_BANK0' | 'IO_BANK1' | 'IO_BANK2' | 'SYS_RIO0' | 'SYS_RIO1' | 'SYS_RIO2' | 'PADS_BANK0' | 'PADS_BANK1' | 'PADS_BANK2';
 
 /** One register access (or datasheet wait) in the order the chip made it. */
 export interface TraceEntry {

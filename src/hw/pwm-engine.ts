@@ -99,7 +99,13 @@ export class TimingEngine {
     const Ctor = timingAddon(options.addon).TimingEngine as EngineCtor;
     const gpioPath = options.gpioPath ?? (options.soc === 'rp1' ? '/dev/gpiomem0' : '/dev/gpiomem');
     this.#native = new Ctor(
-      { soc: options.soc, simulate: options.simulate ?? false, gpioPath, recordEdges: options.recordEdges ?? true, ...(options.spinUs === undefined ? {} : { spinUs: options.spinUs }) },
+      {
+        soc: options.soc,
+        simulate: options.simulate ?? false,
+        gpioPath,
+        recordEdges: options.recordEdges ?? true,
+        ...(options.spinUs === undefined ? {} : { spinUs: options.spinUs }),
+      },
       (kind, payload, lost) => this.#onEvent(kind, payload, lost ?? 0),
     );
   }
@@ -139,7 +145,8 @@ export class TimingEngine {
    * @throws HwError EPWM_SERVO for a pulse outside 500..2500 us.
    */
   servo(pin: number, pulseUs: number, options: { cycles?: number } = {}): SoftPwmResult {
-    if (!(pulseUs >= 500 && pulseUs <= 2500)) throw new HwError('EPWM_SERVO: a servo pulse is 500..2500 us', { code: 'EPWM_SERVO', peripheral: 'timing' });
+    if (!(pulseUs >= 500 && pulseUs <= 2500))
+      throw new HwError('EPWM_SERVO: a servo pulse is 500..2500 us', { code: 'EPWM_SERVO', peripheral: 'timing' });
     return this.pwm(pin, 50, pulseUs / 20_000, options);
   }
 
@@ -159,8 +166,10 @@ export class TimingEngine {
     return new Promise<WaveResult>((resolve) => {
       const encoded = encodeWave(steps, bankWidth(this.soc));
       const repeat = options.repeat ?? 0;
-      if (!Number.isInteger(repeat) || repeat < 0 || repeat > 0xffff_ffff) throw new HwError('EWAVE_STEPS: repeat must be a whole number >= 0', { code: 'EWAVE_STEPS', peripheral: 'timing' });
-      if (this.#wave || !this.#native.wave(encoded, repeat)) throw new HwError('EBUSY: a waveform is running', { code: 'EBUSY', peripheral: 'timing' });
+      if (!Number.isInteger(repeat) || repeat < 0 || repeat > 0xffff_ffff)
+        throw new HwError('EWAVE_STEPS: repeat must be a whole number >= 0', { code: 'EWAVE_STEPS', peripheral: 'timing' });
+      if (this.#wave || !this.#native.wave(encoded, repeat))
+        throw new HwError('EBUSY: a waveform is running', { code: 'EBUSY', peripheral: 'timing' });
       this.#wave = { resolve };
       this.#updateRef();
     });
@@ -177,7 +186,8 @@ export class TimingEngine {
    */
   watchEdges(pins: readonly number[], options: PollEdgesOptions, listener: EdgeListener): () => void {
     const [mask, rising, falling] = edgeMasks(pins, options.edge ?? 'both', bankWidth(this.soc));
-    const debounce = options.debounceUs ?? 0, poll = options.pollUs ?? 500;
+    const debounce = options.debounceUs ?? 0,
+      poll = options.pollUs ?? 500;
     if (!Number.isInteger(debounce) || debounce < 0 || !Number.isInteger(poll) || poll < 1 || poll > 1_000_000)
       throw new HwError('EINVAL: debounceUs >= 0 and pollUs 1..1000000, whole microseconds', { code: 'EINVAL', peripheral: 'timing' });
     this.#listeners.clear();
@@ -271,7 +281,8 @@ export function pwmStats(edges: readonly PwmEdge[], pin: number): PwmStats {
   const rising = e.filter((x) => x.level === 1);
   let alternating = true;
   for (let i = 1; i < e.length; i++) if (e[i]!.level === e[i - 1]!.level) alternating = false;
-  const periods: number[] = [], highs: number[] = [];
+  const periods: number[] = [],
+    highs: number[] = [];
   for (let i = 0; i + 2 < e.length; i++) {
     if (e[i]!.level !== 1 || e[i + 1]!.level !== 0 || e[i + 2]!.level !== 1) continue;
     periods.push(e[i + 2]!.atNs - e[i]!.atNs);
@@ -279,7 +290,8 @@ export function pwmStats(edges: readonly PwmEdge[], pin: number): PwmStats {
   }
   periods.sort((a, b) => a - b);
   highs.sort((a, b) => a - b);
-  const period = percentile(periods, 0.5), high = percentile(highs, 0.5);
+  const period = percentile(periods, 0.5),
+    high = percentile(highs, 0.5);
   const late = e.map((x) => x.atNs - x.dueNs).sort((a, b) => a - b);
   return {
     edges: e.length,

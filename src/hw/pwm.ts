@@ -60,7 +60,11 @@ interface NativeHwPwm {
 }
 
 /** What the native constructor takes: the public options, with the page offsets resolved. */
-type NativeHwPwmOptions = Omit<OpenHardwarePwmOptions, 'offsets' | 'addon'> & { cmOffset?: number; pwmOffset?: number; gpioOffset?: number };
+type NativeHwPwmOptions = Omit<OpenHardwarePwmOptions, 'offsets' | 'addon'> & {
+  cmOffset?: number;
+  pwmOffset?: number;
+  gpioOffset?: number;
+};
 
 /** The typed face of `exports.timing` (native/timing). */
 export interface TimingAddon {
@@ -102,7 +106,10 @@ function family(soc: SocName): 'bcm2835' | 'bcm2711' | 'rp1' {
  * Output of a BCM PWM channel in M/S mode computed from its register values alone: the clock
  * (CM_PWMCTL source, CM_PWMDIV integer part) over RNG, and DAT/RNG.
  */
-export function bcmPwmFromRegisters(soc: SocName, regs: { cmCtl: number; cmDiv: number; rng: number; dat: number }): { frequencyHz: number; duty: number } {
+export function bcmPwmFromRegisters(
+  soc: SocName,
+  regs: { cmCtl: number; cmDiv: number; rng: number; dat: number },
+): { frequencyHz: number; duty: number } {
   const clocks = PWM_CLOCKS[family(soc)];
   const src = regs.cmCtl & 0xf;
   const hz = src === 1 ? clocks.oscillator : src === 6 ? clocks.plld : NaN;
@@ -128,7 +135,15 @@ const PHYS: Record<'bcm2835' | 'bcm2836' | 'bcm2837' | 'bcm2711' | 'rp1', { cm?:
 
 /** PWM pins per family: GPIO → channel label. */
 export const PWM_PINS: Record<'bcm2835' | 'bcm2711' | 'rp1', Record<number, string>> = {
-  bcm2835: { 12: 'PWM0_0 (ALT0)', 13: 'PWM0_1 (ALT0)', 18: 'PWM0_0 (ALT5)', 19: 'PWM0_1 (ALT5)', 40: 'PWM0_0 (ALT0)', 41: 'PWM0_1 (ALT0)', 45: 'PWM0_1 (ALT0)' },
+  bcm2835: {
+    12: 'PWM0_0 (ALT0)',
+    13: 'PWM0_1 (ALT0)',
+    18: 'PWM0_0 (ALT5)',
+    19: 'PWM0_1 (ALT5)',
+    40: 'PWM0_0 (ALT0)',
+    41: 'PWM0_1 (ALT0)',
+    45: 'PWM0_1 (ALT0)',
+  },
   bcm2711: { 12: 'PWM0_0 (ALT0)', 13: 'PWM0_1 (ALT0)', 18: 'PWM0_0 (ALT5)', 19: 'PWM0_1 (ALT5)', 40: 'PWM1_0 (ALT0)', 41: 'PWM1_1 (ALT0)' },
   rp1: { 12: 'PWM0 ch0 (a0)', 13: 'PWM0 ch1 (a0)', 14: 'PWM0 ch2 (a0)', 15: 'PWM0 ch3 (a0)', 18: 'PWM0 ch2 (a3)', 19: 'PWM0 ch3 (a3)' },
 };
@@ -161,7 +176,8 @@ export class HardwarePwm {
   constructor(options: OpenHardwarePwmOptions) {
     this.soc = options.soc;
     const phys = PHYS[options.soc as keyof typeof PHYS];
-    if (phys === undefined) throw new HwError(`EINVAL: no hardware PWM known for ${String(options.soc)}`, { code: 'EINVAL', peripheral: 'pwm' });
+    if (phys === undefined)
+      throw new HwError(`EINVAL: no hardware PWM known for ${String(options.soc)}`, { code: 'EINVAL', peripheral: 'pwm' });
     const { HwPwm } = timingAddon(options.addon);
     this.#native = new HwPwm({
       soc: options.soc,

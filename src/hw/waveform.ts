@@ -36,13 +36,15 @@ export function encodeWave(steps: readonly WaveStep[], bankWidth: number): Uint3
   const mask = (pins: readonly number[] | undefined): number => {
     let m = 0;
     for (const p of pins ?? []) {
-      if (!Number.isInteger(p) || p < 0 || p >= bankWidth) throw bad('EPIN_RANGE', `waveform pins are GPIO0-${bankWidth - 1}; got ${String(p)}`);
+      if (!Number.isInteger(p) || p < 0 || p >= bankWidth)
+        throw bad('EPIN_RANGE', `waveform pins are GPIO0-${bankWidth - 1}; got ${String(p)}`);
       m |= 1 << p;
     }
     return m >>> 0;
   };
   steps.forEach((s, i) => {
-    if (!Number.isInteger(s.delayUs) || s.delayUs < 0 || s.delayUs > 0xffff_ffff) throw bad('EWAVE_STEPS', `step ${i}: delayUs must be a whole number of microseconds`);
+    if (!Number.isInteger(s.delayUs) || s.delayUs < 0 || s.delayUs > 0xffff_ffff)
+      throw bad('EWAVE_STEPS', `step ${i}: delayUs must be a whole number of microseconds`);
     out[3 * i] = mask(s.set);
     out[3 * i + 1] = mask(s.clear);
     out[3 * i + 2] = s.delayUs;

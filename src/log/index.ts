@@ -33,7 +33,13 @@ export function createLogging(opts: LogOptions = {}): Logging {
   const format = opts.format ?? 'auto';
   const usePretty = format === 'pretty' || (format === 'auto' && (opts.isTTY ?? process.stdout.isTTY === true));
   const dest: DestinationStream = usePretty
-    ? loadPretty()({ colorize: opts.isTTY ?? process.stdout.isTTY === true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', destination: opts.destination ?? 1, sync: true })
+    ? loadPretty()({
+        colorize: opts.isTTY ?? process.stdout.isTTY === true,
+        translateTime: 'SYS:HH:MM:ss.l',
+        ignore: 'pid,hostname',
+        destination: opts.destination ?? 1,
+        sync: true,
+      })
     : (opts.destination ?? pino.destination({ dest: 1, sync: true }));
   const levels = opts.components ?? {};
   // The root level must admit the most verbose component level.

@@ -19,8 +19,22 @@ import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
 import {
-  AGENT_PATH, CLOSE, EnrolRequest, PROTOCOL_VERSION, UP_SCHEMAS, parseMessage,
-  type AgentInfo, type AppliedItem, type AppliedMsg, type EdgesMsg, type EventMsg, type Health, type HealthMsg, type HelloMsg, type RefusedMsg, type RenewMsg,
+  AGENT_PATH,
+  CLOSE,
+  EnrolRequest,
+  PROTOCOL_VERSION,
+  UP_SCHEMAS,
+  parseMessage,
+  type AgentInfo,
+  type AppliedItem,
+  type AppliedMsg,
+  type EdgesMsg,
+  type EventMsg,
+  type Health,
+  type HealthMsg,
+  type HelloMsg,
+  type RefusedMsg,
+  type RenewMsg,
 } from '../api/agent.js';
 import { HW_KINDS } from '../api/hardware.js';
 import { ControllerError, NotFoundError } from '../api/errors.js';
@@ -113,13 +127,22 @@ export class AgentHub implements AgentGateway {
   /** Starts the HTTPS listener with a server certificate from the CA. */
   async listen(): Promise<string> {
     const host = this.#o.host ?? '127.0.0.1';
-    const names = ['localhost', '127.0.0.1', hostname(), ...(host !== '0.0.0.0' && host !== '::' ? [host] : []), ...(this.#o.serverNames ?? [])];
+    const names = [
+      'localhost',
+      '127.0.0.1',
+      hostname(),
+      ...(host !== '0.0.0.0' && host !== '::' ? [host] : []),
+      ...(this.#o.serverNames ?? []),
+    ];
     const hosts = [...new Set(names)];
     const { cert, key, notAfter } = await this.#o.certs.issueServer(hosts);
     this.#serverNotAfter = notAfter.getTime();
-    const server = createServer({ cert, key, ca: this.#o.certs.caCert, requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2' }, (req, res) => {
-      void this.#http(req, res);
-    });
+    const server = createServer(
+      { cert, key, ca: this.#o.certs.caCert, requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2' },
+      (req, res) => {
+        void this.#http(req, res);
+      },
+    );
     server.on('upgrade', (req: IncomingMessage, socket: TLSSocket, head: Buffer) => this.#upgrade(req, socket, head));
     server.on('tlsClientError', (err) => this.#log.debug({ err: err.message }, 'TLS handshake refused'));
     await new Promise<void>((resolve, reject) => {
@@ -171,7 +194,11 @@ export class AgentHub implements AgentGateway {
 
   status(nodeId: string): AgentStatus {
     const c = this.#conns.get(nodeId);
-    return { connected: c !== undefined, since: c?.since ?? null, health: (this.#known.get(nodeId)?.health as Record<string, unknown> | null) ?? null };
+    return {
+      connected: c !== undefined,
+      since: c?.since ?? null,
+      health: (this.#known.get(nodeId)?.health as Record<string, unknown> | null) ?? null,
+    };
   }
 
   /** One agent's view: link, health, applied state, certificates. */
@@ -181,10 +208,18 @@ export class AgentHub implements AgentGateway {
     const c = this.#conns.get(n.id);
     const k = this.#known.get(n.id);
     return {
-      node: n.name, nodeId: n.id, connected: c !== undefined, since: c?.since ?? null,
-      agentVersion: k?.agentVersion ?? null, simulated: k?.simulated ?? null, health: k?.health ?? null,
+      node: n.name,
+      nodeId: n.id,
+      connected: c !== undefined,
+      since: c?.since ?? null,
+      agentVersion: k?.agentVersion ?? null,
+      simulated: k?.simulated ?? null,
+      health: k?.health ?? null,
       applied: [...(k?.applied.values() ?? [])],
-      certificates: this.#o.certs.issued().filter((x) => x.node === n.name).map((x) => ({ serial: x.serial, notAfter: x.notAfter, revoked: x.revoked })),
+      certificates: this.#o.certs
+        .issued()
+        .filter((x) => x.node === n.name)
+        .map((x) => ({ serial: x.serial, notAfter: x.notAfter, revoked: x.revoked })),
     };
   }
 
@@ -192,7 +227,10 @@ export class AgentHub implements AgentGateway {
   list(): AgentInfo[] {
     const names = new Set(this.#o.certs.issued().map((c) => c.node));
     for (const c of this.#conns.values()) names.add(c.node);
-    return [...names].filter((n) => this.#o.store.nodes.find(n)).sort().map((n) => this.info(n));
+    return [...names]
+      .filter((n) => this.#o.store.nodes.find(n))
+      .sort()
+      .map((n) => this.info(n));
   }
 
   /**
@@ -215,7 +253,11 @@ export class AgentHub implements AgentGateway {
     const c = this.#conns.get(nodeId);
     if (!c) return null;
     const store = this.#o.store;
-    const items = HW_KINDS.flatMap((kind) => store.hardware.list(nodeId, kind).map((o) => ({ kind, name: o.name, generation: o.generation, spec: o.spec as unknown as Record<string, unknown> })));
+    const items = HW_KINDS.flatMap((kind) =>
+      store.hardware
+        .list(nodeId, kind)
+        .map((o) => ({ kind, name: o.name, generation: o.generation, spec: o.spec as unknown as Record<string, unknown> })),
+    );
     const seq = ++this.#seq;
     this.#knownOf(nodeId).sent.set(seq, performance.now());
     c.ws.send(JSON.stringify({ v: PROTOCOL_VERSION, type: 'desired', seq, items }));
@@ -251,7 +293,11 @@ export class AgentHub implements AgentGateway {
 
   #knownOf(nodeId: string): Known {
     let k = this.#known.get(nodeId);
-    if (!k) this.#known.set(nodeId, (k = { health: null, applied: new Map(), agentVersion: null, simulated: null, sent: new Map(), seenWritten: 0 }));
+    if (!k)
+      this.#known.set(
+        nodeId,
+        (k = { health: null, applied: new Map(), agentVersion: null, simulated: null, sent: new Map(), seenWritten: 0 }),
+      );
     return k;
   }
 
@@ -260,7 +306,8 @@ export class AgentHub implements AgentGateway {
       res.writeHead(status, { 'content-type': type });
       res.end(typeof body === 'string' ? body : JSON.stringify(body));
     };
-    const fail = (err: ControllerError) => reply(err.status, { error: { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) } });
+    const fail = (err: ControllerError) =>
+      reply(err.status, { error: { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) } });
     try {
       if (req.method === 'GET' && req.url === '/ca') return reply(200, this.#o.certs.caCert, 'application/x-pem-file');
       if (req.method === 'POST' && req.url === '/enrol') {
@@ -278,7 +325,8 @@ export class AgentHub implements AgentGateway {
           return fail(new ControllerError('BAD_JSON', 400, 'the body is not JSON'));
         }
         const problems = this.#validator.problems(EnrolRequest, body, '/body');
-        if (problems.length) return fail(new ControllerError('VALIDATION_FAILED', 422, 'enrolment request validation failed', { details: { problems } }));
+        if (problems.length)
+          return fail(new ControllerError('VALIDATION_FAILED', 422, 'enrolment request validation failed', { details: { problems } }));
         const { token, csr } = body as EnrolRequest;
         const node = this.#o.certs.consumeJoinToken(token);
         const issued = await this.#o.certs.issueAgent(csr, node);
@@ -300,10 +348,17 @@ export class AgentHub implements AgentGateway {
     const refuse = (status: number, code: string, message: string) => {
       this.#log.warn({ code, peer: socket.remoteAddress }, 'agent link refused');
       this.#emit('agent.refused', { node: null, reason: code, message });
-      socket.end(`HTTP/1.1 ${status} ${status === 401 ? 'Unauthorized' : status === 403 ? 'Forbidden' : 'Not Found'}\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n${JSON.stringify({ error: { code, message } })}`);
+      socket.end(
+        `HTTP/1.1 ${status} ${status === 401 ? 'Unauthorized' : status === 403 ? 'Forbidden' : 'Not Found'}\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n${JSON.stringify({ error: { code, message } })}`,
+      );
     };
     if (req.url !== AGENT_PATH) return refuse(404, 'NOT_FOUND', `the agent link is at ${AGENT_PATH}`);
-    if (!socket.authorized) return refuse(401, 'CLIENT_CERT_REQUIRED', `a client certificate issued by this control plane is required (${String(socket.authorizationError ?? 'none presented')})`);
+    if (!socket.authorized)
+      return refuse(
+        401,
+        'CLIENT_CERT_REQUIRED',
+        `a client certificate issued by this control plane is required (${String(socket.authorizationError ?? 'none presented')})`,
+      );
     const peer = socket.getPeerCertificate();
     const serial = peer.serialNumber.toLowerCase();
     if (this.#o.certs.isRevoked(serial)) return refuse(403, 'CERT_REVOKED', `certificate ${serial} is revoked`);
@@ -335,7 +390,11 @@ export class AgentHub implements AgentGateway {
   }
 
   #onMessage(c: Conn, raw: string): void {
-    const p = parseMessage<HelloMsg | AppliedMsg | HealthMsg | EventMsg | EdgesMsg | RenewMsg | RefusedMsg>(this.#validator, UP_SCHEMAS, raw);
+    const p = parseMessage<HelloMsg | AppliedMsg | HealthMsg | EventMsg | EdgesMsg | RenewMsg | RefusedMsg>(
+      this.#validator,
+      UP_SCHEMAS,
+      raw,
+    );
     if (!p.ok) {
       this.#log.warn({ node: c.node, reason: p.reason, problems: p.problems }, 'refused a message from an agent');
       // A peer that does not speak our protocol gets no second chance before hello.
@@ -374,7 +433,15 @@ export class AgentHub implements AgentGateway {
         // Counts of a watched input's edges (the agent sends at most 10 of these a second): one
         // gpio.changed per pin carrying the count, however fast the input toggled.
         for (const it of m.items) {
-          this.#pendingEvents.push({ nodeId: c.nodeId, node: c.node, pin: it.pin, value: it.level, name: it.name, edges: it.count, lastEdgeAt: it.lastEdgeAt });
+          this.#pendingEvents.push({
+            nodeId: c.nodeId,
+            node: c.node,
+            pin: it.pin,
+            value: it.level,
+            name: it.name,
+            edges: it.count,
+            lastEdgeAt: it.lastEdgeAt,
+          });
         }
         if (m.lost) this.#log.warn({ node: c.node, lost: m.lost }, 'the agent lost edge events');
         if (m.items.length) this.#scheduleFlush();
@@ -434,8 +501,22 @@ export class AgentHub implements AgentGateway {
             continue; // deleted meanwhile
           }
           if (obj.generation !== it.generation) continue;
-          store.hardware.setStatus(obj.id, { phase: it.phase, reason: it.reason, observedGeneration: it.generation, ...(it.actual ? { actual: it.actual } : {}), updatedAt: at });
-          this.#emit('hw.applied', { nodeId, node, kind: it.kind, name: it.name, generation: it.generation, phase: it.phase, reason: it.reason });
+          store.hardware.setStatus(obj.id, {
+            phase: it.phase,
+            reason: it.reason,
+            observedGeneration: it.generation,
+            ...(it.actual ? { actual: it.actual } : {}),
+            updatedAt: at,
+          });
+          this.#emit('hw.applied', {
+            nodeId,
+            node,
+            kind: it.kind,
+            name: it.name,
+            generation: it.generation,
+            phase: it.phase,
+            reason: it.reason,
+          });
           const readings = it.kind === 'i2c' && it.phase === 'Applied' ? it.actual?.readings : undefined;
           if (readings && typeof readings === 'object') {
             const readAt = typeof it.actual?.readAt === 'string' ? it.actual.readAt : null;

@@ -75,29 +75,55 @@ export function createApp(deps: AppDeps): ControlPlaneApp {
   const log = deps.log;
   const version = deps.version ?? '0.0.0';
   // Events are recorded in the emitting transaction and reach listeners only once it commits.
-  const bus = deps.bus ?? new EventBus({
-    record: (type, data) => store.events.append(type, data),
-    defer: (deliver) => store.afterCommit(deliver),
-    log: log.child({ component: 'events' }),
-  });
+  const bus =
+    deps.bus ??
+    new EventBus({
+      record: (type, data) => store.events.append(type, data),
+      defer: (deliver) => store.afterCommit(deliver),
+      log: log.child({ component: 'events' }),
+    });
   const metrics = deps.metrics ?? new Metrics(store);
   metrics.watch(bus);
   metrics.watchKubernetes(deps.kubernetes);
   const validator = new Validator();
-  const rdeps: ResourceDeps = { store, bus, log, version, startedAt: new Date(), agents: deps.agents, backups: deps.backups, kubernetes: deps.kubernetes };
+  const rdeps: ResourceDeps = {
+    store,
+    bus,
+    log,
+    version,
+    startedAt: new Date(),
+    agents: deps.agents,
+    backups: deps.backups,
+    kubernetes: deps.kubernetes,
+  };
 
   const resources: Resource[] = [
-    nodesResource(rdeps), hardwareResource(rdeps), clustersResource(rdeps), jobsResource(rdeps), discoveryResource(rdeps),
-    tokensResource(rdeps), systemResource(rdeps), backupsResource(rdeps), agentsResource(rdeps), kubernetesResource(rdeps),
+    nodesResource(rdeps),
+    hardwareResource(rdeps),
+    clustersResource(rdeps),
+    jobsResource(rdeps),
+    discoveryResource(rdeps),
+    tokensResource(rdeps),
+    systemResource(rdeps),
+    backupsResource(rdeps),
+    agentsResource(rdeps),
+    kubernetesResource(rdeps),
   ];
   // The OpenAPI document is itself a route (viewer), generated once from the same list.
   let doc: unknown;
   resources.push({
-    prefix: '', tag: 'system',
-    routes: [route({
-      method: 'GET', path: '/openapi.json', role: 'viewer', summary: 'This document', response: { status: 200, schema: Type.Object({}) },
-      handler: () => ({ status: 200, body: (doc ??= openApiDocument(API_ROOT, resources, version)) }),
-    })],
+    prefix: '',
+    tag: 'system',
+    routes: [
+      route({
+        method: 'GET',
+        path: '/openapi.json',
+        role: 'viewer',
+        summary: 'This document',
+        response: { status: 200, schema: Type.Object({}) },
+        handler: () => ({ status: 200, body: (doc ??= openApiDocument(API_ROOT, resources, version)) }),
+      }),
+    ],
   });
 
   const app = new Koa<AppState>() as ControlPlaneApp;
@@ -138,13 +164,21 @@ export function createApp(deps: AppDeps): ControlPlaneApp {
   }
 
   const stream = new EventStream({
-    path: `${API_ROOT}/events`, store, bus, metrics, log: log.child({ component: 'stream' }),
+    path: `${API_ROOT}/events`,
+    store,
+    bus,
+    metrics,
+    log: log.child({ component: 'stream' }),
     ...(deps.limits?.streamBufferBytes ? { maxBuffer: deps.limits.streamBufferBytes } : {}),
     ...(deps.limits?.streamMaxDropped ? { maxDropped: deps.limits.streamMaxDropped } : {}),
     ...(deps.limits?.streamHeartbeatMs ? { heartbeatMs: deps.limits.streamHeartbeatMs } : {}),
   });
   Object.assign(app, {
-    bus, metrics, resources, routers, stream,
+    bus,
+    metrics,
+    resources,
+    routers,
+    stream,
     attach: (server: Server) => stream.attach(server),
     close: () => {
       stream.close();

@@ -56,8 +56,14 @@ export function auditMiddleware(store: Store, log: Logger): Middleware<AppState>
       if (a && actor && !a.recorded) {
         try {
           store.audit.record({
-            actorId: actor.id, actorName: actor.name, action: a.action, method: ctx.method, path: ctx.path,
-            status, target: a.target, detail: errorCode ? { error: errorCode } : null,
+            actorId: actor.id,
+            actorName: actor.name,
+            action: a.action,
+            method: ctx.method,
+            path: ctx.path,
+            status,
+            target: a.target,
+            detail: errorCode ? { error: errorCode } : null,
           });
         } catch (err) {
           log.error({ err }, 'could not write the audit log');

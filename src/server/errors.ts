@@ -7,8 +7,17 @@ import type { Logger } from 'pino';
 import { ControllerError, ValidationError } from '../api/errors.js';
 
 const STATUS_CODES: Record<number, string> = {
-  400: 'BAD_REQUEST', 401: 'UNAUTHENTICATED', 403: 'FORBIDDEN', 404: 'NOT_FOUND', 405: 'METHOD_NOT_ALLOWED', 409: 'CONFLICT',
-  413: 'PAYLOAD_TOO_LARGE', 415: 'UNSUPPORTED_MEDIA_TYPE', 422: 'VALIDATION_FAILED', 501: 'NOT_IMPLEMENTED', 503: 'UNAVAILABLE',
+  400: 'BAD_REQUEST',
+  401: 'UNAUTHENTICATED',
+  403: 'FORBIDDEN',
+  404: 'NOT_FOUND',
+  405: 'METHOD_NOT_ALLOWED',
+  409: 'CONFLICT',
+  413: 'PAYLOAD_TOO_LARGE',
+  415: 'UNSUPPORTED_MEDIA_TYPE',
+  422: 'VALIDATION_FAILED',
+  501: 'NOT_IMPLEMENTED',
+  503: 'UNAVAILABLE',
 };
 
 export function errorBody(code: string, message: string, extra: Record<string, unknown> = {}) {
@@ -23,7 +32,8 @@ export function errorMiddleware(log: Logger): Middleware {
       if ((ctx.body === undefined || ctx.body === null) && [404, 405, 501].includes(ctx.status)) {
         const status = ctx.status;
         if (status === 404) ctx.body = errorBody('NOT_FOUND', `no route for ${ctx.method} ${ctx.path}`);
-        else if (status === 405) ctx.body = errorBody('METHOD_NOT_ALLOWED', `${ctx.method} is not allowed on ${ctx.path}; allowed: ${ctx.response.get('Allow')}`);
+        else if (status === 405)
+          ctx.body = errorBody('METHOD_NOT_ALLOWED', `${ctx.method} is not allowed on ${ctx.path}; allowed: ${ctx.response.get('Allow')}`);
         else ctx.body = errorBody('NOT_IMPLEMENTED', `method ${ctx.method} is not implemented`);
         ctx.status = status; // setting a body resets the status to 200
       }

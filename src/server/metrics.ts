@@ -21,23 +21,41 @@ export class Metrics {
   constructor(store: Store, opts: { processMetrics?: boolean } = {}) {
     const registers = [this.registry];
     if (opts.processMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'pi_controller_' });
-    this.requests = new Counter({ name: 'pi_controller_http_requests_total', help: 'HTTP requests', labelNames: ['method', 'route', 'status'], registers });
+    this.requests = new Counter({
+      name: 'pi_controller_http_requests_total',
+      help: 'HTTP requests',
+      labelNames: ['method', 'route', 'status'],
+      registers,
+    });
     this.latency = new Histogram({
-      name: 'pi_controller_http_request_duration_seconds', help: 'HTTP request latency', labelNames: ['method', 'route'], registers,
+      name: 'pi_controller_http_request_duration_seconds',
+      help: 'HTTP request latency',
+      labelNames: ['method', 'route'],
+      registers,
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     });
     this.events = new Counter({ name: 'pi_controller_events_total', help: 'Events emitted on the bus', labelNames: ['type'], registers });
     this.wsClients = new Gauge({ name: 'pi_controller_event_stream_clients', help: 'Connected event-stream clients', registers });
-    this.wsDropped = new Counter({ name: 'pi_controller_event_stream_dropped_total', help: 'Events dropped for slow stream clients', registers });
+    this.wsDropped = new Counter({
+      name: 'pi_controller_event_stream_dropped_total',
+      help: 'Events dropped for slow stream clients',
+      registers,
+    });
     new Gauge({
-      name: 'pi_controller_jobs', help: 'Jobs by state', labelNames: ['state'], registers,
+      name: 'pi_controller_jobs',
+      help: 'Jobs by state',
+      labelNames: ['state'],
+      registers,
       collect() {
         this.reset();
         for (const [state, n] of Object.entries(store.jobs.countByState())) this.set({ state }, n);
       },
     });
     new Gauge({
-      name: 'pi_controller_nodes', help: 'Nodes by state', labelNames: ['state'], registers,
+      name: 'pi_controller_nodes',
+      help: 'Nodes by state',
+      labelNames: ['state'],
+      registers,
       collect() {
         this.reset();
         for (const [state, n] of Object.entries(store.nodes.countByState())) this.set({ state }, n);
@@ -53,7 +71,14 @@ export class Metrics {
     const registers = [this.registry];
     const read = () => source?.status() ?? KUBERNETES_OFF;
     const gauge = (name: string, help: string, value: (s: typeof KUBERNETES_OFF) => number) =>
-      new Gauge({ name, help, registers, collect() { this.set(value(read())); } });
+      new Gauge({
+        name,
+        help,
+        registers,
+        collect() {
+          this.set(value(read()));
+        },
+      });
     gauge('pi_controller_kubernetes_connected', 'Kubernetes API server answers (1) or not (0)', (s) => Number(s.connected));
     gauge('pi_controller_kubernetes_synced', 'Custom resources listed and watched (1) or not (0)', (s) => Number(s.synced));
     gauge('pi_controller_kubernetes_queue_depth', 'Custom resources queued or being reconciled', (s) => s.queueDepth);

@@ -19,7 +19,10 @@ export function openApiDocument(apiRoot: string, resources: Resource[], version:
     for (const r of res.routes) {
       const full = (apiRoot + res.prefix + (r.path === '/' ? '' : r.path)).replace(/:([A-Za-z0-9_]+)/g, '{$1}') || '/';
       const parameters: Json[] = [];
-      for (const [where, schema] of [['path', r.params], ['query', r.query]] as const) {
+      for (const [where, schema] of [
+        ['path', r.params],
+        ['query', r.query],
+      ] as const) {
         if (!schema) continue;
         const s = plain(schema) as { properties?: Record<string, Json>; required?: string[] };
         for (const [name, p] of Object.entries(s.properties ?? {})) {
@@ -48,11 +51,20 @@ export function openApiDocument(apiRoot: string, resources: Resource[], version:
     }
   }
   paths['/healthz'] = { get: { summary: 'Liveness', security: [], responses: { 200: { description: 'alive' } } } };
-  paths['/readyz'] = { get: { summary: 'Readiness (database answers)', security: [], responses: { 200: { description: 'ready' }, 503: { description: 'not ready' } } } };
-  paths['/metrics'] = { get: { summary: 'Prometheus metrics', 'x-required-role': 'viewer', responses: { 200: { description: 'text exposition format' } } } };
+  paths['/readyz'] = {
+    get: {
+      summary: 'Readiness (database answers)',
+      security: [],
+      responses: { 200: { description: 'ready' }, 503: { description: 'not ready' } },
+    },
+  };
+  paths['/metrics'] = {
+    get: { summary: 'Prometheus metrics', 'x-required-role': 'viewer', responses: { 200: { description: 'text exposition format' } } },
+  };
   paths[`${apiRoot}/events`] = {
     get: {
-      summary: 'WebSocket event stream (upgrade). Query: types=node.*,job.updated; since=<seq> to replay; access_token for clients that cannot set headers.',
+      summary:
+        'WebSocket event stream (upgrade). Query: types=node.*,job.updated; since=<seq> to replay; access_token for clients that cannot set headers.',
       'x-required-role': 'viewer',
       responses: { 101: { description: 'switching protocols' } },
     },

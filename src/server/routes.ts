@@ -101,10 +101,15 @@ export function requireRole(role: Role): RoleGuard {
 const MUTATING = new Set<Method>(['POST', 'PUT', 'PATCH', 'DELETE']);
 
 /** Builds the Koa router of one resource. */
-export function buildRouter(apiRoot: string, res: Resource, deps: { validator: Validator; bodyLimit: number; store: Store }): Router<AppState> {
+export function buildRouter(
+  apiRoot: string,
+  res: Resource,
+  deps: { validator: Validator; bodyLimit: number; store: Store },
+): Router<AppState> {
   const router = new Router<AppState>({ prefix: apiRoot + res.prefix });
   for (const spec of res.routes) {
-    if (MUTATING.has(spec.method) && !spec.audit) throw new Error(`route ${spec.method} ${res.prefix}${spec.path} mutates but names no audit action`);
+    if (MUTATING.has(spec.method) && !spec.audit)
+      throw new Error(`route ${spec.method} ${res.prefix}${spec.path} mutates but names no audit action`);
     const handler = async (ctx: ParameterizedContext<AppState>) => {
       const v = deps.validator;
       // Validate everything first and report every problem together: nothing runs on bad input.
@@ -121,7 +126,11 @@ export function buildRouter(apiRoot: string, res: Resource, deps: { validator: V
       if (problems.length) throw new ValidationError(problems);
       if (spec.audit) ctx.state.audit = { action: spec.audit, target: null };
       const input = {
-        params, query, body, actor: ctx.state.actor!, ctx,
+        params,
+        query,
+        body,
+        actor: ctx.state.actor!,
+        ctx,
         auditTarget: (t: string) => {
           if (ctx.state.audit) ctx.state.audit.target = t;
         },
@@ -135,8 +144,14 @@ export function buildRouter(apiRoot: string, res: Resource, deps: { validator: V
           const a = ctx.state.audit!;
           const actor = ctx.state.actor!;
           deps.store.audit.record({
-            actorId: actor.id, actorName: actor.name, action: a.action, method: ctx.method, path: ctx.path,
-            status: r?.status ?? spec.response.status, target: a.target, detail: null,
+            actorId: actor.id,
+            actorName: actor.name,
+            action: a.action,
+            method: ctx.method,
+            path: ctx.path,
+            status: r?.status ?? spec.response.status,
+            target: a.target,
+            detail: null,
           });
           a.recorded = true;
           return r;

@@ -96,7 +96,8 @@ export async function startControlPlane(opts: StartOptions): Promise<RunningCont
   // One server per data directory: a second would corrupt nothing (SQLite locks) but would confuse everyone.
   const pidFile = join(dataDir, PID_FILE);
   const running = recordedServerAlive(pidFile);
-  if (running !== undefined) throw new ControllerError('ALREADY_RUNNING', 409, `a control plane (pid ${running}) is already serving ${dataDir}`);
+  if (running !== undefined)
+    throw new ControllerError('ALREADY_RUNNING', 409, `a control plane (pid ${running}) is already serving ${dataDir}`);
   writeFileSync(pidFile, `${process.pid} ${startTime(process.pid) ?? ''}\n`);
 
   const store = openStore({ file: join(dataDir, DB_FILE), log: logging.child('store'), eventRetention: config.events.retain });
@@ -111,7 +112,11 @@ export async function startControlPlane(opts: StartOptions): Promise<RunningCont
   // The agent endpoint: its own HTTPS listener with mutual TLS and the data directory's CA.
   let hub: AgentHub | undefined;
   if (!opts.agents && config.agents.enabled) {
-    const certs = await CertManager.open({ dir: join(dataDir, 'ca'), agentDays: config.agents.certDays, ...(opts.caSecret ? { secret: opts.caSecret } : {}) });
+    const certs = await CertManager.open({
+      dir: join(dataDir, 'ca'),
+      agentDays: config.agents.certDays,
+      ...(opts.caSecret ? { secret: opts.caSecret } : {}),
+    });
     hub = new AgentHub({ store, certs, log: logging.child('agents'), host: config.agents.host, port: config.agents.port });
   }
   const agents = opts.agents ?? hub;
@@ -121,7 +126,11 @@ export async function startControlPlane(opts: StartOptions): Promise<RunningCont
   backups.schedule(config.backup.intervalMinutes);
   let ready = false;
   const app = createApp({
-    store, log: logging.root, version: opts.version, backups, ready: () => ready,
+    store,
+    log: logging.root,
+    version: opts.version,
+    backups,
+    ready: () => ready,
     limits: { streamBufferBytes: config.events.streamBufferBytes },
     ...(agents ? { agents } : {}),
     ...(runner ? { kubernetes: runner } : {}),
@@ -146,7 +155,10 @@ export async function startControlPlane(opts: StartOptions): Promise<RunningCont
   let server: Server;
   if (tls) {
     const cert = await ensureServerCert(dataDir, host);
-    log.info({ certFile: cert.certFile, sha256: cert.fingerprint256, generated: cert.generated }, 'HTTPS with a self-signed certificate (clients: pass --ca with this file)');
+    log.info(
+      { certFile: cert.certFile, sha256: cert.fingerprint256, generated: cert.generated },
+      'HTTPS with a self-signed certificate (clients: pass --ca with this file)',
+    );
     server = createHttps({ cert: cert.cert, key: cert.key }, app.callback()) as unknown as Server;
   } else {
     server = createHttp(app.callback());
@@ -184,16 +196,31 @@ export async function startControlPlane(opts: StartOptions): Promise<RunningCont
     `  npx pi-controller login --url ${url} --token-file ${adminTokenFile}${tls ? ` --ca ${join(dataDir, 'server-cert.pem')}` : ''}`,
     '',
   );
-  if (agentUrl) lines.push(`Agent endpoint (mutual TLS) at ${agentUrl}; enrol a Pi with a join token from POST /api/v1/agents/join-tokens.`);
+  if (agentUrl)
+    lines.push(`Agent endpoint (mutual TLS) at ${agentUrl}; enrol a Pi with a join token from POST /api/v1/agents/join-tokens.`);
   if (agentProblem) lines.push(`Agent endpoint NOT running: ${agentProblem}`);
-  if (runner) lines.push(`Kubernetes: reconciling GPIOPin/PWMController/I2CDevice on ${runner.server} (${kube!.source}); state at ${url}/api/v1/kubernetes`);
+  if (runner)
+    lines.push(
+      `Kubernetes: reconciling GPIOPin/PWMController/I2CDevice on ${runner.server} (${kube!.source}); state at ${url}/api/v1/kubernetes`,
+    );
   let child: ChildProcess | undefined;
   if (opts.localAgent && hub && agentUrl) {
     const stateDir = join(dataDir, 'local-agent');
-    const args = [fileURLToPath(new URL('../cli/main.js', import.meta.url)), 'agent', '--server', agentUrl, '--state-dir', stateDir, '--sim'];
+    const args = [
+      fileURLToPath(new URL('../cli/main.js', import.meta.url)),
+      'agent',
+      '--server',
+      agentUrl,
+      '--state-dir',
+      stateDir,
+      '--sim',
+    ];
     if (!existsSync(join(stateDir, 'agent-cert.pem'))) args.push('--join-token', hub.createJoinToken(LOCAL_AGENT_NODE).token);
     // stdin is a pipe the agent watches: when this process ends in any way, the agent stops too.
-    child = spawn(process.execPath, args, { stdio: ['pipe', 'inherit', 'inherit'], env: { ...process.env, PI_CONTROLLER_STOP_WITH_PARENT: '1' } });
+    child = spawn(process.execPath, args, {
+      stdio: ['pipe', 'inherit', 'inherit'],
+      env: { ...process.env, PI_CONTROLLER_STOP_WITH_PARENT: '1' },
+    });
     const auth = `-H "Authorization: Bearer $(cat ${adminTokenFile})"`;
     lines.push(
       `Local simulated node '${LOCAL_AGENT_NODE}' (agent pid ${child.pid ?? '?'}, behavioural register model, state in ${stateDir}):`,
@@ -207,7 +234,13 @@ export async function startControlPlane(opts: StartOptions): Promise<RunningCont
 
   let closed = false;
   return {
-    url, store, app, server, logging, adminToken, adminTokenFile,
+    url,
+    store,
+    app,
+    server,
+    logging,
+    adminToken,
+    adminTokenFile,
     async close() {
       if (closed) return;
       closed = true;

@@ -36,7 +36,9 @@ const FILTER_RE = /^(\*|[a-z]+\.\*|[a-z]+\.[a-z]+)$/;
 
 function refuse(socket: Duplex, status: number, reason: string, body: object): void {
   const text = JSON.stringify(body);
-  socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`);
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`,
+  );
 }
 
 export class EventStream {
@@ -72,10 +74,12 @@ export class EventStream {
 
   #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const url = new URL(req.url ?? '/', 'http://x');
-    if (url.pathname !== this.#opts.path) return refuse(socket, 404, 'Not Found', { error: { code: 'NOT_FOUND', message: `no stream at ${url.pathname}` } });
+    if (url.pathname !== this.#opts.path)
+      return refuse(socket, 404, 'Not Found', { error: { code: 'NOT_FOUND', message: `no stream at ${url.pathname}` } });
     const token = presentedToken(req.headers.authorization, url.searchParams);
     const actor = token ? this.#opts.store.tokens.verify(token) : undefined;
-    if (!actor) return refuse(socket, 401, 'Unauthorized', { error: { code: 'UNAUTHENTICATED', message: 'a valid bearer token is required' } });
+    if (!actor)
+      return refuse(socket, 401, 'Unauthorized', { error: { code: 'UNAUTHENTICATED', message: 'a valid bearer token is required' } });
     const filters = (url.searchParams.get('types') ?? '').split(',').filter(Boolean);
     const problems = filters
       .map((f, i) => ({ f, i }))
@@ -83,8 +87,12 @@ export class EventStream {
       .map(({ f, i }) => ({ path: `/query/types/${i}`, code: 'enum', message: `unknown event type or pattern ${JSON.stringify(f)}` }));
     const sinceRaw = url.searchParams.get('since');
     const since = sinceRaw === null ? undefined : Number(sinceRaw);
-    if (since !== undefined && !(Number.isInteger(since) && since >= 0)) problems.push({ path: '/query/since', code: 'integer', message: 'Expected a non-negative integer' });
-    if (problems.length) return refuse(socket, 422, 'Unprocessable Entity', { error: { code: 'VALIDATION_FAILED', message: 'bad stream parameters', problems } });
+    if (since !== undefined && !(Number.isInteger(since) && since >= 0))
+      problems.push({ path: '/query/since', code: 'integer', message: 'Expected a non-negative integer' });
+    if (problems.length)
+      return refuse(socket, 422, 'Unprocessable Entity', {
+        error: { code: 'VALIDATION_FAILED', message: 'bad stream parameters', problems },
+      });
     this.#wss.handleUpgrade(req, socket, head, (ws) => this.#serve(ws, actor.name, filters, since));
   }
 
@@ -114,7 +122,14 @@ export class EventStream {
         return;
       }
       if (dropped) {
-        ws.send(JSON.stringify({ seq: lastDropped, at: new Date().toISOString(), type: 'stream.dropped', data: { count: dropped, firstSeq: firstDropped, lastSeq: lastDropped } }));
+        ws.send(
+          JSON.stringify({
+            seq: lastDropped,
+            at: new Date().toISOString(),
+            type: 'stream.dropped',
+            data: { count: dropped, firstSeq: firstDropped, lastSeq: lastDropped },
+          }),
+        );
         dropped = 0;
       }
       ws.send(JSON.stringify(env));

@@ -33,17 +33,29 @@ export async function ensureServerCert(dataDir: string, host: string): Promise<S
     const pem = readFileSync(certFile, 'utf8');
     const c = new x509.X509Certificate(pem);
     if (c.notAfter.getTime() - Date.now() > RENEW_BEFORE_DAYS * 86400_000) {
-      return { cert: pem, key: readFileSync(keyFile, 'utf8'), certFile, generated: false, fingerprint256: Buffer.from(await c.getThumbprint('SHA-256')).toString('hex') };
+      return {
+        cert: pem,
+        key: readFileSync(keyFile, 'utf8'),
+        certFile,
+        generated: false,
+        fingerprint256: Buffer.from(await c.getThumbprint('SHA-256')).toString('hex'),
+      };
     }
   }
   const alg = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
   const keys = await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify']);
-  const names: { type: 'dns' | 'ip'; value: string }[] = [{ type: 'dns', value: 'localhost' }, { type: 'dns', value: hostname() }, { type: 'ip', value: '127.0.0.1' }];
+  const names: { type: 'dns' | 'ip'; value: string }[] = [
+    { type: 'dns', value: 'localhost' },
+    { type: 'dns', value: hostname() },
+    { type: 'ip', value: '127.0.0.1' },
+  ];
   if (isIP(host) && host !== '0.0.0.0' && host !== '::') names.push({ type: 'ip', value: host });
   else if (!isIP(host)) names.push({ type: 'dns', value: host });
   const now = Date.now();
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
-    serialNumber: Buffer.from(webcrypto.getRandomValues(new Uint8Array(8))).toString('hex').replace(/^[89a-f]/, '1'),
+    serialNumber: Buffer.from(webcrypto.getRandomValues(new Uint8Array(8)))
+      .toString('hex')
+      .replace(/^[89a-f]/, '1'),
     name: `CN=pi-controller ${hostname()}`,
     notBefore: new Date(now - 60_000),
     notAfter: new Date(now + VALID_DAYS * 86400_000),

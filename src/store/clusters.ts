@@ -5,10 +5,26 @@ import type { Cluster, ClusterCreate, ClusterState, ClusterUpdate } from '../api
 import { ConflictError, NotFoundError } from '../api/errors.js';
 import { isUniqueViolation, nowIso } from './sql.js';
 
-interface Row { id: string; name: string; state: string; k3s_version: string | null; ha: number; description: string; created_at: string; updated_at: string }
+interface Row {
+  id: string;
+  name: string;
+  state: string;
+  k3s_version: string | null;
+  ha: number;
+  description: string;
+  created_at: string;
+  updated_at: string;
+}
 
 const toCluster = (r: Row): Cluster => ({
-  id: r.id, name: r.name, state: r.state as ClusterState, k3sVersion: r.k3s_version, ha: r.ha === 1, description: r.description, createdAt: r.created_at, updatedAt: r.updated_at,
+  id: r.id,
+  name: r.name,
+  state: r.state as ClusterState,
+  k3sVersion: r.k3s_version,
+  ha: r.ha === 1,
+  description: r.description,
+  createdAt: r.created_at,
+  updatedAt: r.updated_at,
 });
 
 export class ClusterRepo {
@@ -20,8 +36,12 @@ export class ClusterRepo {
   readonly #count;
 
   constructor(db: Database) {
-    this.#byIdOrName = db.prepare<[{ key: string }], Row>('SELECT * FROM clusters WHERE id = @key OR name = @key ORDER BY id = @key DESC LIMIT 1');
-    this.#insert = db.prepare('INSERT INTO clusters (id, name, state, k3s_version, ha, description, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
+    this.#byIdOrName = db.prepare<[{ key: string }], Row>(
+      'SELECT * FROM clusters WHERE id = @key OR name = @key ORDER BY id = @key DESC LIMIT 1',
+    );
+    this.#insert = db.prepare(
+      'INSERT INTO clusters (id, name, state, k3s_version, ha, description, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+    );
     this.#update = db.prepare('UPDATE clusters SET state = ?, k3s_version = ?, ha = ?, description = ?, updated_at = ? WHERE id = ?');
     this.#delete = db.prepare('DELETE FROM clusters WHERE id = ?');
     this.#list = db.prepare<[number, number], Row>('SELECT * FROM clusters ORDER BY name LIMIT ? OFFSET ?');

@@ -28,7 +28,9 @@ export interface DbIdentity {
 export function identify(db: DB): DbIdentity {
   const applicationId = db.pragma('application_id', { simple: true }) as number;
   const hasTable = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'").get() !== undefined;
-  const schemaVersion = hasTable ? ((db.prepare('SELECT max(version) AS v FROM schema_migrations').get() as { v: number | null }).v ?? 0) : 0;
+  const schemaVersion = hasTable
+    ? ((db.prepare('SELECT max(version) AS v FROM schema_migrations').get() as { v: number | null }).v ?? 0)
+    : 0;
   return { applicationId, schemaVersion };
 }
 
@@ -63,16 +65,25 @@ export function migrate(db: DB, migrations: readonly Migration[] = MIGRATIONS, l
     throw new SchemaError('NOT_OUR_DATABASE', `the database is not a pi-controller database (application_id ${applicationId})`);
   }
   if (schemaVersion > latest) {
-    throw new SchemaError('SCHEMA_TOO_NEW', `the database has schema version ${schemaVersion}, newer than this pi-controller understands (${latest}); upgrade pi-controller`);
+    throw new SchemaError(
+      'SCHEMA_TOO_NEW',
+      `the database has schema version ${schemaVersion}, newer than this pi-controller understands (${latest}); upgrade pi-controller`,
+    );
   }
   if (applicationId === 0) db.pragma(`application_id = ${APPLICATION_ID}`);
-  db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL) STRICT');
+  db.exec(
+    'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL) STRICT',
+  );
   const applied: number[] = [];
   for (const m of migrations) {
     if (m.version <= schemaVersion) continue;
     db.transaction(() => {
       db.exec(m.sql);
-      db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(m.version, m.name, new Date().toISOString());
+      db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(
+        m.version,
+        m.name,
+        new Date().toISOString(),
+      );
     })();
     log?.info({ version: m.version, name: m.name }, 'applied migration');
     applied.push(m.version);

@@ -5,11 +5,28 @@ import type { DiscoveryInput, DiscoveryResult } from '../api/discovery.js';
 import { NotFoundError } from '../api/errors.js';
 import { nowIso } from './sql.js';
 
-interface Row { id: string; address: string; mac: string | null; hostname: string | null; source: string; model: string | null; node_id: string | null; first_seen_at: string; last_seen_at: string }
+interface Row {
+  id: string;
+  address: string;
+  mac: string | null;
+  hostname: string | null;
+  source: string;
+  model: string | null;
+  node_id: string | null;
+  first_seen_at: string;
+  last_seen_at: string;
+}
 
 const toResult = (r: Row): DiscoveryResult => ({
-  id: r.id, address: r.address, mac: r.mac, hostname: r.hostname, source: r.source as DiscoveryResult['source'], model: r.model, nodeId: r.node_id,
-  firstSeenAt: r.first_seen_at, lastSeenAt: r.last_seen_at,
+  id: r.id,
+  address: r.address,
+  mac: r.mac,
+  hostname: r.hostname,
+  source: r.source as DiscoveryResult['source'],
+  model: r.model,
+  nodeId: r.node_id,
+  firstSeenAt: r.first_seen_at,
+  lastSeenAt: r.last_seen_at,
 });
 
 export class DiscoveryRepo {
@@ -36,7 +53,15 @@ export class DiscoveryRepo {
 
   /** Records a sighting; returns the (new or refreshed) result. */
   upsert(input: DiscoveryInput): DiscoveryResult {
-    this.#upsert.run({ id: randomUUID(), address: input.address, mac: input.mac ?? null, hostname: input.hostname ?? null, source: input.source, model: input.model ?? null, now: nowIso() });
+    this.#upsert.run({
+      id: randomUUID(),
+      address: input.address,
+      mac: input.mac ?? null,
+      hostname: input.hostname ?? null,
+      source: input.source,
+      model: input.model ?? null,
+      now: nowIso(),
+    });
     return toResult(this.#byAddress.get(input.address)!);
   }
 

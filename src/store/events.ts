@@ -13,7 +13,9 @@ export class EventRepo {
   constructor(db: Database, retain = 10_000) {
     this.#retain = retain;
     this.#insert = db.prepare('INSERT INTO events (at, type, data) VALUES (?, ?, ?)');
-    this.#since = db.prepare<[number, number], { seq: number; at: string; type: string; data: string }>('SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT ?');
+    this.#since = db.prepare<[number, number], { seq: number; at: string; type: string; data: string }>(
+      'SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT ?',
+    );
     this.#trim = db.prepare('DELETE FROM events WHERE seq <= ?');
     this.#max = db.prepare<[], { s: number | null }>('SELECT max(seq) AS s FROM events');
   }
@@ -31,7 +33,9 @@ export class EventRepo {
   }
 
   since(seq: number, limit = 1000): EventEnvelope[] {
-    return this.#since.all(seq, limit).map((r) => ({ seq: r.seq, at: r.at, type: r.type as EventType, data: JSON.parse(r.data) as EventEnvelope['data'] }));
+    return this.#since
+      .all(seq, limit)
+      .map((r) => ({ seq: r.seq, at: r.at, type: r.type as EventType, data: JSON.parse(r.data) as EventEnvelope['data'] }));
   }
 
   lastSeq(): number {

@@ -10,12 +10,30 @@ import { ConflictError, NotFoundError } from '../api/errors.js';
 import type { HwKind, HwObject, HwSpecs, HwStatus } from '../api/hardware.js';
 import { isUniqueViolation, nowIso } from './sql.js';
 
-interface Row { id: string; node_id: string; kind: string; name: string; generation: number; spec: string; status: string; created_at: string; updated_at: string; claim: string }
+interface Row {
+  id: string;
+  node_id: string;
+  kind: string;
+  name: string;
+  generation: number;
+  spec: string;
+  status: string;
+  created_at: string;
+  updated_at: string;
+  claim: string;
+}
 
 function toObj<K extends HwKind>(r: Row): HwObject<K> {
   return {
-    id: r.id, kind: r.kind as K, name: r.name, nodeId: r.node_id, generation: r.generation, spec: JSON.parse(r.spec) as HwSpecs[K],
-    status: JSON.parse(r.status) as HwStatus, createdAt: r.created_at, updatedAt: r.updated_at,
+    id: r.id,
+    kind: r.kind as K,
+    name: r.name,
+    nodeId: r.node_id,
+    generation: r.generation,
+    spec: JSON.parse(r.spec) as HwSpecs[K],
+    status: JSON.parse(r.status) as HwStatus,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
   };
 }
 
@@ -49,7 +67,9 @@ export class HardwareRepo {
     this.#replace = db.prepare('UPDATE hw_desired SET spec = ?, claim = ?, generation = generation + 1, updated_at = ? WHERE id = ?');
     this.#setStatus = db.prepare('UPDATE hw_desired SET status = ? WHERE id = ?');
     this.#delete = db.prepare('DELETE FROM hw_desired WHERE id = ?');
-    this.#byClaim = db.prepare<[string, string], { kind: string; name: string }>('SELECT kind, name FROM hw_desired WHERE node_id = ? AND claim = ?');
+    this.#byClaim = db.prepare<[string, string], { kind: string; name: string }>(
+      'SELECT kind, name FROM hw_desired WHERE node_id = ? AND claim = ?',
+    );
   }
 
   #conflict(nodeId: string, kind: HwKind, name: string, claim: string, err: unknown): never {

@@ -6,13 +6,29 @@ import type { Job, JobCreate, JobListQuery, JobLogLine, JobState } from '../api/
 import { nowIso } from './sql.js';
 
 interface Row {
-  id: string; kind: string; state: string; target: string; params: string; error: string | null; created_by: string;
-  created_at: string; started_at: string | null; finished_at: string | null;
+  id: string;
+  kind: string;
+  state: string;
+  target: string;
+  params: string;
+  error: string | null;
+  created_by: string;
+  created_at: string;
+  started_at: string | null;
+  finished_at: string | null;
 }
 
 const toJob = (r: Row): Job => ({
-  id: r.id, kind: r.kind, state: r.state as JobState, target: JSON.parse(r.target) as Job['target'], params: JSON.parse(r.params) as Record<string, unknown>,
-  error: r.error, createdBy: r.created_by, createdAt: r.created_at, startedAt: r.started_at, finishedAt: r.finished_at,
+  id: r.id,
+  kind: r.kind,
+  state: r.state as JobState,
+  target: JSON.parse(r.target) as Job['target'],
+  params: JSON.parse(r.params) as Record<string, unknown>,
+  error: r.error,
+  createdBy: r.created_by,
+  createdAt: r.created_at,
+  startedAt: r.started_at,
+  finishedAt: r.finished_at,
 });
 
 const FINAL: ReadonlySet<JobState> = new Set(['succeeded', 'failed', 'cancelled']);
@@ -39,7 +55,9 @@ export class JobRepo {
     this.#list = db.prepare<[{ state: string | null; kind: string | null; limit: number; offset: number }], Row>(
       'SELECT * FROM jobs WHERE (@state IS NULL OR state = @state) AND (@kind IS NULL OR kind = @kind) ORDER BY created_at DESC, id LIMIT @limit OFFSET @offset',
     );
-    this.#count = db.prepare<[{ state: string | null; kind: string | null }], { n: number }>('SELECT count(*) AS n FROM jobs WHERE (@state IS NULL OR state = @state) AND (@kind IS NULL OR kind = @kind)');
+    this.#count = db.prepare<[{ state: string | null; kind: string | null }], { n: number }>(
+      'SELECT count(*) AS n FROM jobs WHERE (@state IS NULL OR state = @state) AND (@kind IS NULL OR kind = @kind)',
+    );
     this.#countByState = db.prepare<[], { state: string; n: number }>('SELECT state, count(*) AS n FROM jobs GROUP BY state');
     this.#appendLog = db.prepare('INSERT INTO job_logs (job_id, seq, at, stream, line) VALUES (?, ?, ?, ?, ?)');
     this.#nextSeq = db.prepare<[string], { s: number }>('SELECT coalesce(max(seq), 0) + 1 AS s FROM job_logs WHERE job_id = ?');
@@ -68,7 +86,10 @@ export class JobRepo {
   list(q: JobListQuery = {}): { items: Job[]; total: number } {
     const s = q.state ?? null;
     const k = q.kind ?? null;
-    return { items: this.#list.all({ state: s, kind: k, limit: q.limit ?? 100, offset: q.offset ?? 0 }).map(toJob), total: this.#count.get({ state: s, kind: k })!.n };
+    return {
+      items: this.#list.all({ state: s, kind: k, limit: q.limit ?? 100, offset: q.offset ?? 0 }).map(toJob),
+      total: this.#count.get({ state: s, kind: k })!.n,
+    };
   }
 
   /** Moves a job to a new state. A finished job cannot change again. */

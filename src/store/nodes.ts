@@ -6,8 +6,17 @@ import type { Node, NodeCreate, NodeListQuery, NodeState, NodeUpdate } from '../
 import { isUniqueViolation, isForeignKeyViolation } from './sql.js';
 
 interface Row {
-  id: string; name: string; address: string | null; mac: string | null; model: string | null; state: string;
-  labels: string; cluster_id: string | null; created_at: string; updated_at: string; last_seen_at: string | null;
+  id: string;
+  name: string;
+  address: string | null;
+  mac: string | null;
+  model: string | null;
+  state: string;
+  labels: string;
+  cluster_id: string | null;
+  created_at: string;
+  updated_at: string;
+  last_seen_at: string | null;
 }
 
 /** One page of the node list as sent over HTTP: the JSON bytes and a strong ETag of them. */
@@ -21,8 +30,17 @@ const PAGE_CACHE_ENTRIES = 16;
 
 function toNode(r: Row): Node {
   return {
-    id: r.id, name: r.name, address: r.address, mac: r.mac, model: r.model, state: r.state as NodeState,
-    labels: JSON.parse(r.labels) as Record<string, string>, clusterId: r.cluster_id, createdAt: r.created_at, updatedAt: r.updated_at, lastSeenAt: r.last_seen_at,
+    id: r.id,
+    name: r.name,
+    address: r.address,
+    mac: r.mac,
+    model: r.model,
+    state: r.state as NodeState,
+    labels: JSON.parse(r.labels) as Record<string, string>,
+    clusterId: r.cluster_id,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+    lastSeenAt: r.last_seen_at,
   };
 }
 
@@ -92,8 +110,15 @@ export class NodeRepo {
     const id = randomUUID();
     try {
       this.#insert.run({
-        id, name: input.name, address: input.address ?? null, mac: input.mac ?? null, model: input.model ?? null, state,
-        labels: JSON.stringify(input.labels ?? {}), clusterId: input.clusterId ?? null, now: new Date().toISOString(),
+        id,
+        name: input.name,
+        address: input.address ?? null,
+        mac: input.mac ?? null,
+        model: input.model ?? null,
+        state,
+        labels: JSON.stringify(input.labels ?? {}),
+        clusterId: input.clusterId ?? null,
+        now: new Date().toISOString(),
       });
     } catch (err) {
       if (isUniqueViolation(err)) throw new ConflictError(`a node named ${JSON.stringify(input.name)} exists`, { name: input.name });
@@ -124,7 +149,10 @@ export class NodeRepo {
   list(q: NodeListQuery = {}): { items: Node[]; total: number } {
     const state = q.state ?? null;
     const cluster = q.clusterId ?? null;
-    return { items: this.#list.all({ state, cluster, limit: q.limit ?? 100, offset: q.offset ?? 0 }).map(toNode), total: this.#count.get({ state, cluster })!.n };
+    return {
+      items: this.#list.all({ state, cluster, limit: q.limit ?? 100, offset: q.offset ?? 0 }).map(toNode),
+      total: this.#count.get({ state, cluster })!.n,
+    };
   }
 
   /** `list(q)` as a JSON string (`{"items":[...],"total":N}`), for the REST list route. */
@@ -165,8 +193,14 @@ export class NodeRepo {
     const next = { ...cur, ...Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined)) } as Node;
     try {
       this.#update.run({
-        id, address: next.address, mac: next.mac, model: next.model, state: next.state, labels: JSON.stringify(next.labels),
-        clusterId: next.clusterId, now: new Date().toISOString(),
+        id,
+        address: next.address,
+        mac: next.mac,
+        model: next.model,
+        state: next.state,
+        labels: JSON.stringify(next.labels),
+        clusterId: next.clusterId,
+        now: new Date().toISOString(),
       });
     } catch (err) {
       if (isForeignKeyViolation(err)) throw new NotFoundError('cluster', String(patch.clusterId));

@@ -11,12 +11,26 @@ import type { Role, TokenInfo } from '../api/tokens.js';
 import { nowIso } from './sql.js';
 
 interface Row {
-  id: string; name: string; role: string; hash: Buffer; created_at: string; created_by: string;
-  last_used_at: string | null; expires_at: string | null; revoked_at: string | null;
+  id: string;
+  name: string;
+  role: string;
+  hash: Buffer;
+  created_at: string;
+  created_by: string;
+  last_used_at: string | null;
+  expires_at: string | null;
+  revoked_at: string | null;
 }
 
 const toInfo = (r: Row): TokenInfo => ({
-  id: r.id, name: r.name, role: r.role as Role, createdAt: r.created_at, createdBy: r.created_by, lastUsedAt: r.last_used_at, expiresAt: r.expires_at, revokedAt: r.revoked_at,
+  id: r.id,
+  name: r.name,
+  role: r.role as Role,
+  createdAt: r.created_at,
+  createdBy: r.created_by,
+  lastUsedAt: r.last_used_at,
+  expiresAt: r.expires_at,
+  revokedAt: r.revoked_at,
 });
 
 const TOKEN_RE = /^pct_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$/;
@@ -104,7 +118,10 @@ export class TokenRepo {
     }
     if (this.#rows.size >= ROW_CACHE_MAX) this.#rows.clear();
     const live: LiveRow = {
-      hash: r.hash, info: Object.freeze(toInfo(r)), expiresMs: r.expires_at === null ? Infinity : Date.parse(r.expires_at), readAt: now,
+      hash: r.hash,
+      info: Object.freeze(toInfo(r)),
+      expiresMs: r.expires_at === null ? Infinity : Date.parse(r.expires_at),
+      readAt: now,
     };
     this.#rows.set(id, live);
     return live;

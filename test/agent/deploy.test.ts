@@ -17,7 +17,10 @@ t.test('agent deployment files', async (t) => {
     for (const dev of ['/dev/gpiomem', '/dev/gpiomem0', '/dev/mem']) t.ok(mounts.has(dev), `${dev} mounted`);
     const vols = new Map<string, any>(pod.volumes.map((v: any) => [v.name, v]));
     t.equal(vols.get(mounts.get('/dev/mem')!).hostPath.path, '/dev/mem');
-    t.match(c.env.find((e: any) => e.name === 'NODE_NAME'), { valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } });
+    t.match(
+      c.env.find((e: any) => e.name === 'NODE_NAME'),
+      { valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
+    );
     t.match(c.args.join(' '), /--node-name "\$NODE_NAME"/);
     t.same(ds.spec.selector.matchLabels, ds.spec.template.metadata.labels);
   });

@@ -19,7 +19,14 @@ t.test('a --sim agent counts edges of an input from its register page and report
   const rig = await startRig(t);
   const stateDir = tempDir(t, 'pic-agent-');
   const { token } = rig.hub.createJoinToken('pi-edges');
-  const { agent, chip } = await runAgent({ stateDir, server: rig.hub.url, joinToken: token, sim: true, log: silentLogger(), version: 'test' });
+  const { agent, chip } = await runAgent({
+    stateDir,
+    server: rig.hub.url,
+    joinToken: token,
+    sim: true,
+    log: silentLogger(),
+    version: 'test',
+  });
   t.teardown(async () => {
     await agent.stop();
     chip.close();

@@ -15,13 +15,18 @@ import { tempDir } from '../support/tmp.js';
 t.setTimeout(60_000);
 
 const input = (name: string, pin: number, edge: string, extra: Record<string, unknown> = {}): DesiredItem => ({
-  kind: 'gpio', name, generation: 1, spec: { pin, mode: 'input', edge, ...extra },
+  kind: 'gpio',
+  name,
+  generation: 1,
+  spec: { pin, mode: 'input', edge, ...extra },
 });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 t.test('edgeWatches picks the inputs that ask for edges', async (t) => {
   const items: DesiredItem[] = [
-    input('a', 5, 'both', { debounceMicros: 200 }), input('b', 6, 'none'), input('c', 4, 'rising'),
+    input('a', 5, 'both', { debounceMicros: 200 }),
+    input('b', 6, 'none'),
+    input('c', 4, 'rising'),
     { kind: 'gpio', name: 'd', generation: 1, spec: { pin: 7, mode: 'output', edge: 'both' } },
     { kind: 'pwm', name: 'e', generation: 1, spec: { pin: 8, frequencyHz: 10, dutyCycle: 0.5 } },
   ];
@@ -41,7 +46,11 @@ t.test('counts edges of a simulated input from the page file, per pin and edge k
   const engine = new TimingEngine({ soc: 'bcm2711', gpioPath: page });
   const reports: EdgeReport[] = [];
   let linkUp = false;
-  const w = new EdgeWatcher({ source: engineEdgeSource(engine, { pollUs: 200 }), minIntervalMs: 50, send: (r) => linkUp && reports.push(r) > 0 });
+  const w = new EdgeWatcher({
+    source: engineEdgeSource(engine, { pollUs: 200 }),
+    minIntervalMs: 50,
+    send: (r) => linkUp && reports.push(r) > 0,
+  });
   t.teardown(() => {
     w.stop();
     engine.close();
@@ -66,15 +75,25 @@ t.test('counts edges of a simulated input from the page file, per pin and edge k
   w.flush();
   t.equal(reports.length, 1, 'the kept counts go out in one report when the link returns');
   const r = reports[0]!;
-  t.match(r.items.find((i) => i.pin === 20), { name: 'both', count: 20, level: 0 });
-  t.match(r.items.find((i) => i.pin === 21), { name: 'up', count: 10, level: 1 }, 'rising only');
+  t.match(
+    r.items.find((i) => i.pin === 20),
+    { name: 'both', count: 20, level: 0 },
+  );
+  t.match(
+    r.items.find((i) => i.pin === 21),
+    { name: 'up', count: 10, level: 1 },
+    'rising only',
+  );
   t.ok(Math.abs(Date.parse(r.items[0]!.lastEdgeAt) - Date.now()) < 60_000, 'lastEdgeAt is wall-clock time');
   t.equal(r.lost, 0);
 
   // A second burst goes out by itself; a report carries counts since the previous one.
   chip.sim.drive(20, 1);
   await until(() => reports.length === 2, 5000);
-  t.same(reports[1]!.items.map((i) => [i.pin, i.count, i.level]), [[20, 1, 1]]);
+  t.same(
+    reports[1]!.items.map((i) => [i.pin, i.count, i.level]),
+    [[20, 1, 1]],
+  );
 
   // A pin no longer asked for is no longer watched.
   w.update([input('up', 21, 'rising')]);
@@ -82,7 +101,10 @@ t.test('counts edges of a simulated input from the page file, per pin and edge k
   chip.sim.drive(20, 0);
   chip.sim.drive(21, 1);
   await until(() => reports.length === 3, 5000);
-  t.same(reports[2]!.items.map((i) => [i.pin, i.count]), [[21, 1]]);
+  t.same(
+    reports[2]!.items.map((i) => [i.pin, i.count]),
+    [[21, 1]],
+  );
   await sleep(100);
   t.equal(w.stats.edges, 32, 'the unwatched pin added nothing');
 });

@@ -11,9 +11,24 @@ t.test('agent health', async (t) => {
   t.test('reads temperature, get_throttled, memory, load and uptime from a fixture tree', async (t) => {
     const h = readHealth({ root: fixture('agent', 'health', 'pi4-undervolt'), agentVersion: '1.2.3', simulated: false });
     t.match(h, {
-      agentVersion: '1.2.3', simulated: false, socTempC: 81.2, memTotalBytes: 944140 * 1024, memAvailableBytes: 612345 * 1024,
-      load1: 0.52, load5: 0.33, load15: 0.21, uptimeSec: 12345.67,
-      throttled: { raw: 0x50005, underVoltage: true, frequencyCapped: false, throttled: true, underVoltageOccurred: true, throttledOccurred: true, frequencyCappedOccurred: false },
+      agentVersion: '1.2.3',
+      simulated: false,
+      socTempC: 81.2,
+      memTotalBytes: 944140 * 1024,
+      memAvailableBytes: 612345 * 1024,
+      load1: 0.52,
+      load5: 0.33,
+      load15: 0.21,
+      uptimeSec: 12345.67,
+      throttled: {
+        raw: 0x50005,
+        underVoltage: true,
+        frequencyCapped: false,
+        throttled: true,
+        underVoltageOccurred: true,
+        throttledOccurred: true,
+        frequencyCappedOccurred: false,
+      },
     });
     t.same(new Validator().problems(Health, h), [], 'matches the protocol schema');
     t.equal(parseMessage(new Validator(), UP_SCHEMAS, JSON.stringify({ v: 1, type: 'health', health: h })).ok, true);

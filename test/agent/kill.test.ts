@@ -31,7 +31,11 @@ t.test('control plane killed with SIGKILL and restarted', async (t) => {
   t.teardown(() => void cp.child.kill('SIGKILL'));
   const admin = readFileSync(join(dataDir, 'admin-token'), 'utf8').trim();
   const api = async (method: string, path: string, body?: unknown) => {
-    const r = await fetch(cp.url + path, { method, headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' }, ...(body ? { body: JSON.stringify(body) } : {}) });
+    const r = await fetch(cp.url + path, {
+      method,
+      headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
+      ...(body ? { body: JSON.stringify(body) } : {}),
+    });
     return { status: r.status, body: (await r.json()) as Record<string, unknown> };
   };
   const tok = await api('POST', '/api/v1/agents/join-tokens', { node: 'pi-kill' });
@@ -42,7 +46,11 @@ t.test('control plane killed with SIGKILL and restarted', async (t) => {
   const first = nextApplied(a.agent);
   a.agent.start();
   await first;
-  for (const pin of [5, 6, 13]) t.equal((await api('PUT', `/api/v1/nodes/pi-kill/gpio/${pin}`, { spec: { pin, mode: 'output', value: pin === 6 ? 0 : 1 } })).status, 201);
+  for (const pin of [5, 6, 13])
+    t.equal(
+      (await api('PUT', `/api/v1/nodes/pi-kill/gpio/${pin}`, { spec: { pin, mode: 'output', value: pin === 6 ? 0 : 1 } })).status,
+      201,
+    );
   await until(() => a.chip.read(5) === 1 && a.chip.read(13) === 1 && a.chip.getMode(6) === 'output', 8000);
   a.chip.clearTrace();
 
@@ -55,7 +63,11 @@ t.test('control plane killed with SIGKILL and restarted', async (t) => {
   cp = await serve(dataDir, port, agentPort);
   await back;
   t.ok(a.agent.connected, 'the agent reconnected by itself');
-  t.same(a.chip.trace().filter((e) => e.op === 'write'), [], 'no register written across the outage and the reconnect');
+  t.same(
+    a.chip.trace().filter((e) => e.op === 'write'),
+    [],
+    'no register written across the outage and the reconnect',
+  );
   t.equal((await api('PUT', '/api/v1/nodes/pi-kill/gpio/5', { spec: { pin: 5, mode: 'output', value: 0 } })).status, 200);
   await until(() => a.chip.read(5) === 0, 8000);
   t.pass('a change after the restart is applied');

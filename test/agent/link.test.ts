@@ -13,7 +13,9 @@ t.test('agent link', async (t) => {
     await until(() => agent.connected && rig.hub.status(rig.srv.store.nodes.require('pi-one').id).connected);
     const events: string[] = [];
     rig.bus.onAny('test', (e) => events.push(e.type));
-    const r = await rig.srv.req('POST', '/api/v1/nodes/pi-one/gpio', { body: { name: 'led', spec: { pin: 17, mode: 'output', value: 1 } } });
+    const r = await rig.srv.req('POST', '/api/v1/nodes/pi-one/gpio', {
+      body: { name: 'led', spec: { pin: 17, mode: 'output', value: 1 } },
+    });
     t.equal(r.status, 201);
     await until(() => chip.read(17) === 1 && chip.getMode(17) === 'output');
     await until(() => rig.srv.store.hardware.require(rig.srv.store.nodes.require('pi-one').id, 'gpio', 'led').status.phase === 'Applied');

@@ -20,8 +20,10 @@ t.setTimeout(120_000);
 function pwmPage(stateDir: string, ch = 0): { cmCtl: number; cmDiv: number; rng: number; dat: number; ctl: number } {
   const b = readFileSync(join(stateDir, 'pwm.sim'));
   return {
-    cmCtl: b.readUInt32LE(CM_REG.PWMCTL), cmDiv: b.readUInt32LE(CM_REG.PWMDIV),
-    rng: b.readUInt32LE(4096 + (ch ? PWM_REG.RNG2 : PWM_REG.RNG1)), dat: b.readUInt32LE(4096 + (ch ? PWM_REG.DAT2 : PWM_REG.DAT1)),
+    cmCtl: b.readUInt32LE(CM_REG.PWMCTL),
+    cmDiv: b.readUInt32LE(CM_REG.PWMDIV),
+    rng: b.readUInt32LE(4096 + (ch ? PWM_REG.RNG2 : PWM_REG.RNG1)),
+    dat: b.readUInt32LE(4096 + (ch ? PWM_REG.DAT2 : PWM_REG.DAT1)),
     ctl: b.readUInt32LE(4096 + PWM_REG.CTL),
   };
 }
@@ -63,7 +65,11 @@ t.test('PWM in the agent', async (t) => {
     t.equal(regs.ctl & 0xff, 0x81, 'channel 1 enabled in mark-space mode (MSEN | PWEN)');
     t.equal(fsel(a.page, 18), 0b010, 'GPIO18 on ALT5 in the GPIO page');
     await until(() => rig.srv.store.hardware.require(nodeId, 'pwm', 'fan').status.observedGeneration === 1);
-    t.match(rig.srv.store.hardware.require(nodeId, 'pwm', 'fan').status, { phase: 'Applied', actual: { frequencyHz: fromPage.frequencyHz } }, 'status reached the control plane');
+    t.match(
+      rig.srv.store.hardware.require(nodeId, 'pwm', 'fan').status,
+      { phase: 'Applied', actual: { frequencyHz: fromPage.frequencyHz } },
+      'status reached the control plane',
+    );
 
     // Restart: a new agent maps the same pages and must write no PWM register.
     const before = readFileSync(join(a.stateDir, 'pwm.sim'));
@@ -76,7 +82,14 @@ t.test('PWM in the agent', async (t) => {
     const fan2 = byName(await reconciled, 'fan')!;
     t.equal(fan2.actual!.frequencyHz, fromPage.frequencyHz, 'the same achieved frequency after restart');
     t.ok(again.pwm(), 'the restarted agent opened the PWM registers (to compare)');
-    t.same(again.pwm()!.trace().filter((e) => e.op === 'write'), [], 'no PWM, clock or GPIO register written across restart and reconcile');
+    t.same(
+      again
+        .pwm()!
+        .trace()
+        .filter((e) => e.op === 'write'),
+      [],
+      'no PWM, clock or GPIO register written across restart and reconcile',
+    );
     t.ok(readFileSync(join(a.stateDir, 'pwm.sim')).equals(before), 'PWM and clock pages unchanged');
     t.equal(again.chip.trace().filter((e) => e.op === 'write').length, 0, 'no GPIO write through the chip either');
     t.ok(readFileSync(again.page).equals(gpioBefore), 'GPIO page unchanged');
@@ -90,13 +103,24 @@ t.test('PWM in the agent', async (t) => {
     again.pwm()!.clearTrace();
     const p4 = pushDesired(rig, again.agent, nodeId);
     await p4;
-    t.same(again.pwm()!.trace().filter((e) => e.op === 'write'), [], 're-applying the same spec writes nothing');
+    t.same(
+      again
+        .pwm()!
+        .trace()
+        .filter((e) => e.op === 'write'),
+      [],
+      're-applying the same spec writes nothing',
+    );
 
     // A second channel after the restart shares the clock the first still runs on. 54 kHz alone
     // would get its own clock (54 MHz / 2, exact), which would retune GPIO18's output; the
     // restarted driver takes over the running clock instead and gets within 0.1 %.
     const clockBefore = pwmPage(a.stateDir);
-    t.not(again.pwm()!.solve(13, 54_000, 0.5).clockHz, bcmPwmFromRegisters('bcm2711', { ...clockBefore, rng: 1, dat: 0 }).frequencyHz, 'alone, 54 kHz would take another clock');
+    t.not(
+      again.pwm()!.solve(13, 54_000, 0.5).clockHz,
+      bcmPwmFromRegisters('bcm2711', { ...clockBefore, rng: 1, dat: 0 }).frequencyHz,
+      'alone, 54 kHz would take another clock',
+    );
     again.pwm()!.clearTrace();
     rig.srv.store.hardware.create(nodeId, 'pwm', 'pump', { pin: 13, frequencyHz: 54_000, dutyCycle: 0.5, implementation: 'hardware' });
     const p5 = pushDesired(rig, again.agent, nodeId);
@@ -105,7 +129,13 @@ t.test('PWM in the agent', async (t) => {
     const pump = byName(five, 'pump')!.actual!.frequencyHz as number;
     t.ok(Math.abs(pump - 54_000) / 54_000 <= 1e-3, `pump at ${pump} Hz on the shared clock`);
     t.equal(pump, bcmPwmFromRegisters('bcm2711', pwmPage(a.stateDir, 1)).frequencyHz, 'as its registers give it');
-    t.notOk(again.pwm()!.trace().some((e) => e.op === 'write' && e.block === 'CM'), 'the running clock was not touched');
+    t.notOk(
+      again
+        .pwm()!
+        .trace()
+        .some((e) => e.op === 'write' && e.block === 'CM'),
+      'the running clock was not touched',
+    );
     t.equal(byName(five, 'fan')!.actual!.frequencyHz, fromPage.frequencyHz, 'GPIO18 still at its frequency');
     t.equal(bcmPwmFromRegisters('bcm2711', pwmPage(a.stateDir)).frequencyHz, fromPage.frequencyHz);
   });
@@ -122,14 +152,37 @@ t.test('PWM in the agent', async (t) => {
       pwm('nohw', { pin: 22, frequencyHz: 100, dutyCycle: 0.5, implementation: 'hardware' }),
       pwm('off', { pin: 13, frequencyHz: 100, dutyCycle: 0.5, enabled: false, polarity: 'inversed' }),
     ]);
-    t.match(byName(got, 'led'), { phase: 'Applied', actual: { implementation: 'software', frequencyHz: 1000, dutyCycle: 0.25, periodNs: 1_000_000, activeNs: 250_000 } }, 'auto on a pin without hardware PWM is software');
+    t.match(
+      byName(got, 'led'),
+      {
+        phase: 'Applied',
+        actual: { implementation: 'software', frequencyHz: 1000, dutyCycle: 0.25, periodNs: 1_000_000, activeNs: 250_000 },
+      },
+      'auto on a pin without hardware PWM is software',
+    );
     t.equal(fsel(a.page, 17), 1, 'the software PWM pin is an output');
-    t.match(byName(got, 'a-motor'), { phase: 'Applied', actual: { implementation: 'hardware', channel: 'PWM0_0' } }, 'auto on GPIO12 is hardware');
-    t.match(byName(got, 'b-motor'), { phase: 'Failed', reason: 'ChannelBusy', actual: { message: /PWM0_0 \(GPIO18\) is already driven by PWMController a-motor on GPIO12/ } });
+    t.match(
+      byName(got, 'a-motor'),
+      { phase: 'Applied', actual: { implementation: 'hardware', channel: 'PWM0_0' } },
+      'auto on GPIO12 is hardware',
+    );
+    t.match(byName(got, 'b-motor'), {
+      phase: 'Failed',
+      reason: 'ChannelBusy',
+      actual: { message: /PWM0_0 \(GPIO18\) is already driven by PWMController a-motor on GPIO12/ },
+    });
     t.not(fsel(a.page, 18), 0b010, 'the refused object did not route GPIO18 to the channel');
-    t.match(byName(got, 'nohw'), { phase: 'Failed', reason: 'NoHardwarePwm', actual: { message: /GPIO22 has no hardware PWM on bcm2711/ } });
+    t.match(byName(got, 'nohw'), {
+      phase: 'Failed',
+      reason: 'NoHardwarePwm',
+      actual: { message: /GPIO22 has no hardware PWM on bcm2711/ },
+    });
     t.equal(fsel(a.page, 22), 0, 'GPIO22 untouched');
-    t.match(byName(got, 'off'), { phase: 'Applied', actual: { implementation: 'hardware', channel: 'PWM0_1', enabled: false, level: 1 } }, 'disabled: idle level (inversed: high)');
+    t.match(
+      byName(got, 'off'),
+      { phase: 'Applied', actual: { implementation: 'hardware', channel: 'PWM0_1', enabled: false, level: 1 } },
+      'disabled: idle level (inversed: high)',
+    );
     t.equal(fsel(a.page, 13), 1, 'disabled output is a driven output at its idle level');
     t.equal(level(a.page, 13), 1);
 
@@ -139,14 +192,20 @@ t.test('PWM in the agent', async (t) => {
       pwm('a-motor', { pin: 12, frequencyHz: 20_000, dutyCycle: 0.5 }),
     ]);
     t.match(byName(busy, 'a-motor'), { phase: 'Failed', reason: 'PinBusy' });
-    t.match(byName(busy, 'a-relay'), { phase: 'Applied', actual: { level: 1 } }, 'the channel was released and the pin handed to the GPIOPin');
+    t.match(
+      byName(busy, 'a-relay'),
+      { phase: 'Applied', actual: { level: 1 } },
+      'the channel was released and the pin handed to the GPIOPin',
+    );
     t.equal(pwmPage(a.stateDir).ctl & 1, 0, 'PWM0 channel 1 disabled');
     t.equal(fsel(a.page, 12), 1, 'GPIO12 an output');
     t.equal(level(a.page, 12), 1);
     t.equal(fsel(a.page, 17), 1, 'removed software PWM: pin left an output');
     t.equal(level(a.page, 17), 0, '... at its idle level (low)');
     // GPIO18 takes the freed channel.
-    const moved = await send(rig, a, 'pi-sw', [pwm('b-motor', { pin: 18, frequencyHz: 20_000, dutyCycle: 0.5, implementation: 'hardware' })]);
+    const moved = await send(rig, a, 'pi-sw', [
+      pwm('b-motor', { pin: 18, frequencyHz: 20_000, dutyCycle: 0.5, implementation: 'hardware' }),
+    ]);
     t.match(byName(moved, 'b-motor'), { phase: 'Applied', actual: { channel: 'PWM0_0', frequencyHz: 20_000 } });
     t.equal(fsel(a.page, 18), 0b010);
     t.equal(fsel(a.page, 12), 1, 'GPIO12 released as an output (no longer claimed, left as it was)');
@@ -172,16 +231,32 @@ t.test('I2C in the agent', async (t) => {
 
   t.test('bme280 and ads1115 decoded, raw registers, NACK and unknown decoder', async (t) => {
     for (const [name, spec] of [
-      ['env', { bus: 1, address: 0x76, decoder: 'bme280', registers: [{ name: 'chipId', register: 0xd0, type: 'u8', pollIntervalMs: 20 }, { name: 'digT1', register: 0x88, type: 'u16le', pollIntervalMs: 20, scale: 0.5 }] }],
+      [
+        'env',
+        {
+          bus: 1,
+          address: 0x76,
+          decoder: 'bme280',
+          registers: [
+            { name: 'chipId', register: 0xd0, type: 'u8', pollIntervalMs: 20 },
+            { name: 'digT1', register: 0x88, type: 'u16le', pollIntervalMs: 20, scale: 0.5 },
+          ],
+        },
+      ],
       ['adc', { bus: 1, address: 0x48, decoder: 'ads1115' }],
       ['ghost', { bus: 1, address: 0x77, decoder: 'bme280' }],
       ['odd', { bus: 1, address: 0x50, decoder: 'no-such-chip' }],
       ['nobus', { bus: 7, address: 0x20, registers: [{ name: 'x', register: 0, type: 'u8', pollIntervalMs: 100 }] }],
-    ] as const) rig.srv.store.hardware.create(nodeId, 'i2c', name, spec as never);
+    ] as const)
+      rig.srv.store.hardware.create(nodeId, 'i2c', name, spec as never);
     const applied = pushDesired(rig, a.agent, nodeId);
     const got = await applied;
     const env = byName(got, 'env')!;
-    t.match(env, { phase: 'Applied', actual: { bus: 1, address: 0x76, decoder: 'bme280', readAt: /^\d{4}-/ } }, 'read before it was reported');
+    t.match(
+      env,
+      { phase: 'Applied', actual: { bus: 1, address: 0x76, decoder: 'bme280', readAt: /^\d{4}-/ } },
+      'read before it was reported',
+    );
     const r = env.actual!.readings as Record<string, number>;
     t.ok(Math.abs(r.temperatureC! - bme.env.temperatureC) <= 0.01, `temperature ${r.temperatureC} °C (model: ${bme.env.temperatureC})`);
     t.ok(Math.abs(r.pressureHPa! - bme.env.pressurePa / 100) <= 0.01, `pressure ${r.pressureHPa} hPa`);
@@ -189,8 +264,13 @@ t.test('I2C in the agent', async (t) => {
     t.equal(r.chipId, 0x60, 'raw u8 register: the chip ID');
     t.equal(r.digT1, bme.calibration.T1 * 0.5, 'raw u16le register times its scale');
     const v = byName(got, 'adc')!.actual!.readings as Record<string, number>;
-    for (let i = 0; i < 4; i++) t.ok(Math.abs(v[`ain${i}Volts`]! - adc.inputs[i]!) <= 4.096 / 32768, `AIN${i} ${v[`ain${i}Volts`]} V (model ${adc.inputs[i]})`);
-    t.match(byName(got, 'ghost'), { phase: 'Failed', reason: 'DeviceNotFound', actual: { message: /no device acknowledged 0x77 on I2C bus 1 \(ENXIO\)/ } });
+    for (let i = 0; i < 4; i++)
+      t.ok(Math.abs(v[`ain${i}Volts`]! - adc.inputs[i]!) <= 4.096 / 32768, `AIN${i} ${v[`ain${i}Volts`]} V (model ${adc.inputs[i]})`);
+    t.match(byName(got, 'ghost'), {
+      phase: 'Failed',
+      reason: 'DeviceNotFound',
+      actual: { message: /no device acknowledged 0x77 on I2C bus 1 \(ENXIO\)/ },
+    });
     t.match(byName(got, 'odd'), { phase: 'Failed', reason: 'InvalidSpec', actual: { message: /unknown decoder "no-such-chip"/ } });
     t.match(byName(got, 'nobus'), { phase: 'Failed', reason: 'DeviceNotFound', actual: { message: /bus 7/ } });
     await until(() => rig.srv.store.hardware.require(nodeId, 'i2c', 'env').status.observedGeneration === 1);
@@ -201,7 +281,11 @@ t.test('I2C in the agent', async (t) => {
     rig.bus.on('test', 'i2c.reading', (e) => events.push(e.data));
     t.teardown(() => rig.bus.removeOwner('test'));
     bme.env = { temperatureC: 30.25, pressurePa: 95_000, humidityPercent: 60 };
-    await until(() => (rig.srv.store.hardware.require(nodeId, 'i2c', 'env').status.actual?.readings as { temperatureC?: number } | undefined)?.temperatureC === 30.25);
+    await until(
+      () =>
+        (rig.srv.store.hardware.require(nodeId, 'i2c', 'env').status.actual?.readings as { temperatureC?: number } | undefined)
+          ?.temperatureC === 30.25,
+    );
     t.pass('status readings follow the model (30.25 °C)');
     await until(() => events.some((e) => e.name === 'env' && e.readings.temperatureC === 30.25));
     t.pass('i2c.reading on the event bus');
@@ -230,10 +314,17 @@ t.test('a real agent process (pi-controller agent --sim --sim-i2c) drives PWM an
     throw new Error(`${err.message}; agent stderr: ${stderr()}`);
   });
   const regs = pwmPage(stateDir);
-  t.match(status('pwm', 'fan').actual, { implementation: 'hardware', channel: 'PWM0_0', frequencyHz: bcmPwmFromRegisters('bcm2711', regs).frequencyHz }, 'achieved frequency as the process\'s register page gives it');
+  t.match(
+    status('pwm', 'fan').actual,
+    { implementation: 'hardware', channel: 'PWM0_0', frequencyHz: bcmPwmFromRegisters('bcm2711', regs).frequencyHz },
+    "achieved frequency as the process's register page gives it",
+  );
   t.equal(fsel(join(stateDir, 'gpiomem.sim'), 12), 0b100, 'GPIO12 on ALT0 in the page file');
   const r = status('i2c', 'env').actual!.readings as { temperatureC: number; humidityPercent: number };
-  t.ok(Math.abs(r.temperatureC - 30.5) <= 0.01 && Math.abs(r.humidityPercent - 20) <= 0.01, `the configured sensor read: ${r.temperatureC} °C, ${r.humidityPercent} %`);
+  t.ok(
+    Math.abs(r.temperatureC - 30.5) <= 0.01 && Math.abs(r.humidityPercent - 20) <= 0.01,
+    `the configured sensor read: ${r.temperatureC} °C, ${r.humidityPercent} %`,
+  );
   child.kill('SIGTERM');
   const [code] = (await once(child, 'exit')) as [number | null];
   t.equal(code, 0, 'SIGTERM: clean exit');

@@ -18,7 +18,12 @@ t.setTimeout(60_000);
 function rp1Page(stateDir: string, ch: number): { global: number; ctrl: number; range: number; duty: number } {
   const b = readFileSync(join(stateDir, 'pwm.sim'));
   const at = (off: number) => b.readUInt32LE(4096 + off);
-  return { global: at(RP1_PWM_REG.GLOBAL_CTRL), ctrl: at(RP1_PWM_REG.chanCtrl(ch)), range: at(RP1_PWM_REG.range(ch)), duty: at(RP1_PWM_REG.duty(ch)) };
+  return {
+    global: at(RP1_PWM_REG.GLOBAL_CTRL),
+    ctrl: at(RP1_PWM_REG.chanCtrl(ch)),
+    range: at(RP1_PWM_REG.range(ch)),
+    duty: at(RP1_PWM_REG.duty(ch)),
+  };
 }
 /** FUNCSEL of a bank-0 pin in the gpiomem0 page file (IO_BANK0 GPIOn_CTRL at 8n + 4, bits 4:0). */
 function funcsel(page: string, pin: number): number {
@@ -41,13 +46,25 @@ t.test('hardware PWM on an RP1 agent', async (t) => {
     // 30 kHz does not divide the 50 MHz clock: the achieved frequency is not the one asked for.
     rig.srv.store.hardware.create(nodeId, 'pwm', 'pump', { pin: 12, frequencyHz: 30_000, dutyCycle: 0.25, polarity: 'inversed' });
     const got = await pushDesired(rig, a.agent, nodeId);
-    const fan = byName(got, 'fan'), pump = byName(got, 'pump');
+    const fan = byName(got, 'fan'),
+      pump = byName(got, 'pump');
     t.match(fan, { phase: 'Applied', actual: { implementation: 'hardware', channel: 'PWM0_2', enabled: true, polarity: 'normal' } });
-    t.match(pump, { phase: 'Applied', actual: { implementation: 'hardware', channel: 'PWM0_0', enabled: true, polarity: 'inversed' } }, 'auto on GPIO12 is hardware');
-    for (const [item, ch, f, d] of [[fan, 2, 25_000, 0.4], [pump, 0, 30_000, 0.25]] as const) {
+    t.match(
+      pump,
+      { phase: 'Applied', actual: { implementation: 'hardware', channel: 'PWM0_0', enabled: true, polarity: 'inversed' } },
+      'auto on GPIO12 is hardware',
+    );
+    for (const [item, ch, f, d] of [
+      [fan, 2, 25_000, 0.4],
+      [pump, 0, 30_000, 0.25],
+    ] as const) {
       const regs = rp1Page(a.stateDir, ch);
       const fromPage = rp1PwmFromRegisters(regs);
-      t.equal(item.actual!.frequencyHz, fromPage.frequencyHz, `${item.name}: reported = computed from the page (${fromPage.frequencyHz} Hz, RANGE ${regs.range})`);
+      t.equal(
+        item.actual!.frequencyHz,
+        fromPage.frequencyHz,
+        `${item.name}: reported = computed from the page (${fromPage.frequencyHz} Hz, RANGE ${regs.range})`,
+      );
       t.equal(item.actual!.dutyCycle, fromPage.duty, `${item.name}: duty from the page (DUTY ${regs.duty})`);
       t.equal(item.actual!.range, regs.range + 1, 'range reported as ticks a period (RANGE + 1)');
       t.ok(Math.abs(fromPage.frequencyHz - f) <= f / (regs.range + 1), `${item.name}: within one tick of ${f} Hz`);
@@ -61,7 +78,11 @@ t.test('hardware PWM on an RP1 agent', async (t) => {
     t.equal(funcsel(a.page, 18), 3, 'GPIO18 on a3 in the gpiomem0 page');
     t.equal(funcsel(a.page, 12), 0, 'GPIO12 on a0');
     await until(() => rig.srv.store.hardware.require(nodeId, 'pwm', 'fan').status.observedGeneration === 1);
-    t.match(rig.srv.store.hardware.require(nodeId, 'pwm', 'fan').status, { phase: 'Applied', actual: { frequencyHz: rp1PwmFromRegisters(rp1Page(a.stateDir, 2)).frequencyHz } }, 'status reached the control plane');
+    t.match(
+      rig.srv.store.hardware.require(nodeId, 'pwm', 'fan').status,
+      { phase: 'Applied', actual: { frequencyHz: rp1PwmFromRegisters(rp1Page(a.stateDir, 2)).frequencyHz } },
+      'status reached the control plane',
+    );
   });
 
   t.test('the same spec again, and an agent restart, write no register', async (t) => {
@@ -70,7 +91,11 @@ t.test('hardware PWM on an RP1 agent', async (t) => {
     const pwmBefore = readFileSync(join(a.stateDir, 'pwm.sim'));
     const again = await pushDesired(rig, a.agent, nodeId);
     t.match(byName(again, 'fan'), { phase: 'Applied', actual: { frequencyHz: 25_000 } });
-    t.same(hw.trace().filter((e) => e.op === 'write'), [], 're-applying writes no PWM or GPIO register');
+    t.same(
+      hw.trace().filter((e) => e.op === 'write'),
+      [],
+      're-applying writes no PWM or GPIO register',
+    );
     t.ok(readFileSync(join(a.stateDir, 'pwm.sim')).equals(pwmBefore), 'PWM page unchanged');
 
     await a.agent.stop();
@@ -81,8 +106,19 @@ t.test('hardware PWM on an RP1 agent', async (t) => {
     const reconciled = nextApplied(b.agent);
     b.agent.start();
     const got = await reconciled;
-    t.equal(byName(got, 'fan').actual!.frequencyHz, rp1PwmFromRegisters(rp1Page(a.stateDir, 2)).frequencyHz, 'the same achieved frequency after restart');
-    t.same(b.pwm()!.trace().filter((e) => e.op === 'write'), [], 'no register written across restart and reconcile');
+    t.equal(
+      byName(got, 'fan').actual!.frequencyHz,
+      rp1PwmFromRegisters(rp1Page(a.stateDir, 2)).frequencyHz,
+      'the same achieved frequency after restart',
+    );
+    t.same(
+      b
+        .pwm()!
+        .trace()
+        .filter((e) => e.op === 'write'),
+      [],
+      'no register written across restart and reconcile',
+    );
     t.equal(b.chip.trace().filter((e) => e.op === 'write').length, 0, 'no GPIO write through the chip either');
     t.ok(readFileSync(join(a.stateDir, 'pwm.sim')).equals(pwmBefore), 'PWM page unchanged');
     t.ok(readFileSync(a.page).equals(gpioBefore), 'gpiomem0 page unchanged');
@@ -91,9 +127,19 @@ t.test('hardware PWM on an RP1 agent', async (t) => {
   });
 
   t.test('enabled: false and removal stop the channel and leave the pin at its idle level', async (t) => {
-    rig.srv.store.hardware.replace(nodeId, 'pwm', 'pump', { pin: 12, frequencyHz: 30_000, dutyCycle: 0.25, polarity: 'inversed', enabled: false });
+    rig.srv.store.hardware.replace(nodeId, 'pwm', 'pump', {
+      pin: 12,
+      frequencyHz: 30_000,
+      dutyCycle: 0.25,
+      polarity: 'inversed',
+      enabled: false,
+    });
     const off = byName(await pushDesired(rig, a.agent, nodeId), 'pump');
-    t.match(off, { phase: 'Applied', actual: { implementation: 'hardware', channel: 'PWM0_0', enabled: false, level: 1 } }, 'disabled: idle level (inversed: high)');
+    t.match(
+      off,
+      { phase: 'Applied', actual: { implementation: 'hardware', channel: 'PWM0_0', enabled: false, level: 1 } },
+      'disabled: idle level (inversed: high)',
+    );
     t.equal(enabled(rp1Page(a.stateDir, 0).global, 0), 0, 'channel 0 disabled');
     t.equal(enabled(rp1Page(a.stateDir, 2).global, 2), 1, 'channel 2 still runs');
     t.equal(a.chip.getMode(12), 'output', 'GPIO12 an output');
@@ -101,7 +147,10 @@ t.test('hardware PWM on an RP1 agent', async (t) => {
 
     rig.srv.store.hardware.delete(nodeId, 'pwm', 'fan');
     const left = await pushDesired(rig, a.agent, nodeId);
-    t.notOk(left.some((i) => i.name === 'fan'), 'no report for the removed object');
+    t.notOk(
+      left.some((i) => i.name === 'fan'),
+      'no report for the removed object',
+    );
     t.equal(enabled(rp1Page(a.stateDir, 2).global, 2), 0, 'channel 2 disabled');
     t.equal(a.chip.getMode(18), 'output', 'GPIO18 left an output (SYS_RIO), not on the PWM function');
     t.equal(funcsel(a.page, 18), 5, 'FUNCSEL a5 (SYS_RIO)');
@@ -120,7 +169,16 @@ t.test('a real agent process with --sim --soc rp1 creates the gpiomem0-sized pag
   });
   t.equal(statSync(join(stateDir, 'gpiomem.sim')).size, gpioWindowBytes('rp1'), 'the page file is the size of the gpiomem0 window');
   const regs = rp1Page(stateDir, 3);
-  t.match(status().actual, { implementation: 'hardware', channel: 'PWM0_3', frequencyHz: rp1PwmFromRegisters(regs).frequencyHz, dutyCycle: rp1PwmFromRegisters(regs).duty }, 'GPIO19 on channel 3, as the page gives it');
+  t.match(
+    status().actual,
+    {
+      implementation: 'hardware',
+      channel: 'PWM0_3',
+      frequencyHz: rp1PwmFromRegisters(regs).frequencyHz,
+      dutyCycle: rp1PwmFromRegisters(regs).duty,
+    },
+    'GPIO19 on channel 3, as the page gives it',
+  );
   t.equal(funcsel(join(stateDir, 'gpiomem.sim'), 19), 3, 'GPIO19 on a3');
   child.kill('SIGTERM');
   const [code] = (await once(child, 'exit')) as [number | null];

@@ -45,7 +45,9 @@ t.test('agent refusals', async (t) => {
     await t.rejects(enrol({ server: rig.hub.url, token: `${id}.wrongsecret.${ca}`, stateDir: tempDir(t) }), { code: 'TOKEN_UNKNOWN' });
     const other = await CertManager.open({ dir: tempDir(t) });
     const [oid, osecret] = token.split('.');
-    await t.rejects(enrol({ server: rig.hub.url, token: `${oid}.${osecret}.${other.caSha256}`, stateDir: tempDir(t) }), { code: 'CA_MISMATCH' });
+    await t.rejects(enrol({ server: rig.hub.url, token: `${oid}.${osecret}.${other.caSha256}`, stateDir: tempDir(t) }), {
+      code: 'CA_MISMATCH',
+    });
   });
 
   t.test('a client without a certificate, or with one from another CA, is refused before any message', async (t) => {
@@ -57,8 +59,16 @@ t.test('agent refusals', async (t) => {
     const foreign = await other.issueAgent(csr, 'pi-d');
     t.equal(await dial(rig.hub.url, { ca: rig.certs.caCert, cert: foreign.cert, key: keyPem }), 'http 401', 'certificate from another CA');
     const own = await rig.certs.issueAgent(csr, 'pi-d');
-    t.equal(await dial(rig.hub.url, { ca: rig.certs.caCert, cert: own.cert, key: keyPem }), 'open', 'the same key with our certificate is accepted');
-    t.match(await dial(rig.hub.url, { ca: other.caCert, cert: own.cert, key: keyPem }), /^error /, 'the agent refuses a server its pinned CA did not sign');
+    t.equal(
+      await dial(rig.hub.url, { ca: rig.certs.caCert, cert: own.cert, key: keyPem }),
+      'open',
+      'the same key with our certificate is accepted',
+    );
+    t.match(
+      await dial(rig.hub.url, { ca: other.caCert, cert: own.cert, key: keyPem }),
+      /^error /,
+      'the agent refuses a server its pinned CA did not sign',
+    );
   });
 
   t.test('a revoked certificate is refused, and removing a node revokes its certificates', async (t) => {
@@ -86,7 +96,13 @@ t.test('agent refusals', async (t) => {
     const refused: { reason: string; problems: unknown[] }[] = [];
     a.agent.on('refused', (r: { reason: string; problems: unknown[] }) => refused.push(r));
     a.chip.clearTrace();
-    const item = (spec: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({ kind: 'gpio', name: 'x', generation: 1, spec, ...extra });
+    const item = (spec: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({
+      kind: 'gpio',
+      name: 'x',
+      generation: 1,
+      spec,
+      ...extra,
+    });
     const bad: unknown[] = [];
     for (let i = 0; i < 100; i++) {
       const variants: unknown[] = [
@@ -98,7 +114,12 @@ t.test('agent refusals', async (t) => {
         { v: PROTOCOL_VERSION, type: 'desired', seq: i, items: [item({ pin: 17, mode: 'output' }, { kind: 'servo' })] },
         { v: PROTOCOL_VERSION, type: 'desired', seq: -1 - i, items: [] },
         { v: 2 + i, type: 'desired', seq: i, items: [] },
-        { v: PROTOCOL_VERSION, type: 'desired', seq: i, items: [item({ pin: 17, mode: 'output', value: 1 }), item({ pin: 18, mode: 'output', value: 1, pull: 'sideways' })] },
+        {
+          v: PROTOCOL_VERSION,
+          type: 'desired',
+          seq: i,
+          items: [item({ pin: 17, mode: 'output', value: 1 }), item({ pin: 18, mode: 'output', value: 1, pull: 'sideways' })],
+        },
         { v: PROTOCOL_VERSION, type: 'nonsense', seq: i },
       ];
       bad.push(variants[i % variants.length]);
@@ -106,9 +127,16 @@ t.test('agent refusals', async (t) => {
     for (const m of bad) rig.hub.sendRaw(nodeId, JSON.stringify(m));
     await until(() => refused.length === 100 && refusedUp.length === 100);
     t.equal(refused.length, 100, 'each message refused');
-    t.ok(refused.every((r) => typeof r.reason === 'string' && r.reason.length > 0), 'each with a reason');
+    t.ok(
+      refused.every((r) => typeof r.reason === 'string' && r.reason.length > 0),
+      'each with a reason',
+    );
     t.same([...new Set(refused.map((r) => r.reason))].sort(), ['InvalidMessage', 'InvalidSpec', 'UnknownType', 'UnsupportedVersion']);
-    t.same(a.chip.trace().filter((e) => e.op === 'write'), [], 'no register written');
+    t.same(
+      a.chip.trace().filter((e) => e.op === 'write'),
+      [],
+      'no register written',
+    );
     t.ok(a.agent.connected, 'agent still connected');
     // And it still applies a good message afterwards.
     rig.srv.store.hardware.create(nodeId, 'gpio', 'ok', { pin: 17, mode: 'output', value: 1 });
@@ -131,27 +159,52 @@ t.test('agent refusals', async (t) => {
     const applied = new Promise<{ name: string; phase: string; reason: string }[]>((r) => a.agent.once('applied', r));
     rig.hub.sendRaw(nodeId, JSON.stringify({ v: PROTOCOL_VERSION, type: 'desired', seq: 1, items }));
     const got = await applied;
-    t.match(got.find((i) => i.name === 'a'), { phase: 'Applied' });
-    t.match(got.find((i) => i.name === 'b'), { phase: 'Failed', reason: 'PinBusy' });
-    t.match(got.find((i) => i.name === 'eeprom'), { phase: 'Failed', reason: 'PinReserved' });
-    t.match(got.find((i) => i.name === 'fan'), { phase: 'Applied', actual: { implementation: 'hardware', channel: 'PWM0_0' } }, 'PWM beside the refusals is applied');
+    t.match(
+      got.find((i) => i.name === 'a'),
+      { phase: 'Applied' },
+    );
+    t.match(
+      got.find((i) => i.name === 'b'),
+      { phase: 'Failed', reason: 'PinBusy' },
+    );
+    t.match(
+      got.find((i) => i.name === 'eeprom'),
+      { phase: 'Failed', reason: 'PinReserved' },
+    );
+    t.match(
+      got.find((i) => i.name === 'fan'),
+      { phase: 'Applied', actual: { implementation: 'hardware', channel: 'PWM0_0' } },
+      'PWM beside the refusals is applied',
+    );
     t.equal(a.chip.read(20), 1);
-    t.notOk(a.chip.trace().some((e) => e.op === 'write' && e.offset >= 0x1c && e.offset <= 0x2c && e.value & 1), 'GPIO0 never written');
+    t.notOk(
+      a.chip.trace().some((e) => e.op === 'write' && e.offset >= 0x1c && e.offset <= 0x2c && e.value & 1),
+      'GPIO0 never written',
+    );
     await until(() => rig.hub.info('pi-h').applied.length === 4);
-    t.match(rig.hub.info('pi-h').applied.find((i) => i.name === 'b'), { reason: 'PinBusy' }, 'reason reached the control plane');
+    t.match(
+      rig.hub.info('pi-h').applied.find((i) => i.name === 'b'),
+      { reason: 'PinBusy' },
+      'reason reached the control plane',
+    );
   });
 
   t.test('the enrol endpoint refuses bad bodies with a code', async (t) => {
     const rig = await startRig(t);
-    const post = (body: string) => new Promise<{ status: number; text: string }>((resolve, reject) => {
-      const req = request(new URL('/enrol', rig.hub.url), { method: 'POST', ca: rig.certs.caCert, headers: { 'content-type': 'application/json' } }, (res) => {
-        let text = '';
-        res.on('data', (c: Buffer) => (text += c.toString()));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+    const post = (body: string) =>
+      new Promise<{ status: number; text: string }>((resolve, reject) => {
+        const req = request(
+          new URL('/enrol', rig.hub.url),
+          { method: 'POST', ca: rig.certs.caCert, headers: { 'content-type': 'application/json' } },
+          (res) => {
+            let text = '';
+            res.on('data', (c: Buffer) => (text += c.toString()));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+          },
+        );
+        req.on('error', reject);
+        req.end(body);
       });
-      req.on('error', reject);
-      req.end(body);
-    });
     t.match(await post('nope'), { status: 400, text: /BAD_JSON/ });
     t.match(await post('{"token":1}'), { status: 422, text: /VALIDATION_FAILED/ });
     const { token } = rig.hub.createJoinToken('pi-i');

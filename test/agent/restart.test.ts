@@ -19,8 +19,15 @@ t.test('agent restart', async (t) => {
     const applied = nextApplied(first.agent);
     rig.hub.pushDesired(nodeId);
     t.equal((await applied).length, 28);
-    t.same(PINS.map((p) => [first.chip.getMode(p), first.chip.read(p)]), PINS.map((p) => ['output', level(p)]), 'outputs set');
-    t.ok(first.chip.trace().some((e) => e.op === 'write'), 'the first apply did write (the trace records writes)');
+    t.same(
+      PINS.map((p) => [first.chip.getMode(p), first.chip.read(p)]),
+      PINS.map((p) => ['output', level(p)]),
+      'outputs set',
+    );
+    t.ok(
+      first.chip.trace().some((e) => e.op === 'write'),
+      'the first apply did write (the trace records writes)',
+    );
     await first.agent.stop();
     first.chip.close();
 
@@ -33,7 +40,11 @@ t.test('agent restart', async (t) => {
     t.equal((await reconciled).length, 28);
     const writes = again.chip.trace().filter((e) => e.op === 'write');
     t.same(writes, [], 'zero register writes across restart and reconcile');
-    t.same(PINS.map((p) => [again.chip.getMode(p), again.chip.read(p)]), PINS.map((p) => ['output', level(p)]), 'levels unchanged');
+    t.same(
+      PINS.map((p) => [again.chip.getMode(p), again.chip.read(p)]),
+      PINS.map((p) => ['output', level(p)]),
+      'levels unchanged',
+    );
   });
 
   t.test('agent endpoint killed and restarted: agent reconnects, pins unchanged meanwhile, state reconciled', async (t) => {
@@ -53,8 +64,19 @@ t.test('agent restart', async (t) => {
     rig.srv.store.hardware.replace(nodeId, 'gpio', 'relay', { pin: 5, mode: 'output', value: 0 });
     await new Promise((r) => setTimeout(r, 300));
     t.equal(a.chip.read(5), 1, 'pin unchanged while the control plane is down');
-    t.same(a.chip.trace().filter((e) => e.op === 'write'), [], 'no register written during the outage');
-    const hub2 = new AgentHub({ store: rig.srv.store, bus: rig.bus, certs: await CertManager.open({ dir: rig.certDir }), log: silentLogger(), port, heartbeatMs: 1000 });
+    t.same(
+      a.chip.trace().filter((e) => e.op === 'write'),
+      [],
+      'no register written during the outage',
+    );
+    const hub2 = new AgentHub({
+      store: rig.srv.store,
+      bus: rig.bus,
+      certs: await CertManager.open({ dir: rig.certDir }),
+      log: silentLogger(),
+      port,
+      heartbeatMs: 1000,
+    });
     t.teardown(() => hub2.close());
     await hub2.listen();
     await until(() => a.agent.connected, 8000);

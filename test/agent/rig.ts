@@ -36,12 +36,21 @@ export interface Rig {
 }
 
 /** Starts the control plane with an agent hub. `certDir` reuses a CA (control plane restart). */
-export async function startRig(t: T, opts: { certDir?: string; port?: number; heartbeatMs?: number; certsNow?: () => number } = {}): Promise<Rig> {
+export async function startRig(
+  t: T,
+  opts: { certDir?: string; port?: number; heartbeatMs?: number; certsNow?: () => number } = {},
+): Promise<Rig> {
   const certDir = opts.certDir ?? tempDir(t, 'pic-ca-');
   const certs = await CertManager.open({ dir: certDir, ...(opts.certsNow ? { now: opts.certsNow } : {}) });
   let hub: AgentHub | undefined;
   const srv = await startServer(t, (store) => {
-    hub = new AgentHub({ store, certs, log: silentLogger(), ...(opts.port ? { port: opts.port } : {}), heartbeatMs: opts.heartbeatMs ?? 1000 });
+    hub = new AgentHub({
+      store,
+      certs,
+      log: silentLogger(),
+      ...(opts.port ? { port: opts.port } : {}),
+      heartbeatMs: opts.heartbeatMs ?? 1000,
+    });
     return { agents: hub };
   });
   // The app's own bus (events recorded in the store), as in `serve`.
@@ -71,7 +80,12 @@ export function simChip(page: string, create: boolean, soc: SocName = 'bcm2711')
 }
 
 /** Enrols `node` with a join token into `stateDir` (default: a fresh temporary directory). */
-export async function enrolNode(t: T, rig: Rig, node: string, stateDir = tempDir(t, 'pic-agent-')): Promise<{ stateDir: string; nodeId: string }> {
+export async function enrolNode(
+  t: T,
+  rig: Rig,
+  node: string,
+  stateDir = tempDir(t, 'pic-agent-'),
+): Promise<{ stateDir: string; nodeId: string }> {
   const { token } = rig.hub.createJoinToken(node);
   await enrol({ server: rig.hub.url, token, stateDir });
   return { stateDir, nodeId: rig.srv.store.nodes.require(node).id };
@@ -81,7 +95,12 @@ export async function enrolNode(t: T, rig: Rig, node: string, stateDir = tempDir
  * Enrols a new agent for `node` and starts it (unless `start: false`); resolves once the agent
  * has reported on the first desired snapshot the control plane sends after hello.
  */
-export async function newAgent(t: T, rig: Rig, node: string, opts: { start?: boolean; stateDir?: string; agent?: Partial<AgentOptions>; soc?: SocName } = {}): Promise<TestAgent> {
+export async function newAgent(
+  t: T,
+  rig: Rig,
+  node: string,
+  opts: { start?: boolean; stateDir?: string; agent?: Partial<AgentOptions>; soc?: SocName } = {},
+): Promise<TestAgent> {
   const { stateDir } = await enrolNode(t, rig, node, opts.stateDir);
   const a = startAgent(t, stateDir, true, false, opts.agent, opts.soc);
   if (opts.start ?? true) {
@@ -93,7 +112,14 @@ export async function newAgent(t: T, rig: Rig, node: string, opts: { start?: boo
 }
 
 /** Starts an agent from an enrolled state directory (a restart when `fresh` is false). */
-export function startAgent(t: T, stateDir: string, fresh: boolean, start = true, extra: Partial<AgentOptions> = {}, soc: SocName = 'bcm2711'): TestAgent {
+export function startAgent(
+  t: T,
+  stateDir: string,
+  fresh: boolean,
+  start = true,
+  extra: Partial<AgentOptions> = {},
+  soc: SocName = 'bcm2711',
+): TestAgent {
   const page = join(stateDir, 'gpiomem.sim');
   const chip = simChip(page, fresh, soc);
   const sim = simBackends(stateDir, chip.soc, page, undefined, { trace: true });
@@ -101,7 +127,15 @@ export function startAgent(t: T, stateDir: string, fresh: boolean, start = true,
   let engine: TimingEngine | undefined;
   const pwm = { ...sim.pwm, openHardware: () => (hw = sim.pwm.openHardware!()), openEngine: () => (engine = sim.pwm.openEngine!()) };
   const agent = new Agent({
-    stateDir, chip, log: silentLogger(), version: 'test', healthIntervalMs: 500, backoff: { baseMs: 50, maxMs: 400 }, pwm, i2c: sim.i2c, ...extra,
+    stateDir,
+    chip,
+    log: silentLogger(),
+    version: 'test',
+    healthIntervalMs: 500,
+    backoff: { baseMs: 50, maxMs: 400 },
+    pwm,
+    i2c: sim.i2c,
+    ...extra,
   });
   t.teardown(async () => {
     await agent.stop();
@@ -117,7 +151,9 @@ export function startAgent(t: T, stateDir: string, fresh: boolean, start = true,
  */
 export function spawnAgent(t: T, args: string[]): { child: ChildProcess; stderr: () => string } {
   let err = '';
-  const child = spawn(process.execPath, [join(repoRoot(), 'dist/src/cli/main.js'), 'agent', ...args, '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [join(repoRoot(), 'dist/src/cli/main.js'), 'agent', ...args, '--log-level', 'warn'], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
   t.teardown(() => void child.kill('SIGKILL'));
   return { child, stderr: () => err };

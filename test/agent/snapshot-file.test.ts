@@ -15,7 +15,10 @@ t.test('SnapshotFile', async (t) => {
     f.close();
     t.equal(new SnapshotFile(dir, 'desired.json').load(), '{"seq":3}', 'a new reader finds the last write');
     t.equal(statSync(join(dir, 'desired.json.1')).mode & 0o777, 0o600);
-    t.ok(readFileSync(join(dir, 'desired.json.1'), 'utf8').includes('a long first snapshot'.slice(-8)), 'a shorter write leaves the old tail, which is ignored');
+    t.ok(
+      readFileSync(join(dir, 'desired.json.1'), 'utf8').includes('a long first snapshot'.slice(-8)),
+      'a shorter write leaves the old tail, which is ignored',
+    );
   });
 
   t.test('a write cut short falls back to the previous snapshot', async (t) => {

@@ -14,14 +14,19 @@ t.test('a software PWM at 4 kHz in the agent: edges made, none held', async (t) 
   await until(() => a.agent.connected);
   const nodeId = rig.srv.store.nodes.require('pi-soft').id;
   rig.srv.store.hardware.create(nodeId, 'pwm', 'led', { pin: 17, frequencyHz: 4000, dutyCycle: 0.5, implementation: 'software' });
-  t.match((await pushDesired(rig, a.agent, nodeId)).find((i) => i.name === 'led'), { phase: 'Applied', actual: { implementation: 'software', frequencyHz: 4000, periodNs: 250_000 } });
+  t.match(
+    (await pushDesired(rig, a.agent, nodeId)).find((i) => i.name === 'led'),
+    { phase: 'Applied', actual: { implementation: 'software', frequencyHz: 4000, periodNs: 250_000 } },
+  );
   const engine = a.engine();
   if (!engine) throw new Error('the agent did not open a timing engine for software PWM');
 
   // About 2 s of output (8000 edges a second when the thread keeps up; fewer on a loaded machine,
   // which skips periods rather than bursting): the record is sampled all along.
   const WANT = 16_000;
-  let maxHeld = 0, maxBytes = 0, samples = 0;
+  let maxHeld = 0,
+    maxBytes = 0,
+    samples = 0;
   await until(() => {
     const s = engine.recordStats();
     maxHeld = Math.max(maxHeld, s.held);

@@ -62,7 +62,10 @@ t.test('retention keeps the newest N', async (t) => {
   const b = await mgr.create('b');
   await new Promise((r) => setTimeout(r, 5));
   const c = await mgr.create('c');
-  t.same(mgr.list().map((x) => x.file), [c.file, b.file]);
+  t.same(
+    mgr.list().map((x) => x.file),
+    [c.file, b.file],
+  );
   t.notOk(existsSync(join(mgr.dir, a.file)));
 });
 
@@ -95,9 +98,15 @@ t.test('restore refuses what is not ours, newer, or corrupt, and writes only in 
   const r = restoreBackup({ dataDir, source: good });
   t.match(r.replaced, /^state\.sqlite\.before-restore-/);
   const after = openStore({ file: join(dataDir, DB_FILE) });
-  t.same(after.nodes.list().items.map((n) => n.name), ['from-backup']);
+  t.same(
+    after.nodes.list().items.map((n) => n.name),
+    ['from-backup'],
+  );
   after.close();
-  t.ok(readdirSync(dataDir).every((f) => f.startsWith('state.sqlite')), `only database files in the data directory: ${readdirSync(dataDir).join(', ')}`);
+  t.ok(
+    readdirSync(dataDir).every((f) => f.startsWith('state.sqlite')),
+    `only database files in the data directory: ${readdirSync(dataDir).join(', ')}`,
+  );
 
   // A truncated copy of a good database fails the checks.
   const torn = join(dir, 'torn.sqlite');

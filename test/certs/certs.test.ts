@@ -41,7 +41,9 @@ t.test('CertManager', async (t) => {
     t.same(m.revokeNode('pi-7'), [issued.serial]);
     t.ok(m.isRevoked(issued.serial));
     t.ok((await CertManager.open({ dir: tempDir(t) })).isRevoked(issued.serial), 'another CA does not know it');
-    await t.rejects(m.issueAgent('-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n', 'x'), { code: 'CSR_INVALID' });
+    await t.rejects(m.issueAgent('-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n', 'x'), {
+      code: 'CSR_INVALID',
+    });
   });
 
   t.test('join tokens are one-time, expire, and pin the CA', async (t) => {

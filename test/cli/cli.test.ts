@@ -11,7 +11,11 @@ import { Writable } from 'node:stream';
 
 const quietLogging = () => createLogging({ level: 'silent', format: 'json', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
 
-async function start(t: { teardown(fn: () => Promise<void> | void): void }, dataDir: string, extra: Record<string, string> = {}): Promise<{ cp: RunningControlPlane; banner: string }> {
+async function start(
+  t: { teardown(fn: () => Promise<void> | void): void },
+  dataDir: string,
+  extra: Record<string, string> = {},
+): Promise<{ cp: RunningControlPlane; banner: string }> {
   let banner = '';
   const config = loadConfig({ env: {}, cwd: dataDir, flags: { '/dataDir': dataDir, '/http/port': 0, ...extra } });
   const cp = await startControlPlane({ config, version: 'test', logging: quietLogging(), out: (s) => (banner += s) });
@@ -115,7 +119,13 @@ t.test('CLI against a running server', async (t) => {
     cp.app.bus.emit('node.deleted', { id: 'b', name: 'b' });
     const r = await p;
     t.equal(r.code, EXIT.OK, r.err);
-    t.same(r.out.trim().split('\n').map((l) => JSON.parse(l).data.name), ['a', 'b']);
+    t.same(
+      r.out
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l).data.name),
+      ['a', 'b'],
+    );
   });
 
   t.test('backup, and restore refuses while the server runs', async (t) => {

@@ -59,10 +59,12 @@ t.test('CRD generation', async (t) => {
   });
 
   t.test('the spec is the REST spec plus nodeName', async (t) => {
-    const spec = (crdFor('gpio') as { spec: { versions: { schema: { openAPIV3Schema: { properties: { spec: Json } } } }[] } }).spec.versions[0]!.schema.openAPIV3Schema.properties.spec;
+    const spec = (crdFor('gpio') as { spec: { versions: { schema: { openAPIV3Schema: { properties: { spec: Json } } } }[] } }).spec
+      .versions[0]!.schema.openAPIV3Schema.properties.spec;
     t.same(spec.required, ['nodeName', 'pin', 'mode']);
     t.match(spec.properties, { pin: { type: 'integer', minimum: 0, maximum: 53 }, mode: { enum: ['input', 'output'] } });
-    const pwm = (crdFor('pwm') as { spec: { versions: { schema: { openAPIV3Schema: { properties: { spec: { properties: Json } } } } }[] } }).spec.versions[0]!.schema.openAPIV3Schema.properties.spec.properties;
+    const pwm = (crdFor('pwm') as { spec: { versions: { schema: { openAPIV3Schema: { properties: { spec: { properties: Json } } } } }[] } })
+      .spec.versions[0]!.schema.openAPIV3Schema.properties.spec.properties;
     t.match(pwm.frequencyHz, { minimum: 0, exclusiveMinimum: true });
   });
 });

@@ -16,7 +16,12 @@ import { tempDir } from '../support/tmp.js';
 const skip = k8sUnavailable();
 t.setTimeout(250_000);
 
-type Case = [name: string, kind: 'GPIOPin' | 'PWMController' | 'I2CDevice', spec: Record<string, unknown>, expect: 'refused' | 'InvalidSpec'];
+type Case = [
+  name: string,
+  kind: 'GPIOPin' | 'PWMController' | 'I2CDevice',
+  spec: Record<string, unknown>,
+  expect: 'refused' | 'InvalidSpec',
+];
 
 const G = (spec: Record<string, unknown>) => ({ nodeName: 'pi-v', pin: 17, mode: 'output', ...spec });
 const P = (spec: Record<string, unknown>) => ({ nodeName: 'pi-v', pin: 18, frequencyHz: 1000, dutyCycle: 0.5, ...spec });
@@ -88,7 +93,10 @@ t.test('invalid custom resources', { skip: skip ?? false, timeout: 240_000 }, as
   const landed: string[] = [];
   for (const [name, kind, spec, expect] of CASES) {
     const r = await k.api('POST', `/apis/gpio.pi-controller.io/v1alpha1/namespaces/default/${PLURAL[kind]}`, {
-      apiVersion: 'gpio.pi-controller.io/v1alpha1', kind, metadata: { name }, spec,
+      apiVersion: 'gpio.pi-controller.io/v1alpha1',
+      kind,
+      metadata: { name },
+      spec,
     });
     if (expect === 'refused') {
       t.equal(r.status, 422, `${name}: refused by the API server (${String(r.body?.message ?? '').slice(0, 160)})`);
@@ -100,7 +108,10 @@ t.test('invalid custom resources', { skip: skip ?? false, timeout: 240_000 }, as
 
   // A valid object beside them, to show the reconciler is working on this node at all.
   const ok = await k.api('POST', '/apis/gpio.pi-controller.io/v1alpha1/namespaces/default/gpiopins', {
-    apiVersion: 'gpio.pi-controller.io/v1alpha1', kind: 'GPIOPin', metadata: { name: 'valid' }, spec: { nodeName: 'pi-v', pin: 5, mode: 'output', value: 1 },
+    apiVersion: 'gpio.pi-controller.io/v1alpha1',
+    kind: 'GPIOPin',
+    metadata: { name: 'valid' },
+    spec: { nodeName: 'pi-v', pin: 5, mode: 'output', value: 1 },
   });
   t.equal(ok.status, 201);
 
@@ -114,7 +125,11 @@ t.test('invalid custom resources', { skip: skip ?? false, timeout: 240_000 }, as
       if (Date.now() > end) break;
       await new Promise((r) => setTimeout(r, 50));
     }
-    t.match(o.status, { phase: 'Failed', conditions: [{ type: 'Ready', status: 'False', reason: 'InvalidSpec', message: /\/spec/ }] }, `${name}: ${String(o.status?.message)}`);
+    t.match(
+      o.status,
+      { phase: 'Failed', conditions: [{ type: 'Ready', status: 'False', reason: 'InvalidSpec', message: /\/spec/ }] },
+      `${name}: ${String(o.status?.message)}`,
+    );
   }
   t.equal(landed.length, CASES.filter((c) => c[3] === 'InvalidSpec').length);
   // The valid one was stored; no invalid one was.
@@ -125,7 +140,12 @@ t.test('invalid custom resources', { skip: skip ?? false, timeout: 240_000 }, as
   t.match(v.status?.conditions?.[0], { reason: /AgentOffline|Applying/ }, 'the valid one waits for an agent (none in this test)');
 
   t.test('an object that becomes invalid keeps what was applied before', async (t) => {
-    const r = await k.api('PATCH', '/apis/gpio.pi-controller.io/v1alpha1/namespaces/default/gpiopins/valid', { spec: { mode: 'input' } }, 'application/merge-patch+json');
+    const r = await k.api(
+      'PATCH',
+      '/apis/gpio.pi-controller.io/v1alpha1/namespaces/default/gpiopins/valid',
+      { spec: { mode: 'input' } },
+      'application/merge-patch+json',
+    );
     t.equal(r.status, 200);
     const end2 = Date.now() + 20_000;
     let o: any; // eslint-disable-line @typescript-eslint/no-explicit-any -- as above
@@ -134,6 +154,10 @@ t.test('invalid custom resources', { skip: skip ?? false, timeout: 240_000 }, as
       o = (await k.api('GET', '/apis/gpio.pi-controller.io/v1alpha1/namespaces/default/gpiopins/valid')).body;
     } while (o.status?.observedGeneration !== 2 && Date.now() < end2);
     t.match(o.status.conditions[0], { reason: 'InvalidSpec', message: /value is only meaningful for an output/ });
-    t.match(store.hardware.require(node.id, 'gpio', hwNameFor('default', 'valid')).spec, { mode: 'output', value: 1 }, 'stored spec unchanged');
+    t.match(
+      store.hardware.require(node.id, 'gpio', hwNameFor('default', 'valid')).spec,
+      { mode: 'output', value: 1 },
+      'stored spec unchanged',
+    );
   });
 });

@@ -40,27 +40,34 @@ t.test('Kubernetes rig', { skip: skip ?? false, timeout: 240_000 }, async (t) =>
     const watch = (async () => {
       const { request } = await import('node:https');
       await new Promise<void>((resolve) => {
-        const req = request(`${k.server}/apis/gpio.pi-controller.io/v1alpha1/namespaces/default/gpiopins?watch=1&resourceVersion=${rv}`, {
-          ca: k.caPem, headers: { authorization: `Bearer ${k.token}` }, signal: ac.signal,
-        }, (res) => {
-          let buf = '';
-          res.on('data', (c: Buffer) => {
-            buf += c.toString('utf8');
-            let i;
-            while ((i = buf.indexOf('\n')) >= 0) {
-              const ev = JSON.parse(buf.slice(0, i)) as { type: string; object: { metadata: { name: string } } };
-              buf = buf.slice(i + 1);
-              seen.push(`${ev.type} ${ev.object.metadata.name}`);
-              if (seen.length >= 1) resolve();
-            }
-          });
-        });
+        const req = request(
+          `${k.server}/apis/gpio.pi-controller.io/v1alpha1/namespaces/default/gpiopins?watch=1&resourceVersion=${rv}`,
+          {
+            ca: k.caPem,
+            headers: { authorization: `Bearer ${k.token}` },
+            signal: ac.signal,
+          },
+          (res) => {
+            let buf = '';
+            res.on('data', (c: Buffer) => {
+              buf += c.toString('utf8');
+              let i;
+              while ((i = buf.indexOf('\n')) >= 0) {
+                const ev = JSON.parse(buf.slice(0, i)) as { type: string; object: { metadata: { name: string } } };
+                buf = buf.slice(i + 1);
+                seen.push(`${ev.type} ${ev.object.metadata.name}`);
+                if (seen.length >= 1) resolve();
+              }
+            });
+          },
+        );
         req.on('error', () => resolve());
         req.end();
       });
     })();
 
-    const yaml = 'apiVersion: gpio.pi-controller.io/v1alpha1\nkind: GPIOPin\nmetadata: {name: led}\nspec: {nodeName: pi-one, pin: 17, mode: output, value: 1}\n';
+    const yaml =
+      'apiVersion: gpio.pi-controller.io/v1alpha1\nkind: GPIOPin\nmetadata: {name: led}\nspec: {nodeName: pi-one, pin: 17, mode: output, value: 1}\n';
     const c = await k.kubectl(['apply', '-f', '-'], yaml);
     t.equal(c.status, 0, c.stderr);
     await Promise.race([watch, new Promise((r) => setTimeout(r, 15_000))]);

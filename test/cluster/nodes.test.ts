@@ -3,8 +3,18 @@ import { labelValue, nodeLabels } from '../../src/cluster/nodes.js';
 import type { Node } from '../../src/api/nodes.js';
 
 const node = (over: Partial<Node>): Node => ({
-  id: 'n1', name: 'pi-one', address: null, mac: null, model: null, state: 'ready', labels: {}, clusterId: null,
-  createdAt: '2026-01-01T00:00:00Z', updatedAt: '2026-01-01T00:00:00Z', lastSeenAt: null, ...over,
+  id: 'n1',
+  name: 'pi-one',
+  address: null,
+  mac: null,
+  model: null,
+  state: 'ready',
+  labels: {},
+  clusterId: null,
+  createdAt: '2026-01-01T00:00:00Z',
+  updatedAt: '2026-01-01T00:00:00Z',
+  lastSeenAt: null,
+  ...over,
 });
 
 t.test('node labels', async (t) => {

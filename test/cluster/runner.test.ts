@@ -26,7 +26,12 @@ function runnerFor(t: T, k: K8sCluster, port: number, srv: TestServer, backoff =
   const kubeConfig = new KubeConfig();
   kubeConfig.loadFromString(readFileSync(k.kubeconfig, 'utf8').replace(k.server, `https://127.0.0.1:${port}`));
   const runner = new ClusterRunner({
-    kube: { kubeConfig, source: 'test' }, store: srv.store, agents: undefined, log: silentLogger(), backoff, probeMs: 100,
+    kube: { kubeConfig, source: 'test' },
+    store: srv.store,
+    agents: undefined,
+    log: silentLogger(),
+    backoff,
+    probeMs: 100,
     reconciler: { statusPollMs: 20, registerNodes: false },
   });
   t.teardown(() => runner.stop());
@@ -44,7 +49,15 @@ t.test('cluster runner', { skip: skip ?? false }, async (t) => {
     runner.start(srv.app.bus);
     await until(() => runner.status().attempts >= 4, 20_000);
     const s = runner.status();
-    t.match(s, { enabled: true, state: 'retrying', connected: false, synced: false, queueDepth: 0, lastError: /ECONNREFUSED/, source: 'test' });
+    t.match(s, {
+      enabled: true,
+      state: 'retrying',
+      connected: false,
+      synced: false,
+      queueDepth: 0,
+      lastError: /ECONNREFUSED/,
+      source: 'test',
+    });
     t.ok(Date.parse(s.nextAttemptAt!) > 0, 'the next attempt is scheduled');
     t.equal(runner.reconciler, undefined, 'no reconciler is left running from a failed attempt');
     await gate.open();
@@ -62,9 +75,16 @@ t.test('cluster runner', { skip: skip ?? false }, async (t) => {
     await until(() => runner.status().synced, 20_000);
     await gate.close();
     await until(() => !runner.status().connected, 10_000);
-    t.match(runner.status(), { state: 'running', lastError: /ECONNREFUSED|socket hang up|ECONNRESET/ }, 'still running: its watches keep retrying');
+    t.match(
+      runner.status(),
+      { state: 'running', lastError: /ECONNREFUSED|socket hang up|ECONNRESET/ },
+      'still running: its watches keep retrying',
+    );
     // Made while the control plane could not see the server: found by the relist.
-    const r = await k.kubectl(['apply', '-f', '-'], 'apiVersion: gpio.pi-controller.io/v1alpha1\nkind: GPIOPin\nmetadata: {name: runner-far}\nspec: {nodeName: pi-nowhere, pin: 5, mode: input}\n');
+    const r = await k.kubectl(
+      ['apply', '-f', '-'],
+      'apiVersion: gpio.pi-controller.io/v1alpha1\nkind: GPIOPin\nmetadata: {name: runner-far}\nspec: {nodeName: pi-nowhere, pin: 5, mode: input}\n',
+    );
     t.equal(r.status, 0, r.stderr);
     await gate.open();
     await until(() => runner.status().connected, 10_000);
@@ -103,7 +123,11 @@ t.test('cluster runner', { skip: skip ?? false }, async (t) => {
     await new Promise((r) => setTimeout(r, 300));
     t.match(hung.status(), { state: 'starting', attempts: 1 }, 'the first attempt is still waiting for an answer');
     const stopped = hung.stop().then(() => 'stopped');
-    t.equal(await Promise.race([stopped, new Promise((r) => setTimeout(() => r('still waiting'), 20_000))]), 'stopped', 'stop does not wait out the request');
+    t.equal(
+      await Promise.race([stopped, new Promise((r) => setTimeout(() => r('still waiting'), 20_000))]),
+      'stopped',
+      'stop does not wait out the request',
+    );
     t.equal(hung.status().state, 'stopped');
   });
 });

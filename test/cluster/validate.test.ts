@@ -25,7 +25,16 @@ t.test('custom resource spec validation in code', async (t) => {
     t.same(codes('pwm', { pin: 18, frequencyHz: 200_000, dutyCycle: 0.5, implementation: 'hardware' }), []);
     t.same(codes('i2c', { bus: 1, address: 0x76 }), ['nothing-to-read']);
     t.same(codes('i2c', { bus: 1, address: 0x76, decoder: 'bme280' }), []);
-    t.same(codes('i2c', { bus: 1, address: 0x76, registers: [{ name: 'a', register: 1, type: 'bytes', pollIntervalMs: 100 }, { name: 'a', register: 2, type: 'u8', length: 2, pollIntervalMs: 100 }] }),
-      ['bytes-without-length', 'length-without-bytes', 'duplicate-name']);
+    t.same(
+      codes('i2c', {
+        bus: 1,
+        address: 0x76,
+        registers: [
+          { name: 'a', register: 1, type: 'bytes', pollIntervalMs: 100 },
+          { name: 'a', register: 2, type: 'u8', length: 2, pollIntervalMs: 100 },
+        ],
+      }),
+      ['bytes-without-length', 'length-without-bytes', 'duplicate-name'],
+    );
   });
 });

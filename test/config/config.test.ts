@@ -29,7 +29,9 @@ t.test('configuration', async (t) => {
     const dir = tempDir(t);
     const file = join(dir, 'c.json');
     writeFileSync(file, JSON.stringify({ http: { tls: 'maybe' }, backup: { keep: 0 }, bogus: 1, log: { components: { http: 'loud' } } }));
-    const err = t.throws(() => loadConfig({ file, env: { PI_CONTROLLER_PORT: 'eighty' } }), { code: 'CONFIG_INVALID' }) as unknown as { problems: { path: string; message: string }[] };
+    const err = t.throws(() => loadConfig({ file, env: { PI_CONTROLLER_PORT: 'eighty' } }), { code: 'CONFIG_INVALID' }) as unknown as {
+      problems: { path: string; message: string }[];
+    };
     const byPath = Object.fromEntries(err.problems.map((p) => [p.path, p.message]));
     t.match(byPath['/http/port'], /integer.*env PI_CONTROLLER_PORT/);
     t.match(byPath['/http/tls'], /one of "auto", "on", "off".*file/);

@@ -41,7 +41,8 @@ async function statusPuts(k: K8sCluster): Promise<number> {
   let n = 0;
   for (const line of String(r.body).split('\n')) {
     if (!line.startsWith('apiserver_request_total{')) continue;
-    if (line.includes('resource="gpiopins"') && line.includes('subresource="status"') && line.includes('verb="PUT"')) n += Number(line.split(' ').pop());
+    if (line.includes('resource="gpiopins"') && line.includes('subresource="status"') && line.includes('verb="PUT"'))
+      n += Number(line.split(' ').pop());
   }
   return n;
 }
@@ -59,11 +60,21 @@ t.test('edges at 10 kHz reach the status and the bus as rate-limited counts', { 
   const nodeId = rig.srv.store.nodes.require('pi-flood').id;
   const kc = new KubeConfig();
   kc.loadFromFile(k.kubeconfig);
-  const rec = new ClusterReconciler({ kubeConfig: kc, store: rig.srv.store, bus: rig.bus, agents: rig.hub, log: silentLogger(), minReportIntervalMs: STATUS_MS });
+  const rec = new ClusterReconciler({
+    kubeConfig: kc,
+    store: rig.srv.store,
+    bus: rig.bus,
+    agents: rig.hub,
+    log: silentLogger(),
+    minReportIntervalMs: STATUS_MS,
+  });
   t.teardown(() => rec.stop());
   await rec.start();
 
-  const applied = await k.kubectl(['apply', '-f', '-'], `apiVersion: gpio.pi-controller.io/v1alpha1\nkind: GPIOPin\nmetadata: {name: button}\nspec: {nodeName: pi-flood, pin: ${PIN}, mode: input, edge: both}\n`);
+  const applied = await k.kubectl(
+    ['apply', '-f', '-'],
+    `apiVersion: gpio.pi-controller.io/v1alpha1\nkind: GPIOPin\nmetadata: {name: button}\nspec: {nodeName: pi-flood, pin: ${PIN}, mode: input, edge: both}\n`,
+  );
   t.equal(applied.status, 0, applied.stderr);
   const obj = async () => (await k.api('GET', '/apis/gpio.pi-controller.io/v1alpha1/namespaces/default/gpiopins/button')).body;
   await until(() => a.agent.desired.some((i) => i.spec.pin === PIN), 30_000);
@@ -81,7 +92,9 @@ t.test('edges at 10 kHz reach the status and the bus as rate-limited counts', { 
     busEdges += e.data.edges ?? 1;
   });
   t.teardown(() => rig.bus.removeOwner('flood-test'));
-  const ws = new WebSocket(`${rig.srv.url.replace('http', 'ws')}/api/v1/events?types=gpio.changed`, { headers: { authorization: `Bearer ${rig.srv.admin}` } });
+  const ws = new WebSocket(`${rig.srv.url.replace('http', 'ws')}/api/v1/events?types=gpio.changed`, {
+    headers: { authorization: `Bearer ${rig.srv.admin}` },
+  });
   let wsMessages = 0;
   ws.on('message', () => wsMessages++);
   await new Promise((r, j) => ws.once('open', r).once('error', j));
@@ -113,7 +126,9 @@ t.test('edges at 10 kHz reach the status and the bus as rate-limited counts', { 
   const elapsed = Date.now() - t0;
   const puts = (await statusPuts(k)) - putsBefore;
   const seen = sumReports(reports);
-  t.comment(`driven ${driven} edges (${HZ} Hz for ~${FLOOD_MS} ms); reported ${seen} in ${reports.length} reports; ${busEvents} bus events, ${wsMessages} WebSocket messages, ${puts} status PUTs in ${elapsed} ms`);
+  t.comment(
+    `driven ${driven} edges (${HZ} Hz for ~${FLOOD_MS} ms); reported ${seen} in ${reports.length} reports; ${busEvents} bus events, ${wsMessages} WebSocket messages, ${puts} status PUTs in ${elapsed} ms`,
+  );
 
   t.ok(driven >= HZ * 2 * (FLOOD_MS / 1000) * 0.25, `the square wave ran (${driven} edges)`);
   t.ok(seen <= driven, 'no edge is counted that was not driven');

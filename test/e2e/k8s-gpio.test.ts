@@ -40,28 +40,37 @@ interface Lab {
   kc: KubeConfig;
 }
 
-async function get(k: K8sCluster, plural: string, name: string): Promise<any> { // eslint-disable-line @typescript-eslint/no-explicit-any -- objects are inspected field by field
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- objects are inspected field by field
+async function get(k: K8sCluster, plural: string, name: string): Promise<any> {
   const r = await k.api('GET', `/apis/gpio.pi-controller.io/v1alpha1/namespaces/default/${plural}/${name}`);
   return r.status === 200 ? r.body : null;
 }
 
 /** Waits until the object's Ready condition has `reason` for its current generation. */
-async function untilReason(k: K8sCluster, plural: string, name: string, reason: string | string[], ms = 20_000): Promise<any> { // eslint-disable-line @typescript-eslint/no-explicit-any -- as above
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- as above
+async function untilReason(k: K8sCluster, plural: string, name: string, reason: string | string[], ms = 20_000): Promise<any> {
   const end = Date.now() + ms;
   const reasons = Array.isArray(reason) ? reason : [reason];
   for (;;) {
     const o = await get(k, plural, name);
     const c = o?.status?.conditions?.find((x: { type: string }) => x.type === 'Ready');
     if (o && reasons.includes(c?.reason) && o.status.observedGeneration === o.metadata.generation) return o;
-    if (Date.now() > end) throw new Error(`${plural}/${name}: reason ${String(c?.reason)} (wanted ${reason}), status ${JSON.stringify(o?.status)}`);
+    if (Date.now() > end)
+      throw new Error(`${plural}/${name}: reason ${String(c?.reason)} (wanted ${reason}), status ${JSON.stringify(o?.status)}`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }
 
 function startReconciler(t: { teardown(fn: () => void | Promise<void>): void }, lab: { kc: KubeConfig; rig: Rig }): ClusterReconciler {
   const rec = new ClusterReconciler({
-    kubeConfig: lab.kc, store: lab.rig.srv.store, bus: lab.rig.bus, agents: lab.rig.hub, log: silentLogger(),
-    statusPollMs: 20, minReportIntervalMs: 200, resyncMs: 30_000,
+    kubeConfig: lab.kc,
+    store: lab.rig.srv.store,
+    bus: lab.rig.bus,
+    agents: lab.rig.hub,
+    log: silentLogger(),
+    statusPollMs: 20,
+    minReportIntervalMs: 200,
+    resyncMs: 30_000,
   });
   t.teardown(() => rec.stop());
   return rec;
@@ -83,14 +92,14 @@ t.test('GPIOPin, PWMController and I2CDevice on a real API server', { skip: skip
   t.test('nodes are registered with capability labels', async (t) => {
     let out = '';
     for (let i = 0; i < 100 && !out.includes('pi-two'); i++) {
-      out = ((await k.kubectl(['get', 'nodes', '-l', 'pi-controller.io/gpio=true', '-o', 'name']))).stdout;
+      out = (await k.kubectl(['get', 'nodes', '-l', 'pi-controller.io/gpio=true', '-o', 'name'])).stdout;
       if (!out.includes('pi-two')) await new Promise((r) => setTimeout(r, 200));
     }
     t.equal(out.trim().split('\n').sort().join(' '), 'node/pi-one node/pi-two');
     t.match((await k.kubectl(['get', 'node', 'pi-one', '-o', 'jsonpath={.metadata.labels}'])).stdout, /"pi-controller.io\/managed":"true"/);
   });
 
-  t.test('kubectl apply sets the register in that node\'s page; status shows Ready and the value', async (t) => {
+  t.test("kubectl apply sets the register in that node's page; status shows Ready and the value", async (t) => {
     const r = await k.kubectl(['apply', '-f', '-'], gpio('led', 'pi-one', 17, 'mode: output, value: 1'));
     t.equal(r.status, 0, r.stderr);
     await until(() => fsel(one.page, 17) === 1 && level(one.page, 17) === 1, 20_000);
@@ -101,7 +110,11 @@ t.test('GPIOPin, PWMController and I2CDevice on a real API server', { skip: skip
     const w = await k.kubectl(['wait', '--for=condition=Ready', '--timeout=20s', 'gpiopin/led']);
     t.equal(w.status, 0, w.stderr);
     t.match((await k.kubectl(['get', 'gpiopins', 'led', '--no-headers'])).stdout, /^led\s+pi-one\s+17\s+output\s+1\s+Ready/);
-    t.equal(rig.srv.store.hardware.require(nodeId('pi-one'), 'gpio', hwNameFor('default', 'led')).spec.pin, 17, 'desired state kept in SQLite');
+    t.equal(
+      rig.srv.store.hardware.require(nodeId('pi-one'), 'gpio', hwNameFor('default', 'led')).spec.pin,
+      17,
+      'desired state kept in SQLite',
+    );
   });
 
   t.test('a change of spec is applied again', async (t) => {
@@ -129,7 +142,9 @@ t.test('GPIOPin, PWMController and I2CDevice on a real API server', { skip: skip
     const w = lab.rec.watchOf('gpio')!;
     const lists = w.lists;
     w.dropWatch();
-    await (await k.kubectl(['patch', 'gpiopin', 'led', '--type=merge', '-p', '{"spec":{"activeLow":false,"value":0}}'])).status;
+    await (
+      await k.kubectl(['patch', 'gpiopin', 'led', '--type=merge', '-p', '{"spec":{"activeLow":false,"value":0}}'])
+    ).status;
     const o = await untilReason(k, 'gpiopins', 'led', 'Applied');
     t.match(o.status, { value: 0, observedGeneration: 4 });
     t.equal(level(one.page, 17), 0);
@@ -140,7 +155,10 @@ t.test('GPIOPin, PWMController and I2CDevice on a real API server', { skip: skip
     const r = await k.kubectl(['apply', '-f', '-'], gpio('led-copy', 'pi-one', 17, 'mode: output, value: 0'));
     t.equal(r.status, 0, r.stderr);
     const busy = await untilReason(k, 'gpiopins', 'led-copy', 'PinBusy');
-    t.match(busy.status, { phase: 'Failed', conditions: [{ status: 'False', message: /pin:17 on node pi-one is held by GPIOPin default\/led/ }] });
+    t.match(busy.status, {
+      phase: 'Failed',
+      conditions: [{ status: 'False', message: /pin:17 on node pi-one is held by GPIOPin default\/led/ }],
+    });
     t.match((await get(k, 'gpiopins', 'led')).status, { phase: 'Ready' }, 'the first is still Ready');
     await k.kubectl(['patch', 'gpiopin', 'led', '--type=merge', '-p', '{"spec":{"activeLow":false,"value":1}}']);
     await until(() => level(one.page, 17) === 1, 20_000);
@@ -184,29 +202,43 @@ t.test('GPIOPin, PWMController and I2CDevice on a real API server', { skip: skip
   });
 
   t.test('PWMController at 25 kHz and I2CDevice bme280: Ready with what the hardware achieved and read', async (t) => {
-    const pwm = 'apiVersion: gpio.pi-controller.io/v1alpha1\nkind: PWMController\nmetadata: {name: fan}\nspec: {nodeName: pi-one, pin: 18, frequencyHz: 25000, dutyCycle: 0.4, implementation: hardware}\n';
-    const i2c = 'apiVersion: gpio.pi-controller.io/v1alpha1\nkind: I2CDevice\nmetadata: {name: env}\nspec: {nodeName: pi-one, bus: 1, address: 0x76, decoder: bme280}\n';
+    const pwm =
+      'apiVersion: gpio.pi-controller.io/v1alpha1\nkind: PWMController\nmetadata: {name: fan}\nspec: {nodeName: pi-one, pin: 18, frequencyHz: 25000, dutyCycle: 0.4, implementation: hardware}\n';
+    const i2c =
+      'apiVersion: gpio.pi-controller.io/v1alpha1\nkind: I2CDevice\nmetadata: {name: env}\nspec: {nodeName: pi-one, bus: 1, address: 0x76, decoder: bme280}\n';
     t.equal((await k.kubectl(['apply', '-f', '-'], pwm + '---\n' + i2c)).status, 0);
     const p = await untilReason(k, 'pwmcontrollers', 'fan', 'Applied');
     // The node's PWM and clock registers (page file: clock manager at 0, PWM at 4096) give the output.
     const page = readFileSync(join(one.stateDir, 'pwm.sim'));
     const regs = {
-      cmCtl: page.readUInt32LE(CM_REG.PWMCTL), cmDiv: page.readUInt32LE(CM_REG.PWMDIV),
-      rng: page.readUInt32LE(4096 + PWM_REG.RNG1), dat: page.readUInt32LE(4096 + PWM_REG.DAT1),
+      cmCtl: page.readUInt32LE(CM_REG.PWMCTL),
+      cmDiv: page.readUInt32LE(CM_REG.PWMDIV),
+      rng: page.readUInt32LE(4096 + PWM_REG.RNG1),
+      dat: page.readUInt32LE(4096 + PWM_REG.DAT1),
     };
     const fromPage = bcmPwmFromRegisters('bcm2711', regs);
     t.match(p.status, { phase: 'Ready', observedGeneration: 1, implementation: 'hardware', channel: 'PWM0_0' });
-    t.equal(p.status.achievedFrequencyHz, fromPage.frequencyHz, `achieved frequency as the register page gives it (${fromPage.frequencyHz} Hz)`);
+    t.equal(
+      p.status.achievedFrequencyHz,
+      fromPage.frequencyHz,
+      `achieved frequency as the register page gives it (${fromPage.frequencyHz} Hz)`,
+    );
     t.equal(p.status.achievedDutyCycle, fromPage.duty, 'achieved duty as the register page gives it');
     t.ok(Math.abs(fromPage.frequencyHz - 25_000) <= 25_000 / regs.rng, `within one range step of 25 kHz (range ${regs.rng})`);
-    t.equal(fsel(one.page, 18), 0b010, 'GPIO18 routed to PWM0 (ALT5) in that node\'s GPIO page');
-    t.match((await k.kubectl(['get', 'pwmcontrollers', 'fan', '--no-headers'])).stdout, /^fan\s+pi-one\s+18\s+hardware\s+25000\s+0\.4\s+Ready/);
+    t.equal(fsel(one.page, 18), 0b010, "GPIO18 routed to PWM0 (ALT5) in that node's GPIO page");
+    t.match(
+      (await k.kubectl(['get', 'pwmcontrollers', 'fan', '--no-headers'])).stdout,
+      /^fan\s+pi-one\s+18\s+hardware\s+25000\s+0\.4\s+Ready/,
+    );
 
     const d = await untilReason(k, 'i2cdevices', 'env', 'Applied');
     const sensor = one.sensors.get('1:118') as VirtualBme280;
     t.match(d.status, { phase: 'Ready', observedGeneration: 1, lastReadTime: /^\d{4}-\d\d-\d\dT/ });
     const r = d.status.readings as { temperatureC: number; pressureHPa: number; humidityPercent: number };
-    t.ok(Math.abs(r.temperatureC - sensor.env.temperatureC) <= 0.01, `temperature ${r.temperatureC} °C (the sensor model's environment: ${sensor.env.temperatureC})`);
+    t.ok(
+      Math.abs(r.temperatureC - sensor.env.temperatureC) <= 0.01,
+      `temperature ${r.temperatureC} °C (the sensor model's environment: ${sensor.env.temperatureC})`,
+    );
     t.ok(Math.abs(r.pressureHPa - sensor.env.pressurePa / 100) <= 0.01, `pressure ${r.pressureHPa} hPa`);
     t.ok(Math.abs(r.humidityPercent - sensor.env.humidityPercent) <= 0.01, `humidity ${r.humidityPercent} %`);
     // A changed environment reaches status (the agent reports changes; status writes are rate limited).
@@ -216,12 +248,18 @@ t.test('GPIOPin, PWMController and I2CDevice on a real API server', { skip: skip
       await new Promise((res) => setTimeout(res, 100));
       now = await get(k, 'i2cdevices', 'env');
     }
-    t.ok(Math.abs(now.status.readings.temperatureC - 28) <= 0.01, `status follows the sensor: ${String(now.status.readings.temperatureC)} °C`);
+    t.ok(
+      Math.abs(now.status.readings.temperatureC - 28) <= 0.01,
+      `status follows the sensor: ${String(now.status.readings.temperatureC)} °C`,
+    );
 
     t.equal(rig.srv.store.hardware.require(nodeId('pi-one'), 'pwm', hwNameFor('default', 'fan')).spec.frequencyHz, 25000);
     t.equal((await k.kubectl(['delete', 'pwmcontroller/fan', 'i2cdevice/env', '--wait=true', '--timeout=30s'])).status, 0);
     t.same(rig.srv.store.hardware.list(nodeId('pi-one'), 'pwm'), [], 'released');
-    await until(() => fsel(one.page, 18) === 1 && (readFileSync(join(one.stateDir, 'pwm.sim')).readUInt32LE(4096 + PWM_REG.CTL) & 1) === 0, 20_000);
+    await until(
+      () => fsel(one.page, 18) === 1 && (readFileSync(join(one.stateDir, 'pwm.sim')).readUInt32LE(4096 + PWM_REG.CTL) & 1) === 0,
+      20_000,
+    );
     t.equal(level(one.page, 18), 0, 'deleted: channel off, GPIO18 left an output at its idle level (low)');
   });
 
@@ -257,7 +295,8 @@ t.test('GPIOPin, PWMController and I2CDevice on a real API server', { skip: skip
       stuck = [];
       for (const n of names) {
         const o = await get(k, 'gpiopins', n.name);
-        const ready = o?.status?.phase === 'Ready' && o.status.observedGeneration === o.metadata.generation && o.status.value === want.get(n.name);
+        const ready =
+          o?.status?.phase === 'Ready' && o.status.observedGeneration === o.metadata.generation && o.status.value === want.get(n.name);
         if (!ready || level(page(n.node), n.pin) !== want.get(n.name)) stuck.push(n.name);
       }
       if (stuck.length === 0 || Date.now() > end) break;

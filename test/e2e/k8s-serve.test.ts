@@ -46,10 +46,26 @@ interface AgentProc {
 
 /** Runs `pi-controller agent --sim` as a process (it stops with this test process: stdin pipe). */
 function startAgentProcess(t: T, stateDir: string, server: string, token: string): AgentProc {
-  const child = spawn(process.execPath, [join(repoRoot(), 'dist/src/cli/main.js'), 'agent', '--server', server, '--join-token', token, '--state-dir', stateDir, '--sim', '--health-interval', '2000'], {
-    stdio: ['pipe', 'pipe', 'pipe'],
-    env: { ...process.env, PI_CONTROLLER_STOP_WITH_PARENT: '1' },
-  });
+  const child = spawn(
+    process.execPath,
+    [
+      join(repoRoot(), 'dist/src/cli/main.js'),
+      'agent',
+      '--server',
+      server,
+      '--join-token',
+      token,
+      '--state-dir',
+      stateDir,
+      '--sim',
+      '--health-interval',
+      '2000',
+    ],
+    {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: { ...process.env, PI_CONTROLLER_STOP_WITH_PARENT: '1' },
+    },
+  );
   let out = '';
   const keep = (d: Buffer) => (out = (out + d.toString()).slice(-20_000));
   child.stdout!.on('data', keep);
@@ -89,7 +105,11 @@ t.test('serve --kubeconfig with two agent processes on a real API server', { ski
   t.teardown(() => void cp.child.kill('SIGKILL'));
   const admin = readFileSync(join(dataDir, 'admin-token'), 'utf8').trim();
   const api = async (method: string, path: string, body?: unknown): Promise<{ status: number; body: Obj }> => {
-    const r = await fetch(cp.url + path, { method, headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' }, ...(body ? { body: JSON.stringify(body) } : {}) });
+    const r = await fetch(cp.url + path, {
+      method,
+      headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
+      ...(body ? { body: JSON.stringify(body) } : {}),
+    });
     const text = await r.text();
     return { status: r.status, body: r.headers.get('content-type')?.includes('json') ? JSON.parse(text) : text };
   };
@@ -97,19 +117,36 @@ t.test('serve --kubeconfig with two agent processes on a real API server', { ski
   const agents: Record<string, AgentProc> = {};
 
   t.test('the API server cannot be reached at start: serve serves REST, retries, and reconciles once it can', async (t) => {
-    const retrying = await eventually('a failed start attempt', 30_000, async () => {
-      const s = await kube();
-      return s.state === 'retrying' ? s : undefined;
-    }, () => cp.output().slice(-2000));
-    t.match(retrying, { enabled: true, connected: false, synced: false, lastError: /ECONNREFUSED/, server: `https://127.0.0.1:${fwd.port}`, source: `file ${kubeconfig}` });
+    const retrying = await eventually(
+      'a failed start attempt',
+      30_000,
+      async () => {
+        const s = await kube();
+        return s.state === 'retrying' ? s : undefined;
+      },
+      () => cp.output().slice(-2000),
+    );
+    t.match(retrying, {
+      enabled: true,
+      connected: false,
+      synced: false,
+      lastError: /ECONNREFUSED/,
+      server: `https://127.0.0.1:${fwd.port}`,
+      source: `file ${kubeconfig}`,
+    });
     t.ok(retrying.attempts >= 1 && typeof retrying.nextAttemptAt === 'string', 'the next attempt is scheduled');
     t.equal((await api('GET', '/api/v1/nodes')).status, 200, 'the REST API keeps working');
     t.match(cp.output(), /will retry \(the REST API keeps serving\)/);
     await fwd.open();
-    const up = await eventually('the reconciler running after the API server came back', 90_000, async () => {
-      const s = await kube();
-      return s.state === 'running' && s.synced ? s : undefined;
-    }, () => JSON.stringify(cp.output().slice(-2000)));
+    const up = await eventually(
+      'the reconciler running after the API server came back',
+      90_000,
+      async () => {
+        const s = await kube();
+        return s.state === 'running' && s.synced ? s : undefined;
+      },
+      () => JSON.stringify(cp.output().slice(-2000)),
+    );
     t.match(up, { connected: true, lastError: null, runningSince: /^\d{4}-/ });
     const metrics = (await api('GET', '/metrics')).body as string;
     t.match(metrics, /^pi_controller_kubernetes_connected 1$/m);
@@ -125,14 +162,19 @@ t.test('serve --kubeconfig with two agent processes on a real API server', { ski
       t.equal(tok.status, 201);
       agents[node] = startAgentProcess(top, join(dir, node), String(tok.body.server), String(tok.body.token));
     }
-    await eventually('both agents connected', 60_000, async () => {
-      const list = (await api('GET', '/api/v1/agents')).body.items as { node: string; connected: boolean }[];
-      return list.filter((a) => a.connected).length === 2 ? true : undefined;
-    }, () => `agent output: ${agents['pi-one']!.output().slice(-1000)} ${agents['pi-two']!.output().slice(-1000)}`);
+    await eventually(
+      'both agents connected',
+      60_000,
+      async () => {
+        const list = (await api('GET', '/api/v1/agents')).body.items as { node: string; connected: boolean }[];
+        return list.filter((a) => a.connected).length === 2 ? true : undefined;
+      },
+      () => `agent output: ${agents['pi-one']!.output().slice(-1000)} ${agents['pi-two']!.output().slice(-1000)}`,
+    );
     t.pass('both connected');
   });
 
-  t.test('kubectl apply of a GPIOPin sets the bit in that agent\'s register page; status Ready', async (t) => {
+  t.test("kubectl apply of a GPIOPin sets the bit in that agent's register page; status Ready", async (t) => {
     const r = await k.kubectl(['apply', '-f', '-'], gpio('led', 'pi-one', 27, 'mode: output, value: 1'));
     t.equal(r.status, 0, r.stderr);
     await until(() => level(agents['pi-one']!.page, 27) === 1, 30_000);
@@ -147,7 +189,10 @@ t.test('serve --kubeconfig with two agent processes on a real API server', { ski
     // 50 outputs, GPIO2-26 on each node; 10 flips each, sent one at a time straight to the API server.
     const pins: { name: string; node: string; pin: number }[] = [];
     for (const node of ['pi-one', 'pi-two']) for (let pin = 2; pin <= 26; pin++) pins.push({ name: `out-${node}-${pin}`, node, pin });
-    const apply = await k.kubectl(['apply', '-f', '-'], pins.map((p) => gpio(p.name, p.node, p.pin, 'mode: output, value: 0')).join('---\n'));
+    const apply = await k.kubectl(
+      ['apply', '-f', '-'],
+      pins.map((p) => gpio(p.name, p.node, p.pin, 'mode: output, value: 0')).join('---\n'),
+    );
     t.equal(apply.status, 0, apply.stderr);
     const want = new Map<string, number>([['led', 1], ...pins.map((p) => [p.name, 0] as [string, number])]);
     let restarted: Promise<ServeProcess> | undefined;
@@ -169,21 +214,38 @@ t.test('serve --kubeconfig with two agent processes on a real API server', { ski
     t.equal(accepted, 500, 'every change accepted by the API server');
     cp = await restarted!;
     const pageOf = (node: string) => agents[node]!.page;
-    const pinOf = new Map([['led', { node: 'pi-one', pin: 27 }], ...pins.map((p) => [p.name, p] as [string, { node: string; pin: number }])]);
+    const pinOf = new Map([
+      ['led', { node: 'pi-one', pin: 27 }],
+      ...pins.map((p) => [p.name, p] as [string, { node: string; pin: number }]),
+    ]);
     let stuck: string[] = [];
-    const converged = await eventually('convergence', 120_000, async () => {
-      const items = ((await k.api('GET', GPIOPINS)).body as Obj).items as Obj[];
-      stuck = [];
-      for (const [name, v] of want) {
-        const o = items.find((x) => x.metadata.name === name);
-        const where = pinOf.get(name)!;
-        const c = o?.status?.conditions?.find((x: Obj) => x.type === 'Ready');
-        const ok = o && o.spec.value === v && o.status?.observedGeneration === o.metadata.generation && o.status.phase === 'Ready' && c?.status === 'True' && o.status.value === v;
-        const bit = level(pageOf(where.node), where.pin);
-        if (!ok || bit !== v) stuck.push(`${name} (want ${v}, register ${bit}, generation ${o?.metadata.generation}, status ${JSON.stringify({ phase: o?.status?.phase, observedGeneration: o?.status?.observedGeneration, value: o?.status?.value, reason: c?.reason })})`);
-      }
-      return stuck.length === 0 ? items.length : undefined;
-    }, () => `stuck: ${stuck.length}: ${stuck.slice(0, 10).join('; ')}`);
+    const converged = await eventually(
+      'convergence',
+      120_000,
+      async () => {
+        const items = ((await k.api('GET', GPIOPINS)).body as Obj).items as Obj[];
+        stuck = [];
+        for (const [name, v] of want) {
+          const o = items.find((x) => x.metadata.name === name);
+          const where = pinOf.get(name)!;
+          const c = o?.status?.conditions?.find((x: Obj) => x.type === 'Ready');
+          const ok =
+            o &&
+            o.spec.value === v &&
+            o.status?.observedGeneration === o.metadata.generation &&
+            o.status.phase === 'Ready' &&
+            c?.status === 'True' &&
+            o.status.value === v;
+          const bit = level(pageOf(where.node), where.pin);
+          if (!ok || bit !== v)
+            stuck.push(
+              `${name} (want ${v}, register ${bit}, generation ${o?.metadata.generation}, status ${JSON.stringify({ phase: o?.status?.phase, observedGeneration: o?.status?.observedGeneration, value: o?.status?.value, reason: c?.reason })})`,
+            );
+        }
+        return stuck.length === 0 ? items.length : undefined;
+      },
+      () => `stuck: ${stuck.length}: ${stuck.slice(0, 10).join('; ')}`,
+    );
     t.equal(converged, 51, 'every object Ready at its generation, and every register bit at the last spec');
     const s = await kube();
     t.match(s, { state: 'running', synced: true, connected: true }, 'the restarted serve reconciles');

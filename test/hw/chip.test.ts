@@ -10,7 +10,12 @@ import { fixture, repoRoot } from '../support/paths.js';
 
 t.test('openChip', async (t) => {
   t.test('auto-detects the SoC from the tree under root', async (t) => {
-    for (const [board, soc] of [['pi-5', 'rp1'], ['pi-4-b', 'bcm2711'], ['pi-zero-w', 'bcm2835'], ['pi-zero-2-w', 'bcm2837']] as const) {
+    for (const [board, soc] of [
+      ['pi-5', 'rp1'],
+      ['pi-4-b', 'bcm2711'],
+      ['pi-zero-w', 'bcm2835'],
+      ['pi-zero-2-w', 'bcm2837'],
+    ] as const) {
       const chip = openChip({ root: fixture('boards', board), simulate: true });
       t.equal(chip.soc, soc, board);
       t.equal(chip.board?.soc, soc, 'the board info is kept');
@@ -38,7 +43,10 @@ t.test('openChip', async (t) => {
       try { openChip({ soc: 'bcm2711', gpiomem: ${JSON.stringify(dev)} }); console.log('opened'); }
       catch (e) { console.log(JSON.stringify({ name: e.name, code: e.code, syscall: e.syscall, peripheral: e.peripheral, errno: e.errno, message: e.message })); }`;
     const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
-      uid: 65534, gid: 65534, encoding: 'utf8', timeout: 30_000,
+      uid: 65534,
+      gid: 65534,
+      encoding: 'utf8',
+      timeout: 30_000,
       env: { ...process.env, PI_CONTROLLER_ADDON: addonPath() },
     });
     t.equal(r.status, 0, r.stderr);
@@ -53,7 +61,11 @@ t.test('loadAddon', async (t) => {
   t.test('reads PI_CONTROLLER_ADDON when called, not when imported', async (t) => {
     const env = { PI_CONTROLLER_ADDON: '/nonexistent/pi_controller.node' };
     t.equal(addonPath({ env }), '/nonexistent/pi_controller.node');
-    t.throws(() => loadAddon({ env }), { name: 'HwError', code: 'EADDON_LOAD', message: /cannot load the pi-controller native addon from \/nonexistent/ });
+    t.throws(() => loadAddon({ env }), {
+      name: 'HwError',
+      code: 'EADDON_LOAD',
+      message: /cannot load the pi-controller native addon from \/nonexistent/,
+    });
     t.equal(addonPath({ path: 'x.node', env }), join(process.cwd(), 'x.node'), 'an explicit path wins');
   });
 

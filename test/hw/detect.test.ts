@@ -16,15 +16,86 @@ interface Expected {
 
 const boards: Record<string, Expected> = {
   'pi-1-b': { soc: 'bcm2835', model: 'B', revision: '0002', peripheralBase: 0x20000000n, gpioBase: 0x20200000n, gpiomem: '/dev/gpiomem' },
-  'pi-zero-w': { soc: 'bcm2835', model: 'Zero W', revision: '9000c1', peripheralBase: 0x20000000n, gpioBase: 0x20200000n, gpiomem: '/dev/gpiomem', memoryMb: 512 },
-  'pi-2-b': { soc: 'bcm2836', model: '2B', revision: 'a21041', peripheralBase: 0x3f000000n, gpioBase: 0x3f200000n, gpiomem: '/dev/gpiomem', memoryMb: 1024 },
-  'pi-3-b': { soc: 'bcm2837', model: '3B', revision: 'a02082', peripheralBase: 0x3f000000n, gpioBase: 0x3f200000n, gpiomem: '/dev/gpiomem' },
-  'pi-3-b-plus': { soc: 'bcm2837', model: '3B+', revision: 'a020d3', peripheralBase: 0x3f000000n, gpioBase: 0x3f200000n, gpiomem: '/dev/gpiomem', memoryMb: 1024 },
-  'pi-zero-2-w': { soc: 'bcm2837', model: 'Zero 2 W', revision: '902120', peripheralBase: 0x3f000000n, gpioBase: 0x3f200000n, gpiomem: '/dev/gpiomem', memoryMb: 512 },
-  'pi-4-b': { soc: 'bcm2711', model: '4B', revision: 'c03111', peripheralBase: 0xfe000000n, gpioBase: 0xfe200000n, gpiomem: '/dev/gpiomem', memoryMb: 4096 },
-  'pi-400': { soc: 'bcm2711', model: '400', revision: 'c03130', peripheralBase: 0xfe000000n, gpioBase: 0xfe200000n, gpiomem: '/dev/gpiomem', memoryMb: 4096 },
-  'pi-cm4': { soc: 'bcm2711', model: 'CM4', revision: 'b03140', peripheralBase: 0xfe000000n, gpioBase: 0xfe200000n, gpiomem: '/dev/gpiomem', memoryMb: 2048 },
-  'pi-5': { soc: 'rp1', model: '5', revision: 'c04170', peripheralBase: 0x107c000000n, gpioBase: 0x1f000d0000n, gpiomem: '/dev/gpiomem0', memoryMb: 4096 },
+  'pi-zero-w': {
+    soc: 'bcm2835',
+    model: 'Zero W',
+    revision: '9000c1',
+    peripheralBase: 0x20000000n,
+    gpioBase: 0x20200000n,
+    gpiomem: '/dev/gpiomem',
+    memoryMb: 512,
+  },
+  'pi-2-b': {
+    soc: 'bcm2836',
+    model: '2B',
+    revision: 'a21041',
+    peripheralBase: 0x3f000000n,
+    gpioBase: 0x3f200000n,
+    gpiomem: '/dev/gpiomem',
+    memoryMb: 1024,
+  },
+  'pi-3-b': {
+    soc: 'bcm2837',
+    model: '3B',
+    revision: 'a02082',
+    peripheralBase: 0x3f000000n,
+    gpioBase: 0x3f200000n,
+    gpiomem: '/dev/gpiomem',
+  },
+  'pi-3-b-plus': {
+    soc: 'bcm2837',
+    model: '3B+',
+    revision: 'a020d3',
+    peripheralBase: 0x3f000000n,
+    gpioBase: 0x3f200000n,
+    gpiomem: '/dev/gpiomem',
+    memoryMb: 1024,
+  },
+  'pi-zero-2-w': {
+    soc: 'bcm2837',
+    model: 'Zero 2 W',
+    revision: '902120',
+    peripheralBase: 0x3f000000n,
+    gpioBase: 0x3f200000n,
+    gpiomem: '/dev/gpiomem',
+    memoryMb: 512,
+  },
+  'pi-4-b': {
+    soc: 'bcm2711',
+    model: '4B',
+    revision: 'c03111',
+    peripheralBase: 0xfe000000n,
+    gpioBase: 0xfe200000n,
+    gpiomem: '/dev/gpiomem',
+    memoryMb: 4096,
+  },
+  'pi-400': {
+    soc: 'bcm2711',
+    model: '400',
+    revision: 'c03130',
+    peripheralBase: 0xfe000000n,
+    gpioBase: 0xfe200000n,
+    gpiomem: '/dev/gpiomem',
+    memoryMb: 4096,
+  },
+  'pi-cm4': {
+    soc: 'bcm2711',
+    model: 'CM4',
+    revision: 'b03140',
+    peripheralBase: 0xfe000000n,
+    gpioBase: 0xfe200000n,
+    gpiomem: '/dev/gpiomem',
+    memoryMb: 2048,
+  },
+  'pi-5': {
+    soc: 'rp1',
+    model: '5',
+    revision: 'c04170',
+    peripheralBase: 0x107c000000n,
+    gpioBase: 0x1f000d0000n,
+    gpiomem: '/dev/gpiomem0',
+    memoryMb: 4096,
+  },
 };
 
 t.test('board detection over fixture trees', async (t) => {
@@ -38,7 +109,10 @@ t.test('board detection over fixture trees', async (t) => {
       t.equal(got.gpioBase, want.gpioBase, 'GPIO register base');
       t.equal(got.gpiomem, want.gpiomem, 'device to map');
       if (want.memoryMb !== undefined) t.equal(got.memoryMb, want.memoryMb, 'memory from the code');
-      t.ok(got.compatible.some((c) => c.startsWith('raspberrypi,')), 'compatible strings read');
+      t.ok(
+        got.compatible.some((c) => c.startsWith('raspberrypi,')),
+        'compatible strings read',
+      );
       t.match(got.modelName, /^Raspberry Pi/, 'model string from the device tree');
     });
   }

@@ -34,8 +34,17 @@ t.test('BSC transfers over the model', async (t) => {
     b.clearTrace();
     await b.write(0x76, [0xf4, 0x27]);
     t.same(lines(b.trace()), [
-      'W C 30', 'W S 302', 'W A 76', 'W DLEN 2', 'W FIFO f4', 'W FIFO 27', 'W C 8080',
-      'R S 15', 'R S 15', 'R S 55', 'R S 52', // TA..., then DONE with the FIFO empty
+      'W C 30',
+      'W S 302',
+      'W A 76',
+      'W DLEN 2',
+      'W FIFO f4',
+      'W FIFO 27',
+      'W C 8080',
+      'R S 15',
+      'R S 15',
+      'R S 55',
+      'R S 52', // TA..., then DONE with the FIFO empty
       'W S 302', // DONE/ERR/CLKT are write-1-to-clear
     ]);
     t.same(b.busLog(), ['S 76W', 'W:f4', 'W:27', 'P']);
@@ -46,11 +55,25 @@ t.test('BSC transfers over the model', async (t) => {
     b.clearTrace();
     t.same([...(await b.writeRead(0x76, [0x10], 3))], [0x51, 0x56, 0x5b]);
     t.same(lines(b.trace()), [
-      'W C 30', 'W S 302', 'W A 76', 'W DLEN 1', 'W FIFO 10', 'W C 8080',
+      'W C 30',
+      'W S 302',
+      'W A 76',
+      'W DLEN 1',
+      'W FIFO 10',
+      'W C 8080',
       'R S 15', // TA: the write is on the bus; queue the read now
-      'W DLEN 3', 'W C 8081',
+      'W DLEN 3',
+      'W C 8081',
       // One bus step per status read: the next byte arrives while the CPU drains the last.
-      'R S 55', 'R S 51', 'R S 71', 'R FIFO 51', 'R S 71', 'R FIFO 56', 'R S 71', 'R FIFO 5b', 'R S 52',
+      'R S 55',
+      'R S 51',
+      'R S 71',
+      'R FIFO 51',
+      'R S 71',
+      'R FIFO 56',
+      'R S 71',
+      'R FIFO 5b',
+      'R S 52',
       'W S 302',
     ]);
     t.same(b.busLog(), ['S 76W', 'W:10', 'Sr 76R', 'R:51', 'R:56', 'R:5b', 'P']);
@@ -77,7 +100,11 @@ t.test('BSC transfers over the model', async (t) => {
     await t.rejects(b.read(0x40, 2), { code: 'ETIMEDOUT', reason: 'clock stretch timeout (S.CLKT)' });
     const noTimeout = BscI2c.simulate({ stretchTimeoutCycles: 0 });
     noTimeout.attachDevice(0x40, undefined, { stretch: true });
-    await t.rejects(noTimeout.write(0x40, [1]), { code: 'ETIMEDOUT', reason: 'the transfer did not finish (no S.DONE)' }, 'bounded polling');
+    await t.rejects(
+      noTimeout.write(0x40, [1]),
+      { code: 'ETIMEDOUT', reason: 'the transfer did not finish (no S.DONE)' },
+      'bounded polling',
+    );
   });
 
   t.test('bad input is refused before any register is touched', async (t) => {

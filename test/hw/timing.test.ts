@@ -24,7 +24,10 @@ t.test('software PWM on two pins: counts, alternation, frequency and duty from t
   t.equal(b.highNs, 15_000_000);
   t.ok(await until(() => !eng.busy(), 10_000), 'both finish their cycles');
   const edges = eng.takeEdges();
-  for (const [pin, f, d, n] of [[17, 100, 0.3, 20], [27, 50, 0.75, 10]] as const) {
+  for (const [pin, f, d, n] of [
+    [17, 100, 0.3, 20],
+    [27, 50, 0.75, 10],
+  ] as const) {
     const s = pwmStats(edges, pin);
     t.equal(s.rising, n, `GPIO${pin}: one rising edge a cycle`);
     t.equal(s.falling, n, `GPIO${pin}: one falling edge a cycle`);
@@ -50,7 +53,7 @@ t.test('the edge record: counted either way, held until taken, not kept with rec
   // period against 0.5 ms polls, and a poll always runs before the thread's next write.
   off.watchEdges([17], { edge: 'rising', pollUs: 500 }, (ev) => seen.push(...ev));
   for (const e of [rec, off]) e.pwm(17, 100, 0.5, { cycles: 20 });
-  t.ok(await until(() => !rec.busy(), 10_000) && (await until(() => off.recordStats().edges === 40, 10_000)), 'both ran their 20 cycles');
+  t.ok((await until(() => !rec.busy(), 10_000)) && (await until(() => off.recordStats().edges === 40, 10_000)), 'both ran their 20 cycles');
   const r = rec.recordStats();
   t.equal(r.edges, 40, 'two edges a cycle made');
   t.equal(r.held, 40, 'and all of them held for takeEdges');
@@ -78,7 +81,8 @@ t.test('servo mode: 50 Hz, 1.5 ms pulses', async (t) => {
 
 t.test('close leaves outputs as they are, or low when asked (file-backed register page)', async (t) => {
   // Direct mode over a page file: the last GPSET0/GPCLR0 words written stay in the file.
-  const GPSET0 = 0x1c, GPCLR0 = 0x28;
+  const GPSET0 = 0x1c,
+    GPCLR0 = 0x28;
   const keepPage = new RegisterPage(t, BCM_PAGE);
   const keep = new TimingEngine({ soc: 'bcm2711', gpioPath: keepPage.path });
   keep.pwm(9, 1000, 1);
@@ -127,9 +131,17 @@ t.test('waveform: steps in order, repeats, completion event; watched through pol
   // Within a run, GPIO6 rises in the same step as GPIO5 falls: their order in a batch is by pin.
   const perRun = got.slice(0, 4).sort();
   t.same(perRun, [...want].sort(), 'one of each edge per run');
-  t.same(got.filter((g) => g.startsWith('5')), ['5 rising', '5 falling', '5 rising', '5 falling', '5 rising', '5 falling'], 'GPIO5 alternates');
+  t.same(
+    got.filter((g) => g.startsWith('5')),
+    ['5 rising', '5 falling', '5 rising', '5 falling', '5 rising', '5 falling'],
+    'GPIO5 alternates',
+  );
   for (let i = 1; i < seen.length; i++) t.ok(seen[i]!.timestampNs >= seen[i - 1]!.timestampNs, 'timestamps in order');
-  t.same(seen.map((e) => e.seqno), seen.map((_, i) => i + 1), 'seqno counts every event');
+  t.same(
+    seen.map((e) => e.seqno),
+    seen.map((_, i) => i + 1),
+    'seqno counts every event',
+  );
   const gpio5 = seen.filter((e) => e.offset === 5);
   const highNs = Number(gpio5[1]!.timestampNs - gpio5[0]!.timestampNs);
   // Poll timestamps are when the poll saw a level: a descheduled thread sees the rise late, so
@@ -153,7 +165,10 @@ t.test('polled edges: simulated input, rising filter, debounce', async (t) => {
   t.ok(seen.every((e) => e.edge === 'rising' && e.offset === 4));
   t.equal(typeof seen[0]!.timestampNs, 'bigint');
   t.ok(seen[0]!.timestampNs >= t1, 'stamped at or after the input changed');
-  t.same(seen.map((e) => e.lineSeqno), [1, 2]);
+  t.same(
+    seen.map((e) => e.lineSeqno),
+    [1, 2],
+  );
   stop();
   // Debounce: a glitch shorter than 30 ms is not an edge; a level that holds is, stamped when
   // first seen.

@@ -85,9 +85,15 @@ t.test('kernel rig', { timeout: 175_000 }, async (t) => {
 
   const status = readFileSync(join(out, 'status'), 'utf8').trim().split('\n');
   t.equal(status.at(-1), 'done', 'the guest suite ran to its end');
-  t.match(readFileSync(join(out, 'guest-info'), 'utf8'), /gpio_sim.*i2c_stub_plain|i2c_stub_plain.*gpio_sim/s, 'modules loaded in the guest');
+  t.match(
+    readFileSync(join(out, 'guest-info'), 'utf8'),
+    /gpio_sim.*i2c_stub_plain|i2c_stub_plain.*gpio_sim/s,
+    'modules loaded in the guest',
+  );
 
-  const files = readdirSync(out).filter((f) => f.endsWith('.guest.tap')).map((f) => f.replace(/\.tap$/, ''));
+  const files = readdirSync(out)
+    .filter((f) => f.endsWith('.guest.tap'))
+    .map((f) => f.replace(/\.tap$/, ''));
   t.same(files.sort(), Object.keys(EXPECTED).sort(), 'every guest file ran');
   for (const name of Object.keys(EXPECTED)) {
     t.test(name, async (t) => {

@@ -22,9 +22,7 @@ interface Gyp {
 
 /** Every file under native/, for the cache key. */
 function nativeFiles(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
-    e.isDirectory() ? nativeFiles(join(dir, e.name)) : [join(dir, e.name)],
-  );
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? nativeFiles(join(dir, e.name)) : [join(dir, e.name)]));
 }
 
 function nodeHeaders(): string {

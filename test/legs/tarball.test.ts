@@ -76,7 +76,14 @@ function load(dir: string): SpawnSyncReturns<string> {
     }`;
   return run(join(bin, 'node'), ['--input-type=module', '-e', script], dir, bare());
 }
-interface Loaded { file?: string; high?: number; low?: number; writes?: number; code?: string; message?: string }
+interface Loaded {
+  file?: string;
+  high?: number;
+  low?: number;
+  writes?: number;
+  code?: string;
+  message?: string;
+}
 const parsed = (r: SpawnSyncReturns<string>): Loaded => {
   try {
     return JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as Loaded;
@@ -106,10 +113,20 @@ t.test('npm pack', async (t) => {
     t.ok(files.includes(`prebuilds/linux-${arch}/glibc-version`), 'with the glibc version it needs');
     t.comment(`${f}: ${statSync(join(repoRoot(), f)).size} bytes`);
   }
-  t.ok(files.some((f) => f.startsWith('dist/src/hw/')), 'holds the compiled hardware API (dist/src/hw)');
-  t.ok(files.some((f) => f.startsWith('crds/')), 'holds crds/');
+  t.ok(
+    files.some((f) => f.startsWith('dist/src/hw/')),
+    'holds the compiled hardware API (dist/src/hw)',
+  );
+  t.ok(
+    files.some((f) => f.startsWith('crds/')),
+    'holds crds/',
+  );
   t.ok(files.includes('scripts/install.cjs') && files.includes('binding.gyp'), 'holds the install hook and the source build');
-  t.same(files.filter((f) => /^(dist\/test|test|build|bench)\//.test(f) || /\.test\.js$/.test(f)), [], 'no tests, no build/');
+  t.same(
+    files.filter((f) => /^(dist\/test|test|build|bench)\//.test(f) || /\.test\.js$/.test(f)),
+    [],
+    'no tests, no build/',
+  );
   t.comment(`tarball ${info?.filename}: ${info?.size} bytes packed, ${info?.unpackedSize} unpacked, ${files.length} files`);
 });
 

@@ -60,18 +60,27 @@ t.test('reserved pins are usable when explicitly allowed', async (t) => {
   const chip = openChip({ soc: 'bcm2837', gpiomem: page.path, trace: true, allowReserved: true });
   chip.write(0, 1);
   chip.setMask(0b11);
-  t.same(chip.trace().map((e) => e.value), [1, 3]);
+  t.same(
+    chip.trace().map((e) => e.value),
+    [1, 3],
+  );
   chip.close();
 });
 
 t.test('opening errors are HwError with code, syscall and peripheral', async (t) => {
   t.throws(() => openChip({ soc: 'bcm2711', gpiomem: '/nonexistent/gpiomem' }), {
-    name: 'HwError', code: 'ENOENT', syscall: 'open', peripheral: 'gpio', path: '/nonexistent/gpiomem',
+    name: 'HwError',
+    code: 'ENOENT',
+    syscall: 'open',
+    peripheral: 'gpio',
+    path: '/nonexistent/gpiomem',
     message: /simulate: true/,
   });
   const small = new RegisterPage(t, 0x100);
   t.throws(() => openChip({ soc: 'rp1', gpiomem: small.path }), {
-    code: 'EINVAL', syscall: 'fstat', message: /smaller than the 196608 bytes/,
+    code: 'EINVAL',
+    syscall: 'fstat',
+    message: /smaller than the 196608 bytes/,
   });
   t.throws(() => openChip({ soc: 'bcm2712' as 'rp1' }), { name: 'TypeError', code: 'ESOC_UNKNOWN' });
   t.throws(() => openChip({ soc: 'bcm2711', gpiomem: small.path, simulate: false }), { code: 'EINVAL' });
@@ -108,7 +117,11 @@ t.test('the zero-argument fast path checks its mailbox on its own', async (t) =>
   t.throws(() => call(1000, 17, 1, fast.write), { name: 'HwError', code: 'ECLOSED' }, 'a slot outside the table');
   t.same(raw.trace(), [], 'no register touched');
   call(slot, 17, 1, fast.write);
-  t.same(raw.trace().map((e) => [e.op, e.offset, e.value]), [['write', 0x1c, 1 << 17]], 'a good call writes GPSET0');
+  t.same(
+    raw.trace().map((e) => [e.op, e.offset, e.value]),
+    [['write', 0x1c, 1 << 17]],
+    'a good call writes GPSET0',
+  );
   raw.close();
   t.throws(() => call(slot, 17, 1, fast.write), { name: 'HwError', code: 'ECLOSED' }, 'closed');
 });

@@ -4,8 +4,15 @@ import t from 'tap';
 import { openChip } from '../../src/hw/chip.js';
 import { RegisterPage, BCM_PAGE, accesses } from '../support/register-page.js';
 
-const GPFSEL1 = 0x04, GPSET0 = 0x1c, GPSET1 = 0x20, GPCLR0 = 0x28, GPLEV0 = 0x34, GPLEV1 = 0x38;
-const GPPUD = 0x94, GPPUDCLK0 = 0x98, GPPUDCLK1 = 0x9c;
+const GPFSEL1 = 0x04,
+  GPSET0 = 0x1c,
+  GPSET1 = 0x20,
+  GPCLR0 = 0x28,
+  GPLEV0 = 0x34,
+  GPLEV1 = 0x38;
+const GPPUD = 0x94,
+  GPPUDCLK0 = 0x98,
+  GPPUDCLK1 = 0x9c;
 
 for (const soc of ['bcm2835', 'bcm2836', 'bcm2837'] as const) {
   t.test(`${soc} GPIO registers`, async (t) => {
@@ -19,11 +26,15 @@ for (const soc of ['bcm2835', 'bcm2836', 'bcm2837'] as const) {
       ]);
       t.equal(page.word(GPFSEL1), 0xff3fffff, 'the file holds the new GPFSEL1');
       t.equal(page.word(GPFSEL1) ^ 0xffffffff, 0b110 << 21, 'exactly two bits of pin 17 changed');
-      t.same(chip.trace().map((e) => e.seq), [0, 1], 'accesses numbered in order');
+      t.same(
+        chip.trace().map((e) => e.seq),
+        [0, 1],
+        'accesses numbered in order',
+      );
       chip.close();
     });
 
-    t.test('function select touches only the pin\'s 3 bits, for every function', async (t) => {
+    t.test("function select touches only the pin's 3 bits, for every function", async (t) => {
       const pattern = 0x2d6b5ad6;
       const page = new RegisterPage(t, BCM_PAGE, (b) => b.writeUInt32LE(pattern, GPFSEL1));
       const chip = openChip({ soc, gpiomem: page.path, trace: true });
@@ -55,21 +66,35 @@ for (const soc of ['bcm2835', 'bcm2836', 'bcm2837'] as const) {
     t.test('pull up and down: GPPUD, wait, GPPUDCLK bit, wait, then both cleared', async (t) => {
       const page = new RegisterPage(t, BCM_PAGE);
       const chip = openChip({ soc, gpiomem: page.path, trace: true });
-      for (const [pull, code] of [['up', 2], ['down', 1], ['none', 0]] as const) {
+      for (const [pull, code] of [
+        ['up', 2],
+        ['down', 1],
+        ['none', 0],
+      ] as const) {
         chip.clearTrace();
         chip.pull(17, pull);
-        t.same(accesses(chip.trace()), [
-          ['write', 'GPIO', GPPUD, code],
-          ['delay', null, 0, 10],
-          ['write', 'GPIO', GPPUDCLK0, 1 << 17],
-          ['delay', null, 0, 10],
-          ['write', 'GPIO', GPPUD, 0],
-          ['write', 'GPIO', GPPUDCLK0, 0],
-        ], `pull ${pull}`);
+        t.same(
+          accesses(chip.trace()),
+          [
+            ['write', 'GPIO', GPPUD, code],
+            ['delay', null, 0, 10],
+            ['write', 'GPIO', GPPUDCLK0, 1 << 17],
+            ['delay', null, 0, 10],
+            ['write', 'GPIO', GPPUD, 0],
+            ['write', 'GPIO', GPPUDCLK0, 0],
+          ],
+          `pull ${pull}`,
+        );
       }
       chip.clearTrace();
       chip.pull(45, 'up');
-      t.same(accesses(chip.trace()).filter((a) => a[0] === 'write').map((a) => a[2]), [GPPUD, GPPUDCLK1, GPPUD, GPPUDCLK1], 'GPIO45 clocks GPPUDCLK1');
+      t.same(
+        accesses(chip.trace())
+          .filter((a) => a[0] === 'write')
+          .map((a) => a[2]),
+        [GPPUD, GPPUDCLK1, GPPUD, GPPUDCLK1],
+        'GPIO45 clocks GPPUDCLK1',
+      );
       t.equal(chip.trace()[2]?.value, 1 << 13);
       chip.close();
     });

@@ -5,12 +5,19 @@ import t from 'tap';
 import { openChip } from '../../src/hw/chip.js';
 import { RegisterPage, RP1_WINDOW, accesses } from '../support/register-page.js';
 
-const SYS_RIO0 = 0x10000, PADS0 = 0x20000;
-const SET = 0x2000, CLR = 0x3000;
-const RIO_OUT = 0x0, RIO_OE = 0x4, RIO_SYNC_IN = 0x8;
+const SYS_RIO0 = 0x10000,
+  PADS0 = 0x20000;
+const SET = 0x2000,
+  CLR = 0x3000;
+const RIO_OUT = 0x0,
+  RIO_OE = 0x4,
+  RIO_SYNC_IN = 0x8;
 const ctrl = (i: number): number => i * 8 + 4;
 const pad = (i: number): number => 4 + i * 4;
-const IE = 1 << 6, OD = 1 << 7, PUE = 1 << 3, PDE = 1 << 2;
+const IE = 1 << 6,
+  OD = 1 << 7,
+  PUE = 1 << 3,
+  PDE = 1 << 2;
 
 t.test('rp1 GPIO registers', async (t) => {
   t.test('write = a single write of the mask at SYS_RIO0 + 0x2000 (set) or + 0x3000 (clear)', async (t) => {
@@ -27,10 +34,14 @@ t.test('rp1 GPIO registers', async (t) => {
     chip.clearTrace();
     chip.write(30, 1);
     chip.write(53, 0);
-    t.same(accesses(chip.trace()), [
-      ['write', 'SYS_RIO1', RIO_OUT + SET, 1 << 2],
-      ['write', 'SYS_RIO2', RIO_OUT + CLR, 1 << 19],
-    ], 'GPIO30 is bit 2 of bank 1, GPIO53 bit 19 of bank 2');
+    t.same(
+      accesses(chip.trace()),
+      [
+        ['write', 'SYS_RIO1', RIO_OUT + SET, 1 << 2],
+        ['write', 'SYS_RIO2', RIO_OUT + CLR, 1 << 19],
+      ],
+      'GPIO30 is bit 2 of bank 1, GPIO53 bit 19 of bank 2',
+    );
     chip.close();
   });
 
@@ -51,18 +62,27 @@ t.test('rp1 GPIO registers', async (t) => {
     t.equal(page.word(ctrl(17)), 5 | (3 << 12), 'CTRL: FUNCSEL = 5 (SYS_RIO), other fields kept');
     chip.clearTrace();
     chip.mode(17, 'input');
-    t.same(accesses(chip.trace()).filter((a) => a[0] === 'write'), [
-      ['write', 'PADS_BANK0', pad(17), IE | 0x16],
-      ['write', 'SYS_RIO0', RIO_OE + CLR, 1 << 17],
-      ['write', 'IO_BANK0', ctrl(17), 5 | (3 << 12)],
-    ], 'input clears OE through the CLR alias');
+    t.same(
+      accesses(chip.trace()).filter((a) => a[0] === 'write'),
+      [
+        ['write', 'PADS_BANK0', pad(17), IE | 0x16],
+        ['write', 'SYS_RIO0', RIO_OE + CLR, 1 << 17],
+        ['write', 'IO_BANK0', ctrl(17), 5 | (3 << 12)],
+      ],
+      'input clears OE through the CLR alias',
+    );
     chip.close();
   });
 
   t.test('alternate functions write FUNCSEL only in CTRL 4:0; none is FUNCSEL 0x1f', async (t) => {
     const page = new RegisterPage(t, RP1_WINDOW, (b) => b.writeUInt32LE(0xffff_ffe0, ctrl(12)));
     const chip = openChip({ soc: 'rp1', gpiomem: page.path });
-    for (const [mode, sel] of [['alt0', 0], ['alt3', 3], ['alt8', 8], ['none', 0x1f]] as const) {
+    for (const [mode, sel] of [
+      ['alt0', 0],
+      ['alt3', 3],
+      ['alt8', 8],
+      ['none', 0x1f],
+    ] as const) {
       chip.mode(12, mode);
       t.equal(page.word(ctrl(12)), (0xffff_ffe0 | sel) >>> 0, `${mode}: FUNCSEL ${sel}`);
       t.equal(chip.getMode(12), mode);
@@ -93,7 +113,12 @@ t.test('rp1 GPIO registers', async (t) => {
   t.test('drive strength (DRIVE 5:4) and slew (SLEWFAST bit 0)', async (t) => {
     const page = new RegisterPage(t, RP1_WINDOW, (b) => b.writeUInt32LE(0x56, PADS0 + pad(18)));
     const chip = openChip({ soc: 'rp1', gpiomem: page.path });
-    for (const [ma, code] of [[2, 0], [4, 1], [8, 2], [12, 3]] as const) {
+    for (const [ma, code] of [
+      [2, 0],
+      [4, 1],
+      [8, 2],
+      [12, 3],
+    ] as const) {
       chip.drive(18, ma);
       t.equal((page.word(PADS0 + pad(18)) >>> 4) & 3, code, `${ma} mA`);
       t.equal(page.word(PADS0 + pad(18)) & ~0x30, 0x56 & ~0x30, 'other pad bits kept');
@@ -112,7 +137,7 @@ t.test('rp1 GPIO registers', async (t) => {
     chip.setMask(0xff << 4);
     chip.clearMask(0xff << 4);
     chip.setMask(0xff, 2);
-    t.equal(chip.readAll(), 0x000f_0ff0, 'masked to bank 0\'s 28 pins');
+    t.equal(chip.readAll(), 0x000f_0ff0, "masked to bank 0's 28 pins");
     t.same(accesses(chip.trace()), [
       ['write', 'SYS_RIO0', RIO_OUT + SET, 0xff0],
       ['write', 'SYS_RIO0', RIO_OUT + CLR, 0xff0],

@@ -4,11 +4,16 @@ import t from 'tap';
 import { openChip } from '../../src/hw/chip.js';
 import { RegisterPage, BCM_PAGE, RP1_WINDOW } from '../support/register-page.js';
 
-const GPLEV0 = 0x34, GPEDS0 = 0x40, GPREN0 = 0x4c, GPFEN0 = 0x58, GPHEN0 = 0x64, GPSET0 = 0x1c;
+const GPLEV0 = 0x34,
+  GPEDS0 = 0x40,
+  GPREN0 = 0x4c,
+  GPFEN0 = 0x58,
+  GPHEN0 = 0x64,
+  GPSET0 = 0x1c;
 
 for (const soc of ['bcm2835', 'bcm2837', 'bcm2711'] as const) {
   t.test(`${soc} model`, async (t) => {
-    t.test('an output\'s level shows in GPLEV', async (t) => {
+    t.test("an output's level shows in GPLEV", async (t) => {
       const page = new RegisterPage(t, BCM_PAGE);
       const chip = openChip({ soc, simulate: true, gpiomem: page.path });
       chip.mode(17, 'output');
@@ -70,18 +75,27 @@ for (const soc of ['bcm2835', 'bcm2837', 'bcm2711'] as const) {
       t.equal(chip.peek('GPIO', GPEDS0), 1 << 7, 'high level detect');
       chip.poke('GPIO', GPEDS0, 1 << 7);
       t.equal(chip.peek('GPIO', GPEDS0), 1 << 7, 'a level event re-asserts while the level holds');
-      t.ok(chip.trace().some((e) => e.op === 'write' && e.offset === GPEDS0), 'model accesses are traced like real ones');
+      t.ok(
+        chip.trace().some((e) => e.op === 'write' && e.offset === GPEDS0),
+        'model accesses are traced like real ones',
+      );
       chip.close();
     });
   });
 }
 
 t.test('rp1 model', async (t) => {
-  const SYS_RIO0 = 0x10000, SET = 0x2000, CLR = 0x3000, XOR = 0x1000;
+  const SYS_RIO0 = 0x10000,
+    SET = 0x2000,
+    CLR = 0x3000,
+    XOR = 0x1000;
   const status = (i: number): number => i * 8;
-  const EDGE_LOW = 1 << 20, EDGE_HIGH = 1 << 21, IN_FROM_PAD = 1 << 17, IRQRESET = 1 << 28;
+  const EDGE_LOW = 1 << 20,
+    EDGE_HIGH = 1 << 21,
+    IN_FROM_PAD = 1 << 17,
+    IRQRESET = 1 << 28;
 
-  t.test('an output\'s level shows in SYNC_IN; SET/CLR/XOR aliases act atomically', async (t) => {
+  t.test("an output's level shows in SYNC_IN; SET/CLR/XOR aliases act atomically", async (t) => {
     const page = new RegisterPage(t, RP1_WINDOW);
     const chip = openChip({ soc: 'rp1', simulate: true, gpiomem: page.path });
     chip.mode(17, 'output');

@@ -17,10 +17,19 @@ for (const soc of ['bcm2835', 'rp1'] as const) {
     t.ok(s.alternating);
     const seen: EdgeEvent[] = [];
     eng.watchEdges([3], { edge: 'both', pollUs: 200 }, (ev) => seen.push(...ev));
-    const r = await eng.waveform([{ set: [3], delayUs: 3000 }, { clear: [3], delayUs: 3000 }], { repeat: 1 });
+    const r = await eng.waveform(
+      [
+        { set: [3], delayUs: 3000 },
+        { clear: [3], delayUs: 3000 },
+      ],
+      { repeat: 1 },
+    );
     t.equal(r.steps, 4);
     t.ok(await until(() => seen.length >= 4, 120_000), `edges polled (${seen.length})`);
-    t.same(seen.slice(0, 4).map((e) => e.edge), ['rising', 'falling', 'rising', 'falling']);
+    t.same(
+      seen.slice(0, 4).map((e) => e.edge),
+      ['rising', 'falling', 'rising', 'falling'],
+    );
     // Close with PWM running and a watch active: the thread stops, the handle refuses more work.
     eng.pwm(13, 1000, 0.5);
     eng.close();

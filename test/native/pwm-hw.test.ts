@@ -1,12 +1,25 @@
 // Hardware PWM over the behavioural models (the silicon cannot exist here): the exact register
 // sequence per SoC, the frequency the written registers give, and bad input that writes nothing.
 import t from 'tap';
-import { openHardwarePwm, bcmPwmFromRegisters, rp1PwmFromRegisters, CM_PASSWD, CM_REG, PWM_REG, RP1_PWM_REG, type PwmTraceEntry } from '../../src/hw/pwm.js';
+import {
+  openHardwarePwm,
+  bcmPwmFromRegisters,
+  rp1PwmFromRegisters,
+  CM_PASSWD,
+  CM_REG,
+  PWM_REG,
+  RP1_PWM_REG,
+  type PwmTraceEntry,
+} from '../../src/hw/pwm.js';
 
 const acc = (tr: PwmTraceEntry[]) => tr.map((e) => [e.op, e.block, e.offset, e.value]);
 const GPFSEL1 = 0x04;
-const KILL = 1 << 5, ENAB = 1 << 4, BUSY = 1 << 7;
-const MSEN1 = 1 << 7, PWEN1 = 1, POLA1 = 1 << 4;
+const KILL = 1 << 5,
+  ENAB = 1 << 4,
+  BUSY = 1 << 7;
+const MSEN1 = 1 << 7,
+  PWEN1 = 1,
+  POLA1 = 1 << 4;
 
 t.test('bcm2835: 1 kHz 25% on GPIO18 (ALT5), PLLD 500 MHz / 4, the longest exact range', async (t) => {
   const pwm = openHardwarePwm({ soc: 'bcm2835', simulate: true, trace: true });
@@ -15,21 +28,25 @@ t.test('bcm2835: 1 kHz 25% on GPIO18 (ALT5), PLLD 500 MHz / 4, the longest exact
   t.equal(r.duty, 0.25);
   // 500 MHz / 4 / 125000 is exact, with the longest range (finest duty) of the clocks <= 125 MHz.
   t.match(r, { source: 'plld', divisor: 4, clockHz: 125e6, steps: 125000, highTicks: 31250 });
-  t.same(acc(pwm.trace()), [
-    ['read', 'PWM0', PWM_REG.CTL, 0],
-    ['write', 'PWM0', PWM_REG.CTL, 0],
-    ['read', 'CM', CM_REG.PWMCTL, 0],
-    ['write', 'CM', CM_REG.PWMCTL, CM_PASSWD | KILL],
-    ['read', 'CM', CM_REG.PWMCTL, KILL],
-    ['write', 'CM', CM_REG.PWMDIV, CM_PASSWD | (4 << 12)],
-    ['write', 'CM', CM_REG.PWMCTL, CM_PASSWD | 6],
-    ['write', 'CM', CM_REG.PWMCTL, CM_PASSWD | 6 | ENAB],
-    ['write', 'PWM0', PWM_REG.RNG1, 125000],
-    ['write', 'PWM0', PWM_REG.DAT1, 31250],
-    ['write', 'PWM0', PWM_REG.CTL, MSEN1 | PWEN1],
-    ['read', 'GPIO', GPFSEL1, 0],
-    ['write', 'GPIO', GPFSEL1, 0b010 << 24],
-  ], 'channel off, KILL, BUSY clear, divisor, source, enable, range, data, M/S + enable, ALT5 last');
+  t.same(
+    acc(pwm.trace()),
+    [
+      ['read', 'PWM0', PWM_REG.CTL, 0],
+      ['write', 'PWM0', PWM_REG.CTL, 0],
+      ['read', 'CM', CM_REG.PWMCTL, 0],
+      ['write', 'CM', CM_REG.PWMCTL, CM_PASSWD | KILL],
+      ['read', 'CM', CM_REG.PWMCTL, KILL],
+      ['write', 'CM', CM_REG.PWMDIV, CM_PASSWD | (4 << 12)],
+      ['write', 'CM', CM_REG.PWMCTL, CM_PASSWD | 6],
+      ['write', 'CM', CM_REG.PWMCTL, CM_PASSWD | 6 | ENAB],
+      ['write', 'PWM0', PWM_REG.RNG1, 125000],
+      ['write', 'PWM0', PWM_REG.DAT1, 31250],
+      ['write', 'PWM0', PWM_REG.CTL, MSEN1 | PWEN1],
+      ['read', 'GPIO', GPFSEL1, 0],
+      ['write', 'GPIO', GPFSEL1, 0b010 << 24],
+    ],
+    'channel off, KILL, BUSY clear, divisor, source, enable, range, data, M/S + enable, ALT5 last',
+  );
   t.match(pwm.modelState(), { clockRunning: true, clockSource: 6, clockDivisor: 4, violations: 0, badPassword: 0 });
   pwm.close();
 });
@@ -43,18 +60,25 @@ t.test('bcm2711: retune waits for BUSY after KILL; channel 2 inverted shares the
   const r = pwm.start(12, 30_000, 0.5);
   const tr = acc(pwm.trace());
   const cmReads = tr.filter((e) => e[0] === 'read' && e[1] === 'CM');
-  t.same(cmReads.map((e) => (e[3] as number) & BUSY), [BUSY, BUSY, BUSY, 0], 'BUSY (running), then polled until clear');
+  t.same(
+    cmReads.map((e) => (e[3] as number) & BUSY),
+    [BUSY, BUSY, BUSY, 0],
+    'BUSY (running), then polled until clear',
+  );
   t.same(tr[3], ['write', 'CM', CM_REG.PWMCTL, CM_PASSWD | 6 | KILL], 'KILL keeps the running source (PLLD)');
   t.equal(pwm.modelState()?.violations, 0, 'no divisor or source change while BUSY');
   t.equal(r.frequencyHz, 30_000);
   // Channel 2 (GPIO13) while channel 1 runs: same clock, range only.
   pwm.clearTrace();
   const r2 = pwm.start(13, 10_000, 0.1, { inverted: true });
-  t.notOk(pwm.trace().some((e) => e.block === 'CM'), 'the shared clock is left alone');
+  t.notOk(
+    pwm.trace().some((e) => e.block === 'CM'),
+    'the shared clock is left alone',
+  );
   t.equal(r2.clockHz, r.clockHz);
   t.equal(r2.frequencyHz, 10_000);
   const ctl = pwm.peek('PWM0', PWM_REG.CTL);
-  t.equal(ctl, (MSEN1 | PWEN1) | ((MSEN1 | PWEN1 | POLA1) << 8), 'both channels M/S, channel 2 inverted');
+  t.equal(ctl, MSEN1 | PWEN1 | ((MSEN1 | PWEN1 | POLA1) << 8), 'both channels M/S, channel 2 inverted');
   t.throws(() => pwm.start(13, 23.9e6, 0.5), { code: 'EPWM_CLOCK' }, 'out of reach of the running clock');
   pwm.close();
 });
@@ -64,14 +88,16 @@ t.test('bcm2711: 54 MHz oscillator and 750 MHz PLLD (a 19.2 MHz assumption is 2.
   for (const f of [1, 50, 1000, 19_200, 100_000, 1_000_000, 10_000_000]) {
     const r = pwm.start(18, f, 0.5);
     const regs = {
-      cmCtl: pwm.peek('CM', CM_REG.PWMCTL), cmDiv: pwm.peek('CM', CM_REG.PWMDIV),
-      rng: pwm.peek('PWM0', PWM_REG.RNG1), dat: pwm.peek('PWM0', PWM_REG.DAT1),
+      cmCtl: pwm.peek('CM', CM_REG.PWMCTL),
+      cmDiv: pwm.peek('CM', CM_REG.PWMDIV),
+      rng: pwm.peek('PWM0', PWM_REG.RNG1),
+      dat: pwm.peek('PWM0', PWM_REG.DAT1),
     };
     const got = bcmPwmFromRegisters('bcm2711', regs);
     t.ok(Math.abs(got.frequencyHz - f) / f <= 1e-3, `${f} Hz from the registers: ${got.frequencyHz}`);
     t.equal(got.frequencyHz, r.frequencyHz, 'reported = computed from the registers');
     t.ok(Math.abs(got.duty - 0.5) <= 1 / regs.rng, 'duty');
-    t.not(bcmPwmFromRegisters('bcm2835', regs).frequencyHz, got.frequencyHz, 'the other SoC\'s clocks give another frequency');
+    t.not(bcmPwmFromRegisters('bcm2835', regs).frequencyHz, got.frequencyHz, "the other SoC's clocks give another frequency");
   }
   t.equal(pwm.modelState()?.violations, 0);
   pwm.close();
@@ -80,7 +106,10 @@ t.test('bcm2711: 54 MHz oscillator and 750 MHz PLLD (a 19.2 MHz assumption is 2.
 t.test('bcm2711: GPIO40 goes to PWM1; GPIO13 ALT0', async (t) => {
   const pwm = openHardwarePwm({ soc: 'bcm2711', simulate: true, trace: true });
   pwm.start(40, 2000, 0.5);
-  t.ok(pwm.trace().some((e) => e.block === 'PWM1' && e.offset === PWM_REG.RNG1), 'PWM1 channel 1');
+  t.ok(
+    pwm.trace().some((e) => e.block === 'PWM1' && e.offset === PWM_REG.RNG1),
+    'PWM1 channel 1',
+  );
   t.equal(pwm.peek('GPIO', 0x10) & 7, 0b100, 'GPIO40 ALT0');
   pwm.close();
 });
@@ -89,18 +118,22 @@ t.test('rp1: 50 MHz PWM0, RANGE = ticks - 1, SET_UPDATE, ALT routing', async (t)
   const pwm = openHardwarePwm({ soc: 'rp1', simulate: true, trace: true });
   const r = pwm.start(12, 20_000, 0.3);
   t.match(r, { frequencyHz: 20_000, steps: 2500, highTicks: 750, source: 'fixed' });
-  t.same(acc(pwm.trace()), [
-    ['read', 'RP1_PWM0', RP1_PWM_REG.chanCtrl(0), 0],
-    ['write', 'RP1_PWM0', RP1_PWM_REG.chanCtrl(0), (1 << 8) | 1],
-    ['write', 'RP1_PWM0', RP1_PWM_REG.range(0), 2499],
-    ['write', 'RP1_PWM0', RP1_PWM_REG.duty(0), 750],
-    ['read', 'RP1_PWM0', RP1_PWM_REG.GLOBAL_CTRL, 0],
-    ['write', 'RP1_PWM0', RP1_PWM_REG.GLOBAL_CTRL, 0x8000_0001],
-    ['read', 'PADS_BANK0', 4 + 4 * 12, 0],
-    ['write', 'PADS_BANK0', 4 + 4 * 12, 1 << 6],
-    ['read', 'IO_BANK0', 8 * 12 + 4, 0],
-    ['write', 'IO_BANK0', 8 * 12 + 4, 0],
-  ], 'mode trailing-edge M/S, range, duty, enable + SET_UPDATE, then pad and FUNCSEL a0');
+  t.same(
+    acc(pwm.trace()),
+    [
+      ['read', 'RP1_PWM0', RP1_PWM_REG.chanCtrl(0), 0],
+      ['write', 'RP1_PWM0', RP1_PWM_REG.chanCtrl(0), (1 << 8) | 1],
+      ['write', 'RP1_PWM0', RP1_PWM_REG.range(0), 2499],
+      ['write', 'RP1_PWM0', RP1_PWM_REG.duty(0), 750],
+      ['read', 'RP1_PWM0', RP1_PWM_REG.GLOBAL_CTRL, 0],
+      ['write', 'RP1_PWM0', RP1_PWM_REG.GLOBAL_CTRL, 0x8000_0001],
+      ['read', 'PADS_BANK0', 4 + 4 * 12, 0],
+      ['write', 'PADS_BANK0', 4 + 4 * 12, 1 << 6],
+      ['read', 'IO_BANK0', 8 * 12 + 4, 0],
+      ['write', 'IO_BANK0', 8 * 12 + 4, 0],
+    ],
+    'mode trailing-edge M/S, range, duty, enable + SET_UPDATE, then pad and FUNCSEL a0',
+  );
   const st = pwm.modelState();
   t.equal(st?.updates, 1);
   const ch0 = st!.channels![0]!;
@@ -108,7 +141,10 @@ t.test('rp1: 50 MHz PWM0, RANGE = ticks - 1, SET_UPDATE, ALT routing', async (t)
   pwm.clearTrace();
   pwm.start(18, 1000, 0.5, { inverted: true });
   const tr = pwm.trace();
-  t.ok(tr.some((e) => e.block === 'RP1_PWM0' && e.offset === RP1_PWM_REG.chanCtrl(2) && e.op === 'write' && (e.value & 8) !== 0), 'GPIO18 is channel 2, inverted');
+  t.ok(
+    tr.some((e) => e.block === 'RP1_PWM0' && e.offset === RP1_PWM_REG.chanCtrl(2) && e.op === 'write' && (e.value & 8) !== 0),
+    'GPIO18 is channel 2, inverted',
+  );
   t.same(tr.at(-1), { seq: tr.length - 1, op: 'write', block: 'IO_BANK0', offset: 8 * 18 + 4, value: 3 }, 'GPIO18 FUNCSEL a3');
   for (const f of [1, 333, 12_345, 1_000_000, 10_000_000]) {
     pwm.start(13, f, 0.5);

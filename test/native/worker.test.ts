@@ -30,7 +30,12 @@ t.test('GPIO in a worker thread', async (t) => {
     out.err = err;
     chip.close();
     parentPort.postMessage(out);`;
-  const result = await new Promise<{ level: number; all: number; err: string; trace: { op: string; block: string; offset: number; value: number }[] }>((resolve, reject) => {
+  const result = await new Promise<{
+    level: number;
+    all: number;
+    err: string;
+    trace: { op: string; block: string; offset: number; value: number }[];
+  }>((resolve, reject) => {
     const w = new Worker(new URL(`data:text/javascript,${encodeURIComponent(source)}`), { env: process.env });
     w.once('message', resolve);
     w.once('error', reject);
@@ -38,10 +43,13 @@ t.test('GPIO in a worker thread', async (t) => {
   t.equal(result.level, 1);
   t.equal(result.all, 1 << 17, 'the mask latched OUT, but only GPIO17 is an output');
   t.equal(result.err, 'EPIN_RANGE');
-  t.same(result.trace.slice(0, 2).map((e) => [e.op, e.block, e.offset, e.value]), [
-    ['write', 'SYS_RIO0', 0x2000, 1 << 17],
-    ['write', 'SYS_RIO0', 0x2000, 0xff0],
-  ]);
+  t.same(
+    result.trace.slice(0, 2).map((e) => [e.op, e.block, e.offset, e.value]),
+    [
+      ['write', 'SYS_RIO0', 0x2000, 1 << 17],
+      ['write', 'SYS_RIO0', 0x2000, 0xff0],
+    ],
+  );
   t.equal(main.read(17), 1, 'the main thread chip is unaffected');
   main.close();
 });

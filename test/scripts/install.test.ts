@@ -20,8 +20,13 @@ const dir = mkdtempSync(join(tmpdir(), 'pi-controller-install-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 const file = join(dir, 'pi-controller.node');
 writeFileSync(join(dir, 'glibc-version'), '2.33\n');
-const pi = (machine: string, glibc: string | null = '2.36', arch = 'arm', musl = false): NativeHost =>
-  ({ platform: 'linux', arch, machine, glibc, musl });
+const pi = (machine: string, glibc: string | null = '2.36', arch = 'arm', musl = false): NativeHost => ({
+  platform: 'linux',
+  arch,
+  machine,
+  glibc,
+  musl,
+});
 
 t.test('glibc versions compare numerically', async (t) => {
   t.equal(hook.compareVersions('2.31', '2.33'), -1, 'older');
@@ -48,5 +53,9 @@ t.test('the tools a source build needs are looked up on PATH', async (t) => {
   t.same(hook.missingTools({ PATH: dir }), ['a C++ compiler (g++)', 'make', 'python3'], 'all three named');
   t.same(hook.missingTools({ PATH: dir, CXX: 'clang++-99 -O2' }).slice(0, 1), ['the C++ compiler clang++-99'], 'CXX is honoured');
   t.match(hook.advice('why'), /^pi-controller: cannot load the native addon: why\.\n/, 'advice starts with the reason');
-  t.match(hook.advice('why'), /sudo apt install -y build-essential python3 [\s\S]*\n  npm rebuild pi-controller$/, 'and ends with the commands');
+  t.match(
+    hook.advice('why'),
+    /sudo apt install -y build-essential python3 [\s\S]*\n {2}npm rebuild pi-controller$/,
+    'and ends with the commands',
+  );
 });

@@ -21,7 +21,10 @@ t.test('nodes CRUD with events and audit', async (t) => {
   const s = await startServer(t);
   const seen: string[] = [];
   s.app.bus.onAny('test', (e) => seen.push(e.type));
-  const created = await s.req('POST', '/api/v1/nodes', { token: s.operator, body: { name: 'pi-1', address: '10.0.0.11', labels: { zone: 'a' } } });
+  const created = await s.req('POST', '/api/v1/nodes', {
+    token: s.operator,
+    body: { name: 'pi-1', address: '10.0.0.11', labels: { zone: 'a' } },
+  });
   t.equal(created.status, 201);
   t.equal(created.body.state, 'discovered');
   t.equal((await s.req('POST', '/api/v1/nodes', { body: { name: 'pi-1' } })).body.error.code, 'CONFLICT');
@@ -37,7 +40,12 @@ t.test('nodes CRUD with events and audit', async (t) => {
   t.same(seen, ['node.created', 'node.updated', 'node.deleted']);
   const audit = await s.req('GET', '/api/v1/audit');
   t.same(
-    audit.body.items.map((a: { action: string; actorName: string; status: number; target: string }) => [a.action, a.actorName, a.status, a.target]),
+    audit.body.items.map((a: { action: string; actorName: string; status: number; target: string }) => [
+      a.action,
+      a.actorName,
+      a.status,
+      a.target,
+    ]),
     [
       ['node.delete', 'test-operator', 204, 'pi-1'],
       ['node.update', 'test-operator', 200, 'pi-1'],
@@ -79,34 +87,51 @@ t.test('desired hardware state: create, claim conflicts, generations, events', a
   const changes: unknown[] = [];
   s.app.bus.on('test', 'hw.changed', (e) => changes.push(e.data));
   await s.req('POST', '/api/v1/nodes', { body: { name: 'pi-hw' } });
-  const g = await s.req('POST', '/api/v1/nodes/pi-hw/gpio', { body: { name: 'led', spec: { pin: 17, mode: 'output', value: 1, activeLow: false } } });
+  const g = await s.req('POST', '/api/v1/nodes/pi-hw/gpio', {
+    body: { name: 'led', spec: { pin: 17, mode: 'output', value: 1, activeLow: false } },
+  });
   t.equal(g.status, 201);
   t.equal(g.body.status.phase, 'Pending');
-  const clash = await s.req('POST', '/api/v1/nodes/pi-hw/pwm', { body: { name: 'fan', spec: { pin: 17, frequencyHz: 25000, dutyCycle: 0.4 } } });
+  const clash = await s.req('POST', '/api/v1/nodes/pi-hw/pwm', {
+    body: { name: 'fan', spec: { pin: 17, frequencyHz: 25000, dutyCycle: 0.4 } },
+  });
   t.equal(clash.status, 409);
   t.equal(clash.body.error.details.claim, 'pin:17');
   const put = await s.req('PUT', '/api/v1/nodes/pi-hw/gpio/led', { body: { spec: { pin: 17, mode: 'output', value: 0 } } });
   t.equal(put.body.generation, 2);
   const i2c = await s.req('POST', '/api/v1/nodes/pi-hw/i2c', {
-    body: { name: 'bme', spec: { bus: 1, address: 0x76, decoder: 'bme280', registers: [{ name: 'id', register: 0xd0, type: 'u8', pollIntervalMs: 1000 }] } },
+    body: {
+      name: 'bme',
+      spec: { bus: 1, address: 0x76, decoder: 'bme280', registers: [{ name: 'id', register: 0xd0, type: 'u8', pollIntervalMs: 1000 }] },
+    },
   });
   t.equal(i2c.status, 201);
   t.equal((await s.req('GET', '/api/v1/nodes/pi-hw/i2c')).body.total, 1);
   t.equal((await s.req('DELETE', '/api/v1/nodes/pi-hw/gpio/led')).status, 204);
-  t.same(changes.map((c) => (c as { kind: string; generation: number; deleted: boolean })), [
-    { nodeId: g.body.nodeId, kind: 'gpio', name: 'led', generation: 1, deleted: false },
-    { nodeId: g.body.nodeId, kind: 'gpio', name: 'led', generation: 2, deleted: false },
-    { nodeId: g.body.nodeId, kind: 'i2c', name: 'bme', generation: 1, deleted: false },
-    { nodeId: g.body.nodeId, kind: 'gpio', name: 'led', generation: 2, deleted: true },
-  ]);
+  t.same(
+    changes.map((c) => c as { kind: string; generation: number; deleted: boolean }),
+    [
+      { nodeId: g.body.nodeId, kind: 'gpio', name: 'led', generation: 1, deleted: false },
+      { nodeId: g.body.nodeId, kind: 'gpio', name: 'led', generation: 2, deleted: false },
+      { nodeId: g.body.nodeId, kind: 'i2c', name: 'bme', generation: 1, deleted: false },
+      { nodeId: g.body.nodeId, kind: 'gpio', name: 'led', generation: 2, deleted: true },
+    ],
+  );
   const agent = await s.req('GET', '/api/v1/nodes/pi-hw/agent');
   t.same(agent.body, { connected: false, since: null, health: null, reason: 'NoAgentLink' });
 });
 
 t.test('the agent seam answers for a node', async (t) => {
-  const s = await startServer(t, { agents: { status: () => ({ connected: true, since: '2024-01-01T00:00:00.000Z', health: { tempC: 51 } }) } });
+  const s = await startServer(t, {
+    agents: { status: () => ({ connected: true, since: '2024-01-01T00:00:00.000Z', health: { tempC: 51 } }) },
+  });
   await s.req('POST', '/api/v1/nodes', { body: { name: 'pi-a' } });
-  t.same((await s.req('GET', '/api/v1/nodes/pi-a/agent')).body, { connected: true, since: '2024-01-01T00:00:00.000Z', health: { tempC: 51 }, reason: 'Connected' });
+  t.same((await s.req('GET', '/api/v1/nodes/pi-a/agent')).body, {
+    connected: true,
+    since: '2024-01-01T00:00:00.000Z',
+    health: { tempC: 51 },
+    reason: 'Connected',
+  });
 });
 
 t.test('clusters, jobs with logs, discovery adoption, system info', async (t) => {
@@ -123,7 +148,10 @@ t.test('clusters, jobs with logs, discovery adoption, system info', async (t) =>
   t.equal(j.body.createdBy, 'test-operator');
   s.store.jobs.appendLog(j.body.id, 'stdout', 'hello');
   s.store.jobs.appendLog(j.body.id, 'stdout', 'world');
-  t.same((await s.req('GET', `/api/v1/jobs/${j.body.id}/logs?after=1`)).body.items.map((l: { line: string }) => l.line), ['world']);
+  t.same(
+    (await s.req('GET', `/api/v1/jobs/${j.body.id}/logs?after=1`)).body.items.map((l: { line: string }) => l.line),
+    ['world'],
+  );
   t.equal((await s.req('POST', `/api/v1/jobs/${j.body.id}/cancel`)).body.state, 'cancelled');
   t.equal((await s.req('POST', `/api/v1/jobs/${j.body.id}/cancel`)).status, 409);
   t.equal((await s.req('POST', '/api/v1/jobs', { body: { kind: 'x', target: { nodeId: 'missing' } } })).status, 404);
@@ -151,10 +179,11 @@ t.test('OpenAPI document comes from the route schemas', async (t) => {
   t.same(post.requestBody.content['application/json'].schema.properties.spec.properties.mode.enum, ['input', 'output']);
   t.equal(doc.paths['/api/v1/nodes/{id}'].patch.parameters[0].in, 'path');
   // Every registered route is documented.
-  for (const r of s.app.resources) for (const spec of r.routes) {
-    const p = ('/api/v1' + r.prefix + (spec.path === '/' ? '' : spec.path)).replace(/:(\w+)/g, '{$1}');
-    t.ok(doc.paths[p]?.[spec.method.toLowerCase()], `${spec.method} ${p} documented`);
-  }
+  for (const r of s.app.resources)
+    for (const spec of r.routes) {
+      const p = ('/api/v1' + r.prefix + (spec.path === '/' ? '' : spec.path)).replace(/:(\w+)/g, '{$1}');
+      t.ok(doc.paths[p]?.[spec.method.toLowerCase()], `${spec.method} ${p} documented`);
+    }
 });
 
 t.test('metrics in Prometheus format', async (t) => {

@@ -15,7 +15,9 @@ const bodyFor = (method: string) => (method === 'GET' || method === 'DELETE' ? {
 t.test('route table', async (t) => {
   const s = await startServer(t);
   const tokens: Record<Role, string> = { viewer: s.viewer, operator: s.operator, admin: s.admin };
-  const before = s.store.db.prepare('SELECT (SELECT count(*) FROM nodes) + (SELECT count(*) FROM clusters) + (SELECT count(*) FROM jobs) AS n').get();
+  const before = s.store.db
+    .prepare('SELECT (SELECT count(*) FROM nodes) + (SELECT count(*) FROM clusters) + (SELECT count(*) FROM jobs) AS n')
+    .get();
   let walked = 0;
   for (const router of s.app.routers) {
     for (const layer of router.stack) {
@@ -41,7 +43,9 @@ t.test('route table', async (t) => {
     }
   }
   t.ok(walked >= 40, `walked ${walked} route methods`);
-  const after = s.store.db.prepare('SELECT (SELECT count(*) FROM nodes) + (SELECT count(*) FROM clusters) + (SELECT count(*) FROM jobs) AS n').get();
+  const after = s.store.db
+    .prepare('SELECT (SELECT count(*) FROM nodes) + (SELECT count(*) FROM clusters) + (SELECT count(*) FROM jobs) AS n')
+    .get();
   t.same(after, before, 'no refused request changed anything');
 });
 

@@ -39,7 +39,9 @@ t.test(`kill -9 during acknowledged writes, ${KILLS} times`, async (t) => {
         attempted++;
         try {
           const r = await fetch(`${s.url}/api/v1/nodes`, {
-            method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ name, labels: { round: String(round) } }),
+            method: 'POST',
+            headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+            body: JSON.stringify({ name, labels: { round: String(round) } }),
           });
           if (r.status === 201) acked.push(name);
           await r.arrayBuffer();
@@ -68,7 +70,9 @@ t.test(`kill -9 during acknowledged writes, ${KILLS} times`, async (t) => {
   const s = await startCrashable(dataDir);
   child = s.child;
   const token = readFileSync(join(dataDir, 'admin-token'), 'utf8').trim();
-  const total = ((await (await fetch(`${s.url}/api/v1/nodes?limit=1`, { headers: { authorization: `Bearer ${token}` } })).json()) as { total: number }).total;
+  const total = (
+    (await (await fetch(`${s.url}/api/v1/nodes?limit=1`, { headers: { authorization: `Bearer ${token}` } })).json()) as { total: number }
+  ).total;
   t.ok(total >= acked.length, `after restart the server lists ${total} nodes (>= ${acked.length} acknowledged)`);
   const db = new Database(join(dataDir, 'state.sqlite'), { readonly: true });
   t.equal(db.pragma('integrity_check', { simple: true }), 'ok');

@@ -46,11 +46,22 @@ t.test('events are published after commit', async (t) => {
     t.same(inProcess, ['cluster.created'], 'nor did an in-process listener');
 
     t.equal((await s.req('GET', '/api/v1/nodes/ghost')).status, 404, 'the node was not created');
-    t.same(s.store.events.since(eventsBefore).map((e) => e.type), ['cluster.created'], 'the event log holds no node.created');
+    t.same(
+      s.store.events.since(eventsBefore).map((e) => e.type),
+      ['cluster.created'],
+      'the event log holds no node.created',
+    );
     const metrics = (await s.req('GET', '/metrics')).text;
     t.notMatch(metrics, /pi_controller_events_total\{type="node.created"\}/, 'metrics did not count it');
     const audit = s.store.audit.list().map((a) => [a.action, a.status]);
-    t.same(audit, [['cluster.create', 201], ['node.create', 500]], 'the failed attempt is audited as a failure');
+    t.same(
+      audit,
+      [
+        ['cluster.create', 201],
+        ['node.create', 500],
+      ],
+      'the failed attempt is audited as a failure',
+    );
   });
 
   t.test('events of a committed mutation arrive, in order, with their sequence numbers', async (t) => {
@@ -62,6 +73,10 @@ t.test('events are published after commit', async (t) => {
     const a = await c.next();
     const b = await c.next();
     t.same([a.type, b.type], ['node.created', 'node.updated']);
-    t.same(s.store.events.since(a.seq - 1).map((e) => e.seq), [a.seq, b.seq], 'the same sequence numbers as the event log');
+    t.same(
+      s.store.events.since(a.seq - 1).map((e) => e.seq),
+      [a.seq, b.seq],
+      'the same sequence numbers as the event log',
+    );
   });
 });

@@ -16,7 +16,7 @@ t.test('PUT /nodes/:node/gpio/:pin status before the agent reports', async (t) =
   await until(() => rig.hub.status(nodeId).connected);
   const stored = () => rig.srv.store.hardware.require(nodeId, 'gpio', '17').status;
 
-  t.test('created while the agent is connected: Pending, reason Applying; then the agent\'s report', async (t) => {
+  t.test("created while the agent is connected: Pending, reason Applying; then the agent's report", async (t) => {
     const put = await rig.srv.req('PUT', '/api/v1/nodes/pi-put/gpio/17', { body: { spec: { pin: 17, mode: 'output', value: 1 } } });
     t.equal(put.status, 201);
     t.match(put.body, { generation: 1, status: { phase: 'Pending', reason: 'Applying', observedGeneration: 0 } });
@@ -33,7 +33,11 @@ t.test('PUT /nodes/:node/gpio/:pin status before the agent reports', async (t) =
     await until(() => stored().observedGeneration === 2);
     t.equal(chip.read(17), 0);
     const same = await rig.srv.req('PUT', '/api/v1/nodes/pi-put/gpio/17', { body: { spec: { pin: 17, mode: 'output', value: 0 } } });
-    t.match(same.body, { generation: 2, status: { phase: 'Applied', observedGeneration: 2 } }, 'an unchanged spec shows the report as it is');
+    t.match(
+      same.body,
+      { generation: 2, status: { phase: 'Applied', observedGeneration: 2 } },
+      'an unchanged spec shows the report as it is',
+    );
   });
 
   t.test('with the agent gone: Pending, reason NoAgent, in the PUT answer and the listing', async (t) => {

@@ -19,9 +19,14 @@ t.setTimeout(120_000);
 /** Runs `pi-controller serve` to its end; resolves with the exit code and stderr. */
 function serveOnce(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [join(repoRoot(), 'dist/src/cli/main.js'), 'serve', '--port', '0', '--agent-port', '0', ...args], {
-      stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, PI_CONTROLLER_LOG_FORMAT: 'json', ...env },
-    });
+    const child = spawn(
+      process.execPath,
+      [join(repoRoot(), 'dist/src/cli/main.js'), 'serve', '--port', '0', '--agent-port', '0', ...args],
+      {
+        stdio: ['ignore', 'ignore', 'pipe'],
+        env: { ...process.env, PI_CONTROLLER_LOG_FORMAT: 'json', ...env },
+      },
+    );
     let stderr = '';
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     // A serve that started anyway would run on: bounded, then ended, and the test fails on its code.
@@ -33,13 +38,22 @@ function serveOnce(args: string[], env: Record<string, string> = {}): Promise<{ 
   });
 }
 
-const VALID = (ca: string) => [
-  'apiVersion: v1', 'kind: Config',
-  'clusters:', '- name: k3s', `  cluster: {server: "https://127.0.0.1:6443", certificate-authority: "${ca}"}`,
-  'users:', '- name: admin', '  user: {token: abc}',
-  'contexts:', '- name: default', '  context: {cluster: k3s, user: admin}',
-  'current-context: default', '',
-].join('\n');
+const VALID = (ca: string) =>
+  [
+    'apiVersion: v1',
+    'kind: Config',
+    'clusters:',
+    '- name: k3s',
+    `  cluster: {server: "https://127.0.0.1:6443", certificate-authority: "${ca}"}`,
+    'users:',
+    '- name: admin',
+    '  user: {token: abc}',
+    'contexts:',
+    '- name: default',
+    '  context: {cluster: k3s, user: admin}',
+    'current-context: default',
+    '',
+  ].join('\n');
 
 t.test('an unusable kubeconfig is refused at start, naming the file and the problem', async (t) => {
   const dir = tempDir(t, 'pic-kubeconfig-');
@@ -48,8 +62,16 @@ t.test('an unusable kubeconfig is refused at start, naming the file and the prob
     ['missing.yaml', null, /no such file/],
     ['garbage.yaml', 'clusters: [unclosed\n  : : :', /not a valid kubeconfig/],
     ['empty.yaml', 'apiVersion: v1\nkind: Config\n', /not a valid kubeconfig: it defines no cluster/],
-    ['no-server.yaml', VALID(ca).replace('server: "https://127.0.0.1:6443", ', ''), /not a valid kubeconfig: clusters\[0\]\.cluster\.server is missing/],
-    ['wrong-context.yaml', VALID(ca).replace('current-context: default', 'current-context: prod'), /current-context "prod" is not among its contexts/],
+    [
+      'no-server.yaml',
+      VALID(ca).replace('server: "https://127.0.0.1:6443", ', ''),
+      /not a valid kubeconfig: clusters\[0\]\.cluster\.server is missing/,
+    ],
+    [
+      'wrong-context.yaml',
+      VALID(ca).replace('current-context: default', 'current-context: prod'),
+      /current-context "prod" is not among its contexts/,
+    ],
     ['no-ca-file.yaml', VALID(ca), /cannot use its credentials: .*ENOENT/],
   ];
   for (const [name, text, problem] of cases) {
@@ -58,7 +80,11 @@ t.test('an unusable kubeconfig is refused at start, naming the file and the prob
     const dataDir = join(dir, `data-${name}`);
     const r = await serveOnce(['--data-dir', dataDir, '--kubeconfig', file]);
     t.equal(r.code, 2, `${name}: exit 2 (configuration)`);
-    t.match(r.stderr, new RegExp(`/kubernetes/kubeconfig: kubeconfig ${file.replace(/[.]/g, '\\.')}: ${problem.source}`), `${name}: names the file and the problem`);
+    t.match(
+      r.stderr,
+      new RegExp(`/kubernetes/kubeconfig: kubeconfig ${file.replace(/[.]/g, '\\.')}: ${problem.source}`),
+      `${name}: names the file and the problem`,
+    );
     t.notMatch(r.stderr, /\n\s+at /, `${name}: no stack trace`);
     t.notOk(existsSync(dataDir), `${name}: nothing was created`);
   }
@@ -68,17 +94,27 @@ t.test('an unusable kubeconfig is refused at start, naming the file and the prob
   t.match(r.stderr, /kubeconfig .*missing\.yaml: no such file/);
 });
 
-t.test('kubernetes.kubeconfig comes from a flag, the environment or the config file; relative paths from the working directory', async (t) => {
-  const dir = tempDir(t, 'pic-kubeconfig-cfg-');
-  t.equal(loadConfig({ cwd: dir }).kubernetes.kubeconfig, '', 'off by default');
-  t.equal(loadConfig({ cwd: dir, env: { PI_CONTROLLER_KUBECONFIG: 'k3s.yaml' } }).kubernetes.kubeconfig, join(dir, 'k3s.yaml'));
-  writeFileSync(join(dir, 'c.yaml'), 'kubernetes:\n  kubeconfig: /etc/rancher/k3s/k3s.yaml\n');
-  t.equal(loadConfig({ cwd: dir, file: 'c.yaml' }).kubernetes.kubeconfig, '/etc/rancher/k3s/k3s.yaml');
-  t.equal(loadConfig({ cwd: dir, file: 'c.yaml', flags: { '/kubernetes/kubeconfig': '/tmp/other.yaml' } }).kubernetes.kubeconfig, '/tmp/other.yaml', 'the flag wins');
-  writeFileSync(join(dir, 'bad.yaml'), 'kubernetes:\n  kubeconfig: 7\n  context: x\n');
-  t.throws(() => loadConfig({ cwd: dir, file: 'bad.yaml' }), { code: 'CONFIG_INVALID', message: /\/kubernetes\/kubeconfig: Expected string/ });
-  t.throws(() => loadConfig({ cwd: dir, file: 'bad.yaml' }), { message: /\/kubernetes\/context/ }, 'an unknown key is refused');
-});
+t.test(
+  'kubernetes.kubeconfig comes from a flag, the environment or the config file; relative paths from the working directory',
+  async (t) => {
+    const dir = tempDir(t, 'pic-kubeconfig-cfg-');
+    t.equal(loadConfig({ cwd: dir }).kubernetes.kubeconfig, '', 'off by default');
+    t.equal(loadConfig({ cwd: dir, env: { PI_CONTROLLER_KUBECONFIG: 'k3s.yaml' } }).kubernetes.kubeconfig, join(dir, 'k3s.yaml'));
+    writeFileSync(join(dir, 'c.yaml'), 'kubernetes:\n  kubeconfig: /etc/rancher/k3s/k3s.yaml\n');
+    t.equal(loadConfig({ cwd: dir, file: 'c.yaml' }).kubernetes.kubeconfig, '/etc/rancher/k3s/k3s.yaml');
+    t.equal(
+      loadConfig({ cwd: dir, file: 'c.yaml', flags: { '/kubernetes/kubeconfig': '/tmp/other.yaml' } }).kubernetes.kubeconfig,
+      '/tmp/other.yaml',
+      'the flag wins',
+    );
+    writeFileSync(join(dir, 'bad.yaml'), 'kubernetes:\n  kubeconfig: 7\n  context: x\n');
+    t.throws(() => loadConfig({ cwd: dir, file: 'bad.yaml' }), {
+      code: 'CONFIG_INVALID',
+      message: /\/kubernetes\/kubeconfig: Expected string/,
+    });
+    t.throws(() => loadConfig({ cwd: dir, file: 'bad.yaml' }), { message: /\/kubernetes\/context/ }, 'an unknown key is refused');
+  },
+);
 
 t.test('without a kubeconfig serve says once that reconciliation is off, and reports it', async (t) => {
   const dataDir = tempDir(t, 'pic-kubeconfig-off-');
@@ -92,7 +128,17 @@ t.test('without a kubeconfig serve says once that reconciliation is off, and rep
   const k = await get('/api/v1/kubernetes');
   t.equal(k.status, 200);
   t.same(JSON.parse(k.text), {
-    enabled: false, state: 'off', source: null, server: null, connected: false, synced: false, queueDepth: 0, attempts: 0, lastError: null, nextAttemptAt: null, runningSince: null,
+    enabled: false,
+    state: 'off',
+    source: null,
+    server: null,
+    connected: false,
+    synced: false,
+    queueDepth: 0,
+    attempts: 0,
+    lastError: null,
+    nextAttemptAt: null,
+    runningSince: null,
   });
   t.match((await get('/metrics')).text, /^pi_controller_kubernetes_connected 0$/m);
   const exited = new Promise((r) => cp.child.once('exit', r));
@@ -114,9 +160,17 @@ t.test('SIGTERM while the API server holds the first request unanswered: serve s
   const port = (silent.address() as AddressInfo).port;
   const dir = tempDir(t, 'pic-kubeconfig-silent-');
   const file = join(dir, 'kubeconfig.yaml');
-  writeFileSync(file, VALID('unused').replace(`server: "https://127.0.0.1:6443", certificate-authority: "unused"`, `server: "https://127.0.0.1:${port}", insecure-skip-tls-verify: true`));
+  writeFileSync(
+    file,
+    VALID('unused').replace(
+      `server: "https://127.0.0.1:6443", certificate-authority: "unused"`,
+      `server: "https://127.0.0.1:${port}", insecure-skip-tls-verify: true`,
+    ),
+  );
   const cp = await startServe(join(dir, 'data'), { args: ['--port', '0', '--agent-port', '0', '--kubeconfig', file], timeoutMs: 60_000 });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => cp.child.once('exit', (code, signal) => r({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) =>
+    cp.child.once('exit', (code, signal) => r({ code, signal })),
+  );
   // Bounded: a serve that never ends is killed, and the test fails on the signal.
   const guard = setTimeout(() => cp.child.kill('SIGKILL'), 25_000);
   t.teardown(() => clearTimeout(guard));

@@ -20,7 +20,11 @@ function alive(pid: number): boolean {
 
 t.test('the local agent stops when serve is killed with SIGKILL', async (t) => {
   const dataDir = tempDir(t, 'pic-local-agent-');
-  const serve = await startServe(dataDir, { args: ['--port', '0', '--agent-port', '0', '--local-agent'], timeoutMs: 60_000, stderr: 'collect' });
+  const serve = await startServe(dataDir, {
+    args: ['--port', '0', '--agent-port', '0', '--local-agent'],
+    timeoutMs: 60_000,
+    stderr: 'collect',
+  });
   t.teardown(() => void serve.child.kill('SIGKILL'));
   // The start-up text names the agent's pid; the control plane logs "agent connected" once its link is up.
   await until(() => /"msg":"agent connected"/.test(serve.output()), 60_000).catch((err: unknown) => {

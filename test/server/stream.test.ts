@@ -42,7 +42,10 @@ t.test('event stream', async (t) => {
     await s.req('POST', '/api/v1/nodes', { body: { name: 'n1' } });
     await s.req('DELETE', '/api/v1/nodes/n1');
     const evs = await got;
-    t.same(evs.map((e) => e.type), ['node.created', 'node.deleted']);
+    t.same(
+      evs.map((e) => e.type),
+      ['node.created', 'node.deleted'],
+    );
     t.ok(evs[1]!.seq > evs[0]!.seq);
   });
 
@@ -56,7 +59,13 @@ t.test('event stream', async (t) => {
     const got = c.upTo(2);
     await s.req('DELETE', '/api/v1/nodes/a');
     const evs = await got;
-    t.same(evs.map((e) => [e.type, (e.data as { name: string }).name]), [['node.created', b.name], ['node.deleted', 'a']]);
+    t.same(
+      evs.map((e) => [e.type, (e.data as { name: string }).name]),
+      [
+        ['node.created', b.name],
+        ['node.deleted', 'a'],
+      ],
+    );
   });
 
   t.test('refuses bad parameters with 422 before upgrading', async (t) => {

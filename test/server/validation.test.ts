@@ -35,7 +35,12 @@ const CASES: Case[] = [
   { method: 'POST', path: NODE, body: { name: 'ok', mac: 'DC-A6-32-00-00-01' }, expect: ['/body/mac'] },
   { method: 'POST', path: NODE, body: { name: 'ok', address: 'has space' }, expect: ['/body/address'] },
   { method: 'POST', path: NODE, body: { name: 'ok', labels: { k: 5 } }, expect: ['/body/labels/k'] },
-  { method: 'POST', path: NODE, body: { name: 7, mac: 1, address: false, extra: true }, expect: ['/body/name', '/body/mac', '/body/address', '/body/extra'] },
+  {
+    method: 'POST',
+    path: NODE,
+    body: { name: 7, mac: 1, address: false, extra: true },
+    expect: ['/body/name', '/body/mac', '/body/address', '/body/extra'],
+  },
   { method: 'POST', path: NODE, raw: '{"name":', expect: ['/body'] },
   { method: 'PATCH', path: `${NODE}/pi-v`, body: { state: 'sleeping' }, expect: ['/body/state'] },
   { method: 'PATCH', path: `${NODE}/pi-v`, body: { name: 'renamed' }, expect: ['/body/name'] },
@@ -57,7 +62,12 @@ const CASES: Case[] = [
   { method: 'POST', path: `${HW}/gpio`, body: gpio({ pin: 4, mode: 'output', activeLow: 'yes' }), expect: ['/body/spec/activeLow'] },
   { method: 'POST', path: `${HW}/gpio`, body: gpio({ pin: 4, mode: 'input', edge: 'up' }), expect: ['/body/spec/edge'] },
   { method: 'POST', path: `${HW}/gpio`, body: gpio({ pin: 4, mode: 'input', debounceMicros: -5 }), expect: ['/body/spec/debounceMicros'] },
-  { method: 'POST', path: `${HW}/gpio`, body: { name: 'UPPER', spec: { pin: 4, mode: 'input', drive: 8 } }, expect: ['/body/name', '/body/spec/drive'] },
+  {
+    method: 'POST',
+    path: `${HW}/gpio`,
+    body: { name: 'UPPER', spec: { pin: 4, mode: 'input', drive: 8 } },
+    expect: ['/body/name', '/body/spec/drive'],
+  },
   { method: 'PUT', path: `${HW}/gpio/led`, body: { spec: { pin: 99, mode: 'x' } }, expect: ['/body/spec/pin', '/body/spec/mode'] },
   { method: 'PUT', path: `${HW}/gpio/led`, body: { name: 'led', spec: { pin: 17, mode: 'output' } }, expect: ['/body/name'] },
   { method: 'PUT', path: `${HW}/gpio/Bad!`, body: { spec: { pin: 17, mode: 'output' } }, expect: ['/params/name'] },
@@ -70,7 +80,12 @@ const CASES: Case[] = [
   { method: 'POST', path: `${HW}/pwm`, body: pwm({ ...okPwm, implementation: 'fpga' }), expect: ['/body/spec/implementation'] },
   { method: 'POST', path: `${HW}/pwm`, body: pwm({ ...okPwm, polarity: 'inverted' }), expect: ['/body/spec/polarity'] },
   { method: 'POST', path: `${HW}/pwm`, body: pwm({ ...okPwm, enabled: 1 }), expect: ['/body/spec/enabled'] },
-  { method: 'POST', path: `${HW}/pwm`, body: pwm({ pin: 60, frequencyHz: 'fast', dutyCycle: null }), expect: ['/body/spec/pin', '/body/spec/frequencyHz', '/body/spec/dutyCycle'] },
+  {
+    method: 'POST',
+    path: `${HW}/pwm`,
+    body: pwm({ pin: 60, frequencyHz: 'fast', dutyCycle: null }),
+    expect: ['/body/spec/pin', '/body/spec/frequencyHz', '/body/spec/dutyCycle'],
+  },
   // i2c
   { method: 'POST', path: `${HW}/i2c`, body: i2c({ address: 0x40 }), expect: ['/body/spec/bus'] },
   { method: 'POST', path: `${HW}/i2c`, body: i2c({ ...okI2c, address: 0x78 }), expect: ['/body/spec/address'] },
@@ -78,11 +93,42 @@ const CASES: Case[] = [
   { method: 'POST', path: `${HW}/i2c`, body: i2c({ ...okI2c, bus: 32 }), expect: ['/body/spec/bus'] },
   { method: 'POST', path: `${HW}/i2c`, body: i2c({ ...okI2c, decoder: 'BME 280' }), expect: ['/body/spec/decoder'] },
   { method: 'POST', path: `${HW}/i2c`, body: i2c({ ...okI2c, registers: {} }), expect: ['/body/spec/registers'] },
-  { method: 'POST', path: `${HW}/i2c`, body: i2c({ ...okI2c, registers: [{ name: 't', register: 256, type: 'u8', pollIntervalMs: 100 }] }), expect: ['/body/spec/registers/0/register'] },
-  { method: 'POST', path: `${HW}/i2c`, body: i2c({ ...okI2c, registers: [{ name: 't', register: 1, type: 'float', pollIntervalMs: 100 }] }), expect: ['/body/spec/registers/0/type'] },
-  { method: 'POST', path: `${HW}/i2c`, body: i2c({ ...okI2c, registers: [{ name: 't', register: 1, type: 'u8', pollIntervalMs: 1 }] }), expect: ['/body/spec/registers/0/pollIntervalMs'] },
-  { method: 'POST', path: `${HW}/i2c`, body: i2c({ ...okI2c, registers: [{ name: '1t', register: 1, type: 'u8' }] }), expect: ['/body/spec/registers/0/name', '/body/spec/registers/0/pollIntervalMs'] },
-  { method: 'POST', path: `${HW}/i2c`, body: i2c({ ...okI2c, registers: [{ name: 'a', register: 1, type: 'bytes', length: 33, pollIntervalMs: 100 }, { name: 'b', register: 2, type: 'u8', pollIntervalMs: 100, scale: 'x' }] }), expect: ['/body/spec/registers/0/length', '/body/spec/registers/1/scale'] },
+  {
+    method: 'POST',
+    path: `${HW}/i2c`,
+    body: i2c({ ...okI2c, registers: [{ name: 't', register: 256, type: 'u8', pollIntervalMs: 100 }] }),
+    expect: ['/body/spec/registers/0/register'],
+  },
+  {
+    method: 'POST',
+    path: `${HW}/i2c`,
+    body: i2c({ ...okI2c, registers: [{ name: 't', register: 1, type: 'float', pollIntervalMs: 100 }] }),
+    expect: ['/body/spec/registers/0/type'],
+  },
+  {
+    method: 'POST',
+    path: `${HW}/i2c`,
+    body: i2c({ ...okI2c, registers: [{ name: 't', register: 1, type: 'u8', pollIntervalMs: 1 }] }),
+    expect: ['/body/spec/registers/0/pollIntervalMs'],
+  },
+  {
+    method: 'POST',
+    path: `${HW}/i2c`,
+    body: i2c({ ...okI2c, registers: [{ name: '1t', register: 1, type: 'u8' }] }),
+    expect: ['/body/spec/registers/0/name', '/body/spec/registers/0/pollIntervalMs'],
+  },
+  {
+    method: 'POST',
+    path: `${HW}/i2c`,
+    body: i2c({
+      ...okI2c,
+      registers: [
+        { name: 'a', register: 1, type: 'bytes', length: 33, pollIntervalMs: 100 },
+        { name: 'b', register: 2, type: 'u8', pollIntervalMs: 100, scale: 'x' },
+      ],
+    }),
+    expect: ['/body/spec/registers/0/length', '/body/spec/registers/1/scale'],
+  },
   // clusters
   { method: 'POST', path: '/api/v1/clusters', body: { name: 'c2', k3sVersion: '1.30' }, expect: ['/body/k3sVersion'] },
   { method: 'POST', path: '/api/v1/clusters', body: { name: 'c2', ha: 'yes' }, expect: ['/body/ha'] },
@@ -103,7 +149,12 @@ const CASES: Case[] = [
   { method: 'POST', path: '/api/v1/tokens', body: { name: 'x', role: 'root' }, expect: ['/body/role'] },
   { method: 'POST', path: '/api/v1/tokens', body: { role: 'viewer' }, expect: ['/body/name'] },
   { method: 'POST', path: '/api/v1/tokens', body: { name: 'x', role: 'viewer', ttlSeconds: 5 }, expect: ['/body/ttlSeconds'] },
-  { method: 'POST', path: '/api/v1/tokens', body: { name: '', role: 'viewer', ttlSeconds: 'long' }, expect: ['/body/name', '/body/ttlSeconds'] },
+  {
+    method: 'POST',
+    path: '/api/v1/tokens',
+    body: { name: '', role: 'viewer', ttlSeconds: 'long' },
+    expect: ['/body/name', '/body/ttlSeconds'],
+  },
   // system
   { method: 'GET', path: '/api/v1/audit?limit=0', expect: ['/query/limit'] },
   { method: 'POST', path: '/api/v1/backups', body: { label: 'Has Spaces' }, expect: ['/body/label'] },
@@ -117,7 +168,8 @@ t.test(`${CASES.length} bad requests are refused with 422 and change nothing`, a
   const job = (await s.req('POST', '/api/v1/jobs', { body: { kind: 'node.prepare' } })).body.id as string;
   const disc = (await s.req('POST', '/api/v1/discovery', { body: { address: '10.0.0.77', source: 'manual' } })).body.id as string;
   const tables = ['nodes', 'clusters', 'jobs', 'job_logs', 'tokens', 'audit_log', 'discovery', 'hw_desired', 'events'];
-  const snapshot = () => tables.map((tb) => s.store.db.prepare(`SELECT * FROM ${tb} ORDER BY rowid`).all()).map((rows) => JSON.stringify(rows));
+  const snapshot = () =>
+    tables.map((tb) => s.store.db.prepare(`SELECT * FROM ${tb} ORDER BY rowid`).all()).map((rows) => JSON.stringify(rows));
   // Token last_used_at writes are throttled per minute; fix them now so the snapshot is stable.
   const before = snapshot();
   t.ok(CASES.length >= 50, `${CASES.length} cases`);

@@ -64,7 +64,11 @@ t.test('store.afterCommit and the deferred bus', async (t) => {
       bus.emit('node.deleted', { id: '3', name: 'kept-after' });
     });
     t.same(seen, ['node.deleted:kept-before', 'node.deleted:kept-after']);
-    t.same(store.events.since(0).map((e) => (e.data as { name: string }).name), ['kept-before', 'kept-after'], 'the log agrees');
+    t.same(
+      store.events.since(0).map((e) => (e.data as { name: string }).name),
+      ['kept-before', 'kept-after'],
+      'the log agrees',
+    );
   });
 
   t.test('the nodes change counter moves with committed writes only', async (t) => {

@@ -36,7 +36,10 @@ t.test('migrations', async (t) => {
 
   t.test('refuses a database with a newer schema, without changing it', async (t) => {
     const file = join(tempDir(t), 'a.sqlite');
-    const db = openDatabase({ file, migrations: [...MIGRATIONS, { version: 999, name: 'future', sql: 'CREATE TABLE future (x INTEGER);' }] });
+    const db = openDatabase({
+      file,
+      migrations: [...MIGRATIONS, { version: 999, name: 'future', sql: 'CREATE TABLE future (x INTEGER);' }],
+    });
     db.close();
     t.throws(() => openStore({ file }), { code: 'SCHEMA_TOO_NEW' });
     const raw = new Database(file, { readonly: true });
@@ -55,7 +58,15 @@ t.test('migrations', async (t) => {
   t.test('a failing migration leaves the version where it was', async (t) => {
     const file = join(tempDir(t), 'a.sqlite');
     openStore({ file }).close();
-    t.throws(() => openDatabase({ file, migrations: [...MIGRATIONS, { version: LATEST_SCHEMA_VERSION + 1, name: 'bad', sql: 'CREATE TABLE ok1 (x); SELECT nope FROM missing;' }] }));
+    t.throws(() =>
+      openDatabase({
+        file,
+        migrations: [
+          ...MIGRATIONS,
+          { version: LATEST_SCHEMA_VERSION + 1, name: 'bad', sql: 'CREATE TABLE ok1 (x); SELECT nope FROM missing;' },
+        ],
+      }),
+    );
     const s = openStore({ file });
     t.teardown(() => s.close());
     t.equal(s.schemaVersion(), LATEST_SCHEMA_VERSION);
@@ -107,7 +118,11 @@ t.test('repositories', async (t) => {
     const { token, info } = s.tokens.create('burst', 'viewer', 'test');
     const now = Date.now();
     t.equal(s.tokens.verify(token, now)?.id, info.id);
-    t.equal(s.tokens.verify(token.slice(0, -1) + (token.endsWith('A') ? 'B' : 'A'), now), undefined, 'a wrong secret fails while the row is held');
+    t.equal(
+      s.tokens.verify(token.slice(0, -1) + (token.endsWith('A') ? 'B' : 'A'), now),
+      undefined,
+      'a wrong secret fails while the row is held',
+    );
     t.ok(Object.isFrozen(s.tokens.verify(token, now)), 'the shared caller info cannot be changed by a request');
     s.tokens.revoke(info.id);
     t.equal(s.tokens.verify(token, now), undefined, 'revoked through the repository: refused on the next call');
@@ -124,7 +139,10 @@ t.test('repositories', async (t) => {
     t.ok(s.jobs.setState(j.id, 'running').startedAt);
     t.equal(s.jobs.appendLog(j.id, 'stdout', 'one').seq, 1);
     t.equal(s.jobs.appendLog(j.id, 'stderr', 'two').seq, 2);
-    t.same(s.jobs.logs(j.id, 1).map((l) => l.line), ['two']);
+    t.same(
+      s.jobs.logs(j.id, 1).map((l) => l.line),
+      ['two'],
+    );
     t.ok(s.jobs.setState(j.id, 'succeeded').finishedAt);
     t.throws(() => s.jobs.setState(j.id, 'running'), { code: 'CONFLICT' });
   });
@@ -133,7 +151,10 @@ t.test('repositories', async (t) => {
     const n = s.nodes.create({ name: 'hw' });
     const g = s.hardware.create(n.id, 'gpio', 'led', { pin: 17, mode: 'output', value: 1 });
     t.equal(g.generation, 1);
-    t.throws(() => s.hardware.create(n.id, 'pwm', 'fan', { pin: 17, frequencyHz: 25000, dutyCycle: 0.5 }), { code: 'CONFLICT', message: /pin:17 .*gpio\/led/ });
+    t.throws(() => s.hardware.create(n.id, 'pwm', 'fan', { pin: 17, frequencyHz: 25000, dutyCycle: 0.5 }), {
+      code: 'CONFLICT',
+      message: /pin:17 .*gpio\/led/,
+    });
     t.throws(() => s.hardware.create(n.id, 'gpio', 'led', { pin: 18, mode: 'input' }), { code: 'CONFLICT' });
     t.equal(s.hardware.replace(n.id, 'gpio', 'led', { pin: 17, mode: 'output', value: 1 }).generation, 1, 'same spec keeps the generation');
     t.equal(s.hardware.replace(n.id, 'gpio', 'led', { pin: 17, mode: 'output', value: 0 }).generation, 2);
@@ -147,11 +168,23 @@ t.test('repositories', async (t) => {
     const first = s.events.append('node.deleted', { id: 'x', name: 'x' });
     const second = s.events.append('node.deleted', { id: 'y', name: 'y' });
     t.equal(second.seq, first.seq + 1);
-    t.same(s.events.since(first.seq).map((e) => e.seq), [second.seq]);
+    t.same(
+      s.events.since(first.seq).map((e) => e.seq),
+      [second.seq],
+    );
   });
 
   t.test('audit and discovery', async (t) => {
-    s.audit.record({ actorId: null, actorName: 'x', action: 'node.create', method: 'POST', path: '/api/v1/nodes', status: 201, target: 'n1', detail: { a: 1 } });
+    s.audit.record({
+      actorId: null,
+      actorName: 'x',
+      action: 'node.create',
+      method: 'POST',
+      path: '/api/v1/nodes',
+      status: 201,
+      target: 'n1',
+      detail: { a: 1 },
+    });
     t.same(s.audit.list()[0]?.detail, { a: 1 });
     const a = s.discovery.upsert({ address: '10.0.0.9', source: 'mdns', hostname: 'raspberrypi' });
     const b = s.discovery.upsert({ address: '10.0.0.9', source: 'scan', mac: 'dc:a6:32:00:00:01' });

@@ -72,9 +72,16 @@ export const legs = {
     qemuLeg('arm64 (4 KiB pages)', 'qemu-aarch64-static', '/usr/aarch64-linux-gnu', NODE_PACKAGES.arm64, [], 'arm64', 'linux-arm64'),
   /** The Pi 5 kernel uses 16 KiB pages: mmap offsets and lengths must not assume 4 KiB. */
   arm64Pages16k: (): Leg =>
-    qemuLeg('arm64 (16 KiB pages)', 'qemu-aarch64-static', '/usr/aarch64-linux-gnu', NODE_PACKAGES.arm64, ['-p', '16384'], 'arm64', 'linux-arm64'),
-  armv7: (): Leg =>
-    qemuLeg('armv7', 'qemu-arm-static', '/usr/arm-linux-gnueabihf', NODE_PACKAGES.armv7l, [], 'arm', 'linux-arm'),
+    qemuLeg(
+      'arm64 (16 KiB pages)',
+      'qemu-aarch64-static',
+      '/usr/aarch64-linux-gnu',
+      NODE_PACKAGES.arm64,
+      ['-p', '16384'],
+      'arm64',
+      'linux-arm64',
+    ),
+  armv7: (): Leg => qemuLeg('armv7', 'qemu-arm-static', '/usr/arm-linux-gnueabihf', NODE_PACKAGES.armv7l, [], 'arm', 'linux-arm'),
   node24: (): Leg => {
     const node = join(cacheDir(), 'node', NODE_PACKAGES.x64, 'bin', 'node');
     return {

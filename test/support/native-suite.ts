@@ -48,12 +48,7 @@ function standalone(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
  * Runs one native-suite file with `command` (e.g. ['qemu-aarch64-static', '-L', sysroot, node]).
  * Output is collected, not streamed, so the caller can assert on it.
  */
-export function runSuiteFile(
-  command: string[],
-  file: string,
-  env: NodeJS.ProcessEnv,
-  timeoutMs = 300_000,
-): Promise<SuiteRun> {
+export function runSuiteFile(command: string[], file: string, env: NodeJS.ProcessEnv, timeoutMs = 300_000): Promise<SuiteRun> {
   const started = Date.now();
   return new Promise((resolve, reject) => {
     const [cmd, ...args] = command;

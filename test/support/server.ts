@@ -16,7 +16,11 @@ export interface TestServer {
   admin: string;
   operator: string;
   viewer: string;
-  req(method: string, path: string, opts?: { token?: string | null; body?: unknown; raw?: string; headers?: Record<string, string> }): Promise<Res>;
+  req(
+    method: string,
+    path: string,
+    opts?: { token?: string | null; body?: unknown; raw?: string; headers?: Record<string, string> },
+  ): Promise<Res>;
 }
 
 export interface Res {
@@ -29,7 +33,10 @@ export interface Res {
 type Teardown = { teardown(fn: () => void | Promise<void>): void };
 
 /** `extra` adds or overrides app dependencies; as a function it receives the store and data directory. */
-export async function startServer(t: Teardown, extra: Partial<AppDeps> | ((store: Store, dir: string) => Partial<AppDeps>) = {}): Promise<TestServer> {
+export async function startServer(
+  t: Teardown,
+  extra: Partial<AppDeps> | ((store: Store, dir: string) => Partial<AppDeps>) = {},
+): Promise<TestServer> {
   const dir = tempDir(t);
   const store = openStore({ file: join(dir, 'state.sqlite') });
   const app = createApp({ store, log: silentLogger(), ...(typeof extra === 'function' ? extra(store, dir) : extra) });

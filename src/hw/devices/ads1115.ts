@@ -40,7 +40,7 @@ export function decodeAds1115Config(word: number): Ads1115Config {
     fsrVolts: ADS1115_FSR[(word >> 9) & 7] as number,
     mode: word & 0x0100 ? 'single-shot' : 'continuous',
     dataRateSps: ADS1115_RATES[(word >> 5) & 7] as number,
-    comparatorQueue: que === 3 ? 'off' : ([1, 2, 4] as const)[que] as 1 | 2 | 4,
+    comparatorQueue: que === 3 ? 'off' : (([1, 2, 4] as const)[que] as 1 | 2 | 4),
   };
 }
 
@@ -50,7 +50,10 @@ export function encodeAds1115Config(c: Omit<Ads1115Config, 'comparatorQueue'>): 
   const pga = ADS1115_FSR.indexOf(c.fsrVolts as (typeof ADS1115_FSR)[number]);
   const dr = ADS1115_RATES.indexOf(c.dataRateSps as (typeof ADS1115_RATES)[number]);
   if (mux < 0 || pga < 0 || dr < 0) {
-    throw new HwError(`EINVAL: ADS1115 config ${JSON.stringify(c)} has a value the chip does not offer`, { code: 'EINVAL', peripheral: 'ads1115' });
+    throw new HwError(`EINVAL: ADS1115 config ${JSON.stringify(c)} has a value the chip does not offer`, {
+      code: 'EINVAL',
+      peripheral: 'ads1115',
+    });
   }
   return ((c.os ? 1 : 0) << 15) | (mux << 12) | (pga << 9) | ((c.mode === 'single-shot' ? 1 : 0) << 8) | (dr << 5) | 0b11;
 }
@@ -74,7 +77,8 @@ export class Ads1115 {
 
   /** @param addr 0x48..0x4B (set by the ADDR pin). Default 0x48. */
   constructor(bus: RegisterBus, addr = 0x48) {
-    if (addr < 0x48 || addr > 0x4b) throw new HwError(`EINVAL: 0x${addr.toString(16)} is not an ADS1115 address`, { code: 'EINVAL', peripheral: 'ads1115' });
+    if (addr < 0x48 || addr > 0x4b)
+      throw new HwError(`EINVAL: 0x${addr.toString(16)} is not an ADS1115 address`, { code: 'EINVAL', peripheral: 'ads1115' });
     this.#bus = bus;
     this.addr = addr;
   }

@@ -26,9 +26,24 @@ export const BME280_CALIB_TP_LEN = 26;
 export const BME280_CALIB_H_LEN = 7;
 
 export interface Bme280Calibration {
-  T1: number; T2: number; T3: number;
-  P1: number; P2: number; P3: number; P4: number; P5: number; P6: number; P7: number; P8: number; P9: number;
-  H1: number; H2: number; H3: number; H4: number; H5: number; H6: number;
+  T1: number;
+  T2: number;
+  T3: number;
+  P1: number;
+  P2: number;
+  P3: number;
+  P4: number;
+  P5: number;
+  P6: number;
+  P7: number;
+  P8: number;
+  P9: number;
+  H1: number;
+  H2: number;
+  H3: number;
+  H4: number;
+  H5: number;
+  H6: number;
 }
 
 /** Parses the two calibration blocks (26 bytes from 0x88, 7 bytes from 0xE1). */
@@ -44,8 +59,18 @@ export function parseBme280Calibration(tp: Buffer, h: Buffer): Bme280Calibration
   const e5 = h[4] as number;
   const e6 = h.readInt8(5);
   return {
-    T1: u16(0), T2: s16(2), T3: s16(4),
-    P1: u16(6), P2: s16(8), P3: s16(10), P4: s16(12), P5: s16(14), P6: s16(16), P7: s16(18), P8: s16(20), P9: s16(22),
+    T1: u16(0),
+    T2: s16(2),
+    T3: s16(4),
+    P1: u16(6),
+    P2: s16(8),
+    P3: s16(10),
+    P4: s16(12),
+    P5: s16(14),
+    P6: s16(16),
+    P7: s16(18),
+    P8: s16(20),
+    P9: s16(22),
     H1: tp[25] as number,
     H2: h.readInt16LE(0),
     H3: h[2] as number,
@@ -58,7 +83,9 @@ export function parseBme280Calibration(tp: Buffer, h: Buffer): Bme280Calibration
 /** Encodes calibration back into the two register blocks (for virtual devices). */
 export function encodeBme280Calibration(c: Bme280Calibration): { tp: Buffer; h: Buffer } {
   const tp = Buffer.alloc(BME280_CALIB_TP_LEN);
-  tp.writeUInt16LE(c.T1, 0); tp.writeInt16LE(c.T2, 2); tp.writeInt16LE(c.T3, 4);
+  tp.writeUInt16LE(c.T1, 0);
+  tp.writeInt16LE(c.T2, 2);
+  tp.writeInt16LE(c.T3, 4);
   tp.writeUInt16LE(c.P1, 6);
   [c.P2, c.P3, c.P4, c.P5, c.P6, c.P7, c.P8, c.P9].forEach((v, i) => tp.writeInt16LE(v, 8 + 2 * i));
   tp[25] = c.H1;
@@ -104,15 +131,22 @@ export function compensatePressureQ24_8(adcP: number, tFine: number, c: Bme280Ca
 export function compensateHumidityQ22_10(adcH: number, tFine: number, c: Bme280Calibration): number {
   let v = tFine - 76800;
   // `| 0` keeps the product in 32 bits, as the datasheet's BME280_S32_t arithmetic does.
-  v = (((((adcH << 14) - (c.H4 << 20) - c.H5 * v) + 16384) >> 15) *
-    (((((((v * c.H6) >> 10) * (((v * c.H3) >> 11) + 32768)) >> 10) + 2097152) * c.H2 + 8192) >> 14)) | 0;
+  v =
+    ((((adcH << 14) - (c.H4 << 20) - c.H5 * v + 16384) >> 15) *
+      (((((((v * c.H6) >> 10) * (((v * c.H3) >> 11) + 32768)) >> 10) + 2097152) * c.H2 + 8192) >> 14)) |
+    0;
   v = v - (((((v >> 15) * (v >> 15)) >> 7) * c.H1) >> 4);
   v = Math.min(Math.max(v, 0), 419430400);
   return v >> 12;
 }
 
 /** The datasheet's floating-point formulas (section 8.1), for cross-checks. */
-export function compensateFloat(adcT: number, adcP: number, adcH: number, c: Bme280Calibration): { celsius: number; pa: number; rh: number } {
+export function compensateFloat(
+  adcT: number,
+  adcP: number,
+  adcH: number,
+  c: Bme280Calibration,
+): { celsius: number; pa: number; rh: number } {
   let var1 = (adcT / 16384 - c.T1 / 1024) * c.T2;
   let var2 = (adcT / 131072 - c.T1 / 8192) * (adcT / 131072 - c.T1 / 8192) * c.T3;
   const tFine = var1 + var2;
@@ -186,7 +220,10 @@ export class Bme280 {
   async init(): Promise<Bme280Calibration> {
     const [id] = await this.#bus.readRegisters(this.addr, BME280_REG.ID, 1);
     if (id !== BME280_CHIP_ID) {
-      throw new HwError(`EBADCHIP: chip ID 0x${(id ?? 0).toString(16)} at 0x${this.addr.toString(16)} is not a BME280 (0x60)`, { code: 'EBADCHIP', peripheral: 'bme280' });
+      throw new HwError(`EBADCHIP: chip ID 0x${(id ?? 0).toString(16)} at 0x${this.addr.toString(16)} is not a BME280 (0x60)`, {
+        code: 'EBADCHIP',
+        peripheral: 'bme280',
+      });
     }
     const tp = await this.#bus.readRegisters(this.addr, BME280_REG.CALIB_TP, BME280_CALIB_TP_LEN);
     const h = await this.#bus.readRegisters(this.addr, BME280_REG.CALIB_H, BME280_CALIB_H_LEN);
@@ -197,8 +234,11 @@ export class Bme280 {
   /** One forced-mode measurement. Waits (bounded, 50 polls) for the measuring bit to clear. */
   async measure(osrs: { t?: Oversampling; p?: Oversampling; h?: Oversampling } = {}): Promise<Bme280Reading> {
     const cal = this.#cal ?? (await this.init());
-    const t = OSRS[osrs.t ?? 1], p = OSRS[osrs.p ?? 1], h = OSRS[osrs.h ?? 1];
-    if (t === undefined || p === undefined || h === undefined) throw new HwError('EINVAL: oversampling is 0, 1, 2, 4, 8 or 16', { code: 'EINVAL', peripheral: 'bme280' });
+    const t = OSRS[osrs.t ?? 1],
+      p = OSRS[osrs.p ?? 1],
+      h = OSRS[osrs.h ?? 1];
+    if (t === undefined || p === undefined || h === undefined)
+      throw new HwError('EINVAL: oversampling is 0, 1, 2, 4, 8 or 16', { code: 'EINVAL', peripheral: 'bme280' });
     // ctrl_hum only takes effect after a write to ctrl_meas (datasheet 5.4.3), so write it first.
     await this.#bus.writeRegisters(this.addr, BME280_REG.CTRL_HUM, [h]);
     await this.#bus.writeRegisters(this.addr, BME280_REG.CTRL_MEAS, [(t << 5) | (p << 2) | 0b01]);

@@ -28,7 +28,8 @@ export class VirtualI2cBus implements RegisterBus {
 
   /** Puts `device` on the bus at `addr` (7-bit). */
   attach(addr: number, device: VirtualI2cDevice): this {
-    if (!Number.isInteger(addr) || addr < 0x03 || addr > 0x77) throw new HwError(`EINVAL: address ${addr} is not a 7-bit device address`, { code: 'EINVAL', peripheral: 'i2c' });
+    if (!Number.isInteger(addr) || addr < 0x03 || addr > 0x77)
+      throw new HwError(`EINVAL: address ${addr} is not a 7-bit device address`, { code: 'EINVAL', peripheral: 'i2c' });
     this.#devices.set(addr, device);
     return this;
   }
@@ -40,7 +41,13 @@ export class VirtualI2cBus implements RegisterBus {
 
   #device(addr: number): VirtualI2cDevice {
     const d = this.#devices.get(addr);
-    if (!d) throw new HwError(`ENXIO: no device acknowledged address 0x${addr.toString(16)}`, { code: 'ENXIO', errno: 6, syscall: 'ioctl(I2C_RDWR)', peripheral: 'i2c' });
+    if (!d)
+      throw new HwError(`ENXIO: no device acknowledged address 0x${addr.toString(16)}`, {
+        code: 'ENXIO',
+        errno: 6,
+        syscall: 'ioctl(I2C_RDWR)',
+        peripheral: 'i2c',
+      });
     return d;
   }
 
@@ -56,7 +63,10 @@ export class VirtualI2cBus implements RegisterBus {
   }
 
   async readRegisters(addr: number, reg: number, length: number): Promise<Buffer> {
-    const [data] = await this.transfer([{ addr, write: [reg] }, { addr, read: length }]);
+    const [data] = await this.transfer([
+      { addr, write: [reg] },
+      { addr, read: length },
+    ]);
     return data as Buffer;
   }
 

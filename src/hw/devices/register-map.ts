@@ -26,7 +26,9 @@ export class RegisterMapDevice implements VirtualI2cDevice {
   #pointer = 0;
 
   constructor(opts: RegisterMapOptions = {}) {
-    const init = Array.isArray(opts.initial) ? opts.initial : Object.entries(opts.initial ?? {}).map(([k, v]) => [Number(k), v] as [number, number]);
+    const init = Array.isArray(opts.initial)
+      ? opts.initial
+      : Object.entries(opts.initial ?? {}).map(([k, v]) => [Number(k), v] as [number, number]);
     for (const [r, v] of init) this.regs[r & 0xff] = v;
     this.#readOnly = new Set(opts.readOnly ?? []);
     this.#onWrite = opts.onWrite;

@@ -6,8 +6,14 @@
  * sensor's resolution.
  */
 import {
-  BME280_CHIP_ID, BME280_REG, BME280_RESET_WORD, type Bme280Calibration,
-  compensateHumidityQ22_10, compensatePressureQ24_8, compensateTemperature, encodeBme280Calibration,
+  BME280_CHIP_ID,
+  BME280_REG,
+  BME280_RESET_WORD,
+  type Bme280Calibration,
+  compensateHumidityQ22_10,
+  compensatePressureQ24_8,
+  compensateTemperature,
+  encodeBme280Calibration,
 } from './bme280.js';
 import { RegisterMapDevice } from './register-map.js';
 
@@ -22,9 +28,24 @@ export interface Bme280Environment {
  * (dig_T1 27504 ...); the datasheet gives no humidity example, so H holds plausible values.
  */
 export const EXAMPLE_CALIBRATION: Bme280Calibration = {
-  T1: 27504, T2: 26435, T3: -1000,
-  P1: 36477, P2: -10685, P3: 3024, P4: 2855, P5: 140, P6: -7, P7: 15500, P8: -14600, P9: 6000,
-  H1: 75, H2: 362, H3: 0, H4: 313, H5: 50, H6: 30,
+  T1: 27504,
+  T2: 26435,
+  T3: -1000,
+  P1: 36477,
+  P2: -10685,
+  P3: 3024,
+  P4: 2855,
+  P5: 140,
+  P6: -7,
+  P7: 15500,
+  P8: -14600,
+  P9: 6000,
+  H1: 75,
+  H2: 362,
+  H3: 0,
+  H4: 313,
+  H5: 50,
+  H6: 30,
 };
 
 /** Smallest x in [lo, hi] with f(x) >= target for an increasing f (binary search). */

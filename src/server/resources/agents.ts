@@ -9,7 +9,9 @@ import type { AgentGateway, ResourceDeps } from '../deps.js';
 const NodeParams = Obj({ node: Type.String({ minLength: 1, maxLength: 128 }) });
 const JoinTokenCreate = Obj({
   node: Name,
-  ttlSeconds: Type.Optional(Type.Integer({ minimum: 10, maximum: 7 * 86400, default: 900, description: 'how long the token may be used (once)' })),
+  ttlSeconds: Type.Optional(
+    Type.Integer({ minimum: 10, maximum: 7 * 86400, default: 900, description: 'how long the token may be used (once)' }),
+  ),
 });
 const JoinTokenCreated = Obj({
   token: Type.String({ description: 'shown once: pass it to pi-controller agent --join-token' }),
@@ -32,7 +34,10 @@ export function agentsResource({ agents, store }: ResourceDeps): Resource {
     tag: 'agents',
     routes: [
       route({
-        method: 'GET', path: '/', role: 'viewer', summary: 'List node agents: link, health, applied state',
+        method: 'GET',
+        path: '/',
+        role: 'viewer',
+        summary: 'List node agents: link, health, applied state',
         response: { status: 200, schema: ListOf(AgentInfo) },
         handler: () => {
           const items = dir().list();
@@ -40,21 +45,35 @@ export function agentsResource({ agents, store }: ResourceDeps): Resource {
         },
       }),
       route({
-        method: 'GET', path: '/:node', role: 'viewer', summary: "One node's agent: link, health, applied state, certificates", params: NodeParams,
+        method: 'GET',
+        path: '/:node',
+        role: 'viewer',
+        summary: "One node's agent: link, health, applied state, certificates",
+        params: NodeParams,
         response: { status: 200, schema: AgentInfo },
         handler: ({ params }) => ({ status: 200, body: dir().info(params.node) }),
       }),
       route({
-        method: 'POST', path: '/join-tokens', role: 'admin', summary: 'Create a one-time join token for a node (the node is created when unknown)',
-        body: JoinTokenCreate, response: { status: 201, schema: JoinTokenCreated }, audit: 'agent.join-token',
+        method: 'POST',
+        path: '/join-tokens',
+        role: 'admin',
+        summary: 'Create a one-time join token for a node (the node is created when unknown)',
+        body: JoinTokenCreate,
+        response: { status: 201, schema: JoinTokenCreated },
+        audit: 'agent.join-token',
         handler: ({ body, auditTarget }) => {
           auditTarget(body.node);
           return { status: 201, body: dir().createJoinToken(body.node, (body.ttlSeconds ?? 900) * 1000) };
         },
       }),
       route({
-        method: 'POST', path: '/:node/revoke', role: 'admin', summary: "Revoke a node's agent certificates and drop its link", params: NodeParams,
-        response: { status: 200, schema: Obj({ revoked: Type.Array(Type.String()) }) }, audit: 'agent.revoke',
+        method: 'POST',
+        path: '/:node/revoke',
+        role: 'admin',
+        summary: "Revoke a node's agent certificates and drop its link",
+        params: NodeParams,
+        response: { status: 200, schema: Obj({ revoked: Type.Array(Type.String()) }) },
+        audit: 'agent.revoke',
         handler: ({ params, auditTarget }) => {
           const node = store.nodes.require(params.node);
           auditTarget(node.name);
@@ -62,8 +81,13 @@ export function agentsResource({ agents, store }: ResourceDeps): Resource {
         },
       }),
       route({
-        method: 'POST', path: '/:node/safe-state', role: 'operator', summary: "Ask a node's agent to apply its configured safe state", params: NodeParams,
-        response: { status: 202, schema: Obj({ sent: Type.Boolean() }) }, audit: 'agent.safe-state',
+        method: 'POST',
+        path: '/:node/safe-state',
+        role: 'operator',
+        summary: "Ask a node's agent to apply its configured safe state",
+        params: NodeParams,
+        response: { status: 202, schema: Obj({ sent: Type.Boolean() }) },
+        audit: 'agent.safe-state',
         handler: ({ params, auditTarget }) => {
           const node = store.nodes.require(params.node);
           auditTarget(node.name);

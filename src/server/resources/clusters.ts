@@ -11,11 +11,22 @@ export function clustersResource({ store, bus }: ResourceDeps): Resource {
     tag: 'clusters',
     routes: [
       route({
-        method: 'GET', path: '/', role: 'viewer', summary: 'List clusters', query: ListQuery, response: { status: 200, schema: ListOf(Cluster) },
+        method: 'GET',
+        path: '/',
+        role: 'viewer',
+        summary: 'List clusters',
+        query: ListQuery,
+        response: { status: 200, schema: ListOf(Cluster) },
         handler: ({ query }) => ({ status: 200, body: store.clusters.list(query.limit, query.offset) }),
       }),
       route({
-        method: 'POST', path: '/', role: 'operator', summary: 'Declare a cluster', body: ClusterCreate, response: { status: 201, schema: Cluster }, audit: 'cluster.create',
+        method: 'POST',
+        path: '/',
+        role: 'operator',
+        summary: 'Declare a cluster',
+        body: ClusterCreate,
+        response: { status: 201, schema: Cluster },
+        audit: 'cluster.create',
         handler: ({ body, auditTarget }) => {
           auditTarget(body.name);
           const c = store.clusters.create(body);
@@ -24,11 +35,22 @@ export function clustersResource({ store, bus }: ResourceDeps): Resource {
         },
       }),
       route({
-        method: 'GET', path: '/:id', role: 'viewer', summary: 'Get a cluster by id or name', params: IdParams, response: { status: 200, schema: Cluster },
+        method: 'GET',
+        path: '/:id',
+        role: 'viewer',
+        summary: 'Get a cluster by id or name',
+        params: IdParams,
+        response: { status: 200, schema: Cluster },
         handler: ({ params }) => ({ status: 200, body: store.clusters.require(params.id) }),
       }),
       route({
-        method: 'PATCH', path: '/:id', role: 'operator', summary: 'Change a cluster', params: IdParams, body: ClusterUpdate, response: { status: 200, schema: Cluster },
+        method: 'PATCH',
+        path: '/:id',
+        role: 'operator',
+        summary: 'Change a cluster',
+        params: IdParams,
+        body: ClusterUpdate,
+        response: { status: 200, schema: Cluster },
         audit: 'cluster.update',
         handler: ({ params, body, auditTarget }) => {
           const cur = store.clusters.require(params.id);
@@ -39,7 +61,12 @@ export function clustersResource({ store, bus }: ResourceDeps): Resource {
         },
       }),
       route({
-        method: 'DELETE', path: '/:id', role: 'admin', summary: 'Forget a cluster (its nodes stay, unassigned)', params: IdParams, response: { status: 204 },
+        method: 'DELETE',
+        path: '/:id',
+        role: 'admin',
+        summary: 'Forget a cluster (its nodes stay, unassigned)',
+        params: IdParams,
+        response: { status: 204 },
         audit: 'cluster.delete',
         handler: ({ params, auditTarget }) => {
           const cur = store.clusters.require(params.id);
@@ -50,8 +77,16 @@ export function clustersResource({ store, bus }: ResourceDeps): Resource {
         },
       }),
       route({
-        method: 'GET', path: '/:id/nodes', role: 'viewer', summary: "A cluster's nodes", params: IdParams, response: { status: 200, schema: ListOf(Node) },
-        handler: ({ params }) => ({ status: 200, body: store.nodes.list({ clusterId: store.clusters.require(params.id).id, limit: 1000 }) }),
+        method: 'GET',
+        path: '/:id/nodes',
+        role: 'viewer',
+        summary: "A cluster's nodes",
+        params: IdParams,
+        response: { status: 200, schema: ListOf(Node) },
+        handler: ({ params }) => ({
+          status: 200,
+          body: store.nodes.list({ clusterId: store.clusters.require(params.id).id, limit: 1000 }),
+        }),
       }),
     ],
   };

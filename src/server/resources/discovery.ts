@@ -11,11 +11,21 @@ export function discoveryResource({ store, bus }: ResourceDeps): Resource {
     tag: 'discovery',
     routes: [
       route({
-        method: 'GET', path: '/', role: 'viewer', summary: 'List discovered hosts', query: ListQuery, response: { status: 200, schema: ListOf(DiscoveryResult) },
+        method: 'GET',
+        path: '/',
+        role: 'viewer',
+        summary: 'List discovered hosts',
+        query: ListQuery,
+        response: { status: 200, schema: ListOf(DiscoveryResult) },
         handler: ({ query }) => ({ status: 200, body: store.discovery.list(query.limit, query.offset) }),
       }),
       route({
-        method: 'POST', path: '/', role: 'operator', summary: 'Record a host by hand', body: DiscoveryInput, response: { status: 201, schema: DiscoveryResult },
+        method: 'POST',
+        path: '/',
+        role: 'operator',
+        summary: 'Record a host by hand',
+        body: DiscoveryInput,
+        response: { status: 201, schema: DiscoveryResult },
         audit: 'discovery.record',
         handler: ({ body, auditTarget }) => {
           auditTarget(body.address);
@@ -25,7 +35,13 @@ export function discoveryResource({ store, bus }: ResourceDeps): Resource {
         },
       }),
       route({
-        method: 'DELETE', path: '/:id', role: 'operator', summary: 'Forget a discovered host', params: IdParams, response: { status: 204 }, audit: 'discovery.delete',
+        method: 'DELETE',
+        path: '/:id',
+        role: 'operator',
+        summary: 'Forget a discovered host',
+        params: IdParams,
+        response: { status: 204 },
+        audit: 'discovery.delete',
         handler: ({ params, auditTarget }) => {
           const r = store.discovery.require(params.id);
           auditTarget(r.address);
@@ -34,14 +50,24 @@ export function discoveryResource({ store, bus }: ResourceDeps): Resource {
         },
       }),
       route({
-        method: 'POST', path: '/:id/adopt', role: 'operator', summary: 'Make a discovered host a node', params: IdParams, body: AdoptBody,
-        response: { status: 201, schema: Node }, audit: 'discovery.adopt',
+        method: 'POST',
+        path: '/:id/adopt',
+        role: 'operator',
+        summary: 'Make a discovered host a node',
+        params: IdParams,
+        body: AdoptBody,
+        response: { status: 201, schema: Node },
+        audit: 'discovery.adopt',
         handler: ({ params, body, auditTarget }) => {
           const node = store.tx(() => {
             const r = store.discovery.require(params.id);
             auditTarget(r.address);
             const n = store.nodes.create({
-              name: body.name, address: r.address, ...(r.mac ? { mac: r.mac } : {}), ...(r.model ? { model: r.model } : {}), ...(body.labels ? { labels: body.labels } : {}),
+              name: body.name,
+              address: r.address,
+              ...(r.mac ? { mac: r.mac } : {}),
+              ...(r.model ? { model: r.model } : {}),
+              ...(body.labels ? { labels: body.labels } : {}),
             });
             store.discovery.link(r.id, n.id);
             return n;

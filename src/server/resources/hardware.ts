@@ -21,11 +21,16 @@ export function presented<K extends HwKind>(obj: HwObject<K>, agents: AgentGatew
 }
 
 function kindRoutes<K extends HwKind>(kind: K, { store, bus, agents }: ResourceDeps): RouteSpec[] {
-  const changed = (nodeId: string, name: string, generation: number, deleted: boolean) => bus.emit('hw.changed', { nodeId, kind, name, generation, deleted });
+  const changed = (nodeId: string, name: string, generation: number, deleted: boolean) =>
+    bus.emit('hw.changed', { nodeId, kind, name, generation, deleted });
   const show = (obj: HwObject<K>) => presented(obj, agents);
   return [
     route({
-      method: 'GET', path: `/${kind}`, role: 'viewer', summary: `List desired ${kind} objects of a node`, params: NodeParams,
+      method: 'GET',
+      path: `/${kind}`,
+      role: 'viewer',
+      summary: `List desired ${kind} objects of a node`,
+      params: NodeParams,
       response: { status: 200, schema: ListOf(HwObject(kind)) },
       handler: ({ params }) => {
         const items = store.hardware.list(store.nodes.require(params.node).id, kind).map(show);
@@ -33,8 +38,14 @@ function kindRoutes<K extends HwKind>(kind: K, { store, bus, agents }: ResourceD
       },
     }),
     route({
-      method: 'POST', path: `/${kind}`, role: 'operator', summary: `Create a desired ${kind} object`, params: NodeParams, body: HwCreate(kind),
-      response: { status: 201, schema: HwObject(kind) }, audit: `${kind}.create`,
+      method: 'POST',
+      path: `/${kind}`,
+      role: 'operator',
+      summary: `Create a desired ${kind} object`,
+      params: NodeParams,
+      body: HwCreate(kind),
+      response: { status: 201, schema: HwObject(kind) },
+      audit: `${kind}.create`,
       handler: ({ params, body, auditTarget }) => {
         const node = store.nodes.require(params.node);
         auditTarget(`${node.name}/${body.name}`);
@@ -44,14 +55,26 @@ function kindRoutes<K extends HwKind>(kind: K, { store, bus, agents }: ResourceD
       },
     }),
     route({
-      method: 'GET', path: `/${kind}/:name`, role: 'viewer', summary: `Get a desired ${kind} object`, params: ItemParams,
+      method: 'GET',
+      path: `/${kind}/:name`,
+      role: 'viewer',
+      summary: `Get a desired ${kind} object`,
+      params: ItemParams,
       response: { status: 200, schema: HwObject(kind) },
-      handler: ({ params }) => ({ status: 200, body: show(store.hardware.require(store.nodes.require(params.node).id, kind, params.name)) }),
+      handler: ({ params }) => ({
+        status: 200,
+        body: show(store.hardware.require(store.nodes.require(params.node).id, kind, params.name)),
+      }),
     }),
     route({
-      method: 'PUT', path: `/${kind}/:name`, role: 'operator',
-      summary: `Set the spec of a desired ${kind} object, creating it (201) when absent: PUT /nodes/:node/gpio/17 with a spec for pin 17`, params: ItemParams,
-      body: HwReplace(kind), response: { status: 200, schema: HwObject(kind) }, audit: `${kind}.replace`,
+      method: 'PUT',
+      path: `/${kind}/:name`,
+      role: 'operator',
+      summary: `Set the spec of a desired ${kind} object, creating it (201) when absent: PUT /nodes/:node/gpio/17 with a spec for pin 17`,
+      params: ItemParams,
+      body: HwReplace(kind),
+      response: { status: 200, schema: HwObject(kind) },
+      audit: `${kind}.replace`,
       handler: ({ params, body, auditTarget }) => {
         const node = store.nodes.require(params.node);
         auditTarget(`${node.name}/${params.name}`);
@@ -68,8 +91,13 @@ function kindRoutes<K extends HwKind>(kind: K, { store, bus, agents }: ResourceD
       },
     }),
     route({
-      method: 'DELETE', path: `/${kind}/:name`, role: 'operator', summary: `Delete a desired ${kind} object (the agent releases the hardware)`,
-      params: ItemParams, response: { status: 204 }, audit: `${kind}.delete`,
+      method: 'DELETE',
+      path: `/${kind}/:name`,
+      role: 'operator',
+      summary: `Delete a desired ${kind} object (the agent releases the hardware)`,
+      params: ItemParams,
+      response: { status: 204 },
+      audit: `${kind}.delete`,
       handler: ({ params, auditTarget }) => {
         const node = store.nodes.require(params.node);
         auditTarget(`${node.name}/${params.name}`);

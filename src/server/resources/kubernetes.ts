@@ -9,7 +9,10 @@ export function kubernetesResource({ kubernetes }: ResourceDeps): Resource {
     tag: 'kubernetes',
     routes: [
       route({
-        method: 'GET', path: '/', role: 'viewer', summary: 'Kubernetes reconciliation: off, starting, running or retrying; connected, synced, queue depth',
+        method: 'GET',
+        path: '/',
+        role: 'viewer',
+        summary: 'Kubernetes reconciliation: off, starting, running or retrying; connected, synced, queue depth',
         response: { status: 200, schema: KubernetesStatus },
         handler: () => ({ status: 200, body: kubernetes?.status() ?? KUBERNETES_OFF }),
       }),

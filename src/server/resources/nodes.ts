@@ -18,14 +18,25 @@ export function nodesResource({ store, bus, agents }: ResourceDeps): Resource {
     tag: 'nodes',
     routes: [
       route({
-        method: 'GET', path: '/', role: 'viewer', summary: 'List nodes', query: NodeListQuery, response: { status: 200, schema: ListOf(Node) },
+        method: 'GET',
+        path: '/',
+        role: 'viewer',
+        summary: 'List nodes',
+        query: NodeListQuery,
+        response: { status: 200, schema: ListOf(Node) },
         handler: ({ query }) => {
           const page = store.nodes.listPage(query);
           return { status: 200, json: page.json, etag: page.etag };
         },
       }),
       route({
-        method: 'POST', path: '/', role: 'operator', summary: 'Add a node', body: NodeCreate, response: { status: 201, schema: Node }, audit: 'node.create',
+        method: 'POST',
+        path: '/',
+        role: 'operator',
+        summary: 'Add a node',
+        body: NodeCreate,
+        response: { status: 201, schema: Node },
+        audit: 'node.create',
         handler: ({ body, auditTarget }) => {
           auditTarget(body.name);
           const node = store.nodes.create(body);
@@ -34,12 +45,23 @@ export function nodesResource({ store, bus, agents }: ResourceDeps): Resource {
         },
       }),
       route({
-        method: 'GET', path: '/:id', role: 'viewer', summary: 'Get a node by id or name', params: IdParams, response: { status: 200, schema: Node },
+        method: 'GET',
+        path: '/:id',
+        role: 'viewer',
+        summary: 'Get a node by id or name',
+        params: IdParams,
+        response: { status: 200, schema: Node },
         handler: ({ params }) => ({ status: 200, body: store.nodes.require(params.id) }),
       }),
       route({
-        method: 'PATCH', path: '/:id', role: 'operator', summary: 'Change a node (merge patch)', params: IdParams, body: NodeUpdate,
-        response: { status: 200, schema: Node }, audit: 'node.update',
+        method: 'PATCH',
+        path: '/:id',
+        role: 'operator',
+        summary: 'Change a node (merge patch)',
+        params: IdParams,
+        body: NodeUpdate,
+        response: { status: 200, schema: Node },
+        audit: 'node.update',
         handler: ({ params, body, auditTarget }) => {
           const cur = store.nodes.require(params.id);
           auditTarget(cur.name);
@@ -49,8 +71,13 @@ export function nodesResource({ store, bus, agents }: ResourceDeps): Resource {
         },
       }),
       route({
-        method: 'DELETE', path: '/:id', role: 'operator', summary: 'Remove a node and its desired hardware state', params: IdParams,
-        response: { status: 204 }, audit: 'node.delete',
+        method: 'DELETE',
+        path: '/:id',
+        role: 'operator',
+        summary: 'Remove a node and its desired hardware state',
+        params: IdParams,
+        response: { status: 204 },
+        audit: 'node.delete',
         handler: ({ params, auditTarget }) => {
           const cur = store.nodes.require(params.id);
           auditTarget(cur.name);
@@ -60,7 +87,11 @@ export function nodesResource({ store, bus, agents }: ResourceDeps): Resource {
         },
       }),
       route({
-        method: 'GET', path: '/:id/agent', role: 'viewer', summary: "The node agent's connection and health", params: IdParams,
+        method: 'GET',
+        path: '/:id/agent',
+        role: 'viewer',
+        summary: "The node agent's connection and health",
+        params: IdParams,
         response: { status: 200, schema: AgentStatusSchema },
         handler: ({ params }) => {
           const node = store.nodes.require(params.id);

@@ -13,22 +13,46 @@ export function systemResource({ store, version, startedAt }: ResourceDeps): Res
     tag: 'system',
     routes: [
       route({
-        method: 'GET', path: '/system', role: 'viewer', summary: 'Version, uptime and counts', response: { status: 200, schema: SystemInfo },
+        method: 'GET',
+        path: '/system',
+        role: 'viewer',
+        summary: 'Version, uptime and counts',
+        response: { status: 200, schema: SystemInfo },
         handler: () => ({
           status: 200,
           body: {
-            name: 'pi-controller', version, node: process.version, platform: process.platform, arch: process.arch,
-            uptimeSeconds: (Date.now() - startedAt.getTime()) / 1000, schemaVersion: store.schemaVersion(), startedAt: startedAt.toISOString(),
-            counts: { nodes: store.nodes.list({ limit: 1 }).total, clusters: store.clusters.count(), jobs: store.jobs.list({ limit: 1 }).total, tokens: store.tokens.countActive() },
+            name: 'pi-controller',
+            version,
+            node: process.version,
+            platform: process.platform,
+            arch: process.arch,
+            uptimeSeconds: (Date.now() - startedAt.getTime()) / 1000,
+            schemaVersion: store.schemaVersion(),
+            startedAt: startedAt.toISOString(),
+            counts: {
+              nodes: store.nodes.list({ limit: 1 }).total,
+              clusters: store.clusters.count(),
+              jobs: store.jobs.list({ limit: 1 }).total,
+              tokens: store.tokens.countActive(),
+            },
           },
         }),
       }),
       route({
-        method: 'GET', path: '/whoami', role: 'viewer', summary: 'The calling token', response: { status: 200, schema: WhoAmI },
+        method: 'GET',
+        path: '/whoami',
+        role: 'viewer',
+        summary: 'The calling token',
+        response: { status: 200, schema: WhoAmI },
         handler: ({ actor }) => ({ status: 200, body: { id: actor.id, name: actor.name, role: actor.role } }),
       }),
       route({
-        method: 'GET', path: '/audit', role: 'admin', summary: 'Audit log, newest first', query: AuditQuery, response: { status: 200, schema: Obj({ items: Type.Array(AuditEntry) }) },
+        method: 'GET',
+        path: '/audit',
+        role: 'admin',
+        summary: 'Audit log, newest first',
+        query: AuditQuery,
+        response: { status: 200, schema: Obj({ items: Type.Array(AuditEntry) }) },
         handler: ({ query }) => ({ status: 200, body: { items: store.audit.list(query) } }),
       }),
     ],
@@ -45,12 +69,22 @@ export function backupsResource({ backups, bus }: ResourceDeps): Resource {
     tag: 'backups',
     routes: [
       route({
-        method: 'GET', path: '/', role: 'admin', summary: 'List backups in the data directory', response: { status: 200, schema: Obj({ items: Type.Array(BackupInfo) }) },
+        method: 'GET',
+        path: '/',
+        role: 'admin',
+        summary: 'List backups in the data directory',
+        response: { status: 200, schema: Obj({ items: Type.Array(BackupInfo) }) },
         handler: () => ({ status: 200, body: { items: need().list() } }),
       }),
       route({
-        method: 'POST', path: '/', role: 'admin', summary: 'Take an online backup now (writes continue)', body: BackupCreate,
-        response: { status: 201, schema: BackupInfo }, audit: 'backup.create', transactional: false,
+        method: 'POST',
+        path: '/',
+        role: 'admin',
+        summary: 'Take an online backup now (writes continue)',
+        body: BackupCreate,
+        response: { status: 201, schema: BackupInfo },
+        audit: 'backup.create',
+        transactional: false,
         handler: async ({ body, auditTarget }) => {
           const info = await need().create(body.label);
           auditTarget(info.file);

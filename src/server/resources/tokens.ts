@@ -12,13 +12,22 @@ export function tokensResource({ store, bus }: ResourceDeps): Resource {
     tag: 'tokens',
     routes: [
       route({
-        method: 'GET', path: '/', role: 'admin', summary: 'List tokens (never their secrets)',
-        query: Obj({ includeRevoked: Type.Optional(Type.Boolean()) }), response: { status: 200, schema: Obj({ items: Type.Array(TokenInfo) }) },
+        method: 'GET',
+        path: '/',
+        role: 'admin',
+        summary: 'List tokens (never their secrets)',
+        query: Obj({ includeRevoked: Type.Optional(Type.Boolean()) }),
+        response: { status: 200, schema: Obj({ items: Type.Array(TokenInfo) }) },
         handler: ({ query }) => ({ status: 200, body: { items: store.tokens.list(query.includeRevoked ?? false) } }),
       }),
       route({
-        method: 'POST', path: '/', role: 'admin', summary: 'Create a token; the secret is in this response only', body: TokenCreate,
-        response: { status: 201, schema: TokenCreated }, audit: 'token.create',
+        method: 'POST',
+        path: '/',
+        role: 'admin',
+        summary: 'Create a token; the secret is in this response only',
+        body: TokenCreate,
+        response: { status: 201, schema: TokenCreated },
+        audit: 'token.create',
         handler: ({ body, actor, auditTarget }) => {
           const created = store.tokens.create(body.name, body.role, actor.name, body.ttlSeconds);
           auditTarget(created.info.id);
@@ -27,7 +36,13 @@ export function tokensResource({ store, bus }: ResourceDeps): Resource {
         },
       }),
       route({
-        method: 'DELETE', path: '/:id', role: 'admin', summary: 'Revoke a token', params: IdParams, response: { status: 200, schema: TokenInfo }, audit: 'token.revoke',
+        method: 'DELETE',
+        path: '/:id',
+        role: 'admin',
+        summary: 'Revoke a token',
+        params: IdParams,
+        response: { status: 200, schema: TokenInfo },
+        audit: 'token.revoke',
         handler: ({ params, actor, auditTarget }) => {
           auditTarget(params.id);
           if (params.id === actor.id && store.tokens.list().filter((t) => t.role === 'admin').length === 1) {

@@ -1,7 +1,14 @@
 import t from 'tap';
 import {
-  Bme280, compensateFloat, compensateHumidityQ22_10, compensatePressureQ24_8, compensateTemperature,
-  decodeBme280, encodeBme280Calibration, parseBme280Calibration, type Bme280Calibration,
+  Bme280,
+  compensateFloat,
+  compensateHumidityQ22_10,
+  compensatePressureQ24_8,
+  compensateTemperature,
+  decodeBme280,
+  encodeBme280Calibration,
+  parseBme280Calibration,
+  type Bme280Calibration,
 } from '../../../src/hw/devices/bme280.js';
 import { VirtualI2cBus } from '../../../src/hw/devices/register-bus.js';
 import { EXAMPLE_CALIBRATION, VirtualBme280 } from '../../../src/hw/devices/virtual-bme280.js';
@@ -46,7 +53,16 @@ t.test('BME280 compensation', async (t) => {
   });
 
   t.test('decodes a burst read and flags skipped channels', async (t) => {
-    const burst = Buffer.from([415148 >> 12, (415148 >> 4) & 0xff, (415148 & 0xf) << 4, 519888 >> 12, (519888 >> 4) & 0xff, (519888 & 0xf) << 4, 0x6a, 0x00]);
+    const burst = Buffer.from([
+      415148 >> 12,
+      (415148 >> 4) & 0xff,
+      (415148 & 0xf) << 4,
+      519888 >> 12,
+      (519888 >> 4) & 0xff,
+      (519888 & 0xf) << 4,
+      0x6a,
+      0x00,
+    ]);
     const r = decodeBme280(burst, cal);
     t.equal(r.temperatureC, 25.08);
     t.equal(r.pressurePa, 25767233 / 256);
@@ -89,7 +105,11 @@ t.test('BME280 driver against the virtual BME280', async (t) => {
     t.equal(dev.regs[0xf2], 0);
     t.same([...(await bus.readRegisters(0x76, 0xd0, 1))], [0x60]);
     await bus.writeRegisters(0x76, 0x88, [1, 2]);
-    t.same(parseBme280Calibration(Buffer.from(dev.regs.subarray(0x88, 0xa2)), Buffer.from(dev.regs.subarray(0xe1, 0xe8))), cal, 'calibration is read-only');
+    t.same(
+      parseBme280Calibration(Buffer.from(dev.regs.subarray(0x88, 0xa2)), Buffer.from(dev.regs.subarray(0xe1, 0xe8))),
+      cal,
+      'calibration is read-only',
+    );
   });
 
   t.test('another chip or no chip is a coded error', async (t) => {

@@ -39,7 +39,11 @@ t.test('gpiochip uAPI v2 against gpio-sim', async (t) => {
     t.equal(sim.value(3), 1);
     const li = chip.lineInfo(3);
     t.same({ used: li.used, consumer: li.consumer, direction: li.direction }, { used: true, consumer: 'led-test', direction: 'out' });
-    t.throws(() => chip.request({ lines: [3], direction: 'in' }), { code: 'EBUSY', syscall: 'ioctl(GPIO_V2_GET_LINE)' }, 'a claimed line is busy');
+    t.throws(
+      () => chip.request({ lines: [3], direction: 'in' }),
+      { code: 'EBUSY', syscall: 'ioctl(GPIO_V2_GET_LINE)' },
+      'a claimed line is busy',
+    );
   });
 
   t.test('active-low and open-drain outputs', async (t) => {
@@ -81,24 +85,46 @@ t.test('gpiochip uAPI v2 against gpio-sim', async (t) => {
     }
   };
 
-  for (const [edge, expected] of [['rising', 5], ['falling', 5], ['both', 10]] as const) {
+  for (const [edge, expected] of [
+    ['rising', 5],
+    ['falling', 5],
+    ['both', 10],
+  ] as const) {
     t.test(`${edge} edges: counted exactly for a burst of 10 pull changes`, async (t) => {
       sim.pull(9, 'pull-down');
       const req = chip.request({ lines: [9], direction: 'in', edge });
       t.teardown(() => req.close());
       const events: EdgeEvent[] = [];
       const overflows: Overflow[] = [];
-      req.watch((e) => events.push(e), (o) => overflows.push(o));
+      req.watch(
+        (e) => events.push(e),
+        (o) => overflows.push(o),
+      );
       await burst(9, 10, 20);
       await collect(events, expected);
       await sleep(100); // nothing more may arrive
       t.equal(events.length, expected);
       t.same(overflows, []);
       const want = edge === 'both' ? events.map((_, i) => (i % 2 ? 'falling' : 'rising')) : events.map(() => edge);
-      t.same(events.map((e) => e.edge), want, 'kinds in order');
-      t.same(events.map((e) => e.seqno), events.map((_, i) => i + 1), 'request seqno 1..N');
-      t.same(events.map((e) => e.lineSeqno), events.map((_, i) => i + 1), 'line seqno 1..N');
-      t.ok(events.every((e, i) => i === 0 || e.timestampNs > (events[i - 1] as EdgeEvent).timestampNs), 'timestamps increase');
+      t.same(
+        events.map((e) => e.edge),
+        want,
+        'kinds in order',
+      );
+      t.same(
+        events.map((e) => e.seqno),
+        events.map((_, i) => i + 1),
+        'request seqno 1..N',
+      );
+      t.same(
+        events.map((e) => e.lineSeqno),
+        events.map((_, i) => i + 1),
+        'line seqno 1..N',
+      );
+      t.ok(
+        events.every((e, i) => i === 0 || e.timestampNs > (events[i - 1] as EdgeEvent).timestampNs),
+        'timestamps increase',
+      );
       t.ok(events.every((e) => e.offset === 9));
     });
   }
@@ -112,12 +138,19 @@ t.test('gpiochip uAPI v2 against gpio-sim', async (t) => {
     req.watch((e) => events.push(e));
     await burst(10, 5, 0); // ends high: five changes inside the debounce period
     await sleep(400);
-    t.same(events.map((e) => e.edge), ['rising'], 'one rising edge after the line settled');
+    t.same(
+      events.map((e) => e.edge),
+      ['rising'],
+      'one rising edge after the line settled',
+    );
     sim.pull(10, 'pull-down');
     await sleep(300);
     sim.pull(10, 'pull-up');
     await sleep(300);
-    t.same(events.map((e) => e.edge), ['rising', 'falling', 'rising']);
+    t.same(
+      events.map((e) => e.edge),
+      ['rising', 'falling', 'rising'],
+    );
   });
 
   t.test('a kernel buffer overflow is reported as a sequence gap', async (t) => {
@@ -127,12 +160,18 @@ t.test('gpiochip uAPI v2 against gpio-sim', async (t) => {
     await burst(11, 12, 20); // nobody reads yet: the kernel keeps the newest 4
     const events: EdgeEvent[] = [];
     const overflows: Overflow[] = [];
-    req.watch((e) => events.push(e), (o) => overflows.push(o));
+    req.watch(
+      (e) => events.push(e),
+      (o) => overflows.push(o),
+    );
     await collect(events, 4);
     await sleep(100);
     t.equal(events.length, 4);
     t.same(overflows, [{ lost: 8, beforeSeqno: 9 }]);
-    t.same(events.map((e) => e.seqno), [9, 10, 11, 12]);
+    t.same(
+      events.map((e) => e.seqno),
+      [9, 10, 11, 12],
+    );
   });
 
   t.test('close stops the event thread', async (t) => {
@@ -155,7 +194,11 @@ t.test('gpiochip uAPI v2 against gpio-sim', async (t) => {
     t.throws(() => chip.request({ lines: [13], direction: 'out', edge: 'rising' }), { code: 'EINVAL' });
     t.throws(() => chip.request({ lines: [13, 13] }), { code: 'EINVAL' });
     t.throws(() => chip.request({ lines: [] }), { code: 'EINVAL' });
-    t.throws(() => chip.request({ lines: [99] }), { code: 'EINVAL', syscall: 'ioctl(GPIO_V2_GET_LINE)' }, 'the kernel refuses an offset past the end');
+    t.throws(
+      () => chip.request({ lines: [99] }),
+      { code: 'EINVAL', syscall: 'ioctl(GPIO_V2_GET_LINE)' },
+      'the kernel refuses an offset past the end',
+    );
     t.equal(chip.lineInfo(13).used, false);
   });
   t.test('a board without a register map gets the character-device backend', async (t) => {
@@ -183,7 +226,10 @@ t.test('gpiochip uAPI v2 against gpio-sim', async (t) => {
     const stop = pins.watch(15, 'rising', (e) => events.push(e));
     sim.pull(15, 'pull-up');
     await collect(events, 1);
-    t.same(events.map((e) => [e.offset, e.edge]), [[15, 'rising']]);
+    t.same(
+      events.map((e) => [e.offset, e.edge]),
+      [[15, 'rising']],
+    );
     stop();
     t.equal(chip.lineInfo(15).edge, 'none', 'watch ended, the pin stays an input');
     t.throws(() => pins.write(15, 1), { code: 'EINVAL' }, 'an input cannot be written');

@@ -53,12 +53,17 @@ t.test('i2c-dev against i2c-stub', async (t) => {
   t.test('I2C_RDWR combined write-then-read with a repeated start', async (t) => {
     const bytes = Array.from({ length: 40 }, (_, i) => (0xa0 + i) & 0xff);
     await bus.transfer([{ addr: STUB_A, write: [0x10, ...bytes] }]);
-    const [got] = await bus.transfer([{ addr: STUB_A, write: [0x10] }, { addr: STUB_A, read: 40 }]);
+    const [got] = await bus.transfer([
+      { addr: STUB_A, write: [0x10] },
+      { addr: STUB_A, read: 40 },
+    ]);
     t.same([...(got as Buffer)], bytes, '40 bytes back in one transfer (more than one SMBus block)');
     t.equal(await bus.readByte(STUB_A, 0x10 + 39), bytes[39], 'the SMBus view sees the same registers');
     const [a, b] = await bus.transfer([
-      { addr: STUB_A, write: [0x10] }, { addr: STUB_A, read: 2 },
-      { addr: STUB_B, write: [0x02] }, { addr: STUB_B, read: 1 },
+      { addr: STUB_A, write: [0x10] },
+      { addr: STUB_A, read: 2 },
+      { addr: STUB_B, write: [0x02] },
+      { addr: STUB_B, read: 1 },
     ]);
     t.same([...(a as Buffer)], [0xa0, 0xa1], 'four messages, two devices, reads in order');
     t.same([...(b as Buffer)], [0x34]);
@@ -76,15 +81,27 @@ t.test('i2c-dev against i2c-stub', async (t) => {
   });
 
   t.test('an absent address gives its coded error', async (t) => {
-    await t.rejects(bus.readByte(0x33, 0), { code: 'ENODEV', errno: 19, syscall: 'ioctl(I2C_SMBUS)', peripheral: 'i2c' },
-      'SMBus path: i2c-stub says ENODEV');
-    await t.rejects(bus.transfer([{ addr: 0x33, write: [0] }, { addr: 0x33, read: 1 }]), { code: 'ENXIO', errno: 6, syscall: 'ioctl(I2C_RDWR)' },
-      'plain path: no ACK is ENXIO');
+    await t.rejects(
+      bus.readByte(0x33, 0),
+      { code: 'ENODEV', errno: 19, syscall: 'ioctl(I2C_SMBUS)', peripheral: 'i2c' },
+      'SMBus path: i2c-stub says ENODEV',
+    );
+    await t.rejects(
+      bus.transfer([
+        { addr: 0x33, write: [0] },
+        { addr: 0x33, read: 1 },
+      ]),
+      { code: 'ENXIO', errno: 6, syscall: 'ioctl(I2C_RDWR)' },
+      'plain path: no ACK is ENXIO',
+    );
   });
 
   t.test('an unsupported transfer gives EOPNOTSUPP', async (t) => {
-    await t.rejects(bus.transfer([{ addr: 0x150, write: [0], tenBit: true }]), { code: 'EOPNOTSUPP', syscall: 'ioctl(I2C_RDWR)' },
-      'ten-bit address on an adapter without it');
+    await t.rejects(
+      bus.transfer([{ addr: 0x150, write: [0], tenBit: true }]),
+      { code: 'EOPNOTSUPP', syscall: 'ioctl(I2C_RDWR)' },
+      'ten-bit address on an adapter without it',
+    );
   });
 
   t.test('bad input is refused before the bus is touched', async (t) => {
@@ -107,10 +124,11 @@ t.test('i2c-dev against i2c-stub', async (t) => {
     t.teardown(() => other.close());
     // Each pair writes a pointer then reads through it; interleaving would mix the pointers.
     for (let i = 0; i < 32; i++) await bus.writeByte(STUB_A, 0x80 + i, i * 3);
-    const reads = await Promise.all(
-      Array.from({ length: 32 }, (_, i) => (i % 2 ? other : bus).writeRead(STUB_A, [0x80 + i], 1)),
+    const reads = await Promise.all(Array.from({ length: 32 }, (_, i) => (i % 2 ? other : bus).writeRead(STUB_A, [0x80 + i], 1)));
+    t.same(
+      reads.map((b) => b[0]),
+      Array.from({ length: 32 }, (_, i) => i * 3),
     );
-    t.same(reads.map((b) => b[0]), Array.from({ length: 32 }, (_, i) => i * 3));
   });
 
   t.test('a closed bus refuses transfers', async (t) => {

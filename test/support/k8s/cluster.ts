@@ -17,7 +17,10 @@ import { rawRequest } from '../../../src/cluster/raw.js';
 
 /** Where the rig's binaries are: the folder 40-k8s.sh recorded, or null when it has not run. */
 export function k8sBinDir(): string | null {
-  const caches = [process.env.PI_CONTROLLER_CACHE ?? '/var/cache/pi-controller', join(process.env.XDG_CACHE_HOME ?? join(process.env.HOME ?? '/root', '.cache'), 'pi-controller')];
+  const caches = [
+    process.env.PI_CONTROLLER_CACHE ?? '/var/cache/pi-controller',
+    join(process.env.XDG_CACHE_HOME ?? join(process.env.HOME ?? '/root', '.cache'), 'pi-controller'),
+  ];
   for (const c of caches) {
     const f = join(c, 'k8s.current');
     if (!existsSync(f)) continue;
@@ -74,10 +77,51 @@ function openssl(dir: string, args: string[]): void {
 function makePki(dir: string, token: string): void {
   openssl(dir, ['genrsa', '-out', 'sa.key', '2048']);
   openssl(dir, ['rsa', '-in', 'sa.key', '-pubout', '-out', 'sa.pub']);
-  openssl(dir, ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '30', '-subj', '/CN=pi-controller-test-ca']);
-  openssl(dir, ['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'apiserver.key', '-out', 'apiserver.csr', '-subj', '/CN=kube-apiserver']);
+  openssl(dir, [
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    'ca.key',
+    '-out',
+    'ca.crt',
+    '-days',
+    '30',
+    '-subj',
+    '/CN=pi-controller-test-ca',
+  ]);
+  openssl(dir, [
+    'req',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    'apiserver.key',
+    '-out',
+    'apiserver.csr',
+    '-subj',
+    '/CN=kube-apiserver',
+  ]);
   writeFileSync(join(dir, 'ext.cnf'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
-  openssl(dir, ['x509', '-req', '-in', 'apiserver.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'apiserver.crt', '-days', '30', '-extfile', 'ext.cnf']);
+  openssl(dir, [
+    'x509',
+    '-req',
+    '-in',
+    'apiserver.csr',
+    '-CA',
+    'ca.crt',
+    '-CAkey',
+    'ca.key',
+    '-CAcreateserial',
+    '-out',
+    'apiserver.crt',
+    '-days',
+    '30',
+    '-extfile',
+    'ext.cnf',
+  ]);
   writeFileSync(join(dir, 'tokens.csv'), `${token},admin,admin-uid,system:masters\n`);
 }
 
@@ -110,7 +154,10 @@ async function stopChild(c: ChildProcess, graceMs = 3000): Promise<void> {
 }
 
 /** Starts etcd + kube-apiserver (+ kube-controller-manager); resolves when /readyz says ok. */
-export async function startK8s(t: Teardown, opts: { controllerManager?: boolean; readyTimeoutMs?: number; etcdOnDisk?: boolean } = {}): Promise<K8sCluster> {
+export async function startK8s(
+  t: Teardown,
+  opts: { controllerManager?: boolean; readyTimeoutMs?: number; etcdOnDisk?: boolean } = {},
+): Promise<K8sCluster> {
   const bin = k8sBinDir();
   if (!bin) throw new Error('kube-apiserver is not built: run scripts/setup/40-k8s.sh');
   const dir = mkdtempSync(join(tmpdir(), 'pic-k8s-'));
@@ -138,25 +185,52 @@ export async function startK8s(t: Teardown, opts: { controllerManager?: boolean;
   t.teardown(stop);
 
   procs.push(
-    daemon('/usr/bin/etcd', [
-      '--name', 'pic', '--data-dir', etcdDir,
-      '--listen-client-urls', `http://127.0.0.1:${etcdPort}`, '--advertise-client-urls', `http://127.0.0.1:${etcdPort}`,
-      '--listen-peer-urls', `http://127.0.0.1:${peerPort}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${peerPort}`,
-      '--initial-cluster', `pic=http://127.0.0.1:${peerPort}`, '--log-level', 'warn',
-    ], join(dir, 'etcd.log')),
+    daemon(
+      '/usr/bin/etcd',
+      [
+        '--name',
+        'pic',
+        '--data-dir',
+        etcdDir,
+        '--listen-client-urls',
+        `http://127.0.0.1:${etcdPort}`,
+        '--advertise-client-urls',
+        `http://127.0.0.1:${etcdPort}`,
+        '--listen-peer-urls',
+        `http://127.0.0.1:${peerPort}`,
+        '--initial-advertise-peer-urls',
+        `http://127.0.0.1:${peerPort}`,
+        '--initial-cluster',
+        `pic=http://127.0.0.1:${peerPort}`,
+        '--log-level',
+        'warn',
+      ],
+      join(dir, 'etcd.log'),
+    ),
   );
   procs.push(
-    daemon(join(bin, 'kube-apiserver'), [
-      `--etcd-servers=http://127.0.0.1:${etcdPort}`,
-      '--bind-address=127.0.0.1', '--advertise-address=127.0.0.1', `--secure-port=${apiPort}`,
-      `--tls-cert-file=${pki}/apiserver.crt`, `--tls-private-key-file=${pki}/apiserver.key`,
-      `--service-account-key-file=${pki}/sa.pub`, `--service-account-signing-key-file=${pki}/sa.key`,
-      '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
-      '--service-cluster-ip-range=10.0.0.0/24', `--token-auth-file=${pki}/tokens.csv`,
-      '--authorization-mode=RBAC', '--endpoint-reconciler-type=none',
-      // Tests may create objects faster than the default in-flight limits allow.
-      '--max-requests-inflight=1000', '--max-mutating-requests-inflight=500',
-    ], join(dir, 'apiserver.log')),
+    daemon(
+      join(bin, 'kube-apiserver'),
+      [
+        `--etcd-servers=http://127.0.0.1:${etcdPort}`,
+        '--bind-address=127.0.0.1',
+        '--advertise-address=127.0.0.1',
+        `--secure-port=${apiPort}`,
+        `--tls-cert-file=${pki}/apiserver.crt`,
+        `--tls-private-key-file=${pki}/apiserver.key`,
+        `--service-account-key-file=${pki}/sa.pub`,
+        `--service-account-signing-key-file=${pki}/sa.key`,
+        '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
+        '--service-cluster-ip-range=10.0.0.0/24',
+        `--token-auth-file=${pki}/tokens.csv`,
+        '--authorization-mode=RBAC',
+        '--endpoint-reconciler-type=none',
+        // Tests may create objects faster than the default in-flight limits allow.
+        '--max-requests-inflight=1000',
+        '--max-mutating-requests-inflight=500',
+      ],
+      join(dir, 'apiserver.log'),
+    ),
   );
   const server = `https://127.0.0.1:${apiPort}`;
   const caFile = join(pki, 'ca.crt');
@@ -165,11 +239,19 @@ export async function startK8s(t: Teardown, opts: { controllerManager?: boolean;
   writeFileSync(
     kubeconfig,
     [
-      'apiVersion: v1', 'kind: Config',
-      'clusters:', `- name: test`, `  cluster: {server: "${server}", certificate-authority: "${caFile}"}`,
-      'users:', `- name: admin`, `  user: {token: ${token}}`,
-      'contexts:', `- name: test`, `  context: {cluster: test, user: admin, namespace: default}`,
-      'current-context: test', '',
+      'apiVersion: v1',
+      'kind: Config',
+      'clusters:',
+      `- name: test`,
+      `  cluster: {server: "${server}", certificate-authority: "${caFile}"}`,
+      'users:',
+      `- name: admin`,
+      `  user: {token: ${token}}`,
+      'contexts:',
+      `- name: test`,
+      `  context: {cluster: test, user: admin, namespace: default}`,
+      'current-context: test',
+      '',
     ].join('\n'),
   );
   // The same request path the product uses (keep-alive pool, the kubeconfig's token and CA).
@@ -193,20 +275,33 @@ export async function startK8s(t: Teardown, opts: { controllerManager?: boolean;
   if (opts.controllerManager) {
     writeFileSync(join(dir, 'cm.kubeconfig'), readFileSync(kubeconfig));
     procs.push(
-      daemon(join(bin, 'kube-controller-manager'), [
-        `--kubeconfig=${kubeconfig}`, '--controllers=namespace,garbagecollector', '--leader-elect=false',
-        `--secure-port=${await freePort()}`, '--bind-address=127.0.0.1',
-        `--service-account-private-key-file=${pki}/sa.key`, `--root-ca-file=${caFile}`,
-      ], join(dir, 'controller-manager.log')),
+      daemon(
+        join(bin, 'kube-controller-manager'),
+        [
+          `--kubeconfig=${kubeconfig}`,
+          '--controllers=namespace,garbagecollector',
+          '--leader-elect=false',
+          `--secure-port=${await freePort()}`,
+          '--bind-address=127.0.0.1',
+          `--service-account-private-key-file=${pki}/sa.key`,
+          `--root-ca-file=${caFile}`,
+        ],
+        join(dir, 'controller-manager.log'),
+      ),
     );
   }
 
   const kubectl: K8sCluster['kubectl'] = (args, input) =>
     new Promise((resolve) => {
-      const child = execFile('/usr/bin/kubectl', ['--kubeconfig', kubeconfig, ...args], { encoding: 'utf8', timeout: 60_000 }, (err, stdout, stderr) => {
-        const code = (err as { code?: unknown } | null)?.code;
-        resolve({ status: err ? (typeof code === 'number' ? code : 1) : 0, stdout, stderr });
-      });
+      const child = execFile(
+        '/usr/bin/kubectl',
+        ['--kubeconfig', kubeconfig, ...args],
+        { encoding: 'utf8', timeout: 60_000 },
+        (err, stdout, stderr) => {
+          const code = (err as { code?: unknown } | null)?.code;
+          resolve({ status: err ? (typeof code === 'number' ? code : 1) : 0, stdout, stderr });
+        },
+      );
       child.stdin?.end(input ?? '');
     });
 

@@ -28,21 +28,22 @@ export async function tcpGate(t: { teardown(fn: () => void | Promise<void>): voi
   return {
     port,
     close,
-    open: () => new Promise<void>((resolve, reject) => {
-      const s = createServer((down) => {
-        const up = createConnection(target, '127.0.0.1');
-        for (const c of [down, up]) {
-          socks.add(c);
-          c.once('close', () => socks.delete(c));
-          c.on('error', () => (c === up ? down : up).destroy());
-        }
-        down.pipe(up).pipe(down);
-      });
-      s.once('error', reject);
-      s.listen(port, '127.0.0.1', () => {
-        server = s;
-        resolve();
-      });
-    }),
+    open: () =>
+      new Promise<void>((resolve, reject) => {
+        const s = createServer((down) => {
+          const up = createConnection(target, '127.0.0.1');
+          for (const c of [down, up]) {
+            socks.add(c);
+            c.once('close', () => socks.delete(c));
+            c.on('error', () => (c === up ? down : up).destroy());
+          }
+          down.pipe(up).pipe(down);
+        });
+        s.once('error', reject);
+        s.listen(port, '127.0.0.1', () => {
+          server = s;
+          resolve();
+        });
+      }),
   };
 }

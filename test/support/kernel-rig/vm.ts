@@ -49,13 +49,30 @@ export interface GuestRun {
 export function runGuest(rig: Rig, cmd: string, outDir: string, timeoutMs = 150_000): Promise<GuestRun> {
   const args = [
     // TCG: /dev/kvm on these machines does not boot a stock kernel.
-    '-accel', 'tcg,thread=multi', '-cpu', 'max', '-m', '1024', '-smp', '2',
-    '-nographic', '-no-reboot', '-nic', 'none',
-    '-kernel', rig.vmlinuz, '-initrd', rig.initramfs,
-    '-append', `console=ttyS0 quiet loglevel=4 panic=-1 pc.out=${outDir} pc.cmd=${cmd} pc.repo=${repoRoot()}`,
-    '-virtfs', 'local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap',
-    '-virtfs', `local,path=${outDir},mount_tag=out,security_model=none`,
-    '-device', 'isa-debug-exit,iobase=0xf4,iosize=0x04',
+    '-accel',
+    'tcg,thread=multi',
+    '-cpu',
+    'max',
+    '-m',
+    '1024',
+    '-smp',
+    '2',
+    '-nographic',
+    '-no-reboot',
+    '-nic',
+    'none',
+    '-kernel',
+    rig.vmlinuz,
+    '-initrd',
+    rig.initramfs,
+    '-append',
+    `console=ttyS0 quiet loglevel=4 panic=-1 pc.out=${outDir} pc.cmd=${cmd} pc.repo=${repoRoot()}`,
+    '-virtfs',
+    'local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap',
+    '-virtfs',
+    `local,path=${outDir},mount_tag=out,security_model=none`,
+    '-device',
+    'isa-debug-exit,iobase=0xf4,iosize=0x04',
   ];
   const start = Date.now();
   return new Promise((resolve, reject) => {
