@@ -183,11 +183,14 @@ uint64_t Engine::DoDue(uint64_t now, std::vector<PolledEdge>* out, bool* wave_fi
   uint64_t next = kIdle;
   *sleep_next = kIdle;
   // Edge polling with debounce: a new level must hold for debounce_ns before it counts; the
-  // event carries the time it was first seen. Polled before this round's writes, so a level the
-  // thread itself made (a waveform or PWM pin being watched) is sampled at least once before the
-  // next write changes it, even when the thread was descheduled past a poll.
+  // event carries the time it was first seen. A round that follows a write of a watched pin by
+  // this thread (a waveform or PWM pin being watched) polls before it writes again, due or not,
+  // so every level the thread makes is sampled at least once, also when the thread catches up
+  // after being descheduled and its writes fall due back to back.
   if (watch_mask_ != 0) {
-    if (next_poll_ <= now) {
+    const bool due = next_poll_ <= now;
+    if (due || poll_before_write_) {
+      poll_before_write_ = false;
       uint32_t level = soc_.ReadBank(0);
       uint64_t t = MonoNs();
       for (unsigned p = 0; p < 32; p++) {
@@ -210,7 +213,8 @@ uint64_t Engine::DoDue(uint64_t now, std::vector<PolledEdge>* out, bool* wave_fi
           }
         }
       }
-      next_poll_ = std::max(next_poll_ + poll_ns_, t + poll_ns_ / 2);
+      // Only a scheduled poll moves the schedule; an extra one after a write leaves it as it was.
+      if (due) next_poll_ = std::max(next_poll_ + poll_ns_, t + poll_ns_ / 2);
     }
     if (busy_poll_)
       next = std::min(next, next_poll_);
@@ -232,6 +236,8 @@ uint64_t Engine::DoDue(uint64_t now, std::vector<PolledEdge>* out, bool* wave_fi
         soc_.SetMask(c.bank, c.bit);
       else
         soc_.ClearMask(c.bank, c.bit);
+      // One write per channel a round, so marking it is enough for the next round to poll first.
+      if (c.bank == 0 && (c.bit & watch_mask_)) poll_before_write_ = true;
       edges_made_++;
       if (record_edges_) Record(c.pin, c.level, c.next_ns, MonoNs());
       c.next_ns += c.level ? c.high_ns : c.period_ns - c.high_ns;
@@ -267,8 +273,16 @@ uint64_t Engine::DoDue(uint64_t now, std::vector<PolledEdge>* out, bool* wave_fi
         wave_repeat_left_--;
       }
     }
+    // A step that changed a watched pin ends the round, so the poll sees it before the next step.
+    if ((s.set | s.clear) & watch_mask_) {
+      poll_before_write_ = true;
+      break;
+    }
   }
   if (wave_on_) next = std::min(next, wave_next_);
+  // A watched pin was just written: run the next round (and its poll) at once, not at the next
+  // scheduled poll, so the edge is reported now and never waits behind a long poll period.
+  if (poll_before_write_) next = std::min(next, now);
   return next;
 }
 

@@ -154,6 +154,8 @@ class Engine {
   uint32_t watch_mask_ = 0, watch_rise_ = 0, watch_fall_ = 0;
   uint64_t debounce_ns_ = 0, poll_ns_ = 0, next_poll_ = 0, seq_ = 0;
   bool busy_poll_ = false;
+  // A write of this thread changed a watched pin since the last poll: the next round polls first.
+  bool poll_before_write_ = false;
   EdgeState edge_[32] = {};
   std::atomic<uint64_t> lost_{0};
 };
