@@ -4,7 +4,8 @@ import { homedir, tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import type { Test } from 'tap';
 import { repoRoot } from './paths.js';
-import { nativeSuiteFiles, runSuiteFile, type SuiteRun } from './native-suite.js';
+import { failedAssertions, nativeSuiteFiles, runSuiteFile, type SuiteRun } from './native-suite.js';
+import { scaled } from './wait.js';
 
 /**
  * The cross legs: the native suite re-run with another Node and another prebuild (ARM Node
@@ -178,7 +179,7 @@ export function probe(leg: Leg): Probe {
  */
 export async function runLeg(t: Test, leg: Leg): Promise<void> {
   // Node starts in about 2 s under qemu; the suite can outlast tap's 30 s standalone default.
-  t.setTimeout(280_000);
+  t.setTimeout(scaled(280_000));
   if (leg.missing) {
     t.comment(`skipping the ${leg.name} leg: ${leg.missing}`);
     t.pass(leg.name, { skip: leg.missing });
@@ -211,10 +212,14 @@ export async function runLeg(t: Test, leg: Leg): Promise<void> {
   const runs: SuiteRun[] = await mapLimit(files, 2, (f) => runSuiteFile(leg.command, f, env));
   for (const r of runs) {
     t.test(`${leg.name}: ${basename(r.file)}`, async (t) => {
-      t.equal(r.code, 0, `exits 0 (signal ${r.signal ?? 'none'})`);
-      t.ok(r.total > 0, `runs assertions (${r.total})`);
-      t.equal(r.pass, r.total, `all pass (${r.pass}/${r.total}, ${(r.ms / 1000).toFixed(1)} s)`);
-      if (r.code !== 0 || r.pass !== r.total) t.comment(r.output.slice(-4000));
+      // What failed inside the file, assertion by assertion with its diagnostic; the tail of the
+      // output when the file died before reporting any (a crash, a signal, the runner's kill).
+      const failures = failedAssertions(r.output) || (r.code !== 0 || r.pass !== r.total ? r.output.slice(-4000) : '');
+      const why = failures ? { failures } : {};
+      t.equal(r.code, 0, `exits 0 (signal ${r.signal ?? 'none'})`, why);
+      t.ok(r.total > 0, `runs assertions (${r.total})`, why);
+      t.equal(r.pass, r.total, `all pass (${r.pass}/${r.total}, ${(r.ms / 1000).toFixed(1)} s)`, why);
+      if (failures) t.comment(`${leg.name}: ${basename(r.file)} failed:\n${failures}`);
     });
   }
   t.comment(`${leg.name}: ${files.length} native-suite files in ${((Date.now() - started) / 1000).toFixed(1)} s`);
