@@ -12,8 +12,9 @@ import { silentLogger } from '../../src/log/index.js';
 import { openChip } from '../../src/hw/index.js';
 import { startRig, until } from './rig.js';
 import { tempDir } from '../support/tmp.js';
+import { scaled } from '../support/wait.js';
 
-t.setTimeout(60_000);
+t.setTimeout(scaled(60_000));
 
 t.test('a --sim agent counts edges of an input from its register page and reports them', async (t) => {
   const rig = await startRig(t);

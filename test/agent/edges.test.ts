@@ -11,8 +11,9 @@ import type { DesiredItem } from '../../src/api/agent.js';
 import { EdgeWatcher, edgeWatches, engineEdgeSource, type EdgeReport } from '../../agent/edges.js';
 import { simChip, until } from './rig.js';
 import { tempDir } from '../support/tmp.js';
+import { scaled } from '../support/wait.js';
 
-t.setTimeout(60_000);
+t.setTimeout(scaled(60_000));
 
 const input = (name: string, pin: number, edge: string, extra: Record<string, unknown> = {}): DesiredItem => ({
   kind: 'gpio',

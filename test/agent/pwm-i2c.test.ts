@@ -13,8 +13,9 @@ import { readSimI2c } from '../../agent/backends.js';
 import { pwmRoute } from '../../agent/pwm.js';
 import { startRig, newAgent, startAgent, spawnAgent, enrolNode, until, nextApplied, pushDesired, type Rig, type TestAgent } from './rig.js';
 import { tempDir } from '../support/tmp.js';
+import { scaled } from '../support/wait.js';
 
-t.setTimeout(120_000);
+t.setTimeout(scaled(120_000));
 
 /** The PWM channel 0 registers and the clock as the page file holds them (CM page at 0, PWM page at 4096). */
 function pwmPage(stateDir: string, ch = 0): { cmCtl: number; cmDiv: number; rng: number; dat: number; ctl: number } {

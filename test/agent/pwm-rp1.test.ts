@@ -11,8 +11,9 @@ import type { AppliedItem } from '../../src/api/agent.js';
 import { gpioWindowBytes } from '../../src/hw/index.js';
 import { PWM_PINS, RP1_PWM_REG, rp1PwmFromRegisters } from '../../src/hw/pwm.js';
 import { startRig, newAgent, startAgent, spawnAgent, enrolNode, until, nextApplied, pushDesired } from './rig.js';
+import { scaled } from '../support/wait.js';
 
-t.setTimeout(60_000);
+t.setTimeout(scaled(60_000));
 
 /** One RP1 PWM0 channel and the global control as the page file holds them (PWM page at 4096). */
 function rp1Page(stateDir: string, ch: number): { global: number; ctrl: number; range: number; duty: number } {

@@ -5,8 +5,9 @@
 // model, the only thing simulated. Assertions are on counts: edges made, edges held.
 import t from 'tap';
 import { startRig, newAgent, until, pushDesired } from './rig.js';
+import { scaled } from '../support/wait.js';
 
-t.setTimeout(60_000);
+t.setTimeout(scaled(60_000));
 
 t.test('a software PWM at 4 kHz in the agent: edges made, none held', async (t) => {
   const rig = await startRig(t);

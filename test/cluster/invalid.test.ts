@@ -12,9 +12,10 @@ import { silentLogger } from '../../src/log/index.js';
 import { openStore } from '../../src/store/index.js';
 import { k8sUnavailable, startK8s } from '../support/k8s/cluster.js';
 import { tempDir } from '../support/tmp.js';
+import { scaled } from '../support/wait.js';
 
 const skip = k8sUnavailable();
-t.setTimeout(250_000);
+t.setTimeout(scaled(250_000));
 
 type Case = [
   name: string,

@@ -7,9 +7,10 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { k8sUnavailable, startK8s } from '../support/k8s/cluster.js';
 import { repoRoot } from '../support/paths.js';
+import { scaled } from '../support/wait.js';
 
 const skip = k8sUnavailable();
-t.setTimeout(250_000);
+t.setTimeout(scaled(250_000));
 
 t.test('Kubernetes rig', { skip: skip ?? false, timeout: 240_000 }, async (t) => {
   const k = await startK8s(t);

@@ -15,9 +15,10 @@ import { k8sUnavailable, startK8s, type K8sCluster } from '../support/k8s/cluste
 import { tcpGate } from '../support/k8s/gate.js';
 import { startServer, type TestServer } from '../support/server.js';
 import { until } from '../agent/rig.js';
+import { scaled } from '../support/wait.js';
 
 const skip = k8sUnavailable();
-t.setTimeout(240_000);
+t.setTimeout(scaled(240_000));
 
 type T = { teardown(fn: () => void | Promise<void>): void };
 

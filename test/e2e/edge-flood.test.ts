@@ -25,9 +25,10 @@ import { TimingEngine } from '../../src/hw/index.js';
 import { engineEdgeSource, type EdgeReport } from '../../agent/edges.js';
 import { k8sUnavailable, startK8s, type K8sCluster } from '../support/k8s/cluster.js';
 import { newAgent, startRig, until } from '../agent/rig.js';
+import { scaled } from '../support/wait.js';
 
 const skip = k8sUnavailable();
-t.setTimeout(180_000);
+t.setTimeout(scaled(180_000));
 
 const PIN = 17;
 const FLOOD_MS = 4000;

@@ -14,9 +14,10 @@ import { k8sUnavailable, startK8s, type K8sCluster } from '../support/k8s/cluste
 import { newAgent, startAgent, startRig, until, type Rig, type TestAgent } from '../agent/rig.js';
 import { bcmPwmFromRegisters, CM_REG, PWM_REG } from '../../src/hw/pwm.js';
 import type { VirtualBme280 } from '../../src/hw/devices/virtual-bme280.js';
+import { scaled } from '../support/wait.js';
 
 const skip = k8sUnavailable();
-t.setTimeout(250_000);
+t.setTimeout(scaled(250_000));
 
 /** The level of a pin as the register page file holds it (GPLEV0 at 0x34, bit = pin). */
 function level(page: string, pin: number): number {

@@ -19,9 +19,10 @@ import { repoRoot } from '../support/paths.js';
 import { startServe, type ServeProcess } from '../support/serve.js';
 import { tempDir } from '../support/tmp.js';
 import { until } from '../agent/rig.js';
+import { scaled } from '../support/wait.js';
 
 const skip = k8sUnavailable();
-t.setTimeout(420_000);
+t.setTimeout(scaled(420_000));
 
 type T = { teardown(fn: () => void | Promise<void>): void };
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- API objects are inspected field by field

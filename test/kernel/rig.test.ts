@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '../support/paths.js';
 import { findRig, runGuest } from '../support/kernel-rig/vm.js';
+import { scaled } from '../support/wait.js';
 
 /** The guest tests each file must report (names of the top-level subtest's children). */
 const EXPECTED: Record<string, string[]> = {
@@ -67,7 +68,7 @@ function parseTap(text: string): TapFile {
 }
 
 // Booting under TCG plus the suite takes about a minute; the root timeout covers it when run standalone.
-t.setTimeout(180_000);
+t.setTimeout(scaled(180_000));
 t.test('kernel rig', { timeout: 175_000 }, async (t) => {
   const rig = findRig();
   if ('missing' in rig) {

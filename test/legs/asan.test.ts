@@ -12,6 +12,7 @@ import { createRequire } from 'node:module';
 import { nativeSuiteFiles, runSuiteFile, type SuiteRun } from '../support/native-suite.js';
 import { repoRoot } from '../support/paths.js';
 import { cacheDir, mapLimit } from '../support/cross.js';
+import { scaled } from '../support/wait.js';
 
 const SANITIZE = ['-fsanitize=address,undefined', '-fno-omit-frame-pointer', '-fno-sanitize-recover=undefined'];
 const CXXFLAGS = ['-std=c++17', '-fexceptions', '-fPIC', '-O1', '-g1', '-Wall', '-Wextra', '-Werror', ...SANITIZE];
@@ -77,7 +78,7 @@ async function buildSanitized(): Promise<string> {
 const REPORT = /AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|runtime error:/;
 
 // The first build takes a while on 2 cores (it is cached afterwards); tap's standalone default is 30 s.
-t.setTimeout(280_000);
+t.setTimeout(scaled(280_000));
 
 t.test('native suite under ASan + UBSan', async (t) => {
   const libasan = execFileSync('g++', ['-print-file-name=libasan.so'], { encoding: 'utf8' }).trim();

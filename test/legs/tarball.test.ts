@@ -9,9 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '../support/paths.js';
 import { onPath, tarballFiles } from '../support/cross.js';
+import { scaled } from '../support/wait.js';
 
 // Three npm installs and one source build: more than tap's 30 s default when run standalone.
-t.setTimeout(240_000);
+t.setTimeout(scaled(240_000));
 
 const work = mkdtempSync(join(tmpdir(), 'pi-controller-tarball-'));
 t.teardown(() => rmSync(work, { recursive: true, force: true }));

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { startServe } from '../support/serve.js';
 import { tempDir } from '../support/tmp.js';
+import { scaled } from '../support/wait.js';
 
 const KILLS = 20;
 
@@ -17,7 +18,7 @@ const startCrashable = (dataDir: string) => startServe(dataDir, { timeoutMs: 30_
 
 // Twenty starts of the real server take 25-60 s on a loaded 2-core machine: well past tap's 30 s
 // default when this file runs on its own (under the runner, package.json sets 300 s).
-t.setTimeout(300_000);
+t.setTimeout(scaled(300_000));
 t.test(`kill -9 during acknowledged writes, ${KILLS} times`, async (t) => {
   const dataDir = tempDir(t, 'pic-crash-');
   const acked: string[] = [];

@@ -6,8 +6,9 @@
  */
 import t from 'tap';
 import { newAgent, startRig, until } from '../agent/rig.js';
+import { scaled } from '../support/wait.js';
 
-t.setTimeout(60_000);
+t.setTimeout(scaled(60_000));
 
 t.test('PUT /nodes/:node/gpio/:pin status before the agent reports', async (t) => {
   const rig = await startRig(t);

@@ -13,8 +13,9 @@ import { loadConfig } from '../../src/config/index.js';
 import { repoRoot } from '../support/paths.js';
 import { startServe } from '../support/serve.js';
 import { tempDir } from '../support/tmp.js';
+import { scaled } from '../support/wait.js';
 
-t.setTimeout(120_000);
+t.setTimeout(scaled(120_000));
 
 /** Runs `pi-controller serve` to its end; resolves with the exit code and stderr. */
 function serveOnce(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stderr: string }> {

@@ -6,8 +6,9 @@ import t from 'tap';
 import { startServe } from '../support/serve.js';
 import { until } from '../agent/rig.js';
 import { tempDir } from '../support/tmp.js';
+import { scaled } from '../support/wait.js';
 
-t.setTimeout(120_000);
+t.setTimeout(scaled(120_000));
 
 function alive(pid: number): boolean {
   try {

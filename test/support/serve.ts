@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { repoRoot } from './paths.js';
+import { scaled } from './wait.js';
 
 export interface ServeProcess {
   child: ChildProcess;
@@ -35,7 +36,8 @@ export function startServe(dataDir: string, opts: StartServeOptions): Promise<Se
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`serve did not start in ${opts.timeoutMs / 1000} s: ${stderr}`)), opts.timeoutMs);
+    const limit = scaled(opts.timeoutMs);
+    const timer = setTimeout(() => reject(new Error(`serve did not start in ${limit / 1000} s: ${stderr}`)), limit);
     child.once('exit', (code) => reject(new Error(`serve exited with ${code}: ${stderr}`)));
     createInterface({ input: child.stdout! }).on('line', (line) => {
       out += line + '\n';
