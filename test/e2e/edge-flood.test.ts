@@ -5,13 +5,11 @@
  *
  * The square wave: the agent's edge source is the timing thread polling a simulated GPIO block
  * (the behavioural model, the only simulated part), and the same thread drives that pin with
- * software PWM at 10 kHz for about 4 s. The thread polls before each write, so it sees a level
- * unless it was descheduled and then ran rounds back to back, catching up, without a poll between
- * two writes (then a high/low pair is missed): what is counted is at most what was driven,
- * differs from it by whole pairs, and is a good share of it (99.7 % was seen with the file run
- * alone on 2 busy cores, 72 % with other test files running beside it; how much a deschedule
- * costs depends on the machine's load, so only a tenth is asserted, which still fails a source
- * that counts per report instead of per edge). Bounds are on counts, never on timings: the
+ * software PWM at 10 kHz for about 4 s. After each of its own writes of a watched pin the thread
+ * polls before it writes again, also when it catches up after being descheduled, so every level it
+ * makes is seen: what is counted is what was driven, less at most the last high/low pair when
+ * the PWM is stopped, unless the source says it dropped events on the way to JS (before that rule
+ * a catching-up thread missed pairs: 72 % was counted with other test files running beside it). Bounds are on counts, never on timings: the
  * number of edge reports, bus events, WebSocket messages and status writes (the API server's own
  * request counter for PUT on gpiopins/status) over the flood, against what the rate limits allow
  * for its length.
@@ -131,14 +129,21 @@ t.test('edges at 10 kHz reach the status and the bus as rate-limited counts', { 
     `driven ${driven} edges (${HZ} Hz for ~${FLOOD_MS} ms); reported ${seen} in ${reports.length} reports; ${busEvents} bus events, ${wsMessages} WebSocket messages, ${puts} status PUTs in ${elapsed} ms`,
   );
 
-  t.ok(driven >= HZ * 2 * (FLOOD_MS / 1000) * 0.25, `the square wave ran (${driven} edges)`);
+  // How many edges the thread makes in the time depends on the machine's load (a descheduled
+  // thread skips the periods it missed: 17,073 of a nominal 80,000 at load 10), so this asks only
+  // for a flood: far more edges than the reports, bus events and writes bounded below.
+  t.ok(driven >= 1000, `the square wave ran (${driven} edges of a nominal ${HZ * 2 * (FLOOD_MS / 1000)})`);
   t.ok(seen <= driven, 'no edge is counted that was not driven');
-  t.ok(seen >= driven * 0.1, `the poller saw a good share of the edges (${seen} of ${driven})`);
-  // Levels are polled, so a miss is a whole high/low pair: seen and driven differ by an even
-  // number, unless the source dropped events on the way to JS (then it says how many).
+  // Every level the thread made was polled: all of them are counted but the last pair when the PWM
+  // stopped, unless the source dropped events on the way to JS (then it says how many).
   const lost = reports.reduce((n, r) => n + r.lost, 0);
-  if (lost === 0) t.equal((driven - seen) % 2, 0, 'missed edges come in pairs (polled levels)');
-  else t.comment(`the source dropped ${lost} events`);
+  if (lost === 0) {
+    t.ok(driven - seen <= 2, `the poller saw every edge but at most the last pair (${seen} of ${driven})`);
+    t.equal((driven - seen) % 2, 0, 'a miss is a whole high/low pair (polled levels)');
+  } else {
+    t.comment(`the source dropped ${lost} events`);
+    t.ok(seen >= driven * 0.1, `the poller saw a good share of the edges (${seen} of ${driven})`);
+  }
   t.equal(busEdges, seen, 'the bus carries every counted edge');
   t.equal(status.edgeCount, seen, 'status.edgeCount adds up every counted edge');
   t.match(status.lastEdgeTime, /^\d{4}-\d\d-\d\dT/);
