@@ -21,7 +21,11 @@ try {
 let passed = 0,
   failed = 0,
   skipped = 0;
+const times = [];
 for (const f of files) {
+  // The file's own closing "# time=N ms" line: how long it ran.
+  const m = /^# time=([0-9.]+)ms\s*$/m.exec(readFileSync(f, 'utf8').split('\n').slice(-3).join('\n'));
+  if (m) times.push([Number(m[1]), f.replace(/^.*?test-results\//, '').replace(/\.tap$/, '')]);
   const subtests = [];
   // A failure inside a subtest makes the subtest's own "not ok" line a summary, not a new failure.
   const markParent = () => {
@@ -52,6 +56,11 @@ for (const f of files) {
       markParent();
     } else passed++;
   }
+}
+if (times.length > 1) {
+  console.log('slowest test files:');
+  for (const [ms, name] of times.sort((a, b) => b[0] - a[0]).slice(0, 10))
+    console.log(`  ${(ms / 1000).toFixed(1).padStart(7)} s  ${name}`);
 }
 console.log(`tests: ${passed} passed, ${failed} failed, ${skipped} skipped`);
 process.exit(failed > 0 || files.length === 0 ? 1 : 0);
