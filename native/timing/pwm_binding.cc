@@ -119,7 +119,11 @@ class HwPwmWrap : public Napi::ObjectWrap<HwPwmWrap> {
         c->rp1_model = std::make_unique<Rp1PwmModel>(c->rp1_region.data());
         c->regs.SetModel(pic::Block::kRp1Pwm0, c->rp1_model.get());
       } else {
-        c->cm_model = std::make_unique<CmModel>(c->cm_region.data());
+        // modelBusyStuck: 'untilKill' | 'always' makes the model's clock ignore a stop (tests).
+        std::string stuck = opts::String(o, "modelBusyStuck");
+        c->cm_model = std::make_unique<CmModel>(c->cm_region.data(), stuck == "untilKill" ? BusyStuck::kUntilKill
+                                                                     : stuck == "always"  ? BusyStuck::kAlways
+                                                                                          : BusyStuck::kNo);
         c->regs.SetModel(pic::Block::kCm, c->cm_model.get());
       }
     }
@@ -270,6 +274,7 @@ class HwPwmWrap : public Napi::ObjectWrap<HwPwmWrap> {
       r.Set("clockDivisor", m.run_divi);
       r.Set("violations", m.violations);
       r.Set("badPassword", m.bad_password);
+      r.Set("kills", m.kills);
     } else if (core_->rp1_model) {
       const Rp1PwmModel& m = *core_->rp1_model;
       r.Set("updates", m.updates);

@@ -40,8 +40,10 @@ constexpr double kRp1ClockHz = 50e6;
 constexpr double kMaxPwmClockHz = 125e6;
 constexpr double kMaxOutputHz = 25e6;
 constexpr uint32_t kMaxDivi = 4095;
-// Upper bound of BUSY polls after KILL: the clock stops within a few cycles of its source.
-constexpr uint32_t kBusyPolls = 100000;
+// Upper bound of BUSY polls when stopping the PWM clock, 1 us apart. A stop requested by
+// clearing ENAB lets the current cycle of the divided clock finish: at most 4095 cycles of the
+// 19.2 MHz oscillator, 213 us, so 1000 polls (at least 1 ms) leave it a margin of five.
+constexpr uint32_t kBusyPolls = 1000;
 
 enum class Family : uint8_t { kBcm2835, kBcm2711, kRp1 };
 
@@ -79,9 +81,11 @@ const PwmRoute* FindRoute(Family f, unsigned pin);
 
 /**
  * The closest settings for `freq_hz` and `duty`: over both CM sources and every integer divisor
- * (MASH 0: a fractional divisor adds jitter) the smallest frequency error, then the longest
- * range (finest duty). When `fixed_src` is non-zero the clock is taken as it is (another channel
- * runs on it) and only the range is chosen. Checks nothing about the pin.
+ * (MASH 0: a fractional divisor adds jitter) and every range, the smallest frequency error, then
+ * the smallest duty error, then the longest range (finest duty steps); on a full tie the
+ * oscillator before PLLD and the smaller divisor. Errors within 1e-12 count as equal. When
+ * `fixed_src` is non-zero the clock is taken as it is (another channel runs on it) and only the
+ * range is chosen. Checks nothing about the pin.
  */
 PwmError Solve(Family f, double freq_hz, double duty, uint32_t fixed_src, uint32_t fixed_divi, PwmSolution* out);
 
@@ -105,6 +109,8 @@ class HwPwm {
   PwmError StartBcm(const PwmRoute& r, double freq_hz, double duty, bool inverted, PwmSolution* out);
   PwmError StartRp1(const PwmRoute& r, double freq_hz, double duty, bool inverted, PwmSolution* out);
   bool SetClock(uint32_t src, uint32_t divi);
+  // Polls BUSY (kBusyPolls reads at most, 1 us apart); true once it reads clear.
+  bool WaitClockIdle();
   // Takes over what the registers show running (a previous process, the firmware): enabled
   // channels and, on BCM, the PWM clock's source and divisor. Without it a restarted driver would
   // think the shared clock free and retune it under a channel still running. Reads only, untraced.
@@ -119,23 +125,33 @@ class HwPwm {
   uint32_t clock_src_ = 0, clock_divi_ = 0;
 };
 
+/** A clock generator that does not stop (for the tests of the KILL fallback). */
+enum class BusyStuck : uint8_t {
+  kNo,         // BUSY clears two reads after ENAB is cleared or KILL is set
+  kUntilKill,  // clearing ENAB never clears BUSY; KILL does
+  kAlways,     // BUSY never clears once the clock ran
+};
+
 /**
  * Model of the clock manager's PWM clock for the simulated mode. A write without the password is
  * ignored (as the silicon does) and counted; BUSY follows ENAB, and after KILL or ENAB cleared it
  * stays set for two more reads, so a driver that does not wait is caught: changing the source or
  * the divisor while BUSY is counted as a violation (the datasheet's glitch/lock-up warning).
+ * `stuck` makes the generator ignore the stop (see BusyStuck).
  */
 class CmModel : public pic::BlockModel {
  public:
-  explicit CmModel(uint8_t* page) : page_(page) {}
+  explicit CmModel(uint8_t* page, BusyStuck stuck = BusyStuck::kNo) : page_(page), stuck_(stuck) {}
   uint32_t Read(pic::Block b, uint32_t offset) override;
   void Write(pic::Block b, uint32_t offset, uint32_t value) override;
   uint32_t violations = 0, bad_password = 0;
+  uint32_t kills = 0;  // writes with KILL set
   bool running = false;
   uint32_t run_src = 0, run_divi = 0;  // what the clock runs on, latched when ENAB is set
 
  private:
   uint8_t* page_;
+  BusyStuck stuck_;
   bool busy_ = false;
   int busy_reads_ = 0;
 };
