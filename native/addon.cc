@@ -1,10 +1,9 @@
 // Module entry point for the pi-controller native addon.
 #include <napi.h>
 
-#include "bindings/errors.h"
+#include "common/errors.h"
 #include "bindings/gpio.h"
-#include "kernel/kernel.h"
-#include "timing/timing.h"
+#include "bindings/bindings.h"
 
 namespace {
 

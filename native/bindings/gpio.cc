@@ -7,7 +7,7 @@
 #include <cmath>
 #include <string>
 
-#include "bindings/errors.h"
+#include "common/errors.h"
 
 namespace pic {
 

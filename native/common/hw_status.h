@@ -1,5 +1,5 @@
 // Error values of the hardware layer. Nothing below the bindings throws: every operation that can
-// fail returns an HwStatus, and native/bindings turns it into a JS error with code and syscall.
+// fail returns an HwStatus, and native/bindings turn it into a JS error with code and syscall.
 #pragma once
 
 namespace pic {

@@ -68,7 +68,7 @@ type NativeHwPwmOptions = Omit<OpenHardwarePwmOptions, 'offsets' | 'addon'> & {
   gpioOffset?: number;
 };
 
-/** The typed face of `exports.timing` (native/timing). */
+/** The typed face of `exports.timing` (native/bindings/pwm.cc and engine.cc). */
 export interface TimingAddon {
   HwPwm: new (opts: NativeHwPwmOptions) => NativeHwPwm;
   TimingEngine: unknown;

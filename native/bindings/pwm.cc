@@ -9,12 +9,13 @@
 #include <mutex>
 #include <string>
 
-#include "bindings/options.h"
+#include "common/options.h"
 #include "common/mapped_region.h"
-#include "kernel/errors.h"
+#include "common/errors.h"
 #include "soc/model.h"
-#include "timing/pwm_hw.h"
-#include "timing/timing.h"
+#include "hal/pwm.h"
+#include "soc/model_pwm.h"
+#include "bindings/bindings.h"
 
 namespace pc::timing {
 namespace {

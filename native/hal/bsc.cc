@@ -1,4 +1,4 @@
-#include "bsc/bsc.h"
+#include "hal/bsc.h"
 
 #include <cerrno>
 

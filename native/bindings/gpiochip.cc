@@ -21,9 +21,9 @@
 #include <thread>
 #include <vector>
 
-#include "bindings/options.h"
-#include "kernel/errors.h"
-#include "kernel/kernel.h"
+#include "common/options.h"
+#include "common/errors.h"
+#include "bindings/bindings.h"
 
 namespace pc::kernel {
 namespace {

@@ -1,7 +1,7 @@
 #include <cstdio>
 #include <cstring>
 
-#include "bsc/bsc.h"
+#include "soc/model_bsc.h"
 
 namespace pc::bsc {
 

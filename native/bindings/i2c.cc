@@ -22,9 +22,9 @@
 #include <string>
 #include <vector>
 
-#include "bindings/options.h"
-#include "kernel/errors.h"
-#include "kernel/kernel.h"
+#include "common/options.h"
+#include "common/errors.h"
+#include "bindings/bindings.h"
 
 namespace pc::kernel {
 namespace {

@@ -1,4 +1,4 @@
-#include "kernel/kernel.h"
+#include "bindings/bindings.h"
 
 namespace pc::kernel {
 
@@ -12,3 +12,14 @@ void InitKernel(Napi::Env env, Napi::Object exports) {
 }
 
 }  // namespace pc::kernel
+
+namespace pc::timing {
+
+void InitTiming(Napi::Env env, Napi::Object exports) {
+  Napi::Object t = Napi::Object::New(env);
+  t.Set("HwPwm", DefineHwPwm(env));
+  t.Set("TimingEngine", DefineTimingEngine(env));
+  exports.Set("timing", t);
+}
+
+}  // namespace pc::timing

@@ -12,11 +12,12 @@
 #include <string>
 #include <vector>
 
-#include "bindings/options.h"
-#include "bsc/bsc.h"
+#include "common/options.h"
+#include "hal/bsc.h"
+#include "soc/model_bsc.h"
 #include "common/mapped_region.h"
-#include "kernel/errors.h"
-#include "kernel/kernel.h"
+#include "common/errors.h"
+#include "bindings/bindings.h"
 
 namespace pc::kernel {
 namespace {

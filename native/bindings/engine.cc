@@ -10,12 +10,12 @@
 #include <memory>
 #include <string>
 
-#include "bindings/options.h"
+#include "common/options.h"
 #include "common/mapped_region.h"
-#include "kernel/errors.h"
+#include "common/errors.h"
 #include "soc/model.h"
-#include "timing/engine.h"
-#include "timing/timing.h"
+#include "hal/engine.h"
+#include "bindings/bindings.h"
 
 namespace pc::timing {
 namespace {

@@ -1,4 +1,4 @@
-#include "timing/engine.h"
+#include "hal/engine.h"
 
 #include <time.h>
 
