@@ -1,19 +1,15 @@
 #include "bindings/bindings.h"
 
-namespace pc::kernel {
+namespace pc {
 
 void InitKernel(Napi::Env env, Napi::Object exports) {
   Napi::Object k = Napi::Object::New(env);
   k.Set("I2cBus", DefineI2cBus(env));
-  k.Set("GpioChip", DefineGpioChip(env));
+  k.Set("GpioChip", DefineCdevGpioChip(env));
   k.Set("LineRequest", DefineLineRequest(env));
   k.Set("BscBus", DefineBscBus(env));
   exports.Set("kernel", k);
 }
-
-}  // namespace pc::kernel
-
-namespace pc::timing {
 
 void InitTiming(Napi::Env env, Napi::Object exports) {
   Napi::Object t = Napi::Object::New(env);
@@ -22,4 +18,4 @@ void InitTiming(Napi::Env env, Napi::Object exports) {
   exports.Set("timing", t);
 }
 
-}  // namespace pc::timing
+}  // namespace pc

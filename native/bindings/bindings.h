@@ -5,7 +5,7 @@
 #pragma once
 #include <napi.h>
 
-namespace pc::kernel {
+namespace pc {
 
 /**
  * Adds `kernel` (I2cBus, GpioChip, LineRequest) to the module exports. Errors use the class given
@@ -14,17 +14,13 @@ namespace pc::kernel {
 void InitKernel(Napi::Env env, Napi::Object exports);
 
 Napi::Function DefineI2cBus(Napi::Env env);
-Napi::Function DefineGpioChip(Napi::Env env);
+Napi::Function DefineCdevGpioChip(Napi::Env env);
 Napi::Function DefineLineRequest(Napi::Env env);
 /** I2C through the BSC registers (hal/bsc.h), exported beside the kernel paths as kernel.BscBus. */
 Napi::Function DefineBscBus(Napi::Env env);
-
-}  // namespace pc::kernel
-
-namespace pc::timing {
 
 void InitTiming(Napi::Env env, Napi::Object exports);
 Napi::Function DefineHwPwm(Napi::Env env);
 Napi::Function DefineTimingEngine(Napi::Env env);
 
-}  // namespace pc::timing
+}  // namespace pc

@@ -9,7 +9,7 @@
 
 #include "common/errors.h"
 
-namespace pic {
+namespace pc {
 
 namespace {
 
@@ -803,4 +803,4 @@ Napi::Value GpioChip::Close(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-}  // namespace pic
+}  // namespace pc

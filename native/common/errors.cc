@@ -5,7 +5,7 @@
 #include <cerrno>
 #include <cstring>
 
-namespace pic {
+namespace pc {
 
 const char* ErrnoCode(int err) {
   switch (err) {
@@ -61,10 +61,6 @@ napi_value ThrowHw(napi_env env, const HwErrorInfo& info) {
   return nullptr;
 }
 
-}  // namespace pic
-
-namespace pc::kernel {
-
 Napi::Error ErrnoError(Napi::Env env, int err, const std::string& syscall, const std::string& peripheral,
                        const std::string& path) {
   // uv_err_name gives Node's own spelling of errno names (as in fs errors) for every errno the
@@ -74,23 +70,23 @@ Napi::Error ErrnoError(Napi::Env env, int err, const std::string& syscall, const
   // On Linux ENOTSUP and EOPNOTSUPP are the same number; libuv names it ENOTSUP, but the kernel's
   // I2C and GPIO code (and its documentation) speak of EOPNOTSUPP, so use that name.
   if (err == EOPNOTSUPP) code = "EOPNOTSUPP";
-  pic::HwErrorInfo info;
+  HwErrorInfo info;
   info.code = code.c_str();
   info.message = code + ": " + std::strerror(err) + ", " + syscall + (path.empty() ? "" : " (" + path + ")");
   info.syscall = syscall.c_str();
   info.peripheral = peripheral.c_str();
   info.errnum = err;
   info.path = path;
-  return pic::MakeHwError(env, info);
+  return MakeHwError(env, info);
 }
 
 Napi::Error CodedError(Napi::Env env, const std::string& code, const std::string& message,
                        const std::string& peripheral) {
-  pic::HwErrorInfo info;
+  HwErrorInfo info;
   info.code = code.c_str();
   info.message = code + ": " + message;
   info.peripheral = peripheral.c_str();
-  return pic::MakeHwError(env, info);
+  return MakeHwError(env, info);
 }
 
 Napi::Value ThrowInvalid(Napi::Env env, const std::string& message, const std::string& peripheral) {
@@ -98,4 +94,4 @@ Napi::Value ThrowInvalid(Napi::Env env, const std::string& message, const std::s
   return env.Undefined();
 }
 
-}  // namespace pc::kernel
+}  // namespace pc

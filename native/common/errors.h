@@ -7,7 +7,7 @@
 
 #include <string>
 
-namespace pic {
+namespace pc {
 
 struct AddonData {
   Napi::FunctionReference errorClass;  // set by setErrorClass(); may be empty
@@ -32,10 +32,6 @@ napi_value ThrowRange(napi_env env, const char* code, const std::string& message
 napi_value ThrowType(napi_env env, const char* code, const std::string& message);
 napi_value ThrowHw(napi_env env, const HwErrorInfo& info);
 
-}  // namespace pic
-
-namespace pc::kernel {
-
 /** The error for a failed system call; `err` is a positive errno, `path` the device. */
 Napi::Error ErrnoError(Napi::Env env, int err, const std::string& syscall, const std::string& peripheral,
                        const std::string& path);
@@ -47,4 +43,4 @@ Napi::Error CodedError(Napi::Env env, const std::string& code, const std::string
 /** Throws a coded EINVAL error (bad argument) and returns undefined for early returns. */
 Napi::Value ThrowInvalid(Napi::Env env, const std::string& message, const std::string& peripheral);
 
-}  // namespace pc::kernel
+}  // namespace pc

@@ -1,5 +1,5 @@
 // I2C through the BCM2835-2711 BSC ("Broadcom Serial Controller") registers, the memory-mapped
-// alternative to /dev/i2c-N. Every access goes through pic::Regs (block kBsc), so a test can
+// alternative to /dev/i2c-N. Every access goes through Regs (block kBsc), so a test can
 // assert the exact register sequence from the trace, and the simulated mode runs this same code
 // over BscModel. Source: BCM2835 ARM Peripherals, chapter 3 (BSC); BCM2711 Peripherals, chapter 3.
 #pragma once
@@ -13,7 +13,7 @@
 
 #include "common/regs.h"
 
-namespace pc::bsc {
+namespace pc {
 
 // Register offsets (BCM2835 peripherals 3.2).
 constexpr uint32_t kC = 0x00, kS = 0x04, kDlen = 0x08, kA = 0x0C, kFifo = 0x10, kDiv = 0x14, kDel = 0x18, kClkt = 0x1C;
@@ -33,7 +33,7 @@ struct BscResult {
 /** The BSC master: clock set-up and transfers of any length through the 16-byte FIFO. */
 class BscMaster {
  public:
-  explicit BscMaster(pic::Regs& regs) : regs_(regs) {}
+  explicit BscMaster(Regs& regs) : regs_(regs) {}
 
   /**
    * Sets SCL from the real core clock: CDIV = core / scl, rounded up to an even number (the
@@ -58,7 +58,7 @@ class BscMaster {
  private:
   void Start(uint8_t addr, size_t len);
   BscResult Finish(uint32_t s, uint32_t polls);
-  pic::Regs& regs_;
+  Regs& regs_;
 };
 
-}  // namespace pc::bsc
+}  // namespace pc

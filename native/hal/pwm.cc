@@ -2,10 +2,7 @@
 
 #include <cmath>
 
-namespace pc::timing {
-
-using pic::Block;
-using pic::Func;
+namespace pc {
 
 namespace {
 
@@ -289,4 +286,4 @@ void HwPwm::StopAll() {
   }
 }
 
-}  // namespace pc::timing
+}  // namespace pc

@@ -1,5 +1,5 @@
 // Hardware PWM: the BCM2835-2837/BCM2711 PWM block(s) fed by the clock manager's PWM clock, and
-// the RP1's PWM0 block (Pi 5). Every access goes through pic::Regs, so trace tests see the exact
+// the RP1's PWM0 block (Pi 5). Every access goes through Regs, so trace tests see the exact
 // register sequence and the simulated mode runs this code over the models below.
 // Sources: BCM2835 ARM Peripherals ch. 9 (PWM) and 6.3 (general purpose clocks), BCM2711
 // Peripherals ch. 8 and 5.4, RP1 Peripherals (PWM), raspberrypi/linux#6026 (RP1 PWM clock 50 MHz).
@@ -12,7 +12,7 @@
 #include "common/regs.h"
 #include "soc/gpio_soc.h"
 
-namespace pc::timing {
+namespace pc {
 
 // BCM PWM block offsets and CTL bits (BCM2835 peripherals 9.6). Channel 2's CTL bits are channel
 // 1's shifted left by 8.
@@ -50,8 +50,8 @@ enum class Family : uint8_t { kBcm2835, kBcm2711, kRp1 };
 // One PWM output: which pin, through which ALT function, to which block and channel.
 struct PwmRoute {
   unsigned pin;
-  pic::Func alt;
-  pic::Block block;
+  Func alt;
+  Block block;
   unsigned channel;  // 0-based
 };
 
@@ -92,7 +92,7 @@ PwmError Solve(Family f, double freq_hz, double duty, uint32_t fixed_src, uint32
 /** Programs hardware PWM over Regs. One per open controller; not thread-safe (the caller locks). */
 class HwPwm {
  public:
-  HwPwm(Family f, pic::Regs& regs, pic::GpioSoc& gpio) : family_(f), regs_(regs), gpio_(gpio) { Adopt(); }
+  HwPwm(Family f, Regs& regs, GpioSoc& gpio) : family_(f), regs_(regs), gpio_(gpio) { Adopt(); }
 
   /**
    * Starts (or retunes) PWM on `pin`: clock (BCM, when it must change), range, data, mode and
@@ -117,12 +117,12 @@ class HwPwm {
   void Adopt();
 
   Family family_;
-  pic::Regs& regs_;
-  pic::GpioSoc& gpio_;
+  Regs& regs_;
+  GpioSoc& gpio_;
   // Channels this object has enabled: bit (block index * 4 + channel).
   uint32_t active_ = 0;
   // The PWM clock as this object set it; 0 when not set yet.
   uint32_t clock_src_ = 0, clock_divi_ = 0;
 };
 
-}  // namespace pc::timing
+}  // namespace pc

@@ -10,7 +10,7 @@
 #include "common/regs.h"
 #include "hal/bsc.h"
 
-namespace pc::bsc {
+namespace pc {
 
 /** A virtual device behind the model: 256 byte registers with a register pointer. */
 struct VirtualDevice {
@@ -26,11 +26,11 @@ struct VirtualDevice {
  * it, so polling loops see a transfer progress in a deterministic number of reads. A missing
  * device sets ERR (no ACK); a stretching device sets CLKT when CLKT.TOUT is non-zero.
  */
-class BscModel : public pic::BlockModel {
+class BscModel : public BlockModel {
  public:
   explicit BscModel(uint8_t* page) : page_(page) {}
-  uint32_t Read(pic::Block b, uint32_t offset) override;
-  void Write(pic::Block b, uint32_t offset, uint32_t value) override;
+  uint32_t Read(Block b, uint32_t offset) override;
+  void Write(Block b, uint32_t offset, uint32_t value) override;
 
   std::map<uint8_t, VirtualDevice> devices;
   /** Bus events for tests: "S" start, "Sr" repeated start, "P" stop, "W:xx", "R:xx", "NACK", "CLKT". */
@@ -54,4 +54,4 @@ class BscModel : public pic::BlockModel {
   bool first_write_ = false;  // the next written byte sets the device's register pointer
 };
 
-}  // namespace pc::bsc
+}  // namespace pc

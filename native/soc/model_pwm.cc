@@ -2,9 +2,7 @@
 
 #include <cstring>
 
-namespace pc::timing {
-
-using pic::Block;
+namespace pc {
 
 uint32_t CmModel::Read(Block, uint32_t offset) {
   uint32_t v;
@@ -75,4 +73,4 @@ void Rp1PwmModel::Write(Block, uint32_t offset, uint32_t value) {
   std::memcpy(page_ + offset, &value, 4);
 }
 
-}  // namespace pc::timing
+}  // namespace pc

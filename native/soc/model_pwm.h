@@ -7,7 +7,7 @@
 #include "common/regs.h"
 #include "hal/pwm.h"
 
-namespace pc::timing {
+namespace pc {
 
 /** A clock generator that does not stop (for the tests of the KILL fallback). */
 enum class BusyStuck : uint8_t {
@@ -23,11 +23,11 @@ enum class BusyStuck : uint8_t {
  * the divisor while BUSY is counted as a violation (the datasheet's glitch/lock-up warning).
  * `stuck` makes the generator ignore the stop (see BusyStuck).
  */
-class CmModel : public pic::BlockModel {
+class CmModel : public BlockModel {
  public:
   explicit CmModel(uint8_t* page, BusyStuck stuck = BusyStuck::kNo) : page_(page), stuck_(stuck) {}
-  uint32_t Read(pic::Block b, uint32_t offset) override;
-  void Write(pic::Block b, uint32_t offset, uint32_t value) override;
+  uint32_t Read(Block b, uint32_t offset) override;
+  void Write(Block b, uint32_t offset, uint32_t value) override;
   uint32_t violations = 0, bad_password = 0;
   uint32_t kills = 0;  // writes with KILL set
   bool running = false;
@@ -44,11 +44,11 @@ class CmModel : public pic::BlockModel {
  * Model of RP1 PWM0: channel registers take effect only when GLOBAL_CTRL.SET_UPDATE is written
  * (the bit reads back 0), so the model keeps the active copy a test computes the output from.
  */
-class Rp1PwmModel : public pic::BlockModel {
+class Rp1PwmModel : public BlockModel {
  public:
   explicit Rp1PwmModel(uint8_t* page) : page_(page) {}
-  uint32_t Read(pic::Block b, uint32_t offset) override;
-  void Write(pic::Block b, uint32_t offset, uint32_t value) override;
+  uint32_t Read(Block b, uint32_t offset) override;
+  void Write(Block b, uint32_t offset, uint32_t value) override;
   // Active (latched) copies: global enable bits, per channel CTRL/RANGE/DUTY.
   uint32_t active_global = 0, active_ctrl[4] = {}, active_range[4] = {}, active_duty[4] = {};
   uint32_t updates = 0;
@@ -57,4 +57,4 @@ class Rp1PwmModel : public pic::BlockModel {
   uint8_t* page_;
 };
 
-}  // namespace pc::timing
+}  // namespace pc
