@@ -513,8 +513,9 @@ GpioChip::GpioChip(const Napi::CallbackInfo& info) : Napi::ObjectWrap<GpioChip>(
 
   HwStatus st = path.empty() ? core->region.MapAnonymous(size) : core->region.Map(path, size);
   if (!st.ok()) {
-    throw MakeHwError(env, {ErrnoCode(st.err), OpenMessage(path, st.err, st.syscall, *core->soc), st.syscall,
-                            kPeripheral, st.err, path});
+    std::string code = ErrnoCode(st.err);
+    throw MakeHwError(
+        env, {code.c_str(), OpenMessage(path, st.err, st.syscall, *core->soc), st.syscall, kPeripheral, st.err, path});
   }
   core->soc->AttachBlocks(core->region.data());
   for (unsigned pin = 0; pin < core->pinCount; pin++) core->pins[pin] = core->soc->PinRefs(pin);

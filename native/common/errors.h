@@ -23,8 +23,9 @@ struct HwErrorInfo {
   std::string path;
 };
 
-// The errno's symbolic name ("EACCES"), or "EIO" style fallbacks for rare ones.
-const char* ErrnoCode(int err);
+// The one errno-to-code map: the errno's own symbolic name ("EACCES", "ENOTDIR", "EREMOTEIO"),
+// ENOTSUP spelled EOPNOTSUPP; "E<number>" for a number that is no Linux errno. Never another errno's.
+std::string ErrnoCode(int err);
 
 Napi::Error MakeHwError(Napi::Env env, const HwErrorInfo& info);
 // napi_throw_* helpers for the plain N-API hot path; they return nullptr for `return Throw...`.
