@@ -159,10 +159,13 @@ bool HwPwm::SetClock(uint32_t src, uint32_t divi) {
   uint32_t keep = regs_.Read32(Block::kCm, kCmPwmCtl) & (0xFu | (3u << 9));
   regs_.Write32(Block::kCm, kCmPwmCtl, kCmPasswd | keep);
   if (!WaitClockIdle()) {
-    // KILL stops the generator at once, mid-cycle: the datasheet reserves it for test and debug,
-    // as it may glitch the output (here: one short pulse on a channel being retuned) and leave
-    // the divider in an odd state. It is the fallback for a clock that did not stop within the
-    // bound above (e.g. a source that stopped running), not the way to stop a healthy one.
+    // KILL stops and resets the generator at once, mid-cycle; the datasheet calls it "intended
+    // for test/debug only" and warns that it "may cause a glitch on the clock generator output".
+    // So it is not the way to stop a healthy clock, only the fallback for one still BUSY after
+    // the bound above (e.g. its source stopped, so the cycle never completes): changing the
+    // divisor under a BUSY generator risks the lock-up the datasheet warns of, and a glitch on a
+    // clock whose channels are disabled (StartBcm disables the channel first, and the clock is
+    // only changed when no other channel runs on it) reaches no pin.
     regs_.Write32(Block::kCm, kCmPwmCtl, kCmPasswd | keep | kCmKill);
     if (!WaitClockIdle()) return false;
   }
