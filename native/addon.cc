@@ -1,10 +1,9 @@
 // Module entry point for the pi-controller native addon.
 #include <napi.h>
 
-#include "bindings/errors.h"
+#include "common/errors.h"
 #include "bindings/gpio.h"
-#include "kernel/kernel.h"
-#include "timing/timing.h"
+#include "bindings/bindings.h"
 
 namespace {
 
@@ -16,7 +15,7 @@ Napi::Value SetErrorClass(const Napi::CallbackInfo& info) {
   if (info.Length() < 1 || !info[0].IsFunction()) {
     throw Napi::TypeError::New(info.Env(), "setErrorClass needs a class");
   }
-  info.Env().GetInstanceData<pic::AddonData>()->errorClass = Napi::Persistent(info[0].As<Napi::Function>());
+  info.Env().GetInstanceData<pc::AddonData>()->errorClass = Napi::Persistent(info[0].As<Napi::Function>());
   return info.Env().Undefined();
 }
 
@@ -24,18 +23,18 @@ Napi::Value AddonVersion(const Napi::CallbackInfo& info) { return Napi::String::
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("version", Napi::Function::New(env, AddonVersion, "version"));
-  auto* data = new pic::AddonData();
-  env.SetInstanceData<pic::AddonData>(data);  // deleted by node-addon-api at env teardown
+  auto* data = new pc::AddonData();
+  env.SetInstanceData<pc::AddonData>(data);  // deleted by node-addon-api at env teardown
   exports.Set("setErrorClass", Napi::Function::New(env, SetErrorClass, "setErrorClass"));
   napi_value noop;
   NAPI_THROW_IF_FAILED(env, napi_create_function(env, "noop", NAPI_AUTO_LENGTH, Noop, nullptr, &noop), exports);
   exports.Set("noop", Napi::Value(env, noop));
-  Napi::Function gpio = pic::GpioChip::Init(env);
+  Napi::Function gpio = pc::GpioChip::Init(env);
   data->gpioChip = Napi::Persistent(gpio);
   exports.Set("GpioChip", gpio);
-  pic::GpioChip::InitFastPath(env, exports);
-  pc::kernel::InitKernel(env, exports);
-  pc::timing::InitTiming(env, exports);
+  pc::GpioChip::InitFastPath(env, exports);
+  pc::InitKernel(env, exports);
+  pc::InitTiming(env, exports);
   return exports;
 }
 

@@ -7,9 +7,9 @@
 #include <cmath>
 #include <string>
 
-#include "bindings/errors.h"
+#include "common/errors.h"
 
-namespace pic {
+namespace pc {
 
 namespace {
 
@@ -513,8 +513,9 @@ GpioChip::GpioChip(const Napi::CallbackInfo& info) : Napi::ObjectWrap<GpioChip>(
 
   HwStatus st = path.empty() ? core->region.MapAnonymous(size) : core->region.Map(path, size);
   if (!st.ok()) {
-    throw MakeHwError(env, {ErrnoCode(st.err), OpenMessage(path, st.err, st.syscall, *core->soc), st.syscall,
-                            kPeripheral, st.err, path});
+    std::string code = ErrnoCode(st.err);
+    throw MakeHwError(
+        env, {code.c_str(), OpenMessage(path, st.err, st.syscall, *core->soc), st.syscall, kPeripheral, st.err, path});
   }
   core->soc->AttachBlocks(core->region.data());
   for (unsigned pin = 0; pin < core->pinCount; pin++) core->pins[pin] = core->soc->PinRefs(pin);
@@ -803,4 +804,4 @@ Napi::Value GpioChip::Close(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-}  // namespace pic
+}  // namespace pc

@@ -10,7 +10,7 @@
 #include "soc/gpio_soc.h"
 #include "soc/model.h"
 
-namespace pic {
+namespace pc {
 
 // Everything an open chip owns. Shared between the wrapper object and the fast functions that
 // hold a raw pointer to it (see GpioChip's constructor), so it lives until the last of them is
@@ -59,4 +59,4 @@ class GpioChip : public Napi::ObjectWrap<GpioChip> {
   std::shared_ptr<GpioCore> core_;
 };
 
-}  // namespace pic
+}  // namespace pc

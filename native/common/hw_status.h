@@ -1,8 +1,8 @@
 // Error values of the hardware layer. Nothing below the bindings throws: every operation that can
-// fail returns an HwStatus, and native/bindings turns it into a JS error with code and syscall.
+// fail returns an HwStatus, and native/bindings turn it into a JS error with code and syscall.
 #pragma once
 
-namespace pic {
+namespace pc {
 
 struct HwStatus {
   int err = 0;                    // errno value, 0 on success
@@ -13,4 +13,4 @@ struct HwStatus {
   static HwStatus Fail(int e, const char* sc) { return {e, sc}; }
 };
 
-}  // namespace pic
+}  // namespace pc

@@ -6,7 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-namespace pic {
+namespace pc {
 
 MappedRegion& MappedRegion::operator=(MappedRegion&& o) noexcept {
   if (this != &o) {
@@ -62,4 +62,4 @@ void MappedRegion::Unmap() {
   size_ = 0;
 }
 
-}  // namespace pic
+}  // namespace pc

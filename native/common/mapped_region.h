@@ -7,7 +7,7 @@
 
 #include "common/hw_status.h"
 
-namespace pic {
+namespace pc {
 
 class MappedRegion {
  public:
@@ -37,4 +37,4 @@ class MappedRegion {
   std::string path_;
 };
 
-}  // namespace pic
+}  // namespace pc

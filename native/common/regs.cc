@@ -4,7 +4,7 @@
 #include <cstring>
 #include <time.h>
 
-namespace pic {
+namespace pc {
 
 namespace {
 const char* const kBlockNames[] = {
@@ -116,4 +116,4 @@ void Regs::DelayUs(uint32_t us) {
   while (NowNs() < end) {}
 }
 
-}  // namespace pic
+}  // namespace pc

@@ -19,7 +19,7 @@
 #include <cstdint>
 #include <vector>
 
-namespace pic {
+namespace pc {
 
 // Logical register blocks. Later peripherals (PWM0, CM, BSC1, RP1 PWM0...) add ids here.
 enum class Block : uint8_t {
@@ -175,4 +175,4 @@ class Regs {
   std::vector<TraceEntry> trace_;
 };
 
-}  // namespace pic
+}  // namespace pc

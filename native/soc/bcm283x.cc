@@ -1,6 +1,6 @@
 #include "soc/bcm283x.h"
 
-namespace pic {
+namespace pc {
 
 using namespace bcm;
 
@@ -53,4 +53,4 @@ void Bcm2711::SetPull(unsigned pin, Pull p) {
   regs_.Write32(Block::kGpio, reg, v);
 }
 
-}  // namespace pic
+}  // namespace pc

@@ -4,7 +4,7 @@
 
 #include "soc/gpio_soc.h"
 
-namespace pic {
+namespace pc {
 namespace bcm {
 
 // Offsets inside the GPIO block (BCM2835 peripherals 6.1, table "GPIO register assignment").
@@ -93,4 +93,4 @@ class Bcm2711 : public Bcm283x {
   void SetPull(unsigned pin, Pull p) override;
 };
 
-}  // namespace pic
+}  // namespace pc

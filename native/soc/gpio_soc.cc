@@ -3,7 +3,7 @@
 #include "soc/bcm283x.h"
 #include "soc/rp1.h"
 
-namespace pic {
+namespace pc {
 
 std::unique_ptr<GpioSoc> MakeGpioSoc(const std::string& name, Regs& regs) {
   // BCM2835, 2836 and 2837 share the GPIO block bit for bit; only the peripheral base differs,
@@ -16,4 +16,4 @@ std::unique_ptr<GpioSoc> MakeGpioSoc(const std::string& name, Regs& regs) {
   return nullptr;
 }
 
-}  // namespace pic
+}  // namespace pc

@@ -10,7 +10,7 @@
 
 #include "common/regs.h"
 
-namespace pic {
+namespace pc {
 
 enum class Pull : uint8_t { kNone, kUp, kDown };
 
@@ -79,4 +79,4 @@ class GpioSoc {
 // nullptr for an unknown name. All families are compiled into every build; the choice is here.
 std::unique_ptr<GpioSoc> MakeGpioSoc(const std::string& name, Regs& regs);
 
-}  // namespace pic
+}  // namespace pc

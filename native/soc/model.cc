@@ -3,7 +3,7 @@
 #include "soc/bcm283x.h"
 #include "soc/rp1.h"
 
-namespace pic {
+namespace pc {
 
 std::unique_ptr<GpioModel> MakeGpioModel(const std::string& soc, uint8_t* page, size_t size) {
   if (soc == "rp1") return size >= rp1::kWindowSize ? MakeRp1GpioModel(page) : nullptr;
@@ -13,4 +13,4 @@ std::unique_ptr<GpioModel> MakeGpioModel(const std::string& soc, uint8_t* page, 
   return nullptr;
 }
 
-}  // namespace pic
+}  // namespace pc

@@ -24,7 +24,7 @@
 
 #include "common/regs.h"
 
-namespace pic {
+namespace pc {
 
 class GpioModel : public BlockModel {
  public:
@@ -42,4 +42,4 @@ std::unique_ptr<GpioModel> MakeGpioModel(const std::string& soc, uint8_t* page, 
 std::unique_ptr<GpioModel> MakeBcmGpioModel(uint8_t* page, bool is2711);
 std::unique_ptr<GpioModel> MakeRp1GpioModel(uint8_t* window);
 
-}  // namespace pic
+}  // namespace pc

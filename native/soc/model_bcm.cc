@@ -4,7 +4,7 @@
 #include "soc/bcm283x.h"
 #include "soc/model.h"
 
-namespace pic {
+namespace pc {
 
 using namespace bcm;
 
@@ -137,4 +137,4 @@ std::unique_ptr<GpioModel> MakeBcmGpioModel(uint8_t* page, bool is2711) {
   return std::make_unique<BcmGpioModel>(page, is2711);
 }
 
-}  // namespace pic
+}  // namespace pc

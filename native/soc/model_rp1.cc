@@ -4,7 +4,7 @@
 #include "soc/model.h"
 #include "soc/rp1.h"
 
-namespace pic {
+namespace pc {
 
 using namespace rp1;
 
@@ -122,4 +122,4 @@ class Rp1GpioModel : public GpioModel {
 
 std::unique_ptr<GpioModel> MakeRp1GpioModel(uint8_t* window) { return std::make_unique<Rp1GpioModel>(window); }
 
-}  // namespace pic
+}  // namespace pc

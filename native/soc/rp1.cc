@@ -1,6 +1,6 @@
 #include "soc/rp1.h"
 
-namespace pic {
+namespace pc {
 
 using namespace rp1;
 
@@ -72,4 +72,4 @@ void Rp1::SetDrive(unsigned pin, unsigned milliamps) {
 
 void Rp1::SetSlew(unsigned pin, Slew s) { UpdatePad(pin, kPadSlewFast, s == Slew::kFast ? kPadSlewFast : 0); }
 
-}  // namespace pic
+}  // namespace pc

@@ -4,7 +4,7 @@
 
 #include "soc/gpio_soc.h"
 
-namespace pic {
+namespace pc {
 namespace rp1 {
 
 constexpr size_t kWindowSize = 0x30000;  // /dev/gpiomem0
@@ -106,4 +106,4 @@ class Rp1 : public GpioSoc {
   void UpdatePad(unsigned pin, uint32_t mask, uint32_t bits);
 };
 
-}  // namespace pic
+}  // namespace pc

@@ -1,6 +1,6 @@
 /**
  * The typed face of the addon's kernel interfaces (`exports.kernel`): I2C through i2c-dev and GPIO
- * through the character device. Hand-written to match native/kernel/*.cc.
+ * through the character device. Hand-written to match native/bindings/i2c.cc, gpiochip.cc and bsc.cc.
  */
 import { loadAddon, type LoadAddonOptions } from './addon.js';
 import { HwError } from './errors.js';

@@ -43,6 +43,8 @@ export interface PwmModelState {
   /** Source or divisor changed while BUSY: the datasheet's glitch warning, caught. */
   violations?: number;
   badPassword?: number;
+  /** Writes to CM_PWMCTL with KILL set (the fallback stop). */
+  kills?: number;
   updates?: number;
   enabled?: number;
   channels?: { ctrl: number; range: number; duty: number }[];
@@ -66,7 +68,7 @@ type NativeHwPwmOptions = Omit<OpenHardwarePwmOptions, 'offsets' | 'addon'> & {
   gpioOffset?: number;
 };
 
-/** The typed face of `exports.timing` (native/timing). */
+/** The typed face of `exports.timing` (native/bindings/pwm.cc and engine.cc). */
 export interface TimingAddon {
   HwPwm: new (opts: NativeHwPwmOptions) => NativeHwPwm;
   TimingEngine: unknown;
@@ -154,6 +156,12 @@ export interface OpenHardwarePwmOptions {
   simulate?: boolean;
   /** Record every register access (see {@link HardwarePwm.trace}). */
   trace?: boolean;
+  /**
+   * Simulated mode only: a clock generator that does not stop. `'untilKill'`: clearing ENAB never
+   * clears BUSY, KILL does; `'always'`: BUSY never clears (a retune then fails with ETIMEDOUT).
+   * Default: BUSY clears two reads after the stop, as a healthy generator finishing its cycle.
+   */
+  modelBusyStuck?: 'untilKill' | 'always';
   /** Stop the channels on close (default: outputs are left running). */
   stopOnClose?: boolean;
   /** Where the PWM and clock manager pages are mapped from. Default /dev/mem. */
@@ -184,6 +192,7 @@ export class HardwarePwm {
       simulate: options.simulate ?? false,
       trace: options.trace ?? false,
       stopOnClose: options.stopOnClose ?? false,
+      ...(options.modelBusyStuck === undefined ? {} : { modelBusyStuck: options.modelBusyStuck }),
       memPath: options.memPath ?? '/dev/mem',
       ...(options.gpioPath === undefined ? {} : { gpioPath: options.gpioPath }),
       ...(phys.cm === undefined ? {} : { cmOffset: options.offsets?.cm ?? phys.cm }),
@@ -196,7 +205,9 @@ export class HardwarePwm {
    * Starts (or retunes) PWM on `pin`: the achieved frequency, duty and resolution.
    * @throws HwError EPWM_PIN (no hardware PWM on that pin), EPWM_FREQ (0, negative or above
    *   25 MHz, or unreachable), EPWM_DUTY (outside 0..1), EPWM_CLOCK (the shared BCM clock runs
-   *   for another channel and cannot reach this frequency); nothing is written then.
+   *   for another channel and cannot reach this frequency); nothing is written then. ETIMEDOUT
+   *   when the BCM clock generator does not stop for a new divisor, neither on ENAB cleared nor
+   *   on KILL (the channel is left disabled).
    */
   start(pin: number, frequencyHz: number, duty: number, options: { inverted?: boolean } = {}): PwmResult {
     return this.#native.start(pin, frequencyHz, duty, options.inverted ?? false);

@@ -1,5 +1,5 @@
 // I2C through the BSC registers. The silicon cannot exist here: transfers run over the
-// behavioural BSC model (native/bsc/model_bsc.cc), and the register sequence is asserted on the
+// behavioural BSC model (native/soc/model_bsc.cc), and the register sequence is asserted on the
 // accessor's trace. A file-backed page stands in for /dev/mem where the real mapping path is tested.
 import t from 'tap';
 import { mkdirSync, mkdtempSync, openSync, closeSync, ftruncateSync, readSync, rmSync, writeFileSync } from 'node:fs';

@@ -89,6 +89,24 @@ t.test('opening errors are HwError with code, syscall and peripheral', async (t)
   real.close();
 });
 
+t.test('an errno outside the common few keeps its own name, not EIO', async (t) => {
+  // A path through a regular file: open() fails with ENOTDIR; one longer than PATH_MAX with
+  // ENAMETOOLONG. Both reach the same errno-to-code map as every other system error.
+  const file = new RegisterPage(t, BCM_PAGE).path;
+  t.throws(() => openChip({ soc: 'bcm2711', gpiomem: `${file}/gpiomem` }), {
+    name: 'HwError',
+    code: 'ENOTDIR',
+    errno: 20,
+    syscall: 'open',
+    message: /\(ENOTDIR\)/,
+  });
+  t.throws(() => openChip({ soc: 'bcm2711', gpiomem: `/tmp/${'x'.repeat(5000)}` }), {
+    name: 'HwError',
+    code: 'ENAMETOOLONG',
+    syscall: 'open',
+  });
+});
+
 t.test('the zero-argument fast path checks its mailbox on its own', async (t) => {
   const page = new RegisterPage(t, BCM_PAGE);
   const addon = loadAddon();

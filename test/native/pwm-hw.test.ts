@@ -34,8 +34,8 @@ t.test('bcm2835: 1 kHz 25% on GPIO18 (ALT5), PLLD 500 MHz / 4, the longest exact
       ['read', 'PWM0', PWM_REG.CTL, 0],
       ['write', 'PWM0', PWM_REG.CTL, 0],
       ['read', 'CM', CM_REG.PWMCTL, 0],
-      ['write', 'CM', CM_REG.PWMCTL, CM_PASSWD | KILL],
-      ['read', 'CM', CM_REG.PWMCTL, KILL],
+      ['write', 'CM', CM_REG.PWMCTL, CM_PASSWD],
+      ['read', 'CM', CM_REG.PWMCTL, 0],
       ['write', 'CM', CM_REG.PWMDIV, CM_PASSWD | (4 << 12)],
       ['write', 'CM', CM_REG.PWMCTL, CM_PASSWD | 6],
       ['write', 'CM', CM_REG.PWMCTL, CM_PASSWD | 6 | ENAB],
@@ -45,17 +45,17 @@ t.test('bcm2835: 1 kHz 25% on GPIO18 (ALT5), PLLD 500 MHz / 4, the longest exact
       ['read', 'GPIO', GPFSEL1, 0],
       ['write', 'GPIO', GPFSEL1, 0b010 << 24],
     ],
-    'channel off, KILL, BUSY clear, divisor, source, enable, range, data, M/S + enable, ALT5 last',
+    'channel off, clock stopped (ENAB clear), BUSY clear, divisor, source, enable, range, data, M/S + enable, ALT5 last',
   );
   t.match(pwm.modelState(), { clockRunning: true, clockSource: 6, clockDivisor: 4, violations: 0, badPassword: 0 });
   pwm.close();
 });
 
-t.test('bcm2711: retune waits for BUSY after KILL; channel 2 inverted shares the clock', async (t) => {
+t.test('bcm2711: retune stops the clock with ENAB cleared and waits for BUSY; channel 2 inverted shares the clock', async (t) => {
   const pwm = openHardwarePwm({ soc: 'bcm2711', simulate: true, trace: true });
   pwm.start(12, 1000, 0.5);
   pwm.clearTrace();
-  // A new clock: the running generator must be killed and BUSY waited out (the model holds BUSY
+  // A new clock: the running generator must be stopped and BUSY waited out (the model holds BUSY
   // for two reads, so a driver that does not poll is caught as a violation).
   const r = pwm.start(12, 30_000, 0.5);
   const tr = acc(pwm.trace());
@@ -65,8 +65,22 @@ t.test('bcm2711: retune waits for BUSY after KILL; channel 2 inverted shares the
     [BUSY, BUSY, BUSY, 0],
     'BUSY (running), then polled until clear',
   );
-  t.same(tr[3], ['write', 'CM', CM_REG.PWMCTL, CM_PASSWD | 6 | KILL], 'KILL keeps the running source (PLLD)');
-  t.equal(pwm.modelState()?.violations, 0, 'no divisor or source change while BUSY');
+  t.same(tr[3], ['write', 'CM', CM_REG.PWMCTL, CM_PASSWD | 6], 'the stop clears ENAB and keeps the running source (PLLD)');
+  t.same(
+    tr.slice(4, 9).map((e) => e[0]),
+    ['read', 'delay', 'read', 'delay', 'read'],
+    'BUSY polled 1 us apart',
+  );
+  t.same(tr[9], ['write', 'CM', CM_REG.PWMDIV, CM_PASSWD | (r.divisor << 12)], 'the divisor once BUSY reads clear');
+  t.notOk(
+    tr.some((e) => e[0] === 'write' && e[1] === 'CM' && ((e[3] as number) & KILL) !== 0),
+    'no KILL',
+  );
+  t.ok(
+    tr.every((e) => e[0] !== 'write' || e[1] !== 'CM' || ((e[3] as number) & 0xff00_0000) === CM_PASSWD),
+    'every clock manager write carries the password',
+  );
+  t.match(pwm.modelState(), { violations: 0, kills: 0, badPassword: 0 }, 'no divisor or source change while BUSY');
   t.equal(r.frequencyHz, 30_000);
   // Channel 2 (GPIO13) while channel 1 runs: same clock, range only.
   pwm.clearTrace();
@@ -169,4 +183,58 @@ t.test('bad input: coded errors, nothing written', async (t) => {
     pwm.close();
     t.throws(() => pwm.start(12, 1000, 0.5), { code: 'ECLOSED' });
   }
+});
+
+t.test('bcm2711: a clock that does not stop on ENAB cleared is stopped with KILL after a bounded wait', async (t) => {
+  const pwm = openHardwarePwm({ soc: 'bcm2711', simulate: true, trace: true, modelBusyStuck: 'untilKill' });
+  pwm.start(12, 1000, 0.5);
+  pwm.clearTrace();
+  const r = pwm.start(12, 30_000, 0.5);
+  t.equal(r.frequencyHz, 30_000);
+  const tr = acc(pwm.trace());
+  const stop = tr.findIndex((e) => e[0] === 'write' && e[1] === 'CM' && e[2] === CM_REG.PWMCTL);
+  const kill = tr.findIndex((e) => e[0] === 'write' && e[1] === 'CM' && ((e[3] as number) & KILL) !== 0);
+  t.same(tr[stop], ['write', 'CM', CM_REG.PWMCTL, CM_PASSWD | 6], 'the documented stop first');
+  t.ok(kill > stop, 'then KILL');
+  t.same(tr[kill], ['write', 'CM', CM_REG.PWMCTL, CM_PASSWD | 6 | KILL], 'KILL keeps the running source');
+  const between = tr.slice(stop + 1, kill);
+  const reads = between.filter((e) => e[0] === 'read');
+  t.equal(reads.length, 1000, 'BUSY polled a bounded number of times');
+  t.ok(
+    reads.every((e) => ((e[3] as number) & BUSY) !== 0),
+    'BUSY still set on every poll',
+  );
+  const waitedUs = between.filter((e) => e[0] === 'delay').reduce((a, e) => a + (e[3] as number), 0);
+  t.ok(waitedUs >= 213, `${waitedUs} us of waits: longer than one cycle of the slowest divided clock (4095 / 19.2 MHz)`);
+  const div = tr.findIndex((e) => e[0] === 'write' && e[2] === CM_REG.PWMDIV);
+  t.ok(div > kill, 'the divisor after KILL');
+  t.same(
+    tr
+      .slice(kill + 1, div)
+      .filter((e) => e[0] === 'read')
+      .map((e) => (e[3] as number) & BUSY),
+    [BUSY, BUSY, 0],
+    'and after BUSY cleared',
+  );
+  t.match(pwm.modelState(), { violations: 0, kills: 1, badPassword: 0, clockRunning: true, clockDivisor: r.divisor });
+  pwm.close();
+});
+
+t.test('bcm2711: a clock that stops neither way fails the retune with ETIMEDOUT, divisor untouched', async (t) => {
+  const pwm = openHardwarePwm({ soc: 'bcm2711', simulate: true, trace: true, modelBusyStuck: 'always' });
+  pwm.start(12, 1000, 0.5);
+  const divBefore = pwm.peek('CM', CM_REG.PWMDIV);
+  pwm.clearTrace();
+  t.throws(() => pwm.start(12, 30_000, 0.5), { code: 'ETIMEDOUT' });
+  const tr = acc(pwm.trace());
+  t.equal(tr.filter((e) => e[0] === 'write' && e[1] === 'CM' && ((e[3] as number) & KILL) !== 0).length, 1, 'one KILL');
+  t.notOk(
+    tr.some((e) => e[0] === 'write' && e[2] === CM_REG.PWMDIV),
+    'no divisor write',
+  );
+  t.equal(tr.filter((e) => e[0] === 'read' && e[1] === 'CM').length, 1 + 2 * 1000, 'bounded: the read of the state, two rounds of polls');
+  t.equal(pwm.peek('CM', CM_REG.PWMDIV), divBefore);
+  t.match(pwm.modelState(), { violations: 0, kills: 1 });
+  t.equal(pwm.peek('PWM0', PWM_REG.CTL) & PWEN1, 0, 'the channel stays disabled');
+  pwm.close();
 });

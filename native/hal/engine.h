@@ -21,7 +21,7 @@
 #include "soc/gpio_soc.h"
 #include "soc/model.h"
 
-namespace pc::timing {
+namespace pc {
 
 uint64_t MonoNs();
 
@@ -66,7 +66,7 @@ class Engine {
   static constexpr size_t kRecordLimit = size_t{1} << 19;
 
   /** `soc` and `model` (may be null) are used only under the engine's lock. */
-  Engine(pic::GpioSoc& soc, pic::GpioModel* model, EngineSink sink);
+  Engine(GpioSoc& soc, GpioModel* model, EngineSink sink);
   ~Engine();
 
   /** Starts or retunes software PWM on `pin` (already validated); cycles 0 = until stopped. */
@@ -127,8 +127,8 @@ class Engine {
   uint64_t DoDue(uint64_t now, std::vector<PolledEdge>* out, bool* wave_finished, uint64_t* sleep_next);
   void Record(unsigned pin, bool level, uint64_t due, uint64_t at);
 
-  pic::GpioSoc& soc_;
-  pic::GpioModel* model_;
+  GpioSoc& soc_;
+  GpioModel* model_;
   EngineSink sink_;
   std::mutex mu_;
   std::condition_variable cv_;
@@ -160,4 +160,4 @@ class Engine {
   std::atomic<uint64_t> lost_{0};
 };
 
-}  // namespace pc::timing
+}  // namespace pc

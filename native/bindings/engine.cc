@@ -10,19 +10,15 @@
 #include <memory>
 #include <string>
 
-#include "bindings/options.h"
+#include "common/options.h"
 #include "common/mapped_region.h"
-#include "kernel/errors.h"
+#include "common/errors.h"
 #include "soc/model.h"
-#include "timing/engine.h"
-#include "timing/timing.h"
+#include "hal/engine.h"
+#include "bindings/bindings.h"
 
-namespace pc::timing {
+namespace pc {
 namespace {
-
-using kernel::CodedError;
-using kernel::ErrnoError;
-using kernel::ThrowInvalid;
 
 constexpr const char* kPeripheral = "timing";
 // Software PWM bounds: below 0.01 Hz a period no longer fits the use, above 100 kHz the edges
@@ -31,10 +27,10 @@ constexpr double kMinHz = 0.01, kMaxHz = 100000;
 constexpr size_t kQueueLimit = 4096;
 
 struct EngineCore {
-  pic::Regs regs;
-  pic::MappedRegion region;
-  std::unique_ptr<pic::GpioSoc> soc;
-  std::unique_ptr<pic::GpioModel> model;
+  Regs regs;
+  MappedRegion region;
+  std::unique_ptr<GpioSoc> soc;
+  std::unique_ptr<GpioModel> model;
   std::unique_ptr<Engine> engine;
   Napi::ThreadSafeFunction tsfn;
   std::atomic<uint64_t> lost{0};
@@ -86,7 +82,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     Napi::Object o = info[0].As<Napi::Object>();
     auto c = std::make_unique<EngineCore>();
     std::string soc = opts::String(o, "soc");
-    c->soc = pic::MakeGpioSoc(soc, c->regs);
+    c->soc = MakeGpioSoc(soc, c->regs);
     if (!c->soc) {
       ThrowInvalid(env, "unknown soc", kPeripheral);
       return;
@@ -97,14 +93,14 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
       ThrowInvalid(env, "TimingEngine needs { simulate: true } or { gpioPath }", kPeripheral);
       return;
     }
-    pic::HwStatus st = sim ? c->region.MapAnonymous(c->soc->MapSize()) : c->region.Map(path, c->soc->MapSize());
+    HwStatus st = sim ? c->region.MapAnonymous(c->soc->MapSize()) : c->region.Map(path, c->soc->MapSize());
     if (!st.ok()) {
       ErrnoError(env, st.err, st.syscall ? st.syscall : "mmap", kPeripheral, path).ThrowAsJavaScriptException();
       return;
     }
     c->soc->AttachBlocks(c->region.data());
     if (sim) {
-      c->model = pic::MakeGpioModel(soc, c->region.data(), c->region.size());
+      c->model = MakeGpioModel(soc, c->region.data(), c->region.size());
       c->model->Install(c->regs);
     }
     c->tsfn = Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(), "pi-controller:timing", kQueueLimit, 1);
@@ -356,9 +352,9 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
   Napi::Value Close(const Napi::CallbackInfo& info) {
     if (core_ && core_->open) {
       Shut();
-      core_->regs.SetModel(pic::Block::kGpio, nullptr);
-      for (int b = static_cast<int>(pic::Block::kIoBank0); b <= static_cast<int>(pic::Block::kPads2); b++)
-        core_->regs.SetModel(static_cast<pic::Block>(b), nullptr);
+      core_->regs.SetModel(Block::kGpio, nullptr);
+      for (int b = static_cast<int>(Block::kIoBank0); b <= static_cast<int>(Block::kPads2); b++)
+        core_->regs.SetModel(static_cast<Block>(b), nullptr);
       core_->region.Unmap();
     }
     return info.Env().Undefined();
@@ -371,4 +367,4 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
 
 Napi::Function DefineTimingEngine(Napi::Env env) { return EngineWrap::Define(env); }
 
-}  // namespace pc::timing
+}  // namespace pc

@@ -1,11 +1,11 @@
-#include "timing/engine.h"
+#include "hal/engine.h"
 
 #include <time.h>
 
 #include <algorithm>
 #include <chrono>
 
-namespace pc::timing {
+namespace pc {
 
 uint64_t MonoNs() {
   struct timespec ts;
@@ -27,8 +27,7 @@ constexpr uint64_t kIdle = UINT64_MAX;
 
 }  // namespace
 
-Engine::Engine(pic::GpioSoc& soc, pic::GpioModel* model, EngineSink sink)
-    : soc_(soc), model_(model), sink_(std::move(sink)) {}
+Engine::Engine(GpioSoc& soc, GpioModel* model, EngineSink sink) : soc_(soc), model_(model), sink_(std::move(sink)) {}
 
 Engine::~Engine() { Shutdown(); }
 
@@ -45,7 +44,7 @@ void Engine::SetPwm(unsigned pin, uint64_t period_ns, uint64_t high_ns, uint64_t
   std::lock_guard<std::mutex> lock(mu_);
   channels_.erase(std::remove_if(channels_.begin(), channels_.end(), [&](const Channel& c) { return c.pin == pin; }),
                   channels_.end());
-  soc_.SetFunction(pin, pic::Func::kOutput);
+  soc_.SetFunction(pin, Func::kOutput);
   // Duty 0 or 1 has no edges: a steady level, nothing to schedule.
   if (high_ns == 0 || high_ns >= period_ns) {
     soc_.Write(pin, high_ns != 0);
@@ -79,7 +78,7 @@ bool Engine::RunWave(std::vector<WaveStep> steps, uint32_t repeat) {
   uint32_t pins = 0;
   for (const WaveStep& s : steps) pins |= s.set | s.clear;
   for (unsigned p = 0; p < 32; p++)
-    if (pins & (1u << p)) soc_.SetFunction(soc_.BankFirstPin(0) + p, pic::Func::kOutput);
+    if (pins & (1u << p)) soc_.SetFunction(soc_.BankFirstPin(0) + p, Func::kOutput);
   wave_ = std::move(steps);
   wave_on_ = true;
   wave_i_ = 0;
@@ -324,4 +323,4 @@ void Engine::Run() {
   }
 }
 
-}  // namespace pc::timing
+}  // namespace pc

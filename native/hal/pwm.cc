@@ -1,12 +1,8 @@
-#include "timing/pwm_hw.h"
+#include "hal/pwm.h"
 
 #include <cmath>
-#include <cstring>
 
-namespace pc::timing {
-
-using pic::Block;
-using pic::Func;
+namespace pc {
 
 namespace {
 
@@ -55,6 +51,27 @@ PwmError CheckArgs(double freq_hz, double duty) {
   return {};
 }
 
+// Errors closer than this (relative frequency error, or duty as a fraction) are the same error:
+// doubles computed two ways differ in the last bits. Two settings that give different
+// frequencies differ by far more (relative 1 / (divisor * range), above 1e-10 for any frequency
+// of 0.1 Hz or more), so this never merges two different outputs.
+constexpr double kSameErr = 1e-12;
+
+// The order of settings: the smaller frequency error, then the smaller duty error (the 1 MHz at
+// 0.5 that PLLD/5 with range 100 gives exactly beats PLLD/4 with range 125, which gives 0.504),
+// then the longer range (finer steps for a later duty change). True when (ferr, derr, range) is
+// better than the best so far.
+bool Better(double ferr, double derr, uint64_t range, double best_ferr, double best_derr, uint64_t best_range) {
+  if (ferr < best_ferr - kSameErr) return true;
+  if (ferr > best_ferr + kSameErr) return false;
+  if (derr < best_derr - kSameErr) return true;
+  if (derr > best_derr + kSameErr) return false;
+  return range > best_range;
+}
+
+// Longest period in ticks: BCM RNG is a 32-bit tick count; RP1 RANGE counts ticks - 1.
+double MaxRange(Family f) { return f == Family::kRp1 ? 4294967296.0 : 4294967295.0; }
+
 }  // namespace
 
 double OscHz(Family f) { return f == Family::kBcm2711 ? 54e6 : 19.2e6; }
@@ -73,21 +90,30 @@ PwmError Solve(Family f, double freq_hz, double duty, uint32_t fixed_src, uint32
   PwmError e = CheckArgs(freq_hz, duty);
   if (!e.ok()) return e;
   PwmSolution best;
-  double best_err = INFINITY;
-  // One candidate clock: the range that comes closest, kept if it beats the best so far. Errors
-  // within 1e-12 (relative) count as equal, and then the longer range wins.
+  double best_ferr = INFINITY, best_derr = INFINITY;
+  const double max_range = MaxRange(f);
+  // One candidate clock. Its period in ticks is clock / freq_hz = x; the achieved frequency
+  // clock / r falls as r grows, so on each side of x the error only grows away from it, and the
+  // best range of this clock is floor(x) or ceil(x) (not the nearest integer to x: 1/r is not
+  // symmetric, e.g. x = 2.45 is closer to 3 in frequency). Both are tried.
   auto consider = [&](uint32_t src, uint32_t divi, double clock) {
-    double r = std::nearbyint(clock / freq_hz);
-    // RP1 counts RANGE+1 ticks a period, so its range register is 32 bits of (ticks - 1).
-    if (r < 2 || r > 4294967295.0) return;
-    double got = clock / r;
-    double err = std::fabs(got - freq_hz) / freq_hz;
-    if (err < best_err - 1e-12 || (std::fabs(err - best_err) <= 1e-12 && static_cast<uint64_t>(r) > best.range)) {
-      best_err = err;
+    double x = clock / freq_hz;
+    double rs[2] = {std::floor(x), std::ceil(x)};
+    for (double r : rs) {
+      if (r > max_range) r = max_range;
+      if (r < 2) continue;
+      double got = clock / r;
+      double ferr = std::fabs(got - freq_hz) / freq_hz;
+      uint64_t data = DataFor(duty, static_cast<uint64_t>(r));
+      double derr = std::fabs(static_cast<double>(data) / r - duty);
+      if (!Better(ferr, derr, static_cast<uint64_t>(r), best_ferr, best_derr, best.range)) continue;
+      best_ferr = ferr;
+      best_derr = derr;
       best.src = src;
       best.divi = divi;
       best.clockHz = clock;
       best.range = static_cast<uint64_t>(r);
+      best.data = data;
       best.freqHz = got;
     }
   };
@@ -96,6 +122,8 @@ PwmError Solve(Family f, double freq_hz, double duty, uint32_t fixed_src, uint32
   } else if (fixed_src != 0) {
     consider(fixed_src, fixed_divi, (fixed_src == kCmSrcPlld ? PlldHz(f) : OscHz(f)) / fixed_divi);
   } else {
+    // Oscillator first, divisors ascending: on a full tie (same frequency, duty and range, so the
+    // same clock) the first one found stays, the oscillator (the crystal itself, no PLL).
     const uint32_t srcs[2] = {kCmSrcOsc, kCmSrcPlld};
     for (uint32_t src : srcs) {
       double hz = src == kCmSrcPlld ? PlldHz(f) : OscHz(f);
@@ -106,37 +134,54 @@ PwmError Solve(Family f, double freq_hz, double duty, uint32_t fixed_src, uint32
   }
   // A shared clock gives what it gives; beyond 0.1% the request is refused rather than silently
   // answered with another frequency.
-  if (fixed_src != 0 && best.range != 0 && best_err > 1e-3) best.range = 0;
+  if (fixed_src != 0 && best.range != 0 && best_ferr > 1e-3) best.range = 0;
   if (best.range == 0) {
     if (fixed_src != 0)
       return Fail("EPWM_CLOCK",
                   "the PWM clock is shared and already runs for another channel; this frequency is out of its reach");
     return Fail("EPWM_FREQ", "no clock divisor and range reach this frequency");
   }
-  best.data = DataFor(duty, best.range);
   best.duty = static_cast<double>(best.data) / static_cast<double>(best.range);
   *out = best;
   return {};
 }
 
-// Clock manager sequence (BCM2835 peripherals 6.3): every write carries the password; stop the
-// generator with KILL and wait until BUSY clears before touching the divisor or the source, then
-// set the source with ENAB clear, and enable in a write of its own ("do not change ENAB and the
-// other settings at the same time"). Returns false when BUSY never cleared.
+// Clock manager sequence (BCM2835 peripherals 6.3): every write carries the password in the top
+// byte (a write without it is ignored). The documented stop is clearing ENAB and waiting for BUSY
+// to clear: the generator finishes its current cycle, so the output stops without a glitch. Only
+// then may the divisor or the source change ("to avoid glitches and lock-ups, clock sources and
+// setups must not be changed while this flag is set"); the source is set with ENAB clear, and
+// ENAB set in a write of its own ("do not change ENAB and the other settings at the same time").
+// Returns false when BUSY never cleared, not even after KILL.
 bool HwPwm::SetClock(uint32_t src, uint32_t divi) {
-  // KILL keeps the source and MASH the clock runs on now (firmware or the kernel may have set
+  // The stop keeps the source and MASH the clock runs on now (firmware or the kernel may have set
   // them), so the stop itself is not a source change while BUSY.
-  uint32_t now = regs_.Read32(Block::kCm, kCmPwmCtl);
-  regs_.Write32(Block::kCm, kCmPwmCtl, kCmPasswd | (now & (0xFu | (3u << 9))) | kCmKill);
-  uint32_t polls = 0;
-  while ((regs_.Read32(Block::kCm, kCmPwmCtl) & kCmBusy) != 0) {
-    if (++polls >= kBusyPolls) return false;
+  uint32_t keep = regs_.Read32(Block::kCm, kCmPwmCtl) & (0xFu | (3u << 9));
+  regs_.Write32(Block::kCm, kCmPwmCtl, kCmPasswd | keep);
+  if (!WaitClockIdle()) {
+    // KILL stops and resets the generator at once, mid-cycle; the datasheet calls it "intended
+    // for test/debug only" and warns that it "may cause a glitch on the clock generator output".
+    // So it is not the way to stop a healthy clock, only the fallback for one still BUSY after
+    // the bound above (e.g. its source stopped, so the cycle never completes): changing the
+    // divisor under a BUSY generator risks the lock-up the datasheet warns of, and a glitch on a
+    // clock whose channels are disabled (StartBcm disables the channel first, and the clock is
+    // only changed when no other channel runs on it) reaches no pin.
+    regs_.Write32(Block::kCm, kCmPwmCtl, kCmPasswd | keep | kCmKill);
+    if (!WaitClockIdle()) return false;
   }
   regs_.Write32(Block::kCm, kCmPwmDiv, kCmPasswd | (divi << 12));
   regs_.Write32(Block::kCm, kCmPwmCtl, kCmPasswd | src);
   regs_.Write32(Block::kCm, kCmPwmCtl, kCmPasswd | src | kCmEnab);
   clock_src_ = src;
   clock_divi_ = divi;
+  return true;
+}
+
+bool HwPwm::WaitClockIdle() {
+  for (uint32_t polls = 0; (regs_.Read32(Block::kCm, kCmPwmCtl) & kCmBusy) != 0; polls++) {
+    if (polls + 1 >= kBusyPolls) return false;
+    regs_.DelayUs(1);
+  }
   return true;
 }
 
@@ -187,7 +232,7 @@ PwmError HwPwm::StartBcm(const PwmRoute& r, double freq_hz, double duty, bool in
   ctl &= ~(0xFFu << shift);
   regs_.Write32(r.block, kPwmCtl, ctl);
   if (s.src != clock_src_ || s.divi != clock_divi_) {
-    if (!SetClock(s.src, s.divi)) return Fail("ETIMEDOUT", "the PWM clock stayed BUSY after KILL");
+    if (!SetClock(s.src, s.divi)) return Fail("ETIMEDOUT", "the PWM clock stayed BUSY, even after KILL");
   }
   regs_.Write32(r.block, rng, static_cast<uint32_t>(s.range));
   regs_.Write32(r.block, dat, static_cast<uint32_t>(s.data));
@@ -244,74 +289,4 @@ void HwPwm::StopAll() {
   }
 }
 
-// ---- models ----
-
-uint32_t CmModel::Read(Block, uint32_t offset) {
-  uint32_t v;
-  std::memcpy(&v, page_ + offset, 4);
-  if (offset != kCmPwmCtl) return v;
-  // BUSY as it is at this read; a pending stop clears it after the count of reads runs out. The
-  // password field reads back as 0.
-  bool report = busy_;
-  if (busy_ && busy_reads_ > 0 && --busy_reads_ == 0) busy_ = false;
-  return (v & 0x00FFFFFFu & ~kCmBusy) | (report ? kCmBusy : 0);
-}
-
-void CmModel::Write(Block, uint32_t offset, uint32_t value) {
-  if (offset != kCmPwmCtl && offset != kCmPwmDiv) {
-    std::memcpy(page_ + offset, &value, 4);
-    return;
-  }
-  if ((value & 0xFF000000u) != kCmPasswd) {
-    bad_password++;  // the silicon ignores it
-    return;
-  }
-  uint32_t old;
-  std::memcpy(&old, page_ + offset, 4);
-  if (offset == kCmPwmDiv) {
-    if (busy_) violations++;
-    std::memcpy(page_ + offset, &value, 4);
-    return;
-  }
-  bool src_change = ((old ^ value) & 0xF) != 0 || ((old ^ value) & (3u << 9)) != 0;
-  if (busy_ && src_change) violations++;
-  if (value & kCmKill) {
-    running = false;
-    if (busy_) busy_reads_ = 2;
-  } else if (value & kCmEnab) {
-    busy_ = true;
-    busy_reads_ = 0;
-    running = true;
-    run_src = value & 0xF;
-    uint32_t div;
-    std::memcpy(&div, page_ + kCmPwmDiv, 4);
-    run_divi = (div >> 12) & 0xFFF;
-  } else {
-    running = false;
-    if (busy_) busy_reads_ = 2;
-  }
-  value &= ~kCmBusy;
-  std::memcpy(page_ + offset, &value, 4);
-}
-
-uint32_t Rp1PwmModel::Read(Block, uint32_t offset) {
-  uint32_t v;
-  std::memcpy(&v, page_ + offset, 4);
-  return offset == kRp1GlobalCtrl ? v & ~kRp1SetUpdate : v;
-}
-
-void Rp1PwmModel::Write(Block, uint32_t offset, uint32_t value) {
-  if (offset == kRp1GlobalCtrl && (value & kRp1SetUpdate)) {
-    updates++;
-    active_global = value & 0xF;
-    for (unsigned c = 0; c < 4; c++) {
-      std::memcpy(&active_ctrl[c], page_ + Rp1ChanCtrl(c), 4);
-      std::memcpy(&active_range[c], page_ + Rp1Range(c), 4);
-      std::memcpy(&active_duty[c], page_ + Rp1Duty(c), 4);
-    }
-    value &= ~kRp1SetUpdate;
-  }
-  std::memcpy(page_ + offset, &value, 4);
-}
-
-}  // namespace pc::timing
+}  // namespace pc

@@ -12,23 +12,24 @@
 #include <string>
 #include <vector>
 
-#include "bindings/options.h"
-#include "bsc/bsc.h"
+#include "common/options.h"
+#include "hal/bsc.h"
+#include "soc/model_bsc.h"
 #include "common/mapped_region.h"
-#include "kernel/errors.h"
-#include "kernel/kernel.h"
+#include "common/errors.h"
+#include "bindings/bindings.h"
 
-namespace pc::kernel {
+namespace pc {
 namespace {
 
 constexpr const char* kPeripheral = "bsc";
 
 struct BscCore {
   std::mutex mu;
-  pic::MappedRegion region;
-  pic::Regs regs;
-  std::unique_ptr<bsc::BscModel> model;
-  bsc::BscMaster master{regs};
+  MappedRegion region;
+  Regs regs;
+  std::unique_ptr<BscModel> model;
+  BscMaster master{regs};
   std::string path;
 };
 
@@ -75,7 +76,7 @@ class BscWorker : public Napi::AsyncWorker {
   Kind kind_;
   uint8_t addr_;
   std::vector<uint8_t> wdata_, rdata_;
-  bsc::BscResult result_;
+  BscResult result_;
 };
 
 class BscBus : public Napi::ObjectWrap<BscBus> {
@@ -100,7 +101,7 @@ class BscBus : public Napi::ObjectWrap<BscBus> {
     Napi::Object o = opts::Arg(info, 0);
     auto core = std::make_shared<BscCore>();
     bool simulate = opts::Bool(o, "simulate");
-    pic::HwStatus st;
+    HwStatus st;
     if (simulate) {
       st = core->region.MapAnonymous(4096);
       core->path = "simulated";
@@ -122,10 +123,10 @@ class BscBus : public Napi::ObjectWrap<BscBus> {
       ThrowInvalid(env, "blockOffset must be a word offset inside the page", kPeripheral);
       return;
     }
-    core->regs.Attach(pic::Block::kBsc, core->region.data() + block, core->region.size() - block);
+    core->regs.Attach(Block::kBsc, core->region.data() + block, core->region.size() - block);
     if (simulate) {
-      core->model = std::make_unique<bsc::BscModel>(core->region.data());
-      core->regs.SetModel(pic::Block::kBsc, core->model.get());
+      core->model = std::make_unique<BscModel>(core->region.data());
+      core->regs.SetModel(Block::kBsc, core->model.get());
     }
     core->regs.SetTracing(opts::Bool(o, "trace"));
     core_ = std::move(core);
@@ -193,7 +194,7 @@ class BscBus : public Napi::ObjectWrap<BscBus> {
     for (size_t i = 0; i < t.size(); i++) {
       Napi::Object e = Napi::Object::New(env);
       e.Set("seq", Napi::Number::New(env, static_cast<double>(t[i].seq)));
-      e.Set("op", t[i].op == pic::AccessOp::kRead ? "read" : t[i].op == pic::AccessOp::kWrite ? "write" : "delay");
+      e.Set("op", t[i].op == AccessOp::kRead ? "read" : t[i].op == AccessOp::kWrite ? "write" : "delay");
       e.Set("offset", t[i].offset);
       e.Set("value", t[i].value);
       out.Set(static_cast<uint32_t>(i), e);
@@ -221,7 +222,7 @@ class BscBus : public Napi::ObjectWrap<BscBus> {
     uint8_t addr = 0;
     if (!Addr(info[0], &addr)) return ThrowInvalid(env, "bad address", kPeripheral);
     std::lock_guard<std::mutex> lock(core_->mu);
-    bsc::VirtualDevice& d = core_->model->devices[addr];
+    VirtualDevice& d = core_->model->devices[addr];
     if (info[1].IsBuffer()) {
       auto b = info[1].As<Napi::Buffer<uint8_t>>();
       std::memcpy(d.regs, b.Data(), std::min<size_t>(b.Length(), sizeof(d.regs)));
@@ -260,4 +261,4 @@ class BscBus : public Napi::ObjectWrap<BscBus> {
 
 Napi::Function DefineBscBus(Napi::Env env) { return BscBus::Define(env); }
 
-}  // namespace pc::kernel
+}  // namespace pc

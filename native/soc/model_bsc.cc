@@ -1,9 +1,9 @@
 #include <cstdio>
 #include <cstring>
 
-#include "bsc/bsc.h"
+#include "soc/model_bsc.h"
 
-namespace pc::bsc {
+namespace pc {
 
 uint32_t BscModel::Load(uint32_t offset) const {
   uint32_t v;
@@ -100,7 +100,7 @@ void BscModel::Step() {
   done_ = true;
 }
 
-uint32_t BscModel::Read(pic::Block, uint32_t offset) {
+uint32_t BscModel::Read(Block, uint32_t offset) {
   switch (offset) {
     case kS: {
       uint32_t s = Status();
@@ -118,7 +118,7 @@ uint32_t BscModel::Read(pic::Block, uint32_t offset) {
   }
 }
 
-void BscModel::Write(pic::Block, uint32_t offset, uint32_t value) {
+void BscModel::Write(Block, uint32_t offset, uint32_t value) {
   switch (offset) {
     case kC:
       Store(kC, value & ~kCSt);
@@ -148,4 +148,4 @@ void BscModel::Write(pic::Block, uint32_t offset, uint32_t value) {
   }
 }
 
-}  // namespace pc::bsc
+}  // namespace pc

@@ -9,19 +9,16 @@
 #include <mutex>
 #include <string>
 
-#include "bindings/options.h"
+#include "common/options.h"
 #include "common/mapped_region.h"
-#include "kernel/errors.h"
+#include "common/errors.h"
 #include "soc/model.h"
-#include "timing/pwm_hw.h"
-#include "timing/timing.h"
+#include "hal/pwm.h"
+#include "soc/model_pwm.h"
+#include "bindings/bindings.h"
 
-namespace pc::timing {
+namespace pc {
 namespace {
-
-using kernel::CodedError;
-using kernel::ErrnoError;
-using kernel::ThrowInvalid;
 
 constexpr const char* kPeripheral = "pwm";
 constexpr size_t kPage = 4096;
@@ -30,10 +27,10 @@ struct PwmCore {
   std::mutex mu;
   Family family = Family::kBcm2835;
   std::string soc_name;
-  pic::Regs regs;
-  pic::MappedRegion gpio_region, cm_region, pwm_region, rp1_region;
-  std::unique_ptr<pic::GpioSoc> soc;
-  std::unique_ptr<pic::GpioModel> gpio_model;
+  Regs regs;
+  MappedRegion gpio_region, cm_region, pwm_region, rp1_region;
+  std::unique_ptr<GpioSoc> soc;
+  std::unique_ptr<GpioModel> gpio_model;
   std::unique_ptr<CmModel> cm_model;
   std::unique_ptr<Rp1PwmModel> rp1_model;
   std::unique_ptr<HwPwm> pwm;
@@ -72,13 +69,13 @@ class HwPwmWrap : public Napi::ObjectWrap<HwPwmWrap> {
       ThrowInvalid(env, "soc must be bcm2835, bcm2836, bcm2837, bcm2711 or rp1", kPeripheral);
       return;
     }
-    c->soc = pic::MakeGpioSoc(c->soc_name, c->regs);
+    c->soc = MakeGpioSoc(c->soc_name, c->regs);
     bool sim = opts::Bool(o, "simulate");
     bool rp1 = c->family == Family::kRp1;
     std::string mem = opts::String(o, "memPath", "/dev/mem");
-    pic::HwStatus st;
+    HwStatus st;
     std::string failed_path;
-    auto map = [&](pic::MappedRegion& r, const std::string& path, size_t size, const char* key) {
+    auto map = [&](MappedRegion& r, const std::string& path, size_t size, const char* key) {
       if (!st.ok()) return;
       if (sim) {
         st = r.MapAnonymous(size);
@@ -105,22 +102,26 @@ class HwPwmWrap : public Napi::ObjectWrap<HwPwmWrap> {
     }
     c->soc->AttachBlocks(c->gpio_region.data());
     if (rp1) {
-      c->regs.Attach(pic::Block::kRp1Pwm0, c->rp1_region.data(), kPage);
+      c->regs.Attach(Block::kRp1Pwm0, c->rp1_region.data(), kPage);
     } else {
-      c->regs.Attach(pic::Block::kCm, c->cm_region.data(), kPage);
-      c->regs.Attach(pic::Block::kPwm0, c->pwm_region.data(), 0x800);
+      c->regs.Attach(Block::kCm, c->cm_region.data(), kPage);
+      c->regs.Attach(Block::kPwm0, c->pwm_region.data(), 0x800);
       // The BCM2711's second PWM block sits 0x800 into the same page (bus 0x7E20C800).
-      if (c->family == Family::kBcm2711) c->regs.Attach(pic::Block::kPwm1, c->pwm_region.data() + 0x800, 0x800);
+      if (c->family == Family::kBcm2711) c->regs.Attach(Block::kPwm1, c->pwm_region.data() + 0x800, 0x800);
     }
     if (sim) {
-      c->gpio_model = pic::MakeGpioModel(c->soc_name, c->gpio_region.data(), c->gpio_region.size());
+      c->gpio_model = MakeGpioModel(c->soc_name, c->gpio_region.data(), c->gpio_region.size());
       c->gpio_model->Install(c->regs);
       if (rp1) {
         c->rp1_model = std::make_unique<Rp1PwmModel>(c->rp1_region.data());
-        c->regs.SetModel(pic::Block::kRp1Pwm0, c->rp1_model.get());
+        c->regs.SetModel(Block::kRp1Pwm0, c->rp1_model.get());
       } else {
-        c->cm_model = std::make_unique<CmModel>(c->cm_region.data());
-        c->regs.SetModel(pic::Block::kCm, c->cm_model.get());
+        // modelBusyStuck: 'untilKill' | 'always' makes the model's clock ignore a stop (tests).
+        std::string stuck = opts::String(o, "modelBusyStuck");
+        c->cm_model = std::make_unique<CmModel>(c->cm_region.data(), stuck == "untilKill" ? BusyStuck::kUntilKill
+                                                                     : stuck == "always"  ? BusyStuck::kAlways
+                                                                                          : BusyStuck::kNo);
+        c->regs.SetModel(Block::kCm, c->cm_model.get());
       }
     }
     c->regs.SetTracing(opts::Bool(o, "trace"));
@@ -195,7 +196,7 @@ class HwPwmWrap : public Napi::ObjectWrap<HwPwmWrap> {
       return env.Undefined();
     }
     PwmSolution s;
-    PwmError e = pc::timing::Solve(core_->family, f, d, 0, 0, &s);
+    PwmError e = pc::Solve(core_->family, f, d, 0, 0, &s);
     if (!e.ok()) {
       CodedError(env, e.code, e.message, kPeripheral).ThrowAsJavaScriptException();
       return env.Undefined();
@@ -218,8 +219,8 @@ class HwPwmWrap : public Napi::ObjectWrap<HwPwmWrap> {
     Napi::Env env = info.Env();
     if (!Open(env)) return env.Undefined();
     if (!info[0].IsString() || !info[1].IsNumber()) return ThrowInvalid(env, "peek(block, offset)", kPeripheral);
-    pic::Block b;
-    if (!pic::BlockFromName(info[0].As<Napi::String>().Utf8Value().c_str(), &b))
+    Block b;
+    if (!BlockFromName(info[0].As<Napi::String>().Utf8Value().c_str(), &b))
       return ThrowInvalid(env, "unknown block", kPeripheral);
     uint32_t off = info[1].As<Napi::Number>().Uint32Value();
     std::lock_guard<std::mutex> lock(core_->mu);
@@ -240,11 +241,11 @@ class HwPwmWrap : public Napi::ObjectWrap<HwPwmWrap> {
     for (size_t i = 0; i < t.size(); i++) {
       Napi::Object e = Napi::Object::New(env);
       e.Set("seq", Napi::Number::New(env, static_cast<double>(t[i].seq)));
-      e.Set("op", t[i].op == pic::AccessOp::kRead ? "read" : t[i].op == pic::AccessOp::kWrite ? "write" : "delay");
-      if (t[i].op == pic::AccessOp::kDelay)
+      e.Set("op", t[i].op == AccessOp::kRead ? "read" : t[i].op == AccessOp::kWrite ? "write" : "delay");
+      if (t[i].op == AccessOp::kDelay)
         e.Set("block", env.Null());
       else
-        e.Set("block", pic::BlockName(t[i].block));
+        e.Set("block", BlockName(t[i].block));
       e.Set("offset", t[i].offset);
       e.Set("value", t[i].value);
       out.Set(static_cast<uint32_t>(i), e);
@@ -270,6 +271,7 @@ class HwPwmWrap : public Napi::ObjectWrap<HwPwmWrap> {
       r.Set("clockDivisor", m.run_divi);
       r.Set("violations", m.violations);
       r.Set("badPassword", m.bad_password);
+      r.Set("kills", m.kills);
     } else if (core_->rp1_model) {
       const Rp1PwmModel& m = *core_->rp1_model;
       r.Set("updates", m.updates);
@@ -295,8 +297,8 @@ class HwPwmWrap : public Napi::ObjectWrap<HwPwmWrap> {
       std::lock_guard<std::mutex> lock(core_->mu);
       if (core_->stop_on_close) core_->pwm->StopAll();
       core_->open = false;
-      core_->regs.SetModel(pic::Block::kCm, nullptr);
-      core_->regs.SetModel(pic::Block::kRp1Pwm0, nullptr);
+      core_->regs.SetModel(Block::kCm, nullptr);
+      core_->regs.SetModel(Block::kRp1Pwm0, nullptr);
       core_->gpio_region.Unmap();
       core_->cm_region.Unmap();
       core_->pwm_region.Unmap();
@@ -312,4 +314,4 @@ class HwPwmWrap : public Napi::ObjectWrap<HwPwmWrap> {
 
 Napi::Function DefineHwPwm(Napi::Env env) { return HwPwmWrap::Define(env); }
 
-}  // namespace pc::timing
+}  // namespace pc

@@ -1,5 +1,5 @@
 // I2C through the BCM2835-2711 BSC ("Broadcom Serial Controller") registers, the memory-mapped
-// alternative to /dev/i2c-N. Every access goes through pic::Regs (block kBsc), so a test can
+// alternative to /dev/i2c-N. Every access goes through Regs (block kBsc), so a test can
 // assert the exact register sequence from the trace, and the simulated mode runs this same code
 // over BscModel. Source: BCM2835 ARM Peripherals, chapter 3 (BSC); BCM2711 Peripherals, chapter 3.
 #pragma once
@@ -13,7 +13,7 @@
 
 #include "common/regs.h"
 
-namespace pc::bsc {
+namespace pc {
 
 // Register offsets (BCM2835 peripherals 3.2).
 constexpr uint32_t kC = 0x00, kS = 0x04, kDlen = 0x08, kA = 0x0C, kFifo = 0x10, kDiv = 0x14, kDel = 0x18, kClkt = 0x1C;
@@ -33,7 +33,7 @@ struct BscResult {
 /** The BSC master: clock set-up and transfers of any length through the 16-byte FIFO. */
 class BscMaster {
  public:
-  explicit BscMaster(pic::Regs& regs) : regs_(regs) {}
+  explicit BscMaster(Regs& regs) : regs_(regs) {}
 
   /**
    * Sets SCL from the real core clock: CDIV = core / scl, rounded up to an even number (the
@@ -58,49 +58,7 @@ class BscMaster {
  private:
   void Start(uint8_t addr, size_t len);
   BscResult Finish(uint32_t s, uint32_t polls);
-  pic::Regs& regs_;
+  Regs& regs_;
 };
 
-/** A virtual device behind the model: 256 byte registers with a register pointer. */
-struct VirtualDevice {
-  uint8_t regs[256] = {};
-  uint8_t pointer = 0;
-  /** Hold SCL low forever (clock stretching the controller must time out on). */
-  bool stretch = false;
-};
-
-/**
- * Behavioural model of one BSC controller for the simulated mode. The bus "runs" when S is read:
- * each S read moves the bytes waiting in the TX FIFO to the device, or fills the RX FIFO from
- * it, so polling loops see a transfer progress in a deterministic number of reads. A missing
- * device sets ERR (no ACK); a stretching device sets CLKT when CLKT.TOUT is non-zero.
- */
-class BscModel : public pic::BlockModel {
- public:
-  explicit BscModel(uint8_t* page) : page_(page) {}
-  uint32_t Read(pic::Block b, uint32_t offset) override;
-  void Write(pic::Block b, uint32_t offset, uint32_t value) override;
-
-  std::map<uint8_t, VirtualDevice> devices;
-  /** Bus events for tests: "S" start, "Sr" repeated start, "P" stop, "W:xx", "R:xx", "NACK", "CLKT". */
-  std::vector<std::string> log;
-
- private:
-  void Store(uint32_t offset, uint32_t v);
-  uint32_t Load(uint32_t offset) const;
-  void Begin(bool read, bool repeated);
-  void Step();
-  uint32_t Status() const;
-
-  uint8_t* page_;
-  std::vector<uint8_t> tx_, rx_;
-  bool active_ = false, reading_ = false, done_ = false, err_ = false, clkt_ = false;
-  uint32_t remaining_ = 0;
-  uint8_t addr_ = 0;
-  // A read queued while a write is active: started with a repeated start when the write ends.
-  bool queued_read_ = false;
-  uint32_t queued_len_ = 0;
-  bool first_write_ = false;  // the next written byte sets the device's register pointer
-};
-
-}  // namespace pc::bsc
+}  // namespace pc

@@ -22,11 +22,11 @@
 #include <string>
 #include <vector>
 
-#include "bindings/options.h"
-#include "kernel/errors.h"
-#include "kernel/kernel.h"
+#include "common/options.h"
+#include "common/errors.h"
+#include "bindings/bindings.h"
 
-namespace pc::kernel {
+namespace pc {
 namespace {
 
 constexpr const char* kPeripheral = "i2c";
@@ -443,4 +443,4 @@ class I2cBus : public Napi::ObjectWrap<I2cBus> {
 
 Napi::Function DefineI2cBus(Napi::Env env) { return I2cBus::Define(env); }
 
-}  // namespace pc::kernel
+}  // namespace pc

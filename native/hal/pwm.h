@@ -1,5 +1,5 @@
 // Hardware PWM: the BCM2835-2837/BCM2711 PWM block(s) fed by the clock manager's PWM clock, and
-// the RP1's PWM0 block (Pi 5). Every access goes through pic::Regs, so trace tests see the exact
+// the RP1's PWM0 block (Pi 5). Every access goes through Regs, so trace tests see the exact
 // register sequence and the simulated mode runs this code over the models below.
 // Sources: BCM2835 ARM Peripherals ch. 9 (PWM) and 6.3 (general purpose clocks), BCM2711
 // Peripherals ch. 8 and 5.4, RP1 Peripherals (PWM), raspberrypi/linux#6026 (RP1 PWM clock 50 MHz).
@@ -12,7 +12,7 @@
 #include "common/regs.h"
 #include "soc/gpio_soc.h"
 
-namespace pc::timing {
+namespace pc {
 
 // BCM PWM block offsets and CTL bits (BCM2835 peripherals 9.6). Channel 2's CTL bits are channel
 // 1's shifted left by 8.
@@ -40,16 +40,18 @@ constexpr double kRp1ClockHz = 50e6;
 constexpr double kMaxPwmClockHz = 125e6;
 constexpr double kMaxOutputHz = 25e6;
 constexpr uint32_t kMaxDivi = 4095;
-// Upper bound of BUSY polls after KILL: the clock stops within a few cycles of its source.
-constexpr uint32_t kBusyPolls = 100000;
+// Upper bound of BUSY polls when stopping the PWM clock, 1 us apart. A stop requested by
+// clearing ENAB lets the current cycle of the divided clock finish: at most 4095 cycles of the
+// 19.2 MHz oscillator, 213 us, so 1000 polls (at least 1 ms) leave it a margin of five.
+constexpr uint32_t kBusyPolls = 1000;
 
 enum class Family : uint8_t { kBcm2835, kBcm2711, kRp1 };
 
 // One PWM output: which pin, through which ALT function, to which block and channel.
 struct PwmRoute {
   unsigned pin;
-  pic::Func alt;
-  pic::Block block;
+  Func alt;
+  Block block;
   unsigned channel;  // 0-based
 };
 
@@ -79,16 +81,18 @@ const PwmRoute* FindRoute(Family f, unsigned pin);
 
 /**
  * The closest settings for `freq_hz` and `duty`: over both CM sources and every integer divisor
- * (MASH 0: a fractional divisor adds jitter) the smallest frequency error, then the longest
- * range (finest duty). When `fixed_src` is non-zero the clock is taken as it is (another channel
- * runs on it) and only the range is chosen. Checks nothing about the pin.
+ * (MASH 0: a fractional divisor adds jitter) and every range, the smallest frequency error, then
+ * the smallest duty error, then the longest range (finest duty steps); on a full tie the
+ * oscillator before PLLD and the smaller divisor. Errors within 1e-12 count as equal. When
+ * `fixed_src` is non-zero the clock is taken as it is (another channel runs on it) and only the
+ * range is chosen. Checks nothing about the pin.
  */
 PwmError Solve(Family f, double freq_hz, double duty, uint32_t fixed_src, uint32_t fixed_divi, PwmSolution* out);
 
 /** Programs hardware PWM over Regs. One per open controller; not thread-safe (the caller locks). */
 class HwPwm {
  public:
-  HwPwm(Family f, pic::Regs& regs, pic::GpioSoc& gpio) : family_(f), regs_(regs), gpio_(gpio) { Adopt(); }
+  HwPwm(Family f, Regs& regs, GpioSoc& gpio) : family_(f), regs_(regs), gpio_(gpio) { Adopt(); }
 
   /**
    * Starts (or retunes) PWM on `pin`: clock (BCM, when it must change), range, data, mode and
@@ -105,56 +109,20 @@ class HwPwm {
   PwmError StartBcm(const PwmRoute& r, double freq_hz, double duty, bool inverted, PwmSolution* out);
   PwmError StartRp1(const PwmRoute& r, double freq_hz, double duty, bool inverted, PwmSolution* out);
   bool SetClock(uint32_t src, uint32_t divi);
+  // Polls BUSY (kBusyPolls reads at most, 1 us apart); true once it reads clear.
+  bool WaitClockIdle();
   // Takes over what the registers show running (a previous process, the firmware): enabled
   // channels and, on BCM, the PWM clock's source and divisor. Without it a restarted driver would
   // think the shared clock free and retune it under a channel still running. Reads only, untraced.
   void Adopt();
 
   Family family_;
-  pic::Regs& regs_;
-  pic::GpioSoc& gpio_;
+  Regs& regs_;
+  GpioSoc& gpio_;
   // Channels this object has enabled: bit (block index * 4 + channel).
   uint32_t active_ = 0;
   // The PWM clock as this object set it; 0 when not set yet.
   uint32_t clock_src_ = 0, clock_divi_ = 0;
 };
 
-/**
- * Model of the clock manager's PWM clock for the simulated mode. A write without the password is
- * ignored (as the silicon does) and counted; BUSY follows ENAB, and after KILL or ENAB cleared it
- * stays set for two more reads, so a driver that does not wait is caught: changing the source or
- * the divisor while BUSY is counted as a violation (the datasheet's glitch/lock-up warning).
- */
-class CmModel : public pic::BlockModel {
- public:
-  explicit CmModel(uint8_t* page) : page_(page) {}
-  uint32_t Read(pic::Block b, uint32_t offset) override;
-  void Write(pic::Block b, uint32_t offset, uint32_t value) override;
-  uint32_t violations = 0, bad_password = 0;
-  bool running = false;
-  uint32_t run_src = 0, run_divi = 0;  // what the clock runs on, latched when ENAB is set
-
- private:
-  uint8_t* page_;
-  bool busy_ = false;
-  int busy_reads_ = 0;
-};
-
-/**
- * Model of RP1 PWM0: channel registers take effect only when GLOBAL_CTRL.SET_UPDATE is written
- * (the bit reads back 0), so the model keeps the active copy a test computes the output from.
- */
-class Rp1PwmModel : public pic::BlockModel {
- public:
-  explicit Rp1PwmModel(uint8_t* page) : page_(page) {}
-  uint32_t Read(pic::Block b, uint32_t offset) override;
-  void Write(pic::Block b, uint32_t offset, uint32_t value) override;
-  // Active (latched) copies: global enable bits, per channel CTRL/RANGE/DUTY.
-  uint32_t active_global = 0, active_ctrl[4] = {}, active_range[4] = {}, active_duty[4] = {};
-  uint32_t updates = 0;
-
- private:
-  uint8_t* page_;
-};
-
-}  // namespace pc::timing
+}  // namespace pc

@@ -1,10 +1,8 @@
-#include "bsc/bsc.h"
+#include "hal/bsc.h"
 
 #include <cerrno>
 
-namespace pc::bsc {
-
-using pic::Block;
+namespace pc {
 
 uint32_t BscMaster::Configure(uint32_t core_hz, uint32_t scl_hz, uint32_t stretch_timeout_cycles) {
   if (core_hz == 0 || scl_hz == 0) return 0;
@@ -112,4 +110,4 @@ BscResult BscMaster::WriteRead(uint8_t addr, const uint8_t* wdata, size_t wlen, 
   return r;
 }
 
-}  // namespace pc::bsc
+}  // namespace pc

@@ -1,11 +1,11 @@
 // GPIO through the kernel's character device, uAPI v2 (/dev/gpiochipN).
 //
-// GpioChip wraps the chip fd (chip info, line info, line requests). A line request is its own fd:
-// LineRequest adopts it and offers get/set values, reconfiguration and edge events. Events are
-// read on a native thread that sleeps in poll() on the request fd and an eventfd used to stop it,
-// and they reach JS through a thread-safe function, so the event loop never blocks. The kernel
-// numbers events (seqno per request, line_seqno per line); when its event FIFO overflows it drops
-// events, and the gap in seqno is reported to JS as `lost` instead of being hidden.
+// GpioChip (CdevGpioChip here, apart from the register GpioChip of gpio.h) wraps the chip fd (chip info, line info,
+// line requests). A line request is its own fd: LineRequest adopts it and offers get/set values, reconfiguration and
+// edge events. Events are read on a native thread that sleeps in poll() on the request fd and an eventfd used to stop
+// it, and they reach JS through a thread-safe function, so the event loop never blocks. The kernel numbers events
+// (seqno per request, line_seqno per line); when its event FIFO overflows it drops events, and the gap in seqno is
+// reported to JS as `lost` instead of being hidden.
 #include <fcntl.h>
 #include <linux/gpio.h>
 #include <poll.h>
@@ -21,11 +21,11 @@
 #include <thread>
 #include <vector>
 
-#include "bindings/options.h"
-#include "kernel/errors.h"
-#include "kernel/kernel.h"
+#include "common/options.h"
+#include "common/errors.h"
+#include "bindings/bindings.h"
 
-namespace pc::kernel {
+namespace pc {
 namespace {
 
 constexpr const char* kPeripheral = "gpiochip";
@@ -86,19 +86,19 @@ bool ReadConfig(Napi::Env env, const Napi::Value& v, uint32_t nlines, gpio_v2_li
   return true;
 }
 
-class GpioChip : public Napi::ObjectWrap<GpioChip> {
+class CdevGpioChip : public Napi::ObjectWrap<CdevGpioChip> {
  public:
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "GpioChip",
                        {
-                           InstanceMethod<&GpioChip::Info>("info"),
-                           InstanceMethod<&GpioChip::LineInfo>("lineInfo"),
-                           InstanceMethod<&GpioChip::Request>("request"),
-                           InstanceMethod<&GpioChip::Close>("close"),
+                           InstanceMethod<&CdevGpioChip::Info>("info"),
+                           InstanceMethod<&CdevGpioChip::LineInfo>("lineInfo"),
+                           InstanceMethod<&CdevGpioChip::Request>("request"),
+                           InstanceMethod<&CdevGpioChip::Close>("close"),
                        });
   }
 
-  explicit GpioChip(const Napi::CallbackInfo& info) : Napi::ObjectWrap<GpioChip>(info) {
+  explicit CdevGpioChip(const Napi::CallbackInfo& info) : Napi::ObjectWrap<CdevGpioChip>(info) {
     Napi::Env env = info.Env();
     if (!info[0].IsString()) {
       ThrowInvalid(env, "GpioChip needs a device path", kPeripheral);
@@ -109,7 +109,7 @@ class GpioChip : public Napi::ObjectWrap<GpioChip> {
     if (fd_ < 0) ThrowErrno(env, "open", path_);
   }
 
-  ~GpioChip() override {
+  ~CdevGpioChip() override {
     if (fd_ >= 0) ::close(fd_);
   }
 
@@ -217,7 +217,7 @@ class LineRequest : public Napi::ObjectWrap<LineRequest> {
                        });
   }
 
-  // new LineRequest(fd, numLines): adopts a request fd returned by GpioChip.request.
+  // new LineRequest(fd, numLines): adopts a request fd returned by CdevGpioChip.request.
   explicit LineRequest(const Napi::CallbackInfo& info) : Napi::ObjectWrap<LineRequest>(info) {
     Napi::Env env = info.Env();
     if (!info[0].IsNumber() || !info[1].IsNumber()) {
@@ -356,7 +356,7 @@ class LineRequest : public Napi::ObjectWrap<LineRequest> {
 
 }  // namespace
 
-Napi::Function DefineGpioChip(Napi::Env env) { return GpioChip::Define(env); }
+Napi::Function DefineCdevGpioChip(Napi::Env env) { return CdevGpioChip::Define(env); }
 Napi::Function DefineLineRequest(Napi::Env env) { return LineRequest::Define(env); }
 
-}  // namespace pc::kernel
+}  // namespace pc
