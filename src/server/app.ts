@@ -53,7 +53,15 @@ export interface AppDeps {
   version?: string;
   /** Extra readiness condition (e.g. start-up finished); the database is always checked. */
   ready?: () => boolean;
-  limits?: { bodyBytes?: number; streamBufferBytes?: number; streamMaxDropped?: number; streamHeartbeatMs?: number };
+  limits?: {
+    /** Largest request body in bytes (default 1 MiB; over it: 413). */
+    bodyBytes?: number;
+    /** Deepest nesting of objects and arrays in a request body (default 32; deeper: 422 `max-depth`). */
+    bodyDepth?: number;
+    streamBufferBytes?: number;
+    streamMaxDropped?: number;
+    streamHeartbeatMs?: number;
+  };
 }
 
 /** The Koa app plus what tests and the server need to reach. */
@@ -129,8 +137,8 @@ export function createApp(deps: AppDeps): ControlPlaneApp {
   const app = new Koa<AppState>() as ControlPlaneApp;
   app.proxy = false;
   app.silent = true;
-  const bodyLimit = deps.limits?.bodyBytes ?? 1 << 20;
-  const routers = resources.map((r) => buildRouter(API_ROOT, r, { validator, bodyLimit, store }));
+  const bodyLimits = { bytes: deps.limits?.bodyBytes ?? 1 << 20, depth: deps.limits?.bodyDepth ?? 32 };
+  const routers = resources.map((r) => buildRouter(API_ROOT, r, { validator, bodyLimits, store }));
 
   // Health and metrics live outside /api/v1: the first two are public, /metrics needs a token.
   const ops = new Router<AppState>();

@@ -12,7 +12,7 @@ import { roleAtLeast } from '../api/tokens.js';
 import { Value } from '@sinclair/typebox/value';
 import { ForbiddenError, UnauthenticatedError, ValidationError, type Problem } from '../api/errors.js';
 import type { Validator } from '../api/validate.js';
-import { readJsonBody } from './body.js';
+import { readJsonBody, type BodyLimits } from './body.js';
 import type { Store } from '../store/index.js';
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -104,7 +104,7 @@ const MUTATING = new Set<Method>(['POST', 'PUT', 'PATCH', 'DELETE']);
 export function buildRouter(
   apiRoot: string,
   res: Resource,
-  deps: { validator: Validator; bodyLimit: number; store: Store },
+  deps: { validator: Validator; bodyLimits: BodyLimits; store: Store },
 ): Router<AppState> {
   const router = new Router<AppState>({ prefix: apiRoot + res.prefix });
   for (const spec of res.routes) {
@@ -120,7 +120,7 @@ export function buildRouter(
       if (spec.query) problems.push(...v.problems(spec.query, query, '/query'));
       let body: unknown;
       if (spec.body) {
-        body = await readJsonBody(ctx, deps.bodyLimit);
+        body = await readJsonBody(ctx, deps.bodyLimits);
         problems.push(...v.problems(spec.body, body, '/body'));
       }
       if (problems.length) throw new ValidationError(problems);
