@@ -7,9 +7,9 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
-import { Value } from '@sinclair/typebox/value';
 import { parse as parseYaml } from 'yaml';
 import { Obj, StringEnum } from '../api/common.js';
+import { convertString } from '../api/convert.js';
 import { ConfigError, type Problem } from '../api/errors.js';
 import { Validator } from '../api/validate.js';
 
@@ -157,7 +157,7 @@ export function loadConfig(opts: LoadOptions = {}): Config & { sources: Record<s
     for (const [path, raw, source] of entries) {
       if (raw === undefined || raw === '') continue;
       const schema = schemaAt(path);
-      setPath(merged, path, schema ? Value.Convert(schema, raw) : raw);
+      setPath(merged, path, schema && typeof raw === 'string' ? convertString(schema, raw) : raw);
       sources.set(path, source);
     }
   };

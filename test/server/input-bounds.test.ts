@@ -60,3 +60,76 @@ t.test('the depth limit is configurable', async (t) => {
   t.equal(r.status, 422);
   t.same(r.body.error.problems, [{ path: '/body/params/a/b', code: 'max-depth', message: 'nested deeper than 3 levels' }]);
 });
+
+t.test('node labels', async (t) => {
+  const s = await startServer(t);
+  const count = async () => (await s.req('GET', '/api/v1/nodes')).body.total as number;
+
+  t.test('keys outside the pattern and values that are not strings are refused, each with its path', async (t) => {
+    const r = await s.req('POST', '/api/v1/nodes', { body: { name: 'pi-l', labels: { 'bad key!': 'v', 'k k': { deep: [1] }, ok: 5 } } });
+    t.equal(r.status, 422);
+    t.equal(r.body.error.code, 'VALIDATION_FAILED');
+    const byPath = Object.fromEntries(r.body.error.problems.map((p: { path: string; code: string }) => [p.path, p.code]));
+    t.same(byPath, { '/body/labels/bad key!': 'key-pattern', '/body/labels/k k': 'key-pattern', '/body/labels/ok': 'string' });
+    t.equal(await count(), 0, 'no node was created');
+  });
+
+  t.test('a PATCH with a bad key changes nothing', async (t) => {
+    const n = (await s.req('POST', '/api/v1/nodes', { body: { name: 'pi-m', labels: { soc: 'bcm2711' } } })).body;
+    t.equal(n.labels.soc, 'bcm2711');
+    const r = await s.req('PATCH', `/api/v1/nodes/${n.id}`, { body: { labels: { '-x': 'v', 'a/b': 'fine' } } });
+    t.equal(r.status, 422);
+    t.same(
+      r.body.error.problems.map((p: { path: string }) => p.path),
+      ['/body/labels/-x'],
+    );
+    t.same((await s.req('GET', `/api/v1/nodes/${n.id}`)).body.labels, { soc: 'bcm2711' });
+  });
+
+  t.test('adopt bounds label keys and values like node create', async (t) => {
+    const disc = (await s.req('POST', '/api/v1/discovery', { body: { address: '10.0.0.9', source: 'manual' } })).body;
+    const before = await count();
+    const long = await s.req('POST', `/api/v1/discovery/${disc.id}/adopt`, { body: { name: 'pi-a', labels: { role: 'x'.repeat(5000) } } });
+    t.equal(long.status, 422);
+    t.equal(long.body.error.problems[0].path, '/body/labels/role');
+    t.equal(long.body.error.problems[0].code, 'string-max-length');
+    const badKey = await s.req('POST', `/api/v1/discovery/${disc.id}/adopt`, { body: { name: 'pi-a', labels: { 'no spaces': 'v' } } });
+    t.equal(badKey.status, 422);
+    t.equal(badKey.body.error.problems[0].path, '/body/labels/no spaces');
+    t.equal(await count(), before, 'nothing adopted');
+    const ok = await s.req('POST', `/api/v1/discovery/${disc.id}/adopt`, { body: { name: 'pi-a', labels: { role: 'worker' } } });
+    t.equal(ok.status, 201);
+    t.same(ok.body.labels, { role: 'worker' });
+  });
+});
+
+t.test('integers in the query string are exact', async (t) => {
+  const s = await startServer(t);
+  await s.req('POST', '/api/v1/nodes', { body: { name: 'pi-q' } });
+  for (const [q, paths] of [
+    ['limit=1.5', ['/query/limit']],
+    ['offset=1e400', ['/query/offset']],
+    ['limit=1.5&offset=1e400', ['/query/limit', '/query/offset']],
+    ['limit=1e2', ['/query/limit']],
+    ['limit=0x10', ['/query/limit']],
+    ['limit=%205', ['/query/limit']],
+    ['offset=9007199254740993', ['/query/offset']],
+    ['limit=5&limit=6', ['/query/limit']],
+  ] as const) {
+    for (const route of ['/api/v1/nodes', '/api/v1/jobs', '/api/v1/discovery', '/api/v1/clusters']) {
+      const r = await s.req('GET', `${route}?${q}`);
+      t.equal(r.status, 422, `${route}?${q}: 422`);
+      t.same(
+        r.body?.error?.problems.map((p: { path: string }) => p.path),
+        paths,
+        `${route}?${q}: ${paths.join(', ')}`,
+      );
+    }
+  }
+  const ok = await s.req('GET', '/api/v1/nodes?limit=1&offset=0');
+  t.equal(ok.status, 200);
+  t.equal(ok.body.items.length, 1);
+  t.equal((await s.req('GET', '/api/v1/audit?limit=2&before=100')).status, 200);
+  t.equal((await s.req('GET', '/api/v1/tokens?includeRevoked=true')).status, 200);
+  t.equal((await s.req('GET', '/api/v1/tokens?includeRevoked=yes')).status, 422);
+});
