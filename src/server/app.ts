@@ -16,6 +16,7 @@ import type { Store } from '../store/index.js';
 import { auditMiddleware, authMiddleware } from './auth.js';
 import type { AgentGateway, BackupService, KubernetesGateway, ResourceDeps } from './deps.js';
 import { errorMiddleware } from './errors.js';
+import { handleClientErrors } from './client-error.js';
 import { Metrics } from './metrics.js';
 import { openApiDocument } from './openapi.js';
 import { buildRouter, requireRole, route, type AppState, type Resource } from './routes.js';
@@ -72,7 +73,7 @@ export interface ControlPlaneApp extends Koa<AppState> {
   /** Every router mounted (the route-table test walks their layers). */
   routers: Router<AppState>[];
   stream: EventStream;
-  /** Adds the WebSocket event stream to an HTTP(S) server built on `app.callback()`. */
+  /** Adds the WebSocket event stream, and JSON answers to requests Node's parser refuses, to an HTTP(S) server built on `app.callback()`. */
   attach(server: Server): void;
   /** Closes stream clients and removes this app's bus listeners (does not close the store). */
   close(): void;
@@ -187,7 +188,10 @@ export function createApp(deps: AppDeps): ControlPlaneApp {
     resources,
     routers,
     stream,
-    attach: (server: Server) => stream.attach(server),
+    attach: (server: Server) => {
+      stream.attach(server);
+      handleClientErrors(server);
+    },
     close: () => {
       stream.close();
       bus.removeOwner('metrics');
