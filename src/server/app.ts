@@ -15,7 +15,7 @@ import { EventBus } from '../events/bus.js';
 import type { Store } from '../store/index.js';
 import { auditMiddleware, authMiddleware } from './auth.js';
 import type { AgentGateway, BackupService, KubernetesGateway, ResourceDeps } from './deps.js';
-import { errorMiddleware } from './errors.js';
+import { errorBody, errorMiddleware } from './errors.js';
 import { handleClientErrors } from './client-error.js';
 import { Metrics } from './metrics.js';
 import { openApiDocument } from './openapi.js';
@@ -160,6 +160,15 @@ export function createApp(deps: AppDeps): ControlPlaneApp {
   ops.get('/metrics', requireRole('viewer'), async (ctx) => {
     ctx.type = metrics.registry.contentType;
     ctx.body = await metrics.registry.metrics();
+  });
+  // The event stream is WebSocket only (src/server/stream.ts answers the upgrade); a plain GET is told so.
+  ops.get(`${API_ROOT}/events`, requireRole('viewer'), (ctx) => {
+    ctx.status = 426;
+    ctx.set('Upgrade', 'websocket');
+    ctx.body = errorBody(
+      'UPGRADE_REQUIRED',
+      `${API_ROOT}/events is a WebSocket stream only: connect with a WebSocket client (Upgrade: websocket), e.g. 'pi-controller events'`,
+    );
   });
   routers.push(ops);
 

@@ -66,3 +66,14 @@ t.test("errors from Node's HTTP parser have the JSON error shape", async (t) => 
     t.equal((await s.req('GET', '/api/v1/nodes')).status, 200);
   });
 });
+
+t.test('a plain GET of the event stream is 426 Upgrade Required', async (t) => {
+  const s = await startServer(t);
+  const r = await s.req('GET', '/api/v1/events', { token: s.viewer });
+  t.equal(r.status, 426);
+  t.equal(r.headers.get('upgrade'), 'websocket');
+  t.equal(r.body.error.code, 'UPGRADE_REQUIRED');
+  t.match(r.body.error.message, /WebSocket/);
+  t.equal((await s.req('GET', '/api/v1/events', { token: null })).status, 401, 'a token is still needed first');
+  t.equal((await s.req('GET', '/api/v1/events?since=0', { token: s.viewer })).status, 426, 'with the stream query too');
+});
