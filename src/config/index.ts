@@ -170,6 +170,9 @@ export function loadConfig(opts: LoadOptions = {}): Config & { sources: Record<s
   }
   if (problems.length) throw new ConfigError(problems);
   const config = merged as unknown as Config;
+  // `--port 0` (any free port) takes any free port for the agent endpoint too, unless its port was
+  // set: a fixed 8443 beside a free HTTP port would make a second such server lose its agent endpoint.
+  if (config.http.port === 0 && !sources.has('/agents/port')) config.agents.port = 0;
   const kubeconfig = config.kubernetes.kubeconfig ? resolve(cwd, config.kubernetes.kubeconfig) : '';
   return {
     ...config,

@@ -51,6 +51,16 @@ t.test('serve: first start creates the admin token, prints it once, writes it 06
   t.notMatch(again.banner, /pct_/, 'and prints no secret');
 });
 
+t.test('serve: two servers on --port 0 each get an agent endpoint on a free port', async (t) => {
+  const a = await start(t, tempDir(t));
+  const b = await start(t, tempDir(t));
+  const endpoint = (banner: string) => /Agent endpoint \(mutual TLS\) at (https:\/\/\S+?);/.exec(banner)?.[1];
+  t.ok(endpoint(a.banner), a.banner);
+  t.ok(endpoint(b.banner), b.banner);
+  t.not(endpoint(a.banner), endpoint(b.banner));
+  t.notMatch(b.banner, /NOT running/);
+});
+
 t.test('serve: HTTPS with a generated certificate, and the CLI trusts it with --ca', async (t) => {
   const dir = tempDir(t);
   const { cp } = await start(t, dir, { '/http/tls': 'on' });
