@@ -105,6 +105,9 @@ export async function runAgentCli(argv: string[], io: Io): Promise<number> {
     }
     const e = err as Error & { code?: string };
     io.err(`error: ${e.code ? `${e.code}: ` : ''}${e.message}\n`);
+    // The board is checked before enrolment, so a join token given with this run is still unused.
+    if (e.code === 'EBOARD_UNKNOWN')
+      io.err('Not a Raspberry Pi: pass --sim to run on the behavioural register model (a join token given was not used).\n');
     return EXIT.ERROR;
   }
 }

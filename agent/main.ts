@@ -38,19 +38,13 @@ export interface RunAgentOptions {
 export async function runAgent(o: RunAgentOptions): Promise<{ agent: Agent; chip: GpioChip }> {
   mkdirSync(o.stateDir, { recursive: true, mode: 0o700 });
   let creds = loadCredentials(o.stateDir);
-  if (!creds || (o.joinToken && o.server && creds.server !== new URL(o.server).origin)) {
-    if (!o.server || !o.joinToken)
-      throw Object.assign(new Error(`not enrolled (no credentials in ${o.stateDir}): pass --server and --join-token`), {
-        code: 'NOT_ENROLLED',
-      });
-    creds = await enrol({ server: o.server, token: o.joinToken, stateDir: o.stateDir });
-    o.log.info({ node: creds.node, server: creds.server }, 'enrolled; key and certificate stored 0600');
-  }
-  if (o.nodeName && o.nodeName !== creds.node) {
-    throw Object.assign(new Error(`this node is ${o.nodeName} but the certificate in ${o.stateDir} is for ${creds.node}`), {
-      code: 'NODE_MISMATCH',
+  const mustEnrol = !creds || (o.joinToken && o.server && creds.server !== new URL(o.server).origin);
+  if (mustEnrol && (!o.server || !o.joinToken))
+    throw Object.assign(new Error(`not enrolled (no credentials in ${o.stateDir}): pass --server and --join-token`), {
+      code: 'NOT_ENROLLED',
     });
-  }
+  // The hardware is opened first: a board that is not a Pi (EBOARD_UNKNOWN; off a Pi, --sim is
+  // needed) or a GPIO device that cannot be opened fails before the one-time join token is spent.
   let chip: GpioChip;
   let edges: EdgeSource | undefined;
   let healthRoot = o.healthRoot;
@@ -75,6 +69,21 @@ export async function runAgent(o: RunAgentOptions): Promise<{ agent: Agent; chip
     // The kernel's edge events where the character device exists, else the polled level register.
     edges = edgeSourceOr(o.log, () => (hasKernelGpio() ? kernelEdgeSource() : engineEdgeSource(new TimingEngine({ soc: chip.soc }))));
   }
+  try {
+    if (mustEnrol) {
+      creds = await enrol({ server: o.server!, token: o.joinToken!, stateDir: o.stateDir });
+      o.log.info({ node: creds.node, server: creds.server }, 'enrolled; key and certificate stored 0600');
+    }
+    if (o.nodeName && o.nodeName !== creds!.node) {
+      throw Object.assign(new Error(`this node is ${o.nodeName} but the certificate in ${o.stateDir} is for ${creds!.node}`), {
+        code: 'NODE_MISMATCH',
+      });
+    }
+  } catch (err) {
+    edges?.close();
+    chip.close();
+    throw err;
+  }
   const safeState = o.safeStateFile ? readSafeState(o.safeStateFile, chip.pinCount) : undefined;
   const agent = new Agent({
     stateDir: o.stateDir,
@@ -91,7 +100,7 @@ export async function runAgent(o: RunAgentOptions): Promise<{ agent: Agent; chip
   });
   agent.start();
   if (o.applySafeState) agent.applySafeState();
-  o.log.info({ node: creds.node, soc: chip.soc, simulated: chip.simulated }, 'agent running');
+  o.log.info({ node: creds!.node, soc: chip.soc, simulated: chip.simulated }, 'agent running');
   return { agent, chip };
 }
 

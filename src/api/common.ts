@@ -20,14 +20,14 @@ export const Id = Type.String({ minLength: 1, maxLength: 64, description: 'serve
 /** ISO-8601 timestamp, always UTC. */
 export const Timestamp = Type.String({ format: 'date-time', description: 'ISO-8601 UTC timestamp' });
 
-/** Kubernetes-style labels: short keys and values. */
-export const Labels = Type.Record(
-  Type.String({ pattern: '^[A-Za-z0-9]([-A-Za-z0-9_./]{0,61}[A-Za-z0-9])?$' }),
-  Type.String({ maxLength: 63 }),
-  {
-    description: 'labels (key/value)',
-  },
-);
+/** Kubernetes-style label key: 1-63 characters, alphanumeric at both ends, `-_./` inside. */
+export const LABEL_KEY_PATTERN = '^[A-Za-z0-9]([-A-Za-z0-9_./]{0,61}[A-Za-z0-9])?$';
+
+/** Kubernetes-style labels: short keys and string values; a key outside the pattern is refused. */
+export const Labels = Type.Record(Type.String({ pattern: LABEL_KEY_PATTERN }), Type.String({ maxLength: 63 }), {
+  description: 'labels (key/value)',
+  additionalProperties: false,
+});
 
 /** Closed object: unknown properties are refused (422), never ignored. */
 export function Obj<P extends Parameters<typeof Type.Object>[0]>(props: P, opts: { description?: string; title?: string } = {}) {

@@ -1,6 +1,6 @@
 /** Discovery results: hosts seen by mDNS, a scan or DHCP leases (discovery itself arrives later). */
 import { Type, type Static } from '@sinclair/typebox';
-import { Id, Name, Obj, StringEnum, Timestamp } from './common.js';
+import { Id, Labels, Name, Obj, StringEnum, Timestamp } from './common.js';
 import { Address, Mac } from './nodes.js';
 
 export const DiscoverySource = StringEnum(['mdns', 'scan', 'dhcp', 'manual']);
@@ -27,4 +27,4 @@ export const DiscoveryInput = Obj({
 });
 export type DiscoveryInput = Static<typeof DiscoveryInput>;
 
-export const AdoptBody = Obj({ name: Name, labels: Type.Optional(Type.Record(Type.String(), Type.String())) });
+export const AdoptBody = Obj({ name: Name, labels: Type.Optional(Labels) });

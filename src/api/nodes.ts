@@ -1,6 +1,6 @@
 /** Nodes: the Raspberry Pis (or other hosts) the control plane knows about. */
 import { Type, type Static } from '@sinclair/typebox';
-import { Id, Labels, Name, Obj, StringEnum, Timestamp } from './common.js';
+import { Id, LABEL_KEY_PATTERN, Labels, Name, Obj, StringEnum, Timestamp } from './common.js';
 
 export const NodeState = StringEnum(['discovered', 'provisioning', 'ready', 'notready', 'error', 'retired'], {
   description: 'life-cycle state of the node',
@@ -48,6 +48,30 @@ export const NodeUpdate = Obj(
   { description: 'merge patch: absent fields are left alone, null clears' },
 );
 export type NodeUpdate = Static<typeof NodeUpdate>;
+
+/** Labels in a merge patch: a string sets the key, null removes it, keys not named are kept. */
+export const LabelsPatch = Type.Record(
+  Type.String({ pattern: LABEL_KEY_PATTERN }),
+  Type.Union([Type.String({ maxLength: 63 }), Type.Null()]),
+  { description: 'merged into the labels: a string sets the key, null removes it, keys not named are kept', additionalProperties: false },
+);
+
+/** The body of `PATCH /nodes/{id}` (JSON merge patch, RFC 7396): NodeUpdate with labels merged key by key. */
+export const NodePatch = Obj(
+  { ...NodeUpdate.properties, labels: Type.Optional(LabelsPatch) },
+  { description: 'merge patch: absent fields are left alone, null clears; labels are merged key by key (null removes a key)' },
+);
+export type NodePatch = Static<typeof NodePatch>;
+
+/** Applies a labels merge patch to `labels` (a new object; the inputs are not changed). */
+export function mergeLabels(labels: Record<string, string>, patch: Record<string, string | null>): Record<string, string> {
+  const out = { ...labels };
+  for (const [k, v] of Object.entries(patch)) {
+    if (v === null) delete out[k];
+    else out[k] = v;
+  }
+  return out;
+}
 
 export const NodeListQuery = Obj({
   state: Type.Optional(NodeState),

@@ -24,11 +24,12 @@ export class Validator {
     const seen = new Set<string>();
     const out: Problem[] = [];
     for (const e of c.Errors(value)) {
-      const p = toProblem(e, prefix);
-      const key = `${p.path}\u0000${p.message}`;
-      if (!seen.has(key)) {
-        seen.add(key);
-        out.push(p);
+      for (const p of e.type === ValueErrorType.ObjectAdditionalProperties ? keyProblems(e, value, prefix) : [toProblem(e, prefix)]) {
+        const key = `${p.path}\u0000${p.message}`;
+        if (!seen.has(key)) {
+          seen.add(key);
+          out.push(p);
+        }
       }
     }
     return out;
@@ -40,6 +41,29 @@ export class Validator {
     if (p.length) throw new ValidationError(p);
     return value as Static<T>;
   }
+}
+
+/**
+ * An unexpected key in a record with a key pattern (labels): TypeBox names only the first such
+ * key, so every key of that object that misses the pattern is reported here, each with its path.
+ */
+function keyProblems(e: ValueError, root: unknown, prefix: string): Problem[] {
+  const pattern = Object.keys((e.schema as { patternProperties?: Record<string, unknown> }).patternProperties ?? {})[0];
+  if (pattern === undefined) return [toProblem(e, prefix)];
+  const parentPath = e.path.slice(0, e.path.lastIndexOf('/'));
+  let obj: unknown = root;
+  for (const seg of parentPath.split('/').slice(1)) {
+    obj = (obj as Record<string, unknown> | undefined)?.[seg.replace(/~1/g, '/').replace(/~0/g, '~')];
+  }
+  if (obj === null || typeof obj !== 'object') return [toProblem(e, prefix)];
+  const re = new RegExp(pattern);
+  return Object.keys(obj)
+    .filter((k) => !re.test(k))
+    .map((k) => ({
+      path: `${prefix}${parentPath}/${k.replace(/~/g, '~0').replace(/\//g, '~1')}`,
+      message: `key does not match ${pattern}`,
+      code: 'key-pattern',
+    }));
 }
 
 function kebab(s: string): string {

@@ -70,12 +70,18 @@ export class BackupManager {
       // Copies a few pages per step and yields between steps, so requests keep being served.
       const pages = this.#o.pagesPerStep ?? 256;
       await this.#o.store.db.backup(tmp, { progress: () => pages });
+      // The copy carries the live database's WAL flag in its header, so every later open (even
+      // read-only) would create -wal and -shm files beside it. A backup is a single file: switch it
+      // to the rollback journal (closing removes what this open created).
+      const copy = new Database(tmp, { fileMustExist: true });
+      copy.pragma('journal_mode = DELETE');
+      copy.close();
       const fd = openSync(tmp, 'r');
       fsyncSync(fd);
       closeSync(fd);
       renameSync(tmp, join(this.dir, name));
     } catch (err) {
-      rmSync(tmp, { force: true });
+      for (const f of [tmp, `${tmp}-wal`, `${tmp}-shm`]) rmSync(f, { force: true });
       throw new ControllerError('BACKUP_FAILED', 500, 'backup failed', { cause: err });
     }
     this.#o.log.info({ file: name }, 'backup written');
@@ -88,9 +94,7 @@ export class BackupManager {
     const st = statSync(path);
     let schemaVersion = 0;
     try {
-      const db = new Database(path, { readonly: true, fileMustExist: true });
-      schemaVersion = identify(db).schemaVersion;
-      db.close();
+      schemaVersion = readOnly(path, (db) => identify(db).schemaVersion);
     } catch {
       schemaVersion = 0;
     }
@@ -133,6 +137,26 @@ export class BackupManager {
   }
 }
 
+/**
+ * Runs `fn` on `file` opened read-only. A file in WAL mode (a backup written before backups were
+ * switched to the rollback journal) makes SQLite create -wal and -shm files beside it even when
+ * read-only, and a read-only connection cannot remove them: the ones this open created (absent
+ * before, the -wal still empty) are removed here.
+ */
+function readOnly<T>(file: string, fn: (db: Database.Database) => T): T {
+  const fresh = ['-wal', '-shm'].filter((s) => !existsSync(file + s));
+  let db: Database.Database | undefined;
+  try {
+    db = new Database(file, { readonly: true, fileMustExist: true });
+    return fn(db);
+  } finally {
+    db?.close();
+    if (fresh.includes('-wal') && existsSync(`${file}-wal`) && statSync(`${file}-wal`).size === 0) {
+      for (const s of fresh) rmSync(file + s, { force: true });
+    }
+  }
+}
+
 /** What a file says about itself, checked before it may replace the database. */
 export function inspectBackup(file: string): { schemaVersion: number } {
   const fd = openSync(file, 'r');
@@ -140,25 +164,23 @@ export function inspectBackup(file: string): { schemaVersion: number } {
   readSync(fd, head, 0, 16, 0);
   closeSync(fd);
   if (head.toString('latin1') !== 'SQLite format 3\u0000') throw new SchemaError('NOT_OUR_DATABASE', `${file} is not a SQLite database`);
-  let db: Database.Database | undefined;
   try {
-    db = new Database(file, { readonly: true, fileMustExist: true });
-    const id = identify(db);
-    if (id.applicationId !== APPLICATION_ID) throw new SchemaError('NOT_OUR_DATABASE', `${file} is not a pi-controller database`);
-    if (id.schemaVersion > LATEST_SCHEMA_VERSION) {
-      throw new SchemaError(
-        'SCHEMA_TOO_NEW',
-        `${file} has schema version ${id.schemaVersion}, newer than this pi-controller (${LATEST_SCHEMA_VERSION})`,
-      );
-    }
-    const check = db.pragma('integrity_check', { simple: true });
-    if (check !== 'ok') throw new SchemaError('DATABASE_CORRUPT', `${file} fails the integrity check: ${String(check)}`);
-    return { schemaVersion: id.schemaVersion };
+    return readOnly(file, (db) => {
+      const id = identify(db);
+      if (id.applicationId !== APPLICATION_ID) throw new SchemaError('NOT_OUR_DATABASE', `${file} is not a pi-controller database`);
+      if (id.schemaVersion > LATEST_SCHEMA_VERSION) {
+        throw new SchemaError(
+          'SCHEMA_TOO_NEW',
+          `${file} has schema version ${id.schemaVersion}, newer than this pi-controller (${LATEST_SCHEMA_VERSION})`,
+        );
+      }
+      const check = db.pragma('integrity_check', { simple: true });
+      if (check !== 'ok') throw new SchemaError('DATABASE_CORRUPT', `${file} fails the integrity check: ${String(check)}`);
+      return { schemaVersion: id.schemaVersion };
+    });
   } catch (err) {
     if (err instanceof SchemaError) throw err;
     throw new SchemaError('NOT_OUR_DATABASE', `${file} cannot be read as a pi-controller database`, { cause: err });
-  } finally {
-    db?.close();
   }
 }
 

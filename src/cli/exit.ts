@@ -17,6 +17,11 @@ export const EXIT = {
   CONFLICT: 7,
   /** The server failed (5xx). */
   SERVER: 8,
+  /**
+   * A database file that cannot be used: not a pi-controller database, a schema newer than this
+   * version, or corrupt (`restore` of such a file, or `serve` on such a data directory).
+   */
+  BAD_DATABASE: 9,
 } as const;
 
 /** Maps an HTTP status to the exit code. */

@@ -3,11 +3,11 @@
  * commands to the program; later issues (discovery, provisioning, clusters) add theirs the
  * same way. Commands talk REST with saved credentials; `--json` prints machine-readable output.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import WebSocket from 'ws';
-import { ConfigError, ControllerError } from '../api/errors.js';
+import { ConfigError, ControllerError, SchemaError } from '../api/errors.js';
 import type { EventEnvelope } from '../api/events.js';
 import type { Node } from '../api/nodes.js';
 import type { TokenCreated, TokenInfo } from '../api/tokens.js';
@@ -193,7 +193,8 @@ function eventsCommand(program: Command, ctx: Ctx): void {
       const u = new URL(c.url.replace(/^http/, 'ws') + '/api/v1/events');
       if (o.types) u.searchParams.set('types', o.types);
       if (o.since) u.searchParams.set('since', o.since);
-      const limit = o.count === undefined ? Infinity : Number(o.count);
+      const limit = o.count === undefined ? Infinity : positiveInteger('--count', o.count, 1);
+      if (o.since !== undefined) positiveInteger('--since', o.since, 0);
       await new Promise<void>((done, fail) => {
         const ws = new WebSocket(u, {
           headers: c.token ? { authorization: `Bearer ${c.token}` } : {},
@@ -212,6 +213,8 @@ function eventsCommand(program: Command, ctx: Ctx): void {
         });
         ws.on('error', (err) => fail(new CliError(`cannot reach ${c.url}: ${err.message}`, EXIT.UNREACHABLE)));
         ws.on('message', (m) => {
+          // A replay arrives in one burst: messages already received after the last one wanted are dropped.
+          if (n >= limit) return;
           const e = JSON.parse(String(m)) as EventEnvelope;
           if (ctx.json()) ctx.io.out(JSON.stringify(e) + '\n');
           else {
@@ -223,6 +226,14 @@ function eventsCommand(program: Command, ctx: Ctx): void {
         ws.on('close', () => done());
       });
     });
+}
+
+/** A decimal integer option of at least `min`, else a usage error. */
+function positiveInteger(flag: string, v: string, min: number): number {
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || !Number.isSafeInteger(n) || n < min)
+    throw new CliError(`${flag} must be an integer >= ${min}, not ${JSON.stringify(v)}`, EXIT.USAGE);
+  return n;
 }
 
 function backupCommands(program: Command, ctx: Ctx): void {
@@ -242,7 +253,17 @@ function backupCommands(program: Command, ctx: Ctx): void {
       const dataDir = resolve(ctx.io.cwd, o.dataDir ?? ctx.io.env.PI_CONTROLLER_DATA_DIR ?? 'data');
       const pid = recordedServerAlive(resolve(dataDir, PID_FILE));
       if (pid !== undefined) throw new CliError(`a control plane (pid ${pid}) is serving ${dataDir}: stop it first`, EXIT.CONFLICT);
-      const r = restoreBackup({ dataDir, source: resolve(ctx.io.cwd, file) });
+      const source = resolve(ctx.io.cwd, file);
+      if (!existsSync(source)) throw new CliError(`cannot restore ${source}: no such file`, EXIT.NOT_FOUND);
+      let r: ReturnType<typeof restoreBackup>;
+      try {
+        r = restoreBackup({ dataDir, source });
+      } catch (err) {
+        // Not ours, newer or corrupt: said as such, with its own exit code (checked before anything is written).
+        if (err instanceof SchemaError)
+          throw new CliError(`${err.code}: ${err.message}; nothing was changed`, EXIT.BAD_DATABASE, { cause: err });
+        throw err;
+      }
       ctx.print(
         r,
         () =>
@@ -310,6 +331,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
     }
     if (err instanceof ControllerError) {
       io.err(`error: ${err.code}: ${err.message}\n`);
+      if (err instanceof SchemaError) return EXIT.BAD_DATABASE;
       return err.code === 'ALREADY_RUNNING' ? EXIT.CONFLICT : err.status === 409 ? EXIT.CONFLICT : EXIT.ERROR;
     }
     io.err(`error: ${(err as Error).stack ?? String(err)}\n`);

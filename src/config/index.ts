@@ -7,9 +7,9 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
-import { Value } from '@sinclair/typebox/value';
 import { parse as parseYaml } from 'yaml';
 import { Obj, StringEnum } from '../api/common.js';
+import { convertString } from '../api/convert.js';
 import { ConfigError, type Problem } from '../api/errors.js';
 import { Validator } from '../api/validate.js';
 
@@ -157,7 +157,7 @@ export function loadConfig(opts: LoadOptions = {}): Config & { sources: Record<s
     for (const [path, raw, source] of entries) {
       if (raw === undefined || raw === '') continue;
       const schema = schemaAt(path);
-      setPath(merged, path, schema ? Value.Convert(schema, raw) : raw);
+      setPath(merged, path, schema && typeof raw === 'string' ? convertString(schema, raw) : raw);
       sources.set(path, source);
     }
   };
@@ -170,6 +170,9 @@ export function loadConfig(opts: LoadOptions = {}): Config & { sources: Record<s
   }
   if (problems.length) throw new ConfigError(problems);
   const config = merged as unknown as Config;
+  // `--port 0` (any free port) takes any free port for the agent endpoint too, unless its port was
+  // set: a fixed 8443 beside a free HTTP port would make a second such server lose its agent endpoint.
+  if (config.http.port === 0 && !sources.has('/agents/port')) config.agents.port = 0;
   const kubeconfig = config.kubernetes.kubeconfig ? resolve(cwd, config.kubernetes.kubeconfig) : '';
   return {
     ...config,

@@ -15,7 +15,8 @@ import { EventBus } from '../events/bus.js';
 import type { Store } from '../store/index.js';
 import { auditMiddleware, authMiddleware } from './auth.js';
 import type { AgentGateway, BackupService, KubernetesGateway, ResourceDeps } from './deps.js';
-import { errorMiddleware } from './errors.js';
+import { errorBody, errorMiddleware } from './errors.js';
+import { handleClientErrors } from './client-error.js';
 import { Metrics } from './metrics.js';
 import { openApiDocument } from './openapi.js';
 import { buildRouter, requireRole, route, type AppState, type Resource } from './routes.js';
@@ -53,7 +54,15 @@ export interface AppDeps {
   version?: string;
   /** Extra readiness condition (e.g. start-up finished); the database is always checked. */
   ready?: () => boolean;
-  limits?: { bodyBytes?: number; streamBufferBytes?: number; streamMaxDropped?: number; streamHeartbeatMs?: number };
+  limits?: {
+    /** Largest request body in bytes (default 1 MiB; over it: 413). */
+    bodyBytes?: number;
+    /** Deepest nesting of objects and arrays in a request body (default 32; deeper: 422 `max-depth`). */
+    bodyDepth?: number;
+    streamBufferBytes?: number;
+    streamMaxDropped?: number;
+    streamHeartbeatMs?: number;
+  };
 }
 
 /** The Koa app plus what tests and the server need to reach. */
@@ -64,7 +73,7 @@ export interface ControlPlaneApp extends Koa<AppState> {
   /** Every router mounted (the route-table test walks their layers). */
   routers: Router<AppState>[];
   stream: EventStream;
-  /** Adds the WebSocket event stream to an HTTP(S) server built on `app.callback()`. */
+  /** Adds the WebSocket event stream, and JSON answers to requests Node's parser refuses, to an HTTP(S) server built on `app.callback()`. */
   attach(server: Server): void;
   /** Closes stream clients and removes this app's bus listeners (does not close the store). */
   close(): void;
@@ -129,8 +138,8 @@ export function createApp(deps: AppDeps): ControlPlaneApp {
   const app = new Koa<AppState>() as ControlPlaneApp;
   app.proxy = false;
   app.silent = true;
-  const bodyLimit = deps.limits?.bodyBytes ?? 1 << 20;
-  const routers = resources.map((r) => buildRouter(API_ROOT, r, { validator, bodyLimit, store }));
+  const bodyLimits = { bytes: deps.limits?.bodyBytes ?? 1 << 20, depth: deps.limits?.bodyDepth ?? 32 };
+  const routers = resources.map((r) => buildRouter(API_ROOT, r, { validator, bodyLimits, store }));
 
   // Health and metrics live outside /api/v1: the first two are public, /metrics needs a token.
   const ops = new Router<AppState>();
@@ -151,6 +160,15 @@ export function createApp(deps: AppDeps): ControlPlaneApp {
   ops.get('/metrics', requireRole('viewer'), async (ctx) => {
     ctx.type = metrics.registry.contentType;
     ctx.body = await metrics.registry.metrics();
+  });
+  // The event stream is WebSocket only (src/server/stream.ts answers the upgrade); a plain GET is told so.
+  ops.get(`${API_ROOT}/events`, requireRole('viewer'), (ctx) => {
+    ctx.status = 426;
+    ctx.set('Upgrade', 'websocket');
+    ctx.body = errorBody(
+      'UPGRADE_REQUIRED',
+      `${API_ROOT}/events is a WebSocket stream only: connect with a WebSocket client (Upgrade: websocket), e.g. 'pi-controller events'`,
+    );
   });
   routers.push(ops);
 
@@ -179,7 +197,10 @@ export function createApp(deps: AppDeps): ControlPlaneApp {
     resources,
     routers,
     stream,
-    attach: (server: Server) => stream.attach(server),
+    attach: (server: Server) => {
+      stream.attach(server);
+      handleClientErrors(server);
+    },
     close: () => {
       stream.close();
       bus.removeOwner('metrics');

@@ -9,10 +9,10 @@ import type { ParameterizedContext } from 'koa';
 import { Router } from '@koa/router';
 import type { Role, TokenInfo } from '../api/tokens.js';
 import { roleAtLeast } from '../api/tokens.js';
-import { Value } from '@sinclair/typebox/value';
 import { ForbiddenError, UnauthenticatedError, ValidationError, type Problem } from '../api/errors.js';
 import type { Validator } from '../api/validate.js';
-import { readJsonBody } from './body.js';
+import { readJsonBody, type BodyLimits } from './body.js';
+import { convertString } from '../api/convert.js';
 import type { Store } from '../store/index.js';
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -104,7 +104,7 @@ const MUTATING = new Set<Method>(['POST', 'PUT', 'PATCH', 'DELETE']);
 export function buildRouter(
   apiRoot: string,
   res: Resource,
-  deps: { validator: Validator; bodyLimit: number; store: Store },
+  deps: { validator: Validator; bodyLimits: BodyLimits; store: Store },
 ): Router<AppState> {
   const router = new Router<AppState>({ prefix: apiRoot + res.prefix });
   for (const spec of res.routes) {
@@ -120,7 +120,7 @@ export function buildRouter(
       if (spec.query) problems.push(...v.problems(spec.query, query, '/query'));
       let body: unknown;
       if (spec.body) {
-        body = await readJsonBody(ctx, deps.bodyLimit);
+        body = await readJsonBody(ctx, deps.bodyLimits);
         problems.push(...v.problems(spec.body, body, '/body'));
       }
       if (problems.length) throw new ValidationError(problems);
@@ -179,7 +179,18 @@ export function buildRouter(
   return router;
 }
 
-/** Strings from the URL converted to what the schema asks for (`"5"` to 5); invalid ones stay and fail validation. */
+/**
+ * Strings from the URL converted to what the schema asks for (`"5"` to 5). Only exact spellings
+ * convert: an integer is decimal digits within ±2^53 (`1.5`, `1e400`, `0x10`, `" 5"` stay strings),
+ * a number is a finite JSON number, a boolean `true` or `false`. Anything else stays as it came
+ * and fails validation with its path.
+ */
 function convert(schema: TSchema, value: Record<string, unknown>): Record<string, unknown> {
-  return Value.Convert(schema, { ...value }) as Record<string, unknown>;
+  const props = (schema as { properties?: Record<string, TSchema> }).properties ?? {};
+  const out: Record<string, unknown> = { ...value };
+  for (const [k, v] of Object.entries(out)) {
+    const s = props[k];
+    if (s && typeof v === 'string') out[k] = convertString(s, v);
+  }
+  return out;
 }

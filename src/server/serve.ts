@@ -143,7 +143,7 @@ export async function startControlPlane(opts: StartOptions): Promise<RunningCont
       agentUrl = await hub.listen();
     } catch (err) {
       // The REST API stays useful without the agent link; the agents routes then answer 503.
-      agentProblem = `${(err as Error).message}`;
+      agentProblem = `${(err as Error).message}${(err as { code?: string }).code === 'EADDRINUSE' ? ' (choose another with --agent-port or agents.port)' : ''}`;
       log.error({ err, port: config.agents.port }, 'the agent endpoint could not listen; running without it');
       await hub.close();
       hub = undefined;

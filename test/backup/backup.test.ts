@@ -125,3 +125,44 @@ t.test('POST /api/v1/backups takes a backup; GET lists it', async (t) => {
   const none = await startServer(t);
   t.equal((await none.req('POST', '/api/v1/backups', { body: {} })).status, 503);
 });
+
+/** Files beside `file` that SQLite leaves when it opens a WAL database: its -wal and -shm. */
+const sidecars = (dir: string) => readdirSync(dir).filter((f) => f.endsWith('-wal') || f.endsWith('-shm'));
+
+t.test('backups leave no -wal or -shm files beside them', async (t) => {
+  const dataDir = tempDir(t);
+  const store = openStore({ file: join(dataDir, DB_FILE) });
+  t.teardown(() => store.close());
+  store.nodes.create({ name: 'kept' });
+  const mgr = new BackupManager({ store, dataDir, keep: 5, log: silentLogger() });
+  const info = await mgr.create('side');
+  t.same(sidecars(mgr.dir), [], 'none after create');
+  t.equal(mgr.list().length, 1);
+  t.same(sidecars(mgr.dir), [], 'none after list');
+  const file = join(mgr.dir, info.file);
+  const b = new Database(file, { readonly: true });
+  t.equal(b.pragma('journal_mode', { simple: true }), 'delete', 'the copy is a plain rollback-journal database');
+  b.close();
+  t.same(sidecars(mgr.dir), [], 'none after opening the copy read-only');
+  const target = tempDir(t);
+  restoreBackup({ dataDir: target, source: file });
+  t.same(sidecars(mgr.dir), [], 'none after restoring from it');
+  const restored = openStore({ file: join(target, DB_FILE) });
+  t.same(
+    restored.nodes.list().items.map((n) => n.name),
+    ['kept'],
+  );
+  restored.close();
+});
+
+t.test('checking a backup in WAL mode (as older versions wrote them) leaves no -wal or -shm behind', async (t) => {
+  const dir = tempDir(t);
+  const old = join(dir, 'old.sqlite');
+  const g = openStore({ file: old });
+  g.nodes.create({ name: 'old' });
+  g.db.pragma('wal_checkpoint(TRUNCATE)');
+  g.close();
+  t.same(sidecars(dir), [], 'a closed store leaves none');
+  t.equal(inspectBackup(old).schemaVersion > 0, true);
+  t.same(sidecars(dir), [], 'none after the check');
+});

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { statSync, readFileSync, existsSync } from 'node:fs';
+import { statSync, readFileSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { run, type Io } from '../../src/cli/program.js';
 import { EXIT } from '../../src/cli/exit.js';
@@ -49,6 +49,16 @@ t.test('serve: first start creates the admin token, prints it once, writes it 06
   const again = await start(t, dir);
   t.equal(again.cp.adminToken, undefined, 'the second start creates no new token');
   t.notMatch(again.banner, /pct_/, 'and prints no secret');
+});
+
+t.test('serve: two servers on --port 0 each get an agent endpoint on a free port', async (t) => {
+  const a = await start(t, tempDir(t));
+  const b = await start(t, tempDir(t));
+  const endpoint = (banner: string) => /Agent endpoint \(mutual TLS\) at (https:\/\/\S+?);/.exec(banner)?.[1];
+  t.ok(endpoint(a.banner), a.banner);
+  t.ok(endpoint(b.banner), b.banner);
+  t.not(endpoint(a.banner), endpoint(b.banner));
+  t.notMatch(b.banner, /NOT running/);
 });
 
 t.test('serve: HTTPS with a generated certificate, and the CLI trusts it with --ca', async (t) => {
@@ -128,6 +138,23 @@ t.test('CLI against a running server', async (t) => {
     );
   });
 
+  t.test('events --since 0 --count N prints N events of the replay and stops', async (t) => {
+    for (let i = 0; i < 10; i++) cp.store.tx(() => cp.app.bus.emit('node.deleted', { id: `r${i}`, name: `r${i}` }));
+    const r = await c('events', '--since', '0', '--count', '3', '--json');
+    t.equal(r.code, EXIT.OK, r.err);
+    const lines = r.out.trim().split('\n');
+    t.equal(lines.length, 3, r.out);
+    const seqs = lines.map((l) => (JSON.parse(l) as { seq: number }).seq);
+    t.same(
+      seqs,
+      [...seqs].sort((a, b) => a - b),
+      'in order',
+    );
+    t.equal(seqs[0], 1, 'from the start of the replay');
+    for (const bad of ['0', '-1', '2.5', 'x']) t.equal((await c('events', '--count', bad)).code, EXIT.USAGE, `--count ${bad}`);
+    t.equal((await c('events', '--since', '-3')).code, EXIT.USAGE, '--since -3');
+  });
+
   t.test('backup, and restore refuses while the server runs', async (t) => {
     const b = await c('--json', 'backup', '--label', 'cli');
     t.equal(b.code, EXIT.OK, b.err);
@@ -137,4 +164,19 @@ t.test('CLI against a running server', async (t) => {
     t.equal(r.code, EXIT.CONFLICT);
     t.match(r.err, /stop it first/);
   });
+});
+
+t.test('restore refuses a file that is not a usable pi-controller database with its own exit code', async (t) => {
+  const dir = tempDir(t);
+  const c = cli({ HOME: dir }, dir);
+  const junk = join(dir, 'junk.sqlite');
+  writeFileSync(junk, 'not a database at all');
+  const r = await c('restore', junk, '--data-dir', join(dir, 'data'));
+  t.equal(r.code, EXIT.BAD_DATABASE);
+  t.equal(r.code, 9);
+  t.match(r.err, /NOT_OUR_DATABASE: .*junk\.sqlite is not a SQLite database; nothing was changed/);
+  t.notOk(existsSync(join(dir, 'data', 'state.sqlite')), 'nothing restored');
+  const missing = await c('restore', join(dir, 'nope.sqlite'), '--data-dir', join(dir, 'data'));
+  t.equal(missing.code, EXIT.NOT_FOUND);
+  t.match(missing.err, /nope\.sqlite.*no such file/);
 });

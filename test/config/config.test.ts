@@ -40,6 +40,32 @@ t.test('configuration', async (t) => {
     t.ok(byPath['/log/components/http']);
   });
 
+  t.test('numbers from env and flags convert only when spelled exactly', async (t) => {
+    for (const port of ['8080.5', '1e3', '0x50', ' 80']) {
+      const err = t.throws(
+        () => loadConfig({ env: { PI_CONTROLLER_PORT: port } }),
+        { code: 'CONFIG_INVALID' },
+        `port ${port}`,
+      ) as unknown as {
+        problems: { path: string }[];
+      };
+      t.same(
+        err.problems.map((p) => p.path),
+        ['/http/port'],
+      );
+    }
+    t.throws(() => loadConfig({ flags: { '/backup/keep': '2.5' } }), { code: 'CONFIG_INVALID' });
+    t.equal(loadConfig({ env: { PI_CONTROLLER_PORT: '8081' } }).http.port, 8081);
+  });
+
+  t.test('the agent port is its own option, and follows --port 0 when not set', async (t) => {
+    t.equal(loadConfig({}).agents.port, 8443);
+    t.equal(loadConfig({ flags: { '/http/port': '9000' } }).agents.port, 8443, 'a fixed HTTP port leaves the agent port alone');
+    t.equal(loadConfig({ flags: { '/http/port': '0' } }).agents.port, 0, 'any free HTTP port: any free agent port');
+    t.equal(loadConfig({ flags: { '/http/port': '0', '/agents/port': '9443' } }).agents.port, 9443, 'unless it is set');
+    t.equal(loadConfig({ env: { PI_CONTROLLER_AGENT_PORT: '9444' }, flags: { '/http/port': '0' } }).agents.port, 9444);
+  });
+
   t.test('an unreadable or non-object file is refused', async (t) => {
     t.throws(() => loadConfig({ file: '/nonexistent/c.yaml' }), { code: 'CONFIG_INVALID', message: /cannot read/ });
     const dir = tempDir(t);

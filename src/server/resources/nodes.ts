@@ -1,7 +1,7 @@
 /** /api/v1/nodes */
 import { Type } from '@sinclair/typebox';
 import { IdParams, ListOf, Obj } from '../../api/common.js';
-import { Node, NodeCreate, NodeListQuery, NodeUpdate } from '../../api/nodes.js';
+import { Node, NodeCreate, NodeListQuery, NodePatch, mergeLabels } from '../../api/nodes.js';
 import { route, type Resource } from '../routes.js';
 import type { ResourceDeps } from '../deps.js';
 
@@ -59,13 +59,14 @@ export function nodesResource({ store, bus, agents }: ResourceDeps): Resource {
         role: 'operator',
         summary: 'Change a node (merge patch)',
         params: IdParams,
-        body: NodeUpdate,
+        body: NodePatch,
         response: { status: 200, schema: Node },
         audit: 'node.update',
         handler: ({ params, body, auditTarget }) => {
           const cur = store.nodes.require(params.id);
           auditTarget(cur.name);
-          const node = store.nodes.update(cur.id, body);
+          const { labels, ...rest } = body;
+          const node = store.nodes.update(cur.id, labels ? { ...rest, labels: mergeLabels(cur.labels, labels) } : rest);
           bus.emit('node.updated', node);
           return { status: 200, body: node };
         },
