@@ -62,8 +62,14 @@ export const GpioStatus = Obj(
     level: Type.Optional(Type.Integer({ minimum: 0, maximum: 1, description: 'electrical level the node reads back' })),
     mode: Type.Optional(StringEnum(['input', 'output'], { description: 'direction the pin is set to on the node' })),
     pull: Type.Optional(Type.String({ description: 'pull resistor the node applied' })),
-    edgeCount: Type.Optional(Type.Integer({ minimum: 0, description: 'level changes seen since the object was applied' })),
-    lastEdgeTime: Type.Optional(Type.String({ format: 'date-time', description: 'when the last level change was seen' })),
+    edgeCount: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        description:
+          'edges counted on an input whose spec sets edge (only the direction it asks for); absent for outputs and inputs with edge: none',
+      }),
+    ),
+    lastEdgeTime: Type.Optional(Type.String({ format: 'date-time', description: 'when the last counted edge was seen' })),
   },
   { description: 'what the hardware did' },
 );

@@ -169,9 +169,11 @@ export class ClusterReconciler {
     bus.on('cluster-reconciler', 'hw.changed', (e) => {
       if (e.data.deleted) this.#retryWaiting('PinBusy');
     });
-    bus.on('cluster-reconciler', 'gpio.changed', (e) =>
-      this.#onEdge(e.data.nodeId, e.data.name, e.data.lastEdgeAt ?? e.at, e.data.edges ?? 1),
-    );
+    // Only counted edges (a gpio.changed carrying `edges`, from an input with `edge` set) go into
+    // edgeCount: an output's level change, or an unwatched input's, is not an edge.
+    bus.on('cluster-reconciler', 'gpio.changed', (e) => {
+      if (e.data.edges !== undefined) this.#onEdge(e.data.nodeId, e.data.name, e.data.lastEdgeAt ?? e.at, e.data.edges);
+    });
     if (this.#o.registerNodes ?? true) {
       await this.#registerNodes();
       const later = () => this.#registerSoon();
