@@ -5,8 +5,12 @@
  * regenerates it and fails on any difference.
  *
  * TypeBox emits JSON Schema; a Kubernetes structural schema differs in a few ways, converted here:
- * - `additionalProperties: false` beside `properties` is refused; the API server prunes unknown
- *   fields instead (our own validation still sees the object as stored).
+ * - `additionalProperties: false` beside `properties` is refused. Left at that, the API server
+ *   would prune unknown fields, so a misspelt spec field (`valu: 1`) would vanish silently (1.20
+ *   has no strict field validation). Every object in `spec` is therefore marked
+ *   `x-kubernetes-preserve-unknown-fields` (still structural): the field is kept as written, and
+ *   our own validation (validate.ts, the closed TypeBox schema) refuses it with InvalidSpec and
+ *   its path. `status` is ours and keeps pruning.
  * - numeric `exclusiveMinimum: 0` (JSON Schema 2019) becomes `minimum: 0, exclusiveMinimum: true`.
  * - records (`patternProperties`) become `additionalProperties: <value schema>`, and `unknown`
  *   values `x-kubernetes-preserve-unknown-fields`.
@@ -252,6 +256,16 @@ function convert(s: Json, path: string): Json {
   return out;
 }
 
+/** Marks every object schema under `s` (itself included) to keep unknown fields; see the module comment. */
+export function keepUnknown(s: Json): Json {
+  const out: Json = { ...s };
+  if (out.type === 'object') out['x-kubernetes-preserve-unknown-fields'] = true;
+  if (out.properties)
+    out.properties = Object.fromEntries(Object.entries(out.properties as Record<string, Json>).map(([k, v]) => [k, keepUnknown(v)]));
+  if (out.items) out.items = keepUnknown(out.items as Json);
+  return out;
+}
+
 /** The CustomResourceDefinition object of one kind. */
 export function crdFor(hw: HwKind): Json {
   const k = KINDS[hw];
@@ -286,7 +300,7 @@ export function crdFor(hw: HwKind): Json {
                 apiVersion: { type: 'string', description: 'versioned schema of this object: gpio.pi-controller.io/v1alpha1' },
                 kind: { type: 'string', description: `kind of this object: ${k.kind}` },
                 metadata: { type: 'object' },
-                spec: toStructural(k.spec, '/spec'),
+                spec: keepUnknown(toStructural(k.spec, '/spec')),
                 status: toStructural(k.status, '/status'),
               },
             },

@@ -54,6 +54,20 @@ t.test('CRD generation', async (t) => {
     }
   });
 
+  t.test('every object in spec keeps unknown fields (for our validation to refuse them); status prunes', async (t) => {
+    for (const hw of ['gpio', 'pwm', 'i2c'] as const) {
+      const root = (crdFor(hw) as { spec: { versions: { schema: { openAPIV3Schema: { properties: { spec: Json; status: Json } } } }[] } })
+        .spec.versions[0]!.schema.openAPIV3Schema.properties;
+      t.equal(root.spec['x-kubernetes-preserve-unknown-fields'], true, `${hw}/spec`);
+      for (const [path, f] of fields(root.spec, '/spec')) {
+        if (f.type === 'object') t.equal(f['x-kubernetes-preserve-unknown-fields'], true, `${hw}${path}`);
+        const items = f.items as Json | undefined;
+        if (items?.type === 'object') t.equal(items['x-kubernetes-preserve-unknown-fields'], true, `${hw}${path}[]`);
+      }
+      t.equal(root.status['x-kubernetes-preserve-unknown-fields'], undefined, `${hw}/status prunes`);
+    }
+  });
+
   t.test('a field without a description stops generation with its path', async (t) => {
     t.throws(() => toStructural(Type.Object({ mystery: Type.Integer() }), '/spec'), /\/spec\/mystery has no description/);
   });
