@@ -131,7 +131,11 @@ export class Agent extends EventEmitter {
     const memFile = join(opts.stateDir, 'pins.json');
     const memory: PinMemory = existsSync(memFile) ? (JSON.parse(readFileSync(memFile, 'utf8')) as PinMemory) : { pulls: {} };
     this.#gpio = new GpioReconciler({ chip: opts.chip, validator: this.#validator, memory });
-    this.#pwm = new PwmReconciler({ chip: opts.chip, ...(opts.pwm ? { backends: opts.pwm } : {}) });
+    this.#pwm = new PwmReconciler({
+      chip: opts.chip,
+      ...(opts.pwm ? { backends: opts.pwm } : {}),
+      pull: (pin, pull) => this.#gpio.setPull(pin, pull),
+    });
     this.#i2c = new I2cReconciler({
       ...(opts.i2c ? { buses: opts.i2c } : {}),
       onChange: () => this.#readingsSoon(),

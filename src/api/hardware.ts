@@ -9,6 +9,12 @@
 import { Type, type Static, type TObject, type TSchema } from '@sinclair/typebox';
 import { Id, Name, Obj, StringEnum, Timestamp } from './common.js';
 
+/*
+ * releasePolicy has no schema `default` on purpose: the API server would then write it into every
+ * stored object, and an agent of an earlier release (whose closed schema does not know the field)
+ * would refuse every snapshot. The default is in the description and applied by the agent.
+ */
+
 /** BCM GPIO number: 0-53 on BCM2835/2711; the Pi 5's RP1 bank 0 uses 0-27 (checked by the agent). */
 export const BcmPin = Type.Integer({ minimum: 0, maximum: 53, description: 'BCM GPIO number' });
 
@@ -23,6 +29,12 @@ export const GpioSpec = Obj(
       StringEnum(['none', 'rising', 'falling', 'both'], { default: 'none', description: 'edge events to report (inputs)' }),
     ),
     debounceMicros: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000, description: 'ignore edges closer than this' })),
+    releasePolicy: Type.Optional(
+      StringEnum(['leave', 'input', 'low'], {
+        description:
+          'what the node does with the pin when this object lets it go (deleted, moved to another pin or node): leave (the default) keeps it as it is, an output at its level; input makes it an input without pull (high impedance); low makes it an output driven low (electrical level 0, whatever activeLow says)',
+      }),
+    ),
   },
   { description: 'desired state of one GPIO line' },
 );
@@ -41,6 +53,12 @@ export const PwmSpec = Obj(
     ),
     polarity: Type.Optional(StringEnum(['normal', 'inversed'], { default: 'normal' })),
     enabled: Type.Optional(Type.Boolean({ default: true })),
+    releasePolicy: Type.Optional(
+      StringEnum(['stop', 'input'], {
+        description:
+          'what the node does with the pin when this object lets it go (deleted, moved to another pin or node, or to another implementation): stop (the default) stops the output and leaves the pin an output at its idle level (low; high with polarity inversed); input stops it and makes the pin an input without pull (high impedance). There is no leave: an output no object owns would run on with nothing to stop it',
+      }),
+    ),
   },
   { description: 'desired state of one PWM output' },
 );
@@ -64,6 +82,12 @@ export const I2cSpec = Obj(
     address: Type.Integer({ minimum: 0x03, maximum: 0x77, description: '7-bit address' }),
     decoder: Type.Optional(Type.String({ pattern: '^[a-z0-9][a-z0-9-]*$', maxLength: 63, description: 'named decoder, e.g. bme280' })),
     registers: Type.Optional(Type.Array(I2cRegister, { maxItems: 64 })),
+    releasePolicy: Type.Optional(
+      StringEnum(['stop'], {
+        description:
+          'what the node does when this object lets the device go (deleted, moved to another bus, address or node): stop (the only choice, and the default) stops polling and closes the bus once no object reads it; nothing is written to the device',
+      }),
+    ),
   },
   { description: 'an I2C device to read (raw registers or a named decoder)' },
 );
