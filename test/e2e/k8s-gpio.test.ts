@@ -247,12 +247,18 @@ t.test('GPIOPin, PWMController and I2CDevice on a real API server', { skip: skip
     t.equal(fsel(one.page, 18), 0b010, "GPIO18 routed to PWM0 (ALT5) in that node's GPIO page");
     t.match(
       (await k.kubectl(['get', 'pwmcontrollers', 'fan', '--no-headers'])).stdout,
-      /^fan\s+pi-one\s+18\s+hardware\s+25000\s+0\.4\s+Ready/,
+      /^fan\s+pi-one\s+18\s+hardware\s+PWM0_0\s+25000\s+0\.4\s+Ready\s+Applied/,
+      'kubectl get: implementation, channel and reason',
     );
 
     const d = await untilReason(k, 'i2cdevices', 'env', 'Applied');
     const sensor = one.sensors.get('1:118') as VirtualBme280;
     t.match(d.status, { phase: 'Ready', observedGeneration: 1, lastReadTime: /^\d{4}-\d\d-\d\dT/ });
+    t.match(
+      (await k.kubectl(['get', 'i2cdevices', 'env', '--no-headers'])).stdout,
+      /^env\s+pi-one\s+1\s+0x76\s+bme280\s+temperatureC=[\d.]+ pressureHPa=[\d.]+ humidityPercent=[\d.]+\s+Ready\s+Applied/,
+      'kubectl get: the address in hex and the last reading',
+    );
     const r = d.status.readings as { temperatureC: number; pressureHPa: number; humidityPercent: number };
     t.ok(
       Math.abs(r.temperatureC - sensor.env.temperatureC) <= 0.01,
