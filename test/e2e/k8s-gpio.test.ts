@@ -194,6 +194,22 @@ t.test('GPIOPin, PWMController and I2CDevice on a real API server', { skip: skip
     await k.kubectl(['delete', 'gpiopin', 'led-copy', '--wait=true', '--timeout=30s']);
   });
 
+  t.test('releasePolicy low: kubectl delete lets the pin go low; the default (leave) keeps it', async (t) => {
+    const docs = [
+      gpio('heater', 'pi-one', 24, 'mode: output, value: 1, releasePolicy: low'),
+      gpio('lamp', 'pi-one', 25, 'mode: output, value: 1'),
+    ];
+    t.equal((await k.kubectl(['apply', '-f', '-'], docs.join('---\n'))).status, 0);
+    await untilReason(k, 'gpiopins', 'heater', 'Applied');
+    await untilReason(k, 'gpiopins', 'lamp', 'Applied');
+    t.same([level(one.page, 24), level(one.page, 25)], [1, 1]);
+    const del = await k.kubectl(['delete', 'gpiopin/heater', 'gpiopin/lamp', '--wait=true', '--timeout=30s']);
+    t.equal(del.status, 0, del.stderr);
+    await until(() => level(one.page, 24) === 0, 20_000);
+    t.same([fsel(one.page, 24), level(one.page, 24)], [1, 0], 'heater: an output driven low');
+    t.same([fsel(one.page, 25), level(one.page, 25)], [1, 1], 'lamp: left as it was');
+  });
+
   t.test('an unknown node gives NodeNotFound', async (t) => {
     await k.kubectl(['apply', '-f', '-'], gpio('far', 'pi-nowhere', 5, 'mode: input'));
     const o = await untilReason(k, 'gpiopins', 'far', 'NodeNotFound');
