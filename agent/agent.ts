@@ -131,7 +131,11 @@ export class Agent extends EventEmitter {
     const memFile = join(opts.stateDir, 'pins.json');
     const memory: PinMemory = existsSync(memFile) ? (JSON.parse(readFileSync(memFile, 'utf8')) as PinMemory) : { pulls: {} };
     this.#gpio = new GpioReconciler({ chip: opts.chip, validator: this.#validator, memory });
-    this.#pwm = new PwmReconciler({ chip: opts.chip, ...(opts.pwm ? { backends: opts.pwm } : {}) });
+    this.#pwm = new PwmReconciler({
+      chip: opts.chip,
+      ...(opts.pwm ? { backends: opts.pwm } : {}),
+      pull: (pin, pull) => this.#gpio.setPull(pin, pull),
+    });
     this.#i2c = new I2cReconciler({
       ...(opts.i2c ? { buses: opts.i2c } : {}),
       onChange: () => this.#readingsSoon(),
@@ -388,10 +392,18 @@ export class Agent extends EventEmitter {
     this.#reportHealth(false);
     for (const [pin, level] of this.#gpio.levels(this.#desired.items)) {
       if (this.#edges?.covers(pin)) continue; // its edges are counted and reported by the watcher
-      if (this.#lastLevels.get(pin) !== level) {
-        this.#lastLevels.set(pin, level);
-        const name = this.#desired.items.find((i) => i.kind === 'gpio' && i.spec.pin === pin)?.name ?? null;
-        this.#send({ v: PROTOCOL_VERSION, type: 'event', event: 'gpio.changed', pin, value: level, name });
+      const was = this.#lastLevels.get(pin);
+      if (was === level) continue;
+      this.#lastLevels.set(pin, level);
+      const item = this.#desired.items.find((i) => i.kind === 'gpio' && i.spec.pin === pin);
+      const edge = item?.spec.mode === 'input' ? item.spec.edge : undefined;
+      // An input that asks for edges but has no watcher (no edge source here): the sampled change
+      // is its edge when it goes the way the spec asks. Anything else is a level change, not an edge.
+      if (item && was !== undefined && (edge === 'both' || edge === (level ? 'rising' : 'falling'))) {
+        const lastEdgeAt = new Date().toISOString();
+        this.#send({ v: PROTOCOL_VERSION, type: 'edges', items: [{ pin, name: item.name, count: 1, level, lastEdgeAt }], lost: 0 });
+      } else {
+        this.#send({ v: PROTOCOL_VERSION, type: 'event', event: 'gpio.changed', pin, value: level, name: item?.name ?? null });
       }
     }
     this.#maybeRenew();

@@ -4,7 +4,13 @@
  *   re-applying the same state (an agent restart, a reconnect) makes no level-changing write;
  * - an output is given its level (GPSET/GPCLR latch) before its function becomes output, so it
  *   comes up at the right level rather than at whatever the latch held;
- * - a pin no longer desired is released, not reset: it stays as it was;
+ * - a pin no longer desired (its object deleted, moved to another pin or node) is released as the
+ *   object's `releasePolicy` says: `leave` (the default) keeps it as it was, `input` makes it an
+ *   input without pull, `low` an output driven low. The policy comes from the newest spec the node
+ *   knows: the moved object's new spec, or for a deleted one the last spec applied (kept with the
+ *   pin memory, so a deletion made while the agent was down is still released by its policy);
+ * - a pin another object of the same snapshot takes is not released (no glitch between owners),
+ *   and an object refused in this snapshot keeps the pin it held (its last valid state);
  * - one claim per pin: a second object on the same pin, a reserved pin or a pin the SoC lacks is
  *   refused with a reason, and the refused object touches nothing.
  * The pin claims and reserved-pin checks here cover every kind (a PWMController claims its pin, an
@@ -18,9 +24,13 @@ import type { Validator } from '../src/api/validate.js';
 /** GPIO0/1 carry the HAT ID EEPROM bus (ID_SD/ID_SC) and are never driven by the agent. */
 export const RESERVED_PINS: ReadonlySet<number> = new Set([0, 1]);
 
-/** What the reconciler remembers between runs (persisted by the agent): pulls it has set. */
+export type GpioRelease = NonNullable<GpioSpec['releasePolicy']>;
+
+/** What the reconciler remembers between runs (persisted by the agent): pulls it has set, pins it holds. */
 export interface PinMemory {
   pulls: Record<string, Pull>;
+  /** GPIO pins applied by the last snapshot, by pin: the object holding it and its releasePolicy. */
+  held?: Record<string, { name: string; release: GpioRelease }>;
 }
 
 export interface ApplyResult {
@@ -98,6 +108,7 @@ export class GpioReconciler {
   apply(items: DesiredItem[], refused: Map<string, AppliedItem> = this.check(items)): ApplyResult {
     const out: AppliedItem[] = [];
     const changed: ApplyResult['changed'] = [];
+    const held = this.#releaseFreed(items, refused, changed);
     for (const it of items) {
       if (it.kind !== 'gpio') continue;
       const r = refused.get(`${it.kind}/${it.name}`);
@@ -105,8 +116,10 @@ export class GpioReconciler {
         out.push(r);
         continue;
       }
+      const s = it.spec as unknown as GpioSpec;
+      held[String(s.pin)] = { name: it.name, release: s.releasePolicy ?? 'leave' };
       try {
-        out.push(this.#applyGpio(it, it.spec as unknown as GpioSpec, changed));
+        out.push(this.#applyGpio(it, s, changed));
       } catch (err) {
         const e = err as { code?: string; message: string };
         out.push({
@@ -119,7 +132,54 @@ export class GpioReconciler {
         });
       }
     }
+    this.#memory.held = held;
     return { items: out, changed };
+  }
+
+  /**
+   * Releases the held pins no accepted item of `items` uses, each by its policy (see the module
+   * comment); returns what stays held (pins of objects refused in this snapshot).
+   */
+  #releaseFreed(items: DesiredItem[], refused: Map<string, AppliedItem>, changed: ApplyResult['changed']): NonNullable<PinMemory['held']> {
+    const accepted = items.filter((it) => !refused.has(`${it.kind}/${it.name}`));
+    const used = new Set(accepted.filter((it) => it.kind !== 'i2c').map((it) => it.spec.pin as number));
+    const keptNames = new Set(items.filter((it) => it.kind === 'gpio' && refused.has(`gpio/${it.name}`)).map((it) => it.name));
+    const kept: NonNullable<PinMemory['held']> = {};
+    for (const [p, h] of Object.entries(this.#memory.held ?? {})) {
+      const pin = Number(p);
+      if (used.has(pin)) continue; // another object (or this one) takes it in this snapshot
+      if (keptNames.has(h.name)) {
+        kept[p] = h;
+        continue;
+      }
+      const now = accepted.find((it) => it.kind === 'gpio' && it.name === h.name);
+      const policy = now ? ((now.spec as unknown as GpioSpec).releasePolicy ?? 'leave') : h.release;
+      try {
+        this.#release(pin, policy, h.name, changed);
+      } catch {
+        // A pin that cannot be released now is left as it is; nothing else depends on it.
+      }
+    }
+    return kept;
+  }
+
+  /** Lets a pin go as `policy` says, writing only what differs (latch before direction for `low`). */
+  #release(pin: number, policy: GpioRelease, name: string, changed: ApplyResult['changed']): void {
+    if (policy === 'leave') return;
+    const chip = this.#chip;
+    const before = chip.read(pin);
+    const mode = chip.getMode(pin);
+    if (policy === 'low') {
+      if (mode !== 'output') {
+        chip.write(pin, 0);
+        chip.mode(pin, 'output');
+      } else if (before !== 0) chip.write(pin, 0);
+    } else {
+      if (mode !== 'input') chip.mode(pin, 'input');
+      this.#pull(pin, 'none');
+    }
+    const after = chip.read(pin);
+    if (after !== before) changed.push({ pin, value: after, name });
   }
 
   #applyGpio(it: DesiredItem, s: GpioSpec, changed: ApplyResult['changed']): AppliedItem {
@@ -160,6 +220,11 @@ export class GpioReconciler {
       reason: 'Applied',
       actual: { mode: 'input', level, value: level ^ (s.activeLow ? 1 : 0), pull },
     };
+  }
+
+  /** Sets a pin's pull through the memory (for the other kinds' reconcilers, e.g. a PWM pin released as an input). */
+  setPull(pin: number, pull: Pull): void {
+    this.#pull(pin, pull);
   }
 
   /** Pulls have no read-back register on BCM283x: the agent remembers what it set and writes only a change. */

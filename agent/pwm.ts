@@ -13,17 +13,22 @@
  *   computed from the registers (bcmPwmFromRegisters / rp1PwmFromRegisters), not echoed.
  * - Software PWM cannot outlive the process that runs its thread: it is started again on every
  *   agent start, and reports the period and high time the thread runs (whole nanoseconds).
- * - `enabled: false`, a removed object, or a change of pin or implementation: the output stops
- *   and the pin is left an output at its idle level (low; high with `polarity: inversed`), not
- *   floating: a MOSFET gate or a fan driver on it stays off. The channel is released.
+ * - `enabled: false`: the output stops and the pin is left an output at its idle level (low; high
+ *   with `polarity: inversed`), not floating: a MOSFET gate or a fan driver on it stays off.
+ * - A removed object, or a change of pin or implementation, releases the pin as `releasePolicy`
+ *   says (from the newest spec the node knows: the changed spec, or the last one applied):
+ *   `stop` (the default) as for `enabled: false`; `input` stops the output and makes the pin an
+ *   input without pull (for a circuit whose own pull resistor defines "off"). The channel is free.
  * - When the agent stops, hardware PWM keeps running (the block needs no process); software PWM
  *   stops with its pins at their idle level.
  */
 import { CM_REG, PWM_PINS, PWM_REG, RP1_PWM_REG, bcmPwmFromRegisters, rp1PwmFromRegisters, type HardwarePwm } from '../src/hw/pwm.js';
 import type { TimingEngine } from '../src/hw/pwm-engine.js';
-import type { GpioChip, Level, SocName } from '../src/hw/index.js';
+import type { GpioChip, Level, Pull, SocName } from '../src/hw/index.js';
 import type { AppliedItem, DesiredItem } from '../src/api/agent.js';
 import type { PwmSpec } from '../src/api/hardware.js';
+
+export type PwmRelease = NonNullable<PwmSpec['releasePolicy']>;
 
 /** How the agent reaches the PWM hardware; each is opened once, on first use. */
 export interface PwmBackends {
@@ -51,6 +56,8 @@ interface Running {
   spec: string;
   enabled: boolean;
   inverted: boolean;
+  /** What releasing the pin does (the spec's releasePolicy). */
+  release: PwmRelease;
   route?: Route;
   /** Software PWM: what the thread runs. */
   soft?: { frequencyHz: number; duty: number; periodNs: number; highNs: number };
@@ -95,9 +102,13 @@ export class PwmReconciler {
   #hw: HardwarePwm | undefined;
   #engine: TimingEngine | undefined;
 
-  constructor(opts: { chip: GpioChip; backends?: PwmBackends }) {
+  /** Sets a pull through whoever remembers pulls (the GPIO reconciler: BCM283x pulls have no read-back). */
+  readonly #pull: (pin: number, pull: Pull) => void;
+
+  constructor(opts: { chip: GpioChip; backends?: PwmBackends; pull?: (pin: number, pull: Pull) => void }) {
     this.#chip = opts.chip;
     this.#backends = opts.backends ?? {};
+    this.#pull = opts.pull ?? ((pin, pull) => opts.chip.pull(pin, pull));
   }
 
   /** Which implementation a spec gets on this SoC; null when it asks for hardware the pin lacks. */
@@ -162,7 +173,7 @@ export class PwmReconciler {
     for (const [name, r] of [...this.#running]) {
       const it = want.get(name);
       const s = it?.spec as unknown as PwmSpec | undefined;
-      if (!s || s.pin !== r.pin || this.implementationOf(s) !== r.impl) this.#release(r);
+      if (!s || s.pin !== r.pin || this.implementationOf(s) !== r.impl) this.#release(r, s ? (s.releasePolicy ?? 'stop') : r.release);
     }
     return items.map((it) => {
       try {
@@ -185,7 +196,10 @@ export class PwmReconciler {
     const impl = this.implementationOf(s)!;
     const inverted = s.polarity === 'inversed';
     const enabled = s.enabled ?? true;
-    const key = JSON.stringify(s);
+    const release = s.releasePolicy ?? 'stop';
+    // What the output runs: releasePolicy is left out, so changing only it restarts nothing.
+    const { releasePolicy: _release, ...runs } = s;
+    const key = JSON.stringify(runs);
     const prev = this.#running.get(it.name);
     const ok = (actual: Record<string, unknown>): AppliedItem => ({
       kind: 'pwm',
@@ -200,7 +214,7 @@ export class PwmReconciler {
         // The thread is not started for an output that is off.
         if (prev?.enabled) this.#engine?.stopPwm(s.pin, { level: idleLevel(inverted) });
         this.#idle(s.pin, inverted);
-        this.#running.set(it.name, { name: it.name, pin: s.pin, impl, spec: key, enabled, inverted });
+        this.#running.set(it.name, { name: it.name, pin: s.pin, impl, spec: key, enabled, inverted, release });
         return ok({ implementation: 'software', enabled: false, level: this.#chip.read(s.pin) });
       }
       let soft = prev?.spec === key ? prev.soft : undefined;
@@ -211,7 +225,7 @@ export class PwmReconciler {
         const r = this.#engineOpen().pwm(s.pin, s.frequencyHz, inverted ? 1 - s.dutyCycle : s.dutyCycle);
         soft = { frequencyHz: r.frequencyHz, duty: inverted ? 1 - r.duty : r.duty, periodNs: r.periodNs, highNs: r.highNs };
       }
-      this.#running.set(it.name, { name: it.name, pin: s.pin, impl, spec: key, enabled, inverted, soft });
+      this.#running.set(it.name, { name: it.name, pin: s.pin, impl, spec: key, enabled, inverted, release, soft });
       return ok({
         implementation: 'software',
         enabled: true,
@@ -227,11 +241,11 @@ export class PwmReconciler {
     if (!enabled) {
       if (this.#channelEnabled(hw, route)) hw.stop(s.pin);
       this.#idle(s.pin, inverted);
-      this.#running.set(it.name, { name: it.name, pin: s.pin, impl, spec: key, enabled, inverted, route });
+      this.#running.set(it.name, { name: it.name, pin: s.pin, impl, spec: key, enabled, inverted, release, route });
       return ok({ implementation: 'hardware', channel: route.id, enabled: false, level: this.#chip.read(s.pin) });
     }
     if (!this.#hwMatches(hw, s.pin, route, s.frequencyHz, s.dutyCycle, inverted)) hw.start(s.pin, s.frequencyHz, s.dutyCycle, { inverted });
-    this.#running.set(it.name, { name: it.name, pin: s.pin, impl, spec: key, enabled, inverted, route });
+    this.#running.set(it.name, { name: it.name, pin: s.pin, impl, spec: key, enabled, inverted, release, route });
     return ok({
       implementation: 'hardware',
       channel: route.id,
@@ -321,8 +335,8 @@ export class PwmReconciler {
     } else if (this.#chip.read(pin) !== level) this.#chip.write(pin, level);
   }
 
-  /** Stops a running output and leaves its pin at the idle level; the channel is free again. */
-  #release(r: Running): void {
+  /** Stops a running output; its pin is left at the idle level (`stop`) or an input without pull (`input`). The channel is free again. */
+  #release(r: Running, policy: PwmRelease): void {
     this.#running.delete(r.name);
     try {
       if (r.impl === 'software') {
@@ -330,7 +344,10 @@ export class PwmReconciler {
       } else if (this.#hw && r.route && this.#channelEnabled(this.#hw, r.route)) {
         this.#hw.stop(r.pin);
       }
-      this.#idle(r.pin, r.inverted);
+      if (policy === 'input') {
+        if (this.#chip.getMode(r.pin) !== 'input') this.#chip.mode(r.pin, 'input');
+        this.#pull(r.pin, 'none');
+      } else this.#idle(r.pin, r.inverted);
     } catch {
       // A pin that cannot be released now is left as it is; nothing else depends on it.
     }

@@ -83,6 +83,9 @@ function toProblem(e: ValueError, prefix: string): Problem {
     code = 'required';
   } else if (e.type === ValueErrorType.ObjectAdditionalProperties) {
     code = 'additional-property';
+    // The path ends with the field's name (a JSON pointer segment: ~1 is /, ~0 is ~).
+    const field = (e.path.split('/').pop() ?? '').replace(/~1/g, '/').replace(/~0/g, '~');
+    message = `unknown field ${JSON.stringify(field)}`;
   }
   return { path: prefix + e.path, message, code };
 }

@@ -6,7 +6,11 @@
  *
  * TypeBox emits JSON Schema; a Kubernetes structural schema differs in a few ways, converted here:
  * - `additionalProperties: false` beside `properties` is refused; the API server prunes unknown
- *   fields instead (our own validation still sees the object as stored).
+ *   fields instead. Marking `spec` `x-kubernetes-preserve-unknown-fields` would keep them for our
+ *   validation to refuse, but a 1.20 API server then publishes `spec` without its properties in
+ *   OpenAPI v2, so `kubectl explain` would show none of the fields. The spec therefore prunes, and
+ *   fields a `kubectl apply` sent but the server dropped are found in the last-applied annotation
+ *   instead ({@link droppedFields}).
  * - numeric `exclusiveMinimum: 0` (JSON Schema 2019) becomes `minimum: 0, exclusiveMinimum: true`.
  * - records (`patternProperties`) become `additionalProperties: <value schema>`, and `unknown`
  *   values `x-kubernetes-preserve-unknown-fields`.
@@ -17,6 +21,7 @@ import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Name, Obj, StringEnum } from '../api/common.js';
 import { GpioSpec, I2cSpec, PwmSpec, type HwKind } from '../api/hardware.js';
 import { stringify } from 'yaml';
+import type { Problem } from '../api/errors.js';
 
 export const GROUP = 'gpio.pi-controller.io';
 export const VERSION = 'v1alpha1';
@@ -62,17 +67,33 @@ export const GpioStatus = Obj(
     level: Type.Optional(Type.Integer({ minimum: 0, maximum: 1, description: 'electrical level the node reads back' })),
     mode: Type.Optional(StringEnum(['input', 'output'], { description: 'direction the pin is set to on the node' })),
     pull: Type.Optional(Type.String({ description: 'pull resistor the node applied' })),
-    edgeCount: Type.Optional(Type.Integer({ minimum: 0, description: 'level changes seen since the object was applied' })),
-    lastEdgeTime: Type.Optional(Type.String({ format: 'date-time', description: 'when the last level change was seen' })),
+    edgeCount: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        description:
+          'edges counted on an input whose spec sets edge (only the direction it asks for); absent for outputs and inputs with edge: none',
+      }),
+    ),
+    lastEdgeTime: Type.Optional(Type.String({ format: 'date-time', description: 'when the last counted edge was seen' })),
   },
   { description: 'what the hardware did' },
 );
 export const PwmStatus = Obj(
   {
     ...common,
-    achievedFrequencyHz: Type.Optional(Type.Number({ description: 'frequency the clock divider really gives' })),
-    achievedDutyCycle: Type.Optional(Type.Number({ description: 'duty cycle the range and data registers really give' })),
-    implementation: Type.Optional(Type.String({ description: 'hardware or software, as chosen on the node' })),
+    achievedFrequencyHz: Type.Optional(
+      Type.Number({
+        description: 'frequency the output really has, in Hz: for hardware PWM computed from the clock divisor and range registers',
+      }),
+    ),
+    achievedDutyCycle: Type.Optional(
+      Type.Number({ description: 'duty cycle (0-1) the output really has: for hardware PWM data / range as the registers hold them' }),
+    ),
+    implementation: Type.Optional(
+      Type.String({
+        description: 'hardware or software: the implementation the node chose (spec auto picks hardware where the pin has it)',
+      }),
+    ),
     channel: Type.Optional(Type.String({ description: 'hardware PWM channel that drives the pin, e.g. PWM0_0 (block 0, channel 0)' })),
   },
   { description: 'what the hardware did' },
@@ -88,9 +109,31 @@ export const I2cStatus = Obj(
       }),
     ),
     lastReadTime: Type.Optional(Type.String({ format: 'date-time', description: 'when the last reading was taken' })),
+    addressHex: Type.Optional(Type.String({ description: 'spec.address in hex, e.g. 0x76 (for kubectl get)' })),
+    lastReading: Type.Optional(
+      Type.String({ description: 'the last readings on one line, name=value, values rounded to 4 decimals (for kubectl get)' }),
+    ),
   },
   { description: 'what the hardware did' },
 );
+
+/**
+ * The I2CDevice status fields that exist for `kubectl get` (a printer column cannot format):
+ * the address in hex, and the readings on one line (name=value, numbers rounded to 4 decimals,
+ * at most 200 characters).
+ */
+export function i2cDisplay(spec: Record<string, unknown> | undefined, readings: unknown): { addressHex?: string; lastReading?: string } {
+  const out: { addressHex?: string; lastReading?: string } = {};
+  if (typeof spec?.address === 'number') out.addressHex = `0x${spec.address.toString(16).padStart(2, '0')}`;
+  if (readings && typeof readings === 'object' && !Array.isArray(readings)) {
+    const parts = Object.entries(readings as Record<string, unknown>).map(
+      ([k, v]) => `${k}=${typeof v === 'number' ? String(Math.round(v * 1e4) / 1e4) : JSON.stringify(v)}`,
+    );
+    const line = parts.join(' ');
+    if (line) out.lastReading = line.length > 200 ? `${line.slice(0, 197)}...` : line;
+  }
+  return out;
+}
 
 /** The three kinds: names, columns and the REST spec each one carries. */
 export interface KindInfo {
@@ -108,7 +151,14 @@ export interface KindInfo {
 function withNode(spec: TSchema, description: string): TSchema {
   const props = (spec as unknown as { properties: Record<string, TSchema> }).properties;
   return Obj(
-    { nodeName: { ...Name, description: 'name of the node (Raspberry Pi) whose hardware this is' } as TSchema, ...props },
+    {
+      nodeName: {
+        ...Name,
+        description:
+          'name of the node (Raspberry Pi) whose hardware this is: the name its agent enrolled with, which is also its Kubernetes Node name (lowercase letters, digits and -)',
+      } as TSchema,
+      ...props,
+    },
     { description },
   );
 }
@@ -122,7 +172,6 @@ const REASON = {
   type: 'string',
   jsonPath: '.status.conditions[?(@.type=="Ready")].reason',
   description: 'why it is (not) Ready',
-  priority: 1,
 };
 
 export const KINDS: Record<HwKind, KindInfo> = {
@@ -158,7 +207,13 @@ export const KINDS: Record<HwKind, KindInfo> = {
     columns: [
       NODE,
       PIN,
-      { name: 'Mode', type: 'string', jsonPath: '.spec.implementation', description: 'hardware, software or auto' },
+      {
+        name: 'Implementation',
+        type: 'string',
+        jsonPath: '.status.implementation',
+        description: 'hardware or software, as the node chose',
+      },
+      { name: 'Channel', type: 'string', jsonPath: '.status.channel', description: 'hardware PWM channel, e.g. PWM0_0' },
       { name: 'Frequency', type: 'number', jsonPath: '.status.achievedFrequencyHz', description: 'achieved frequency (Hz)' },
       { name: 'Duty', type: 'number', jsonPath: '.status.achievedDutyCycle', description: 'achieved duty cycle' },
       PHASE,
@@ -178,8 +233,9 @@ export const KINDS: Record<HwKind, KindInfo> = {
     columns: [
       NODE,
       { name: 'Bus', type: 'integer', jsonPath: '.spec.bus', description: 'I2C bus number' },
-      { name: 'Address', type: 'integer', jsonPath: '.spec.address', description: '7-bit address' },
+      { name: 'Address', type: 'string', jsonPath: '.status.addressHex', description: '7-bit address, in hex' },
       { name: 'Decoder', type: 'string', jsonPath: '.spec.decoder', description: 'named decoder' },
+      { name: 'Reading', type: 'string', jsonPath: '.status.lastReading', description: 'the last readings' },
       PHASE,
       REASON,
       AGE,
@@ -187,15 +243,8 @@ export const KINDS: Record<HwKind, KindInfo> = {
   },
 };
 
-/** Descriptions for fields whose REST schema carries none, by property name. */
-const FALLBACK: Record<string, string> = {
-  polarity: 'normal: active high; inversed: the output is low for the duty part of the period',
-  enabled: 'false stops the output and leaves the pin low (inactive)',
-  registers: 'registers to read, each with its own poll interval and data type',
-  name: 'name the reading is reported under in status.readings',
-  scale: 'factor the raw value is multiplied by before it is reported',
-  type: 'how the bytes read are decoded: unsigned/signed, 8-32 bits, big/little endian, or raw bytes',
-};
+/** Descriptions for fields whose REST schema carries none, by property name (none left: src/api describes every field). */
+const FALLBACK: Record<string, string> = {};
 
 type Json = Record<string, unknown>;
 
@@ -230,6 +279,7 @@ function convert(s: Json, path: string): Json {
         const c = convert(sub, `${path}/${name}`);
         if (c.description === undefined && FALLBACK[name]) c.description = FALLBACK[name];
         if (c.description === undefined) throw new Error(`CRD schema: field ${path}/${name} has no description`);
+        c.description = withFacts(c);
         props[name] = c;
       }
       out.properties = props;
@@ -243,6 +293,76 @@ function convert(s: Json, path: string): Json {
   }
   // An object without declared properties (a record of unknowns) keeps what it is given.
   if (out.type === undefined && out.anyOf === undefined && out.enum === undefined) out['x-kubernetes-preserve-unknown-fields'] = true;
+  return out;
+}
+
+/**
+ * A field's description followed by what its schema allows, in words: kubectl explain (against
+ * a 1.20 API server, OpenAPI v2) shows only the type and the description, not enum, range or
+ * default. Generated from the schema so the words cannot drift from the checks.
+ */
+export function withFacts(c: Json): string {
+  const desc = String(c.description).replace(/\.?$/, '.');
+  const facts: string[] = [];
+  if (Array.isArray(c.enum))
+    facts.push(c.enum.length === 1 ? `Allowed value: ${String(c.enum[0])}.` : `Allowed values: ${c.enum.join(', ')}.`);
+  const min = c.minimum as number | undefined;
+  const max = c.maximum as number | undefined;
+  const lo = min === undefined ? undefined : c.exclusiveMinimum === true ? `greater than ${min}` : `${min}`;
+  if (lo !== undefined && max !== undefined)
+    facts.push(c.exclusiveMinimum === true ? `Range: ${lo}, at most ${max}.` : `Range: ${lo} to ${max}.`);
+  else if (lo !== undefined) facts.push(c.exclusiveMinimum === true ? `Range: ${lo}.` : `At least ${lo}.`);
+  else if (max !== undefined) facts.push(`At most ${max}.`);
+  if (typeof c.maxLength === 'number') facts.push(`At most ${c.maxLength} characters.`);
+  if (typeof c.maxItems === 'number') facts.push(`At most ${c.maxItems} items.`);
+  if (c.default !== undefined) facts.push(`Default: ${JSON.stringify(c.default).replace(/^"(.*)"$/, '$1')}.`);
+  return facts.length ? `${desc} ${facts.join(' ')}` : desc;
+}
+
+const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
+
+/**
+ * Spec fields a `kubectl apply` sent that the schema does not have: the API server dropped them
+ * (structural pruning; 1.20 has no strict field validation), but kubectl keeps what it applied in
+ * the last-applied-configuration annotation. Reported only while that annotation still describes
+ * the object (each field it sets that the schema knows has the value the object has), so a later
+ * patch or edit by other means is not judged by a stale file. Objects written without kubectl
+ * apply carry no annotation: their unknown fields are dropped unseen.
+ */
+export function droppedFields(hw: HwKind, obj: { metadata?: { annotations?: Record<string, string> }; spec?: unknown }): Problem[] {
+  const text = obj.metadata?.annotations?.[LAST_APPLIED];
+  if (!text) return [];
+  let applied: unknown;
+  try {
+    applied = (JSON.parse(text) as { spec?: unknown }).spec;
+  } catch {
+    return [];
+  }
+  const problems: Problem[] = [];
+  const known = prune(applied, KINDS[hw].spec as unknown as Json, '/spec', problems);
+  if (!problems.length || !isObj(known) || !isObj(obj.spec)) return [];
+  const now = obj.spec;
+  for (const [k, v] of Object.entries(known)) if (JSON.stringify(v) !== JSON.stringify(now[k])) return [];
+  return problems;
+}
+
+const isObj = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+/** `value` without the fields `schema` lacks (each one recorded as a problem), as the API server prunes. */
+function prune(value: unknown, schema: Json, path: string, problems: Problem[]): unknown {
+  if (Array.isArray(value)) return schema.items ? value.map((v, i) => prune(v, schema.items as Json, `${path}/${i}`, problems)) : value;
+  if (!isObj(value) || !isObj(schema.properties)) return value;
+  const props = schema.properties as Record<string, Json>;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) {
+    if (props[k]) out[k] = prune(v, props[k], `${path}/${k}`, problems);
+    else
+      problems.push({
+        path: `${path}/${k}`,
+        code: 'unknown-field',
+        message: `unknown field ${JSON.stringify(k)}: the API server dropped it (kubectl apply sent it); fix or remove it and apply again`,
+      });
+  }
   return out;
 }
 

@@ -31,7 +31,7 @@ import { Validator } from '../api/validate.js';
 import type { EventBus } from '../events/bus.js';
 import type { AgentGateway } from '../server/deps.js';
 import type { Store } from '../store/index.js';
-import { API_VERSION, FINALIZER, GROUP, KINDS, VERSION, crdFor, type Condition, type Phase } from './crds.js';
+import { API_VERSION, FINALIZER, GROUP, KINDS, VERSION, crdFor, droppedFields, i2cDisplay, type Condition, type Phase } from './crds.js';
 import { registerNodes } from './nodes.js';
 import { KeyedQueue } from './queue.js';
 import { ApiStatusError, rawOk, rawRequest } from './raw.js';
@@ -169,9 +169,11 @@ export class ClusterReconciler {
     bus.on('cluster-reconciler', 'hw.changed', (e) => {
       if (e.data.deleted) this.#retryWaiting('PinBusy');
     });
-    bus.on('cluster-reconciler', 'gpio.changed', (e) =>
-      this.#onEdge(e.data.nodeId, e.data.name, e.data.lastEdgeAt ?? e.at, e.data.edges ?? 1),
-    );
+    // Only counted edges (a gpio.changed carrying `edges`, from an input with `edge` set) go into
+    // edgeCount: an output's level change, or an unwatched input's, is not an edge.
+    bus.on('cluster-reconciler', 'gpio.changed', (e) => {
+      if (e.data.edges !== undefined) this.#onEdge(e.data.nodeId, e.data.name, e.data.lastEdgeAt ?? e.at, e.data.edges);
+    });
     if (this.#o.registerNodes ?? true) {
       await this.#registerNodes();
       const later = () => this.#registerSoon();
@@ -460,7 +462,9 @@ export class ClusterReconciler {
   /** Stores the desired state (or records why not): one savepoint of the batch's transaction. */
   #apply(e: Entry, obj: HwResource, generation: number): void {
     e.handled = generation;
-    const checked = checkSpec(this.#v, e.hw, obj.spec);
+    // Fields kubectl apply sent that the API server dropped (see droppedFields) refuse it too.
+    const dropped = droppedFields(e.hw, obj);
+    const checked = dropped.length ? { ok: false as const, problems: dropped } : checkSpec(this.#v, e.hw, obj.spec);
     if (!checked.ok) {
       e.outcome = { phase: 'Failed', reason: 'InvalidSpec', message: describeProblems(checked.problems) };
       this.#log.info({ key: `${e.hw}/${e.namespace}/${e.name}`, problems: checked.problems as Problem[] }, 'invalid spec; nothing applied');
@@ -568,6 +572,7 @@ export class ClusterReconciler {
       extra.edgeCount = e.edges;
       if (e.lastEdge) extra.lastEdgeTime = e.lastEdge;
     }
+    if (e.hw === 'i2c') Object.assign(extra, i2cDisplay(obj.spec, extra.readings)); // for kubectl get's columns
     const prev = (obj.status?.conditions ?? []).find((c) => c.type === 'Ready');
     const status = phase === 'Ready' ? 'True' : 'False';
     const ready: Condition = {

@@ -31,7 +31,7 @@ const reg = (r: Record<string, unknown>) => ({ name: 'r', register: 0, type: 'u8
 
 const CASES: Case[] = [
   // GPIOPin: the schema refuses these at the API server.
-  ['g-pin-high', 'GPIOPin', G({ pin: 54 }), 'refused'],
+  ['g-pin-high', 'GPIOPin', G({ pin: 58 }), 'refused'],
   ['g-pin-negative', 'GPIOPin', G({ pin: -1 }), 'refused'],
   ['g-pin-string', 'GPIOPin', G({ pin: 'seventeen' }), 'refused'],
   ['g-mode', 'GPIOPin', G({ mode: 'blink' }), 'refused'],

@@ -78,11 +78,11 @@ t.test('Kubernetes rig', { skip: skip ?? false, timeout: 240_000 }, async (t) =>
     const got = await k.kubectl(['get', 'gpin', 'led', '-o', 'jsonpath={.spec.pin} {.spec.pull} {.metadata.generation}']);
     t.equal(got.stdout, '17 none 1', 'short name works; schema default applied');
     const table = await k.kubectl(['get', 'gpiopins']);
-    t.match(table.stdout, /NAME\s+NODE\s+PIN\s+MODE\s+VALUE\s+PHASE\s+AGE/);
+    t.match(table.stdout, /NAME\s+NODE\s+PIN\s+MODE\s+VALUE\s+PHASE\s+REASON\s+AGE/);
 
     const bad = await k.kubectl(['apply', '-f', '-'], yaml.replace('pin: 17', 'pin: 99').replace('name: led', 'name: bad'));
     t.not(bad.status, 0);
-    t.match(bad.stderr, /spec\.pin.*less than or equal to 53/);
+    t.match(bad.stderr, /spec\.pin.*less than or equal to 57/);
     // The server publishes a new CRD's OpenAPI a few seconds after it is established.
     let explain = await k.kubectl(['explain', 'gpiopin.spec.pin']);
     for (let i = 0; i < 60 && explain.status !== 0; i++) {

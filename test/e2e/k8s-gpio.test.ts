@@ -12,6 +12,7 @@ import { ClusterReconciler, hwNameFor } from '../../src/cluster/reconciler.js';
 import { silentLogger } from '../../src/log/index.js';
 import { k8sUnavailable, startK8s, type K8sCluster } from '../support/k8s/cluster.js';
 import { newAgent, startAgent, startRig, until, type Rig, type TestAgent } from '../agent/rig.js';
+import { openChip } from '../../src/hw/index.js';
 import { bcmPwmFromRegisters, CM_REG, PWM_REG } from '../../src/hw/pwm.js';
 import type { VirtualBme280 } from '../../src/hw/devices/virtual-bme280.js';
 import { scaled } from '../support/wait.js';
@@ -129,14 +130,32 @@ t.test('GPIOPin, PWMController and I2CDevice on a real API server', { skip: skip
     const o2 = await untilReason(k, 'gpiopins', 'led', 'Applied');
     t.match(o2.status, { observedGeneration: 3, value: 1, level: 0 }, 'activeLow: logical 1 is a low level');
     t.equal(level(one.page, 17), 0);
-    // The agent reported each level change (1, 0); they are counted into status, at most one write a second.
-    let edges: any; // eslint-disable-line @typescript-eslint/no-explicit-any -- an API object
-    for (let i = 0; i < 100 && !(edges?.status?.edgeCount >= 2); i++) {
-      await new Promise((r) => setTimeout(r, 100));
-      edges = await get(k, 'gpiopins', 'led');
+    // The output's level changed three times (0 to 1 at apply, 1 to 0, 0 to 1): level changes, not
+    // edges. Readings and edges reach status within minReportIntervalMs (200 ms): none came.
+    await new Promise((r) => setTimeout(r, 1500));
+    const out = await get(k, 'gpiopins', 'led');
+    t.equal(out.status.edgeCount, undefined, 'an output (edge: none) has no edgeCount');
+    t.equal(out.status.lastEdgeTime, undefined, 'nor a lastEdgeTime');
+  });
+
+  t.test('an input with edge: rising counts its rising edges into status.edgeCount', async (t) => {
+    await k.kubectl(['apply', '-f', '-'], gpio('bell', 'pi-one', 26, 'mode: input, edge: rising'));
+    await untilReason(k, 'gpiopins', 'bell', 'Applied');
+    await new Promise((r) => setTimeout(r, 1200)); // the agent samples the input (no edge source here)
+    const world = openChip({ soc: 'bcm2711', simulate: true, gpiomem: one.page });
+    for (const v of [1, 0, 1, 0] as const) {
+      world.sim.drive(26, v);
+      await new Promise((r) => setTimeout(r, 1200));
     }
-    t.ok(edges.status.edgeCount >= 2, `edgeCount ${String(edges.status.edgeCount)}`);
-    t.match(edges.status.lastEdgeTime, /^\d{4}-\d\d-\d\dT/);
+    world.close();
+    let o: any; // eslint-disable-line @typescript-eslint/no-explicit-any -- an API object
+    for (let i = 0; i < 100 && o?.status?.edgeCount !== 2; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      o = await get(k, 'gpiopins', 'bell');
+    }
+    t.equal(o.status.edgeCount, 2, 'two rises; the falls are not counted');
+    t.match(o.status.lastEdgeTime, /^\d{4}-\d\d-\d\dT/);
+    await k.kubectl(['delete', 'gpiopin', 'bell', '--wait=true', '--timeout=30s']);
   });
 
   t.test('a dropped watch is followed by a fresh list; changes made meanwhile are not lost', async (t) => {
@@ -174,6 +193,22 @@ t.test('GPIOPin, PWMController and I2CDevice on a real API server', { skip: skip
     t.match(ok.status, { phase: 'Ready', value: 0 });
     await until(() => level(one.page, 17) === 0, 20_000);
     await k.kubectl(['delete', 'gpiopin', 'led-copy', '--wait=true', '--timeout=30s']);
+  });
+
+  t.test('releasePolicy low: kubectl delete lets the pin go low; the default (leave) keeps it', async (t) => {
+    const docs = [
+      gpio('heater', 'pi-one', 24, 'mode: output, value: 1, releasePolicy: low'),
+      gpio('lamp', 'pi-one', 25, 'mode: output, value: 1'),
+    ];
+    t.equal((await k.kubectl(['apply', '-f', '-'], docs.join('---\n'))).status, 0);
+    await untilReason(k, 'gpiopins', 'heater', 'Applied');
+    await untilReason(k, 'gpiopins', 'lamp', 'Applied');
+    t.same([level(one.page, 24), level(one.page, 25)], [1, 1]);
+    const del = await k.kubectl(['delete', 'gpiopin/heater', 'gpiopin/lamp', '--wait=true', '--timeout=30s']);
+    t.equal(del.status, 0, del.stderr);
+    await until(() => level(one.page, 24) === 0, 20_000);
+    t.same([fsel(one.page, 24), level(one.page, 24)], [1, 0], 'heater: an output driven low');
+    t.same([fsel(one.page, 25), level(one.page, 25)], [1, 1], 'lamp: left as it was');
   });
 
   t.test('an unknown node gives NodeNotFound', async (t) => {
@@ -229,12 +264,18 @@ t.test('GPIOPin, PWMController and I2CDevice on a real API server', { skip: skip
     t.equal(fsel(one.page, 18), 0b010, "GPIO18 routed to PWM0 (ALT5) in that node's GPIO page");
     t.match(
       (await k.kubectl(['get', 'pwmcontrollers', 'fan', '--no-headers'])).stdout,
-      /^fan\s+pi-one\s+18\s+hardware\s+25000\s+0\.4\s+Ready/,
+      /^fan\s+pi-one\s+18\s+hardware\s+PWM0_0\s+25000\s+0\.4\s+Ready\s+Applied/,
+      'kubectl get: implementation, channel and reason',
     );
 
     const d = await untilReason(k, 'i2cdevices', 'env', 'Applied');
     const sensor = one.sensors.get('1:118') as VirtualBme280;
     t.match(d.status, { phase: 'Ready', observedGeneration: 1, lastReadTime: /^\d{4}-\d\d-\d\dT/ });
+    t.match(
+      (await k.kubectl(['get', 'i2cdevices', 'env', '--no-headers'])).stdout,
+      /^env\s+pi-one\s+1\s+0x76\s+bme280\s+temperatureC=[\d.]+ pressureHPa=[\d.]+ humidityPercent=[\d.]+\s+Ready\s+Applied/,
+      'kubectl get: the address in hex and the last reading',
+    );
     const r = d.status.readings as { temperatureC: number; pressureHPa: number; humidityPercent: number };
     t.ok(
       Math.abs(r.temperatureC - sensor.env.temperatureC) <= 0.01,

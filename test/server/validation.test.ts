@@ -52,7 +52,7 @@ const CASES: Case[] = [
   // gpio
   { method: 'POST', path: `${HW}/gpio`, body: { name: 'g2' }, expect: ['/body/spec'] },
   { method: 'POST', path: `${HW}/gpio`, body: gpio({ mode: 'output' }), expect: ['/body/spec/pin'] },
-  { method: 'POST', path: `${HW}/gpio`, body: gpio({ pin: 54, mode: 'output' }), expect: ['/body/spec/pin'] },
+  { method: 'POST', path: `${HW}/gpio`, body: gpio({ pin: 58, mode: 'output' }), expect: ['/body/spec/pin'] },
   { method: 'POST', path: `${HW}/gpio`, body: gpio({ pin: -1, mode: 'output' }), expect: ['/body/spec/pin'] },
   { method: 'POST', path: `${HW}/gpio`, body: gpio({ pin: 4.5, mode: 'output' }), expect: ['/body/spec/pin'] },
   { method: 'POST', path: `${HW}/gpio`, body: gpio({ pin: '4', mode: 'output' }), expect: ['/body/spec/pin'] },
