@@ -18,9 +18,11 @@
  * bus address; the holder keeps working), AgentOffline (the desired state is stored and applied
  * when the agent returns), Applying, and whatever the agent reported (HardwareError, ...).
  *
- * A store object made for a custom resource is named `k8s-<namespace>-<name>` (shortened, with a
- * hash when needed); store objects with that prefix and no custom resource are removed after
- * the first full list, so a change made while the control plane was down is not left behind.
+ * A store object made for a custom resource is named `k8s-<namespace>-<name>-<hash>` (see
+ * {@link hwNameFor}: the hash of `namespace/name` makes the name injective). After the first
+ * full list, objects stored under the older, non-injective names are renamed (see
+ * `#migrateNames`), then store objects with the `k8s-` prefix and no custom resource are
+ * removed, so a change made while the control plane was down is not left behind.
  */
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -105,8 +107,24 @@ const key = (hw: HwKind, ns: string, name: string) => `${hw}/${ns}/${name}`;
 /** Key of the store-name index: a GPIOPin and an I2CDevice may share a name. */
 const byName = (hw: HwKind, hwName: string) => (hw === 'gpio' ? hwName : `${hw}:${hwName}`);
 
-/** The store object name for a custom resource: a DNS-1123 label, stable, prefixed `k8s-`. */
+/**
+ * The store object name for a custom resource: a DNS-1123 label, stable, prefixed `k8s-`, and
+ * always ending in a hash of `namespace/name` (12 hex digits), so two objects never share one
+ * stored name even where their readable parts are the same (`coll.x` and `coll-x`, or `a-b/c`
+ * and `a/b-c`). The readable part is `<namespace>-<name>` with characters outside [a-z0-9-]
+ * made `-`, cut to fit 63 characters.
+ */
 export function hwNameFor(namespace: string, name: string): string {
+  const h = createHash('sha256').update(`${namespace}/${name}`).digest('hex').slice(0, 12);
+  const plain = `k8s-${namespace}-${name}`.replace(/[^a-z0-9-]/g, '-');
+  return `${plain.slice(0, 50).replace(/-+$/, '')}-${h}`;
+}
+
+/**
+ * The name earlier releases gave a custom resource's store object. It is not injective, so it is
+ * kept only to find such objects and rename them (see `#migrateNames`).
+ */
+export function legacyHwNameFor(namespace: string, name: string): string {
   const plain = `k8s-${namespace}-${name}`.replace(/[^a-z0-9-]/g, '-');
   if (plain.length <= 63 && /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(plain)) return plain;
   const h = createHash('sha256').update(`${namespace}/${name}`).digest('hex').slice(0, 10);
@@ -141,6 +159,8 @@ export class ClusterReconciler {
   readonly #byHwName = new Map<string, string>();
   #stopped = false;
   #synced = false;
+  /** Keys seen before the first full list of every kind was done (queued once it is, see start). */
+  readonly #early = new Set<string>();
 
   constructor(opts: ClusterReconcilerOptions) {
     this.#o = opts;
@@ -180,8 +200,13 @@ export class ClusterReconciler {
       bus.on('cluster-reconciler-nodes', 'agent.connected', later);
     }
     for (const hw of HW_KINDS) await this.#startInformer(hw);
-    this.#synced = true;
+    // Objects stored under the old names are renamed before any key is worked on, then what
+    // no custom resource owns is released; only then do the keys the lists queued run.
+    this.#migrateNames();
     this.#sweep();
+    this.#synced = true;
+    for (const k of this.#early) this.#queue.add(k, { apply: true });
+    this.#early.clear();
     const poll = setInterval(() => this.#pollStatus(), this.#o.statusPollMs ?? 250);
     const resync = setInterval(() => this.#requeueAll(false), this.#o.resyncMs ?? 300_000);
     poll.unref();
@@ -219,7 +244,8 @@ export class ClusterReconciler {
         this.#log.trace({ kind: KINDS[hw].kind, type, name: obj.metadata?.name, rv: obj.metadata?.resourceVersion }, 'watch event');
         const k = key(hw, obj.metadata?.namespace ?? 'default', obj.metadata?.name ?? '');
         this.#o.trace?.('watch', k);
-        this.#queue.add(k, { apply: true });
+        if (this.#synced) this.#queue.add(k, { apply: true });
+        else this.#early.add(k);
       },
     });
     this.#informers.set(hw, inf);
@@ -299,6 +325,50 @@ export class ClusterReconciler {
   #get(k: string): HwResource | undefined {
     const [hw, ns, name] = k.split('/') as [HwKind, string, string];
     return this.#informers.get(hw)?.get(ns, name);
+  }
+
+  /**
+   * Renames store objects made under {@link legacyHwNameFor} to {@link hwNameFor}, keeping their
+   * spec, generation and status, so an upgraded control plane takes over what the agents drive
+   * instead of releasing it and claiming it again. An old name that several custom resources
+   * map to (`coll.x` and `coll-x`) goes to the one whose current spec is the stored one on that
+   * node; when none or more than one matches, it is left to the sweep (released) and each
+   * object is applied afresh under its own name.
+   */
+  #migrateNames(): void {
+    const store = this.#o.store;
+    const owners = new Map<string, { hw: HwKind; namespace: string; name: string; obj: HwResource }[]>();
+    for (const [hw, inf] of this.#informers) {
+      for (const obj of inf.list()) {
+        const namespace = obj.metadata?.namespace ?? 'default';
+        const name = obj.metadata?.name ?? '';
+        const old = `${hw}/${legacyHwNameFor(namespace, name)}`;
+        owners.set(old, [...(owners.get(old) ?? []), { hw, namespace, name, obj }]);
+      }
+    }
+    if (owners.size === 0) return;
+    for (const node of store.nodes.list({ limit: 1000 }).items) {
+      for (const hw of HW_KINDS) {
+        for (const row of store.hardware.list(node.id, hw)) {
+          const cands = owners.get(`${hw}/${row.name}`);
+          if (!cands) continue;
+          const same = (c: (typeof cands)[number]) => {
+            const checked = checkSpec(this.#v, hw, c.obj.spec);
+            return checked.ok && checked.value.nodeName === node.name && JSON.stringify(checked.value.spec) === JSON.stringify(row.spec);
+          };
+          const pick = cands.length === 1 ? cands[0]! : cands.filter(same).length === 1 ? cands.filter(same)[0]! : undefined;
+          if (!pick) continue;
+          const to = hwNameFor(pick.namespace, pick.name);
+          if (to === row.name || this.#find(node.id, hw, to)) continue;
+          store.tx(() => {
+            const next = store.hardware.rename(node.id, hw, row.name, to);
+            this.#o.bus.emit('hw.changed', { nodeId: node.id, kind: hw, name: row.name, generation: row.generation, deleted: true });
+            this.#o.bus.emit('hw.changed', { nodeId: node.id, kind: hw, name: to, generation: next.generation, deleted: false });
+          });
+          this.#log.info({ node: node.name, kind: hw, from: row.name, to }, 'stored object renamed to its injective name');
+        }
+      }
+    }
   }
 
   /** Store objects made for custom resources that no longer exist are released. */

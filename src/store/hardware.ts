@@ -57,6 +57,7 @@ export class HardwareRepo {
   readonly #setStatus;
   readonly #delete;
   readonly #byClaim;
+  readonly #rename;
 
   constructor(db: Database) {
     this.#insert = db.prepare(
@@ -67,6 +68,7 @@ export class HardwareRepo {
     this.#replace = db.prepare('UPDATE hw_desired SET spec = ?, claim = ?, generation = generation + 1, updated_at = ? WHERE id = ?');
     this.#setStatus = db.prepare('UPDATE hw_desired SET status = ? WHERE id = ?');
     this.#delete = db.prepare('DELETE FROM hw_desired WHERE id = ?');
+    this.#rename = db.prepare('UPDATE hw_desired SET name = ?, updated_at = ? WHERE id = ?');
     this.#byClaim = db.prepare<[string, string], { kind: string; name: string }>(
       'SELECT kind, name FROM hw_desired WHERE node_id = ? AND claim = ?',
     );
@@ -117,6 +119,22 @@ export class HardwareRepo {
   /** Written by the agent link when the agent reports what it applied. */
   setStatus(id: string, status: HwStatus): void {
     this.#setStatus.run(JSON.stringify(status), id);
+  }
+
+  /**
+   * Gives an object a new name, keeping its id, spec, generation, status and claim (used when
+   * the naming of objects made for custom resources changes).
+   * @throws ConflictError when `to` exists on the node; NotFoundError when `from` does not.
+   */
+  rename(nodeId: string, kind: HwKind, from: string, to: string): HwObject {
+    const cur = this.require(nodeId, kind, from);
+    try {
+      this.#rename.run(to, nowIso(), cur.id);
+    } catch (err) {
+      if (isUniqueViolation(err)) throw new ConflictError(`${kind}/${to} exists on this node`, { kind, name: to });
+      throw err;
+    }
+    return this.require(nodeId, kind, to);
   }
 
   delete(nodeId: string, kind: HwKind, name: string): HwObject {
