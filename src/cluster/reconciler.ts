@@ -88,8 +88,9 @@ interface Entry {
   /** Generation this process applied (stored or refused); 0 when none. */
   handled: number;
   outcome: { reason: string; message: string; phase: Phase } | null;
-  /** JSON of the status last written (to skip writes that change nothing). */
+  /** JSON of the status last written, and the resourceVersion of the object that write replaced. */
   written: string;
+  writtenOver: string;
   writtenAt: number;
   edges: number;
   lastEdge: string | null;
@@ -468,6 +469,7 @@ export class ClusterReconciler {
         handled: 0,
         outcome: null,
         written: '',
+        writtenOver: '',
         writtenAt: 0,
         edges: 0,
         lastEdge: null,
@@ -672,7 +674,12 @@ export class ClusterReconciler {
             updatedAt: undefined,
           })
         : '';
-      if (cmp === had || (cmp === e.written && obj.status?.observedGeneration === status.observedGeneration)) return;
+      // Compared with the status the object has, not with what this process wrote last: a status
+      // someone else wrote (a forged Ready=True) is corrected on the next event or resync. The one
+      // exception is the cache not having seen our own write yet (same resourceVersion as the
+      // object that write replaced): its watch event is on the way.
+      if (cmp === had) return;
+      if (cmp === e.written && e.writtenOver !== '' && obj.metadata?.resourceVersion === e.writtenOver) return;
       // Sent to a connected agent moments ago: its report is about to come; write once, then.
       const since = this.#awaiting.get(k);
       if (
@@ -687,6 +694,7 @@ export class ClusterReconciler {
       const r = await rawRequest(this.#o.kubeConfig, 'PUT', `${path}/status`, body);
       if (r.status === 200) {
         e.written = cmp;
+        e.writtenOver = obj.metadata?.resourceVersion ?? '';
         e.writtenAt = Date.now();
         this.#o.trace?.('status', k);
         return;
