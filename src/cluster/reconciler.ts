@@ -38,7 +38,7 @@ import { registerNodes } from './nodes.js';
 import { KeyedQueue } from './queue.js';
 import { ApiStatusError, rawOk, rawRequest } from './raw.js';
 import { WatchCache } from './watch.js';
-import { checkSpec, describeProblems } from './validate.js';
+import { checkOnNode, checkSpec, describeProblems } from './validate.js';
 
 /** A custom resource as the informers hold it. */
 export interface HwResource extends KubernetesObject {
@@ -464,7 +464,9 @@ export class ClusterReconciler {
         hw,
         namespace,
         name,
-        nodeId: null,
+        // Where this object's last stored state is (after a restart too): a spec refused later
+        // leaves it there, and a move to another node releases it.
+        nodeId: this.#o.store.hardware.findByName(hw, hwNameFor(namespace, name))[0]?.nodeId ?? null,
         hwName: hwNameFor(namespace, name),
         handled: 0,
         outcome: null,
@@ -549,6 +551,13 @@ export class ClusterReconciler {
         reason: 'NodeNotFound',
         message: `no node named ${JSON.stringify(nodeName)} is known to the control plane`,
       };
+      return;
+    }
+    // What the agent would refuse on this node's SoC is refused here, before anything is stored:
+    // the last valid state stays stored and applied.
+    const refusal = checkOnNode(e.hw, spec, node.labels.soc);
+    if (refusal) {
+      e.outcome = { phase: 'Failed', ...refusal };
       return;
     }
     try {

@@ -58,6 +58,7 @@ export class HardwareRepo {
   readonly #delete;
   readonly #byClaim;
   readonly #rename;
+  readonly #byName;
 
   constructor(db: Database) {
     this.#insert = db.prepare(
@@ -68,6 +69,7 @@ export class HardwareRepo {
     this.#replace = db.prepare('UPDATE hw_desired SET spec = ?, claim = ?, generation = generation + 1, updated_at = ? WHERE id = ?');
     this.#setStatus = db.prepare('UPDATE hw_desired SET status = ? WHERE id = ?');
     this.#delete = db.prepare('DELETE FROM hw_desired WHERE id = ?');
+    this.#byName = db.prepare<[string, string], Row>('SELECT * FROM hw_desired WHERE kind = ? AND name = ? ORDER BY node_id');
     this.#rename = db.prepare('UPDATE hw_desired SET name = ?, updated_at = ? WHERE id = ?');
     this.#byClaim = db.prepare<[string, string], { kind: string; name: string }>(
       'SELECT kind, name FROM hw_desired WHERE node_id = ? AND claim = ?',
@@ -100,6 +102,11 @@ export class HardwareRepo {
 
   list<K extends HwKind>(nodeId: string, kind: K): HwObject<K>[] {
     return this.#list.all(nodeId, kind).map((r) => toObj<K>(r));
+  }
+
+  /** Objects of one kind and name on any node. */
+  findByName<K extends HwKind>(kind: K, name: string): HwObject<K>[] {
+    return this.#byName.all(kind, name).map((r) => toObj<K>(r));
   }
 
   /** Replaces the spec; the generation grows only when the spec really changes. */
