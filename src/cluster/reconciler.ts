@@ -37,6 +37,7 @@ import { API_VERSION, FINALIZER, GROUP, KINDS, VERSION, crdFor, type Condition, 
 import { registerNodes } from './nodes.js';
 import { KeyedQueue } from './queue.js';
 import { ApiStatusError, rawOk, rawRequest } from './raw.js';
+import { EventRecorder } from './events.js';
 import { WatchCache } from './watch.js';
 import { checkOnNode, checkSpec, describeProblems } from './validate.js';
 
@@ -67,6 +68,8 @@ export interface ClusterReconcilerOptions {
   minReportIntervalMs?: number;
   /** Install or upgrade the CRDs on start (default true). */
   installCrds?: boolean;
+  /** Record Kubernetes Events on the objects (default true); see events.ts. */
+  events?: boolean;
   /** Create or label a Node object per stored node (default true); see nodes.ts. */
   registerNodes?: boolean;
   /**
@@ -94,6 +97,8 @@ interface Entry {
   writtenAt: number;
   edges: number;
   lastEdge: string | null;
+  /** The Ready reason the last event was about (the object's own when first seen). */
+  eventReason: string;
 }
 
 interface Req {
@@ -158,6 +163,7 @@ export class ClusterReconciler {
   readonly #retries = new Map<string, number>();
   /** Store object name (gpio, i2c) to key, for the agent's level-change and readings reports. */
   readonly #byHwName = new Map<string, string>();
+  readonly #events: EventRecorder | undefined;
   #stopped = false;
   #synced = false;
   /** Keys seen before the first full list of every kind was done (queued once it is, see start). */
@@ -166,6 +172,7 @@ export class ClusterReconciler {
   constructor(opts: ClusterReconcilerOptions) {
     this.#o = opts;
     this.#log = opts.log;
+    this.#events = (opts.events ?? true) ? new EventRecorder({ kubeConfig: opts.kubeConfig, log: opts.log }) : undefined;
     this.#queue = new KeyedQueue<Req>(
       (k, r) => this.#run(k, r),
       (a, b) => ({ apply: a.apply || b.apply }),
@@ -475,6 +482,7 @@ export class ClusterReconciler {
         writtenAt: 0,
         edges: 0,
         lastEdge: null,
+        eventReason: (obj.status?.conditions ?? []).find((c) => c.type === 'Ready')?.reason ?? '',
       };
       this.#entries.set(k, e);
       if (hw === 'gpio' || hw === 'i2c') this.#byHwName.set(byName(hw, e.hwName), k);
@@ -484,6 +492,7 @@ export class ClusterReconciler {
       else this.#releaseEverywhere(hw, e.hwName);
       e.nodeId = null;
       await this.#dropFinalizer(hw, obj);
+      this.#events?.forget(obj.metadata?.uid ?? '');
       this.#entries.delete(k);
       this.#byHwName.delete(byName(hw, e.hwName));
       this.#awaiting.delete(k);
@@ -704,6 +713,7 @@ export class ClusterReconciler {
       if (r.status === 200) {
         e.written = cmp;
         e.writtenOver = obj.metadata?.resourceVersion ?? '';
+        this.#event(e, obj, status);
         e.writtenAt = Date.now();
         this.#o.trace?.('status', k);
         return;
@@ -714,6 +724,30 @@ export class ClusterReconciler {
       const fresh = await rawRequest(this.#o.kubeConfig, 'GET', path);
       obj = fresh.status === 200 ? (fresh.body as HwResource) : undefined;
     }
+  }
+
+  /**
+   * Records an Event when the Ready reason changes: Normal for Applied, Warning for the rest.
+   * `Applying` (a change on its way, usually for milliseconds) makes none, so spec changes that
+   * end Applied again leave no trace beyond the first.
+   */
+  #event(e: Entry, obj: HwResource, status: Record<string, unknown>): void {
+    const c = (status.conditions as Condition[])[0];
+    if (!this.#events || !c || c.reason === 'Applying' || c.reason === e.eventReason) return;
+    e.eventReason = c.reason;
+    const node = typeof obj.spec?.nodeName === 'string' ? obj.spec.nodeName : '';
+    const message = c.reason === 'Applied' ? `generation ${String(status.observedGeneration)} applied on node ${node}` : c.message;
+    this.#events.record(
+      { apiVersion: API_VERSION, kind: KINDS[e.hw].kind, namespace: e.namespace, name: e.name, uid: obj.metadata?.uid ?? '' },
+      c.reason === 'Applied' ? 'Normal' : 'Warning',
+      c.reason,
+      message,
+    );
+  }
+
+  /** Resolves when the events recorded so far have been sent (tests). */
+  async flushEvents(): Promise<void> {
+    await this.#events?.flush();
   }
 
   async #addFinalizer(hw: HwKind, obj: HwResource): Promise<void> {
