@@ -33,6 +33,7 @@ import { Validator } from '../api/validate.js';
 import type { EventBus } from '../events/bus.js';
 import type { AgentGateway } from '../server/deps.js';
 import type { Store } from '../store/index.js';
+import { sameSpec } from '../store/hardware.js';
 import { API_VERSION, FINALIZER, GROUP, KINDS, VERSION, crdFor, type Condition, type Phase } from './crds.js';
 import { registerNodes } from './nodes.js';
 import { KeyedQueue } from './queue.js';
@@ -362,7 +363,7 @@ export class ClusterReconciler {
           if (!cands) continue;
           const same = (c: (typeof cands)[number]) => {
             const checked = checkSpec(this.#v, hw, c.obj.spec);
-            return checked.ok && checked.value.nodeName === node.name && JSON.stringify(checked.value.spec) === JSON.stringify(row.spec);
+            return checked.ok && checked.value.nodeName === node.name && sameSpec(checked.value.spec, row.spec);
           };
           const pick = cands.length === 1 ? cands[0]! : cands.filter(same).length === 1 ? cands.filter(same)[0]! : undefined;
           if (!pick) continue;

@@ -46,6 +46,22 @@ export function claimOf<K extends HwKind>(kind: K, spec: HwSpecs[K]): string {
   return `pin:${(spec as HwSpecs['gpio' | 'pwm']).pin}`;
 }
 
+/** JSON with object keys in sorted order: two specs that differ only in key order are the same. */
+function canonical(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
+  if (v !== null && typeof v === 'object')
+    return `{${Object.keys(v)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
+  return JSON.stringify(v);
+}
+
+/** Whether two specs are equal (whatever the order of their keys). */
+export function sameSpec(a: unknown, b: unknown): boolean {
+  return canonical(a) === canonical(b);
+}
+
 /** Status of an object no agent has reported on yet. */
 const PENDING: HwStatus = { phase: 'Pending', reason: 'NoAgent', observedGeneration: 0, updatedAt: null };
 
@@ -112,7 +128,7 @@ export class HardwareRepo {
   /** Replaces the spec; the generation grows only when the spec really changes. */
   replace<K extends HwKind>(nodeId: string, kind: K, name: string, spec: HwSpecs[K]): HwObject<K> {
     const cur = this.require(nodeId, kind, name);
-    if (JSON.stringify(cur.spec) === JSON.stringify(spec)) return cur;
+    if (sameSpec(cur.spec, spec)) return cur;
     const claim = claimOf(kind, spec);
     try {
       this.#replace.run(JSON.stringify(spec), claim, nowIso(), cur.id);

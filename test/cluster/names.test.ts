@@ -138,21 +138,26 @@ t.test('objects whose old names coincide', { skip: skip ?? false, timeout: 240_0
     const store = openStore({ file });
     t.teardown(() => store.close());
     const node = store.nodes.create({ name: 'pi-m' }, 'ready');
+    await create(k, 'default', 'coll.x', { nodeName: 'pi-m', pin: 5, mode: 'output', value: 1 });
+    await create(k, 'default', 'coll-x', { nodeName: 'pi-m', pin: 6, mode: 'output', value: 1 });
+    await create(k, 'default', 'led', { nodeName: 'pi-m', pin: 20, mode: 'output', value: 1 });
+    // The spec as an older release stored it: the object's spec (with the schema's defaults) without nodeName.
+    const stored = async (name: string) => {
+      const { nodeName, ...rest } = (await k.api('GET', `${BASE}/namespaces/default/gpiopins/${name}`)).body.spec;
+      t.equal(nodeName, 'pi-m');
+      return rest;
+    };
     const spec = (pin: number) => ({ pin, mode: 'output' as const, value: 1 as const });
     // What an older release left: one row for the colliding pair (the last writer, coll-x on
     // pin 6; pin 5 was driven with no owner), one for an ordinary object (twice changed, so
     // generation 3), and one whose custom resource is gone.
-    store.hardware.create(node.id, 'gpio', legacyHwNameFor('default', 'coll-x'), spec(6));
+    store.hardware.create(node.id, 'gpio', legacyHwNameFor('default', 'coll-x'), await stored('coll-x'));
     store.hardware.create(node.id, 'gpio', legacyHwNameFor('default', 'led'), spec(20));
     store.hardware.replace(node.id, 'gpio', legacyHwNameFor('default', 'led'), { ...spec(20), value: 0 });
-    const led = store.hardware.replace(node.id, 'gpio', legacyHwNameFor('default', 'led'), spec(20));
+    const led = store.hardware.replace(node.id, 'gpio', legacyHwNameFor('default', 'led'), await stored('led'));
     store.hardware.create(node.id, 'gpio', legacyHwNameFor('default', 'gone'), spec(21));
     t.equal(led.generation, 3);
     const collOld = store.hardware.require(node.id, 'gpio', legacyHwNameFor('default', 'coll-x'));
-
-    await create(k, 'default', 'coll.x', { nodeName: 'pi-m', pin: 5, mode: 'output', value: 1 });
-    await create(k, 'default', 'coll-x', { nodeName: 'pi-m', pin: 6, mode: 'output', value: 1 });
-    await create(k, 'default', 'led', { nodeName: 'pi-m', pin: 20, mode: 'output', value: 1 });
 
     const rec = reconciler(t, k, store);
     await rec.start();
