@@ -35,7 +35,7 @@ import type { AgentGateway } from '../server/deps.js';
 import type { Store } from '../store/index.js';
 import { sameSpec } from '../store/hardware.js';
 import { API_VERSION, FINALIZER, GROUP, KINDS, VERSION, crdFor, type Condition, type Phase } from './crds.js';
-import { registerNodes } from './nodes.js';
+import { registerNodes, rememberSoc } from './nodes.js';
 import { KeyedQueue } from './queue.js';
 import { ApiStatusError, rawOk, rawRequest } from './raw.js';
 import { EventRecorder } from './events.js';
@@ -73,6 +73,11 @@ export interface ClusterReconcilerOptions {
   events?: boolean;
   /** Create or label a Node object per stored node (default true); see nodes.ts. */
   registerNodes?: boolean;
+  /**
+   * How often the Node objects with no kubelet get their conditions and heartbeat written again
+   * (default 20 s: under the node lifecycle controller's 40 s grace period).
+   */
+  nodeHeartbeatMs?: number;
   /**
    * Called at each step of a key's way through (benchmarks time the stages): `watch` (the watch
    * event arrived), `stored` (the desired state is in the store and sent on), `status` (a status
@@ -186,7 +191,12 @@ export class ClusterReconciler {
   async start(): Promise<void> {
     if (this.#o.installCrds ?? true) await installCrds(this.#o.kubeConfig, this.#log);
     const bus = this.#o.bus;
-    bus.on('cluster-reconciler', 'agent.connected', (e) => this.#touchNode(e.data.nodeId));
+    bus.on('cluster-reconciler', 'agent.connected', (e) => {
+      // The SoC from the agent's hello becomes the node's soc label when it has none (checked
+      // against before anything is stored, and shown as pi-controller.io/soc on the Node).
+      rememberSoc(this.#o.store, bus, e.data.nodeId, e.data.soc, this.#log);
+      this.#touchNode(e.data.nodeId);
+    });
     bus.on('cluster-reconciler', 'agent.disconnected', (e) => this.#touchNode(e.data.nodeId));
     bus.on('cluster-reconciler', 'node.created', () => this.#retryWaiting('NodeNotFound'));
     // The agent's report is stored: its status is written now, not at the next poll.
@@ -207,6 +217,10 @@ export class ClusterReconciler {
       bus.on('cluster-reconciler-nodes', 'node.created', later);
       bus.on('cluster-reconciler-nodes', 'node.updated', later);
       bus.on('cluster-reconciler-nodes', 'agent.connected', later);
+      bus.on('cluster-reconciler-nodes', 'agent.disconnected', later);
+      const beat = setInterval(later, this.#o.nodeHeartbeatMs ?? 20_000);
+      beat.unref();
+      this.#timers.push(beat);
     }
     for (const hw of HW_KINDS) await this.#startInformer(hw);
     // Objects stored under the old names are renamed before any key is worked on, then what
