@@ -33,7 +33,7 @@ import { Validator } from '../api/validate.js';
 import type { EventBus } from '../events/bus.js';
 import type { AgentGateway } from '../server/deps.js';
 import type { Store } from '../store/index.js';
-import { sameSpec } from '../store/hardware.js';
+import { canonicalJson, sameSpec } from '../store/hardware.js';
 import { API_VERSION, FINALIZER, GROUP, KINDS, VERSION, crdFor, type Condition, type Phase } from './crds.js';
 import { registerNodes, rememberSoc } from './nodes.js';
 import { KeyedQueue } from './queue.js';
@@ -111,6 +111,10 @@ interface Req {
   /** Apply the spec (false: only bring the status up to date). */
   apply: boolean;
 }
+
+/** Status fields that change with readings and edges alone (written at most once per minReportIntervalMs). */
+const REPORT_BLANK = { edgeCount: undefined, lastEdgeTime: undefined, readings: undefined, lastReadTime: undefined, updatedAt: undefined };
+const blankTimes = (cs: Condition[]) => cs.map((c) => ({ ...c, lastTransitionTime: '' }));
 
 /** How long an object may wait for its agent's report before Pending/Applying is written. */
 const PENDING_GRACE_MS = 1000;
@@ -695,13 +699,14 @@ export class ClusterReconciler {
     let obj = this.#get(k);
     for (let attempt = 0; obj && attempt < 5; attempt++) {
       const status = this.#statusOf(e, obj);
-      const cmp = JSON.stringify({
+      // Canonical JSON on both sides: the API server sends the status back with its keys sorted.
+      const cmp = canonicalJson({
         ...status,
         conditions: (status.conditions as Condition[]).map((c) => ({ ...c, lastTransitionTime: '' })),
         updatedAt: undefined,
       });
       const had = obj.status
-        ? JSON.stringify({
+        ? canonicalJson({
             ...obj.status,
             conditions: (obj.status.conditions ?? []).map((c) => ({ ...c, lastTransitionTime: '' })),
             updatedAt: undefined,
@@ -712,6 +717,17 @@ export class ClusterReconciler {
       // exception is the cache not having seen our own write yet (same resourceVersion as the
       // object that write replaced): its watch event is on the way.
       if (cmp === had) return;
+      // Only readings or edge counts changed, and a status was written moments ago: left to the
+      // rate-limited report pass (a watch event of our own write must not bypass the limit).
+      if (
+        Date.now() - e.writtenAt < (this.#o.minReportIntervalMs ?? 1000) &&
+        obj.status &&
+        canonicalJson({ ...status, ...REPORT_BLANK, conditions: blankTimes(status.conditions as Condition[]) }) ===
+          canonicalJson({ ...obj.status, ...REPORT_BLANK, conditions: blankTimes(obj.status.conditions ?? []) })
+      ) {
+        this.#reports.add(k);
+        return;
+      }
       if (cmp === e.written && e.writtenOver !== '' && obj.metadata?.resourceVersion === e.writtenOver) return;
       // Sent to a connected agent moments ago: its report is about to come; write once, then.
       const since = this.#awaiting.get(k);

@@ -46,20 +46,26 @@ export function claimOf<K extends HwKind>(kind: K, spec: HwSpecs[K]): string {
   return `pin:${(spec as HwSpecs['gpio' | 'pwm']).pin}`;
 }
 
-/** JSON with object keys in sorted order: two specs that differ only in key order are the same. */
-function canonical(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
-  if (v !== null && typeof v === 'object')
-    return `{${Object.keys(v)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`)
-      .join(',')}}`;
+/**
+ * JSON with object keys in sorted order and undefined members left out (as JSON.stringify
+ * does): two values that differ only in key order give the same text. The API server sends
+ * custom resources with their keys sorted, whatever order they were written in.
+ */
+export function canonicalJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map((x) => (x === undefined ? 'null' : canonicalJson(x))).join(',')}]`;
+  if (v !== null && typeof v === 'object') {
+    const o = v as Record<string, unknown>;
+    const keys = Object.keys(o)
+      .filter((k) => o[k] !== undefined)
+      .sort();
+    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`).join(',')}}`;
+  }
   return JSON.stringify(v);
 }
 
 /** Whether two specs are equal (whatever the order of their keys). */
 export function sameSpec(a: unknown, b: unknown): boolean {
-  return canonical(a) === canonical(b);
+  return canonicalJson(a) === canonicalJson(b);
 }
 
 /** Status of an object no agent has reported on yet. */
