@@ -20,9 +20,10 @@ import type { GpioChip, Level, Pull } from '../src/hw/index.js';
 import type { AppliedItem, DesiredItem } from '../src/api/agent.js';
 import { HW_SPEC_SCHEMAS, type GpioSpec } from '../src/api/hardware.js';
 import type { Validator } from '../src/api/validate.js';
+import { RESERVED_PINS } from '../src/api/soc.js';
 
-/** GPIO0/1 carry the HAT ID EEPROM bus (ID_SD/ID_SC) and are never driven by the agent. */
-export const RESERVED_PINS: ReadonlySet<number> = new Set([0, 1]);
+/** GPIO0/1 (the HAT ID EEPROM bus), never driven by the agent: the table in src/api/soc.ts. */
+export { RESERVED_PINS };
 
 export type GpioRelease = NonNullable<GpioSpec['releasePolicy']>;
 

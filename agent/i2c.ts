@@ -17,17 +17,15 @@ import type { I2cRegister, I2cSpec } from '../src/api/hardware.js';
 import type { RegisterBus } from '../src/hw/devices/register-bus.js';
 import { Bme280 } from '../src/hw/devices/bme280.js';
 import { Ads1115, ADS1115_MUX } from '../src/hw/devices/ads1115.js';
+import { DECODERS } from '../src/api/soc.js';
 
 /** How the agent reaches an I2C bus: `/dev/i2c-N` on a Pi, a virtual bus in simulated mode. */
 export interface I2cBuses {
   open(bus: number): RegisterBus & { close?(): void };
 }
 
-/** Decoders the agent knows, with the 7-bit addresses each chip can have. */
-export const DECODERS: Record<string, { addresses: number[] }> = {
-  bme280: { addresses: [0x76, 0x77] },
-  ads1115: { addresses: [0x48, 0x49, 0x4a, 0x4b] },
-};
+/** Decoders the agent knows, with the 7-bit addresses each chip can have (src/api/soc.ts). */
+export { DECODERS };
 
 const SIZES: Record<Exclude<I2cRegister['type'], 'bytes'>, number> = {
   u8: 1,

@@ -24,7 +24,8 @@ export interface EventMap {
   'token.revoked': { id: string; name: string };
   'discovery.found': DiscoveryResult;
   'backup.created': BackupInfo;
-  'agent.connected': { nodeId: string; node: string; agentVersion: string; simulated: boolean };
+  /** `soc`: the SoC family the agent detected (or was told to simulate), from its hello. */
+  'agent.connected': { nodeId: string; node: string; agentVersion: string; simulated: boolean; soc?: string };
   'agent.disconnected': { nodeId: string; node: string };
   /** A link or message the agent endpoint refused (node null when the peer was not identified), or a message an agent refused. */
   'agent.refused': { node: string | null; reason: string; message: string };

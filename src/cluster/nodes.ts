@@ -9,13 +9,29 @@
  *   `soc`, `i2c-buses`, ... there), e.g. `pi-controller.io/soc=bcm2711`.
  *
  * A node that already exists (K3s registered it through its kubelet) only gets the labels
- * merged in; one that does not is created, as a kubelet would, and stays NotReady until one runs.
+ * merged in. One that does not is created here, and no kubelet posts its status, which
+ * `kubectl get nodes` would show as STATUS `Unknown`. Such a node (annotated
+ * `pi-controller.io/kubelet: none`) gets instead:
+ *
+ * - the taint `pi-controller.io/no-kubelet=true:NoSchedule`, so no pod is scheduled where nothing
+ *   would run it (DaemonSets tolerate `unschedulable`, not this taint);
+ * - a `Ready` condition kept by the control plane: False with reason `NoKubelet` (STATUS
+ *   `NotReady`, which is the truth for pods), and a `PiControllerAgent` condition True/False
+ *   with reason `AgentConnected`/`AgentOffline` and the agent's last health report (SoC
+ *   temperature, under-voltage or throttling). Both carry a heartbeat refreshed by every
+ *   registration pass (the reconciler runs one every `nodeHeartbeatMs`), so the node lifecycle
+ *   controller does not turn them into `Unknown`.
+ *
+ * The SoC an agent reports in its hello is stored as the node's `soc` label when it has none
+ * (see {@link rememberSoc}), so an enrolled node gets `pi-controller.io/soc` too.
  */
 import type { Logger } from 'pino';
 import { CoreV1Api, type KubeConfig, type V1Node } from '@kubernetes/client-node';
 import type { Node } from '../api/nodes.js';
+import type { EventBus } from '../events/bus.js';
 import type { AgentGateway } from '../server/deps.js';
 import type { Store } from '../store/index.js';
+import { rawRequest } from './raw.js';
 
 export const LABEL_PREFIX = 'pi-controller.io/';
 
@@ -46,6 +62,90 @@ function status(err: unknown): number {
   return typeof c === 'number' ? c : 0;
 }
 
+/** Marks a Node object this control plane created (no kubelet runs there). */
+export const NO_KUBELET_ANNOTATION = `${LABEL_PREFIX}kubelet`;
+export const NO_KUBELET_TAINT = { key: `${LABEL_PREFIX}no-kubelet`, value: 'true', effect: 'NoSchedule' };
+
+interface NodeCondition {
+  type: string;
+  status: 'True' | 'False' | 'Unknown';
+  reason: string;
+  message: string;
+  lastHeartbeatTime: string;
+  lastTransitionTime: string;
+}
+
+const iso = (d = new Date()) => d.toISOString().replace(/\.\d+Z$/, 'Z');
+
+/** What the agent's last health report says, in a few words (for the condition message). */
+function healthText(health: Record<string, unknown> | null): string {
+  if (!health) return 'no health report yet';
+  const parts: string[] = [];
+  if (typeof health.socTempC === 'number') parts.push(`SoC ${health.socTempC.toFixed(1)} °C`);
+  const th = health.throttled as Record<string, unknown> | undefined;
+  if (th && typeof th === 'object') {
+    const now = Object.entries(th).filter(
+      ([k, v]) => v === true && !k.toLowerCase().includes('occurred') && !k.toLowerCase().includes('since'),
+    );
+    parts.push(now.length ? `now: ${now.map(([k]) => k).join(', ')}` : 'no under-voltage or throttling');
+  }
+  return parts.length ? parts.join('; ') : 'health reported';
+}
+
+/**
+ * The conditions of a Node object with no kubelet: Ready=False (NoKubelet) and the agent's
+ * state, keeping each one's lastTransitionTime while its status and reason stay the same.
+ */
+export function nodeConditions(
+  agent: { connected: boolean; since: string | null; health: Record<string, unknown> | null } | undefined,
+  prev: { type?: string; status?: string; reason?: string; lastTransitionTime?: unknown }[] = [],
+  now = new Date(),
+): NodeCondition[] {
+  const connected = agent?.connected ?? false;
+  const make = (type: string, status: NodeCondition['status'], reason: string, message: string): NodeCondition => {
+    const p = prev.find((c) => c.type === type);
+    // client-node reads times as Date objects; a raw answer has strings.
+    const was = p?.lastTransitionTime instanceof Date ? iso(p.lastTransitionTime) : p?.lastTransitionTime;
+    const same = p && p.status === status && p.reason === reason && typeof was === 'string';
+    return { type, status, reason, message, lastHeartbeatTime: iso(now), lastTransitionTime: same ? was : iso(now) };
+  };
+  return [
+    make('Ready', 'False', 'NoKubelet', 'no kubelet runs on this node (registered by pi-controller): pods are not scheduled here'),
+    connected
+      ? make(
+          'PiControllerAgent',
+          'True',
+          'AgentConnected',
+          `the pi-controller agent is connected since ${agent?.since ?? '?'}; ${healthText(agent?.health ?? null)}`,
+        )
+      : make(
+          'PiControllerAgent',
+          'False',
+          'AgentOffline',
+          'the pi-controller agent is not connected; GPIO, PWM and I2C objects wait for it',
+        ),
+  ];
+}
+
+/**
+ * Stores the SoC an agent reported as the node's `soc` label when the node has none (probing
+ * may have stored one already; a different report is logged and the stored label kept). Emits
+ * `node.updated` when it wrote.
+ */
+export function rememberSoc(store: Store, bus: EventBus, nodeId: string, soc: string | undefined, log?: Logger): void {
+  if (!soc) return;
+  const node = store.nodes.get(nodeId);
+  if (!node) return;
+  const cur = node.labels.soc;
+  if (cur === soc) return;
+  if (cur !== undefined) {
+    log?.warn({ node: node.name, stored: cur, reported: soc }, 'the agent reports another SoC than the node label; the label is kept');
+    return;
+  }
+  const next = store.nodes.update(nodeId, { labels: { ...node.labels, soc } });
+  bus.emit('node.updated', next);
+}
+
 /** Creates or labels one Node object per stored node; returns the names written. */
 export async function registerNodes(kc: KubeConfig, store: Store, agents: AgentGateway | undefined, log?: Logger): Promise<string[]> {
   const api = kc.makeApiClient(CoreV1Api);
@@ -54,8 +154,9 @@ export async function registerNodes(kc: KubeConfig, store: Store, agents: AgentG
   for (const node of store.nodes.list({ limit: 1000 }).items) {
     if (node.state === 'retired') continue;
     const labels = nodeLabels(node, withAgent.has(node.name) || (agents?.status(node.id).connected ?? false));
+    let cur: V1Node;
     try {
-      const cur = await api.readNode({ name: node.name });
+      cur = await api.readNode({ name: node.name });
       const ops = Object.entries(labels)
         .filter(([k, v]) => cur.metadata?.labels?.[k] !== v)
         .map(([k, v]) => ({ op: 'add', path: `/metadata/labels/${k.replace(/~/g, '~0').replace(/\//g, '~1')}`, value: v }));
@@ -63,8 +164,25 @@ export async function registerNodes(kc: KubeConfig, store: Store, agents: AgentG
       if (ops.length) await api.patchNode({ name: node.name, body: ops });
     } catch (err) {
       if (status(err) !== 404) throw new Error(`registering node ${node.name} failed`, { cause: err });
-      const body: V1Node = { apiVersion: 'v1', kind: 'Node', metadata: { name: node.name, labels } };
-      await api.createNode({ body });
+      const body: V1Node = {
+        apiVersion: 'v1',
+        kind: 'Node',
+        metadata: { name: node.name, labels, annotations: { [NO_KUBELET_ANNOTATION]: 'none' } },
+        spec: { taints: [NO_KUBELET_TAINT] },
+      };
+      cur = await api.createNode({ body });
+    }
+    if (cur.metadata?.annotations?.[NO_KUBELET_ANNOTATION] === 'none') {
+      // No kubelet: the status is ours to keep (see the module comment).
+      const conditions = nodeConditions(agents?.status(node.id), cur.status?.conditions ?? []);
+      const r = await rawRequest(
+        kc,
+        'PATCH',
+        `/api/v1/nodes/${node.name}/status`,
+        { status: { conditions } },
+        'application/merge-patch+json',
+      );
+      if (r.status !== 200) log?.warn({ node: node.name, status: r.status }, 'node status not written');
     }
     written.push(node.name);
     log?.debug({ node: node.name, labels }, 'node registered');

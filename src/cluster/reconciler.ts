@@ -18,9 +18,11 @@
  * bus address; the holder keeps working), AgentOffline (the desired state is stored and applied
  * when the agent returns), Applying, and whatever the agent reported (HardwareError, ...).
  *
- * A store object made for a custom resource is named `k8s-<namespace>-<name>` (shortened, with a
- * hash when needed); store objects with that prefix and no custom resource are removed after
- * the first full list, so a change made while the control plane was down is not left behind.
+ * A store object made for a custom resource is named `k8s-<namespace>-<name>-<hash>` (see
+ * {@link hwNameFor}: the hash of `namespace/name` makes the name injective). After the first
+ * full list, objects stored under the older, non-injective names are renamed (see
+ * `#migrateNames`), then store objects with the `k8s-` prefix and no custom resource are
+ * removed, so a change made while the control plane was down is not left behind.
  */
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -31,12 +33,14 @@ import { Validator } from '../api/validate.js';
 import type { EventBus } from '../events/bus.js';
 import type { AgentGateway } from '../server/deps.js';
 import type { Store } from '../store/index.js';
+import { canonicalJson, sameSpec } from '../store/hardware.js';
 import { API_VERSION, FINALIZER, GROUP, KINDS, VERSION, crdFor, droppedFields, i2cDisplay, type Condition, type Phase } from './crds.js';
-import { registerNodes } from './nodes.js';
+import { registerNodes, rememberSoc } from './nodes.js';
 import { KeyedQueue } from './queue.js';
 import { ApiStatusError, rawOk, rawRequest } from './raw.js';
+import { EventRecorder } from './events.js';
 import { WatchCache } from './watch.js';
-import { checkSpec, describeProblems } from './validate.js';
+import { checkOnNode, checkSpec, describeProblems } from './validate.js';
 
 /** A custom resource as the informers hold it. */
 export interface HwResource extends KubernetesObject {
@@ -65,8 +69,15 @@ export interface ClusterReconcilerOptions {
   minReportIntervalMs?: number;
   /** Install or upgrade the CRDs on start (default true). */
   installCrds?: boolean;
+  /** Record Kubernetes Events on the objects (default true); see events.ts. */
+  events?: boolean;
   /** Create or label a Node object per stored node (default true); see nodes.ts. */
   registerNodes?: boolean;
+  /**
+   * How often the Node objects with no kubelet get their conditions and heartbeat written again
+   * (default 20 s: under the node lifecycle controller's 40 s grace period).
+   */
+  nodeHeartbeatMs?: number;
   /**
    * Called at each step of a key's way through (benchmarks time the stages): `watch` (the watch
    * event arrived), `stored` (the desired state is in the store and sent on), `status` (a status
@@ -86,17 +97,24 @@ interface Entry {
   /** Generation this process applied (stored or refused); 0 when none. */
   handled: number;
   outcome: { reason: string; message: string; phase: Phase } | null;
-  /** JSON of the status last written (to skip writes that change nothing). */
+  /** JSON of the status last written, and the resourceVersion of the object that write replaced. */
   written: string;
+  writtenOver: string;
   writtenAt: number;
   edges: number;
   lastEdge: string | null;
+  /** The Ready reason the last event was about (the object's own when first seen). */
+  eventReason: string;
 }
 
 interface Req {
   /** Apply the spec (false: only bring the status up to date). */
   apply: boolean;
 }
+
+/** Status fields that change with readings and edges alone (written at most once per minReportIntervalMs). */
+const REPORT_BLANK = { edgeCount: undefined, lastEdgeTime: undefined, readings: undefined, lastReadTime: undefined, updatedAt: undefined };
+const blankTimes = (cs: Condition[]) => cs.map((c) => ({ ...c, lastTransitionTime: '' }));
 
 /** How long an object may wait for its agent's report before Pending/Applying is written. */
 const PENDING_GRACE_MS = 1000;
@@ -105,8 +123,24 @@ const key = (hw: HwKind, ns: string, name: string) => `${hw}/${ns}/${name}`;
 /** Key of the store-name index: a GPIOPin and an I2CDevice may share a name. */
 const byName = (hw: HwKind, hwName: string) => (hw === 'gpio' ? hwName : `${hw}:${hwName}`);
 
-/** The store object name for a custom resource: a DNS-1123 label, stable, prefixed `k8s-`. */
+/**
+ * The store object name for a custom resource: a DNS-1123 label, stable, prefixed `k8s-`, and
+ * always ending in a hash of `namespace/name` (12 hex digits), so two objects never share one
+ * stored name even where their readable parts are the same (`coll.x` and `coll-x`, or `a-b/c`
+ * and `a/b-c`). The readable part is `<namespace>-<name>` with characters outside [a-z0-9-]
+ * made `-`, cut to fit 63 characters.
+ */
 export function hwNameFor(namespace: string, name: string): string {
+  const h = createHash('sha256').update(`${namespace}/${name}`).digest('hex').slice(0, 12);
+  const plain = `k8s-${namespace}-${name}`.replace(/[^a-z0-9-]/g, '-');
+  return `${plain.slice(0, 50).replace(/-+$/, '')}-${h}`;
+}
+
+/**
+ * The name earlier releases gave a custom resource's store object. It is not injective, so it is
+ * kept only to find such objects and rename them (see `#migrateNames`).
+ */
+export function legacyHwNameFor(namespace: string, name: string): string {
   const plain = `k8s-${namespace}-${name}`.replace(/[^a-z0-9-]/g, '-');
   if (plain.length <= 63 && /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(plain)) return plain;
   const h = createHash('sha256').update(`${namespace}/${name}`).digest('hex').slice(0, 10);
@@ -139,12 +173,16 @@ export class ClusterReconciler {
   readonly #retries = new Map<string, number>();
   /** Store object name (gpio, i2c) to key, for the agent's level-change and readings reports. */
   readonly #byHwName = new Map<string, string>();
+  readonly #events: EventRecorder | undefined;
   #stopped = false;
   #synced = false;
+  /** Keys seen before the first full list of every kind was done (queued once it is, see start). */
+  readonly #early = new Set<string>();
 
   constructor(opts: ClusterReconcilerOptions) {
     this.#o = opts;
     this.#log = opts.log;
+    this.#events = (opts.events ?? true) ? new EventRecorder({ kubeConfig: opts.kubeConfig, log: opts.log }) : undefined;
     this.#queue = new KeyedQueue<Req>(
       (k, r) => this.#run(k, r),
       (a, b) => ({ apply: a.apply || b.apply }),
@@ -157,7 +195,12 @@ export class ClusterReconciler {
   async start(): Promise<void> {
     if (this.#o.installCrds ?? true) await installCrds(this.#o.kubeConfig, this.#log);
     const bus = this.#o.bus;
-    bus.on('cluster-reconciler', 'agent.connected', (e) => this.#touchNode(e.data.nodeId));
+    bus.on('cluster-reconciler', 'agent.connected', (e) => {
+      // The SoC from the agent's hello becomes the node's soc label when it has none (checked
+      // against before anything is stored, and shown as pi-controller.io/soc on the Node).
+      rememberSoc(this.#o.store, bus, e.data.nodeId, e.data.soc, this.#log);
+      this.#touchNode(e.data.nodeId);
+    });
     bus.on('cluster-reconciler', 'agent.disconnected', (e) => this.#touchNode(e.data.nodeId));
     bus.on('cluster-reconciler', 'node.created', () => this.#retryWaiting('NodeNotFound'));
     // The agent's report is stored: its status is written now, not at the next poll.
@@ -180,10 +223,19 @@ export class ClusterReconciler {
       bus.on('cluster-reconciler-nodes', 'node.created', later);
       bus.on('cluster-reconciler-nodes', 'node.updated', later);
       bus.on('cluster-reconciler-nodes', 'agent.connected', later);
+      bus.on('cluster-reconciler-nodes', 'agent.disconnected', later);
+      const beat = setInterval(later, this.#o.nodeHeartbeatMs ?? 20_000);
+      beat.unref();
+      this.#timers.push(beat);
     }
     for (const hw of HW_KINDS) await this.#startInformer(hw);
-    this.#synced = true;
+    // Objects stored under the old names are renamed before any key is worked on, then what
+    // no custom resource owns is released; only then do the keys the lists queued run.
+    this.#migrateNames();
     this.#sweep();
+    this.#synced = true;
+    for (const k of this.#early) this.#queue.add(k, { apply: true });
+    this.#early.clear();
     const poll = setInterval(() => this.#pollStatus(), this.#o.statusPollMs ?? 250);
     const resync = setInterval(() => this.#requeueAll(false), this.#o.resyncMs ?? 300_000);
     poll.unref();
@@ -221,7 +273,8 @@ export class ClusterReconciler {
         this.#log.trace({ kind: KINDS[hw].kind, type, name: obj.metadata?.name, rv: obj.metadata?.resourceVersion }, 'watch event');
         const k = key(hw, obj.metadata?.namespace ?? 'default', obj.metadata?.name ?? '');
         this.#o.trace?.('watch', k);
-        this.#queue.add(k, { apply: true });
+        if (this.#synced) this.#queue.add(k, { apply: true });
+        else this.#early.add(k);
       },
     });
     this.#informers.set(hw, inf);
@@ -301,6 +354,50 @@ export class ClusterReconciler {
   #get(k: string): HwResource | undefined {
     const [hw, ns, name] = k.split('/') as [HwKind, string, string];
     return this.#informers.get(hw)?.get(ns, name);
+  }
+
+  /**
+   * Renames store objects made under {@link legacyHwNameFor} to {@link hwNameFor}, keeping their
+   * spec, generation and status, so an upgraded control plane takes over what the agents drive
+   * instead of releasing it and claiming it again. An old name that several custom resources
+   * map to (`coll.x` and `coll-x`) goes to the one whose current spec is the stored one on that
+   * node; when none or more than one matches, it is left to the sweep (released) and each
+   * object is applied afresh under its own name.
+   */
+  #migrateNames(): void {
+    const store = this.#o.store;
+    const owners = new Map<string, { hw: HwKind; namespace: string; name: string; obj: HwResource }[]>();
+    for (const [hw, inf] of this.#informers) {
+      for (const obj of inf.list()) {
+        const namespace = obj.metadata?.namespace ?? 'default';
+        const name = obj.metadata?.name ?? '';
+        const old = `${hw}/${legacyHwNameFor(namespace, name)}`;
+        owners.set(old, [...(owners.get(old) ?? []), { hw, namespace, name, obj }]);
+      }
+    }
+    if (owners.size === 0) return;
+    for (const node of store.nodes.list({ limit: 1000 }).items) {
+      for (const hw of HW_KINDS) {
+        for (const row of store.hardware.list(node.id, hw)) {
+          const cands = owners.get(`${hw}/${row.name}`);
+          if (!cands) continue;
+          const same = (c: (typeof cands)[number]) => {
+            const checked = checkSpec(this.#v, hw, c.obj.spec);
+            return checked.ok && checked.value.nodeName === node.name && sameSpec(checked.value.spec, row.spec);
+          };
+          const pick = cands.length === 1 ? cands[0]! : cands.filter(same).length === 1 ? cands.filter(same)[0]! : undefined;
+          if (!pick) continue;
+          const to = hwNameFor(pick.namespace, pick.name);
+          if (to === row.name || this.#find(node.id, hw, to)) continue;
+          store.tx(() => {
+            const next = store.hardware.rename(node.id, hw, row.name, to);
+            this.#o.bus.emit('hw.changed', { nodeId: node.id, kind: hw, name: row.name, generation: row.generation, deleted: true });
+            this.#o.bus.emit('hw.changed', { nodeId: node.id, kind: hw, name: to, generation: next.generation, deleted: false });
+          });
+          this.#log.info({ node: node.name, kind: hw, from: row.name, to }, 'stored object renamed to its injective name');
+        }
+      }
+    }
   }
 
   /** Store objects made for custom resources that no longer exist are released. */
@@ -395,14 +492,18 @@ export class ClusterReconciler {
         hw,
         namespace,
         name,
-        nodeId: null,
+        // Where this object's last stored state is (after a restart too): a spec refused later
+        // leaves it there, and a move to another node releases it.
+        nodeId: this.#o.store.hardware.findByName(hw, hwNameFor(namespace, name))[0]?.nodeId ?? null,
         hwName: hwNameFor(namespace, name),
         handled: 0,
         outcome: null,
         written: '',
+        writtenOver: '',
         writtenAt: 0,
         edges: 0,
         lastEdge: null,
+        eventReason: (obj.status?.conditions ?? []).find((c) => c.type === 'Ready')?.reason ?? '',
       };
       this.#entries.set(k, e);
       if (hw === 'gpio' || hw === 'i2c') this.#byHwName.set(byName(hw, e.hwName), k);
@@ -412,6 +513,7 @@ export class ClusterReconciler {
       else this.#releaseEverywhere(hw, e.hwName);
       e.nodeId = null;
       await this.#dropFinalizer(hw, obj);
+      this.#events?.forget(obj.metadata?.uid ?? '');
       this.#entries.delete(k);
       this.#byHwName.delete(byName(hw, e.hwName));
       this.#awaiting.delete(k);
@@ -481,6 +583,13 @@ export class ClusterReconciler {
         reason: 'NodeNotFound',
         message: `no node named ${JSON.stringify(nodeName)} is known to the control plane`,
       };
+      return;
+    }
+    // What the agent would refuse on this node's SoC is refused here, before anything is stored:
+    // the last valid state stays stored and applied.
+    const refusal = checkOnNode(e.hw, spec, node.labels.soc);
+    if (refusal) {
+      e.outcome = { phase: 'Failed', ...refusal };
       return;
     }
     try {
@@ -595,19 +704,36 @@ export class ClusterReconciler {
     let obj = this.#get(k);
     for (let attempt = 0; obj && attempt < 5; attempt++) {
       const status = this.#statusOf(e, obj);
-      const cmp = JSON.stringify({
+      // Canonical JSON on both sides: the API server sends the status back with its keys sorted.
+      const cmp = canonicalJson({
         ...status,
         conditions: (status.conditions as Condition[]).map((c) => ({ ...c, lastTransitionTime: '' })),
         updatedAt: undefined,
       });
       const had = obj.status
-        ? JSON.stringify({
+        ? canonicalJson({
             ...obj.status,
             conditions: (obj.status.conditions ?? []).map((c) => ({ ...c, lastTransitionTime: '' })),
             updatedAt: undefined,
           })
         : '';
-      if (cmp === had || (cmp === e.written && obj.status?.observedGeneration === status.observedGeneration)) return;
+      // Compared with the status the object has, not with what this process wrote last: a status
+      // someone else wrote (a forged Ready=True) is corrected on the next event or resync. The one
+      // exception is the cache not having seen our own write yet (same resourceVersion as the
+      // object that write replaced): its watch event is on the way.
+      if (cmp === had) return;
+      // Only readings or edge counts changed, and a status was written moments ago: left to the
+      // rate-limited report pass (a watch event of our own write must not bypass the limit).
+      if (
+        Date.now() - e.writtenAt < (this.#o.minReportIntervalMs ?? 1000) &&
+        obj.status &&
+        canonicalJson({ ...status, ...REPORT_BLANK, conditions: blankTimes(status.conditions as Condition[]) }) ===
+          canonicalJson({ ...obj.status, ...REPORT_BLANK, conditions: blankTimes(obj.status.conditions ?? []) })
+      ) {
+        this.#reports.add(k);
+        return;
+      }
+      if (cmp === e.written && e.writtenOver !== '' && obj.metadata?.resourceVersion === e.writtenOver) return;
       // Sent to a connected agent moments ago: its report is about to come; write once, then.
       const since = this.#awaiting.get(k);
       if (
@@ -622,6 +748,8 @@ export class ClusterReconciler {
       const r = await rawRequest(this.#o.kubeConfig, 'PUT', `${path}/status`, body);
       if (r.status === 200) {
         e.written = cmp;
+        e.writtenOver = obj.metadata?.resourceVersion ?? '';
+        this.#event(e, obj, status);
         e.writtenAt = Date.now();
         this.#o.trace?.('status', k);
         return;
@@ -632,6 +760,30 @@ export class ClusterReconciler {
       const fresh = await rawRequest(this.#o.kubeConfig, 'GET', path);
       obj = fresh.status === 200 ? (fresh.body as HwResource) : undefined;
     }
+  }
+
+  /**
+   * Records an Event when the Ready reason changes: Normal for Applied, Warning for the rest.
+   * `Applying` (a change on its way, usually for milliseconds) makes none, so spec changes that
+   * end Applied again leave no trace beyond the first.
+   */
+  #event(e: Entry, obj: HwResource, status: Record<string, unknown>): void {
+    const c = (status.conditions as Condition[])[0];
+    if (!this.#events || !c || c.reason === 'Applying' || c.reason === e.eventReason) return;
+    e.eventReason = c.reason;
+    const node = typeof obj.spec?.nodeName === 'string' ? obj.spec.nodeName : '';
+    const message = c.reason === 'Applied' ? `generation ${String(status.observedGeneration)} applied on node ${node}` : c.message;
+    this.#events.record(
+      { apiVersion: API_VERSION, kind: KINDS[e.hw].kind, namespace: e.namespace, name: e.name, uid: obj.metadata?.uid ?? '' },
+      c.reason === 'Applied' ? 'Normal' : 'Warning',
+      c.reason,
+      message,
+    );
+  }
+
+  /** Resolves when the events recorded so far have been sent (tests). */
+  async flushEvents(): Promise<void> {
+    await this.#events?.flush();
   }
 
   async #addFinalizer(hw: HwKind, obj: HwResource): Promise<void> {

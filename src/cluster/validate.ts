@@ -7,11 +7,14 @@
  */
 import type { Problem } from '../api/errors.js';
 import type { HwKind, HwSpecs } from '../api/hardware.js';
+import { DECODERS, PWM_PINS, RESERVED_PINS, SOC_PIN_COUNT, pwmFamilyOf, socFamily } from '../api/soc.js';
 import { type Validator } from '../api/validate.js';
 import { KINDS } from './crds.js';
 
 /** Decoders the agent knows by name (src/hw/devices). */
-export const KNOWN_DECODERS = ['bme280', 'ads1115'] as const;
+export const KNOWN_DECODERS: readonly string[] = Object.keys(DECODERS);
+
+const hex = (n: number) => `0x${n.toString(16)}`;
 
 export interface ValidSpec<K extends HwKind> {
   nodeName: string;
@@ -38,8 +41,11 @@ function crossField(hw: HwKind, s: Record<string, unknown>): Problem[] {
   } else {
     const regs = Array.isArray(s.registers) ? (s.registers as Record<string, unknown>[]) : [];
     if (s.decoder === undefined && regs.length === 0) add('', 'nothing-to-read', 'give a decoder or at least one register to read');
-    if (typeof s.decoder === 'string' && !(KNOWN_DECODERS as readonly string[]).includes(s.decoder)) {
+    if (typeof s.decoder === 'string' && !KNOWN_DECODERS.includes(s.decoder)) {
       add('/decoder', 'unknown-decoder', `unknown decoder ${JSON.stringify(s.decoder)}; known: ${KNOWN_DECODERS.join(', ')}`);
+    } else if (typeof s.decoder === 'string' && typeof s.address === 'number' && !DECODERS[s.decoder]!.addresses.includes(s.address)) {
+      const at = DECODERS[s.decoder]!.addresses.map(hex).join(', ');
+      add('/address', 'decoder-address', `a ${s.decoder} answers at ${at}, not ${hex(s.address)}`);
     }
     const names = new Set<string>();
     regs.forEach((r, i) => {
@@ -77,4 +83,37 @@ export function describeProblems(problems: Problem[], max = 5): string {
   const shown = problems.slice(0, max).map((p) => `${p.path}: ${p.message}`);
   if (problems.length > max) shown.push(`and ${problems.length - max} more`);
   return shown.join('; ');
+}
+
+/** Why a valid spec cannot be applied on its node: the reason the agent would give, found first. */
+export interface NodeRefusal {
+  reason: 'PinReserved' | 'PinOutOfRange' | 'NoHardwarePwm';
+  message: string;
+}
+
+/**
+ * The checks the agent makes that depend only on the node's SoC (its stored `soc` label), made
+ * before anything is stored or sent: reserved pins (GPIO0/1), pins the SoC lacks, and
+ * `implementation: hardware` on a pin with no PWM channel. With no (known) `soc` label, pins are
+ * checked against the schema's range and a hardware PWM pin must have a channel on some SoC.
+ */
+export function checkOnNode<K extends HwKind>(hw: K, spec: HwSpecs[K], socLabel: string | undefined): NodeRefusal | null {
+  if (hw === 'i2c') return null;
+  const { pin } = spec as HwSpecs['gpio' | 'pwm'];
+  if (RESERVED_PINS.has(pin)) return { reason: 'PinReserved', message: `GPIO${pin} is reserved (HAT ID EEPROM bus)` };
+  const soc = socFamily(socLabel);
+  if (soc && pin >= SOC_PIN_COUNT[soc]) return { reason: 'PinOutOfRange', message: `${soc} has GPIO 0-${SOC_PIN_COUNT[soc] - 1}` };
+  if (hw === 'pwm' && (spec as HwSpecs['pwm']).implementation === 'hardware') {
+    const families = soc ? [pwmFamilyOf(soc)] : (Object.keys(PWM_PINS) as (keyof typeof PWM_PINS)[]);
+    if (!families.some((f) => PWM_PINS[f][pin] !== undefined)) {
+      const pins = soc ? Object.keys(PWM_PINS[pwmFamilyOf(soc)]).join(', ') : '';
+      return {
+        reason: 'NoHardwarePwm',
+        message: soc
+          ? `GPIO${pin} has no hardware PWM on ${soc} (PWM pins: ${pins}); use implementation software or auto`
+          : `GPIO${pin} has no hardware PWM on any Raspberry Pi SoC; use implementation software or auto`,
+      };
+    }
+  }
+  return null;
 }

@@ -135,20 +135,8 @@ const PHYS: Record<'bcm2835' | 'bcm2836' | 'bcm2837' | 'bcm2711' | 'rp1', { cm?:
   rp1: { pwm: 0x1f_0009_8000 },
 };
 
-/** PWM pins per family: GPIO → channel label. */
-export const PWM_PINS: Record<'bcm2835' | 'bcm2711' | 'rp1', Record<number, string>> = {
-  bcm2835: {
-    12: 'PWM0_0 (ALT0)',
-    13: 'PWM0_1 (ALT0)',
-    18: 'PWM0_0 (ALT5)',
-    19: 'PWM0_1 (ALT5)',
-    40: 'PWM0_0 (ALT0)',
-    41: 'PWM0_1 (ALT0)',
-    45: 'PWM0_1 (ALT0)',
-  },
-  bcm2711: { 12: 'PWM0_0 (ALT0)', 13: 'PWM0_1 (ALT0)', 18: 'PWM0_0 (ALT5)', 19: 'PWM0_1 (ALT5)', 40: 'PWM1_0 (ALT0)', 41: 'PWM1_1 (ALT0)' },
-  rp1: { 12: 'PWM0 ch0 (a0)', 13: 'PWM0 ch1 (a0)', 14: 'PWM0 ch2 (a0)', 15: 'PWM0 ch3 (a0)', 18: 'PWM0 ch2 (a3)', 19: 'PWM0 ch3 (a3)' },
-};
+/** PWM pins per family: GPIO → channel label (a pure table in src/api/soc.ts, shared with the control plane). */
+export { PWM_PINS } from '../api/soc.js';
 
 export interface OpenHardwarePwmOptions {
   soc: SocName;

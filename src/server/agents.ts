@@ -412,7 +412,7 @@ export class AgentHub implements AgentGateway {
         c.hello = m;
         k.agentVersion = m.agentVersion;
         k.simulated = m.simulated;
-        this.#emit('agent.connected', { nodeId: c.nodeId, node: c.node, agentVersion: m.agentVersion, simulated: m.simulated });
+        this.#emit('agent.connected', { nodeId: c.nodeId, node: c.node, agentVersion: m.agentVersion, simulated: m.simulated, soc: m.soc });
         this.pushDesired(c.nodeId);
         return;
       case 'applied':

@@ -46,6 +46,28 @@ export function claimOf<K extends HwKind>(kind: K, spec: HwSpecs[K]): string {
   return `pin:${(spec as HwSpecs['gpio' | 'pwm']).pin}`;
 }
 
+/**
+ * JSON with object keys in sorted order and undefined members left out (as JSON.stringify
+ * does): two values that differ only in key order give the same text. The API server sends
+ * custom resources with their keys sorted, whatever order they were written in.
+ */
+export function canonicalJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map((x) => (x === undefined ? 'null' : canonicalJson(x))).join(',')}]`;
+  if (v !== null && typeof v === 'object') {
+    const o = v as Record<string, unknown>;
+    const keys = Object.keys(o)
+      .filter((k) => o[k] !== undefined)
+      .sort();
+    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(v);
+}
+
+/** Whether two specs are equal (whatever the order of their keys). */
+export function sameSpec(a: unknown, b: unknown): boolean {
+  return canonicalJson(a) === canonicalJson(b);
+}
+
 /** Status of an object no agent has reported on yet. */
 const PENDING: HwStatus = { phase: 'Pending', reason: 'NoAgent', observedGeneration: 0, updatedAt: null };
 
@@ -57,6 +79,8 @@ export class HardwareRepo {
   readonly #setStatus;
   readonly #delete;
   readonly #byClaim;
+  readonly #rename;
+  readonly #byName;
 
   constructor(db: Database) {
     this.#insert = db.prepare(
@@ -67,6 +91,8 @@ export class HardwareRepo {
     this.#replace = db.prepare('UPDATE hw_desired SET spec = ?, claim = ?, generation = generation + 1, updated_at = ? WHERE id = ?');
     this.#setStatus = db.prepare('UPDATE hw_desired SET status = ? WHERE id = ?');
     this.#delete = db.prepare('DELETE FROM hw_desired WHERE id = ?');
+    this.#byName = db.prepare<[string, string], Row>('SELECT * FROM hw_desired WHERE kind = ? AND name = ? ORDER BY node_id');
+    this.#rename = db.prepare('UPDATE hw_desired SET name = ?, updated_at = ? WHERE id = ?');
     this.#byClaim = db.prepare<[string, string], { kind: string; name: string }>(
       'SELECT kind, name FROM hw_desired WHERE node_id = ? AND claim = ?',
     );
@@ -100,10 +126,15 @@ export class HardwareRepo {
     return this.#list.all(nodeId, kind).map((r) => toObj<K>(r));
   }
 
+  /** Objects of one kind and name on any node. */
+  findByName<K extends HwKind>(kind: K, name: string): HwObject<K>[] {
+    return this.#byName.all(kind, name).map((r) => toObj<K>(r));
+  }
+
   /** Replaces the spec; the generation grows only when the spec really changes. */
   replace<K extends HwKind>(nodeId: string, kind: K, name: string, spec: HwSpecs[K]): HwObject<K> {
     const cur = this.require(nodeId, kind, name);
-    if (JSON.stringify(cur.spec) === JSON.stringify(spec)) return cur;
+    if (sameSpec(cur.spec, spec)) return cur;
     const claim = claimOf(kind, spec);
     try {
       this.#replace.run(JSON.stringify(spec), claim, nowIso(), cur.id);
@@ -117,6 +148,22 @@ export class HardwareRepo {
   /** Written by the agent link when the agent reports what it applied. */
   setStatus(id: string, status: HwStatus): void {
     this.#setStatus.run(JSON.stringify(status), id);
+  }
+
+  /**
+   * Gives an object a new name, keeping its id, spec, generation, status and claim (used when
+   * the naming of objects made for custom resources changes).
+   * @throws ConflictError when `to` exists on the node; NotFoundError when `from` does not.
+   */
+  rename(nodeId: string, kind: HwKind, from: string, to: string): HwObject {
+    const cur = this.require(nodeId, kind, from);
+    try {
+      this.#rename.run(to, nowIso(), cur.id);
+    } catch (err) {
+      if (isUniqueViolation(err)) throw new ConflictError(`${kind}/${to} exists on this node`, { kind, name: to });
+      throw err;
+    }
+    return this.require(nodeId, kind, to);
   }
 
   delete(nodeId: string, kind: HwKind, name: string): HwObject {

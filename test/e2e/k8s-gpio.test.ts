@@ -345,5 +345,13 @@ t.test('GPIOPin, PWMController and I2CDevice on a real API server', { skip: skip
       await new Promise((r) => setTimeout(r, 200));
     }
     t.same(stuck, [], 'every object Ready at its last generation, and every register page at the last value');
+    // Events are recorded when the Ready reason changes, not per change: no storm from 500 changes.
+    const ev = (await k.api('GET', '/api/v1/namespaces/default/events')).body.items as {
+      involvedObject: { name: string };
+      count: number;
+    }[];
+    const ours = ev.filter((e) => e.involvedObject.name.startsWith('out-'));
+    const occurrences = ours.reduce((n, e) => n + e.count, 0);
+    t.ok(occurrences <= names.length * 3, `${ours.length} events (${occurrences} occurrences) for ${names.length} objects and 500 changes`);
   });
 });
