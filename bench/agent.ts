@@ -23,7 +23,7 @@ import { CertManager } from '../src/certs/index.js';
 import { newKeyAndCsr } from '../agent/enrol.js';
 import { EventBus } from '../src/events/bus.js';
 import { silentLogger } from '../src/log/index.js';
-import { AgentHub } from '../src/server/agents.js';
+import { AgentHub } from '../src/link/hub.js';
 import { openStore } from '../src/store/index.js';
 
 const AGENTS = 10;

@@ -4,8 +4,8 @@
  * point never loads the native addon.
  */
 export { createApp, API_ROOT, type AppDeps, type ControlPlaneApp } from './server/app.js';
-export { startControlPlane, type RunningControlPlane, type StartOptions } from './server/serve.js';
-export type { AgentGateway, AgentStatus, BackupService } from './server/deps.js';
+export { startControlPlane, type RunningControlPlane, type StartOptions } from './daemon/serve.js';
+export type { AgentGateway, AgentPresence, AgentStatus, BackupService, JoinToken, KubernetesGateway } from './core/ports.js';
 export { openStore, Store, type StoreOptions, LATEST_SCHEMA_VERSION } from './store/index.js';
 export { loadConfig, ConfigSchema, DEFAULTS as CONFIG_DEFAULTS, type Config } from './config/index.js';
 export { EventBus, matchesFilter } from './events/bus.js';

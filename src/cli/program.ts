@@ -14,7 +14,7 @@ import type { TokenCreated, TokenInfo } from '../api/tokens.js';
 import type { BackupInfo } from '../api/system.js';
 import { loadConfig } from '../config/index.js';
 import { restoreBackup } from '../backup/index.js';
-import { PID_FILE, recordedServerAlive, startControlPlane } from '../server/serve.js';
+import { PID_FILE, recordedServerAlive, startControlPlane } from '../daemon/serve.js';
 import { call, resolveCredentials, saveCredentials, type Credentials, type Env } from './client.js';
 import { CliError, EXIT } from './exit.js';
 import { details, table } from './output.js';

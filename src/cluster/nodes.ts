@@ -29,7 +29,7 @@ import type { Logger } from 'pino';
 import { CoreV1Api, type KubeConfig, type V1Node } from '@kubernetes/client-node';
 import type { Node } from '../api/nodes.js';
 import type { EventBus } from '../events/bus.js';
-import type { AgentGateway } from '../server/deps.js';
+import type { AgentPresence } from '../core/ports.js';
 import type { Store } from '../store/index.js';
 import { rawRequest } from './raw.js';
 
@@ -147,9 +147,9 @@ export function rememberSoc(store: Store, bus: EventBus, nodeId: string, soc: st
 }
 
 /** Creates or labels one Node object per stored node; returns the names written. */
-export async function registerNodes(kc: KubeConfig, store: Store, agents: AgentGateway | undefined, log?: Logger): Promise<string[]> {
+export async function registerNodes(kc: KubeConfig, store: Store, agents: AgentPresence | undefined, log?: Logger): Promise<string[]> {
   const api = kc.makeApiClient(CoreV1Api);
-  const withAgent = new Set((agents?.list?.() ?? []).map((a) => a.node));
+  const withAgent = new Set((agents?.list() ?? []).map((a) => a.node));
   const written: string[] = [];
   for (const node of store.nodes.list({ limit: 1000 }).items) {
     if (node.state === 'retired') continue;

@@ -31,7 +31,7 @@ import { ConflictError, type Problem } from '../api/errors.js';
 import { HW_KINDS, type HwKind, type HwObject, type HwSpecs } from '../api/hardware.js';
 import { Validator } from '../api/validate.js';
 import type { EventBus } from '../events/bus.js';
-import type { AgentGateway } from '../server/deps.js';
+import type { AgentPresence } from '../core/ports.js';
 import type { Store } from '../store/index.js';
 import { canonicalJson, sameSpec } from '../store/hardware.js';
 import { API_VERSION, FINALIZER, GROUP, KINDS, VERSION, crdFor, droppedFields, i2cDisplay, type Condition, type Phase } from './crds.js';
@@ -53,7 +53,7 @@ export interface ClusterReconcilerOptions {
   store: Store;
   bus: EventBus;
   /** The agent link (connectivity); without one every object stays AgentOffline. */
-  agents: AgentGateway | undefined;
+  agents: AgentPresence | undefined;
   log: Logger;
   /** Objects worked on at once (default 16). */
   concurrency?: number;

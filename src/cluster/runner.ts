@@ -17,7 +17,7 @@
 import type { Logger } from 'pino';
 import type { KubernetesStatus } from '../api/kubernetes.js';
 import type { EventBus } from '../events/bus.js';
-import type { AgentGateway } from '../server/deps.js';
+import type { AgentPresence } from '../core/ports.js';
 import type { Store } from '../store/index.js';
 import type { KubeConfigSource } from './kubeconfig.js';
 import { rawRequest } from './raw.js';
@@ -26,7 +26,9 @@ import { ClusterReconciler, type ClusterReconcilerOptions } from './reconciler.j
 export interface ClusterRunnerOptions {
   kube: KubeConfigSource;
   store: Store;
-  agents: AgentGateway | undefined;
+  /** The control plane's event bus (each reconciler listens on it and publishes `hw.changed` on it). */
+  bus: EventBus;
+  agents: AgentPresence | undefined;
   log: Logger;
   /** Delay before the second attempt and the cap (default 1 s, 30 s); doubled each failure, with jitter. */
   backoff?: { baseMs: number; maxMs: number };
@@ -45,7 +47,7 @@ const iso = (ms: number) => new Date(ms).toISOString();
 export class ClusterRunner {
   readonly #o: ClusterRunnerOptions;
   readonly #log: Logger;
-  #bus: EventBus | undefined;
+  #started = false;
   #rec: ClusterReconciler | undefined;
   #starting: Promise<void> | undefined;
   #state: KubernetesStatus['state'] = 'starting';
@@ -75,9 +77,9 @@ export class ClusterRunner {
   }
 
   /** Begins the first start attempt; returns at once (see the module comment). */
-  start(bus: EventBus): void {
-    if (this.#bus) throw new Error('the cluster runner was already started');
-    this.#bus = bus;
+  start(): void {
+    if (this.#started) throw new Error('the cluster runner was already started');
+    this.#started = true;
     this.#log.info({ server: this.server, source: this.#o.kube.source }, 'kubernetes reconciliation on; connecting');
     void this.#attempt();
   }
@@ -85,13 +87,13 @@ export class ClusterRunner {
   async #attempt(): Promise<void> {
     this.#retry = undefined;
     this.#nextAt = null;
-    if (this.#stopped || !this.#bus) return;
+    if (this.#stopped) return;
     this.#attempts++;
     const rec = new ClusterReconciler({
       ...this.#o.reconciler,
       kubeConfig: this.#o.kube.kubeConfig,
       store: this.#o.store,
-      bus: this.#bus,
+      bus: this.#o.bus,
       agents: this.#o.agents,
       log: this.#log,
     });

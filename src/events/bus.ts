@@ -26,6 +26,24 @@ export interface EventBusOptions {
   log?: Logger;
 }
 
+/** Where a control-plane bus records its events: the store's event log and its commit hook (src/store). */
+export interface EventLog {
+  events: { append<K extends EventType>(type: K, data: EventMap[K]): EventEnvelope<K> };
+  afterCommit(fn: () => void): void;
+}
+
+/**
+ * The control plane's bus: events are recorded in the store's event log (sequence numbers
+ * survive restarts) in the emitting transaction, and reach listeners only once it commits.
+ */
+export function recordingBus(log: EventLog, logger?: Logger): EventBus {
+  return new EventBus({
+    record: (type, data) => log.events.append(type, data),
+    defer: (deliver) => log.afterCommit(deliver),
+    ...(logger ? { log: logger } : {}),
+  });
+}
+
 export class EventBus {
   readonly #byType = new Map<EventType, Map<string, Set<AnyListener>>>();
   readonly #any = new Map<string, Set<AnyListener>>();

@@ -11,10 +11,11 @@ import Koa from 'koa';
 import { Router } from '@koa/router';
 import type { Logger } from 'pino';
 import { Validator } from '../api/validate.js';
-import { EventBus } from '../events/bus.js';
+import { recordingBus, type EventBus } from '../events/bus.js';
 import type { Store } from '../store/index.js';
 import { auditMiddleware, authMiddleware } from './auth.js';
-import type { AgentGateway, BackupService, KubernetesGateway, ResourceDeps } from './deps.js';
+import type { AgentGateway, BackupService, KubernetesGateway } from '../core/ports.js';
+import type { ResourceDeps } from './deps.js';
 import { errorBody, errorMiddleware } from './errors.js';
 import { handleClientErrors } from './client-error.js';
 import { Metrics } from './metrics.js';
@@ -84,13 +85,7 @@ export function createApp(deps: AppDeps): ControlPlaneApp {
   const log = deps.log;
   const version = deps.version ?? '0.0.0';
   // Events are recorded in the emitting transaction and reach listeners only once it commits.
-  const bus =
-    deps.bus ??
-    new EventBus({
-      record: (type, data) => store.events.append(type, data),
-      defer: (deliver) => store.afterCommit(deliver),
-      log: log.child({ component: 'events' }),
-    });
+  const bus = deps.bus ?? recordingBus(store, log.child({ component: 'events' }));
   const metrics = deps.metrics ?? new Metrics(store);
   metrics.watch(bus);
   metrics.watchKubernetes(deps.kubernetes);

@@ -8,7 +8,7 @@ import type { Middleware } from 'koa';
 import type { Store } from '../store/index.js';
 import type { EventBus } from '../events/bus.js';
 import { KUBERNETES_OFF } from '../api/kubernetes.js';
-import type { KubernetesGateway } from './deps.js';
+import type { KubernetesGateway } from '../core/ports.js';
 
 export class Metrics {
   readonly registry = new Registry();

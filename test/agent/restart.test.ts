@@ -1,6 +1,6 @@
 import t from 'tap';
 import type { Level } from '../../src/hw/index.js';
-import { AgentHub } from '../../src/server/agents.js';
+import { AgentHub } from '../../src/link/hub.js';
 import { silentLogger } from '../../src/log/index.js';
 import { CertManager } from '../../src/certs/index.js';
 import { startRig, newAgent, startAgent, until, nextApplied } from './rig.js';

@@ -11,9 +11,9 @@ import { join } from 'node:path';
 import { once } from 'node:events';
 import { CertManager } from '../../src/certs/index.js';
 import type { AppliedItem } from '../../src/api/agent.js';
-import type { EventBus } from '../../src/events/bus.js';
+import { recordingBus, type EventBus } from '../../src/events/bus.js';
 import { silentLogger } from '../../src/log/index.js';
-import { AgentHub } from '../../src/server/agents.js';
+import { AgentHub } from '../../src/link/hub.js';
 import { gpioWindowBytes, openChip, type GpioChip, type SocName, type TimingEngine } from '../../src/hw/index.js';
 import type { HardwarePwm } from '../../src/hw/pwm.js';
 import type { VirtualI2cDevice } from '../../src/hw/devices/register-bus.js';
@@ -44,17 +44,18 @@ export async function startRig(
   const certs = await CertManager.open({ dir: certDir, ...(opts.certsNow ? { now: opts.certsNow } : {}) });
   let hub: AgentHub | undefined;
   const srv = await startServer(t, (store) => {
+    // The control plane's bus (events recorded in the store), given to the hub and the app, as in `serve`.
+    const bus = recordingBus(store, silentLogger());
     hub = new AgentHub({
       store,
+      bus,
       certs,
       log: silentLogger(),
       ...(opts.port ? { port: opts.port } : {}),
       heartbeatMs: opts.heartbeatMs ?? 1000,
     });
-    return { agents: hub };
+    return { bus, agents: hub };
   });
-  // The app's own bus (events recorded in the store), as in `serve`.
-  hub!.bind(srv.app.bus);
   await hub!.listen();
   t.teardown(() => hub!.close());
   return { srv, hub: hub!, certs, certDir, bus: srv.app.bus };

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { run, type Io } from '../../src/cli/program.js';
 import { EXIT } from '../../src/cli/exit.js';
 import { loadConfig } from '../../src/config/index.js';
-import { startControlPlane, type RunningControlPlane } from '../../src/server/serve.js';
+import { startControlPlane, type RunningControlPlane } from '../../src/daemon/serve.js';
 import { createLogging } from '../../src/log/index.js';
 import { tempDir } from '../support/tmp.js';
 import { Writable } from 'node:stream';

@@ -29,6 +29,7 @@ function runnerFor(t: T, k: K8sCluster, port: number, srv: TestServer, backoff =
   const runner = new ClusterRunner({
     kube: { kubeConfig, source: 'test' },
     store: srv.store,
+    bus: srv.app.bus,
     agents: undefined,
     log: silentLogger(),
     backoff,
@@ -47,7 +48,7 @@ t.test('cluster runner', { skip: skip ?? false }, async (t) => {
     const gate = await tcpGate(t, target);
     const srv = await startServer(t);
     const runner = runnerFor(t, k, gate.port, srv);
-    runner.start(srv.app.bus);
+    runner.start();
     await until(() => runner.status().attempts >= 4, 20_000);
     const s = runner.status();
     t.match(s, {
@@ -72,7 +73,7 @@ t.test('cluster runner', { skip: skip ?? false }, async (t) => {
     await gate.open();
     const srv = await startServer(t);
     const runner = runnerFor(t, k, gate.port, srv);
-    runner.start(srv.app.bus);
+    runner.start();
     await until(() => runner.status().synced, 20_000);
     await gate.close();
     await until(() => !runner.status().connected, 10_000);
@@ -102,7 +103,7 @@ t.test('cluster runner', { skip: skip ?? false }, async (t) => {
     const gate = await tcpGate(t, target);
     const srv = await startServer(t);
     const waiting = runnerFor(t, k, gate.port, srv, { baseMs: 60_000, maxMs: 60_000 });
-    waiting.start(srv.app.bus);
+    waiting.start();
     await until(() => waiting.status().state === 'retrying', 10_000);
     await waiting.stop();
     t.match(waiting.status(), { state: 'stopped', nextAttemptAt: null }, 'the scheduled attempt is cancelled');
@@ -119,7 +120,7 @@ t.test('cluster runner', { skip: skip ?? false }, async (t) => {
       return new Promise((r) => silent.close(r));
     });
     const hung = runnerFor(t, k, (silent.address() as AddressInfo).port, srv);
-    hung.start(srv.app.bus);
+    hung.start();
     await until(() => held.size > 0, 5000);
     await new Promise((r) => setTimeout(r, 300));
     t.match(hung.status(), { state: 'starting', attempts: 1 }, 'the first attempt is still waiting for an answer');

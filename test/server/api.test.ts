@@ -1,5 +1,7 @@
 import t from 'tap';
 import { startServer } from '../support/server.js';
+import type { AgentGateway } from '../../src/core/ports.js';
+import { NotFoundError } from '../../src/api/errors.js';
 
 t.test('health and readiness need no token', async (t) => {
   const s = await startServer(t);
@@ -122,9 +124,19 @@ t.test('desired hardware state: create, claim conflicts, generations, events', a
 });
 
 t.test('the agent seam answers for a node', async (t) => {
-  const s = await startServer(t, {
-    agents: { status: () => ({ connected: true, since: '2024-01-01T00:00:00.000Z', health: { tempC: 51 } }) },
-  });
+  const agents: AgentGateway = {
+    status: () => ({ connected: true, since: '2024-01-01T00:00:00.000Z', health: { tempC: 51 } }),
+    list: () => [],
+    info: (node) => {
+      throw new NotFoundError('node', node);
+    },
+    createJoinToken: () => {
+      throw new Error('not used here');
+    },
+    revokeNode: () => [],
+    requestSafeState: () => false,
+  };
+  const s = await startServer(t, { agents });
   await s.req('POST', '/api/v1/nodes', { body: { name: 'pi-a' } });
   t.same((await s.req('GET', '/api/v1/nodes/pi-a/agent')).body, {
     connected: true,

@@ -4,7 +4,8 @@ import { AgentInfo } from '../../api/agent.js';
 import { ListOf, Name, Obj, Timestamp } from '../../api/common.js';
 import { ControllerError } from '../../api/errors.js';
 import { route, type Resource } from '../routes.js';
-import type { AgentGateway, ResourceDeps } from '../deps.js';
+import type { AgentGateway } from '../../core/ports.js';
+import type { ResourceDeps } from '../deps.js';
 
 const NodeParams = Obj({ node: Type.String({ minLength: 1, maxLength: 128 }) });
 const JoinTokenCreate = Obj({
@@ -20,14 +21,10 @@ const JoinTokenCreated = Obj({
   server: Type.String({ description: 'the agent endpoint (pass it to --server)' }),
 });
 
-type Directory = Required<AgentGateway>;
-
 export function agentsResource({ agents, store }: ResourceDeps): Resource {
-  const dir = (): Directory => {
-    if (!agents?.list || !agents.info || !agents.createJoinToken || !agents.revokeNode || !agents.requestSafeState) {
-      throw new ControllerError('UNAVAILABLE', 503, 'the agent link is not running in this process');
-    }
-    return agents as Directory;
+  const dir = (): AgentGateway => {
+    if (!agents) throw new ControllerError('UNAVAILABLE', 503, 'the agent link is not running in this process');
+    return agents;
   };
   return {
     prefix: '/agents',

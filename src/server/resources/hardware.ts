@@ -3,7 +3,8 @@ import { Type } from '@sinclair/typebox';
 import { ListOf, Name, Obj } from '../../api/common.js';
 import { HW_KINDS, HwCreate, HwObject, HwReplace, type HwKind, type HwSpecs } from '../../api/hardware.js';
 import { route, type Resource, type RouteSpec } from '../routes.js';
-import type { AgentGateway, ResourceDeps } from '../deps.js';
+import type { AgentPresence } from '../../core/ports.js';
+import type { ResourceDeps } from '../deps.js';
 
 const NodeParams = Obj({ node: Type.String({ minLength: 1, maxLength: 128 }) });
 const ItemParams = Obj({ node: Type.String({ minLength: 1, maxLength: 128 }), name: Name });
@@ -14,7 +15,7 @@ const ItemParams = Obj({ node: Type.String({ minLength: 1, maxLength: 128 }), na
  * is `Pending`, `Applying` when the agent is connected (the change is sent to it on commit) and
  * `NoAgent` when it is not. The stored row keeps what the agent last reported.
  */
-export function presented<K extends HwKind>(obj: HwObject<K>, agents: AgentGateway | undefined): HwObject<K> {
+export function presented<K extends HwKind>(obj: HwObject<K>, agents: AgentPresence | undefined): HwObject<K> {
   if (obj.status.observedGeneration === obj.generation) return obj;
   const connected = agents?.status(obj.nodeId).connected ?? false;
   return { ...obj, status: { ...obj.status, phase: 'Pending', reason: connected ? 'Applying' : 'NoAgent' } };

@@ -43,12 +43,12 @@ import { CertError, type CertManager } from '../certs/index.js';
 import type { EventBus } from '../events/bus.js';
 import type { EventMap, EventType } from '../api/events.js';
 import type { Store } from '../store/index.js';
-import type { AgentGateway, AgentStatus } from './deps.js';
+import type { AgentGateway, AgentStatus, JoinToken } from '../core/ports.js';
 
 export interface AgentHubOptions {
   store: Store;
-  /** The app's event bus; may also be given later with {@link AgentHub.bind} (the app creates it). */
-  bus?: EventBus;
+  /** The control plane's event bus: desired-state changes and node removals come from it; link events go to it. */
+  bus: EventBus;
   certs: CertManager;
   log: Logger;
   /** Listen address (default 127.0.0.1) and port (default 0: any free port). */
@@ -98,25 +98,17 @@ export class AgentHub implements AgentGateway {
   #rotate: NodeJS.Timeout | undefined;
   #serverNotAfter = 0;
   #url = '';
-  #bus: EventBus | undefined;
 
   constructor(opts: AgentHubOptions) {
     this.#o = opts;
     this.#log = opts.log;
     this.#wss = new WebSocketServer({ noServer: true, maxPayload: 1 << 20 });
-    if (opts.bus) this.bind(opts.bus);
-  }
-
-  /** Connects the hub to the event bus: desired-state changes and node removals come from it; link events go to it. */
-  bind(bus: EventBus): void {
-    this.#bus?.removeOwner('agents');
-    this.#bus = bus;
-    bus.on('agents', 'hw.changed', (e) => this.#pushSoon(e.data.nodeId));
-    bus.on('agents', 'node.deleted', (e) => this.revokeNode(e.data.name));
+    opts.bus.on('agents', 'hw.changed', (e) => this.#pushSoon(e.data.nodeId));
+    opts.bus.on('agents', 'node.deleted', (e) => this.revokeNode(e.data.name));
   }
 
   #emit<K extends EventType>(type: K, data: EventMap[K]): void {
-    this.#bus?.emit(type, data);
+    this.#o.bus.emit(type, data);
   }
 
   /** https://host:port of the agent endpoint (after listen). */
@@ -176,7 +168,7 @@ export class AgentHub implements AgentGateway {
   }
 
   /** Makes a join token for `node` (the node is created when unknown). */
-  createJoinToken(node: string, ttlMs?: number): { token: string; node: string; expiresAt: string; server: string } {
+  createJoinToken(node: string, ttlMs?: number): JoinToken {
     if (!this.#o.store.nodes.find(node)) {
       const n = this.#o.store.nodes.create({ name: node }, 'provisioning');
       this.#emit('node.created', n);
@@ -281,7 +273,7 @@ export class AgentHub implements AgentGateway {
   async close(): Promise<void> {
     clearInterval(this.#ping);
     clearInterval(this.#rotate);
-    this.#bus?.removeOwner('agents');
+    this.#o.bus.removeOwner('agents');
     for (const c of this.#conns.values()) c.ws.terminate();
     this.#conns.clear();
     const s = this.#server;

@@ -1,31 +1,37 @@
 /**
- * Running the control plane as a process: open the data directory and database, make sure an
- * admin token exists (created on first start, printed once, written 0600), start HTTP on
- * loopback or HTTPS beyond it, attach the event stream, schedule backups, and shut down
- * cleanly. `pi-controller serve` (and `npm start`) call `startControlPlane`.
+ * The composition root: running the control plane as a process. It opens the data directory
+ * and database, makes sure an admin token exists (created on first start, printed once,
+ * written 0600), builds every service and hands each its dependencies (the event bus, the
+ * store, the cert manager, the agent link, the Kubernetes runner, the backup manager and the
+ * Koa app), starts HTTP on loopback or HTTPS beyond it, and shuts down cleanly.
+ * `pi-controller serve` (and `npm start`) call `startControlPlane`. No other module builds
+ * services for the others: they depend on the ports in src/core.
  */
 import { createServer as createHttp, type Server } from 'node:http';
 import { createServer as createHttps } from 'node:https';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
+import type { ChildProcess } from 'node:child_process';
 import { BackupManager, DB_FILE } from '../backup/index.js';
 import { isLoopback, type Config } from '../config/index.js';
 import { ControllerError } from '../api/errors.js';
+import type { AgentGateway } from '../core/ports.js';
+import { recordingBus } from '../events/bus.js';
 import { createLogging, type Logging } from '../log/index.js';
 import { openStore, type Store } from '../store/index.js';
-import { createApp, type ControlPlaneApp } from './app.js';
-import type { AgentGateway } from './deps.js';
-import { ensureServerCert } from './tls.js';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { createApp, type ControlPlaneApp } from '../server/app.js';
+import { ensureServerCert } from '../server/tls.js';
 import { CertManager } from '../certs/index.js';
-import { AgentHub } from './agents.js';
+import { AgentHub } from '../link/hub.js';
 import { loadKubeConfigFile, type KubeConfigSource } from '../cluster/kubeconfig.js';
 import { ClusterRunner, type ClusterRunnerOptions } from '../cluster/runner.js';
+import { LOCAL_AGENT_NODE, spawnLocalAgent, stopLocalAgent } from './local-agent.js';
+import { PID_FILE, recordedServerAlive, removePidFile, writePidFile } from './pidfile.js';
 
+export { LOCAL_AGENT_NODE } from './local-agent.js';
+export { PID_FILE, recordedServerAlive } from './pidfile.js';
 export const ADMIN_TOKEN_FILE = 'admin-token';
-export const PID_FILE = 'serve.pid';
 
 export interface RunningControlPlane {
   url: string;
@@ -61,27 +67,6 @@ export interface StartOptions {
   kubernetesRunner?: Pick<ClusterRunnerOptions, 'backoff' | 'probeMs' | 'reconciler'>;
 }
 
-/** The node name of the local simulated agent that `npm start` runs. */
-export const LOCAL_AGENT_NODE = 'local-sim';
-
-/** Process start time (clock ticks since boot) from /proc: with the pid it names one process, even after pid reuse. */
-function startTime(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-  } catch {
-    return undefined;
-  }
-}
-
-/** Whether the process recorded in a pid file (`pid starttime`) is still running. */
-export function recordedServerAlive(pidFile: string): number | undefined {
-  if (!existsSync(pidFile)) return undefined;
-  const [pid, start] = readFileSync(pidFile, 'utf8').trim().split(' ');
-  const n = Number(pid);
-  return n > 0 && start !== undefined && startTime(n) === start ? n : undefined;
-}
-
 /** Starts the control plane with `config`. */
 export async function startControlPlane(opts: StartOptions): Promise<RunningControlPlane> {
   const { config } = opts;
@@ -98,7 +83,7 @@ export async function startControlPlane(opts: StartOptions): Promise<RunningCont
   const running = recordedServerAlive(pidFile);
   if (running !== undefined)
     throw new ControllerError('ALREADY_RUNNING', 409, `a control plane (pid ${running}) is already serving ${dataDir}`);
-  writeFileSync(pidFile, `${process.pid} ${startTime(process.pid) ?? ''}\n`);
+  writePidFile(pidFile);
 
   const store = openStore({ file: join(dataDir, DB_FILE), log: logging.child('store'), eventRetention: config.events.retain });
   let adminToken: string | undefined;
@@ -109,6 +94,9 @@ export async function startControlPlane(opts: StartOptions): Promise<RunningCont
     log.info({ file: adminTokenFile }, 'created the admin token');
   }
 
+  // One bus for every service: events are recorded in the store and delivered after commit.
+  const bus = recordingBus(store, logging.root.child({ component: 'events' }));
+
   // The agent endpoint: its own HTTPS listener with mutual TLS and the data directory's CA.
   let hub: AgentHub | undefined;
   if (!opts.agents && config.agents.enabled) {
@@ -117,16 +105,19 @@ export async function startControlPlane(opts: StartOptions): Promise<RunningCont
       agentDays: config.agents.certDays,
       ...(opts.caSecret ? { secret: opts.caSecret } : {}),
     });
-    hub = new AgentHub({ store, certs, log: logging.child('agents'), host: config.agents.host, port: config.agents.port });
+    hub = new AgentHub({ store, bus, certs, log: logging.child('agents'), host: config.agents.host, port: config.agents.port });
   }
   const agents = opts.agents ?? hub;
-  const runner = kube ? new ClusterRunner({ kube, store, agents, log: logging.child('kubernetes'), ...opts.kubernetesRunner }) : undefined;
+  const runner = kube
+    ? new ClusterRunner({ kube, store, bus, agents, log: logging.child('kubernetes'), ...opts.kubernetesRunner })
+    : undefined;
 
   const backups = new BackupManager({ store, dataDir, keep: config.backup.keep, log: logging.child('backup') });
   backups.schedule(config.backup.intervalMinutes);
   let ready = false;
   const app = createApp({
     store,
+    bus,
     log: logging.root,
     version: opts.version,
     backups,
@@ -138,7 +129,6 @@ export async function startControlPlane(opts: StartOptions): Promise<RunningCont
   let agentUrl: string | undefined;
   let agentProblem: string | undefined;
   if (hub) {
-    hub.bind(app.bus);
     try {
       agentUrl = await hub.listen();
     } catch (err) {
@@ -176,8 +166,8 @@ export async function startControlPlane(opts: StartOptions): Promise<RunningCont
   const url = `${tls ? 'https' : 'http'}://${shownHost}:${addr.port}`;
   ready = true;
   log.info({ url, dataDir }, 'control plane listening');
-  // After the agent link is bound to the bus, so a stored change reaches the agents either way.
-  if (runner) runner.start(app.bus);
+  // After the agent link listens, so a stored change reaches the agents either way.
+  if (runner) runner.start();
   else log.info('Kubernetes reconciliation is off (no kubeconfig: pass --kubeconfig or set kubernetes.kubeconfig)');
 
   const lines = [`\npi-controller control plane at ${url}  (data: ${dataDir})`];
@@ -206,21 +196,8 @@ export async function startControlPlane(opts: StartOptions): Promise<RunningCont
   let child: ChildProcess | undefined;
   if (opts.localAgent && hub && agentUrl) {
     const stateDir = join(dataDir, 'local-agent');
-    const args = [
-      fileURLToPath(new URL('../cli/main.js', import.meta.url)),
-      'agent',
-      '--server',
-      agentUrl,
-      '--state-dir',
-      stateDir,
-      '--sim',
-    ];
-    if (!existsSync(join(stateDir, 'agent-cert.pem'))) args.push('--join-token', hub.createJoinToken(LOCAL_AGENT_NODE).token);
-    // stdin is a pipe the agent watches: when this process ends in any way, the agent stops too.
-    child = spawn(process.execPath, args, {
-      stdio: ['pipe', 'inherit', 'inherit'],
-      env: { ...process.env, PI_CONTROLLER_STOP_WITH_PARENT: '1' },
-    });
+    const h = hub;
+    child = spawnLocalAgent(agentUrl, stateDir, () => h.createJoinToken(LOCAL_AGENT_NODE).token);
     const auth = `-H "Authorization: Bearer $(cat ${adminTokenFile})"`;
     lines.push(
       `Local simulated node '${LOCAL_AGENT_NODE}' (agent pid ${child.pid ?? '?'}, behavioural register model, state in ${stateDir}):`,
@@ -248,17 +225,7 @@ export async function startControlPlane(opts: StartOptions): Promise<RunningCont
       // The reconciler first: nothing new is stored or sent while the rest shuts down.
       await runner?.stop();
       backups.stop();
-      if (child && child.exitCode === null) {
-        const c = child;
-        await new Promise<void>((done) => {
-          c.once('exit', () => done());
-          c.kill('SIGTERM');
-          setTimeout(() => {
-            c.kill('SIGKILL');
-            done();
-          }, 3000).unref();
-        });
-      }
+      if (child) await stopLocalAgent(child);
       await hub?.close();
       app.close();
       server.closeIdleConnections?.();
@@ -269,7 +236,7 @@ export async function startControlPlane(opts: StartOptions): Promise<RunningCont
         }, 2000).unref();
       });
       store.close();
-      rmSync(pidFile, { force: true });
+      removePidFile(pidFile);
       log.info('control plane stopped');
     },
   };

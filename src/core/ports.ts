@@ -1,0 +1,62 @@
+/**
+ * The ports: interfaces through which the control plane's services use one another without
+ * importing one another. A service depends on a port; `src/daemon` (the one composition root)
+ * hands it the implementation. Every method is required: a service that may be absent is
+ * passed as `undefined`, never as a half-implemented object.
+ *
+ * This file imports types from `src/api` only, so every folder may import it.
+ */
+import type { AgentInfo } from '../api/agent.js';
+import type { KubernetesStatus } from '../api/kubernetes.js';
+import type { BackupInfo } from '../api/system.js';
+
+/** A node's agent link as other services see it. */
+export interface AgentStatus {
+  connected: boolean;
+  /** When the current connection was made (null when not connected). */
+  since: string | null;
+  /** Last health report (SoC temperature, throttling flags, memory, load). */
+  health: Record<string, unknown> | null;
+}
+
+/** Which nodes have agents and whether they are connected (what the reconciler and the hardware routes ask). */
+export interface AgentPresence {
+  status(nodeId: string): AgentStatus;
+  /** Every node that has an agent (connected now, or enrolled). */
+  list(): AgentInfo[];
+}
+
+/** A one-time join token for a node, with the agent endpoint to enrol at. */
+export interface JoinToken {
+  token: string;
+  node: string;
+  expiresAt: string;
+  server: string;
+}
+
+/**
+ * The agent link (src/link): agents dial in over mutual TLS. Desired-state changes reach the
+ * agents through the `hw.changed` event; the link writes applied status back through
+ * `store.hardware.setStatus`.
+ */
+export interface AgentGateway extends AgentPresence {
+  /** One agent's view: link, health, applied state, certificates. */
+  info(nodeIdOrName: string): AgentInfo;
+  /** A one-time join token for a node (the node is created when unknown). */
+  createJoinToken(node: string, ttlMs?: number): JoinToken;
+  /** Revokes a node's certificates and drops its link; returns the serials. */
+  revokeNode(node: string): string[];
+  /** Asks a node's agent to apply its configured safe state; false when not connected. */
+  requestSafeState(nodeId: string): boolean;
+}
+
+/** What the backup routes need (implemented by src/backup). */
+export interface BackupService {
+  create(label?: string): Promise<BackupInfo>;
+  list(): BackupInfo[];
+}
+
+/** Kubernetes reconciliation (src/cluster/runner.ts) as the REST API and metrics see it: only its state. */
+export interface KubernetesGateway {
+  status(): KubernetesStatus;
+}
