@@ -1,28 +1,14 @@
 /**
  * The one error middleware: typed errors become `{ error: { code, message, ... } }` with the
- * status they carry; anything unexpected is a 500 whose message is logged, never sent.
+ * status they carry; anything unexpected is a 500 whose message is logged, never sent. The
+ * mapping itself is src/api/error-response.ts (the agent link's enrolment endpoint uses it too).
  */
 import type { Middleware } from 'koa';
 import type { Logger } from 'pino';
-import { ControllerError, ValidationError } from '../api/errors.js';
+import { ControllerError } from '../api/errors.js';
+import { errorBody, errorResponse } from '../api/error-response.js';
 
-const STATUS_CODES: Record<number, string> = {
-  400: 'BAD_REQUEST',
-  401: 'UNAUTHENTICATED',
-  403: 'FORBIDDEN',
-  404: 'NOT_FOUND',
-  405: 'METHOD_NOT_ALLOWED',
-  409: 'CONFLICT',
-  413: 'PAYLOAD_TOO_LARGE',
-  415: 'UNSUPPORTED_MEDIA_TYPE',
-  422: 'VALIDATION_FAILED',
-  501: 'NOT_IMPLEMENTED',
-  503: 'UNAVAILABLE',
-};
-
-export function errorBody(code: string, message: string, extra: Record<string, unknown> = {}) {
-  return { error: { code, message, ...extra } };
-}
+export { errorBody } from '../api/error-response.js';
 
 export function errorMiddleware(log: Logger): Middleware {
   return async (ctx, next) => {
@@ -38,27 +24,13 @@ export function errorMiddleware(log: Logger): Middleware {
         ctx.status = status; // setting a body resets the status to 200
       }
     } catch (err) {
-      if (err instanceof ControllerError) {
-        ctx.status = err.status;
-        const extra: Record<string, unknown> = {};
-        if (err instanceof ValidationError) extra.problems = err.problems;
-        else if (err.details) extra.details = err.details;
-        ctx.body = errorBody(err.code, err.expose ? err.message : 'internal error', extra);
-        if (err.status >= 500) log.error({ err }, 'request failed');
-        return;
-      }
-      // Koa/http-errors style errors (e.g. from ctx.throw or the router) carry status and expose.
-      const e = err as { status?: number; statusCode?: number; expose?: boolean; message?: string; headers?: Record<string, string> };
-      const status = e.status ?? e.statusCode ?? 500;
-      if (status < 500 && e.expose) {
-        ctx.status = status;
-        if (e.headers) ctx.set(e.headers);
-        ctx.body = errorBody(STATUS_CODES[status] ?? 'BAD_REQUEST', e.message ?? 'bad request');
-        return;
-      }
-      log.error({ err, method: ctx.method, path: ctx.path }, 'unexpected error');
-      ctx.status = 500;
-      ctx.body = errorBody('INTERNAL', 'internal error');
+      const r = errorResponse(err);
+      ctx.status = r.status;
+      if (r.headers) ctx.set(r.headers);
+      ctx.body = r.body;
+      if (!r.log) return;
+      if (err instanceof ControllerError) log.error({ err }, 'request failed');
+      else log.error({ err, method: ctx.method, path: ctx.path }, 'unexpected error');
     }
   };
 }
