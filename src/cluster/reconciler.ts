@@ -24,9 +24,8 @@
  * `#migrateNames`), then store objects with the `k8s-` prefix and no custom resource are
  * removed, so a change made while the control plane was down is not left behind.
  */
-import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { ConflictError, type Problem } from '../api/errors.js';
 import { HW_KINDS, type HwKind, type HwObject, type HwSpecs } from '../api/hardware.js';
 import { Validator } from '../api/validate.js';
@@ -34,19 +33,21 @@ import type { EventBus } from '../events/bus.js';
 import type { AgentPresence } from '../core/ports.js';
 import type { Store } from '../store/index.js';
 import { canonicalJson, sameSpec } from '../store/hardware.js';
-import { API_VERSION, FINALIZER, GROUP, KINDS, VERSION, crdFor, droppedFields, i2cDisplay, type Condition, type Phase } from './crds.js';
+import { API_VERSION, FINALIZER, GROUP, KINDS, VERSION, droppedFields, type Condition } from './crds.js';
+import { TxBatcher } from './batch.js';
+import { KubeWriter, installCrds } from './kube-writes.js';
+import { hwNameFor, legacyHwNameFor } from './names.js';
 import { registerNodes, rememberSoc } from './nodes.js';
 import { KeyedQueue } from './queue.js';
-import { ApiStatusError, rawOk, rawRequest } from './raw.js';
 import { EventRecorder } from './events.js';
+import { comparable, statusFor, type HwResource, type Outcome } from './status.js';
+import { ReportThrottle } from './throttle.js';
 import { WatchCache } from './watch.js';
 import { checkOnNode, checkSpec, describeProblems } from './validate.js';
 
-/** A custom resource as the informers hold it. */
-export interface HwResource extends KubernetesObject {
-  spec?: Record<string, unknown>;
-  status?: Record<string, unknown> & { observedGeneration?: number; phase?: Phase; conditions?: Condition[] };
-}
+export { hwNameFor, legacyHwNameFor } from './names.js';
+export { installCrds } from './kube-writes.js';
+export type { HwResource } from './status.js';
 
 export interface ClusterReconcilerOptions {
   kubeConfig: KubeConfig;
@@ -96,7 +97,7 @@ interface Entry {
   hwName: string;
   /** Generation this process applied (stored or refused); 0 when none. */
   handled: number;
-  outcome: { reason: string; message: string; phase: Phase } | null;
+  outcome: Outcome | null;
   /** JSON of the status last written, and the resourceVersion of the object that write replaced. */
   written: string;
   writtenOver: string;
@@ -112,40 +113,9 @@ interface Req {
   apply: boolean;
 }
 
-/** Status fields that change with readings and edges alone (written at most once per minReportIntervalMs). */
-const REPORT_BLANK = { edgeCount: undefined, lastEdgeTime: undefined, readings: undefined, lastReadTime: undefined, updatedAt: undefined };
-const blankTimes = (cs: Condition[]) => cs.map((c) => ({ ...c, lastTransitionTime: '' }));
-
-/** How long an object may wait for its agent's report before Pending/Applying is written. */
-const PENDING_GRACE_MS = 1000;
-
 const key = (hw: HwKind, ns: string, name: string) => `${hw}/${ns}/${name}`;
 /** Key of the store-name index: a GPIOPin and an I2CDevice may share a name. */
 const byName = (hw: HwKind, hwName: string) => (hw === 'gpio' ? hwName : `${hw}:${hwName}`);
-
-/**
- * The store object name for a custom resource: a DNS-1123 label, stable, prefixed `k8s-`, and
- * always ending in a hash of `namespace/name` (12 hex digits), so two objects never share one
- * stored name even where their readable parts are the same (`coll.x` and `coll-x`, or `a-b/c`
- * and `a/b-c`). The readable part is `<namespace>-<name>` with characters outside [a-z0-9-]
- * made `-`, cut to fit 63 characters.
- */
-export function hwNameFor(namespace: string, name: string): string {
-  const h = createHash('sha256').update(`${namespace}/${name}`).digest('hex').slice(0, 12);
-  const plain = `k8s-${namespace}-${name}`.replace(/[^a-z0-9-]/g, '-');
-  return `${plain.slice(0, 50).replace(/-+$/, '')}-${h}`;
-}
-
-/**
- * The name earlier releases gave a custom resource's store object. It is not injective, so it is
- * kept only to find such objects and rename them (see `#migrateNames`).
- */
-export function legacyHwNameFor(namespace: string, name: string): string {
-  const plain = `k8s-${namespace}-${name}`.replace(/[^a-z0-9-]/g, '-');
-  if (plain.length <= 63 && /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(plain)) return plain;
-  const h = createHash('sha256').update(`${namespace}/${name}`).digest('hex').slice(0, 10);
-  return `${plain.slice(0, 52).replace(/-+$/, '')}-${h}`;
-}
 
 function apiStatus(err: unknown): number {
   const e = err as { code?: unknown; statusCode?: unknown };
@@ -159,15 +129,12 @@ export class ClusterReconciler {
   readonly #v = new Validator();
   readonly #queue: KeyedQueue<Req>;
   readonly #entries = new Map<string, Entry>();
-  /**
-   * Keys waiting for their node's agent to report on the stored generation, with when they
-   * started waiting (-1 once a Pending status was written). A report usually comes within a few
-   * milliseconds, so Pending/Applying is written only after {@link PENDING_GRACE_MS}: one status
-   * write per change instead of two, which halves the load a burst of changes puts on the API server.
-   */
-  readonly #awaiting = new Map<string, number>();
-  /** Keys with readings or edges not yet written (rate limited). */
-  readonly #reports = new Set<string>();
+  /** When statuses changed only by the agents' reports are written (see throttle.ts). */
+  readonly #throttle: ReportThrottle;
+  /** Status writes and finalizers (see kube-writes.ts). */
+  readonly #kube: KubeWriter;
+  /** Desired-state writes of one event-loop turn in one transaction (see batch.ts). */
+  readonly #batch: TxBatcher;
   readonly #informers = new Map<HwKind, WatchCache<HwResource>>();
   readonly #timers: NodeJS.Timeout[] = [];
   readonly #retries = new Map<string, number>();
@@ -183,6 +150,9 @@ export class ClusterReconciler {
     this.#o = opts;
     this.#log = opts.log;
     this.#events = (opts.events ?? true) ? new EventRecorder({ kubeConfig: opts.kubeConfig, log: opts.log }) : undefined;
+    this.#throttle = new ReportThrottle(opts.minReportIntervalMs ?? 1000);
+    this.#kube = new KubeWriter(opts.kubeConfig, opts.log);
+    this.#batch = new TxBatcher(opts.store);
     this.#queue = new KeyedQueue<Req>(
       (k, r) => this.#run(k, r),
       (a, b) => ({ apply: a.apply || b.apply }),
@@ -330,25 +300,23 @@ export class ClusterReconciler {
     if (!k || !e || e.nodeId !== nodeId || e.hw !== 'gpio') return;
     e.edges += n;
     e.lastEdge = at;
-    this.#reports.add(k);
+    this.#throttle.report(k);
   }
 
   /** Marks an object (found by its store name) for a rate-limited status refresh. */
   #onReport(nodeId: string, name: string, hw: HwKind): void {
     const k = this.#byHwName.get(byName(hw, name));
     const e = k ? this.#entries.get(k) : undefined;
-    if (k && e && e.nodeId === nodeId && e.hw === hw) this.#reports.add(k);
+    if (k && e && e.nodeId === nodeId && e.hw === hw) this.#throttle.report(k);
   }
 
   /** Queues the status write of the object waiting for this report (the poll stays as a fallback). */
   #onApplied(nodeId: string, hw: HwKind, hwName: string): void {
-    for (const k of this.#awaiting.keys()) {
+    const k = this.#throttle.takeAwaiting((k) => {
       const e = this.#entries.get(k);
-      if (e?.nodeId !== nodeId || e.hw !== hw || e.hwName !== hwName) continue;
-      this.#awaiting.delete(k);
-      this.#queue.add(k, { apply: false });
-      return;
-    }
+      return e?.nodeId === nodeId && e.hw === hw && e.hwName === hwName;
+    });
+    if (k !== undefined) this.#queue.add(k, { apply: false });
   }
 
   #get(k: string): HwResource | undefined {
@@ -417,33 +385,16 @@ export class ClusterReconciler {
 
   /** Pushes reports from the agents into statuses: new applied state, and rate-limited readings/edges. */
   #pollStatus(): void {
-    for (const k of this.#awaiting.keys()) {
-      const e = this.#entries.get(k);
-      if (!e?.nodeId) {
-        this.#awaiting.delete(k);
-        continue;
-      }
-      const obj = this.#find(e.nodeId, e.hw, e.hwName);
-      if (!obj || (obj.status.observedGeneration === obj.generation && obj.status.phase !== 'Pending')) {
-        this.#awaiting.delete(k);
-        this.#queue.add(k, { apply: false });
-      }
-    }
-    const now = Date.now();
-    for (const [k, since] of this.#awaiting) {
-      if (since >= 0 && now - since >= PENDING_GRACE_MS) {
-        this.#awaiting.set(k, -1);
-        this.#queue.add(k, { apply: false });
-      }
-    }
-    const min = this.#o.minReportIntervalMs ?? 1000;
-    for (const k of this.#reports) {
-      const e = this.#entries.get(k);
-      if (!e || now - e.writtenAt >= min) {
-        this.#reports.delete(k);
-        if (e) this.#queue.add(k, { apply: false });
-      }
-    }
+    const due = this.#throttle.poll(
+      (k) => {
+        const e = this.#entries.get(k);
+        if (!e?.nodeId) return 'gone';
+        const obj = this.#find(e.nodeId, e.hw, e.hwName);
+        return !obj || (obj.status.observedGeneration === obj.generation && obj.status.phase !== 'Pending') ? 'reported' : 'waiting';
+      },
+      (k) => this.#entries.get(k)?.writtenAt,
+    );
+    for (const k of due) this.#queue.add(k, { apply: false });
   }
 
   #find(nodeId: string, hw: HwKind, name: string): HwObject | undefined {
@@ -484,7 +435,7 @@ export class ClusterReconciler {
       if (e?.nodeId) this.#release(e.nodeId, hw, e.hwName);
       this.#entries.delete(k);
       this.#byHwName.delete(byName(hw, hwNameFor(namespace, name)));
-      this.#awaiting.delete(k);
+      this.#throttle.forget(k);
       return;
     }
     if (!e) {
@@ -512,53 +463,20 @@ export class ClusterReconciler {
       if (e.nodeId) this.#release(e.nodeId, hw, e.hwName);
       else this.#releaseEverywhere(hw, e.hwName);
       e.nodeId = null;
-      await this.#dropFinalizer(hw, obj);
+      await this.#kube.dropFinalizer(hw, obj);
       this.#events?.forget(obj.metadata?.uid ?? '');
       this.#entries.delete(k);
       this.#byHwName.delete(byName(hw, e.hwName));
-      this.#awaiting.delete(k);
+      this.#throttle.forget(k);
       return;
     }
     if (!(obj.metadata?.finalizers ?? []).includes(FINALIZER)) {
-      await this.#addFinalizer(hw, obj);
+      await this.#kube.addFinalizer(hw, obj);
     }
     const generation = obj.metadata?.generation ?? 1;
     const seen = obj.status?.observedGeneration === generation && e.handled === generation;
-    if (req.apply && !seen) await this.#batched(() => this.#apply(e!, obj, generation));
+    if (req.apply && !seen) await this.#batch.run(() => this.#apply(e!, obj, generation));
     await this.#writeStatus(k, e, hw);
-  }
-
-  /**
-   * Desired-state writes that come in the same event-loop turn share one transaction (one
-   * commit, so one fsync, for a burst of changes instead of one each); each runs in a savepoint
-   * of its own, so one that fails rolls back alone. Resolves once the batch has committed.
-   */
-  #batched(fn: () => void): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      this.#batch.push({ fn, resolve, reject });
-      if (this.#batch.length === 1) setImmediate(() => this.#commitBatch());
-    });
-  }
-  #batch: { fn: () => void; resolve: () => void; reject: (err: unknown) => void }[] = [];
-
-  #commitBatch(): void {
-    const batch = this.#batch.splice(0);
-    const failed = new Map<number, unknown>();
-    try {
-      this.#o.store.tx(() =>
-        batch.forEach((b, i) => {
-          try {
-            this.#o.store.tx(b.fn);
-          } catch (err) {
-            failed.set(i, err);
-          }
-        }),
-      );
-    } catch (err) {
-      for (const b of batch) b.reject(err);
-      return;
-    }
-    batch.forEach((b, i) => (failed.has(i) ? b.reject(failed.get(i)) : b.resolve()));
   }
 
   /** Stores the desired state (or records why not): one savepoint of the batch's transaction. */
@@ -605,7 +523,7 @@ export class ClusterReconciler {
       });
       e.nodeId = node.id;
       e.outcome = null;
-      this.#awaiting.set(`${e.hw}/${e.namespace}/${e.name}`, Date.now());
+      this.#throttle.sent(`${e.hw}/${e.namespace}/${e.name}`);
       this.#o.trace?.('stored', `${e.hw}/${e.namespace}/${e.name}`);
     } catch (err) {
       if (!(err instanceof ConflictError)) throw err;
@@ -639,84 +557,27 @@ export class ClusterReconciler {
     for (const n of this.#o.store.nodes.list({ limit: 1000 }).items) this.#release(n.id, hw, hwName);
   }
 
-  /** The status an object should have now. */
+  /** The status an object should have now (see status.ts). */
   #statusOf(e: Entry, obj: HwResource): Record<string, unknown> {
-    const generation = obj.metadata?.generation ?? 1;
-    let phase: Phase;
-    let reason: string;
-    let message: string;
-    const extra: Record<string, unknown> = {};
-    if (e.outcome) {
-      ({ phase, reason, message } = e.outcome);
-    } else {
-      const cur = e.nodeId ? this.#find(e.nodeId, e.hw, e.hwName) : undefined;
-      const connected = e.nodeId ? (this.#o.agents?.status(e.nodeId).connected ?? false) : false;
-      if (!cur) {
-        phase = 'Pending';
-        reason = 'Applying';
-        message = 'waiting for the desired state to be stored';
-      } else if (!connected) {
-        phase = 'Pending';
-        reason = 'AgentOffline';
-        message = `the agent of node ${String(obj.spec?.nodeName)} is not connected; the desired state is applied when it returns`;
-      } else if (cur.status.observedGeneration !== cur.generation || cur.status.phase === 'Pending') {
-        phase = 'Pending';
-        reason = 'Applying';
-        message = 'sent to the node; waiting for its report';
-      } else if (cur.status.phase === 'Applied') {
-        phase = 'Ready';
-        reason = 'Applied';
-        message = 'applied on the node';
-      } else {
-        phase = 'Failed';
-        reason = cur.status.reason || 'HardwareError';
-        const m = (cur.status.actual as { message?: unknown } | undefined)?.message;
-        message = typeof m === 'string' ? m : `the node reported ${reason}`;
-      }
-      if (cur?.status.actual && cur.status.observedGeneration === cur.generation)
-        Object.assign(extra, actualFields(e.hw, cur.status.actual));
-      if (cur?.status.updatedAt) extra.updatedAt = cur.status.updatedAt;
-    }
-    if (e.hw === 'gpio' && e.edges > 0) {
-      extra.edgeCount = e.edges;
-      if (e.lastEdge) extra.lastEdgeTime = e.lastEdge;
-    }
-    if (e.hw === 'i2c') Object.assign(extra, i2cDisplay(obj.spec, extra.readings)); // for kubectl get's columns
-    const prev = (obj.status?.conditions ?? []).find((c) => c.type === 'Ready');
-    const status = phase === 'Ready' ? 'True' : 'False';
-    const ready: Condition = {
-      type: 'Ready',
-      status,
-      reason,
-      message,
-      lastTransitionTime:
-        prev && prev.status === status && prev.reason === reason
-          ? prev.lastTransitionTime
-          : new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
-      observedGeneration: generation,
-    };
-    return { phase, observedGeneration: generation, conditions: [ready], message, ...extra };
+    return statusFor({
+      hw: e.hw,
+      obj,
+      outcome: e.outcome,
+      stored: !e.outcome && e.nodeId ? this.#find(e.nodeId, e.hw, e.hwName) : undefined,
+      connected: e.nodeId ? (this.#o.agents?.status(e.nodeId).connected ?? false) : false,
+      edges: e.edges,
+      lastEdge: e.lastEdge,
+    });
   }
 
   /** Writes the status through /status when it changed; on a conflict, reads the object again and retries. */
   async #writeStatus(k: string, e: Entry, hw: HwKind): Promise<void> {
-    const { plural } = KINDS[hw];
     let obj = this.#get(k);
     for (let attempt = 0; obj && attempt < 5; attempt++) {
       const status = this.#statusOf(e, obj);
       // Canonical JSON on both sides: the API server sends the status back with its keys sorted.
-      const cmp = canonicalJson({
-        ...status,
-        conditions: (status.conditions as Condition[]).map((c) => ({ ...c, lastTransitionTime: '' })),
-        updatedAt: undefined,
-      });
-      const had = obj.status
-        ? canonicalJson({
-            ...obj.status,
-            conditions: (obj.status.conditions ?? []).map((c) => ({ ...c, lastTransitionTime: '' })),
-            updatedAt: undefined,
-          })
-        : '';
+      const cmp = comparable(status, canonicalJson);
+      const had = obj.status ? comparable(obj.status, canonicalJson) : '';
       // Compared with the status the object has, not with what this process wrote last: a status
       // someone else wrote (a forged Ready=True) is corrected on the next event or resync. The one
       // exception is the cache not having seen our own write yet (same resourceVersion as the
@@ -725,28 +586,18 @@ export class ClusterReconciler {
       // Only readings or edge counts changed, and a status was written moments ago: left to the
       // rate-limited report pass (a watch event of our own write must not bypass the limit).
       if (
-        Date.now() - e.writtenAt < (this.#o.minReportIntervalMs ?? 1000) &&
+        this.#throttle.tooSoon(e.writtenAt) &&
         obj.status &&
-        canonicalJson({ ...status, ...REPORT_BLANK, conditions: blankTimes(status.conditions as Condition[]) }) ===
-          canonicalJson({ ...obj.status, ...REPORT_BLANK, conditions: blankTimes(obj.status.conditions ?? []) })
+        comparable(status, canonicalJson, false) === comparable(obj.status, canonicalJson, false)
       ) {
-        this.#reports.add(k);
+        this.#throttle.report(k);
         return;
       }
       if (cmp === e.written && e.writtenOver !== '' && obj.metadata?.resourceVersion === e.writtenOver) return;
       // Sent to a connected agent moments ago: its report is about to come; write once, then.
-      const since = this.#awaiting.get(k);
-      if (
-        (status.conditions as Condition[])[0]?.reason === 'Applying' &&
-        since !== undefined &&
-        since >= 0 &&
-        Date.now() - since < PENDING_GRACE_MS
-      )
-        return;
-      const path = `/apis/${GROUP}/${VERSION}/namespaces/${e.namespace}/${plural}/${e.name}`;
-      const body = { apiVersion: API_VERSION, kind: KINDS[hw].kind, metadata: { ...obj.metadata }, spec: obj.spec, status };
-      const r = await rawRequest(this.#o.kubeConfig, 'PUT', `${path}/status`, body);
-      if (r.status === 200) {
+      if (this.#throttle.holdApplying(k, (status.conditions as Condition[])[0]?.reason)) return;
+      const w = await this.#kube.putStatus(hw, e.namespace, e.name, obj, status);
+      if (w.result === 'written') {
         e.written = cmp;
         e.writtenOver = obj.metadata?.resourceVersion ?? '';
         this.#event(e, obj, status);
@@ -754,11 +605,9 @@ export class ClusterReconciler {
         this.#o.trace?.('status', k);
         return;
       }
-      if (r.status === 404) return;
-      if (r.status !== 409) throw new ApiStatusError('PUT', `${path}/status`, r.status, r.body);
-      // Someone changed the object since we read it: read it again and recompute.
-      const fresh = await rawRequest(this.#o.kubeConfig, 'GET', path);
-      obj = fresh.status === 200 ? (fresh.body as HwResource) : undefined;
+      if (w.result === 'gone') return;
+      // Someone changed the object since we read it: recompute from what it is now.
+      obj = w.fresh;
     }
   }
 
@@ -786,95 +635,8 @@ export class ClusterReconciler {
     await this.#events?.flush();
   }
 
-  async #addFinalizer(hw: HwKind, obj: HwResource): Promise<void> {
-    const fins = obj.metadata?.finalizers;
-    const body = fins
-      ? [
-          { op: 'test', path: '/metadata/resourceVersion', value: obj.metadata?.resourceVersion },
-          { op: 'add', path: '/metadata/finalizers/-', value: FINALIZER },
-        ]
-      : [{ op: 'add', path: '/metadata/finalizers', value: [FINALIZER] }];
-    await this.#patch(hw, obj, body);
-  }
-
-  async #dropFinalizer(hw: HwKind, obj: HwResource): Promise<void> {
-    const i = (obj.metadata?.finalizers ?? []).indexOf(FINALIZER);
-    if (i < 0) return;
-    await this.#patch(hw, obj, [
-      { op: 'test', path: `/metadata/finalizers/${i}`, value: FINALIZER },
-      { op: 'remove', path: `/metadata/finalizers/${i}` },
-    ]);
-  }
-
-  async #patch(hw: HwKind, obj: HwResource, body: unknown[]): Promise<void> {
-    const path = `/apis/${GROUP}/${VERSION}/namespaces/${obj.metadata?.namespace ?? 'default'}/${KINDS[hw].plural}/${obj.metadata?.name ?? ''}`;
-    const r = await rawRequest(this.#o.kubeConfig, 'PATCH', path, body, 'application/json-patch+json');
-    if (r.status === 200) return;
-    // 404: already gone; 409/422: the object changed under us (a failed test op): its watch event queues it again.
-    if (r.status === 404 || r.status === 409 || r.status === 422) {
-      this.#log.debug({ name: obj.metadata?.name, code: r.status }, 'patch not applied; the object changed or is gone');
-      return;
-    }
-    throw new ApiStatusError('PATCH', path, r.status, r.body);
-  }
-
   /** Whether the first full list of every kind is done. */
   get synced(): boolean {
     return this.#synced;
-  }
-}
-
-/** The status fields a kind shows from what the agent reported in `actual`. */
-function actualFields(hw: HwKind, actual: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  const pick = (from: string, to = from, test: (v: unknown) => boolean = (v) => typeof v === 'number') => {
-    if (test(actual[from])) out[to] = actual[from];
-  };
-  if (hw === 'gpio') {
-    pick('value');
-    pick('level');
-    pick('mode', 'mode', (v) => v === 'input' || v === 'output');
-    pick('pull', 'pull', (v) => typeof v === 'string');
-  } else if (hw === 'pwm') {
-    pick('frequencyHz', 'achievedFrequencyHz');
-    pick('achievedFrequencyHz');
-    pick('dutyCycle', 'achievedDutyCycle');
-    pick('achievedDutyCycle');
-    pick('implementation', 'implementation', (v) => typeof v === 'string');
-    pick('channel', 'channel', (v) => typeof v === 'string');
-  } else {
-    if (actual.readings && typeof actual.readings === 'object') out.readings = actual.readings;
-    pick('readAt', 'lastReadTime', (v) => typeof v === 'string');
-  }
-  return out;
-}
-
-/** Creates or upgrades the three CRDs and waits (at most 30 s) until the API server serves them. */
-export async function installCrds(kc: KubeConfig, log?: Logger): Promise<void> {
-  const base = '/apis/apiextensions.k8s.io/v1/customresourcedefinitions';
-  for (const hw of HW_KINDS) {
-    const body = crdFor(hw) as { metadata: { name: string; resourceVersion?: string } };
-    const name = body.metadata.name;
-    const cur = await rawRequest(kc, 'GET', `${base}/${name}`);
-    if (cur.status === 404) {
-      await rawOk(kc, 'POST', base, body);
-      log?.info({ crd: name }, 'CRD installed');
-    } else if (cur.status === 200) {
-      const rv = (cur.body as { metadata?: { resourceVersion?: string } }).metadata?.resourceVersion;
-      await rawOk(kc, 'PUT', `${base}/${name}`, { ...body, metadata: { ...body.metadata, resourceVersion: rv } });
-      log?.info({ crd: name }, 'CRD upgraded');
-    } else {
-      throw new ApiStatusError('GET', `${base}/${name}`, cur.status, cur.body);
-    }
-  }
-  const deadline = Date.now() + 30_000;
-  for (const hw of HW_KINDS) {
-    const name = `${KINDS[hw].plural}.${GROUP}`;
-    for (;;) {
-      const crd = (await rawOk(kc, 'GET', `${base}/${name}`)) as { status?: { conditions?: { type: string; status: string }[] } };
-      if ((crd.status?.conditions ?? []).some((c) => c.type === 'Established' && c.status === 'True')) break;
-      if (Date.now() > deadline) throw new Error(`CRD ${name} was not established within 30 s`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
   }
 }
