@@ -1,7 +1,7 @@
 /**
- * Typed errors shared by the store, the server, the CLI and (later) the agent protocol.
+ * Typed errors shared by the store, the server, the agent link, the CLI and the agent.
  * Every error carries a stable machine-readable `code`; the REST layer maps them to
- * HTTP status codes in one place (src/server/errors.ts).
+ * HTTP status codes in one place (error-response.ts, used by src/server and src/link).
  */
 
 /** One problem found in an input, with the JSON pointer of the offending value. */

@@ -86,23 +86,10 @@ function randomSerial(): string {
   return '01' + randomBytes(15).toString('hex');
 }
 
-/** SHA-256 of a PEM certificate's DER, lower-case hex: what a join token pins. */
-export function certSha256(certPem: string): string {
-  return createHash('sha256')
-    .update(Buffer.from(new x509.X509Certificate(certPem).rawData))
-    .digest('hex');
-}
-
-/** Generates an ECDSA P-256 key pair and returns it with its PKCS#8 PEM (used by the agent and for server certificates). */
-export async function generateKey(): Promise<{ keys: KeyPair; keyPem: string }> {
+/** Generates an ECDSA P-256 key pair and returns it with its PKCS#8 PEM (for server certificates). */
+async function generateKey(): Promise<{ keys: KeyPair; keyPem: string }> {
   const keys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as unknown as KeyPair;
   return { keys, keyPem: pem('PRIVATE KEY', await webcrypto.subtle.exportKey('pkcs8', keys.privateKey as unknown as webcrypto.CryptoKey)) };
-}
-
-/** A PKCS#10 CSR for `node`, signed with `keys` (agent side). */
-export async function createCsr(node: string, keys: KeyPair): Promise<string> {
-  const csr = await x509.Pkcs10CertificateRequestGenerator.create({ name: `CN=${node}`, keys, signingAlgorithm: ALG });
-  return csr.toString('pem');
 }
 
 /** Parses certificate facts without trusting them (serial, CN, expiry). */

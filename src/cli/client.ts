@@ -10,7 +10,8 @@ import { dirname, join, resolve } from 'node:path';
 import { homedir } from 'node:os';
 import { CliError, EXIT, exitForStatus } from './exit.js';
 
-export interface Credentials {
+/** Where and as whom the CLI calls the REST API (the agent's mutual-TLS credentials are agent/enrol.ts's). */
+export interface ApiCredentials {
   url: string;
   token: string | undefined;
   /** PEM file of the server's (self-signed) certificate, for HTTPS. */
@@ -27,7 +28,7 @@ export function savedFile({ env }: Env): string {
   return env.PI_CONTROLLER_CLI_CONFIG ?? join(env.XDG_CONFIG_HOME ?? join(env.HOME ?? homedir(), '.config'), 'pi-controller', 'cli.json');
 }
 
-export function saveCredentials(e: Env, c: Credentials): string {
+export function saveCredentials(e: Env, c: ApiCredentials): string {
   const f = savedFile(e);
   mkdirSync(dirname(f), { recursive: true, mode: 0o700 });
   writeFileSync(f, JSON.stringify({ url: c.url, token: c.token, ...(c.ca ? { ca: resolve(e.cwd, c.ca) } : {}) }, null, 2) + '\n', {
@@ -39,12 +40,12 @@ export function saveCredentials(e: Env, c: Credentials): string {
 export function resolveCredentials(
   e: Env,
   flags: { url?: string; token?: string; tokenFile?: string; ca?: string; dataDir?: string },
-): Credentials {
-  let saved: Partial<Credentials> = {};
+): ApiCredentials {
+  let saved: Partial<ApiCredentials> = {};
   const f = savedFile(e);
   if (existsSync(f)) {
     try {
-      saved = JSON.parse(readFileSync(f, 'utf8')) as Partial<Credentials>;
+      saved = JSON.parse(readFileSync(f, 'utf8')) as Partial<ApiCredentials>;
     } catch (err) {
       throw new CliError(`cannot read ${f}: ${(err as Error).message}`, EXIT.USAGE);
     }
@@ -74,7 +75,7 @@ export interface ApiResponse {
 }
 
 /** One REST call. Non-2xx answers become a CliError with the server's code and message and the matching exit code. */
-export async function call(c: Credentials, method: string, path: string, body?: unknown): Promise<ApiResponse> {
+export async function call(c: ApiCredentials, method: string, path: string, body?: unknown): Promise<ApiResponse> {
   const u = new URL(c.url + path);
   const payload = body === undefined ? undefined : JSON.stringify(body);
   const headers: Record<string, string> = { accept: 'application/json' };

@@ -15,7 +15,7 @@ import type { BackupInfo } from '../api/system.js';
 import { loadConfig } from '../config/index.js';
 import { restoreBackup } from '../backup/index.js';
 import { PID_FILE, recordedServerAlive, startControlPlane } from '../daemon/serve.js';
-import { call, resolveCredentials, saveCredentials, type Credentials, type Env } from './client.js';
+import { call, resolveCredentials, saveCredentials, type ApiCredentials, type Env } from './client.js';
 import { CliError, EXIT } from './exit.js';
 import { details, table } from './output.js';
 import { agentCommand } from '../../agent/cli.js';
@@ -42,7 +42,7 @@ export function packageVersion(): string {
   return pkg.version;
 }
 
-type Ctx = { io: Io; creds(): Credentials; json(): boolean; print(data: unknown, human: () => string): void };
+type Ctx = { io: Io; creds(): ApiCredentials; json(): boolean; print(data: unknown, human: () => string): void };
 
 function serveCommand(program: Command, io: Io): void {
   program

@@ -46,7 +46,7 @@ export interface AppDeps {
   bus?: EventBus;
   /** Metrics registry; by default a new one (with process metrics). */
   metrics?: Metrics;
-  /** Seam for the agent link (absent until agents can connect). */
+  /** The agent link (absent: the /api/v1/agents routes answer 503 and every node's agent is offline). */
   agents?: AgentGateway;
   /** Backup manager behind /api/v1/backups (absent: those routes answer 503). */
   backups?: BackupService;

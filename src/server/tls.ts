@@ -1,7 +1,7 @@
 /**
  * A self-signed server certificate for HTTPS when the API is bound beyond loopback. It is
- * kept in the data directory (key 0600) and reused until it nears expiry. The full cert
- * manager (CA, agent certificates, rotation) arrives with its own issue and replaces this.
+ * kept in the data directory (key 0600) and reused until it nears expiry. The agent endpoint
+ * has its own certificates from the CA (src/certs); this one serves only the REST API.
  */
 import { webcrypto } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
