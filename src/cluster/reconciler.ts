@@ -21,22 +21,28 @@
  * A store object made for a custom resource is named `k8s-<namespace>-<name>-<hash>` (see
  * {@link hwNameFor}: the hash of `namespace/name` makes the name injective). After the first
  * full list, objects stored under the older, non-injective names are renamed (see
- * `#migrateNames`), then store objects with the `k8s-` prefix and no custom resource are
+ * desired.ts), then store objects with the `k8s-` prefix and no custom resource are
  * removed, so a change made while the control plane was down is not left behind.
+ *
+ * This file holds the control loop (informers, queue, per-key decisions). Its parts: the
+ * status computed by a pure function (status.ts), writes to the API server and finalizers
+ * (kube-writes.ts), the desired state in the store (desired.ts), one transaction per event-loop
+ * turn (batch.ts), and when report-only changes are written (throttle.ts).
  */
 import type { Logger } from 'pino';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { ConflictError, type Problem } from '../api/errors.js';
-import { HW_KINDS, type HwKind, type HwObject, type HwSpecs } from '../api/hardware.js';
+import { HW_KINDS, type HwKind, type HwSpecs } from '../api/hardware.js';
 import { Validator } from '../api/validate.js';
 import type { EventBus } from '../events/bus.js';
 import type { AgentPresence } from '../core/ports.js';
 import type { Store } from '../store/index.js';
-import { canonicalJson, sameSpec } from '../store/hardware.js';
+import { canonicalJson } from '../store/hardware.js';
 import { API_VERSION, FINALIZER, GROUP, KINDS, VERSION, droppedFields, type Condition } from './crds.js';
 import { TxBatcher } from './batch.js';
+import { DesiredState } from './desired.js';
 import { KubeWriter, installCrds } from './kube-writes.js';
-import { hwNameFor, legacyHwNameFor } from './names.js';
+import { hwNameFor } from './names.js';
 import { registerNodes, rememberSoc } from './nodes.js';
 import { KeyedQueue } from './queue.js';
 import { EventRecorder } from './events.js';
@@ -135,6 +141,8 @@ export class ClusterReconciler {
   readonly #kube: KubeWriter;
   /** Desired-state writes of one event-loop turn in one transaction (see batch.ts). */
   readonly #batch: TxBatcher;
+  /** The desired state in the store (see desired.ts). */
+  readonly #desired: DesiredState;
   readonly #informers = new Map<HwKind, WatchCache<HwResource>>();
   readonly #timers: NodeJS.Timeout[] = [];
   readonly #retries = new Map<string, number>();
@@ -153,6 +161,7 @@ export class ClusterReconciler {
     this.#throttle = new ReportThrottle(opts.minReportIntervalMs ?? 1000);
     this.#kube = new KubeWriter(opts.kubeConfig, opts.log);
     this.#batch = new TxBatcher(opts.store);
+    this.#desired = new DesiredState({ store: opts.store, bus: opts.bus, log: opts.log, validator: this.#v });
     this.#queue = new KeyedQueue<Req>(
       (k, r) => this.#run(k, r),
       (a, b) => ({ apply: a.apply || b.apply }),
@@ -201,8 +210,9 @@ export class ClusterReconciler {
     for (const hw of HW_KINDS) await this.#startInformer(hw);
     // Objects stored under the old names are renamed before any key is worked on, then what
     // no custom resource owns is released; only then do the keys the lists queued run.
-    this.#migrateNames();
-    this.#sweep();
+    const owned = () => [...this.#informers].flatMap(([hw, inf]) => inf.list().map((obj) => ({ hw, obj })));
+    this.#desired.migrateNames(owned());
+    this.#desired.sweep(owned());
     this.#synced = true;
     for (const k of this.#early) this.#queue.add(k, { apply: true });
     this.#early.clear();
@@ -324,85 +334,18 @@ export class ClusterReconciler {
     return this.#informers.get(hw)?.get(ns, name);
   }
 
-  /**
-   * Renames store objects made under {@link legacyHwNameFor} to {@link hwNameFor}, keeping their
-   * spec, generation and status, so an upgraded control plane takes over what the agents drive
-   * instead of releasing it and claiming it again. An old name that several custom resources
-   * map to (`coll.x` and `coll-x`) goes to the one whose current spec is the stored one on that
-   * node; when none or more than one matches, it is left to the sweep (released) and each
-   * object is applied afresh under its own name.
-   */
-  #migrateNames(): void {
-    const store = this.#o.store;
-    const owners = new Map<string, { hw: HwKind; namespace: string; name: string; obj: HwResource }[]>();
-    for (const [hw, inf] of this.#informers) {
-      for (const obj of inf.list()) {
-        const namespace = obj.metadata?.namespace ?? 'default';
-        const name = obj.metadata?.name ?? '';
-        const old = `${hw}/${legacyHwNameFor(namespace, name)}`;
-        owners.set(old, [...(owners.get(old) ?? []), { hw, namespace, name, obj }]);
-      }
-    }
-    if (owners.size === 0) return;
-    for (const node of store.nodes.list({ limit: 1000 }).items) {
-      for (const hw of HW_KINDS) {
-        for (const row of store.hardware.list(node.id, hw)) {
-          const cands = owners.get(`${hw}/${row.name}`);
-          if (!cands) continue;
-          const same = (c: (typeof cands)[number]) => {
-            const checked = checkSpec(this.#v, hw, c.obj.spec);
-            return checked.ok && checked.value.nodeName === node.name && sameSpec(checked.value.spec, row.spec);
-          };
-          const pick = cands.length === 1 ? cands[0]! : cands.filter(same).length === 1 ? cands.filter(same)[0]! : undefined;
-          if (!pick) continue;
-          const to = hwNameFor(pick.namespace, pick.name);
-          if (to === row.name || this.#find(node.id, hw, to)) continue;
-          store.tx(() => {
-            const next = store.hardware.rename(node.id, hw, row.name, to);
-            this.#o.bus.emit('hw.changed', { nodeId: node.id, kind: hw, name: row.name, generation: row.generation, deleted: true });
-            this.#o.bus.emit('hw.changed', { nodeId: node.id, kind: hw, name: to, generation: next.generation, deleted: false });
-          });
-          this.#log.info({ node: node.name, kind: hw, from: row.name, to }, 'stored object renamed to its injective name');
-        }
-      }
-    }
-  }
-
-  /** Store objects made for custom resources that no longer exist are released. */
-  #sweep(): void {
-    const wanted = new Set<string>();
-    for (const [, inf] of this.#informers)
-      for (const o of inf.list()) wanted.add(hwNameFor(o.metadata?.namespace ?? 'default', o.metadata?.name ?? ''));
-    const store = this.#o.store;
-    for (const node of store.nodes.list({ limit: 1000 }).items) {
-      for (const hw of HW_KINDS) {
-        for (const obj of store.hardware.list(node.id, hw)) {
-          if (obj.name.startsWith('k8s-') && !wanted.has(obj.name)) this.#release(node.id, hw, obj.name);
-        }
-      }
-    }
-  }
-
   /** Pushes reports from the agents into statuses: new applied state, and rate-limited readings/edges. */
   #pollStatus(): void {
     const due = this.#throttle.poll(
       (k) => {
         const e = this.#entries.get(k);
         if (!e?.nodeId) return 'gone';
-        const obj = this.#find(e.nodeId, e.hw, e.hwName);
+        const obj = this.#desired.find(e.nodeId, e.hw, e.hwName);
         return !obj || (obj.status.observedGeneration === obj.generation && obj.status.phase !== 'Pending') ? 'reported' : 'waiting';
       },
       (k) => this.#entries.get(k)?.writtenAt,
     );
     for (const k of due) this.#queue.add(k, { apply: false });
-  }
-
-  #find(nodeId: string, hw: HwKind, name: string): HwObject | undefined {
-    try {
-      return this.#o.store.hardware.require(nodeId, hw, name);
-    } catch {
-      return undefined;
-    }
   }
 
   async #run(k: string, req: Req): Promise<void> {
@@ -432,7 +375,7 @@ export class ClusterReconciler {
     );
     if (!obj) {
       // Gone (our finalizer was already removed): make sure nothing stays claimed.
-      if (e?.nodeId) this.#release(e.nodeId, hw, e.hwName);
+      if (e?.nodeId) this.#desired.release(e.nodeId, hw, e.hwName);
       this.#entries.delete(k);
       this.#byHwName.delete(byName(hw, hwNameFor(namespace, name)));
       this.#throttle.forget(k);
@@ -460,8 +403,8 @@ export class ClusterReconciler {
       if (hw === 'gpio' || hw === 'i2c') this.#byHwName.set(byName(hw, e.hwName), k);
     }
     if (obj.metadata?.deletionTimestamp) {
-      if (e.nodeId) this.#release(e.nodeId, hw, e.hwName);
-      else this.#releaseEverywhere(hw, e.hwName);
+      if (e.nodeId) this.#desired.release(e.nodeId, hw, e.hwName);
+      else this.#desired.releaseEverywhere(hw, e.hwName);
       e.nodeId = null;
       await this.#kube.dropFinalizer(hw, obj);
       this.#events?.forget(obj.metadata?.uid ?? '');
@@ -494,7 +437,7 @@ export class ClusterReconciler {
     const store = this.#o.store;
     const node = store.nodes.find(nodeName);
     if (!node) {
-      if (e.nodeId) this.#release(e.nodeId, e.hw, e.hwName);
+      if (e.nodeId) this.#desired.release(e.nodeId, e.hw, e.hwName);
       e.nodeId = null;
       e.outcome = {
         phase: 'Pending',
@@ -511,16 +454,7 @@ export class ClusterReconciler {
       return;
     }
     try {
-      store.tx(() => {
-        if (e.nodeId && e.nodeId !== node.id) this.#release(e.nodeId, e.hw, e.hwName);
-        const cur = this.#find(node.id, e.hw, e.hwName);
-        const next = cur
-          ? store.hardware.replace(node.id, e.hw, e.hwName, spec as HwSpecs[typeof e.hw])
-          : store.hardware.create(node.id, e.hw, e.hwName, spec as HwSpecs[typeof e.hw]);
-        if (!cur || cur.generation !== next.generation) {
-          this.#o.bus.emit('hw.changed', { nodeId: node.id, kind: e.hw, name: e.hwName, generation: next.generation, deleted: false });
-        }
-      });
+      this.#desired.put(node.id, e.nodeId, e.hw, e.hwName, spec as HwSpecs[typeof e.hw]);
       e.nodeId = node.id;
       e.outcome = null;
       this.#throttle.sent(`${e.hw}/${e.namespace}/${e.name}`);
@@ -543,27 +477,13 @@ export class ClusterReconciler {
     return `${hw}/${hwName} (set through the REST API)`;
   }
 
-  #release(nodeId: string, hw: HwKind, hwName: string): void {
-    const store = this.#o.store;
-    store.tx(() => {
-      const cur = this.#find(nodeId, hw, hwName);
-      if (!cur) return;
-      store.hardware.delete(nodeId, hw, hwName);
-      this.#o.bus.emit('hw.changed', { nodeId, kind: hw, name: hwName, generation: cur.generation, deleted: true });
-    });
-  }
-
-  #releaseEverywhere(hw: HwKind, hwName: string): void {
-    for (const n of this.#o.store.nodes.list({ limit: 1000 }).items) this.#release(n.id, hw, hwName);
-  }
-
   /** The status an object should have now (see status.ts). */
   #statusOf(e: Entry, obj: HwResource): Record<string, unknown> {
     return statusFor({
       hw: e.hw,
       obj,
       outcome: e.outcome,
-      stored: !e.outcome && e.nodeId ? this.#find(e.nodeId, e.hw, e.hwName) : undefined,
+      stored: !e.outcome && e.nodeId ? this.#desired.find(e.nodeId, e.hw, e.hwName) : undefined,
       connected: e.nodeId ? (this.#o.agents?.status(e.nodeId).connected ?? false) : false,
       edges: e.edges,
       lastEdge: e.lastEdge,
