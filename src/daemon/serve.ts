@@ -24,8 +24,10 @@ import { createApp, type ControlPlaneApp } from '../server/app.js';
 import { ensureServerCert } from '../server/tls.js';
 import { CertManager } from '../certs/index.js';
 import { AgentHub } from '../link/hub.js';
-import { loadKubeConfigFile, type KubeConfigSource } from '../cluster/kubeconfig.js';
-import { ClusterRunner, type ClusterRunnerOptions } from '../cluster/runner.js';
+// Types only: the Kubernetes client (about a second of module loading) is imported below only
+// when a kubeconfig is configured, so a control plane without a cluster starts without it.
+import type { KubeConfigSource } from '../cluster/kubeconfig.js';
+import type { ClusterRunnerOptions } from '../cluster/runner.js';
 import { LOCAL_AGENT_NODE, spawnLocalAgent, stopLocalAgent } from './local-agent.js';
 import { PID_FILE, recordedServerAlive, removePidFile, writePidFile } from './pidfile.js';
 
@@ -75,7 +77,12 @@ export async function startControlPlane(opts: StartOptions): Promise<RunningCont
   const out = opts.out ?? ((s: string) => process.stdout.write(s));
   const dataDir = config.dataDir;
   // A bad kubeconfig is a configuration error: refused before anything is opened or written.
-  const kube = opts.kubernetes ?? (config.kubernetes.kubeconfig ? await loadKubeConfigFile(config.kubernetes.kubeconfig) : undefined);
+  const kube =
+    opts.kubernetes ??
+    (config.kubernetes.kubeconfig
+      ? await (await import('../cluster/kubeconfig.js')).loadKubeConfigFile(config.kubernetes.kubeconfig)
+      : undefined);
+  const { ClusterRunner } = kube ? await import('../cluster/runner.js') : { ClusterRunner: undefined };
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
 
   // One server per data directory: a second would corrupt nothing (SQLite locks) but would confuse everyone.
@@ -108,9 +115,10 @@ export async function startControlPlane(opts: StartOptions): Promise<RunningCont
     hub = new AgentHub({ store, bus, certs, log: logging.child('agents'), host: config.agents.host, port: config.agents.port });
   }
   const agents = opts.agents ?? hub;
-  const runner = kube
-    ? new ClusterRunner({ kube, store, bus, agents, log: logging.child('kubernetes'), ...opts.kubernetesRunner })
-    : undefined;
+  const runner =
+    kube && ClusterRunner
+      ? new ClusterRunner({ kube, store, bus, agents, log: logging.child('kubernetes'), ...opts.kubernetesRunner })
+      : undefined;
 
   const backups = new BackupManager({ store, dataDir, keep: config.backup.keep, log: logging.child('backup') });
   backups.schedule(config.backup.intervalMinutes);
