@@ -70,7 +70,11 @@ case $mode in
   unit | files)
     if native_stale; then step "build: native" npm run --silent build:native; fi
     step "build: typescript" npm run --silent build:ts
-    [ $mode = unit ] && mapfile -t files < <(node scripts/test-files.mjs --unit)
+    if [ $mode = unit ]; then
+      mapfile -t files < <(node scripts/test-files.mjs --unit)
+      # Repetition-heavy tests (crash.test's kill rounds) run fewer rounds in the inner loop.
+      export PIC_TEST_MODE=unit
+    fi
     for f in "${files[@]}"; do
       [ -f "$f" ] || { echo "npm test: no such test file: $f (give dist/test/....test.js or test/....test.ts)" >&2; exit 2; }
     done
