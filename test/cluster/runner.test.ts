@@ -49,7 +49,9 @@ t.test('cluster runner', { skip: skip ?? false }, async (t) => {
     const srv = await startServer(t);
     const runner = runnerFor(t, k, gate.port, srv);
     runner.start();
-    await until(() => runner.status().attempts >= 4, 20_000);
+    // Attempts counts the one in flight too: wait for the fourth to have failed and the fifth to be
+    // scheduled (between the two, nextAttemptAt is null while an attempt is running).
+    await until(() => runner.status().attempts >= 4 && runner.status().nextAttemptAt !== null, 20_000);
     const s = runner.status();
     t.match(s, {
       enabled: true,
