@@ -23,14 +23,17 @@ import {
   AGENT_PATH,
   DOWN_SCHEMAS,
   PROTOCOL_VERSION,
+  checkDesiredSpec,
   parseMessage,
   type AppliedItem,
   type DesiredItem,
   type DesiredMsg,
+  type DesiredOf,
   type Health,
   type RenewedMsg,
+  type WireDesiredItem,
 } from '../src/api/agent.js';
-import { HW_SPEC_SCHEMAS } from '../src/api/hardware.js';
+import type { HwKind } from '../src/api/hardware.js';
 import { Validator } from '../src/api/validate.js';
 import type { Problem } from '../src/api/errors.js';
 import type { GpioChip, Level } from '../src/hw/index.js';
@@ -96,6 +99,8 @@ export class Agent extends EventEmitter {
   #readingsTimer: NodeJS.Timeout | undefined;
   #readingsSentAt = 0;
   #desired: Snapshot = { seq: 0, items: [] };
+  /** Objects of the snapshot kept on disk whose spec no longer passes its schema: refused when it is applied. */
+  #keptInvalid = new Map<string, AppliedItem>();
   /** Where the desired snapshot is kept (written in place: see snapshot-file.ts). */
   readonly #desiredFile: SnapshotFile;
   #creds: Credentials | undefined;
@@ -130,7 +135,7 @@ export class Agent extends EventEmitter {
     }
     const memFile = join(opts.stateDir, 'pins.json');
     const memory: PinMemory = existsSync(memFile) ? (JSON.parse(readFileSync(memFile, 'utf8')) as PinMemory) : { pulls: {} };
-    this.#gpio = new GpioReconciler({ chip: opts.chip, validator: this.#validator, memory });
+    this.#gpio = new GpioReconciler({ chip: opts.chip, memory });
     this.#pwm = new PwmReconciler({
       chip: opts.chip,
       ...(opts.pwm ? { backends: opts.pwm } : {}),
@@ -142,7 +147,30 @@ export class Agent extends EventEmitter {
       ...(opts.decoderIntervalMs ? { decoderIntervalMs: opts.decoderIntervalMs } : {}),
     });
     const kept = this.#desiredFile.load();
-    if (kept !== undefined) this.#desired = JSON.parse(kept) as Snapshot;
+    if (kept !== undefined) this.#loadKept(JSON.parse(kept) as { seq: number; items: WireDesiredItem[] });
+  }
+
+  /**
+   * Takes the snapshot kept on disk. It was checked when it came, but a spec kept by an earlier
+   * release may not pass this one's schema: such an object is refused with InvalidSpec when the
+   * snapshot is applied (its pin stays as it was), the others are applied.
+   */
+  #loadKept(kept: { seq: number; items: WireDesiredItem[] }): void {
+    const items: DesiredItem[] = [];
+    for (const it of kept.items) {
+      const problems: Problem[] = [];
+      if (checkDesiredSpec(this.#validator, it, problems, '/spec')) items.push(it);
+      else
+        this.#keptInvalid.set(`${it.kind}/${it.name}`, {
+          kind: it.kind,
+          name: it.name,
+          generation: it.generation,
+          phase: 'Failed',
+          reason: 'InvalidSpec',
+          actual: { message: problems.map((p) => `${p.path}: ${p.message}`).join('; ') },
+        });
+    }
+    this.#desired = { seq: kept.seq, items };
   }
 
   /** Whether the link is up. */
@@ -172,7 +200,7 @@ export class Agent extends EventEmitter {
     if (!this.#creds)
       throw Object.assign(new Error(`no credentials in ${this.#o.stateDir}: enrol first with --join-token`), { code: 'NOT_ENROLLED' });
     // GPIO and PWM are applied before this returns; I2C pollers start once their first read is in.
-    this.#chain = this.#applyAll(this.#desired.items).then(
+    this.#chain = this.#applyAll(this.#desired.items, this.#keptInvalid).then(
       (r) => {
         this.#saveMemory();
         this.#log.info({ items: r.items.length, changed: r.changed.length }, 'applied the desired state kept on disk');
@@ -314,13 +342,16 @@ export class Agent extends EventEmitter {
   #onDesired(msg: DesiredMsg): void {
     // The whole snapshot is checked before anything is applied: one bad spec refuses the message.
     const problems: Problem[] = [];
-    msg.items.forEach((it, i) => problems.push(...this.#validator.problems(HW_SPEC_SCHEMAS[it.kind], it.spec, `/items/${i}/spec`)));
+    const items: DesiredItem[] = [];
+    msg.items.forEach((it, i) => {
+      if (checkDesiredSpec(this.#validator, it, problems, `/items/${i}/spec`)) items.push(it);
+    });
     if (problems.length)
       return this.#refuse('desired', msg.seq, 'InvalidSpec', 'desired state has invalid specs; nothing was applied', problems);
-    const items = msg.items as DesiredItem[];
     // Kept on disk before it is applied: an agent that dies between the two re-applies this
     // snapshot on restart rather than an older one that would move the pins back.
     this.#desired = { seq: msg.seq, items };
+    this.#keptInvalid.clear();
     this.#desiredFile.save(JSON.stringify(this.#desired));
     this.#chain = this.#chain
       .then(async () => {
@@ -339,17 +370,21 @@ export class Agent extends EventEmitter {
       .catch((err: unknown) => this.#log.error({ err }, 'could not apply a desired snapshot'));
   }
 
-  /** Applies a snapshot through every kind's reconciler (see the module comment for the order). */
-  async #applyAll(items: DesiredItem[]): Promise<ApplyResult> {
-    const refused = this.#gpio.check(items);
-    const accepted = (kind: DesiredItem['kind']) => items.filter((it) => it.kind === kind && !refused.has(`${kind}/${it.name}`));
+  /**
+   * Applies a snapshot through every kind's reconciler (see the module comment for the order).
+   * `invalid`: objects of the snapshot refused already (specs kept on disk that fail the schema).
+   */
+  async #applyAll(items: DesiredItem[], invalid: ReadonlyMap<string, AppliedItem> = new Map()): Promise<ApplyResult> {
+    const refused = new Map([...invalid, ...this.#gpio.check(items)]);
+    const accepted = <K extends HwKind>(kind: K) =>
+      items.filter((it): it is DesiredOf<K> => it.kind === kind && !refused.has(`${kind}/${it.name}`));
     for (const [k, v] of this.#pwm.check(accepted('pwm'))) refused.set(k, v);
     for (const [k, v] of this.#i2c.check(accepted('i2c'))) refused.set(k, v);
     const pwm = this.#pwm.apply(accepted('pwm'));
     const gpio = this.#gpio.apply(items, refused);
     const i2c = await this.#i2c.apply(accepted('i2c'));
     const byKey = new Map([...refused.values(), ...pwm, ...gpio.items, ...i2c].map((it) => [`${it.kind}/${it.name}`, it]));
-    return { items: items.map((it) => byKey.get(`${it.kind}/${it.name}`)!), changed: gpio.changed };
+    return { items: [...items.map((it) => byKey.get(`${it.kind}/${it.name}`)!), ...invalid.values()], changed: gpio.changed };
   }
 
   /** A readings report soon: at once, or when `readingsReportMs` has passed since the last one. */
@@ -395,7 +430,7 @@ export class Agent extends EventEmitter {
       const was = this.#lastLevels.get(pin);
       if (was === level) continue;
       this.#lastLevels.set(pin, level);
-      const item = this.#desired.items.find((i) => i.kind === 'gpio' && i.spec.pin === pin);
+      const item = this.#desired.items.find((i): i is DesiredOf<'gpio'> => i.kind === 'gpio' && i.spec.pin === pin);
       const edge = item?.spec.mode === 'input' ? item.spec.edge : undefined;
       // An input that asks for edges but has no watcher (no edge source here): the sampled change
       // is its edge when it goes the way the spec asks. Anything else is a level change, not an edge.

@@ -12,7 +12,7 @@
  * opening the bus. Readings changes are signalled through `onChange` (the agent rate-limits its
  * reports); a removed object stops polling, and a bus no object uses is closed.
  */
-import type { AppliedItem, DesiredItem } from '../src/api/agent.js';
+import type { AppliedItem, DesiredOf } from '../src/api/agent.js';
 import type { I2cRegister, I2cSpec } from '../src/api/hardware.js';
 import type { RegisterBus } from '../src/hw/devices/register-bus.js';
 import { Bme280 } from '../src/hw/devices/bme280.js';
@@ -104,10 +104,10 @@ export class I2cReconciler {
   }
 
   /** Refusals among I2C items that passed the schema and claim checks (InvalidSpec). */
-  check(items: DesiredItem[]): Map<string, AppliedItem> {
+  check(items: DesiredOf<'i2c'>[]): Map<string, AppliedItem> {
     const refused = new Map<string, AppliedItem>();
     for (const it of items) {
-      const s = it.spec as unknown as I2cSpec;
+      const s = it.spec;
       const problems: string[] = [];
       if (s.decoder !== undefined && !DECODERS[s.decoder])
         problems.push(`/spec/decoder: unknown decoder ${JSON.stringify(s.decoder)} (known: ${Object.keys(DECODERS).join(', ')})`);
@@ -141,7 +141,7 @@ export class I2cReconciler {
    * Brings the pollers to `items` (accepted I2C items only): removed or changed objects stop
    * polling, new ones are opened and read once; resolves with each item's report.
    */
-  async apply(items: DesiredItem[]): Promise<AppliedItem[]> {
+  async apply(items: DesiredOf<'i2c'>[]): Promise<AppliedItem[]> {
     const want = new Map(items.map((it) => [it.name, it]));
     for (const d of [...this.#devices.values()]) {
       const it = want.get(d.name);
@@ -191,8 +191,8 @@ export class I2cReconciler {
     return JSON.stringify([d.error, d.readings]);
   }
 
-  #add(it: DesiredItem): Device {
-    const spec = it.spec as unknown as I2cSpec;
+  #add(it: DesiredOf<'i2c'>): Device {
+    const spec = it.spec;
     const d: Device = {
       name: it.name,
       generation: it.generation,
