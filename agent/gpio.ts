@@ -232,7 +232,7 @@ export class GpioReconciler {
   }
 
   /** Reads the current level of every pin a snapshot claims (for health and events). */
-  levels(items: DesiredItem[]): Map<number, Level> {
+  levels(items: readonly DesiredItem[]): Map<number, Level> {
     const m = new Map<number, Level>();
     for (const it of items) {
       if (it.kind !== 'gpio') continue;
@@ -240,5 +240,19 @@ export class GpioReconciler {
       if (!this.#reserved.has(pin) && pin < this.#chip.pinCount) m.set(pin, this.#chip.read(pin));
     }
     return m;
+  }
+}
+
+/**
+ * Drives the given levels as outputs, writing only what differs (latch before direction): the
+ * agent's configured safe state, applied only when asked for (message `safe-state`, or the CLI).
+ */
+export function driveSafeState(chip: GpioChip, levels: Readonly<Record<string, Level>>): void {
+  for (const [p, level] of Object.entries(levels)) {
+    const pin = Number(p);
+    if (chip.getMode(pin) !== 'output') {
+      chip.write(pin, level);
+      chip.mode(pin, 'output');
+    } else if (chip.read(pin) !== level) chip.write(pin, level);
   }
 }
