@@ -36,6 +36,7 @@ import { LevelSampler } from './inputs.js';
 import { ReadingsReporter } from './readings.js';
 import { Renewal } from './renewal.js';
 import { Session, type Dialler } from './session.js';
+import { AgentError } from './errors.js';
 
 export interface AgentOptions {
   /** Where credentials, desired state and pin memory live (0700). */
@@ -209,12 +210,11 @@ export class Agent extends EventEmitter<AgentEvents> {
 
   /**
    * Applies the kept desired state, then starts dialling.
-   * @throws Error code NOT_ENROLLED when the state directory holds no credentials
+   * @throws AgentError NOT_ENROLLED when the state directory holds no credentials
    */
   start(): void {
     const credentials = loadCredentials(this.#o.stateDir);
-    if (!credentials)
-      throw Object.assign(new Error(`no credentials in ${this.#o.stateDir}: enrol first with --join-token`), { code: 'NOT_ENROLLED' });
+    if (!credentials) throw new AgentError('NOT_ENROLLED', `no credentials in ${this.#o.stateDir}: enrol first with --join-token`);
     this.#renewal = new Renewal({ stateDir: this.#o.stateDir, credentials });
     this.#readings.start();
     // GPIO and PWM are applied before this returns; I2C pollers start once their first read is in.

@@ -33,6 +33,7 @@ import { VirtualAds1115 } from '../src/hw/devices/ads1115.js';
 import { I2cBus } from '../src/hw/i2c.js';
 import type { PwmBackends } from './pwm.js';
 import type { I2cBuses } from './i2c.js';
+import { AgentError } from './errors.js';
 
 const SimBme280 = Obj({
   type: Type.Literal('bme280'),
@@ -58,13 +59,13 @@ export const DEFAULT_SIM_I2C: SimI2cConfig = {
   },
 };
 
-/** Reads and checks a `--sim-i2c` file. @throws Error code SIM_I2C_INVALID naming every problem. */
+/** Reads and checks a `--sim-i2c` file. @throws AgentError SIM_I2C_INVALID naming every problem. */
 export function readSimI2c(file: string): SimI2cConfig {
   let v: unknown;
   try {
     v = JSON.parse(readFileSync(file, 'utf8'));
   } catch (err) {
-    throw Object.assign(new Error(`cannot read ${file}: ${(err as Error).message}`), { code: 'SIM_I2C_INVALID' });
+    throw new AgentError('SIM_I2C_INVALID', `cannot read ${file}: ${(err as Error).message}`, { cause: err });
   }
   const problems = new Validator().problems(SimI2cConfig, v);
   const bad = problems.map((p) => `${p.path || '/'}: ${p.message}`);
@@ -74,8 +75,7 @@ export function readSimI2c(file: string): SimI2cConfig {
       if (!(addr >= 0x03 && addr <= 0x77)) bad.push(`${a}: not a 7-bit device address (0x03-0x77)`);
     }
   }
-  if (bad.length)
-    throw Object.assign(new Error(`invalid simulated I2C devices in ${file}: ${bad.join('; ')}`), { code: 'SIM_I2C_INVALID' });
+  if (bad.length) throw new AgentError('SIM_I2C_INVALID', `invalid simulated I2C devices in ${file}: ${bad.join('; ')}`);
   return v as SimI2cConfig;
 }
 

@@ -18,6 +18,7 @@ import type { RegisterBus } from '../src/hw/devices/register-bus.js';
 import { Bme280 } from '../src/hw/devices/bme280.js';
 import { Ads1115, ADS1115_MUX } from '../src/hw/devices/ads1115.js';
 import { DECODERS } from '../src/api/soc.js';
+import { AgentError } from './errors.js';
 
 /** How the agent reaches an I2C bus: `/dev/i2c-N` on a Pi, a virtual bus in simulated mode. */
 export interface I2cBuses {
@@ -255,7 +256,7 @@ export class I2cReconciler {
       have.users++;
       return have.bus;
     }
-    if (!this.#o.buses) throw Object.assign(new Error('this agent has no I2C access'), { code: 'ENOI2C' });
+    if (!this.#o.buses) throw new AgentError('ENOI2C', 'this agent has no I2C access');
     const bus = this.#o.buses.open(n);
     this.#buses.set(n, { bus, users: 1 });
     return bus;

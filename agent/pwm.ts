@@ -27,6 +27,7 @@ import type { TimingEngine } from '../src/hw/pwm-engine.js';
 import type { GpioChip, Level, Pull, SocName } from '../src/hw/index.js';
 import type { AppliedItem, DesiredOf } from '../src/api/agent.js';
 import type { PwmSpec } from '../src/api/hardware.js';
+import { AgentError } from './errors.js';
 
 export type PwmRelease = NonNullable<PwmSpec['releasePolicy']>;
 
@@ -356,13 +357,13 @@ export class PwmReconciler {
 
   #hardwareOpen(): HardwarePwm {
     if (this.#hw) return this.#hw;
-    if (!this.#backends.openHardware) throw Object.assign(new Error('this agent has no hardware PWM access'), { code: 'ENOPWM' });
+    if (!this.#backends.openHardware) throw new AgentError('ENOPWM', 'this agent has no hardware PWM access');
     return (this.#hw = this.#backends.openHardware());
   }
 
   #engineOpen(): TimingEngine {
     if (this.#engine) return this.#engine;
-    if (!this.#backends.openEngine) throw Object.assign(new Error('this agent has no timing engine for software PWM'), { code: 'ENOPWM' });
+    if (!this.#backends.openEngine) throw new AgentError('ENOPWM', 'this agent has no timing engine for software PWM');
     return (this.#engine = this.#backends.openEngine());
   }
 
