@@ -23,7 +23,7 @@ import {
 } from '../src/api/agent.js';
 import { Validator } from '../src/api/validate.js';
 import type { Problem } from '../src/api/errors.js';
-import type { GpioChip, Level } from '../src/hw/index.js';
+import type { RegisterChip, Level } from '../src/hw/index.js';
 import { loadCredentials } from './enrol.js';
 import { driveSafeState } from './gpio.js';
 import type { PwmBackends } from './pwm.js';
@@ -41,7 +41,7 @@ import { AgentError } from './errors.js';
 export interface AgentOptions {
   /** Where credentials, desired state and pin memory live (0700). */
   stateDir: string;
-  chip: GpioChip;
+  chip: RegisterChip;
   log: Logger;
   version: string;
   /** Health files root (/sys), and /proc root. */

@@ -9,14 +9,14 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AppliedItem, DesiredItem, DesiredOf } from '../src/api/agent.js';
 import type { HwKind } from '../src/api/hardware.js';
-import type { GpioChip, Level } from '../src/hw/index.js';
+import type { RegisterChip, Level } from '../src/hw/index.js';
 import { writeSecret } from './enrol.js';
 import { GpioReconciler, type ApplyResult, type PinMemory } from './gpio.js';
 import { I2cReconciler, type I2cBuses } from './i2c.js';
 import { PwmReconciler, type PwmBackends } from './pwm.js';
 
 export interface ReconcilersOptions {
-  chip: GpioChip;
+  chip: RegisterChip;
   /** Where the pin memory is kept. */
   stateDir: string;
   /** Hardware and software PWM; without them PWM objects fail with NoPwmAccess. */

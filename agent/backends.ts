@@ -52,7 +52,7 @@ export const SimI2cConfig = Type.Record(
 );
 export type SimI2cConfig = Static<typeof SimI2cConfig>;
 
-export const DEFAULT_SIM_I2C: SimI2cConfig = {
+const DEFAULT_SIM_I2C: SimI2cConfig = {
   1: {
     '0x76': { type: 'bme280', temperatureC: 21.5, pressurePa: 101_325, humidityPercent: 45 },
     '0x48': { type: 'ads1115', inputs: [0.5, 1.25, 2.5, 3.3] },
@@ -80,7 +80,7 @@ export function readSimI2c(file: string): SimI2cConfig {
 }
 
 /** Virtual buses built from a configuration; the device models stay reachable (tests change their environment). */
-export function simI2cBuses(config: SimI2cConfig = DEFAULT_SIM_I2C): I2cBuses & { devices: Map<string, VirtualI2cDevice> } {
+function simI2cBuses(config: SimI2cConfig = DEFAULT_SIM_I2C): I2cBuses & { devices: Map<string, VirtualI2cDevice> } {
   const buses = new Map<number, VirtualI2cBus>();
   const devices = new Map<string, VirtualI2cDevice>();
   for (const [b, devs] of Object.entries(config)) {
@@ -112,7 +112,7 @@ export function simI2cBuses(config: SimI2cConfig = DEFAULT_SIM_I2C): I2cBuses & 
  * PWM over files in `stateDir`: `pwm.sim` for the clock manager and PWM pages (created zeroed,
  * as registers are after reset) and `gpioPage` (the GPIO model's page) for the ALT routing.
  */
-export function simPwmBackends(stateDir: string, soc: SocName, gpioPage: string, opts: { trace?: boolean } = {}): PwmBackends {
+function simPwmBackends(stateDir: string, soc: SocName, gpioPage: string, opts: { trace?: boolean } = {}): PwmBackends {
   const pages = join(stateDir, 'pwm.sim');
   if (!existsSync(pages)) writeFileSync(pages, Buffer.alloc(8192));
   return {

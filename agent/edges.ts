@@ -14,7 +14,7 @@
  */
 import { existsSync } from 'node:fs';
 import type { DesiredItem } from '../src/api/agent.js';
-import { GpioChip as KernelChip, type LineRequest } from '../src/hw/gpiochip.js';
+import { CdevChip, type LineRequest } from '../src/hw/gpiochip.js';
 import type { EdgeEvent, TimingEngine } from '../src/hw/index.js';
 
 export type WatchedEdge = 'rising' | 'falling' | 'both';
@@ -101,10 +101,10 @@ export function engineEdgeSource(
  * bias left as it is, so the pull the agent set through the registers stays.
  */
 export function kernelEdgeSource(chipPath = '/dev/gpiochip0'): EdgeSource {
-  let chip: KernelChip | undefined;
+  let chip: CdevChip | undefined;
   return {
     watch(pins, sink) {
-      chip ??= KernelChip.open(chipPath);
+      chip ??= CdevChip.open(chipPath);
       const reqs: LineRequest[] = [];
       try {
         for (const p of pins) {

@@ -16,7 +16,7 @@
  * The pin claims and reserved-pin checks here cover every kind (a PWMController claims its pin, an
  * I2CDevice its bus and address); PWM and I2C objects are then applied by pwm.ts and i2c.ts.
  */
-import type { GpioChip, Level, Pull } from '../src/hw/index.js';
+import type { RegisterChip, Level, Pull } from '../src/hw/index.js';
 import type { AppliedItem, DesiredItem, DesiredOf } from '../src/api/agent.js';
 import type { GpioSpec } from '../src/api/hardware.js';
 import { RESERVED_PINS } from '../src/api/soc.js';
@@ -40,11 +40,11 @@ export interface ApplyResult {
 }
 
 export class GpioReconciler {
-  readonly #chip: GpioChip;
+  readonly #chip: RegisterChip;
   readonly #memory: PinMemory;
   readonly #reserved: ReadonlySet<number>;
 
-  constructor(opts: { chip: GpioChip; memory: PinMemory; reserved?: ReadonlySet<number> }) {
+  constructor(opts: { chip: RegisterChip; memory: PinMemory; reserved?: ReadonlySet<number> }) {
     this.#chip = opts.chip;
     this.#memory = opts.memory;
     this.#reserved = opts.reserved ?? RESERVED_PINS;
@@ -247,7 +247,7 @@ export class GpioReconciler {
  * Drives the given levels as outputs, writing only what differs (latch before direction): the
  * agent's configured safe state, applied only when asked for (message `safe-state`, or the CLI).
  */
-export function driveSafeState(chip: GpioChip, levels: Readonly<Record<string, Level>>): void {
+export function driveSafeState(chip: RegisterChip, levels: Readonly<Record<string, Level>>): void {
   for (const [p, level] of Object.entries(levels)) {
     const pin = Number(p);
     if (chip.getMode(pin) !== 'output') {

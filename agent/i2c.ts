@@ -46,7 +46,7 @@ const REFRESH_MS = 30_000;
 const FIRST_READ_MS = 2000;
 
 /** A register's bytes as the number (or byte list) its type says, times `scale`. */
-export function decodeRegister(r: I2cRegister, data: Buffer): number | number[] {
+function decodeRegister(r: I2cRegister, data: Buffer): number | number[] {
   if (r.type === 'bytes') return [...data];
   const v = {
     u8: () => data.readUInt8(0),

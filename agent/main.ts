@@ -7,7 +7,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { gpioWindowBytes, openChip, TimingEngine, type GpioChip, type Level, type SocName } from '../src/hw/index.js';
+import { gpioWindowBytes, openChip, TimingEngine, type RegisterChip, type Level, type SocName } from '../src/hw/index.js';
 import { Agent } from './agent.js';
 import { readSimI2c, realBackends, simBackends } from './backends.js';
 import { engineEdgeSource, hasKernelGpio, kernelEdgeSource, type EdgeSource } from './edges.js';
@@ -36,7 +36,7 @@ export interface RunAgentOptions {
 }
 
 /** Starts the agent; resolves with it running (call `stop()` and `chip.close()` to end). */
-export async function runAgent(o: RunAgentOptions): Promise<{ agent: Agent; chip: GpioChip }> {
+export async function runAgent(o: RunAgentOptions): Promise<{ agent: Agent; chip: RegisterChip }> {
   mkdirSync(o.stateDir, { recursive: true, mode: 0o700 });
   let creds = loadCredentials(o.stateDir);
   const mustEnrol = !creds || (o.joinToken && o.server && creds.server !== new URL(o.server).origin);
@@ -44,7 +44,7 @@ export async function runAgent(o: RunAgentOptions): Promise<{ agent: Agent; chip
     throw new AgentError('NOT_ENROLLED', `not enrolled (no credentials in ${o.stateDir}): pass --server and --join-token`);
   // The hardware is opened first: a board that is not a Pi (EBOARD_UNKNOWN; off a Pi, --sim is
   // needed) or a GPIO device that cannot be opened fails before the one-time join token is spent.
-  let chip: GpioChip;
+  let chip: RegisterChip;
   let edges: EdgeSource | undefined;
   let healthRoot = o.healthRoot;
   let backends: ReturnType<typeof realBackends>;

@@ -24,7 +24,7 @@
  */
 import { CM_REG, PWM_PINS, PWM_REG, RP1_PWM_REG, bcmPwmFromRegisters, rp1PwmFromRegisters, type HardwarePwm } from '../src/hw/pwm.js';
 import type { TimingEngine } from '../src/hw/pwm-engine.js';
-import type { GpioChip, Level, Pull, SocName } from '../src/hw/index.js';
+import type { RegisterChip, Level, Pull, SocName } from '../src/hw/index.js';
 import type { AppliedItem, DesiredOf } from '../src/api/agent.js';
 import type { PwmSpec } from '../src/api/hardware.js';
 import { AgentError } from './errors.js';
@@ -97,7 +97,7 @@ export function pwmRoute(soc: SocName, pin: number): Route | undefined {
 const idleLevel = (inverted: boolean): Level => (inverted ? 1 : 0);
 
 export class PwmReconciler {
-  readonly #chip: GpioChip;
+  readonly #chip: RegisterChip;
   readonly #backends: PwmBackends;
   readonly #running = new Map<string, Running>();
   #hw: HardwarePwm | undefined;
@@ -106,7 +106,7 @@ export class PwmReconciler {
   /** Sets a pull through whoever remembers pulls (the GPIO reconciler: BCM283x pulls have no read-back). */
   readonly #pull: (pin: number, pull: Pull) => void;
 
-  constructor(opts: { chip: GpioChip; backends?: PwmBackends; pull?: (pin: number, pull: Pull) => void }) {
+  constructor(opts: { chip: RegisterChip; backends?: PwmBackends; pull?: (pin: number, pull: Pull) => void }) {
     this.#chip = opts.chip;
     this.#backends = opts.backends ?? {};
     this.#pull = opts.pull ?? ((pin, pull) => opts.chip.pull(pin, pull));

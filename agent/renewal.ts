@@ -6,23 +6,23 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { join } from 'node:path';
-import { FILES, newKeyAndCsr, writeSecret, type Credentials } from './enrol.js';
+import { FILES, newKeyAndCsr, writeSecret, type AgentCredentials } from './enrol.js';
 
 export class Renewal {
   readonly #stateDir: string;
-  #creds: Credentials;
+  #creds: AgentCredentials;
   /** The key of a CSR sent and not yet answered. */
   #pendingKey: string | undefined;
   /** The current certificate's validity, ms (parsed once per certificate, not on every tick). */
   #window: { pem: string; from: number; to: number } | undefined;
 
-  constructor(opts: { stateDir: string; credentials: Credentials }) {
+  constructor(opts: { stateDir: string; credentials: AgentCredentials }) {
     this.#stateDir = opts.stateDir;
     this.#creds = opts.credentials;
   }
 
   /** The credentials to connect with (renewed ones once a renewal is in). */
-  get credentials(): Credentials {
+  get credentials(): AgentCredentials {
     return this.#creds;
   }
 

@@ -11,7 +11,7 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import WebSocket from 'ws';
 import { AGENT_PATH } from '../src/api/agent.js';
-import type { Credentials } from './enrol.js';
+import type { AgentCredentials } from './enrol.js';
 
 /** Where and as whom to dial: the agent endpoint's WebSocket URL and the agent's TLS material (PEM). */
 export interface DialTarget {
@@ -96,7 +96,7 @@ export interface SessionEvents {
 
 export interface SessionOptions {
   /** The credentials to dial with, read at each dial (a renewed certificate is used from the next one). */
-  credentials: () => Credentials;
+  credentials: () => AgentCredentials;
   log: Logger;
   /** Opens a link (default {@link wsDialler}). */
   dial?: Dialler;
