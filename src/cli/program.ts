@@ -271,13 +271,13 @@ function backupCommands(program: Command, ctx: Ctx): void {
     });
 }
 
-/** Builds the program. Commands throw CliError (or typed errors); `run` maps them to exit codes. */
 /**
  * Adds a group of commands to the program. The binary (main.ts) hands in groups that live outside
  * src/cli, such as the node agent's command, so the program imports none of them.
  */
 export type CommandGroup = (program: Command, io: Io) => void;
 
+/** Builds the program. Commands throw CliError (or typed errors); `run` maps them to exit codes. */
 export function buildProgram(io: Io, groups: readonly CommandGroup[] = []): Command {
   const program = new Command('pi-controller')
     .description('Run a Raspberry Pi Kubernetes cluster and drive its GPIO, PWM and I2C hardware.')
