@@ -1,56 +1,47 @@
 /**
  * The node agent: owns the pins of one node. On start it applies the desired state it kept on
- * disk (reading before writing, so a restart changes no level), then dials the control plane
- * over a mutual-TLS WebSocket and keeps dialling with exponential backoff and jitter. Desired
- * state comes down, is validated as a whole (a bad message is refused with a reason and writes
- * nothing), applied, persisted, and reported back with health and events.
+ * disk (reading before writing, so a restart changes no level), then dials the control plane and
+ * keeps dialling (session.ts). Desired state comes down, is validated as a whole (a bad message
+ * is refused with a reason and writes nothing), kept on disk (snapshot.ts), applied by one
+ * reconciler per kind (apply.ts), and reported back with health (health.ts), sampled levels
+ * (inputs.ts), edges (edges.ts) and I2C readings (readings.ts). Snapshots are applied one at a
+ * time, in the order they came. The certificate is renewed over the link (renewal.ts).
  *
- * A snapshot is applied by one reconciler per kind, in this order: the claims of every kind are
- * checked first (gpio.ts), then PWM outputs are brought to the snapshot (pwm.ts; what it releases
- * may be a pin a GPIO item now takes), then GPIO pins, then I2C pollers (i2c.ts; the first read
- * of a new device is awaited, so a device that does not answer is reported at once). Snapshots
- * are applied one at a time, in the order they came. I2C readings go up as `applied` reports of
- * the same snapshot with fresh `actual.readings`, at most one every `readingsReportMs` (event
- * 'readings' for tests).
+ * This file puts those parts together and dispatches the control plane's messages.
  */
-import { X509Certificate } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Logger } from 'pino';
-import WebSocket from 'ws';
 import {
-  AGENT_PATH,
   DOWN_SCHEMAS,
   PROTOCOL_VERSION,
+  checkDesiredSpec,
   parseMessage,
   type AppliedItem,
   type DesiredItem,
   type DesiredMsg,
-  type Health,
   type RenewedMsg,
 } from '../src/api/agent.js';
-import { HW_SPEC_SCHEMAS } from '../src/api/hardware.js';
 import { Validator } from '../src/api/validate.js';
 import type { Problem } from '../src/api/errors.js';
-import type { GpioChip, Level } from '../src/hw/index.js';
-import { FILES, loadCredentials, newKeyAndCsr, writeSecret, type Credentials } from './enrol.js';
-import { GpioReconciler, type ApplyResult, type PinMemory } from './gpio.js';
-import { PwmReconciler, type PwmBackends } from './pwm.js';
-import { I2cReconciler, type I2cBuses } from './i2c.js';
-import { EdgeWatcher, type EdgeSource } from './edges.js';
-import { SnapshotFile } from './snapshot-file.js';
-import { healthChanged, readHealth } from './health.js';
-
-interface Snapshot {
-  seq: number;
-  items: DesiredItem[];
-}
+import type { RegisterChip, Level } from '../src/hw/index.js';
+import { loadCredentials } from './enrol.js';
+import { driveSafeState } from './gpio.js';
+import type { PwmBackends } from './pwm.js';
+import type { I2cBuses } from './i2c.js';
+import { EdgeWatcher, type EdgeReport, type EdgeSource } from './edges.js';
+import { Reconcilers } from './apply.js';
+import { DesiredStore, type Snapshot } from './snapshot.js';
+import { HealthReporter } from './health.js';
+import { LevelSampler } from './inputs.js';
+import { ReadingsReporter } from './readings.js';
+import { Renewal } from './renewal.js';
+import { Session, type Dialler } from './session.js';
+import { AgentError } from './errors.js';
 
 export interface AgentOptions {
   /** Where credentials, desired state and pin memory live (0700). */
   stateDir: string;
-  chip: GpioChip;
+  chip: RegisterChip;
   log: Logger;
   version: string;
   /** Health files root (/sys), and /proc root. */
@@ -58,6 +49,8 @@ export interface AgentOptions {
   procRoot?: string;
   /** Health report period (default 5000 ms); a change is reported at once. */
   healthIntervalMs?: number;
+  /** Opens the link to the control plane (default: a mutual-TLS WebSocket, session.ts). */
+  dial?: Dialler;
   /** Reconnect backoff: first delay and cap (default 250 ms, 30 s); full jitter. */
   backoff?: { baseMs: number; maxMs: number };
   /** Without a message or ping from the server for this long, the link is dropped (default 15 s, or 3 health periods if longer; the server pings every 5 s). */
@@ -81,78 +74,128 @@ export interface AgentOptions {
   edgeReportMs?: number;
 }
 
-/** Events for tests and the CLI: 'connected', 'disconnected', 'applied' (items), 'refused' (reason, problems), 'renewed', 'edges' (a report sent). */
-export class Agent extends EventEmitter {
+/** A message refused by the agent, as the `refused` event gives it. */
+export interface Refusal {
+  refType: string;
+  seq: number | null;
+  reason: string;
+  problems: Problem[];
+}
+
+/** What an Agent emits (for tests and the CLI), with each event's arguments. */
+export interface AgentEvents {
+  /** The link is up (hello sent). */
+  connected: [];
+  /** The link closed, with the WebSocket close code; the agent dials again unless stopped. */
+  disconnected: [code: number];
+  /** The control plane answered the upgrade with this HTTP status instead of a link. */
+  rejected: [status: number | undefined];
+  /** A desired snapshot was applied; the report sent for it. */
+  applied: [items: AppliedItem[]];
+  /** A message was refused (and a `refused` message sent). */
+  refused: [refusal: Refusal];
+  /** A renewed certificate was stored. */
+  renewed: [];
+  /** An edge report was sent. */
+  edges: [report: EdgeReport];
+  /** A readings report was sent; its I2C items. */
+  readings: [items: AppliedItem[]];
+}
+
+/** See the module comment. */
+export class Agent extends EventEmitter<AgentEvents> {
   readonly #o: AgentOptions;
   readonly #log: Logger;
   readonly #validator = new Validator();
-  readonly #gpio: GpioReconciler;
-  readonly #pwm: PwmReconciler;
-  readonly #i2c: I2cReconciler;
+  readonly #reconcilers: Reconcilers;
+  readonly #store: DesiredStore;
+  readonly #session: Session;
+  readonly #health: HealthReporter;
+  readonly #sampler: LevelSampler;
+  readonly #readings: ReadingsReporter;
+  readonly #edges: EdgeWatcher | undefined;
+  #renewal: Renewal | undefined;
   /** Snapshots are applied one after another. */
   #chain: Promise<void> = Promise.resolve();
-  /** The last applied report, re-sent with fresh readings. */
-  #report: { seq: number; items: AppliedItem[] } | undefined;
-  #readingsTimer: NodeJS.Timeout | undefined;
-  #readingsSentAt = 0;
-  #desired: Snapshot = { seq: 0, items: [] };
-  /** Where the desired snapshot is kept (written in place: see snapshot-file.ts). */
-  readonly #desiredFile: SnapshotFile;
-  #creds: Credentials | undefined;
-  #ws: WebSocket | undefined;
-  #attempt = 0;
-  #timer: NodeJS.Timeout | undefined;
-  #healthTimer: NodeJS.Timeout | undefined;
-  #deadTimer: NodeJS.Timeout | undefined;
-  #lastHealth: Health | undefined;
-  #lastHealthSent = 0;
-  #pendingKey: string | undefined;
-  #stopped = false;
-  #lastLevels = new Map<number, Level>();
-  readonly #edges: EdgeWatcher | undefined;
+  #desired: Snapshot;
+  /** Objects of the snapshot kept on disk whose spec fails the schema: refused when it is applied at start. */
+  #keptInvalid: Map<string, AppliedItem>;
+  #tickTimer: NodeJS.Timeout | undefined;
 
   constructor(opts: AgentOptions) {
     super();
     this.#o = opts;
     this.#log = opts.log;
-    this.#desiredFile = new SnapshotFile(opts.stateDir, 'desired.json');
+    const healthIntervalMs = opts.healthIntervalMs ?? 5000;
+    this.#session = new Session({
+      credentials: () => this.#renewal!.credentials,
+      log: opts.log,
+      ...(opts.dial ? { dial: opts.dial } : {}),
+      ...(opts.backoff ? { backoff: opts.backoff } : {}),
+      deadAfterMs: opts.deadAfterMs ?? Math.max(15_000, 3 * healthIntervalMs),
+    });
+    this.#session.on('open', () => this.#onOpen());
+    this.#session.on('message', (text) => this.#onMessage(text));
+    this.#session.on('rejected', (status) => this.emit('rejected', status));
+    this.#session.on('close', (code) => this.emit('disconnected', code));
     if (opts.edges) {
       this.#edges = new EdgeWatcher({
         source: opts.edges,
         ...(opts.edgeReportMs ? { minIntervalMs: opts.edgeReportMs } : {}),
         send: (r) => {
           if (!this.connected) return false;
-          this.#send({ v: PROTOCOL_VERSION, type: 'edges', ...r });
+          this.#session.send({ v: PROTOCOL_VERSION, type: 'edges', ...r });
           this.emit('edges', r);
           return true;
         },
       });
     }
-    const memFile = join(opts.stateDir, 'pins.json');
-    const memory: PinMemory = existsSync(memFile) ? (JSON.parse(readFileSync(memFile, 'utf8')) as PinMemory) : { pulls: {} };
-    this.#gpio = new GpioReconciler({ chip: opts.chip, validator: this.#validator, memory });
-    this.#pwm = new PwmReconciler({
+    this.#readings = new ReadingsReporter({
+      ...(opts.readingsReportMs ? { minIntervalMs: opts.readingsReportMs } : {}),
+      connected: () => this.connected,
+      fresh: () => this.#reconcilers.readings(),
+      send: (seq, items) => {
+        this.#session.send({ v: PROTOCOL_VERSION, type: 'applied', seq, items });
+        this.emit(
+          'readings',
+          items.filter((it) => it.kind === 'i2c'),
+        );
+      },
+    });
+    this.#reconcilers = new Reconcilers({
       chip: opts.chip,
-      ...(opts.pwm ? { backends: opts.pwm } : {}),
-      pull: (pin, pull) => this.#gpio.setPull(pin, pull),
-    });
-    this.#i2c = new I2cReconciler({
-      ...(opts.i2c ? { buses: opts.i2c } : {}),
-      onChange: () => this.#readingsSoon(),
+      stateDir: opts.stateDir,
+      ...(opts.pwm ? { pwm: opts.pwm } : {}),
+      ...(opts.i2c ? { i2c: opts.i2c } : {}),
       ...(opts.decoderIntervalMs ? { decoderIntervalMs: opts.decoderIntervalMs } : {}),
+      onReadings: () => this.#readings.soon(),
     });
-    const kept = this.#desiredFile.load();
-    if (kept !== undefined) this.#desired = JSON.parse(kept) as Snapshot;
+    this.#health = new HealthReporter({
+      agentVersion: opts.version,
+      simulated: opts.chip.simulated,
+      intervalMs: healthIntervalMs,
+      ...(opts.healthRoot ? { root: opts.healthRoot } : {}),
+      ...(opts.procRoot ? { procRoot: opts.procRoot } : {}),
+      send: (health) => this.#session.send({ v: PROTOCOL_VERSION, type: 'health', health }),
+    });
+    this.#sampler = new LevelSampler({
+      covered: (pin) => this.#edges?.covers(pin) === true,
+      send: (msg) => this.#session.send(msg),
+    });
+    this.#store = new DesiredStore(opts.stateDir, this.#validator);
+    const kept = this.#store.load();
+    this.#desired = kept.snapshot;
+    this.#keptInvalid = kept.invalid;
   }
 
   /** Whether the link is up. */
   get connected(): boolean {
-    return this.#ws?.readyState === WebSocket.OPEN;
+    return this.#session.connected;
   }
 
   /** The node name from the certificate (after enrolment). */
   get node(): string | undefined {
-    return this.#creds?.node;
+    return this.#renewal?.credentials.node;
   }
 
   /** The desired snapshot the agent holds (from the control plane or from disk). */
@@ -165,26 +208,26 @@ export class Agent extends EventEmitter {
     return this.#edges ? { ...this.#edges.stats } : null;
   }
 
-  /** Applies the kept desired state, then starts dialling. */
+  /**
+   * Applies the kept desired state, then starts dialling.
+   * @throws AgentError NOT_ENROLLED when the state directory holds no credentials
+   */
   start(): void {
-    this.#stopped = false;
-    this.#creds = loadCredentials(this.#o.stateDir);
-    if (!this.#creds)
-      throw Object.assign(new Error(`no credentials in ${this.#o.stateDir}: enrol first with --join-token`), { code: 'NOT_ENROLLED' });
+    const credentials = loadCredentials(this.#o.stateDir);
+    if (!credentials) throw new AgentError('NOT_ENROLLED', `no credentials in ${this.#o.stateDir}: enrol first with --join-token`);
+    this.#renewal = new Renewal({ stateDir: this.#o.stateDir, credentials });
+    this.#readings.start();
     // GPIO and PWM are applied before this returns; I2C pollers start once their first read is in.
-    this.#chain = this.#applyAll(this.#desired.items).then(
-      (r) => {
-        this.#saveMemory();
-        this.#log.info({ items: r.items.length, changed: r.changed.length }, 'applied the desired state kept on disk');
-      },
+    this.#chain = this.#reconcilers.apply(this.#desired.items, this.#keptInvalid).then(
+      (r) => this.#log.info({ items: r.items.length, changed: r.changed.length }, 'applied the desired state kept on disk'),
       (err: unknown) => this.#log.error({ err }, 'could not apply the desired state kept on disk'),
     );
-    this.#lastLevels = this.#gpio.levels(this.#desired.items);
+    this.#sampler.reset(this.#reconcilers.levels(this.#desired.items));
     this.#edges?.update(this.#desired.items);
-    this.#dial();
+    this.#session.start();
     // Sampled every second (cheap file reads) so a change is reported at once; sent every period.
-    this.#healthTimer = setInterval(() => this.#tick(), Math.min(1000, this.#o.healthIntervalMs ?? 5000));
-    this.#healthTimer.unref();
+    this.#tickTimer = setInterval(() => this.#tick(), Math.min(1000, this.#o.healthIntervalMs ?? 5000));
+    this.#tickTimer.unref();
   }
 
   /**
@@ -192,106 +235,43 @@ export class Agent extends EventEmitter {
    * Software PWM (its thread ends with the agent) stops at its idle level; I2C polling stops.
    */
   async stop(): Promise<void> {
-    this.#stopped = true;
-    clearTimeout(this.#readingsTimer);
-    this.#readingsTimer = undefined;
-    clearTimeout(this.#timer);
-    clearInterval(this.#healthTimer);
-    clearTimeout(this.#deadTimer);
+    this.#readings.stop();
+    clearInterval(this.#tickTimer);
     this.#edges?.stop();
-    const ws = this.#ws;
-    this.#ws = undefined;
-    if (ws && ws.readyState !== WebSocket.CLOSED) {
-      await new Promise<void>((done) => {
-        ws.once('close', () => done());
-        ws.close(1000, 'agent stopping');
-        setTimeout(() => {
-          ws.terminate();
-          done();
-        }, 1000).unref();
-      });
-    }
+    await this.#session.stop();
     await this.#chain;
-    this.#pwm.close();
-    this.#i2c.close();
-    this.#desiredFile.close();
+    this.#reconcilers.close();
+    this.#store.close();
   }
 
   /** Applies the configured safe state (only when asked: message `safe-state` or the CLI). */
   applySafeState(): void {
+    const levels = this.#o.safeState ?? {};
+    driveSafeState(this.#o.chip, levels);
+    this.#log.warn({ pins: Object.keys(levels).length }, 'applied the safe state');
+  }
+
+  #onOpen(): void {
     const chip = this.#o.chip;
-    for (const [p, level] of Object.entries(this.#o.safeState ?? {})) {
-      const pin = Number(p);
-      if (chip.getMode(pin) !== 'output') {
-        chip.write(pin, level);
-        chip.mode(pin, 'output');
-      } else if (chip.read(pin) !== level) chip.write(pin, level);
-    }
-    this.#log.warn({ pins: Object.keys(this.#o.safeState ?? {}).length }, 'applied the safe state');
-  }
-
-  #dial(): void {
-    if (this.#stopped || !this.#creds) return;
-    const c = this.#creds;
-    const url = c.server.replace(/^http/, 'ws') + AGENT_PATH;
-    const ws = new WebSocket(url, { ca: c.ca, cert: c.cert, key: c.key, handshakeTimeout: 10_000, maxPayload: 1 << 20 });
-    this.#ws = ws;
-    ws.on('open', () => {
-      this.#attempt = 0;
-      this.#alive();
-      this.#send({
-        v: PROTOCOL_VERSION,
-        type: 'hello',
-        node: c.node,
-        agentVersion: this.#o.version,
-        soc: this.#o.chip.soc,
-        simulated: this.#o.chip.simulated,
-        pinCount: this.#o.chip.pinCount,
-      });
-      this.#reportHealth(true);
-      this.#edges?.flush(); // counts kept while the link was down
-      this.#maybeRenew();
-      this.#log.info({ url }, 'connected to the control plane');
-      this.emit('connected');
+    this.#session.send({
+      v: PROTOCOL_VERSION,
+      type: 'hello',
+      node: this.#renewal!.credentials.node,
+      agentVersion: this.#o.version,
+      soc: chip.soc,
+      simulated: chip.simulated,
+      pinCount: chip.pinCount,
     });
-    ws.on('ping', () => this.#alive());
-    ws.on('message', (data: Buffer) => {
-      this.#alive();
-      this.#onMessage(data.toString('utf8'));
-    });
-    ws.on('unexpected-response', (_req, res) => {
-      this.#log.warn({ status: res.statusCode }, 'the control plane refused the link');
-      this.emit('rejected', res.statusCode);
-      ws.terminate();
-    });
-    ws.on('error', (err) => this.#log.debug({ err: err.message }, 'link error'));
-    ws.on('close', (code) => {
-      clearTimeout(this.#deadTimer);
-      if (this.#ws === ws) this.#ws = undefined;
-      this.emit('disconnected', code);
-      if (this.#stopped) return;
-      // Exponential backoff with full jitter: uniform in [0, min(cap, base * 2^attempt)].
-      const b = this.#o.backoff ?? { baseMs: 250, maxMs: 30_000 };
-      const delay = Math.random() * Math.min(b.maxMs, b.baseMs * 2 ** Math.min(this.#attempt++, 20));
-      this.#timer = setTimeout(() => this.#dial(), delay);
-    });
-  }
-
-  #alive(): void {
-    clearTimeout(this.#deadTimer);
-    const ws = this.#ws;
-    this.#deadTimer = setTimeout(() => ws?.terminate(), this.#o.deadAfterMs ?? Math.max(15_000, 3 * (this.#o.healthIntervalMs ?? 5000)));
-    this.#deadTimer.unref();
-  }
-
-  #send(msg: object): void {
-    if (this.#ws?.readyState === WebSocket.OPEN) this.#ws.send(JSON.stringify(msg));
+    this.#health.sample(true);
+    this.#edges?.flush(); // counts kept while the link was down
+    this.#maybeRenew();
+    this.emit('connected');
   }
 
   #refuse(refType: string, seq: number | null, reason: string, message: string, problems: Problem[]): void {
     this.#log.warn({ refType, reason, problems: problems.length }, 'refused a message');
     this.emit('refused', { refType, seq, reason, problems });
-    this.#send({
+    this.#session.send({
       v: PROTOCOL_VERSION,
       type: 'refused',
       refType,
@@ -314,144 +294,48 @@ export class Agent extends EventEmitter {
   #onDesired(msg: DesiredMsg): void {
     // The whole snapshot is checked before anything is applied: one bad spec refuses the message.
     const problems: Problem[] = [];
-    msg.items.forEach((it, i) => problems.push(...this.#validator.problems(HW_SPEC_SCHEMAS[it.kind], it.spec, `/items/${i}/spec`)));
+    const items: DesiredItem[] = [];
+    msg.items.forEach((it, i) => {
+      if (checkDesiredSpec(this.#validator, it, problems, `/items/${i}/spec`)) items.push(it);
+    });
     if (problems.length)
       return this.#refuse('desired', msg.seq, 'InvalidSpec', 'desired state has invalid specs; nothing was applied', problems);
-    const items = msg.items as DesiredItem[];
     // Kept on disk before it is applied: an agent that dies between the two re-applies this
     // snapshot on restart rather than an older one that would move the pins back.
     this.#desired = { seq: msg.seq, items };
-    this.#desiredFile.save(JSON.stringify(this.#desired));
+    this.#keptInvalid = new Map();
+    this.#store.save(this.#desired);
     this.#chain = this.#chain
       .then(async () => {
-        const r = await this.#applyAll(items);
-        this.#saveMemory();
+        const r = await this.#reconcilers.apply(items);
         this.#edges?.update(items);
-        this.#report = { seq: msg.seq, items: r.items };
+        this.#readings.applied(msg.seq, r.items);
         // The applied report goes first: it is what the control plane waits for.
-        this.#send({ v: PROTOCOL_VERSION, type: 'applied', seq: msg.seq, items: r.items });
+        this.#session.send({ v: PROTOCOL_VERSION, type: 'applied', seq: msg.seq, items: r.items });
         for (const c of r.changed) {
-          this.#lastLevels.set(c.pin, c.value);
-          this.#send({ v: PROTOCOL_VERSION, type: 'event', event: 'gpio.changed', pin: c.pin, value: c.value, name: c.name });
+          this.#sampler.known(c.pin, c.value);
+          this.#session.send({ v: PROTOCOL_VERSION, type: 'event', event: 'gpio.changed', pin: c.pin, value: c.value, name: c.name });
         }
         this.emit('applied', r.items);
       })
       .catch((err: unknown) => this.#log.error({ err }, 'could not apply a desired snapshot'));
   }
 
-  /** Applies a snapshot through every kind's reconciler (see the module comment for the order). */
-  async #applyAll(items: DesiredItem[]): Promise<ApplyResult> {
-    const refused = this.#gpio.check(items);
-    const accepted = (kind: DesiredItem['kind']) => items.filter((it) => it.kind === kind && !refused.has(`${kind}/${it.name}`));
-    for (const [k, v] of this.#pwm.check(accepted('pwm'))) refused.set(k, v);
-    for (const [k, v] of this.#i2c.check(accepted('i2c'))) refused.set(k, v);
-    const pwm = this.#pwm.apply(accepted('pwm'));
-    const gpio = this.#gpio.apply(items, refused);
-    const i2c = await this.#i2c.apply(accepted('i2c'));
-    const byKey = new Map([...refused.values(), ...pwm, ...gpio.items, ...i2c].map((it) => [`${it.kind}/${it.name}`, it]));
-    return { items: items.map((it) => byKey.get(`${it.kind}/${it.name}`)!), changed: gpio.changed };
-  }
-
-  /** A readings report soon: at once, or when `readingsReportMs` has passed since the last one. */
-  #readingsSoon(): void {
-    if (this.#readingsTimer || this.#stopped) return;
-    const wait = Math.max(0, this.#readingsSentAt + (this.#o.readingsReportMs ?? 1000) - Date.now());
-    this.#readingsTimer = setTimeout(() => {
-      this.#readingsTimer = undefined;
-      this.#sendReadings();
-    }, wait);
-    this.#readingsTimer.unref();
-  }
-
-  /** The last applied report again, with each polled device's current state and readings. */
-  #sendReadings(): void {
-    const rep = this.#report;
-    if (!rep || !this.connected) return;
-    const fresh = new Map(this.#i2c.reports().map((it) => [it.name, it]));
-    const items = rep.items.map((it) => (it.kind === 'i2c' ? (fresh.get(it.name) ?? it) : it));
-    this.#report = { seq: rep.seq, items };
-    this.#readingsSentAt = Date.now();
-    this.#send({ v: PROTOCOL_VERSION, type: 'applied', seq: rep.seq, items });
-    this.emit(
-      'readings',
-      items.filter((it) => it.kind === 'i2c'),
-    );
-  }
-
-  /** Writes the pin memory when it changed since the last write. */
-  #saveMemory(): void {
-    const text = JSON.stringify(this.#gpio.memory);
-    if (text === this.#savedMemory) return;
-    writeSecret(join(this.#o.stateDir, 'pins.json'), text);
-    this.#savedMemory = text;
-  }
-  #savedMemory = '';
-
-  /** Every sample: report health when due or changed, and any input level that changed since the last look. */
+  /** Every sample: health when due or changed, input levels that changed, renewal when due. */
   #tick(): void {
-    this.#reportHealth(false);
-    for (const [pin, level] of this.#gpio.levels(this.#desired.items)) {
-      if (this.#edges?.covers(pin)) continue; // its edges are counted and reported by the watcher
-      const was = this.#lastLevels.get(pin);
-      if (was === level) continue;
-      this.#lastLevels.set(pin, level);
-      const item = this.#desired.items.find((i) => i.kind === 'gpio' && i.spec.pin === pin);
-      const edge = item?.spec.mode === 'input' ? item.spec.edge : undefined;
-      // An input that asks for edges but has no watcher (no edge source here): the sampled change
-      // is its edge when it goes the way the spec asks. Anything else is a level change, not an edge.
-      if (item && was !== undefined && (edge === 'both' || edge === (level ? 'rising' : 'falling'))) {
-        const lastEdgeAt = new Date().toISOString();
-        this.#send({ v: PROTOCOL_VERSION, type: 'edges', items: [{ pin, name: item.name, count: 1, level, lastEdgeAt }], lost: 0 });
-      } else {
-        this.#send({ v: PROTOCOL_VERSION, type: 'event', event: 'gpio.changed', pin, value: level, name: item?.name ?? null });
-      }
-    }
+    this.#health.sample(false);
+    this.#sampler.sample(this.#desired.items, this.#reconcilers.levels(this.#desired.items));
     this.#maybeRenew();
   }
 
-  #reportHealth(force: boolean): void {
-    const h = readHealth({
-      agentVersion: this.#o.version,
-      simulated: this.#o.chip.simulated,
-      ...(this.#o.healthRoot ? { root: this.#o.healthRoot } : {}),
-      ...(this.#o.procRoot ? { procRoot: this.#o.procRoot } : {}),
-    });
-    const changed = healthChanged(this.#lastHealth, h);
-    this.#lastHealth = h;
-    const now = Date.now();
-    if (force || changed || now - this.#lastHealthSent >= (this.#o.healthIntervalMs ?? 5000)) {
-      this.#lastHealthSent = now;
-      this.#send({ v: PROTOCOL_VERSION, type: 'health', health: h });
-    }
-  }
-
-  /** The current certificate's validity, ms. */
-  #certWindow: { pem: string; from: number; to: number } | undefined;
-
   /** Asks for a new certificate when a third of the current one's lifetime is left (the link stays up). */
   #maybeRenew(): void {
-    const c = this.#creds;
-    if (!c || this.#pendingKey || !this.connected) return;
-    // Parsed once per certificate, not on every tick.
-    if (this.#certWindow?.pem !== c.cert) {
-      const cert = new X509Certificate(c.cert);
-      this.#certWindow = { pem: c.cert, from: Date.parse(cert.validFrom), to: Date.parse(cert.validTo) };
-    }
-    const { from, to } = this.#certWindow;
-    if (to - Date.now() > (to - from) / 3) return;
-    void newKeyAndCsr(c.node).then(({ keyPem, csr }) => {
-      this.#pendingKey = keyPem;
-      this.#send({ v: PROTOCOL_VERSION, type: 'renew', csr });
-    });
+    if (!this.connected) return;
+    this.#renewal?.maybeRenew((csr) => this.#session.send({ v: PROTOCOL_VERSION, type: 'renew', csr }));
   }
 
   #onRenewed(msg: RenewedMsg): void {
-    const key = this.#pendingKey;
-    if (!key || !this.#creds) return this.#refuse('renewed', null, 'NoRenewalPending', 'no renewal was asked for', []);
-    this.#pendingKey = undefined;
-    writeSecret(join(this.#o.stateDir, FILES.key), key);
-    writeSecret(join(this.#o.stateDir, FILES.cert), msg.cert);
-    this.#creds = { ...this.#creds, key, cert: msg.cert };
+    if (!this.#renewal?.accept(msg.cert)) return this.#refuse('renewed', null, 'NoRenewalPending', 'no renewal was asked for', []);
     this.#log.info('certificate renewed; the next connection uses it');
     this.emit('renewed');
   }

@@ -33,6 +33,7 @@ import { VirtualAds1115 } from '../src/hw/devices/ads1115.js';
 import { I2cBus } from '../src/hw/i2c.js';
 import type { PwmBackends } from './pwm.js';
 import type { I2cBuses } from './i2c.js';
+import { AgentError } from './errors.js';
 
 const SimBme280 = Obj({
   type: Type.Literal('bme280'),
@@ -51,20 +52,20 @@ export const SimI2cConfig = Type.Record(
 );
 export type SimI2cConfig = Static<typeof SimI2cConfig>;
 
-export const DEFAULT_SIM_I2C: SimI2cConfig = {
+const DEFAULT_SIM_I2C: SimI2cConfig = {
   1: {
     '0x76': { type: 'bme280', temperatureC: 21.5, pressurePa: 101_325, humidityPercent: 45 },
     '0x48': { type: 'ads1115', inputs: [0.5, 1.25, 2.5, 3.3] },
   },
 };
 
-/** Reads and checks a `--sim-i2c` file. @throws Error code SIM_I2C_INVALID naming every problem. */
+/** Reads and checks a `--sim-i2c` file. @throws AgentError SIM_I2C_INVALID naming every problem. */
 export function readSimI2c(file: string): SimI2cConfig {
   let v: unknown;
   try {
     v = JSON.parse(readFileSync(file, 'utf8'));
   } catch (err) {
-    throw Object.assign(new Error(`cannot read ${file}: ${(err as Error).message}`), { code: 'SIM_I2C_INVALID' });
+    throw new AgentError('SIM_I2C_INVALID', `cannot read ${file}: ${(err as Error).message}`, { cause: err });
   }
   const problems = new Validator().problems(SimI2cConfig, v);
   const bad = problems.map((p) => `${p.path || '/'}: ${p.message}`);
@@ -74,13 +75,12 @@ export function readSimI2c(file: string): SimI2cConfig {
       if (!(addr >= 0x03 && addr <= 0x77)) bad.push(`${a}: not a 7-bit device address (0x03-0x77)`);
     }
   }
-  if (bad.length)
-    throw Object.assign(new Error(`invalid simulated I2C devices in ${file}: ${bad.join('; ')}`), { code: 'SIM_I2C_INVALID' });
+  if (bad.length) throw new AgentError('SIM_I2C_INVALID', `invalid simulated I2C devices in ${file}: ${bad.join('; ')}`);
   return v as SimI2cConfig;
 }
 
 /** Virtual buses built from a configuration; the device models stay reachable (tests change their environment). */
-export function simI2cBuses(config: SimI2cConfig = DEFAULT_SIM_I2C): I2cBuses & { devices: Map<string, VirtualI2cDevice> } {
+function simI2cBuses(config: SimI2cConfig = DEFAULT_SIM_I2C): I2cBuses & { devices: Map<string, VirtualI2cDevice> } {
   const buses = new Map<number, VirtualI2cBus>();
   const devices = new Map<string, VirtualI2cDevice>();
   for (const [b, devs] of Object.entries(config)) {
@@ -112,7 +112,7 @@ export function simI2cBuses(config: SimI2cConfig = DEFAULT_SIM_I2C): I2cBuses & 
  * PWM over files in `stateDir`: `pwm.sim` for the clock manager and PWM pages (created zeroed,
  * as registers are after reset) and `gpioPage` (the GPIO model's page) for the ALT routing.
  */
-export function simPwmBackends(stateDir: string, soc: SocName, gpioPage: string, opts: { trace?: boolean } = {}): PwmBackends {
+function simPwmBackends(stateDir: string, soc: SocName, gpioPage: string, opts: { trace?: boolean } = {}): PwmBackends {
   const pages = join(stateDir, 'pwm.sim');
   if (!existsSync(pages)) writeFileSync(pages, Buffer.alloc(8192));
   return {

@@ -1,14 +1,26 @@
 /**
  * The `pi-controller agent` command. `src/cli/main.ts` runs it through {@link runAgentCli}, which
  * loads only the agent's modules (no Koa, SQLite or control plane code), so the agent stays small
- * on a Pi Zero 2 W; the full CLI mounts the same command for `--help`.
+ * on a Pi Zero 2 W; for the full CLI, main.ts hands {@link agentCommand} to the program, which
+ * mounts it beside its own commands (so `--help` lists it). Nothing here imports the CLI program.
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Command, CommanderError } from 'commander';
-import type { Io } from '../src/cli/program.js';
-import { CliError, EXIT } from '../src/cli/exit.js';
 import { createLogging } from '../src/log/index.js';
+
+/** What the command needs from its surroundings (the CLI's Io has these and more). */
+export interface AgentIo {
+  out(text: string): void;
+  err(text: string): void;
+  env: Record<string, string | undefined>;
+  cwd: string;
+  /** Called to wait for SIGINT/SIGTERM. */
+  onStop(fn: () => void): void;
+}
+
+/** The CLI's exit codes (src/cli/exit.ts) that the agent command ends with. */
+const EXIT = { OK: 0, ERROR: 1, USAGE: 2 } as const;
 
 /** The package version (from package.json). */
 export function agentVersion(): string {
@@ -16,7 +28,7 @@ export function agentVersion(): string {
 }
 
 /** Adds `agent` to a commander program (the full CLI's, or the agent-only one below). */
-export function agentCommand(program: Command, io: Io): void {
+export function agentCommand(program: Command, io: AgentIo): void {
   program
     .command('agent')
     .description("run the node agent in the foreground (owns this Pi's pins; dials the control plane over mutual TLS)")
@@ -36,20 +48,25 @@ export function agentCommand(program: Command, io: Io): void {
     .option('--node-name <name>', 'expected node name (NODE_NAME, e.g. from the downward API)')
     .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')
     .action(
-      async (o: {
-        server?: string;
-        joinToken?: string;
-        stateDir?: string;
-        sim?: boolean;
-        soc?: string;
-        healthRoot?: string;
-        healthInterval?: string;
-        safeState?: string;
-        applySafeState?: boolean;
-        nodeName?: string;
-        logLevel: string;
-        simI2c?: string;
-      }) => {
+      async (
+        o: {
+          server?: string;
+          joinToken?: string;
+          stateDir?: string;
+          sim?: boolean;
+          soc?: string;
+          healthRoot?: string;
+          healthInterval?: string;
+          safeState?: string;
+          applySafeState?: boolean;
+          nodeName?: string;
+          logLevel: string;
+          simI2c?: string;
+        },
+        cmd: Command,
+      ) => {
+        // A usage error as commander reports its own (the message, exit code 2), wherever the command is mounted.
+        const usage = (message: string): never => cmd.error(`error: ${message}`, { exitCode: EXIT.USAGE, code: 'agent.usage' });
         // Loaded only here: the agent opens the hardware addon, which the control plane never does.
         const { runAgent } = await import('./main.js');
         const level = o.logLevel as 'info';
@@ -59,8 +76,8 @@ export function agentCommand(program: Command, io: Io): void {
         const nodeName = o.nodeName ?? io.env.NODE_NAME;
         const interval = o.healthInterval ? Number(o.healthInterval) : undefined;
         if (interval !== undefined && !(Number.isInteger(interval) && interval >= 100))
-          throw new CliError('--health-interval must be an integer >= 100', EXIT.USAGE);
-        if (o.simI2c && !o.sim) throw new CliError('--sim-i2c needs --sim', EXIT.USAGE);
+          usage('--health-interval must be an integer >= 100');
+        if (o.simI2c && !o.sim) usage('--sim-i2c needs --sim');
         const { agent, chip } = await runAgent({
           stateDir: resolve(io.cwd, o.stateDir ?? '/var/lib/pi-controller-agent'),
           sim: o.sim === true,
@@ -90,7 +107,7 @@ export function agentCommand(program: Command, io: Io): void {
 }
 
 /** Runs `pi-controller agent ...` (argv without the `agent` word's predecessors); returns the exit code. */
-export async function runAgentCli(argv: string[], io: Io): Promise<number> {
+export async function runAgentCli(argv: string[], io: AgentIo): Promise<number> {
   const program = new Command('pi-controller').exitOverride().configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) });
   agentCommand(program, io);
   try {
@@ -99,10 +116,6 @@ export async function runAgentCli(argv: string[], io: Io): Promise<number> {
   } catch (err) {
     if (err instanceof CommanderError)
       return err.code === 'commander.helpDisplayed' || err.code === 'commander.help' ? EXIT.OK : EXIT.USAGE;
-    if (err instanceof CliError) {
-      io.err(`error: ${err.message}\n`);
-      return err.exitCode;
-    }
     const e = err as Error & { code?: string };
     io.err(`error: ${e.code ? `${e.code}: ` : ''}${e.message}\n`);
     // The board is checked before enrolment, so a join token given with this run is still unused.

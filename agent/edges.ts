@@ -14,8 +14,7 @@
  */
 import { existsSync } from 'node:fs';
 import type { DesiredItem } from '../src/api/agent.js';
-import type { GpioSpec } from '../src/api/hardware.js';
-import { GpioChip as KernelChip, type LineRequest } from '../src/hw/gpiochip.js';
+import { CdevChip, type LineRequest } from '../src/hw/gpiochip.js';
 import type { EdgeEvent, TimingEngine } from '../src/hw/index.js';
 
 export type WatchedEdge = 'rising' | 'falling' | 'both';
@@ -102,10 +101,10 @@ export function engineEdgeSource(
  * bias left as it is, so the pull the agent set through the registers stays.
  */
 export function kernelEdgeSource(chipPath = '/dev/gpiochip0'): EdgeSource {
-  let chip: KernelChip | undefined;
+  let chip: CdevChip | undefined;
   return {
     watch(pins, sink) {
-      chip ??= KernelChip.open(chipPath);
+      chip ??= CdevChip.open(chipPath);
       const reqs: LineRequest[] = [];
       try {
         for (const p of pins) {
@@ -147,7 +146,7 @@ export function edgeWatches(items: readonly DesiredItem[]): (EdgeWatch & { name:
   const out: (EdgeWatch & { name: string })[] = [];
   for (const it of items) {
     if (it.kind !== 'gpio') continue;
-    const s = it.spec as unknown as GpioSpec;
+    const s = it.spec;
     if (s.mode !== 'input' || !s.edge || s.edge === 'none') continue;
     out.push({ pin: s.pin, edge: s.edge, debounceUs: s.debounceMicros ?? 0, name: it.name });
   }

@@ -43,7 +43,8 @@ export class EnrolError extends Error {
   }
 }
 
-export interface Credentials {
+/** What an enrolled agent holds: its node name, the agent endpoint it enrolled with, its key and certificate, and the CA (PEM). */
+export interface AgentCredentials {
   node: string;
   server: string;
   key: string;
@@ -58,7 +59,7 @@ export function writeSecret(file: string, data: string): void {
 }
 
 /** Loads stored credentials, or undefined when the agent has not enrolled. */
-export function loadCredentials(stateDir: string): Credentials | undefined {
+export function loadCredentials(stateDir: string): AgentCredentials | undefined {
   const f = (n: string) => join(stateDir, n);
   if (![FILES.key, FILES.cert, FILES.ca, FILES.server].every((n) => existsSync(f(n)))) return undefined;
   const s = JSON.parse(readFileSync(f(FILES.server), 'utf8')) as { node: string; server: string };
@@ -118,7 +119,7 @@ function call(url: URL, opts: { method: string; ca?: string; body?: string }): P
  * @throws EnrolError CA_MISMATCH (the server's CA is not the one the token names), TOKEN_*
  *   (the server refused the token), BAD_TOKEN (malformed)
  */
-export async function enrol(opts: { server: string; token: string; stateDir: string }): Promise<Credentials> {
+export async function enrol(opts: { server: string; token: string; stateDir: string }): Promise<AgentCredentials> {
   const parts = opts.token.split('.');
   const pin = parts[2];
   if (parts.length !== 3 || !pin || !/^[0-9a-f]{64}$/.test(pin))

@@ -16,10 +16,9 @@
  * The pin claims and reserved-pin checks here cover every kind (a PWMController claims its pin, an
  * I2CDevice its bus and address); PWM and I2C objects are then applied by pwm.ts and i2c.ts.
  */
-import type { GpioChip, Level, Pull } from '../src/hw/index.js';
-import type { AppliedItem, DesiredItem } from '../src/api/agent.js';
-import { HW_SPEC_SCHEMAS, type GpioSpec } from '../src/api/hardware.js';
-import type { Validator } from '../src/api/validate.js';
+import type { RegisterChip, Level, Pull } from '../src/hw/index.js';
+import type { AppliedItem, DesiredItem, DesiredOf } from '../src/api/agent.js';
+import type { GpioSpec } from '../src/api/hardware.js';
 import { RESERVED_PINS } from '../src/api/soc.js';
 
 /** GPIO0/1 (the HAT ID EEPROM bus), never driven by the agent: the table in src/api/soc.ts. */
@@ -41,14 +40,12 @@ export interface ApplyResult {
 }
 
 export class GpioReconciler {
-  readonly #chip: GpioChip;
-  readonly #validator: Validator;
+  readonly #chip: RegisterChip;
   readonly #memory: PinMemory;
   readonly #reserved: ReadonlySet<number>;
 
-  constructor(opts: { chip: GpioChip; validator: Validator; memory: PinMemory; reserved?: ReadonlySet<number> }) {
+  constructor(opts: { chip: RegisterChip; memory: PinMemory; reserved?: ReadonlySet<number> }) {
     this.#chip = opts.chip;
-    this.#validator = opts.validator;
     this.#memory = opts.memory;
     this.#reserved = opts.reserved ?? RESERVED_PINS;
   }
@@ -58,8 +55,9 @@ export class GpioReconciler {
   }
 
   /**
-   * Checks every item (schema per kind, claims, reserved pins) without touching hardware.
-   * Returns the refusals by item name; items not listed may be applied.
+   * Checks the claims of every item (specs already checked against their schemas) and reserved
+   * pins, without touching hardware. Returns the refusals by `kind/name`; items not listed may be
+   * applied.
    */
   check(items: DesiredItem[]): Map<string, AppliedItem> {
     const refused = new Map<string, AppliedItem>();
@@ -75,19 +73,14 @@ export class GpioReconciler {
       });
     // Claims are given in name order, so the same snapshot always refuses the same object.
     for (const it of [...items].sort((a, b) => (a.kind + a.name < b.kind + b.name ? -1 : 1))) {
-      const problems = this.#validator.problems(HW_SPEC_SCHEMAS[it.kind], it.spec, '/spec');
-      if (problems.length) {
-        refuse(it, 'InvalidSpec', problems.map((p) => `${p.path}: ${p.message}`).join('; '));
-        continue;
-      }
-      const claim = it.kind === 'i2c' ? `i2c:${String(it.spec.bus)}:${String(it.spec.address)}` : `pin:${String(it.spec.pin)}`;
+      const claim = it.kind === 'i2c' ? `i2c:${it.spec.bus}:${it.spec.address}` : `pin:${it.spec.pin}`;
       const holder = claims.get(claim);
       if (holder) {
         refuse(it, 'PinBusy', `${claim} is already claimed by ${holder}`);
         continue;
       }
       if (it.kind !== 'i2c') {
-        const pin = it.spec.pin as number;
+        const pin = it.spec.pin;
         if (this.#reserved.has(pin)) {
           refuse(it, 'PinReserved', `GPIO${pin} is reserved (HAT ID EEPROM bus)`);
           continue;
@@ -104,7 +97,8 @@ export class GpioReconciler {
 
   /**
    * Applies the GPIO items of a snapshot; returns what was applied (or refused) per GPIO item.
-   * Other kinds are left to their reconcilers. `refused`: the result of {@link check}.
+   * Other kinds are left to their reconcilers. `refused`: the result of {@link check}, and any
+   * other refusal of this snapshot (a refused GPIO object keeps the pin it held).
    */
   apply(items: DesiredItem[], refused: Map<string, AppliedItem> = this.check(items)): ApplyResult {
     const out: AppliedItem[] = [];
@@ -117,10 +111,9 @@ export class GpioReconciler {
         out.push(r);
         continue;
       }
-      const s = it.spec as unknown as GpioSpec;
-      held[String(s.pin)] = { name: it.name, release: s.releasePolicy ?? 'leave' };
+      held[String(it.spec.pin)] = { name: it.name, release: it.spec.releasePolicy ?? 'leave' };
       try {
-        out.push(this.#applyGpio(it, s, changed));
+        out.push(this.#applyGpio(it, changed));
       } catch (err) {
         const e = err as { code?: string; message: string };
         out.push({
@@ -143,8 +136,8 @@ export class GpioReconciler {
    */
   #releaseFreed(items: DesiredItem[], refused: Map<string, AppliedItem>, changed: ApplyResult['changed']): NonNullable<PinMemory['held']> {
     const accepted = items.filter((it) => !refused.has(`${it.kind}/${it.name}`));
-    const used = new Set(accepted.filter((it) => it.kind !== 'i2c').map((it) => it.spec.pin as number));
-    const keptNames = new Set(items.filter((it) => it.kind === 'gpio' && refused.has(`gpio/${it.name}`)).map((it) => it.name));
+    const used = new Set(accepted.flatMap((it) => (it.kind === 'i2c' ? [] : [it.spec.pin])));
+    const keptNames = new Set([...refused.keys()].filter((k) => k.startsWith('gpio/')).map((k) => k.slice('gpio/'.length)));
     const kept: NonNullable<PinMemory['held']> = {};
     for (const [p, h] of Object.entries(this.#memory.held ?? {})) {
       const pin = Number(p);
@@ -153,8 +146,8 @@ export class GpioReconciler {
         kept[p] = h;
         continue;
       }
-      const now = accepted.find((it) => it.kind === 'gpio' && it.name === h.name);
-      const policy = now ? ((now.spec as unknown as GpioSpec).releasePolicy ?? 'leave') : h.release;
+      const now = accepted.find((it): it is DesiredOf<'gpio'> => it.kind === 'gpio' && it.name === h.name);
+      const policy = now ? (now.spec.releasePolicy ?? 'leave') : h.release;
       try {
         this.#release(pin, policy, h.name, changed);
       } catch {
@@ -183,8 +176,9 @@ export class GpioReconciler {
     if (after !== before) changed.push({ pin, value: after, name });
   }
 
-  #applyGpio(it: DesiredItem, s: GpioSpec, changed: ApplyResult['changed']): AppliedItem {
+  #applyGpio(it: DesiredOf<'gpio'>, changed: ApplyResult['changed']): AppliedItem {
     const chip = this.#chip;
+    const s = it.spec;
     const pin = s.pin;
     const pull = s.pull ?? 'none';
     const mode = chip.getMode(pin);
@@ -238,13 +232,27 @@ export class GpioReconciler {
   }
 
   /** Reads the current level of every pin a snapshot claims (for health and events). */
-  levels(items: DesiredItem[]): Map<number, Level> {
+  levels(items: readonly DesiredItem[]): Map<number, Level> {
     const m = new Map<number, Level>();
     for (const it of items) {
+      if (it.kind !== 'gpio') continue;
       const pin = it.spec.pin;
-      if (it.kind === 'gpio' && typeof pin === 'number' && !this.#reserved.has(pin) && pin < this.#chip.pinCount)
-        m.set(pin, this.#chip.read(pin));
+      if (!this.#reserved.has(pin) && pin < this.#chip.pinCount) m.set(pin, this.#chip.read(pin));
     }
     return m;
+  }
+}
+
+/**
+ * Drives the given levels as outputs, writing only what differs (latch before direction): the
+ * agent's configured safe state, applied only when asked for (message `safe-state`, or the CLI).
+ */
+export function driveSafeState(chip: RegisterChip, levels: Readonly<Record<string, Level>>): void {
+  for (const [p, level] of Object.entries(levels)) {
+    const pin = Number(p);
+    if (chip.getMode(pin) !== 'output') {
+      chip.write(pin, level);
+      chip.mode(pin, 'output');
+    } else if (chip.read(pin) !== level) chip.write(pin, level);
   }
 }

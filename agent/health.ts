@@ -85,3 +85,46 @@ export function writeSimSysFixture(dir: string): void {
   put('sys/class/thermal/thermal_zone0/temp', '47200\n');
   put(THROTTLED_FILES[0]!, '0x0\n');
 }
+
+export interface HealthReporterOptions {
+  agentVersion: string;
+  simulated: boolean;
+  /** /sys root (default '/'). */
+  root?: string;
+  /** /proc root (default `root`). */
+  procRoot?: string;
+  /** Report period, ms: a report goes out at least this often while sampled (default 5000). */
+  intervalMs?: number;
+  send: (h: Health) => void;
+}
+
+/**
+ * Health reports: health is sampled often (cheap file reads), and a report goes out when it is
+ * asked for, when something that matters changed ({@link healthChanged}), or once a period.
+ */
+export class HealthReporter {
+  readonly #o: HealthReporterOptions;
+  #last: Health | undefined;
+  #sentAt = 0;
+
+  constructor(opts: HealthReporterOptions) {
+    this.#o = opts;
+  }
+
+  /** Reads health and sends it when `force`d, changed, or due. */
+  sample(force: boolean): void {
+    const h = readHealth({
+      agentVersion: this.#o.agentVersion,
+      simulated: this.#o.simulated,
+      ...(this.#o.root ? { root: this.#o.root } : {}),
+      ...(this.#o.procRoot ? { procRoot: this.#o.procRoot } : {}),
+    });
+    const changed = healthChanged(this.#last, h);
+    this.#last = h;
+    const now = Date.now();
+    if (force || changed || now - this.#sentAt >= (this.#o.intervalMs ?? 5000)) {
+      this.#sentAt = now;
+      this.#o.send(h);
+    }
+  }
+}

@@ -12,12 +12,13 @@
  * opening the bus. Readings changes are signalled through `onChange` (the agent rate-limits its
  * reports); a removed object stops polling, and a bus no object uses is closed.
  */
-import type { AppliedItem, DesiredItem } from '../src/api/agent.js';
+import type { AppliedItem, DesiredOf } from '../src/api/agent.js';
 import type { I2cRegister, I2cSpec } from '../src/api/hardware.js';
 import type { RegisterBus } from '../src/hw/devices/register-bus.js';
 import { Bme280 } from '../src/hw/devices/bme280.js';
 import { Ads1115, ADS1115_MUX } from '../src/hw/devices/ads1115.js';
 import { DECODERS } from '../src/api/soc.js';
+import { AgentError } from './errors.js';
 
 /** How the agent reaches an I2C bus: `/dev/i2c-N` on a Pi, a virtual bus in simulated mode. */
 export interface I2cBuses {
@@ -45,7 +46,7 @@ const REFRESH_MS = 30_000;
 const FIRST_READ_MS = 2000;
 
 /** A register's bytes as the number (or byte list) its type says, times `scale`. */
-export function decodeRegister(r: I2cRegister, data: Buffer): number | number[] {
+function decodeRegister(r: I2cRegister, data: Buffer): number | number[] {
   if (r.type === 'bytes') return [...data];
   const v = {
     u8: () => data.readUInt8(0),
@@ -104,10 +105,10 @@ export class I2cReconciler {
   }
 
   /** Refusals among I2C items that passed the schema and claim checks (InvalidSpec). */
-  check(items: DesiredItem[]): Map<string, AppliedItem> {
+  check(items: DesiredOf<'i2c'>[]): Map<string, AppliedItem> {
     const refused = new Map<string, AppliedItem>();
     for (const it of items) {
-      const s = it.spec as unknown as I2cSpec;
+      const s = it.spec;
       const problems: string[] = [];
       if (s.decoder !== undefined && !DECODERS[s.decoder])
         problems.push(`/spec/decoder: unknown decoder ${JSON.stringify(s.decoder)} (known: ${Object.keys(DECODERS).join(', ')})`);
@@ -141,7 +142,7 @@ export class I2cReconciler {
    * Brings the pollers to `items` (accepted I2C items only): removed or changed objects stop
    * polling, new ones are opened and read once; resolves with each item's report.
    */
-  async apply(items: DesiredItem[]): Promise<AppliedItem[]> {
+  async apply(items: DesiredOf<'i2c'>[]): Promise<AppliedItem[]> {
     const want = new Map(items.map((it) => [it.name, it]));
     for (const d of [...this.#devices.values()]) {
       const it = want.get(d.name);
@@ -191,8 +192,8 @@ export class I2cReconciler {
     return JSON.stringify([d.error, d.readings]);
   }
 
-  #add(it: DesiredItem): Device {
-    const spec = it.spec as unknown as I2cSpec;
+  #add(it: DesiredOf<'i2c'>): Device {
+    const spec = it.spec;
     const d: Device = {
       name: it.name,
       generation: it.generation,
@@ -255,7 +256,7 @@ export class I2cReconciler {
       have.users++;
       return have.bus;
     }
-    if (!this.#o.buses) throw Object.assign(new Error('this agent has no I2C access'), { code: 'ENOI2C' });
+    if (!this.#o.buses) throw new AgentError('ENOI2C', 'this agent has no I2C access');
     const bus = this.#o.buses.open(n);
     this.#buses.set(n, { bus, users: 1 });
     return bus;

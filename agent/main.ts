@@ -7,11 +7,12 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { gpioWindowBytes, openChip, TimingEngine, type GpioChip, type Level, type SocName } from '../src/hw/index.js';
+import { gpioWindowBytes, openChip, TimingEngine, type RegisterChip, type Level, type SocName } from '../src/hw/index.js';
 import { Agent } from './agent.js';
 import { readSimI2c, realBackends, simBackends } from './backends.js';
 import { engineEdgeSource, hasKernelGpio, kernelEdgeSource, type EdgeSource } from './edges.js';
 import { enrol, loadCredentials } from './enrol.js';
+import { AgentError } from './errors.js';
 import { writeSimSysFixture } from './health.js';
 
 export interface RunAgentOptions {
@@ -35,17 +36,15 @@ export interface RunAgentOptions {
 }
 
 /** Starts the agent; resolves with it running (call `stop()` and `chip.close()` to end). */
-export async function runAgent(o: RunAgentOptions): Promise<{ agent: Agent; chip: GpioChip }> {
+export async function runAgent(o: RunAgentOptions): Promise<{ agent: Agent; chip: RegisterChip }> {
   mkdirSync(o.stateDir, { recursive: true, mode: 0o700 });
   let creds = loadCredentials(o.stateDir);
   const mustEnrol = !creds || (o.joinToken && o.server && creds.server !== new URL(o.server).origin);
   if (mustEnrol && (!o.server || !o.joinToken))
-    throw Object.assign(new Error(`not enrolled (no credentials in ${o.stateDir}): pass --server and --join-token`), {
-      code: 'NOT_ENROLLED',
-    });
+    throw new AgentError('NOT_ENROLLED', `not enrolled (no credentials in ${o.stateDir}): pass --server and --join-token`);
   // The hardware is opened first: a board that is not a Pi (EBOARD_UNKNOWN; off a Pi, --sim is
   // needed) or a GPIO device that cannot be opened fails before the one-time join token is spent.
-  let chip: GpioChip;
+  let chip: RegisterChip;
   let edges: EdgeSource | undefined;
   let healthRoot = o.healthRoot;
   let backends: ReturnType<typeof realBackends>;
@@ -75,9 +74,7 @@ export async function runAgent(o: RunAgentOptions): Promise<{ agent: Agent; chip
       o.log.info({ node: creds.node, server: creds.server }, 'enrolled; key and certificate stored 0600');
     }
     if (o.nodeName && o.nodeName !== creds!.node) {
-      throw Object.assign(new Error(`this node is ${o.nodeName} but the certificate in ${o.stateDir} is for ${creds!.node}`), {
-        code: 'NODE_MISMATCH',
-      });
+      throw new AgentError('NODE_MISMATCH', `this node is ${o.nodeName} but the certificate in ${o.stateDir} is for ${creds!.node}`);
     }
   } catch (err) {
     edges?.close();
@@ -126,6 +123,6 @@ export function readSafeState(file: string, pinCount: number): Record<string, Le
       if (level !== 0 && level !== 1) bad.push(`${k}: level must be 0 or 1`);
     }
   }
-  if (bad.length) throw Object.assign(new Error(`invalid safe state in ${file}: ${bad.join('; ')}`), { code: 'SAFE_STATE_INVALID' });
+  if (bad.length) throw new AgentError('SAFE_STATE_INVALID', `invalid safe state in ${file}: ${bad.join('; ')}`);
   return v as Record<string, Level>;
 }

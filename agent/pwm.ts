@@ -24,9 +24,10 @@
  */
 import { CM_REG, PWM_PINS, PWM_REG, RP1_PWM_REG, bcmPwmFromRegisters, rp1PwmFromRegisters, type HardwarePwm } from '../src/hw/pwm.js';
 import type { TimingEngine } from '../src/hw/pwm-engine.js';
-import type { GpioChip, Level, Pull, SocName } from '../src/hw/index.js';
-import type { AppliedItem, DesiredItem } from '../src/api/agent.js';
+import type { RegisterChip, Level, Pull, SocName } from '../src/hw/index.js';
+import type { AppliedItem, DesiredOf } from '../src/api/agent.js';
 import type { PwmSpec } from '../src/api/hardware.js';
+import { AgentError } from './errors.js';
 
 export type PwmRelease = NonNullable<PwmSpec['releasePolicy']>;
 
@@ -84,7 +85,7 @@ export function pwmRoute(soc: SocName, pin: number): Route | undefined {
   const label = PWM_PINS[fam][pin];
   const m = label ? /^PWM(\d)(?:_| ch)(\d) \((ALT\d|a\d)\)$/.exec(label) : null;
   if (!m) return undefined;
-  const [, blk, ch, alt] = m as unknown as [string, string, string, string];
+  const [, blk, ch, alt] = m;
   return {
     block: fam === 'rp1' ? `RP1_PWM${blk}` : `PWM${blk}`,
     channel: Number(ch),
@@ -96,7 +97,7 @@ export function pwmRoute(soc: SocName, pin: number): Route | undefined {
 const idleLevel = (inverted: boolean): Level => (inverted ? 1 : 0);
 
 export class PwmReconciler {
-  readonly #chip: GpioChip;
+  readonly #chip: RegisterChip;
   readonly #backends: PwmBackends;
   readonly #running = new Map<string, Running>();
   #hw: HardwarePwm | undefined;
@@ -105,7 +106,7 @@ export class PwmReconciler {
   /** Sets a pull through whoever remembers pulls (the GPIO reconciler: BCM283x pulls have no read-back). */
   readonly #pull: (pin: number, pull: Pull) => void;
 
-  constructor(opts: { chip: GpioChip; backends?: PwmBackends; pull?: (pin: number, pull: Pull) => void }) {
+  constructor(opts: { chip: RegisterChip; backends?: PwmBackends; pull?: (pin: number, pull: Pull) => void }) {
     this.#chip = opts.chip;
     this.#backends = opts.backends ?? {};
     this.#pull = opts.pull ?? ((pin, pull) => opts.chip.pull(pin, pull));
@@ -124,10 +125,10 @@ export class PwmReconciler {
    * Refusals among PWM items that passed the schema and pin checks: NoHardwarePwm, and
    * ChannelBusy for a second object on one hardware channel (claims in name order, as for pins).
    */
-  check(items: DesiredItem[]): Map<string, AppliedItem> {
+  check(items: DesiredOf<'pwm'>[]): Map<string, AppliedItem> {
     const refused = new Map<string, AppliedItem>();
-    const channels = new Map<string, DesiredItem>();
-    const refuse = (it: DesiredItem, reason: string, message: string) =>
+    const channels = new Map<string, DesiredOf<'pwm'>>();
+    const refuse = (it: DesiredOf<'pwm'>, reason: string, message: string) =>
       refused.set(`pwm/${it.name}`, {
         kind: 'pwm',
         name: it.name,
@@ -137,7 +138,7 @@ export class PwmReconciler {
         actual: { message },
       });
     for (const it of [...items].sort((a, b) => (a.name < b.name ? -1 : 1))) {
-      const s = it.spec as unknown as PwmSpec;
+      const s = it.spec;
       const impl = this.implementationOf(s);
       if (impl === null) {
         const pins = Object.keys(PWM_PINS[familyOf(this.#chip.soc)]).join(', ');
@@ -152,11 +153,7 @@ export class PwmReconciler {
       const r = pwmRoute(this.#chip.soc, s.pin)!;
       const holder = channels.get(r.id);
       if (holder) {
-        refuse(
-          it,
-          'ChannelBusy',
-          `${r.id} (GPIO${s.pin}) is already driven by PWMController ${holder.name} on GPIO${String(holder.spec.pin)}`,
-        );
+        refuse(it, 'ChannelBusy', `${r.id} (GPIO${s.pin}) is already driven by PWMController ${holder.name} on GPIO${holder.spec.pin}`);
         continue;
       }
       channels.set(r.id, it);
@@ -168,16 +165,15 @@ export class PwmReconciler {
    * Brings the running outputs to `items` (accepted PWM items only): stops what is no longer
    * wanted first (so a channel or pin can move between objects), then starts or keeps the rest.
    */
-  apply(items: DesiredItem[]): AppliedItem[] {
+  apply(items: DesiredOf<'pwm'>[]): AppliedItem[] {
     const want = new Map(items.map((it) => [it.name, it]));
     for (const [name, r] of [...this.#running]) {
-      const it = want.get(name);
-      const s = it?.spec as unknown as PwmSpec | undefined;
+      const s = want.get(name)?.spec;
       if (!s || s.pin !== r.pin || this.implementationOf(s) !== r.impl) this.#release(r, s ? (s.releasePolicy ?? 'stop') : r.release);
     }
     return items.map((it) => {
       try {
-        return this.#applyOne(it, it.spec as unknown as PwmSpec);
+        return this.#applyOne(it);
       } catch (err) {
         const e = err as { code?: string; message: string };
         return {
@@ -192,7 +188,8 @@ export class PwmReconciler {
     });
   }
 
-  #applyOne(it: DesiredItem, s: PwmSpec): AppliedItem {
+  #applyOne(it: DesiredOf<'pwm'>): AppliedItem {
+    const s = it.spec;
     const impl = this.implementationOf(s)!;
     const inverted = s.polarity === 'inversed';
     const enabled = s.enabled ?? true;
@@ -360,13 +357,13 @@ export class PwmReconciler {
 
   #hardwareOpen(): HardwarePwm {
     if (this.#hw) return this.#hw;
-    if (!this.#backends.openHardware) throw Object.assign(new Error('this agent has no hardware PWM access'), { code: 'ENOPWM' });
+    if (!this.#backends.openHardware) throw new AgentError('ENOPWM', 'this agent has no hardware PWM access');
     return (this.#hw = this.#backends.openHardware());
   }
 
   #engineOpen(): TimingEngine {
     if (this.#engine) return this.#engine;
-    if (!this.#backends.openEngine) throw Object.assign(new Error('this agent has no timing engine for software PWM'), { code: 'ENOPWM' });
+    if (!this.#backends.openEngine) throw new AgentError('ENOPWM', 'this agent has no timing engine for software PWM');
     return (this.#engine = this.#backends.openEngine());
   }
 

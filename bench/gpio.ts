@@ -3,7 +3,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openChip, type GpioChip } from '../src/hw/chip.js';
+import { openChip, type RegisterChip } from '../src/hw/chip.js';
 import { loadAddon } from '../src/hw/addon.js';
 import type { NativeAddon } from '../src/hw/native.js';
 
@@ -71,19 +71,19 @@ function noopFieldLoop(holder: NoopHolder, pin: number): (n: number) => void {
     for (let i = 0; i < n; i++) holder.fn(pin, i & 1);
   };
 }
-function writeLoop(chip: GpioChip, pin: number): (n: number) => void {
+function writeLoop(chip: RegisterChip, pin: number): (n: number) => void {
   return (n) => {
     for (let i = 0; i < n; i++) chip.write(pin, (i & 1) as 0 | 1);
   };
 }
 // The same loop as a function literal of its own, instantiated once: V8 then specialises the
 // loop on this one chip (its fields become constants), as it does for the noop baseline's target.
-function writeLoopSpecialised(chip: GpioChip, pin: number): (n: number) => void {
+function writeLoopSpecialised(chip: RegisterChip, pin: number): (n: number) => void {
   return (n) => {
     for (let i = 0; i < n; i++) chip.write(pin, (i & 1) as 0 | 1);
   };
 }
-function maskLoop(chip: GpioChip): (n: number) => void {
+function maskLoop(chip: RegisterChip): (n: number) => void {
   return (n) => {
     for (let i = 0; i < n; i++) {
       if (i & 1) chip.clearMask(0xff0);
@@ -91,7 +91,7 @@ function maskLoop(chip: GpioChip): (n: number) => void {
     }
   };
 }
-function readLoop(chip: GpioChip, pin: number): (n: number) => void {
+function readLoop(chip: RegisterChip, pin: number): (n: number) => void {
   return (n) => {
     let acc = 0;
     for (let i = 0; i < n; i++) acc += chip.read(pin);

@@ -9,7 +9,8 @@
  */
 import { FormatRegistry, Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Name, Obj, StringEnum, Timestamp } from './common.js';
-import { HW_KINDS, HwStatus, type HwKind } from './hardware.js';
+import { HW_KINDS, HW_SPEC_SCHEMAS, HwStatus, type HwKind, type HwSpecs } from './hardware.js';
+import type { Problem } from './errors.js';
 import type { Validator } from './validate.js';
 
 /** Protocol version spoken by this build. */
@@ -22,18 +23,34 @@ export const CLOSE = { refused: 4401, revoked: 4403, protocol: 4400, replaced: 4
 const V = Type.Literal(PROTOCOL_VERSION);
 const Seq = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
 
-/** One desired object as the agent receives it (spec validated per kind by the agent). */
+/**
+ * One desired object as it travels in a `desired` message. The message schema leaves `spec` open:
+ * the agent checks it against its kind's schema ({@link checkDesiredSpec}) before it uses it, so a
+ * bad spec is refused with every problem and its path.
+ */
 export const DesiredItem = Obj({
   kind: StringEnum([...HW_KINDS]),
   name: Name,
   generation: Type.Integer({ minimum: 1 }),
   spec: Type.Record(Type.String(), Type.Unknown()),
 });
-export interface DesiredItem {
-  kind: HwKind;
-  name: string;
-  generation: number;
-  spec: Record<string, unknown>;
+/** A desired object as it comes off the wire (or out of the agent's file), its spec not yet checked. */
+export type WireDesiredItem = Static<typeof DesiredItem>;
+
+/** A desired object whose spec passed its kind's schema: `spec` is typed by `kind`. */
+export type DesiredItem = { [K in HwKind]: { kind: K; name: string; generation: number; spec: HwSpecs[K] } }[HwKind];
+/** The desired objects of one kind. */
+export type DesiredOf<K extends HwKind> = Extract<DesiredItem, { kind: K }>;
+
+/**
+ * Checks a desired object's spec against its kind's schema. True when it passes: the object is
+ * then a {@link DesiredItem}. Otherwise every problem (its path under `prefix`) is appended to
+ * `problems`.
+ */
+export function checkDesiredSpec(v: Validator, item: WireDesiredItem, problems: Problem[], prefix: string): item is DesiredItem {
+  const found = v.problems(HW_SPEC_SCHEMAS[item.kind], item.spec, prefix);
+  problems.push(...found);
+  return found.length === 0;
 }
 
 export const DesiredMsg = Obj({ v: V, type: Type.Literal('desired'), seq: Seq, items: Type.Array(DesiredItem, { maxItems: 512 }) });

@@ -2,7 +2,7 @@
  * Desired hardware state per node: GPIO pins, PWM channels and I2C devices.
  *
  * The `*Spec` schemas are exactly what the CRDs (`GPIOPin`, `PWMController`, `I2CDevice`)
- * will carry in `spec` (plus `nodeName`), and what the agent receives. They use only
+ * carry in `spec` (plus `nodeName`), and what the agent receives. They use only
  * constructs that a Kubernetes structural schema accepts: enums instead of anyOf of
  * literals, closed objects, integer ranges.
  */

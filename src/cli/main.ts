@@ -20,15 +20,17 @@ if (process.env.PI_CONTROLLER_STOP_WITH_PARENT === '1') {
 }
 
 const argv = process.argv.slice(2);
-// The agent runs on small Pis: its command loads only the agent's modules.
-const run = argv[0] === 'agent' ? (await import('../../agent/cli.js')).runAgentCli : (await import('./program.js')).run;
-const code = await run(argv, {
-  out: (s) => process.stdout.write(s),
-  err: (s) => process.stderr.write(s),
+const io = {
+  out: (s: string) => process.stdout.write(s),
+  err: (s: string) => process.stderr.write(s),
   env: process.env,
   cwd: process.cwd(),
-  onStop: (fn) => stops.push(fn),
-});
+  onStop: (fn: () => void) => stops.push(fn),
+};
+// The agent runs on small Pis: its command loads only the agent's modules. The full program
+// is given the agent's command to mount beside its own (it does not import the agent).
+const { agentCommand, runAgentCli } = await import('../../agent/cli.js');
+const code = argv[0] === 'agent' ? await runAgentCli(argv, io) : await (await import('./program.js')).run(argv, io, [agentCommand]);
 process.exitCode = code;
 // The command has finished (a server after its orderly stop). Whatever still holds the event
 // loop now is a straggler, such as a request to an API server that never answers waiting for

@@ -18,7 +18,6 @@ import { PID_FILE, recordedServerAlive, startControlPlane } from '../daemon/serv
 import { call, resolveCredentials, saveCredentials, type ApiCredentials, type Env } from './client.js';
 import { CliError, EXIT } from './exit.js';
 import { details, table } from './output.js';
-import { agentCommand } from '../../agent/cli.js';
 
 /** What the program needs from its surroundings (so tests can run it in-process). */
 export interface Io extends Env {
@@ -272,8 +271,14 @@ function backupCommands(program: Command, ctx: Ctx): void {
     });
 }
 
+/**
+ * Adds a group of commands to the program. The binary (main.ts) hands in groups that live outside
+ * src/cli, such as the node agent's command, so the program imports none of them.
+ */
+export type CommandGroup = (program: Command, io: Io) => void;
+
 /** Builds the program. Commands throw CliError (or typed errors); `run` maps them to exit codes. */
-export function buildProgram(io: Io): Command {
+export function buildProgram(io: Io, groups: readonly CommandGroup[] = []): Command {
   const program = new Command('pi-controller')
     .description('Run a Raspberry Pi Kubernetes cluster and drive its GPIO, PWM and I2C hardware.')
     .version(packageVersion())
@@ -301,7 +306,7 @@ export function buildProgram(io: Io): Command {
     print: (data, human) => io.out(g().json ? JSON.stringify(data, null, 2) + '\n' : human()),
   };
   serveCommand(program, io);
-  agentCommand(program, io);
+  for (const add of groups) add(program, io);
   loginCommands(program, ctx);
   tokenCommands(program, ctx);
   nodeCommands(program, ctx);
@@ -311,8 +316,8 @@ export function buildProgram(io: Io): Command {
 }
 
 /** Runs the CLI and returns the exit code (never calls process.exit itself). */
-export async function run(argv: string[], io: Io): Promise<number> {
-  const program = buildProgram(io);
+export async function run(argv: string[], io: Io, groups: readonly CommandGroup[] = []): Promise<number> {
+  const program = buildProgram(io, groups);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return EXIT.OK;

@@ -1,5 +1,5 @@
 /**
- * GPIO through the SoC's registers: the typed face of the native GpioChip.
+ * GPIO through the SoC's registers: the typed face of the addon's native `GpioChip` class.
  *
  * Every call is synchronous: a write is one register store, cheaper than any promise. Arguments
  * are checked here before the native call and again in native code; a bad argument throws a
@@ -10,7 +10,7 @@ import { loadAddon } from './addon.js';
 import { detectBoard, type BoardInfo } from './detect.js';
 import { HwError, rangeError, typeError } from './errors.js';
 import type {
-  NativeGpioChip,
+  NativeRegisterChip,
   NativeGpioFastPath,
   NativeGpioInfo,
   NativeGpioOptions,
@@ -49,7 +49,7 @@ export interface OpenChipOptions {
   gpiomem?: string;
   /** Run over the behavioural model of the chip instead of the device (default false). */
   simulate?: boolean;
-  /** Record every register access for {@link GpioChip.trace} (default false). */
+  /** Record every register access for {@link RegisterChip.trace} (default false). */
   trace?: boolean;
   /** Allow GPIO0 and GPIO1, the HAT ID EEPROM bus (default false). */
   allowReserved?: boolean;
@@ -63,9 +63,9 @@ export interface SimulatedPins {
   drive(pin: number, level: Level | null): void;
 }
 
-/** What openChip() hands to a new GpioChip (see the fields of GpioChip). */
+/** What openChip() hands to a new RegisterChip (see the fields of RegisterChip). */
 interface ChipSetup {
-  native: NativeGpioChip;
+  native: NativeRegisterChip;
   info: NativeGpioInfo;
   board: BoardInfo | undefined;
   first: number;
@@ -82,7 +82,7 @@ interface ChipSetup {
 // native functions that take no JS arguments: converting JS arguments in N-API costs more than
 // the call itself. The process-wide fast path (main thread) comes first, then the chip's own
 // mailbox (worker threads); without either, the same slots feed the argument-passing functions.
-function chipSetup(native: NativeGpioChip, allowReserved: boolean, board: BoardInfo | undefined, fast?: NativeGpioFastPath): ChipSetup {
+function chipSetup(native: NativeRegisterChip, allowReserved: boolean, board: BoardInfo | undefined, fast?: NativeGpioFastPath): ChipSetup {
   const base = { native, info: native.info(), board, first: allowReserved ? 0 : RESERVED_PINS, slot: native.fastSlot ?? -1 };
   if (fast && native.fastSlot !== undefined) {
     return {
@@ -123,18 +123,18 @@ let pendingSetup: ChipSetup | undefined;
 function takeSetup(): ChipSetup {
   const s = pendingSetup;
   pendingSetup = undefined;
-  if (!s) throw typeError('ENOT_OPENED', 'GpioChip instances come from openChip()');
+  if (!s) throw typeError('ENOT_OPENED', 'RegisterChip instances come from openChip()');
   return s;
 }
 
 /** A GPIO chip opened with {@link openChip}. */
-export class GpioChip {
+export class RegisterChip {
   // Every field is set by its initializer from the setup openChip() prepared, never assigned in
   // a constructor body. V8 then types each field by its first value (the mailbox's Int32Array,
   // the fast functions) instead of by `undefined`; with fields first set to `undefined`, each
   // write() paid for map checks on the mailbox (a few ns, against a bare call of about 8 ns here).
   readonly #s: ChipSetup = takeSetup();
-  readonly #native: NativeGpioChip = this.#s.native;
+  readonly #native: NativeRegisterChip = this.#s.native;
   readonly #mb: Int32Array = this.#s.mb;
   readonly #slot: number = this.#s.slot;
   readonly #write: () => void = this.#s.write;
@@ -370,7 +370,7 @@ export class GpioChip {
  * @throws HwError `EBOARD_UNKNOWN` (detection), `EACCES` (not in the gpio group), `ENOENT`
  *   (no gpiomem device); TypeError `ESOC_UNKNOWN` for an unknown `soc`.
  */
-export function openChip(options: OpenChipOptions = {}): GpioChip {
+export function openChip(options: OpenChipOptions = {}): RegisterChip {
   const requested = options.soc ?? 'auto';
   let soc: SocName;
   let board: BoardInfo | undefined;
@@ -393,5 +393,5 @@ export function openChip(options: OpenChipOptions = {}): GpioChip {
   if (path !== undefined) native.path = path;
   const addon = loadAddon(options.addon === undefined ? {} : { path: options.addon });
   pendingSetup = chipSetup(new addon.GpioChip(native), native.allowReserved === true, board, addon.gpioFastPath);
-  return new GpioChip();
+  return new RegisterChip();
 }

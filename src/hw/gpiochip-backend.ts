@@ -4,9 +4,9 @@
  * without access to /dev/gpiomem, so it is chosen when no register map fits this board or the
  * register device cannot be opened. The reason for the choice is kept.
  */
-import { openChip, type GpioChip as RegisterChip, type OpenChipOptions } from './chip.js';
+import { openChip, type RegisterChip, type OpenChipOptions } from './chip.js';
 import { HwError } from './errors.js';
-import { GpioChip, type EdgeEvent, type LineRequest, type Overflow } from './gpiochip.js';
+import { CdevChip, type EdgeEvent, type LineRequest, type Overflow } from './gpiochip.js';
 import { invalid } from './kernel-addon.js';
 
 export type CdevMode = 'input' | 'output';
@@ -17,11 +17,11 @@ export type CdevPull = 'none' | 'up' | 'down';
  * reconfigured in place when its mode or pull changes (the line stays claimed throughout).
  */
 export class CdevPins {
-  readonly chip: GpioChip;
+  readonly chip: CdevChip;
   readonly consumer: string;
   readonly #lines = new Map<number, { req: LineRequest; mode: CdevMode; pull: CdevPull; watched: boolean }>();
 
-  constructor(chip: GpioChip, consumer = 'pi-controller') {
+  constructor(chip: CdevChip, consumer = 'pi-controller') {
     this.chip = chip;
     this.consumer = consumer;
   }
@@ -152,13 +152,13 @@ export interface OpenGpioOptions extends OpenChipOptions {
 
 /** Picks the chip to use: a Pi controller by label when there is one, else the first chip. */
 function pickChip(devDir: string): string {
-  const paths = GpioChip.list(devDir);
+  const paths = CdevChip.list(devDir);
   if (paths.length === 0)
     throw new HwError(`ENOENT: no GPIO character device in ${devDir}`, { code: 'ENOENT', peripheral: 'gpiochip', path: devDir });
   for (const p of paths) {
-    let chip: GpioChip | undefined;
+    let chip: CdevChip | undefined;
     try {
-      chip = GpioChip.open(p);
+      chip = CdevChip.open(p);
       if (PI_CHIP_LABELS.includes(chip.info().label)) return p;
     } catch {
       // an unreadable chip is skipped; the first chip is the fallback below
@@ -189,5 +189,5 @@ export function openGpio(options: OpenGpioOptions = {}): GpioBackend {
     }
   }
   const path = options.gpiochip ?? pickChip(options.devDir ?? '/dev');
-  return { kind: 'gpiochip', pins: new CdevPins(GpioChip.open(path)), path, reason };
+  return { kind: 'gpiochip', pins: new CdevPins(CdevChip.open(path)), path, reason };
 }

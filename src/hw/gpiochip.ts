@@ -12,7 +12,7 @@ import {
   kernelAddon,
   invalid,
   type KernelAddon,
-  type NativeGpioChip,
+  type NativeCdevChip,
   type NativeLineConfig,
   type NativeLineEvent,
   type NativeLineRequest,
@@ -162,12 +162,12 @@ function decodeInfo(n: { offset: number; name: string; consumer: string; flags: 
 }
 
 /** An open GPIO chip. */
-export class GpioChip {
+export class CdevChip {
   readonly path: string;
-  readonly #native: NativeGpioChip;
+  readonly #native: NativeCdevChip;
   readonly #addon: KernelAddon;
 
-  private constructor(path: string, native: NativeGpioChip, addon: KernelAddon) {
+  private constructor(path: string, native: NativeCdevChip, addon: KernelAddon) {
     this.path = path;
     this.#native = native;
     this.#addon = addon;
@@ -185,10 +185,10 @@ export class GpioChip {
    * Opens `/dev/gpiochip<chip>` (or the given path).
    * @param addon the addon's kernel part (injectable for tests)
    */
-  static open(chip: number | string, addon: KernelAddon = kernelAddon()): GpioChip {
+  static open(chip: number | string, addon: KernelAddon = kernelAddon()): CdevChip {
     if (typeof chip === 'number' && (!Number.isInteger(chip) || chip < 0)) throw invalid('gpiochip', `chip ${chip} is not a chip number`);
     const path = typeof chip === 'number' ? `/dev/gpiochip${chip}` : chip;
-    return new GpioChip(path, new addon.GpioChip(path), addon);
+    return new CdevChip(path, new addon.GpioChip(path), addon);
   }
 
   /** Chip name ("gpiochip0"), label (driver's name for it) and line count. */
@@ -247,7 +247,7 @@ export class LineRequest {
   #watching = false;
   #closed = false;
 
-  /** @internal built by {@link GpioChip.request} */
+  /** @internal built by {@link CdevChip.request} */
   constructor(chip: string, lines: number[], native: NativeLineRequest) {
     this.chip = chip;
     this.lines = lines;

@@ -1,7 +1,7 @@
 /**
  * `pi-controller/hw`: register-level GPIO for every Raspberry Pi SoC, and the pieces under it.
  */
-export { openChip, GpioChip } from './chip.js';
+export { openChip, RegisterChip } from './chip.js';
 export type { OpenChipOptions, PinMode, Pull, Level, DriveStrength, Slew, SimulatedPins } from './chip.js';
 export { detectBoard, gpioWindowBytes } from './detect.js';
 export type { BoardInfo, DetectOptions } from './detect.js';

@@ -50,7 +50,7 @@ export interface NativeLineConfig {
   outputValues?: number;
 }
 
-export interface NativeGpioChip {
+export interface NativeCdevChip {
   info(): { name: string; label: string; lines: number };
   lineInfo(offset: number): NativeLineInfo;
   request(offsets: number[], config: NativeLineConfig, consumer: string, eventBufferSize: number): number;
@@ -76,7 +76,7 @@ export interface NativeLineRequest {
 
 export interface KernelAddon {
   I2cBus: new (path: string) => NativeI2cBus;
-  GpioChip: new (path: string) => NativeGpioChip;
+  GpioChip: new (path: string) => NativeCdevChip;
   LineRequest: new (fd: number, lines: number) => NativeLineRequest;
   /** The BSC register master (typed in i2c-bsc.ts, its only user). */
   BscBus: unknown;

@@ -44,7 +44,7 @@ export interface NativeGpioInfo {
 }
 
 /** Native GpioChip. write/read/setMask/clearMask/readBank are plain N-API functions (the hot path). */
-export interface NativeGpioChip {
+export interface NativeRegisterChip {
   write(pin: number, value: number): void;
   read(pin: number): number;
   setMask(mask: number, bank?: number): void;
@@ -97,5 +97,5 @@ export interface NativeAddon {
   /** A call that does nothing: the baseline of the benchmarks. */
   noop(): void;
   setErrorClass(cls: new (message: string, props: { code: string }) => Error): void;
-  GpioChip: new (options: NativeGpioOptions) => NativeGpioChip;
+  GpioChip: new (options: NativeGpioOptions) => NativeRegisterChip;
 }

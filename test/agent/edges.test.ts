@@ -15,7 +15,12 @@ import { scaled } from '../support/wait.js';
 
 t.setTimeout(scaled(60_000));
 
-const input = (name: string, pin: number, edge: string, extra: Record<string, unknown> = {}): DesiredItem => ({
+const input = (
+  name: string,
+  pin: number,
+  edge: 'none' | 'rising' | 'falling' | 'both',
+  extra: Record<string, unknown> = {},
+): DesiredItem => ({
   kind: 'gpio',
   name,
   generation: 1,

@@ -1,9 +1,11 @@
 import t from 'tap';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Level } from '../../src/hw/index.js';
 import { AgentHub } from '../../src/link/hub.js';
 import { silentLogger } from '../../src/log/index.js';
 import { CertManager } from '../../src/certs/index.js';
-import { startRig, newAgent, startAgent, until, nextApplied } from './rig.js';
+import { startRig, newAgent, startAgent, until, nextApplied, enrolNode } from './rig.js';
 
 /** 28 outputs on GPIO2-29 with alternating levels. */
 const PINS = Array.from({ length: 28 }, (_, i) => i + 2);
@@ -84,5 +86,26 @@ t.test('agent restart', async (t) => {
     t.equal(a.chip.read(5), 0, 'reconciled to the desired state after reconnect');
     await until(() => rig.srv.store.hardware.require(nodeId, 'gpio', 'relay').status.observedGeneration === 2);
     t.pass('status observed generation 2');
+  });
+
+  t.test('a kept spec that fails the schema is refused on start; the rest of the kept snapshot is applied', async (t) => {
+    const rig = await startRig(t);
+    const { stateDir } = await enrolNode(t, rig, 'pi-old');
+    // As an earlier release might have kept it: `colour` is no field of a GPIO spec.
+    const kept = [
+      { kind: 'gpio', name: 'lamp', generation: 1, spec: { pin: 5, mode: 'output', value: 1 } },
+      { kind: 'gpio', name: 'odd', generation: 1, spec: { pin: 6, mode: 'output', value: 1, colour: 'red' } },
+    ];
+    writeFileSync(join(stateDir, 'desired.json'), JSON.stringify({ seq: 3, items: kept }));
+    const a = startAgent(t, stateDir, true, false);
+    t.same(
+      a.agent.desired.map((i) => i.name),
+      ['lamp'],
+      'only the object whose spec passes is held as desired',
+    );
+    a.chip.clearTrace();
+    a.agent.start();
+    t.same([a.chip.getMode(5), a.chip.read(5)], ['output', 1], 'the valid object is applied');
+    t.same([a.chip.getMode(6), a.chip.read(6)], ['input', 0], 'the refused object touches nothing');
   });
 });

@@ -14,7 +14,7 @@ import type { AppliedItem } from '../../src/api/agent.js';
 import { recordingBus, type EventBus } from '../../src/events/bus.js';
 import { silentLogger } from '../../src/log/index.js';
 import { AgentHub } from '../../src/link/hub.js';
-import { gpioWindowBytes, openChip, type GpioChip, type SocName, type TimingEngine } from '../../src/hw/index.js';
+import { gpioWindowBytes, openChip, type RegisterChip, type SocName, type TimingEngine } from '../../src/hw/index.js';
 import type { HardwarePwm } from '../../src/hw/pwm.js';
 import type { VirtualI2cDevice } from '../../src/hw/devices/register-bus.js';
 import { Agent, type AgentOptions } from '../../agent/agent.js';
@@ -63,7 +63,7 @@ export async function startRig(
 
 export interface TestAgent {
   agent: Agent;
-  chip: GpioChip;
+  chip: RegisterChip;
   stateDir: string;
   page: string;
   /** The agent's hardware PWM once it opened it (register trace on). */
@@ -75,7 +75,7 @@ export interface TestAgent {
 }
 
 /** A simulated chip over a page file (created zeroed when absent), with the register trace on. */
-export function simChip(page: string, create: boolean, soc: SocName = 'bcm2711'): GpioChip {
+export function simChip(page: string, create: boolean, soc: SocName = 'bcm2711'): RegisterChip {
   if (create) writeFileSync(page, Buffer.alloc(gpioWindowBytes(soc)));
   return openChip({ soc, simulate: true, gpiomem: page, trace: true });
 }

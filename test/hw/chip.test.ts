@@ -4,7 +4,7 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { GpioChip, openChip } from '../../src/hw/chip.js';
+import { RegisterChip, openChip } from '../../src/hw/chip.js';
 import { addonPath, loadAddon } from '../../src/hw/addon.js';
 import { fixture, repoRoot } from '../support/paths.js';
 
@@ -25,9 +25,9 @@ t.test('openChip', async (t) => {
   });
 
   t.test('isSupported is false where the board or its device is missing', async (t) => {
-    t.equal(GpioChip.isSupported({ root: fixture('boards', 'unknown-rk3588') }), false, 'unknown board');
+    t.equal(RegisterChip.isSupported({ root: fixture('boards', 'unknown-rk3588') }), false, 'unknown board');
     // The fixture is a Pi 4, but this machine has no /dev/gpiomem.
-    t.equal(GpioChip.isSupported({ root: fixture('boards', 'pi-4-b') }), false, 'no device');
+    t.equal(RegisterChip.isSupported({ root: fixture('boards', 'pi-4-b') }), false, 'no device');
   });
 
   t.test('EACCES on the device names the fix', { skip: process.getuid?.() !== 0 && 'needs root to drop to another user' }, async (t) => {

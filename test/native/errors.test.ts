@@ -3,7 +3,7 @@
 import t from 'tap';
 import { openChip } from '../../src/hw/chip.js';
 import { loadAddon } from '../../src/hw/addon.js';
-import type { NativeGpioChip } from '../../src/hw/native.js';
+import type { NativeRegisterChip } from '../../src/hw/native.js';
 import { RegisterPage, BCM_PAGE, RP1_WINDOW } from '../support/register-page.js';
 
 for (const soc of ['bcm2837', 'bcm2711', 'rp1'] as const) {
@@ -37,7 +37,7 @@ for (const soc of ['bcm2837', 'bcm2711', 'rp1'] as const) {
   t.test(`${soc}: the native class checks on its own`, async (t) => {
     const page = new RegisterPage(t, size);
     const addon = loadAddon();
-    const raw: NativeGpioChip = new addon.GpioChip({ soc, path: page.path, trace: true });
+    const raw: NativeRegisterChip = new addon.GpioChip({ soc, path: page.path, trace: true });
     t.throws(() => raw.write(pins, 1), { name: 'RangeError', code: 'EPIN_RANGE' });
     t.throws(() => raw.write(Number.NaN, 1), { name: 'RangeError', code: 'EPIN_RANGE' });
     t.throws(() => raw.write(1, 1), { name: 'RangeError', code: 'EPIN_RESERVED' });
@@ -115,7 +115,7 @@ t.test('the zero-argument fast path checks its mailbox on its own', async (t) =>
     t.fail('the main thread owns the fast path');
     return;
   }
-  const raw: NativeGpioChip = new addon.GpioChip({ soc: 'bcm2837', path: page.path, trace: true });
+  const raw: NativeRegisterChip = new addon.GpioChip({ soc: 'bcm2837', path: page.path, trace: true });
   t.type(raw.fastSlot, 'number', 'a chip opened on the main thread has a fast-path slot');
   const mb = fast.mailbox;
   const call = (slot: number, a: number, b: number, fn: () => void): void => {

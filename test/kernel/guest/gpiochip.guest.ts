@@ -2,7 +2,7 @@
 // test/kernel/rig.test.ts boots it. Inputs are driven through the simulator's pull, outputs read
 // back from the simulator's value: both are the kernel's own view, not a mock.
 import t from 'tap';
-import { GpioChip, type EdgeEvent, type Overflow } from '../../../src/hw/gpiochip.js';
+import { CdevChip, type EdgeEvent, type Overflow } from '../../../src/hw/gpiochip.js';
 import { openGpio } from '../../../src/hw/gpiochip-backend.js';
 import { createSimChip, sleep, waitFor } from './sim.js';
 
@@ -15,7 +15,7 @@ async function collect(events: EdgeEvent[], n: number): Promise<void> {
 }
 
 t.test('gpiochip uAPI v2 against gpio-sim', async (t) => {
-  const chip = GpioChip.open(sim.dev);
+  const chip = CdevChip.open(sim.dev);
   t.teardown(() => chip.close());
 
   t.test('chip and line info', async (t) => {
@@ -26,7 +26,7 @@ t.test('gpiochip uAPI v2 against gpio-sim', async (t) => {
     t.equal(chip.findLine('button'), 7);
     t.equal(chip.findLine('nope'), undefined);
     t.equal(chip.lineInfo(5).used, false);
-    t.ok(GpioChip.list().includes(sim.dev), 'listed under /dev');
+    t.ok(CdevChip.list().includes(sim.dev), 'listed under /dev');
   });
 
   t.test('an output request drives the simulated line', async (t) => {
