@@ -1,0 +1,80 @@
+/**
+ * Runs one discovery operation and prints `{"ok":true,"value":...}` or `{"ok":false,"error":{code,message}}`
+ * as its last line. Started by test/support/lab.ts inside a lab namespace: argv = op, JSON arguments.
+ */
+import { createSocket } from 'node:dgram';
+import { browse, type MdnsOptions } from '../../src/discovery/mdns.js';
+import { scan, type ScanOptions } from '../../src/discovery/scan.js';
+import { DiscoveryService, type RunOptions } from '../../src/discovery/service.js';
+import { decodePacket, encodeResponse, type DnsRecord } from '../../src/discovery/dns.js';
+import { openStore } from '../../src/store/index.js';
+import { EventBus } from '../../src/events/bus.js';
+import { silentLogger } from '../../src/log/index.js';
+
+type Ops = Record<string, (args: never) => Promise<unknown>>;
+
+const ops: Ops = {
+  browse: (a: MdnsOptions) => browse(a),
+  scan: (a: ScanOptions) => scan(a),
+  /** One discovery run against a real SQLite file; returns the report and every stored record. */
+  discover: async (a: { db: string; run: RunOptions }) => {
+    const store = openStore({ file: a.db });
+    try {
+      const events: string[] = [];
+      const bus = new EventBus();
+      bus.onAny('lab', (e) => events.push(e.type));
+      const svc = new DiscoveryService({ store: store.discovery, bus, log: silentLogger() });
+      const report = await svc.run(a.run);
+      return { report, records: store.discovery.all(), events };
+    } finally {
+      store.close();
+    }
+  },
+  /**
+   * A hostile mDNS advertiser: answers every PTR question for `_ssh._tcp.local` with the given
+   * instance, host name and TXT, for `ms` milliseconds.
+   */
+  advertise: (a: { interfaceAddress: string; instance: string; host: string; txt: string[]; address: string; ms: number }) =>
+    new Promise((resolve, reject) => {
+      const sock = createSocket({ type: 'udp4', reuseAddr: true });
+      sock.on('error', reject);
+      const target = `${a.host}.local`;
+      const name = `${a.instance}._ssh._tcp.local`;
+      const records: DnsRecord[] = [
+        { type: 'PTR', name: '_ssh._tcp.local', ttl: 120, data: name },
+        { type: 'SRV', name, ttl: 120, data: { target, port: 22, priority: 0, weight: 0 } },
+        { type: 'TXT', name, ttl: 120, data: a.txt.map((s) => Buffer.from(s)) },
+        { type: 'A', name: target, ttl: 120, data: a.address },
+      ];
+      let answered = 0;
+      sock.on('message', (msg) => {
+        const p = decodePacket(msg);
+        if (!p || p.response || !p.questions.some((q) => q.name.toLowerCase() === '_ssh._tcp.local')) return;
+        answered++;
+        sock.send(encodeResponse(records.slice(0, 1), records.slice(1)), 5353, '224.0.0.251');
+      });
+      sock.bind(5353, '0.0.0.0', () => {
+        sock.addMembership('224.0.0.251', a.interfaceAddress);
+        sock.setMulticastInterface(a.interfaceAddress);
+        process.stderr.write('advertising\n');
+        setTimeout(() => sock.close(() => resolve({ answered })), a.ms);
+      });
+    }),
+};
+
+const [op, json] = process.argv.slice(2);
+const fn = op ? ops[op] : undefined;
+if (!fn) {
+  process.stdout.write(JSON.stringify({ ok: false, error: { code: 'USAGE', message: `unknown op ${op}` } }) + '\n');
+  process.exitCode = 2;
+} else {
+  fn(JSON.parse(json ?? '{}') as never).then(
+    (value) => process.stdout.write(JSON.stringify({ ok: true, value }) + '\n'),
+    (err: { code?: unknown; message?: unknown }) => {
+      process.stdout.write(
+        JSON.stringify({ ok: false, error: { code: String(err.code ?? 'FAILED'), message: String(err.message) } }) + '\n',
+      );
+      process.exitCode = 1;
+    },
+  );
+}
