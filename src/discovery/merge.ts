@@ -76,7 +76,8 @@ export function mergeSightings(
       out.push(r);
       created.add(r.id);
     }
-    const before = JSON.stringify({ ...r, lastSeenAt: '' });
+    // The latest source and time change on every sighting: not a change of the machine.
+    const before = JSON.stringify({ ...r, lastSeenAt: '', source: '' });
     r.address = s.address;
     if (s.mac && !r.mac) r.mac = s.mac;
     r.raspberryPi = r.mac !== null && isRaspberryPiMac(r.mac);
@@ -96,7 +97,7 @@ export function mergeSightings(
     if (r.state === 'lost' && live) r.state = r.nodeId ? 'ready' : 'discovered';
     r.lastSeenAt = now;
     if (live) seen.add(r.id);
-    if (!created.has(r.id) && JSON.stringify({ ...r, lastSeenAt: '' }) !== before) updated.add(r.id);
+    if (!created.has(r.id) && JSON.stringify({ ...r, lastSeenAt: '', source: '' }) !== before) updated.add(r.id);
   }
   return { records: out, created, updated, seen };
 }

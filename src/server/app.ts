@@ -22,6 +22,7 @@ import { openApiDocument } from './openapi.js';
 import { buildRouter, requireRole, route, type AppState, type Resource } from './routes.js';
 import { clustersResource } from './resources/clusters.js';
 import { discoveryResource } from './resources/discovery.js';
+import type { DiscoveryDefaults } from '../discovery/config.js';
 import { hardwareResource } from './resources/hardware.js';
 import { jobsResource } from './resources/jobs.js';
 import { nodesResource } from './resources/nodes.js';
@@ -51,6 +52,8 @@ export interface AppDeps {
   backups?: BackupService;
   /** Kubernetes reconciliation (absent: `GET /api/v1/kubernetes` says it is off). */
   kubernetes?: KubernetesGateway;
+  /** What a discovery run covers when a request names nothing (src/discovery/config.ts). */
+  discovery?: DiscoveryDefaults;
   version?: string;
   /** Extra readiness condition (e.g. start-up finished); the database is always checked. */
   ready?: () => boolean;
@@ -111,7 +114,7 @@ export function createApp(deps: AppDeps): ControlPlaneApp {
     hardwareResource(rdeps),
     clustersResource(rdeps),
     jobsResource(rdeps),
-    discoveryResource(rdeps),
+    discoveryResource(rdeps, deps.discovery),
     tokensResource(rdeps),
     systemResource(rdeps),
     backupsResource(rdeps),

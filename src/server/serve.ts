@@ -15,6 +15,7 @@ import { ControllerError } from '../api/errors.js';
 import { createLogging, type Logging } from '../log/index.js';
 import { openStore, type Store } from '../store/index.js';
 import { createApp, type ControlPlaneApp } from './app.js';
+import { discoveryDefaults } from '../discovery/config.js';
 import type { AgentGateway } from './deps.js';
 import { ensureServerCert } from './tls.js';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -134,6 +135,7 @@ export async function startControlPlane(opts: StartOptions): Promise<RunningCont
     limits: { streamBufferBytes: config.events.streamBufferBytes },
     ...(agents ? { agents } : {}),
     ...(runner ? { kubernetes: runner } : {}),
+    discovery: discoveryDefaults(config.discovery),
   });
   let agentUrl: string | undefined;
   let agentProblem: string | undefined;
