@@ -23,6 +23,28 @@ export const DiscoveredService = Obj({
 });
 export type DiscoveredService = Static<typeof DiscoveredService>;
 
+/** What the SSH probe read (src/discovery/probe.ts). */
+export const Capabilities = Obj({
+  model: Type.Union([Type.String(), Type.Null()]),
+  compatible: Type.Array(Type.String()),
+  soc: Type.Union([Type.String(), Type.Null()]),
+  revision: Type.Union([Type.String(), Type.Null()]),
+  boardMemoryMb: Type.Union([Type.Integer(), Type.Null()]),
+  memoryMb: Type.Union([Type.Integer(), Type.Null()]),
+  cpus: Type.Integer({ minimum: 0 }),
+  arch: Type.Union([Type.String(), Type.Null()]),
+  os: Type.Union([Type.String(), Type.Null()]),
+  kernel: Type.Union([Type.String(), Type.Null()]),
+  bootMedia: StringEnum(['sd', 'usb', 'nvme', 'unknown']),
+  warnings: Type.Array(Type.String()),
+  cgroupMemory: Type.Boolean(),
+  swapMb: Type.Integer({ minimum: 0 }),
+  gpiochips: Type.Array(Type.String()),
+  i2cBuses: Type.Array(Type.Integer()),
+  k3s: Type.Boolean(),
+});
+export type Capabilities = Static<typeof Capabilities>;
+
 export const DiscoveryResult = Obj({
   id: Id,
   /** The address last seen (IPv4 preferred). */
@@ -41,6 +63,10 @@ export const DiscoveryResult = Obj({
   sshBanner: Type.Union([Type.String(), Type.Null()]),
   services: Type.Array(DiscoveredService),
   model: Type.Union([Type.String(), Type.Null()]),
+  /** From the last successful SSH probe. */
+  capabilities: Type.Union([Capabilities, Type.Null()]),
+  /** Problems that stop work on the machine, e.g. `HOST_KEY_MISMATCH`. */
+  flags: Type.Array(Type.String()),
   nodeId: Type.Union([Id, Type.Null()]),
   firstSeenAt: Timestamp,
   lastSeenAt: Timestamp,

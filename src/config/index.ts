@@ -64,6 +64,8 @@ export const ConfigSchema = Obj({
       default: 1500,
       description: 'mDNS listening time and per-connect scan timeout',
     }),
+    sshUser: Type.String({ minLength: 1, default: 'pi', description: 'user the capability probe logs in as' }),
+    sshKey: Type.String({ default: '', description: 'private key file for the capability probe; empty: probing is off' }),
   }),
 });
 export type Config = Static<typeof ConfigSchema>;
@@ -76,7 +78,7 @@ export const DEFAULTS: Config = {
   events: { retain: 10_000, streamBufferBytes: 1 << 20 },
   agents: { enabled: true, host: '127.0.0.1', port: 8443, certDays: 30 },
   kubernetes: { kubeconfig: '' },
-  discovery: { interface: '', cidr: '', leases: '', timeoutMs: 1500 },
+  discovery: { interface: '', cidr: '', leases: '', timeoutMs: 1500, sshUser: 'pi', sshKey: '' },
 };
 
 /** Environment variables and the config path each one sets. */
@@ -96,6 +98,8 @@ export const ENV_VARS: Record<string, string> = {
   PI_CONTROLLER_DISCOVERY_INTERFACE: '/discovery/interface',
   PI_CONTROLLER_DISCOVERY_CIDR: '/discovery/cidr',
   PI_CONTROLLER_DISCOVERY_LEASES: '/discovery/leases',
+  PI_CONTROLLER_DISCOVERY_SSH_USER: '/discovery/sshUser',
+  PI_CONTROLLER_DISCOVERY_SSH_KEY: '/discovery/sshKey',
 };
 
 export interface LoadOptions {

@@ -8,6 +8,8 @@ export interface DiscoveryConfig {
   cidr: string;
   leases: string;
   timeoutMs: number;
+  sshUser: string;
+  sshKey: string;
 }
 
 /** Where to browse, what to scan and which lease files to read when a request names nothing. */
@@ -16,6 +18,8 @@ export interface DiscoveryDefaults {
   cidr: string | null;
   leases: LeaseSource[];
   timeoutMs: number;
+  /** The probe's login; null: probing is off. */
+  ssh: { user: string; identityFile: string } | null;
 }
 
 const FORMATS: LeaseFormat[] = ['dnsmasq', 'pihole', 'isc'];
@@ -44,5 +48,11 @@ export function discoveryDefaults(c: DiscoveryConfig): DiscoveryDefaults {
     }
   }
   if (problems.length) throw new ConfigError(problems);
-  return { interfaceAddress: c.interface || null, cidr: c.cidr || null, leases, timeoutMs: c.timeoutMs };
+  return {
+    interfaceAddress: c.interface || null,
+    cidr: c.cidr || null,
+    leases,
+    timeoutMs: c.timeoutMs,
+    ssh: c.sshKey ? { user: c.sshUser, identityFile: c.sshKey } : null,
+  };
 }

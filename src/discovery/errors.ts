@@ -2,7 +2,15 @@
 import { ControllerError } from '../api/errors.js';
 
 export type DiscoveryErrorCode =
-  'CIDR_INVALID' | 'CIDR_TOO_LARGE' | 'ENETUNREACH' | 'MDNS_FAILED' | 'SCAN_RUNNING' | 'DISCOVERY_UNAVAILABLE' | 'HOST_KEY_MISMATCH';
+  | 'CIDR_INVALID'
+  | 'CIDR_TOO_LARGE'
+  | 'ENETUNREACH'
+  | 'MDNS_FAILED'
+  | 'SCAN_RUNNING'
+  | 'DISCOVERY_UNAVAILABLE'
+  | 'HOST_KEY_MISMATCH'
+  | 'PROBE_FAILED'
+  | 'PROBE_ROOT_INVALID';
 
 const STATUS: Record<DiscoveryErrorCode, number> = {
   CIDR_INVALID: 422,
@@ -12,6 +20,8 @@ const STATUS: Record<DiscoveryErrorCode, number> = {
   SCAN_RUNNING: 409,
   DISCOVERY_UNAVAILABLE: 503,
   HOST_KEY_MISMATCH: 409,
+  PROBE_FAILED: 502,
+  PROBE_ROOT_INVALID: 422,
 };
 
 export class DiscoveryError extends ControllerError {

@@ -69,6 +69,8 @@ export function mergeSightings(
         sshBanner: null,
         services: [],
         model: null,
+        capabilities: null,
+        flags: [],
         nodeId: null,
         firstSeenAt: now,
         lastSeenAt: now,
@@ -94,7 +96,7 @@ export function mergeSightings(
     }
     // A lease outlives its machine, so only a live sighting brings a lost machine back.
     const live = s.source !== 'dhcp';
-    if (r.state === 'lost' && live) r.state = r.nodeId ? 'ready' : 'discovered';
+    if (r.state === 'lost' && live) r.state = r.nodeId ? 'ready' : r.capabilities ? 'probed' : 'discovered';
     r.lastSeenAt = now;
     if (live) seen.add(r.id);
     if (!created.has(r.id) && JSON.stringify({ ...r, lastSeenAt: '', source: '' }) !== before) updated.add(r.id);

@@ -14,11 +14,23 @@ import { readLeaseFile, type LeaseSource } from './leases.js';
 import { markLost, mergeSightings, type Sighting } from './merge.js';
 import { browse, type MdnsOptions } from './mdns.js';
 import { scan, type ScanOptions } from './scan.js';
+import { probeHost } from './probe.js';
 
 /** What the service needs from the store (src/store's DiscoveryRepo has these). */
 export interface DiscoveryStore {
   all(): DiscoveryResult[];
   saveAll(records: readonly DiscoveryResult[]): void;
+  require(id: string): DiscoveryResult;
+}
+
+/** How to log in for a probe. */
+export interface ProbeLogin {
+  user: string;
+  identityFile: string;
+  /** Path prefix of the files read (default `/`). */
+  root?: string;
+  port?: number;
+  timeoutMs?: number;
 }
 
 type DiscoveryEvent = 'discovery.found' | 'discovery.updated' | 'discovery.finished';
@@ -81,6 +93,37 @@ export class DiscoveryService {
     const p = this.#run(opts).finally(() => (this.#running = undefined));
     this.#running = p;
     return p;
+  }
+
+  /**
+   * Reads a machine's capabilities over SSH. The host key is pinned on first contact; a machine
+   * whose key changed is flagged HOST_KEY_MISMATCH, not probed, and the error is thrown.
+   */
+  async probe(id: string, login: ProbeLogin): Promise<DiscoveryResult> {
+    const rec = this.#store.require(id);
+    try {
+      const r = await probeHost({ address: rec.address, pinnedFingerprint: rec.hostKeyFingerprint, ...login });
+      const updated: DiscoveryResult = {
+        ...rec,
+        hostKeyFingerprint: r.hostKeyFingerprint,
+        capabilities: r.capabilities,
+        model: r.capabilities.model ?? rec.model,
+        state: rec.state === 'discovered' || rec.state === 'lost' ? 'probed' : rec.state,
+        flags: rec.flags.filter((f) => f !== 'HOST_KEY_MISMATCH'),
+      };
+      this.#store.saveAll([updated]);
+      this.#bus.emit('discovery.updated', updated);
+      this.#log.info({ id, address: rec.address, model: r.capabilities.model }, 'probed');
+      return updated;
+    } catch (err) {
+      if (err instanceof DiscoveryError && err.code === 'HOST_KEY_MISMATCH' && !rec.flags.includes('HOST_KEY_MISMATCH')) {
+        const flagged = { ...rec, flags: [...rec.flags, 'HOST_KEY_MISMATCH'] };
+        this.#store.saveAll([flagged]);
+        this.#bus.emit('discovery.updated', flagged);
+        this.#log.warn({ id, address: rec.address, details: err.details }, 'host key changed: not probed');
+      }
+      throw err;
+    }
   }
 
   async #run(opts: RunOptions): Promise<ScanReport> {

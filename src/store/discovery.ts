@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Database } from 'better-sqlite3';
-import type { DiscoveredService, DiscoveryInput, DiscoveryResult } from '../api/discovery.js';
+import type { Capabilities, DiscoveredService, DiscoveryInput, DiscoveryResult } from '../api/discovery.js';
 import { NotFoundError } from '../api/errors.js';
 import { nowIso } from './sql.js';
 
@@ -24,6 +24,8 @@ interface Row {
   host_key_fingerprint: string | null;
   ssh_banner: string | null;
   services: string;
+  capabilities: string | null;
+  flags: string;
 }
 
 const PI_OUIS = ['b8:27:eb', 'dc:a6:32', 'e4:5f:01', 'd8:3a:dd', '2c:cf:67', '28:cd:c1'];
@@ -41,6 +43,8 @@ const toResult = (r: Row): DiscoveryResult => ({
   sshBanner: r.ssh_banner,
   services: JSON.parse(r.services) as DiscoveredService[],
   model: r.model,
+  capabilities: r.capabilities === null ? null : (JSON.parse(r.capabilities) as Capabilities),
+  flags: JSON.parse(r.flags) as string[],
   nodeId: r.node_id,
   firstSeenAt: r.first_seen_at,
   lastSeenAt: r.last_seen_at,
@@ -61,13 +65,13 @@ export class DiscoveryRepo {
   constructor(db: Database) {
     this.#db = db;
     this.#save = db.prepare(`INSERT INTO discovery (id, address, mac, hostname, source, model, node_id, first_seen_at, last_seen_at,
-        sources, state, host_key_fingerprint, ssh_banner, services)
+        sources, state, host_key_fingerprint, ssh_banner, services, capabilities, flags)
       VALUES (@id, @address, @mac, @hostname, @source, @model, @node_id, @first_seen_at, @last_seen_at,
-        @sources, @state, @host_key_fingerprint, @ssh_banner, @services)
+        @sources, @state, @host_key_fingerprint, @ssh_banner, @services, @capabilities, @flags)
       ON CONFLICT (id) DO UPDATE SET address = excluded.address, mac = excluded.mac, hostname = excluded.hostname,
         source = excluded.source, model = excluded.model, last_seen_at = excluded.last_seen_at, sources = excluded.sources,
         state = excluded.state, host_key_fingerprint = excluded.host_key_fingerprint, ssh_banner = excluded.ssh_banner,
-        services = excluded.services`);
+        services = excluded.services, capabilities = excluded.capabilities, flags = excluded.flags`);
     this.#byId = db.prepare<[string], Row>('SELECT * FROM discovery WHERE id = ?');
     this.#byMac = db.prepare<[string], Row>('SELECT * FROM discovery WHERE mac = ? ORDER BY last_seen_at DESC LIMIT 1');
     this.#byAddress = db.prepare<[string], Row>('SELECT * FROM discovery WHERE address = ? ORDER BY last_seen_at DESC LIMIT 1');
@@ -97,6 +101,8 @@ export class DiscoveryRepo {
       sshBanner: prev?.sshBanner ?? null,
       services: prev?.services ?? [],
       model: input.model ?? prev?.model ?? null,
+      capabilities: prev?.capabilities ?? null,
+      flags: prev?.flags ?? [],
       nodeId: prev?.nodeId ?? null,
       firstSeenAt: prev?.firstSeenAt ?? now,
       lastSeenAt: now,
@@ -121,6 +127,8 @@ export class DiscoveryRepo {
       host_key_fingerprint: r.hostKeyFingerprint,
       ssh_banner: r.sshBanner,
       services: JSON.stringify(r.services),
+      capabilities: r.capabilities === null ? null : JSON.stringify(r.capabilities),
+      flags: JSON.stringify(r.flags),
     });
     return toResult(this.#byId.get(r.id)!);
   }

@@ -85,7 +85,7 @@ CREATE TABLE discovery_new (
   id TEXT PRIMARY KEY, address TEXT NOT NULL, mac TEXT, hostname TEXT, source TEXT NOT NULL, model TEXT,
   node_id TEXT REFERENCES nodes(id) ON DELETE SET NULL, first_seen_at TEXT NOT NULL, last_seen_at TEXT NOT NULL,
   sources TEXT NOT NULL DEFAULT '[]', state TEXT NOT NULL DEFAULT 'discovered', host_key_fingerprint TEXT, ssh_banner TEXT,
-  services TEXT NOT NULL DEFAULT '[]'
+  services TEXT NOT NULL DEFAULT '[]', capabilities TEXT, flags TEXT NOT NULL DEFAULT '[]'
 ) STRICT;
 INSERT INTO discovery_new (id, address, mac, hostname, source, model, node_id, first_seen_at, last_seen_at, sources)
   SELECT id, address, mac, hostname, source, model, node_id, first_seen_at, last_seen_at, json_array(source) FROM discovery;

@@ -13,7 +13,9 @@ t.test('discovery REST', async (t) => {
     const s = await startServer(t, (_store, dir) => {
       leases = join(dir, 'dnsmasq.leases');
       writeFileSync(leases, '1796357797 dc:a6:32:00:00:05 10.0.0.5 pi5 *\n1796357797 b8:27:eb:00:00:06 10.0.0.6 pi3 *\nnot a lease\n');
-      return { discovery: { interfaceAddress: null, cidr: null, leases: [{ format: 'dnsmasq', path: leases }], timeoutMs: 500 } };
+      return {
+        discovery: { interfaceAddress: null, cidr: null, leases: [{ format: 'dnsmasq', path: leases }], timeoutMs: 500, ssh: null },
+      };
     });
     const r = await s.req('POST', '/api/v1/discovery/scans', { token: s.operator, body: { mdns: false } });
     t.equal(r.status, 200, r.text);
@@ -40,14 +42,24 @@ t.test('discovery REST', async (t) => {
     t.equal((await s.req('POST', '/api/v1/discovery/scans', { token: s.viewer, body: { mdns: false } })).status, 403);
     t.equal((await s.req('GET', '/api/v1/discovery', { token: s.viewer })).body.total, 0, 'nothing stored');
   });
-  t.test('probe answers 503 DISCOVERY_UNAVAILABLE (no SSH probe in this build), 404 for an unknown id', async (t) => {
-    const s = await startServer(t);
-    const d = await s.req('POST', '/api/v1/discovery', { body: { address: '10.0.0.50', source: 'manual' } });
-    const p = await s.req('POST', `/api/v1/discovery/${d.body.id}/probe`);
-    t.equal(p.status, 503);
-    t.equal(p.body.error.code, 'DISCOVERY_UNAVAILABLE');
-    t.equal((await s.req('POST', '/api/v1/discovery/nope/probe')).status, 404);
-  });
+  t.test(
+    'probe answers 503 DISCOVERY_UNAVAILABLE with no SSH key configured, 502 PROBE_FAILED when nothing answers, 404 for an unknown id',
+    async (t) => {
+      const s = await startServer(t);
+      const d = await s.req('POST', '/api/v1/discovery', { body: { address: '10.0.0.50', source: 'manual' } });
+      const p = await s.req('POST', `/api/v1/discovery/${d.body.id}/probe`);
+      t.equal(p.status, 503);
+      t.equal(p.body.error.code, 'DISCOVERY_UNAVAILABLE');
+      t.equal((await s.req('POST', '/api/v1/discovery/nope/probe')).status, 404);
+      const k = await startServer(t, (_store, dir) => ({
+        discovery: { interfaceAddress: null, cidr: null, leases: [], timeoutMs: 500, ssh: { user: 'pi', identityFile: join(dir, 'none') } },
+      }));
+      const d2 = await k.req('POST', '/api/v1/discovery', { body: { address: '127.0.0.1', source: 'manual' } });
+      const p2 = await k.req('POST', `/api/v1/discovery/${d2.body.id}/probe`);
+      t.equal(p2.status, 502, p2.text);
+      t.equal(p2.body.error.code, 'PROBE_FAILED');
+    },
+  );
 });
 
 t.test('CLI output of network text is inert', async (t) => {

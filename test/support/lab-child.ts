@@ -5,7 +5,7 @@
 import { createSocket } from 'node:dgram';
 import { browse, type MdnsOptions } from '../../src/discovery/mdns.js';
 import { scan, type ScanOptions } from '../../src/discovery/scan.js';
-import { DiscoveryService, type RunOptions } from '../../src/discovery/service.js';
+import { DiscoveryService, type ProbeLogin, type RunOptions } from '../../src/discovery/service.js';
 import { decodePacket, encodeResponse, type DnsRecord } from '../../src/discovery/dns.js';
 import { openStore } from '../../src/store/index.js';
 import { EventBus } from '../../src/events/bus.js';
@@ -26,6 +26,23 @@ const ops: Ops = {
       const svc = new DiscoveryService({ store: store.discovery, bus, log: silentLogger() });
       const report = await svc.run(a.run);
       return { report, records: store.discovery.all(), events };
+    } finally {
+      store.close();
+    }
+  },
+  /** Probes the stored record with this MAC over SSH; returns the record as stored afterwards. */
+  probe: async (a: { db: string; mac: string; login: ProbeLogin }) => {
+    const store = openStore({ file: a.db });
+    try {
+      const svc = new DiscoveryService({ store: store.discovery, bus: new EventBus(), log: silentLogger() });
+      const rec = store.discovery.all().find((r) => r.mac === a.mac);
+      if (!rec) throw Object.assign(new Error(`no record with MAC ${a.mac}`), { code: 'NOT_FOUND' });
+      try {
+        return await svc.probe(rec.id, a.login);
+      } catch (err) {
+        // The record as stored after a refusal, beside the error.
+        throw Object.assign(err as Error, { record: store.discovery.require(rec.id) });
+      }
     } finally {
       store.close();
     }
@@ -70,10 +87,9 @@ if (!fn) {
 } else {
   fn(JSON.parse(json ?? '{}') as never).then(
     (value) => process.stdout.write(JSON.stringify({ ok: true, value }) + '\n'),
-    (err: { code?: unknown; message?: unknown }) => {
-      process.stdout.write(
-        JSON.stringify({ ok: false, error: { code: String(err.code ?? 'FAILED'), message: String(err.message) } }) + '\n',
-      );
+    (err: { code?: unknown; message?: unknown; record?: unknown }) => {
+      const error = { code: String(err.code ?? 'FAILED'), message: String(err.message), record: err.record ?? null };
+      process.stdout.write(JSON.stringify({ ok: false, error }) + '\n');
       process.exitCode = 1;
     },
   );

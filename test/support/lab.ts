@@ -88,7 +88,7 @@ export function inNamespace(ns: string, argv: string[], timeoutMs = 30_000, env:
 /** The compiled child script that runs one discovery operation and prints its JSON result. */
 export const LAB_CHILD = join(repoRoot(), 'dist', 'test', 'support', 'lab-child.js');
 
-export type ChildResult<T> = { ok: true; value: T } | { ok: false; error: { code: string; message: string } };
+export type ChildResult<T> = { ok: true; value: T } | { ok: false; error: { code: string; message: string; record?: unknown } };
 
 /** Runs `op` of lab-child.js inside the controller's namespace (or `ns`, with `wrap` before node, e.g. `unshare -n`). */
 export async function runChild<T>(

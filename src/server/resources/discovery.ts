@@ -8,7 +8,7 @@ import { DiscoveryService, type RunOptions } from '../../discovery/service.js';
 import { route, type Resource } from '../routes.js';
 import type { ResourceDeps } from '../deps.js';
 
-const NO_DEFAULTS: DiscoveryDefaults = { interfaceAddress: null, cidr: null, leases: [], timeoutMs: 1500 };
+const NO_DEFAULTS: DiscoveryDefaults = { interfaceAddress: null, cidr: null, leases: [], timeoutMs: 1500, ssh: null };
 
 /** A run's options: the request's, else the configured defaults. */
 function runOptions(req: ScanRequest, d: DiscoveryDefaults): RunOptions {
@@ -70,9 +70,11 @@ export function discoveryResource({ store, bus, log }: ResourceDeps, defaults: D
         response: { status: 200, schema: DiscoveryResult },
         audit: 'discovery.probe',
         transactional: false,
-        handler: ({ params }) => {
-          store.discovery.require(params.id);
-          throw new DiscoveryError('DISCOVERY_UNAVAILABLE', 'the SSH capability probe is not available in this build');
+        handler: async ({ params, auditTarget }) => {
+          const r = store.discovery.require(params.id);
+          auditTarget(r.address);
+          if (!defaults.ssh) throw new DiscoveryError('DISCOVERY_UNAVAILABLE', 'no SSH key is configured for the probe (discovery.sshKey)');
+          return { status: 200, body: await service.probe(r.id, { ...defaults.ssh, timeoutMs: 20_000 }) };
         },
       }),
       route({
