@@ -12,3 +12,5 @@ export * from './mdns.js';
 export * from './scan.js';
 export * from './merge.js';
 export * from './service.js';
+export * from './probe.js';
+export * from './config.js';

@@ -202,17 +202,19 @@ export async function browse(opts: MdnsOptions & { types?: readonly string[] } =
   const s = new Session(opts);
   try {
     await s.open();
-    s.query(types.map((name) => ({ name, type: 'PTR' })));
-    await s.wait(Math.min(250, timeout / 3));
-    // Known-answer-free second round, plus address questions for targets heard without an address.
-    s.query(types.map((name) => ({ name, type: 'PTR' })));
     const missing = () => {
       const targets = new Set(s.all('SRV').map((r) => lc(r.data.target)));
       for (const a of s.all('A')) targets.delete(lc(a.name));
       return [...targets];
     };
-    s.query(missing().map((name) => ({ name, type: 'A' })));
-    await s.wait(timeout - Math.min(250, timeout / 3));
+    // Ask again at growing intervals (250 ms, 500 ms, then every second) until the time is up: a
+    // lost datagram or a responder busy at the first question still gets heard. Bounded by `timeout`.
+    const end = Date.now() + timeout;
+    for (let gap = 250; Date.now() < end; gap = Math.min(gap * 2, 1000)) {
+      s.query(types.map((name) => ({ name, type: 'PTR' })));
+      s.query(missing().map((name) => ({ name, type: 'A' })));
+      await s.wait(Math.max(0, Math.min(gap, end - Date.now())));
+    }
     return assemble(s, types);
   } finally {
     await s.close();

@@ -13,6 +13,7 @@ import type { RunOptions } from '../../src/discovery/service.js';
 import { openStore } from '../../src/store/index.js';
 import { labSkipReason, labUp, runChild, type Lab } from '../support/lab.js';
 import { tempDir } from '../support/tmp.js';
+import { scaled } from '../support/wait.js';
 
 type Discover = { report: ScanReport; records: DiscoveryResult[]; events: string[] };
 
@@ -28,14 +29,14 @@ if (skip) {
     const db = join(tempDir(t), 'discovery.sqlite');
     const ctl = lab.controller.address;
     const full = (l: Lab): RunOptions => ({
-      mdns: { interfaceAddress: ctl, bind: '0.0.0.0', timeoutMs: 1500 },
-      scan: { cidr: l.subnet, localAddress: ctl, timeoutMs: 1000 },
+      mdns: { interfaceAddress: ctl, bind: '0.0.0.0', timeoutMs: scaled(2000) },
+      scan: { cidr: l.subnet, localAddress: ctl, timeoutMs: scaled(1000), concurrency: 256 },
       leases: [{ format: 'dnsmasq', path: l.leaseFile }],
     });
     const byMac = (records: DiscoveryResult[], mac: string) => records.find((r) => r.mac === mac);
 
     t.test('mDNS finds the five hosts from stock avahi: name, IPv4 address, MAC, ssh and workstation services', async (t) => {
-      const r = await runChild<MdnsHost[]>(lab, 'browse', { interfaceAddress: ctl, timeoutMs: 1500 });
+      const r = await runChild<MdnsHost[]>(lab, 'browse', { interfaceAddress: ctl, timeoutMs: scaled(2000) });
       if (!r.ok) return t.fail(r.error.message);
       t.same(
         r.value.map((h) => [h.hostname, h.addresses[0], h.mac]),
@@ -51,7 +52,7 @@ if (skip) {
     });
 
     t.test('the scan finds the five sshd with banner and MAC from the neighbour table', async (t) => {
-      const r = await runChild<ScanHit[]>(lab, 'scan', { cidr: lab.subnet, localAddress: ctl, timeoutMs: 1000, concurrency: 64 });
+      const r = await runChild<ScanHit[]>(lab, 'scan', { cidr: lab.subnet, localAddress: ctl, timeoutMs: scaled(1000), concurrency: 256 });
       if (!r.ok) return t.fail(r.error.message);
       const want = [...lab.hosts].sort((a, b) => Number(a.address.split('.')[3]) - Number(b.address.split('.')[3]));
       t.same(
@@ -117,7 +118,7 @@ if (skip) {
         { ns: lab.hub },
       );
       await new Promise((r) => setTimeout(r, 500));
-      const r = await runChild<Discover>(lab, 'discover', { db, run: { mdns: { interfaceAddress: ctl, timeoutMs: 1500 } } });
+      const r = await runChild<Discover>(lab, 'discover', { db, run: { mdns: { interfaceAddress: ctl, timeoutMs: scaled(2000) } } });
       const answered = await adv;
       t.ok(answered.ok && answered.value.answered > 0, 'the advertiser was asked');
       if (!r.ok) return t.fail(r.error.message);

@@ -203,12 +203,13 @@ CONF
   echo $! > "$D/avahi.nsenter.pid"
 done
 
-# Ready when every sshd accepts and every avahi-daemon has its host name established (bounded).
+# Ready when every sshd accepts and every avahi-daemon has its host name and both services established (bounded).
 deadline=$(($(date +%s) + 60))
 for e in "${HOSTLIST[@]}"; do
   IFS='|' read -r h name ns mac slug model D <<< "$e"
   a=$(addr_of "$h")
-  until ip netns exec "$P-ctl" bash -c "exec 3<>/dev/tcp/$a/22" 2>/dev/null && grep -q 'Server startup complete' "$D/avahi.log"; do
+  until ip netns exec "$P-ctl" bash -c "exec 3<>/dev/tcp/$a/22" 2>/dev/null && grep -q 'Server startup complete' "$D/avahi.log" &&
+    [ "$(grep -c 'successfully established' "$D/avahi.log")" -ge 2 ]; do
     [ "$(date +%s)" -lt "$deadline" ] || { echo "lab-up: $h not ready: $(tail -3 "$D/sshd.log" "$D/avahi.log")" >&2; exit 1; }
     sleep 0.2
   done

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import type { DiscoveryResult } from '../../src/api/discovery.js';
 import { labSkipReason, labUp, runChild } from '../support/lab.js';
 import { tempDir } from '../support/tmp.js';
+import { scaled } from '../support/wait.js';
 
 const skip = labSkipReason();
 if (skip) {
@@ -19,7 +20,10 @@ if (skip) {
     const lab = labUp(t, 5);
     const db = join(tempDir(t), 'probe.sqlite');
     const ctl = lab.controller.address;
-    const d = await runChild(lab, 'discover', { db, run: { mdns: false, scan: { cidr: lab.subnet, localAddress: ctl, timeoutMs: 1000 } } });
+    const d = await runChild(lab, 'discover', {
+      db,
+      run: { mdns: false, scan: { cidr: lab.subnet, localAddress: ctl, timeoutMs: scaled(1000), concurrency: 256 } },
+    });
     t.ok(d.ok, 'discovered by scan');
     const probe = (i: number) =>
       runChild<DiscoveryResult>(lab, 'probe', {
