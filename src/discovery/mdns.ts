@@ -194,9 +194,10 @@ function txtToObject(parts: Buffer[]): Record<string, string> {
 
 /**
  * Browses the service types (default: `_pi-controller._tcp`, `_ssh._tcp`, `_workstation._tcp`) and
- * returns one entry per advertised host, with its services, TXT and addresses.
+ * returns one entry per advertised host, with its services, TXT and addresses. Listens for
+ * `timeoutMs`, or less once `expect` hosts have an address.
  */
-export async function browse(opts: MdnsOptions & { types?: readonly string[] } = {}): Promise<MdnsHost[]> {
+export async function browse(opts: MdnsOptions & { types?: readonly string[]; expect?: number } = {}): Promise<MdnsHost[]> {
   const types = (opts.types ?? DEFAULT_SERVICE_TYPES).map((t) => (t.endsWith('.local') ? t : `${t}.local`));
   const timeout = opts.timeoutMs ?? 1500;
   const s = new Session(opts);
@@ -209,11 +210,13 @@ export async function browse(opts: MdnsOptions & { types?: readonly string[] } =
     };
     // Ask again at growing intervals (250 ms, 500 ms, then every second) until the time is up: a
     // lost datagram or a responder busy at the first question still gets heard. Bounded by `timeout`.
+    // With `expect`, it ends as soon as that many hosts have an address.
+    const enough = () => opts.expect !== undefined && assemble(s, types).filter((h) => h.addresses.length > 0).length >= opts.expect;
     const end = Date.now() + timeout;
-    for (let gap = 250; Date.now() < end; gap = Math.min(gap * 2, 1000)) {
+    for (let gap = 250; Date.now() < end && !enough(); gap = Math.min(gap * 2, 1000)) {
       s.query(types.map((name) => ({ name, type: 'PTR' })));
       s.query(missing().map((name) => ({ name, type: 'A' })));
-      await s.wait(Math.max(0, Math.min(gap, end - Date.now())));
+      await s.wait(Math.max(0, Math.min(gap, end - Date.now())), opts.expect === undefined ? undefined : enough);
     }
     return assemble(s, types);
   } finally {

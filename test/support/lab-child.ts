@@ -13,7 +13,43 @@ import { silentLogger } from '../../src/log/index.js';
 
 type Ops = Record<string, (args: never) => Promise<unknown>>;
 
+/** Milliseconds `fn` takes, with its result. */
+async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; value: T }> {
+  const t0 = performance.now();
+  const value = await fn();
+  return { ms: performance.now() - t0, value };
+}
+
 const ops: Ops = {
+  /** For the benchmark: time to find `expect` hosts by mDNS. */
+  'time-browse': async (a: MdnsOptions & { expect: number }) => {
+    const r = await timed(() => browse(a));
+    return { ms: r.ms, hosts: r.value.filter((h) => h.addresses.length > 0).length };
+  },
+  /** For the benchmark: time to scan a range. */
+  'time-scan': async (a: ScanOptions) => {
+    const r = await timed(() => scan(a));
+    return { ms: r.ms, hosts: r.value.length };
+  },
+  /** The scan's baseline: a bare loop of connects to every address at once, no limit, no banner, no MACs. */
+  'time-connect-loop': async (a: { cidr: string; port: number; timeoutMs: number; localAddress: string }) => {
+    const { parseCidr } = await import('../../src/discovery/cidr.js');
+    const { connect } = await import('node:net');
+    const r = await timed(() =>
+      Promise.all(
+        [...parseCidr(a.cidr).hosts()].map(
+          (host) =>
+            new Promise<boolean>((done) => {
+              const sock = connect({ host, port: a.port, localAddress: a.localAddress });
+              const timer = setTimeout(() => (sock.destroy(), done(false)), a.timeoutMs);
+              sock.once('connect', () => (clearTimeout(timer), sock.destroy(), done(true)));
+              sock.once('error', () => (clearTimeout(timer), done(false)));
+            }),
+        ),
+      ),
+    );
+    return { ms: r.ms, hosts: r.value.filter(Boolean).length };
+  },
   browse: (a: MdnsOptions) => browse(a),
   scan: (a: ScanOptions) => scan(a),
   /** One discovery run against a real SQLite file; returns the report and every stored record. */
