@@ -5,7 +5,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 
-const RIG_DIRS = ['dist/test/legs/', 'dist/test/kernel/', 'dist/test/e2e/'];
+const RIG_DIRS = ['dist/test/legs/', 'dist/test/kernel/', 'dist/test/e2e/', 'dist/test/lab/'];
 const RIG_IMPORTS = /from ['"][./]*(?:support\/)?(?:k8s\/|cross\.js|kernel-rig\/)/;
 
 const unit = process.argv.includes('--unit');

@@ -3,7 +3,7 @@ import type { Node } from './nodes.js';
 import type { Cluster } from './clusters.js';
 import type { Job, JobLogLine } from './jobs.js';
 import type { TokenInfo } from './tokens.js';
-import type { DiscoveryResult } from './discovery.js';
+import type { DiscoveryResult, ScanReport } from './discovery.js';
 import type { BackupInfo } from './system.js';
 import type { HwKind } from './hardware.js';
 
@@ -23,6 +23,10 @@ export interface EventMap {
   'token.created': TokenInfo;
   'token.revoked': { id: string; name: string };
   'discovery.found': DiscoveryResult;
+  /** A discovered machine changed (new address, source, services, or became `lost`). */
+  'discovery.updated': DiscoveryResult;
+  /** A discovery run ended (its counts and per-source errors). */
+  'discovery.finished': Pick<ScanReport, 'startedAt' | 'finishedAt' | 'found' | 'seen' | 'lost' | 'errors'>;
   'backup.created': BackupInfo;
   /** `soc`: the SoC family the agent detected (or was told to simulate), from its hello. */
   'agent.connected': { nodeId: string; node: string; agentVersion: string; simulated: boolean; soc?: string };
@@ -69,6 +73,8 @@ export const EVENT_TYPES: readonly EventType[] = [
   'token.created',
   'token.revoked',
   'discovery.found',
+  'discovery.updated',
+  'discovery.finished',
   'backup.created',
   'agent.connected',
   'agent.disconnected',

@@ -16,3 +16,19 @@ export function details(obj: Record<string, unknown>): string {
       .join('\n') + '\n'
   );
 }
+
+/**
+ * Makes text from the network inert on a terminal: control characters (C0, DEL, C1, which carry
+ * escape sequences) become `\xNN`, and a backslash is doubled so the escaping cannot be forged.
+ */
+export function inert(text: string): string {
+  // eslint-disable-next-line no-control-regex -- matching control characters is the point
+  return text.replace(/[\\\u0000-\u001f\u007f-\u009f]/g, (c) =>
+    c === '\\' ? '\\\\' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`,
+  );
+}
+
+/** JSON for a terminal or a pipe: as JSON.stringify, with DEL and C1 controls (left raw by JSON) escaped too. */
+export function inertJson(value: unknown, indent?: number): string {
+  return JSON.stringify(value, null, indent).replace(/[\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}

@@ -17,7 +17,8 @@ import { restoreBackup } from '../backup/index.js';
 import { PID_FILE, recordedServerAlive, startControlPlane } from '../daemon/serve.js';
 import { call, resolveCredentials, saveCredentials, type ApiCredentials, type Env } from './client.js';
 import { CliError, EXIT } from './exit.js';
-import { details, table } from './output.js';
+import { details, inert, inertJson, table } from './output.js';
+import type { DiscoveryResult, ScanReport } from '../api/discovery.js';
 
 /** What the program needs from its surroundings (so tests can run it in-process). */
 export interface Io extends Env {
@@ -227,6 +228,98 @@ function eventsCommand(program: Command, ctx: Ctx): void {
     });
 }
 
+function discoveryRows(items: DiscoveryResult[]): string {
+  return table(
+    ['ADDRESS', 'MAC', 'PI', 'HOSTNAME', 'STATE', 'SOURCES', 'ID'],
+    items.map((r) => [
+      r.address,
+      r.mac,
+      r.raspberryPi ? 'yes' : 'no',
+      r.hostname === null ? null : inert(r.hostname),
+      r.state,
+      r.sources.join(','),
+      r.id,
+    ]),
+  );
+}
+
+function discoverCommand(program: Command, ctx: Ctx): void {
+  program
+    .command('discover')
+    .description('find Raspberry Pis on the LAN (mDNS, SSH scan, DHCP leases) and list them')
+    .option('--cidr <cidr>', 'also scan this IPv4 range for SSH (at most a /16; default: the configured one)')
+    .option('--no-mdns', 'do not browse mDNS')
+    .option('--no-leases', 'do not read the configured DHCP lease files')
+    .option('--timeout <ms>', 'mDNS listening time and per-connect timeout')
+    .option('--watch', 'keep running: print machines as they are found or change, and run again every --interval seconds')
+    .option('--interval <seconds>', 'with --watch: seconds between runs (default 30)')
+    .action(async (o: { cidr?: string; mdns: boolean; leases: boolean; timeout?: string; watch?: boolean; interval?: string }) => {
+      const c = ctx.creds();
+      const body = {
+        ...(o.cidr !== undefined ? { cidr: o.cidr } : {}),
+        ...(o.mdns === false ? { mdns: false } : {}),
+        ...(o.leases === false ? { leases: false } : {}),
+        ...(o.timeout !== undefined ? { timeoutMs: positiveInteger('--timeout', o.timeout, 100) } : {}),
+      };
+      const printErrors = (r: ScanReport) => {
+        for (const e of r.errors) ctx.io.err(`warning: ${e.source}: ${e.code}: ${inert(e.message)}\n`);
+      };
+      if (!o.watch) {
+        const r = (await call(c, 'POST', '/api/v1/discovery/scans', body)).body as ScanReport;
+        printErrors(r);
+        if (ctx.json()) ctx.io.out(inertJson(r, 2) + '\n');
+        else ctx.io.out(discoveryRows(r.items) + `${r.seen} seen, ${r.found} new, ${r.lost} lost\n`);
+        return;
+      }
+      const interval = o.interval === undefined ? 30 : positiveInteger('--interval', o.interval, 1);
+      const u = new URL(c.url.replace(/^http/, 'ws') + '/api/v1/events');
+      u.searchParams.set('types', 'discovery.*');
+      await new Promise<void>((done, fail) => {
+        let stopped = false;
+        let timer: NodeJS.Timeout | undefined;
+        const ws = new WebSocket(u, {
+          headers: c.token ? { authorization: `Bearer ${c.token}` } : {},
+          ...(c.ca ? { ca: readFileSync(c.ca) } : {}),
+        });
+        const runOnce = (): void => {
+          if (stopped) return;
+          call(c, 'POST', '/api/v1/discovery/scans', body).then(
+            (res) => printErrors(res.body as ScanReport),
+            (err: Error) => ctx.io.err(`warning: ${inert(err.message)}\n`),
+          );
+          timer = setTimeout(runOnce, interval * 1000);
+        };
+        ctx.io.onStop(() => {
+          stopped = true;
+          clearTimeout(timer);
+          ws.close();
+        });
+        ws.on('open', runOnce);
+        ws.on('error', (err) => fail(new CliError(`cannot reach ${c.url}: ${err.message}`, EXIT.UNREACHABLE)));
+        ws.on('unexpected-response', (_req, res) =>
+          fail(new CliError(`the server refused the stream: HTTP ${res.statusCode ?? 0}`, EXIT.ERROR)),
+        );
+        ws.on('message', (m) => {
+          const e = JSON.parse(String(m)) as EventEnvelope;
+          if (ctx.json()) return ctx.io.out(inertJson(e) + '\n');
+          if (e.type === 'discovery.finished') {
+            const f = e.data as ScanReport;
+            return ctx.io.out(`${e.at}  run finished: ${f.seen} seen, ${f.found} new, ${f.lost} lost\n`);
+          }
+          const r = e.data as DiscoveryResult;
+          const what = e.type === 'discovery.found' ? 'found' : r.state === 'lost' ? 'lost' : 'changed';
+          ctx.io.out(
+            `${e.at}  ${what.padEnd(7)}  ${r.address}  ${r.mac ?? '-'}  ${r.hostname === null ? '-' : inert(r.hostname)}  [${r.sources.join(',')}]\n`,
+          );
+        });
+        ws.on('close', () => {
+          clearTimeout(timer);
+          done();
+        });
+      });
+    });
+}
+
 /** A decimal integer option of at least `min`, else a usage error. */
 function positiveInteger(flag: string, v: string, min: number): number {
   const n = Number(v);
@@ -312,6 +405,7 @@ export function buildProgram(io: Io, groups: readonly CommandGroup[] = []): Comm
   nodeCommands(program, ctx);
   eventsCommand(program, ctx);
   backupCommands(program, ctx);
+  discoverCommand(program, ctx);
   return program;
 }
 

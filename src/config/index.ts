@@ -48,6 +48,25 @@ export const ConfigSchema = Obj({
         'kubeconfig of the cluster whose GPIOPin/PWMController/I2CDevice objects serve reconciles (K3s: /etc/rancher/k3s/k3s.yaml); empty: reconciliation off',
     }),
   }),
+  discovery: Obj({
+    interface: Type.String({ default: '', description: 'IPv4 address of the LAN interface for mDNS and the scan; empty: chosen by route' }),
+    cidr: Type.String({
+      default: '',
+      description: 'range a discovery run scans for SSH when the request names none (at most a /16); empty: no scan',
+    }),
+    leases: Type.String({
+      default: '',
+      description: 'DHCP lease files, comma-separated format:path (formats dnsmasq, pihole, isc), e.g. pihole:/etc/pihole/dhcp.leases',
+    }),
+    timeoutMs: Type.Integer({
+      minimum: 100,
+      maximum: 30000,
+      default: 1500,
+      description: 'mDNS listening time and per-connect scan timeout',
+    }),
+    sshUser: Type.String({ minLength: 1, default: 'pi', description: 'user the capability probe logs in as' }),
+    sshKey: Type.String({ default: '', description: 'private key file for the capability probe; empty: probing is off' }),
+  }),
 });
 export type Config = Static<typeof ConfigSchema>;
 
@@ -59,6 +78,7 @@ export const DEFAULTS: Config = {
   events: { retain: 10_000, streamBufferBytes: 1 << 20 },
   agents: { enabled: true, host: '127.0.0.1', port: 8443, certDays: 30 },
   kubernetes: { kubeconfig: '' },
+  discovery: { interface: '', cidr: '', leases: '', timeoutMs: 1500, sshUser: 'pi', sshKey: '' },
 };
 
 /** Environment variables and the config path each one sets. */
@@ -75,6 +95,11 @@ export const ENV_VARS: Record<string, string> = {
   PI_CONTROLLER_AGENT_HOST: '/agents/host',
   PI_CONTROLLER_AGENT_PORT: '/agents/port',
   PI_CONTROLLER_KUBECONFIG: '/kubernetes/kubeconfig',
+  PI_CONTROLLER_DISCOVERY_INTERFACE: '/discovery/interface',
+  PI_CONTROLLER_DISCOVERY_CIDR: '/discovery/cidr',
+  PI_CONTROLLER_DISCOVERY_LEASES: '/discovery/leases',
+  PI_CONTROLLER_DISCOVERY_SSH_USER: '/discovery/sshUser',
+  PI_CONTROLLER_DISCOVERY_SSH_KEY: '/discovery/sshKey',
 };
 
 export interface LoadOptions {

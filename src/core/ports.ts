@@ -9,6 +9,7 @@
 import type { AgentInfo } from '../api/agent.js';
 import type { KubernetesStatus } from '../api/kubernetes.js';
 import type { BackupInfo } from '../api/system.js';
+import type { DiscoveryResult, ScanReport, ScanRequest } from '../api/discovery.js';
 
 /** A node's agent link as other services see it. */
 export interface AgentStatus {
@@ -59,4 +60,12 @@ export interface BackupService {
 /** Kubernetes reconciliation (src/cluster/runner.ts) as the REST API and metrics see it: only its state. */
 export interface KubernetesGateway {
   status(): KubernetesStatus;
+}
+
+/** Discovery as the REST API drives it (src/discovery/port.ts builds it from the configuration). */
+export interface DiscoveryPort {
+  /** One run of mDNS, the SSH scan and the lease files, as the request (else the configuration) says. */
+  run(req: ScanRequest): Promise<ScanReport>;
+  /** Reads a discovered machine's capabilities over SSH with the configured login. */
+  probe(id: string): Promise<DiscoveryResult>;
 }

@@ -22,6 +22,9 @@ import { createLogging, type Logging } from '../log/index.js';
 import { openStore, type Store } from '../store/index.js';
 import { createApp, type ControlPlaneApp } from '../server/app.js';
 import { ensureServerCert } from '../server/tls.js';
+import { discoveryDefaults } from '../discovery/config.js';
+import { discoveryPort } from '../discovery/port.js';
+import { DiscoveryService } from '../discovery/service.js';
 import { CertManager } from '../certs/index.js';
 import { AgentHub } from '../link/hub.js';
 // Types only: the Kubernetes client (about a second of module loading) is imported below only
@@ -133,6 +136,10 @@ export async function startControlPlane(opts: StartOptions): Promise<RunningCont
     limits: { streamBufferBytes: config.events.streamBufferBytes },
     ...(agents ? { agents } : {}),
     ...(runner ? { kubernetes: runner } : {}),
+    discovery: discoveryPort(
+      new DiscoveryService({ store: store.discovery, bus, log: logging.child('discovery') }),
+      discoveryDefaults(config.discovery),
+    ),
   });
   let agentUrl: string | undefined;
   let agentProblem: string | undefined;

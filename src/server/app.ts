@@ -14,7 +14,7 @@ import { Validator } from '../api/validate.js';
 import { recordingBus, type EventBus } from '../events/bus.js';
 import type { Store } from '../store/index.js';
 import { auditMiddleware, authMiddleware } from './auth.js';
-import type { AgentGateway, BackupService, KubernetesGateway } from '../core/ports.js';
+import type { AgentGateway, BackupService, DiscoveryPort, KubernetesGateway } from '../core/ports.js';
 import type { ResourceDeps } from './deps.js';
 import { errorBody, errorMiddleware } from './errors.js';
 import { handleClientErrors } from './client-error.js';
@@ -52,6 +52,8 @@ export interface AppDeps {
   backups?: BackupService;
   /** Kubernetes reconciliation (absent: `GET /api/v1/kubernetes` says it is off). */
   kubernetes?: KubernetesGateway;
+  /** Discovery runs and probes (absent: those routes answer 503; the stored records stay readable). */
+  discovery?: DiscoveryPort;
   version?: string;
   /** Extra readiness condition (e.g. start-up finished); the database is always checked. */
   ready?: () => boolean;
@@ -106,7 +108,7 @@ export function createApp(deps: AppDeps): ControlPlaneApp {
     hardwareResource(rdeps),
     clustersResource(rdeps),
     jobsResource(rdeps),
-    discoveryResource(rdeps),
+    discoveryResource(rdeps, deps.discovery),
     tokensResource(rdeps),
     systemResource(rdeps),
     backupsResource(rdeps),

@@ -75,6 +75,26 @@ CREATE TRIGGER nodes_changed_update AFTER UPDATE ON nodes BEGIN UPDATE change_co
 CREATE TRIGGER nodes_changed_delete AFTER DELETE ON nodes BEGIN UPDATE change_counters SET version = version + 1 WHERE name = 'nodes'; END;
 `,
   },
+  {
+    version: 3,
+    name: 'discovery: one record per machine',
+    // Discovery merges sightings by MAC, then SSH host key, then address, so the address is no longer
+    // unique (a DHCP address moves between machines). The table is rebuilt with the new columns.
+    sql: `
+CREATE TABLE discovery_new (
+  id TEXT PRIMARY KEY, address TEXT NOT NULL, mac TEXT, hostname TEXT, source TEXT NOT NULL, model TEXT,
+  node_id TEXT REFERENCES nodes(id) ON DELETE SET NULL, first_seen_at TEXT NOT NULL, last_seen_at TEXT NOT NULL,
+  sources TEXT NOT NULL DEFAULT '[]', state TEXT NOT NULL DEFAULT 'discovered', host_key_fingerprint TEXT, ssh_banner TEXT,
+  services TEXT NOT NULL DEFAULT '[]', capabilities TEXT, flags TEXT NOT NULL DEFAULT '[]'
+) STRICT;
+INSERT INTO discovery_new (id, address, mac, hostname, source, model, node_id, first_seen_at, last_seen_at, sources)
+  SELECT id, address, mac, hostname, source, model, node_id, first_seen_at, last_seen_at, json_array(source) FROM discovery;
+DROP TABLE discovery;
+ALTER TABLE discovery_new RENAME TO discovery;
+CREATE INDEX discovery_mac ON discovery(mac);
+CREATE INDEX discovery_address ON discovery(address);
+`,
+  },
 ];
 
 /** The schema version this build writes. */

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Setup for the discovery lab (test/lab): Debian's stock avahi-daemon (and avahi-utils for the
+# benchmark's baseline browser), dnsmasq as the lab's DHCP server, OpenSSH's server for the hosts,
+# ISC dhclient for the hosts' leases, sudo for the lab user with passwordless sudo, iproute2 for
+# the namespaces. Idempotent: quick when installed.
+# The machine's policy-rc.d keeps the packages' own services from starting; the lab runs every
+# daemon by hand inside its namespaces.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+source scripts/lib.sh
+
+apt_need iproute2 avahi-daemon avahi-utils dbus dnsmasq-base openssh-server isc-dhcp-client sudo util-linux procps
