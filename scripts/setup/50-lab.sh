@@ -9,4 +9,11 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 source scripts/lib.sh
 
+# Installing avahi-daemon and openssh-server must not start them on this machine: without a
+# policy-rc.d of its own, the install runs under a temporary one that refuses every service start.
+if [ "$(id -u)" -eq 0 ] && [ ! -e /usr/sbin/policy-rc.d ]; then
+  printf '#!/bin/sh\n# pi-controller lab setup: no service starts during this install\nexit 101\n' >/usr/sbin/policy-rc.d
+  chmod 755 /usr/sbin/policy-rc.d
+  trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+fi
 apt_need iproute2 avahi-daemon avahi-utils dbus dnsmasq-base openssh-server isc-dhcp-client sudo util-linux procps
