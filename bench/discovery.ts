@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { loadavg } from 'node:os';
 import { repoRoot } from '../test/support/paths.js';
-import { LAB_ENV, labSkipReason, labUp, runChild, type Lab } from '../test/support/lab.js';
+import { labSkipReason, labUp, runChild, type Lab } from '../test/support/lab.js';
 
 const HOSTS = 10;
 const ROUNDS = 5;
@@ -44,7 +44,7 @@ async function main(): Promise<void> {
     const avahi: number[] = [];
     for (let i = 0; i < ROUNDS; i++) {
       const [ms = NaN, n = 0] = execFileSync('bash', [join(repoRoot(), 'test', 'lab', 'avahi-browse-time.sh')], {
-        env: { ...process.env, ...LAB_ENV },
+        env: { ...process.env, ...lab.env },
         encoding: 'utf8',
       })
         .trim()

@@ -5,7 +5,7 @@
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { inNamespace, labSkipReason, labUp, LAB_ENV } from '../support/lab.js';
+import { inNamespace, labSkipReason, labUp } from '../support/lab.js';
 
 const skip = labSkipReason();
 if (skip) {
@@ -18,8 +18,10 @@ if (skip) {
     resolv: readFileSync('/etc/resolv.conf', 'utf8'),
   });
   const before = rootState();
+  let prefix = '';
   t.test('lab', async (t) => {
     const lab = labUp(t, 5);
+    prefix = lab.prefix;
     console.log(`# lab-up.sh took ${lab.upSeconds.toFixed(1)} s for 5 hosts`);
     const ssh = (host: string, user: string, cmd: string) =>
       inNamespace(lab.controller.ns, [
@@ -46,7 +48,7 @@ if (skip) {
       const leases = readFileSync(lab.leaseFile, 'utf8');
       for (const h of lab.hosts) {
         t.match(h.mac, /^(b8:27:eb|dc:a6:32|e4:5f:01|d8:3a:dd|2c:cf:67|28:cd:c1):/);
-        t.match(h.address, /^10\.232\.0\.1\d\d$/);
+        t.match(h.address, new RegExp(`^${lab.subnet.replace(/\.0\/24$/, '').replace(/\./g, '\\.')}\\.1\\d\\d$`), 'an address from the pool');
         t.match(leases, new RegExp(` ${h.mac} ${h.address.replace(/\./g, '\\.')} ${h.hostname} `), `${h.id} leased`);
       }
     });
@@ -75,9 +77,10 @@ if (skip) {
   });
   t.test('the root namespace is as it was, and lab-down leaves no namespace behind', async (t) => {
     t.same(rootState(), before);
+    t.not(prefix, '', 'the lab came up');
     const left = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })
       .split('\n')
-      .filter((l) => l.startsWith(`${LAB_ENV.LAB_PREFIX}-`));
+      .filter((l) => prefix !== '' && l.startsWith(`${prefix}-`));
     t.same(left, []);
   });
 }

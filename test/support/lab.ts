@@ -2,10 +2,11 @@
  * The discovery lab from the tests' side (test/lab/lab-up.sh does the work): bring it up for a test
  * and down again in its teardown, run commands inside its namespaces, and run discovery code in a
  * child process inside the controller's namespace (a Node process cannot change its own network
- * namespace). The tests' lab uses its own prefix and subnet, apart from a lab started by hand.
+ * namespace). Each lab a test brings up takes a free slot (its own prefix, subnet and directory), apart
+ * from other tests' labs and from a lab started by hand.
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from './paths.js';
 import { scaled } from './wait.js';
@@ -32,11 +33,66 @@ export interface Lab {
   leaseFile: string;
   clientKey: string;
   hosts: LabHost[];
+  /** The environment that names this lab to the lab scripts. */
+  env: LabEnv;
   /** Seconds lab-up.sh took. */
   upSeconds: number;
 }
 
-export const LAB_ENV = { LAB_PREFIX: 'pct', LAB_NET: '10.232.0', LAB_DIR: '/tmp/pi-controller-lab-test' };
+/** The environment that names one lab to the lab scripts (test/lab/lab-env.sh). */
+export interface LabEnv {
+  LAB_PREFIX: string;
+  LAB_NET: string;
+  LAB_DIR: string;
+}
+
+const SLOTS_DIR = '/run/pi-controller-lab-slots';
+const SLOTS = 40;
+
+/**
+ * Takes a free lab slot: its own namespace prefix, /24 and state directory, so labs of test files
+ * that run side by side (or of two checkouts) never meet. A slot is a directory made atomically
+ * with the owner's pid inside; a slot whose owner is gone is taken over. Returns the slot's
+ * environment and a function that frees it.
+ */
+export function takeLabSlot(): { env: LabEnv; release: () => void } {
+  mkdirSync(SLOTS_DIR, { recursive: true });
+  for (let n = 1; n <= SLOTS; n++) {
+    const dir = join(SLOTS_DIR, String(n));
+    try {
+      mkdirSync(dir);
+    } catch {
+      let owner = NaN;
+      try {
+        owner = Number(readFileSync(join(dir, 'pid'), 'utf8'));
+      } catch {
+        // Made but not yet written, or being freed: someone else's.
+        continue;
+      }
+      if (alive(owner)) continue;
+      rmSync(dir, { recursive: true, force: true });
+      try {
+        mkdirSync(dir);
+      } catch {
+        continue;
+      }
+    }
+    writeFileSync(join(dir, 'pid'), String(process.pid));
+    const env = { LAB_PREFIX: `pt${n}`, LAB_NET: `10.232.${n}`, LAB_DIR: `/tmp/pi-controller-lab-test-${n}` };
+    return { env, release: () => rmSync(dir, { recursive: true, force: true }) };
+  }
+  throw new Error(`all ${SLOTS} lab slots in ${SLOTS_DIR} are taken by live processes`);
+}
+
+function alive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 const script = (name: string) => join(repoRoot(), 'test', 'lab', name);
 
@@ -50,17 +106,25 @@ export function labSkipReason(): string | undefined {
 
 /** Brings the lab up with `hosts` hosts and registers its teardown. */
 export function labUp(t: { teardown(fn: () => void): void }, hosts: number): Lab {
-  const env = { ...process.env, ...LAB_ENV };
+  const slot = takeLabSlot();
+  const env = { ...process.env, ...slot.env };
+  // A lab left in this slot by a process that died is taken down first.
   execFileSync('bash', [script('lab-down.sh')], { env, stdio: 'ignore' });
-  t.teardown(() => void execFileSync('bash', [script('lab-down.sh')], { env, stdio: 'inherit' }));
+  t.teardown(() => {
+    try {
+      execFileSync('bash', [script('lab-down.sh')], { env, stdio: 'inherit' });
+    } finally {
+      slot.release();
+    }
+  });
   const t0 = Date.now();
   execFileSync('bash', [script('lab-up.sh'), '--hosts', String(hosts)], {
     env,
     stdio: ['ignore', 'ignore', 'inherit'],
     timeout: scaled(120_000),
   });
-  const lab = JSON.parse(readFileSync(join(LAB_ENV.LAB_DIR, 'lab.json'), 'utf8')) as Omit<Lab, 'upSeconds'>;
-  return { ...lab, upSeconds: (Date.now() - t0) / 1000 };
+  const lab = JSON.parse(readFileSync(join(slot.env.LAB_DIR, 'lab.json'), 'utf8')) as Omit<Lab, 'upSeconds' | 'env'>;
+  return { ...lab, env: slot.env, upSeconds: (Date.now() - t0) / 1000 };
 }
 
 export interface RunResult {
