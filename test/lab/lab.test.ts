@@ -48,7 +48,11 @@ if (skip) {
       const leases = readFileSync(lab.leaseFile, 'utf8');
       for (const h of lab.hosts) {
         t.match(h.mac, /^(b8:27:eb|dc:a6:32|e4:5f:01|d8:3a:dd|2c:cf:67|28:cd:c1):/);
-        t.match(h.address, new RegExp(`^${lab.subnet.replace(/\.0\/24$/, '').replace(/\./g, '\\.')}\\.1\\d\\d$`), 'an address from the pool');
+        t.match(
+          h.address,
+          new RegExp(`^${lab.subnet.replace(/\.0\/24$/, '').replace(/\./g, '\\.')}\\.1\\d\\d$`),
+          'an address from the pool',
+        );
         t.match(leases, new RegExp(` ${h.mac} ${h.address.replace(/\./g, '\\.')} ${h.hostname} `), `${h.id} leased`);
       }
     });
