@@ -45,6 +45,8 @@ export function agentCommand(program: Command, io: AgentIo): void {
     .option('--health-interval <ms>', 'health report period in ms (default 5000)')
     .option('--safe-state <file>', 'JSON {"pin": level}: applied only on request')
     .option('--apply-safe-state', 'apply the safe state once at start')
+    .option('--advertise', 'advertise _pi-controller._tcp over mDNS (default on a Pi; off with --sim) (PI_CONTROLLER_ADVERTISE=1)')
+    .option('--no-advertise', 'do not advertise over mDNS (PI_CONTROLLER_ADVERTISE=0)')
     .option('--node-name <name>', 'expected node name (NODE_NAME, e.g. from the downward API)')
     .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')
     .action(
@@ -60,6 +62,7 @@ export function agentCommand(program: Command, io: AgentIo): void {
           safeState?: string;
           applySafeState?: boolean;
           nodeName?: string;
+          advertise?: boolean;
           logLevel: string;
           simI2c?: string;
         },
@@ -78,7 +81,10 @@ export function agentCommand(program: Command, io: AgentIo): void {
         if (interval !== undefined && !(Number.isInteger(interval) && interval >= 100))
           usage('--health-interval must be an integer >= 100');
         if (o.simI2c && !o.sim) usage('--sim-i2c needs --sim');
-        const { agent, chip } = await runAgent({
+        const envAdvertise = io.env.PI_CONTROLLER_ADVERTISE;
+        if (envAdvertise !== undefined && envAdvertise !== '0' && envAdvertise !== '1') usage('PI_CONTROLLER_ADVERTISE must be 0 or 1');
+        const advertise = o.advertise ?? (envAdvertise === undefined ? undefined : envAdvertise === '1');
+        const { agent, chip, advertiser } = await runAgent({
           stateDir: resolve(io.cwd, o.stateDir ?? '/var/lib/pi-controller-agent'),
           sim: o.sim === true,
           log: logging.child('agent'),
@@ -86,6 +92,7 @@ export function agentCommand(program: Command, io: AgentIo): void {
           ...(server ? { server } : {}),
           ...(joinToken ? { joinToken } : {}),
           ...(nodeName ? { nodeName } : {}),
+          ...(advertise !== undefined ? { advertise } : {}),
           ...(o.soc ? { soc: o.soc as 'auto' } : {}),
           ...(o.healthRoot ? { healthRoot: o.healthRoot } : {}),
           ...(interval ? { healthIntervalMs: interval } : {}),
@@ -96,7 +103,7 @@ export function agentCommand(program: Command, io: AgentIo): void {
         await new Promise<void>((done) =>
           io.onStop(
             () =>
-              void agent.stop().then(() => {
+              void Promise.all([agent.stop(), advertiser?.stop()]).then(() => {
                 chip.close();
                 done();
               }, done),

@@ -8,6 +8,8 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { gpioWindowBytes, openChip, TimingEngine, type RegisterChip, type Level, type SocName } from '../src/hw/index.js';
+import type { MdnsAdvertiser } from '../src/mdns/advertiser.js';
+import { startAdvertising } from './advertise.js';
 import { Agent } from './agent.js';
 import { readSimI2c, realBackends, simBackends } from './backends.js';
 import { engineEdgeSource, hasKernelGpio, kernelEdgeSource, type EdgeSource } from './edges.js';
@@ -31,12 +33,14 @@ export interface RunAgentOptions {
   simI2cFile?: string;
   /** Expected node name (e.g. the DaemonSet's spec.nodeName); a mismatch with the certificate is an error. */
   nodeName?: string;
+  /** Advertise `_pi-controller._tcp` over mDNS (default: on a Pi, not with `sim`). */
+  advertise?: boolean;
   log: Logger;
   version: string;
 }
 
-/** Starts the agent; resolves with it running (call `stop()` and `chip.close()` to end). */
-export async function runAgent(o: RunAgentOptions): Promise<{ agent: Agent; chip: RegisterChip }> {
+/** Starts the agent; resolves with it running (call `stop()` and `chip.close()` to end, and `advertiser.stop()` when there is one). */
+export async function runAgent(o: RunAgentOptions): Promise<{ agent: Agent; chip: RegisterChip; advertiser?: MdnsAdvertiser }> {
   mkdirSync(o.stateDir, { recursive: true, mode: 0o700 });
   let creds = loadCredentials(o.stateDir);
   const mustEnrol = !creds || (o.joinToken && o.server && creds.server !== new URL(o.server).origin);
@@ -98,7 +102,18 @@ export async function runAgent(o: RunAgentOptions): Promise<{ agent: Agent; chip
   agent.start();
   if (o.applySafeState) agent.applySafeState();
   o.log.info({ node: creds!.node, soc: chip.soc, simulated: chip.simulated }, 'agent running');
-  return { agent, chip };
+  const advertiser =
+    (o.advertise ?? !o.sim)
+      ? await startAdvertising({
+          node: creds!.node,
+          soc: chip.soc,
+          simulated: chip.simulated,
+          version: o.version,
+          ...(o.healthRoot ? { root: o.healthRoot } : {}),
+          log: o.log,
+        })
+      : undefined;
+  return { agent, chip, ...(advertiser ? { advertiser } : {}) };
 }
 
 /** An edge source, or none (inputs are then sampled) when it cannot be opened here. */

@@ -19,6 +19,7 @@ import { repoRoot } from './support/paths.js';
 export const ALLOWED: Record<string, string[]> = {
   'src/api': [],
   'src/log': [],
+  'src/mdns': [],
   'src/core': ['src/api'],
   'src/events': ['src/api'],
   'src/config': ['src/api'],
@@ -29,7 +30,7 @@ export const ALLOWED: Record<string, string[]> = {
   'src/cluster': ['src/api', 'src/core', 'src/events', 'src/log', 'src/store'],
   'src/link': ['src/api', 'src/certs', 'src/core', 'src/events', 'src/log', 'src/store'],
   'src/server': ['src/api', 'src/core', 'src/events', 'src/log', 'src/store'],
-  'src/discovery': ['src/api', 'src/config', 'src/core', 'src/events', 'src/log', 'src/store'],
+  'src/discovery': ['src/api', 'src/config', 'src/core', 'src/events', 'src/log', 'src/mdns', 'src/store'],
   'src/daemon': [
     'src/api',
     'src/backup',
@@ -46,7 +47,7 @@ export const ALLOWED: Record<string, string[]> = {
   ],
   'src/cli': ['agent', 'src/api', 'src/backup', 'src/config', 'src/daemon', 'src/log'],
   src: ['src/api', 'src/backup', 'src/config', 'src/core', 'src/daemon', 'src/events', 'src/log', 'src/server', 'src/store'],
-  agent: ['src/api', 'src/hw', 'src/log'],
+  agent: ['src/api', 'src/hw', 'src/log', 'src/mdns'],
 };
 
 /** Packages a unit must not use: Koa and Kubernetes stay out of the hardware layer and the agent; only src/hw loads the addon. */

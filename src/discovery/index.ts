@@ -7,7 +7,7 @@ export * from './errors.js';
 export * from './cidr.js';
 export * from './oui.js';
 export * from './leases.js';
-export * from './dns.js';
+export * from '../mdns/dns.js';
 export * from './mdns.js';
 export * from './scan.js';
 export * from './merge.js';

@@ -7,12 +7,9 @@
  */
 import { createSocket, type Socket } from 'node:dgram';
 import type { Logger } from 'pino';
-import { decodePacket, encodeQuery, type DnsRecord, type Question } from './dns.js';
+import { decodePacket, encodeQuery, MDNS_GROUP, MDNS_PORT, type DnsRecord, type Question } from '../mdns/dns.js';
 import { DiscoveryError } from './errors.js';
 import { normalizeMac } from './oui.js';
-
-export const MDNS_GROUP = '224.0.0.251';
-export const MDNS_PORT = 5353;
 
 /** What a Raspberry Pi OS host advertises, plus our agent's own service. */
 export const DEFAULT_SERVICE_TYPES = ['_pi-controller._tcp.local', '_ssh._tcp.local', '_workstation._tcp.local'] as const;

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { join } from 'node:path';
 import { markLost, mergeSightings, type Sighting } from '../../src/discovery/merge.js';
-import { decodePacket, encodeQuery, encodeResponse } from '../../src/discovery/dns.js';
+import { decodePacket, encodeQuery, encodeResponse } from '../../src/mdns/dns.js';
 import { DiscoveryService } from '../../src/discovery/service.js';
 import { openStore } from '../../src/store/index.js';
 import { EventBus } from '../../src/events/bus.js';

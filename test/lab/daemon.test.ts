@@ -6,9 +6,8 @@
 import t from 'tap';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import type { ScanReport } from '../../src/api/discovery.js';
-import { inNamespace, labSkipReason, labUp, runChild } from '../support/lab.js';
+import { inNamespace, labSkipReason, labUp, runChild, serveInLab } from '../support/lab.js';
 import { repoRoot } from '../support/paths.js';
 import { tempDir } from '../support/tmp.js';
 import { scaled } from '../support/wait.js';
@@ -27,29 +26,10 @@ if (skip) {
     const lab = labUp(t, 5);
     const dir = tempDir(t);
     const ctl = lab.controller.address;
-    const env = {
-      ...process.env,
-      PI_CONTROLLER_LOG_FORMAT: 'json',
-      PI_CONTROLLER_BACKUP_INTERVAL_MINUTES: '0',
+    const { url, env } = await serveInLab(t, lab, dir, {
       PI_CONTROLLER_DISCOVERY_INTERFACE: ctl,
       PI_CONTROLLER_DISCOVERY_CIDR: lab.subnet,
       PI_CONTROLLER_DISCOVERY_LEASES: `dnsmasq:${lab.leaseFile}`,
-    };
-    const serve = spawn('ip', ['netns', 'exec', lab.controller.ns, process.execPath, MAIN, 'serve', '--data-dir', dir, '--port', '0'], {
-      env,
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    t.teardown(() => void serve.kill('SIGTERM'));
-    const url = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('serve did not start')), scaled(30_000));
-      createInterface({ input: serve.stdout }).on('line', (line) => {
-        if (!line.startsWith('{')) return;
-        const rec = JSON.parse(line) as { msg?: string; url?: string };
-        if (rec.msg === 'control plane listening' && rec.url) {
-          clearTimeout(timer);
-          resolve(rec.url);
-        }
-      });
     });
     const cli = (...args: string[]) =>
       inNamespace(

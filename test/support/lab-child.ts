@@ -6,7 +6,7 @@ import { createSocket } from 'node:dgram';
 import { browse, type MdnsOptions } from '../../src/discovery/mdns.js';
 import { scan, type ScanOptions } from '../../src/discovery/scan.js';
 import { DiscoveryService, type ProbeLogin, type RunOptions } from '../../src/discovery/service.js';
-import { decodePacket, encodeResponse, type DnsRecord } from '../../src/discovery/dns.js';
+import { decodePacket, encodeResponse, type DnsRecord } from '../../src/mdns/dns.js';
 import { openStore } from '../../src/store/index.js';
 import { EventBus } from '../../src/events/bus.js';
 import { silentLogger } from '../../src/log/index.js';
@@ -21,6 +21,17 @@ async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; value: T }>
 }
 
 const ops: Ops = {
+  /** An HTTP request from inside the namespace; the reply body as JSON (a non-2xx status is an error). */
+  'fetch-json': async (a: { url: string; method?: string; headers?: Record<string, string>; body?: string }) => {
+    const r = await fetch(a.url, {
+      method: a.method ?? 'GET',
+      headers: a.headers ?? {},
+      ...(a.body !== undefined ? { body: a.body } : {}),
+    });
+    const text = await r.text();
+    if (!r.ok) throw Object.assign(new Error(`${a.method ?? 'GET'} ${a.url}: ${r.status} ${text}`), { code: `HTTP_${r.status}` });
+    return JSON.parse(text) as unknown;
+  },
   /** For the benchmark: time to find `expect` hosts by mDNS. */
   'time-browse': async (a: MdnsOptions & { expect: number }) => {
     const r = await timed(() => browse(a));

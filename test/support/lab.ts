@@ -5,7 +5,8 @@
  * namespace). Each lab a test brings up takes a free slot (its own prefix, subnet and directory), apart
  * from other tests' labs and from a lab started by hand.
  */
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from './paths.js';
@@ -169,4 +170,53 @@ export async function runChild<T>(
   const last = r.stdout.trim().split('\n').pop() ?? '';
   if (!last.startsWith('{')) throw new Error(`lab child ${op} exited with ${r.code}: ${r.stderr}`);
   return JSON.parse(last) as ChildResult<T>;
+}
+
+/** Resolves with the first JSON log line of `child`'s stdout whose `msg` is `msg`. */
+export function logLine(child: ChildProcess, msg: string, timeoutMs: number): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no "${msg}" log line within ${timeoutMs} ms`)), timeoutMs);
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      if (!line.startsWith('{')) return;
+      const rec = JSON.parse(line) as Record<string, unknown>;
+      if (rec['msg'] === msg) {
+        clearTimeout(timer);
+        resolve(rec);
+      }
+    });
+  });
+}
+
+/**
+ * Runs `pi-controller serve` in the lab's controller namespace on `dataDir` (JSON logs, no backup
+ * timer, plus `env`); resolves once it listens, with its REST URL and, when its agent endpoint
+ * listens too, that URL. Stopped in the test's teardown.
+ */
+export async function serveInLab(
+  t: { teardown(fn: () => void): void },
+  lab: Lab,
+  dataDir: string,
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ child: ChildProcess; url: string; agentUrl: string | undefined; env: NodeJS.ProcessEnv }> {
+  const all = { ...process.env, PI_CONTROLLER_LOG_FORMAT: 'json', PI_CONTROLLER_BACKUP_INTERVAL_MINUTES: '0', ...env };
+  const main = join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
+  const child = spawn('ip', ['netns', 'exec', lab.controller.ns, process.execPath, main, 'serve', '--data-dir', dataDir, '--port', '0'], {
+    env: all,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  t.teardown(() => void child.kill('SIGTERM'));
+  let agentUrl: string | undefined;
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('serve did not start')), scaled(30_000));
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      if (!line.startsWith('{')) return;
+      const rec = JSON.parse(line) as { msg?: string; url?: string };
+      if (rec.msg === 'agent endpoint listening (mutual TLS)') agentUrl = rec.url;
+      if (rec.msg === 'control plane listening' && rec.url) {
+        clearTimeout(timer);
+        resolve(rec.url);
+      }
+    });
+  });
+  return { child, url, agentUrl, env: all };
 }

@@ -1,9 +1,13 @@
 /**
- * The DNS wire format, as much as mDNS discovery needs (RFC 1035, RFC 6762): queries out, and the
- * answer and additional sections of responses in, for A, AAAA, PTR, SRV and TXT records, with name
+ * The DNS wire format, as much as mDNS discovery and the agent's advertiser need (RFC 1035,
+ * RFC 6762): queries and responses out, and the answer and additional sections of responses in, for A, AAAA, PTR, SRV and TXT records, with name
  * compression. Decoding is bounded (labels, pointers and records are counted) and never throws on
  * hostile input: a malformed packet decodes to `undefined`.
  */
+
+/** The mDNS group and port (RFC 6762). */
+export const MDNS_GROUP = '224.0.0.251';
+export const MDNS_PORT = 5353;
 
 export const RR_TYPE = { A: 1, PTR: 12, TXT: 16, AAAA: 28, SRV: 33, ANY: 255 } as const;
 export type RecordTypeName = keyof typeof RR_TYPE;
@@ -96,13 +100,29 @@ function encodeRecord(r: DnsRecord): Buffer {
   return Buffer.concat([encodeName(r.name), fixed, rdata]);
 }
 
-/** Encodes a response (used by the lab's test advertisers and the agent's responder). */
-export function encodeResponse(answers: DnsRecord[], additionals: DnsRecord[] = []): Buffer {
+/**
+ * Encodes a response (the agent's advertiser and the lab's test advertisers). A reply to a legacy
+ * unicast query repeats its `id` and `questions` (RFC 6762 6.7); multicast responses have neither.
+ */
+export function encodeResponse(
+  answers: DnsRecord[],
+  additionals: DnsRecord[] = [],
+  opts: { id?: number; questions?: Question[] } = {},
+): Buffer {
+  const questions = opts.questions ?? [];
   const header = Buffer.alloc(12);
+  header.writeUInt16BE(opts.id ?? 0, 0);
   header.writeUInt16BE(0x8400, 2); // response, authoritative
+  header.writeUInt16BE(questions.length, 4);
   header.writeUInt16BE(answers.length, 6);
   header.writeUInt16BE(additionals.length, 10);
-  return Buffer.concat([header, ...answers.map(encodeRecord), ...additionals.map(encodeRecord)]);
+  const qs = questions.map((q) => {
+    const tail = Buffer.alloc(4);
+    tail.writeUInt16BE(RR_TYPE[q.type], 0);
+    tail.writeUInt16BE(1, 2);
+    return Buffer.concat([encodeName(q.name), tail]);
+  });
+  return Buffer.concat([header, ...qs, ...answers.map(encodeRecord), ...additionals.map(encodeRecord)]);
 }
 
 class Reader {
