@@ -5,6 +5,7 @@
  */
 import t from 'tap';
 import { spawn } from 'node:child_process';
+import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ScanReport } from '../../src/api/discovery.js';
 import { inNamespace, labSkipReason, labUp, runChild, serveInLab } from '../support/lab.js';
@@ -26,7 +27,7 @@ if (skip) {
     const lab = labUp(t, 5);
     const dir = tempDir(t);
     const ctl = lab.controller.address;
-    const { url, env } = await serveInLab(t, lab, dir, {
+    const { url, env, output } = await serveInLab(t, lab, dir, {
       PI_CONTROLLER_DISCOVERY_INTERFACE: ctl,
       PI_CONTROLLER_DISCOVERY_CIDR: lab.subnet,
       PI_CONTROLLER_DISCOVERY_LEASES: `dnsmasq:${lab.leaseFile}`,
@@ -55,9 +56,10 @@ if (skip) {
       t.match(r.stderr, /CIDR_TOO_LARGE/);
     });
 
-    t.test('hostile names from the network reach the terminal escaped, in the table and in JSON', async (t) => {
+    t.test('hostile names from the network reach the terminal escaped, in the table, in JSON and in the log', async (t) => {
       const hub = lab.subnet.replace('.0/24', '.1');
       const evil = "x$(touch /tmp/pwned);`id`|'\u001b[2J\u001b]0;owned\u0007";
+      rmSync('/tmp/pwned', { force: true });
       const adv = runChild<{ answered: number }>(
         lab,
         'advertise',
@@ -74,6 +76,8 @@ if (skip) {
       t.notMatch(json.stdout, CONTROL_BUT_NL, 'none in the JSON either');
       const rep = JSON.parse(json.stdout) as ScanReport;
       t.equal(rep.items.find((i) => i.address === hub)?.services[0]?.instance, evil, 'the value itself is kept verbatim');
+      t.notMatch(output(), CONTROL_BUT_NL, "none in the daemon's log");
+      t.notOk(existsSync('/tmp/pwned'), 'nothing was run');
     });
 
     t.test('`discover --watch` prints live lines from the event stream until stopped', async (t) => {

@@ -190,14 +190,14 @@ export function logLine(child: ChildProcess, msg: string, timeoutMs: number): Pr
 /**
  * Runs `pi-controller serve` in the lab's controller namespace on `dataDir` (JSON logs, no backup
  * timer, plus `env`); resolves once it listens, with its REST URL and, when its agent endpoint
- * listens too, that URL. Stopped in the test's teardown.
+ * listens too, that URL; `output()` is its log so far (the last MB). Stopped in the test's teardown.
  */
 export async function serveInLab(
   t: { teardown(fn: () => void): void },
   lab: Lab,
   dataDir: string,
   env: NodeJS.ProcessEnv = {},
-): Promise<{ child: ChildProcess; url: string; agentUrl: string | undefined; env: NodeJS.ProcessEnv }> {
+): Promise<{ child: ChildProcess; url: string; agentUrl: string | undefined; env: NodeJS.ProcessEnv; output: () => string }> {
   const all = { ...process.env, PI_CONTROLLER_LOG_FORMAT: 'json', PI_CONTROLLER_BACKUP_INTERVAL_MINUTES: '0', ...env };
   const main = join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
   const child = spawn('ip', ['netns', 'exec', lab.controller.ns, process.execPath, main, 'serve', '--data-dir', dataDir, '--port', '0'], {
@@ -206,6 +206,8 @@ export async function serveInLab(
   });
   t.teardown(() => void child.kill('SIGTERM'));
   let agentUrl: string | undefined;
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-1_000_000)));
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('serve did not start')), scaled(30_000));
     createInterface({ input: child.stdout! }).on('line', (line) => {
@@ -218,5 +220,5 @@ export async function serveInLab(
       }
     });
   });
-  return { child, url, agentUrl, env: all };
+  return { child, url, agentUrl, env: all, output: () => out };
 }
