@@ -24,6 +24,13 @@
  *
  * The SoC an agent reports in its hello is stored as the node's `soc` label when it has none
  * (see {@link rememberSoc}), so an enrolled node gets `pi-controller.io/soc` too.
+ *
+ * Every node whose agent has sent a health report, with or without a kubelet, also gets three
+ * conditions from it (see {@link piHealthConditions}): `PiUnderVoltage`, `PiThrottled` and
+ * `PiSocHot`, written with a strategic merge patch that leaves the kubelet's own conditions as
+ * they are. With `taint` on (the default), a node under-voltage now gets the taint
+ * `pi-controller.io/under-voltage:NoSchedule`, and one too hot `pi-controller.io/soc-hot:NoSchedule`;
+ * each is removed when the condition clears. Nothing is evicted: running pods stay.
  */
 import type { Logger } from 'pino';
 import { CoreV1Api, type KubeConfig, type V1Node } from '@kubernetes/client-node';
@@ -127,6 +134,116 @@ export function nodeConditions(
   ];
 }
 
+/** Pi health as node conditions and taints (see the module comment). */
+export interface PiHealthOptions {
+  /** SoC temperature from which `PiSocHot` is True (°C; default 80, where a Pi 4 starts to throttle). */
+  hotC?: number;
+  /** Taint a node while under-voltage or too hot (default true). */
+  taint?: boolean;
+}
+
+export const PI_HEALTH_CONDITIONS = ['PiUnderVoltage', 'PiThrottled', 'PiSocHot'] as const;
+export const UNDER_VOLTAGE_TAINT = { key: `${LABEL_PREFIX}under-voltage`, value: 'true', effect: 'NoSchedule' };
+export const SOC_HOT_TAINT = { key: `${LABEL_PREFIX}soc-hot`, value: 'true', effect: 'NoSchedule' };
+const HEALTH_TAINT_KEYS = new Set([UNDER_VOLTAGE_TAINT.key, SOC_HOT_TAINT.key]);
+
+interface PiHealthState {
+  underVoltage: boolean;
+  throttled: boolean;
+  hot: boolean;
+}
+
+type ThrottledBits = { underVoltage?: boolean; throttled?: boolean; frequencyCapped?: boolean; softTempLimit?: boolean } & Record<
+  string,
+  unknown
+>;
+
+/** The three states a health report gives, or undefined when it gives none (no report, no firmware file, no sensor). */
+export function piHealthState(health: Record<string, unknown> | null | undefined, hotC = 80): PiHealthState | undefined {
+  if (!health) return undefined;
+  const th = (health.throttled ?? null) as ThrottledBits | null;
+  const temp = typeof health.socTempC === 'number' ? health.socTempC : null;
+  if (th === null && temp === null) return undefined;
+  return {
+    underVoltage: th?.underVoltage === true,
+    throttled: th?.throttled === true || th?.frequencyCapped === true,
+    hot: (temp !== null && temp >= hotC) || th?.softTempLimit === true,
+  };
+}
+
+/**
+ * `PiUnderVoltage`, `PiThrottled` and `PiSocHot` from an agent's last health report: True with
+ * reasons `UnderVoltage`, `Throttled`/`FrequencyCapped`, `SocHot`/`SoftTempLimit`; False with
+ * `VoltageNormal`, `NotThrottled`, `SocTemperatureNormal`; Unknown with `NoHealthReport` when the
+ * agent has not reported (or the firmware gives nothing). Each keeps its lastTransitionTime while
+ * its status and reason stay.
+ */
+export function piHealthConditions(
+  health: Record<string, unknown> | null | undefined,
+  prev: { type?: string; status?: string; reason?: string; lastTransitionTime?: unknown }[] = [],
+  now = new Date(),
+  hotC = 80,
+): NodeCondition[] {
+  const st = piHealthState(health, hotC);
+  const th = (health?.throttled ?? null) as ThrottledBits | null;
+  const temp = typeof health?.socTempC === 'number' ? `SoC ${health.socTempC.toFixed(1)} °C` : 'no SoC temperature';
+  const at = typeof health?.at === 'string' ? ` (report of ${health.at})` : '';
+  const make = (type: string, status: NodeCondition['status'], reason: string, message: string): NodeCondition => {
+    const p = prev.find((c) => c.type === type);
+    const was = p?.lastTransitionTime instanceof Date ? iso(p.lastTransitionTime) : p?.lastTransitionTime;
+    const same = p && p.status === status && p.reason === reason && typeof was === 'string';
+    return { type, status, reason, message: message + at, lastHeartbeatTime: iso(now), lastTransitionTime: same ? was : iso(now) };
+  };
+  if (!st) {
+    const msg = health
+      ? 'the agent reports neither the firmware throttle bits nor a SoC temperature'
+      : 'no health report from the agent yet';
+    return PI_HEALTH_CONDITIONS.map((type) => make(type, 'Unknown', 'NoHealthReport', msg));
+  }
+  return [
+    st.underVoltage
+      ? make('PiUnderVoltage', 'True', 'UnderVoltage', 'the firmware reports under-voltage now: check the power supply and cable')
+      : make(
+          'PiUnderVoltage',
+          'False',
+          'VoltageNormal',
+          th?.underVoltageOccurred === true ? 'voltage normal now; under-voltage has occurred since boot' : 'voltage normal',
+        ),
+    st.throttled
+      ? make(
+          'PiThrottled',
+          'True',
+          th?.throttled === true ? 'Throttled' : 'FrequencyCapped',
+          `the firmware reports ${th?.throttled === true ? 'throttling' : 'the ARM frequency capped'} now; ${temp}`,
+        )
+      : make('PiThrottled', 'False', 'NotThrottled', `not throttled; ${temp}`),
+    st.hot
+      ? make(
+          'PiSocHot',
+          'True',
+          th?.softTempLimit === true ? 'SoftTempLimit' : 'SocHot',
+          `${temp}; ${th?.softTempLimit === true ? 'the soft temperature limit is active' : `at or above ${hotC} °C`}`,
+        )
+      : make('PiSocHot', 'False', 'SocTemperatureNormal', `${temp}; below ${hotC} °C`),
+  ];
+}
+
+/** The node's taints with the health taints set as `state` wants (others kept in order). */
+export function withHealthTaints<T extends { key?: string }>(
+  taints: T[],
+  state: PiHealthState | undefined,
+): (T | typeof UNDER_VOLTAGE_TAINT)[] {
+  const out: (T | typeof UNDER_VOLTAGE_TAINT)[] = taints.filter((x) => !HEALTH_TAINT_KEYS.has(x.key ?? ''));
+  if (state?.underVoltage) out.push(UNDER_VOLTAGE_TAINT);
+  if (state?.hot) out.push(SOC_HOT_TAINT);
+  return out;
+}
+
+/** Whether two condition lists say the same (type, status, reason, message), heartbeats aside. */
+function sameConditions(a: { type?: string; status?: string; reason?: string; message?: string }[], b: NodeCondition[]): boolean {
+  return b.every((c) => a.some((x) => x.type === c.type && x.status === c.status && x.reason === c.reason && x.message === c.message));
+}
+
 /**
  * Stores the SoC an agent reported as the node's `soc` label when the node has none (probing
  * may have stored one already; a different report is logged and the stored label kept). Emits
@@ -147,13 +264,21 @@ export function rememberSoc(store: Store, bus: EventBus, nodeId: string, soc: st
 }
 
 /** Creates or labels one Node object per stored node; returns the names written. */
-export async function registerNodes(kc: KubeConfig, store: Store, agents: AgentPresence | undefined, log?: Logger): Promise<string[]> {
+export async function registerNodes(
+  kc: KubeConfig,
+  store: Store,
+  agents: AgentPresence | undefined,
+  log?: Logger,
+  piHealth: PiHealthOptions = {},
+): Promise<string[]> {
+  const hotC = piHealth.hotC ?? 80;
   const api = kc.makeApiClient(CoreV1Api);
   const withAgent = new Set((agents?.list() ?? []).map((a) => a.node));
   const written: string[] = [];
   for (const node of store.nodes.list({ limit: 1000 }).items) {
     if (node.state === 'retired') continue;
-    const labels = nodeLabels(node, withAgent.has(node.name) || (agents?.status(node.id).connected ?? false));
+    const hasAgent = withAgent.has(node.name) || (agents?.status(node.id).connected ?? false);
+    const labels = nodeLabels(node, hasAgent);
     let cur: V1Node;
     try {
       cur = await api.readNode({ name: node.name });
@@ -172,9 +297,12 @@ export async function registerNodes(kc: KubeConfig, store: Store, agents: AgentP
       };
       cur = await api.createNode({ body });
     }
+    const agent = agents?.status(node.id);
+    const prev = cur.status?.conditions ?? [];
+    const pi = hasAgent ? piHealthConditions(agent?.health, prev, new Date(), hotC) : [];
     if (cur.metadata?.annotations?.[NO_KUBELET_ANNOTATION] === 'none') {
       // No kubelet: the status is ours to keep (see the module comment).
-      const conditions = nodeConditions(agents?.status(node.id), cur.status?.conditions ?? []);
+      const conditions = [...nodeConditions(agent, prev), ...pi];
       const r = await rawRequest(
         kc,
         'PATCH',
@@ -183,9 +311,47 @@ export async function registerNodes(kc: KubeConfig, store: Store, agents: AgentP
         'application/merge-patch+json',
       );
       if (r.status !== 200) log?.warn({ node: node.name, status: r.status }, 'node status not written');
+    } else if (pi.length && !sameConditions(prev, pi)) {
+      // A kubelet's node: a strategic merge patch merges conditions by type, so the kubelet's stay.
+      const r = await rawRequest(
+        kc,
+        'PATCH',
+        `/api/v1/nodes/${node.name}/status`,
+        { status: { conditions: pi } },
+        'application/strategic-merge-patch+json',
+      );
+      if (r.status !== 200) log?.warn({ node: node.name, status: r.status }, 'Pi health conditions not written');
     }
+    if (hasAgent && (piHealth.taint ?? true)) await setHealthTaints(kc, cur, piHealthState(agent?.health, hotC), log);
     written.push(node.name);
     log?.debug({ node: node.name, labels }, 'node registered');
   }
   return written;
+}
+
+/**
+ * Sets the node's health taints as `state` wants. A report that says nothing (no firmware file,
+ * no report yet) changes nothing. The write is guarded by the object's resourceVersion: when
+ * someone else wrote the node in between, it is left to the next pass.
+ */
+async function setHealthTaints(kc: KubeConfig, cur: V1Node, state: PiHealthState | undefined, log?: Logger): Promise<void> {
+  if (!state) return;
+  const taints = cur.spec?.taints ?? [];
+  const want = withHealthTaints(taints, state);
+  const keys = (l: { key?: string }[]) => l.map((x) => x.key ?? '').join(',');
+  if (keys(want) === keys(taints)) return;
+  const name = cur.metadata?.name ?? '';
+  const r = await rawRequest(
+    kc,
+    'PATCH',
+    `/api/v1/nodes/${name}`,
+    [
+      { op: 'test', path: '/metadata/resourceVersion', value: cur.metadata?.resourceVersion },
+      { op: cur.spec?.taints ? 'replace' : 'add', path: '/spec/taints', value: want },
+    ],
+    'application/json-patch+json',
+  );
+  if (r.status !== 200)
+    log?.info({ node: name, status: r.status }, 'health taints not written (the node changed meanwhile); the next pass tries again');
+  else log?.info({ node: name, taints: want.filter((x) => HEALTH_TAINT_KEYS.has(x.key ?? '')).map((x) => x.key) }, 'health taints set');
 }

@@ -43,7 +43,7 @@ import { TxBatcher } from './batch.js';
 import { DesiredState } from './desired.js';
 import { KubeWriter, installCrds } from './kube-writes.js';
 import { hwNameFor } from './names.js';
-import { registerNodes, rememberSoc } from './nodes.js';
+import { registerNodes, rememberSoc, type PiHealthOptions } from './nodes.js';
 import { KeyedQueue } from './queue.js';
 import { EventRecorder } from './events.js';
 import { comparable, statusFor, type HwResource, type Outcome } from './status.js';
@@ -80,6 +80,8 @@ export interface ClusterReconcilerOptions {
   events?: boolean;
   /** Create or label a Node object per stored node (default true); see nodes.ts. */
   registerNodes?: boolean;
+  /** Pi health conditions and taints on the Node objects (see nodes.ts). */
+  piHealth?: PiHealthOptions;
   /**
    * How often the Node objects with no kubelet get their conditions and heartbeat written again
    * (default 20 s: under the node lifecycle controller's 40 s grace period).
@@ -280,7 +282,7 @@ export class ClusterReconciler {
 
   async #registerNodes(): Promise<void> {
     try {
-      await registerNodes(this.#o.kubeConfig, this.#o.store, this.#o.agents, this.#log);
+      await registerNodes(this.#o.kubeConfig, this.#o.store, this.#o.agents, this.#log, this.#o.piHealth);
     } catch (err) {
       this.#log.warn({ err: (err as Error).message }, 'node registration failed; will retry on the next node event');
     }

@@ -47,6 +47,17 @@ export const ConfigSchema = Obj({
       description:
         'kubeconfig of the cluster whose GPIOPin/PWMController/I2CDevice objects serve reconciles (K3s: /etc/rancher/k3s/k3s.yaml); empty: reconciliation off',
     }),
+    healthTaint: Type.Boolean({
+      default: true,
+      description:
+        'taint a Node NoSchedule while its Pi is under-voltage or too hot (pi-controller.io/under-voltage, pi-controller.io/soc-hot)',
+    }),
+    socHotC: Type.Number({
+      minimum: 40,
+      maximum: 110,
+      default: 80,
+      description: 'SoC temperature (°C) from which the PiSocHot condition is True',
+    }),
   }),
   discovery: Obj({
     interface: Type.String({ default: '', description: 'IPv4 address of the LAN interface for mDNS and the scan; empty: chosen by route' }),
@@ -77,7 +88,7 @@ export const DEFAULTS: Config = {
   backup: { intervalMinutes: 1440, keep: 7 },
   events: { retain: 10_000, streamBufferBytes: 1 << 20 },
   agents: { enabled: true, host: '127.0.0.1', port: 8443, certDays: 30 },
-  kubernetes: { kubeconfig: '' },
+  kubernetes: { kubeconfig: '', healthTaint: true, socHotC: 80 },
   discovery: { interface: '', cidr: '', leases: '', timeoutMs: 1500, sshUser: 'pi', sshKey: '' },
 };
 
@@ -95,6 +106,8 @@ export const ENV_VARS: Record<string, string> = {
   PI_CONTROLLER_AGENT_HOST: '/agents/host',
   PI_CONTROLLER_AGENT_PORT: '/agents/port',
   PI_CONTROLLER_KUBECONFIG: '/kubernetes/kubeconfig',
+  PI_CONTROLLER_HEALTH_TAINT: '/kubernetes/healthTaint',
+  PI_CONTROLLER_SOC_HOT_C: '/kubernetes/socHotC',
   PI_CONTROLLER_DISCOVERY_INTERFACE: '/discovery/interface',
   PI_CONTROLLER_DISCOVERY_CIDR: '/discovery/cidr',
   PI_CONTROLLER_DISCOVERY_LEASES: '/discovery/leases',

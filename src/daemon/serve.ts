@@ -120,7 +120,18 @@ export async function startControlPlane(opts: StartOptions): Promise<RunningCont
   const agents = opts.agents ?? hub;
   const runner =
     kube && ClusterRunner
-      ? new ClusterRunner({ kube, store, bus, agents, log: logging.child('kubernetes'), ...opts.kubernetesRunner })
+      ? new ClusterRunner({
+          kube,
+          store,
+          bus,
+          agents,
+          log: logging.child('kubernetes'),
+          ...opts.kubernetesRunner,
+          reconciler: {
+            piHealth: { taint: config.kubernetes.healthTaint, hotC: config.kubernetes.socHotC },
+            ...opts.kubernetesRunner?.reconciler,
+          },
+        })
       : undefined;
 
   const backups = new BackupManager({ store, dataDir, keep: config.backup.keep, log: logging.child('backup') });
