@@ -52,15 +52,30 @@ interface TapFile {
   failures: string[];
 }
 
+/**
+ * The failing assertion's own diagnostic (tap's YAML block after a `not ok` line): what was
+ * found and wanted, the diff, where. Shown in the summary, so a failure in the guest names its values.
+ */
+function failureDetail(lines: string[], from: number): string {
+  if (!/^\s*---\s*$/.test(lines[from] ?? '')) return '';
+  const keep: string[] = [];
+  for (let i = from + 1; i < lines.length && !/^\s*\.\.\.\s*$/.test(lines[i]!); i++) {
+    const l = lines[i]!.trim();
+    if (/^(found|wanted|compare|diff|[-+@]|lineNumber|fileName|message)/.test(l)) keep.push(l);
+  }
+  return keep.length ? `\n  ${keep.slice(0, 40).join('\n  ')}` : '';
+}
+
 function parseTap(text: string): TapFile {
   const out: TapFile = { pass: 0, fail: 0, children: [], failures: [] };
-  for (const line of text.split('\n')) {
+  const lines = text.split('\n');
+  for (const [i, line] of lines.entries()) {
     const m = /^(\s*)(not ok|ok) \d+ - (.*?)(\s+#\s+(SKIP|TODO).*)?$/.exec(line);
     if (!m) continue;
     if (m[2] === 'ok') out.pass++;
     else {
       out.fail++;
-      out.failures.push(line.trim());
+      out.failures.push(line.trim() + failureDetail(lines, i + 1));
     }
     if ((m[1] ?? '').length === 4) out.children.push((m[3] ?? '').replace(/ # time=.*$/, ''));
   }
@@ -69,7 +84,7 @@ function parseTap(text: string): TapFile {
 
 // Booting under TCG plus the suite takes about a minute; the root timeout covers it when run standalone.
 t.setTimeout(scaled(180_000));
-t.test('kernel rig', { timeout: 175_000 }, async (t) => {
+t.test('kernel rig', { timeout: scaled(175_000) }, async (t) => {
   const rig = findRig();
   if ('missing' in rig) {
     // On CI the setup step always runs first, so a missing rig is a failure there.

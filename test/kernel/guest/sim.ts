@@ -74,9 +74,18 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-/** Waits until `cond()` holds or `ms` pass; returns whether it held. Bounded in time. */
+/**
+ * How much the guest's waits stretch: the host's load factor when it started the VM (PC_WAIT_SCALE,
+ * from the kernel command line; 1 to 8). Under TCG on a loaded host the guest's CPUs get less time.
+ */
+export function waitScale(): number {
+  const s = Number(process.env.PC_WAIT_SCALE ?? '1');
+  return Number.isFinite(s) ? Math.min(8, Math.max(1, s)) : 1;
+}
+
+/** Waits until `cond()` holds or `ms` (stretched by {@link waitScale}) pass; returns whether it held. Bounded in time. */
 export async function waitFor(cond: () => boolean, ms = 2000): Promise<boolean> {
-  const end = Date.now() + ms;
+  const end = Date.now() + ms * waitScale();
   while (Date.now() < end) {
     if (cond()) return true;
     await sleep(5);

@@ -4,6 +4,7 @@
 # chroots into the host's tree so the guest runs the host's own node and built addon, runs the
 # command from the kernel command line, and hands its exit status back to qemu.
 # Kernel command line: pc.out=<host folder shared rw> pc.cmd=<script to run inside the chroot>
+# pc.scale=<the host's load factor>
 #   pc.repo=<the checkout the command comes from; kept visible even when it lives under /tmp>
 export PATH=/bin:/sbin
 mount -t proc proc /proc
@@ -18,6 +19,8 @@ arg() { sed -n "s/.*$1=\([^ ]*\).*/\1/p" /proc/cmdline; }
 OUT=$(arg pc.out)
 CMD=$(arg pc.cmd)
 REPO=$(arg pc.repo)
+# The host's load factor when it started the VM (test/support/wait.ts): the guest's waits stretch by it.
+SCALE=$(arg pc.scale)
 mkdir -p /host
 mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=524288,cache=loose hostroot /host
 for d in proc sys dev; do mount --rbind "/$d" "/host/$d"; done
@@ -32,7 +35,7 @@ if [ -n "$REPO" ]; then mkdir -p "/host$REPO" && mount --bind /repo "/host$REPO"
 mkdir -p "/host$OUT"
 mount -t 9p -o trans=virtio,version=9p2000.L,rw,msize=524288 out "/host$OUT"
 echo "[init] kernel $(uname -r), at $(cut -d' ' -f1 /proc/uptime)s"
-chroot /host /bin/sh -c "cd '$OUT' && HOME=/tmp PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin PC_GUEST_OUT='$OUT' $CMD"
+chroot /host /bin/sh -c "cd '$OUT' && HOME=/tmp PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin PC_GUEST_OUT='$OUT' PC_WAIT_SCALE='${SCALE:-1}' $CMD"
 RC=$?
 echo "[init] guest command rc=$RC at $(cut -d' ' -f1 /proc/uptime)s"
 sync

@@ -7,6 +7,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from '../paths.js';
+import { loadFactor } from '../wait.js';
 
 export interface Rig {
   dir: string;
@@ -66,7 +67,7 @@ export function runGuest(rig: Rig, cmd: string, outDir: string, timeoutMs = 150_
     '-initrd',
     rig.initramfs,
     '-append',
-    `console=ttyS0 quiet loglevel=4 panic=-1 pc.out=${outDir} pc.cmd=${cmd} pc.repo=${repoRoot()}`,
+    `console=ttyS0 quiet loglevel=4 panic=-1 pc.out=${outDir} pc.cmd=${cmd} pc.repo=${repoRoot()} pc.scale=${loadFactor().toFixed(2)}`,
     '-virtfs',
     'local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap',
     '-virtfs',
