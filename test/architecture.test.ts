@@ -24,7 +24,7 @@ export const ALLOWED: Record<string, string[]> = {
   'src/config': ['src/api'],
   'src/hw': ['src/api', 'src/log'],
   'src/store': ['src/api', 'src/log'],
-  'src/certs': ['src/api', 'src/log'],
+  'src/certs': ['src/api', 'src/core', 'src/log'],
   'src/backup': ['src/api', 'src/log', 'src/store'],
   'src/cluster': ['src/api', 'src/core', 'src/events', 'src/log', 'src/store'],
   'src/link': ['src/api', 'src/certs', 'src/core', 'src/events', 'src/log', 'src/store'],

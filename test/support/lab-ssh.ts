@@ -64,3 +64,41 @@ export async function rekeyHost(lab: Lab, host: LabHost): Promise<void> {
   // sshd re-executes itself on SIGHUP; give it a moment to listen again.
   await new Promise((r) => setTimeout(r, 1000));
 }
+
+/** Kills a lab host's sshd and every session process under it (SIGKILL, by pid), as a crash would. */
+export async function killSshd(lab: Lab, host: LabHost): Promise<void> {
+  const { execFileSync } = await import('node:child_process');
+  const root = Number(readFileSync(`${lab.dir}/hosts/${host.id}/sshd.pid`, 'utf8').trim());
+  const all = [root];
+  for (let i = 0; i < all.length; i++) {
+    let kids = '';
+    try {
+      kids = execFileSync('pgrep', ['-P', String(all[i])], { encoding: 'utf8' });
+    } catch {
+      // pgrep exits 1 when a process has no children.
+    }
+    all.push(...kids.split('\n').filter(Boolean).map(Number));
+  }
+  for (const pid of all) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // Gone already.
+    }
+  }
+}
+
+/** Starts a lab host's sshd again (as lab-up.sh does); lab-down.sh stops it with the rest. */
+export function startSshd(lab: Lab, host: LabHost): void {
+  const d = `${lab.dir}/hosts/${host.id}`;
+  const holder = readFileSync(`${d}/holder.pid`, 'utf8').trim();
+  const child = spawn(
+    'nsenter',
+    ['-t', holder, '-n', '-u', '-m', '/usr/sbin/sshd', '-D', '-f', `${d}/sshd_config`, '-E', `${d}/sshd.log`],
+    {
+      stdio: 'ignore',
+      detached: true,
+    },
+  );
+  child.unref();
+}
