@@ -12,20 +12,11 @@ import { EventBus } from '../../src/events/bus.js';
 import { silentLogger } from '../../src/log/index.js';
 import { openSecretBox } from '../../src/certs/index.js';
 import { JobRunner } from '../../src/provision/jobs.js';
-import { PREPARE_KIND, prepareKind, withCgroupFlags, cmdlineLines, hasCgroupFlags } from '../../src/provision/pi-prep.js';
+import { PREPARE_KIND, prepareKind } from '../../src/provision/pi-prep.js';
 import { labSkipReason, labUp } from '../support/lab.js';
 import { labSock } from '../support/lab-ssh.js';
 import { preparePiRoot } from '../support/lab-pi.js';
 import { tempDir } from '../support/tmp.js';
-
-t.test('cmdline helpers', async (t) => {
-  const line = 'console=serial0,115200 root=/dev/mmcblk0p2 rootwait';
-  t.equal(withCgroupFlags(line), `${line} cgroup_memory=1 cgroup_enable=memory`);
-  t.equal(withCgroupFlags(withCgroupFlags(line)), withCgroupFlags(line), 'idempotent');
-  t.equal(withCgroupFlags(`${line} cgroup_disable=memory`), `${line} cgroup_memory=1 cgroup_enable=memory`, 'a disable is removed');
-  t.notOk(hasCgroupFlags(`${line} cgroup_memory=1 cgroup_enable=memory cgroup_disable=memory`));
-  t.same(cmdlineLines('a b\n\nc\n'), ['a b', 'c']);
-});
 
 const skip = labSkipReason();
 if (skip) {
