@@ -22,6 +22,7 @@ import { join } from 'node:path';
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import { ControllerError } from '../api/errors.js';
+import type { SecretBox } from '../core/ports.js';
 
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 
@@ -303,6 +304,16 @@ function atomicWrite(file: string, data: string | Buffer, mode: number): void {
   const tmp = `${file}.tmp`;
   writeFileSync(tmp, data, { mode });
   renameSync(tmp, file);
+}
+
+/**
+ * Seals small secrets kept in the database (a provisioning job's SSH or sudo password) with the
+ * key that protects the CA key: same key, same format, same threat model (see the top of this file).
+ */
+export function openSecretBox(dir: string, secret?: string): SecretBox {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const key = encryptionKey(dir, secret);
+  return { seal: (plain) => encrypt(key, plain), open: (sealed) => decrypt(key, sealed) };
 }
 
 /** The AES-256 key protecting the CA key: scrypt of the secret, or the random master.key file. */

@@ -9,6 +9,7 @@ import { Command, CommanderError, Option } from 'commander';
 import WebSocket from 'ws';
 import { ConfigError, ControllerError, SchemaError } from '../api/errors.js';
 import type { EventEnvelope } from '../api/events.js';
+import type { Job, JobLogLine } from '../api/jobs.js';
 import type { Node } from '../api/nodes.js';
 import type { TokenCreated, TokenInfo } from '../api/tokens.js';
 import type { BackupInfo } from '../api/system.js';
@@ -228,6 +229,48 @@ function eventsCommand(program: Command, ctx: Ctx): void {
     });
 }
 
+function jobCommands(program: Command, ctx: Ctx): void {
+  const job = program.command('job').description('provisioning and other long-running jobs');
+  job
+    .command('logs <id>')
+    .description("print a job's log; with -f, follow it until the job ends (exit 1 when it failed or was cancelled)")
+    .option('-f, --follow', 'keep printing new lines until the job has finished')
+    .option('--interval <ms>', 'how often to ask for new lines when following', '500')
+    .action(async (id: string, o: { follow?: boolean; interval: string }) => {
+      const c = ctx.creds();
+      const every = positiveInteger('--interval', o.interval, 50);
+      const path = `/api/v1/jobs/${encodeURIComponent(id)}`;
+      let stopped = false;
+      ctx.io.onStop(() => (stopped = true));
+      let after = 0;
+      const drain = async () => {
+        for (;;) {
+          const r = (await call(c, 'GET', `${path}/logs?after=${after}&limit=1000`)).body as { items: JobLogLine[] };
+          for (const l of r.items) {
+            // Lines are what a remote host printed: control characters are shown, never sent to the terminal.
+            ctx.io.out(ctx.json() ? inertJson(l) + '\n' : `${l.at}  ${l.stream.padEnd(6)}  ${inert(l.line)}\n`);
+            after = l.seq;
+          }
+          if (r.items.length < 1000) return;
+        }
+      };
+      for (;;) {
+        // The state is read before the lines, so the last lines of a job that ends meanwhile are not missed.
+        const state = ((await call(c, 'GET', path)).body as Job).state;
+        await drain();
+        const final = state === 'succeeded' || state === 'failed' || state === 'cancelled';
+        if (!o.follow || final || stopped) {
+          if (o.follow && final && state !== 'succeeded') {
+            const j = (await call(c, 'GET', path)).body as Job;
+            throw new CliError(`job ${id} ${j.state}${j.error ? `: ${inert(j.error)}` : ''}`, EXIT.ERROR);
+          }
+          return;
+        }
+        await new Promise((r) => setTimeout(r, every));
+      }
+    });
+}
+
 function discoveryRows(items: DiscoveryResult[]): string {
   return table(
     ['ADDRESS', 'MAC', 'PI', 'HOSTNAME', 'STATE', 'SOURCES', 'ID'],
@@ -406,6 +449,7 @@ export function buildProgram(io: Io, groups: readonly CommandGroup[] = []): Comm
   eventsCommand(program, ctx);
   backupCommands(program, ctx);
   discoverCommand(program, ctx);
+  jobCommands(program, ctx);
   return program;
 }
 

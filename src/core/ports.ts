@@ -69,3 +69,9 @@ export interface DiscoveryPort {
   /** Reads a discovered machine's capabilities over SSH with the configured login. */
   probe(id: string): Promise<DiscoveryResult>;
 }
+
+/** Seals and opens small secrets stored at rest (AES-256-GCM; implemented by src/certs). */
+export interface SecretBox {
+  seal(plain: Buffer): Buffer;
+  open(sealed: Buffer): Buffer;
+}

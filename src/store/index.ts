@@ -12,6 +12,7 @@ import { EventRepo } from './events.js';
 import { HardwareRepo } from './hardware.js';
 import { JobRepo } from './jobs.js';
 import { NodeRepo } from './nodes.js';
+import { ProvisionRepo } from './provision.js';
 import { TokenRepo } from './tokens.js';
 
 export interface StoreOptions {
@@ -33,6 +34,7 @@ export class Store {
   readonly audit: AuditRepo;
   readonly discovery: DiscoveryRepo;
   readonly hardware: HardwareRepo;
+  readonly provision: ProvisionRepo;
   /** Work waiting for the outermost `tx` to commit (dropped if it, or the savepoint that queued it, rolls back). */
   readonly #afterCommit: (() => void)[] = [];
   /** Depth of `tx` calls in progress. */
@@ -49,6 +51,7 @@ export class Store {
     this.audit = new AuditRepo(db);
     this.discovery = new DiscoveryRepo(db);
     this.hardware = new HardwareRepo(db);
+    this.provision = new ProvisionRepo(db);
   }
 
   /**

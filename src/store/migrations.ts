@@ -95,6 +95,26 @@ CREATE INDEX discovery_mac ON discovery(mac);
 CREATE INDEX discovery_address ON discovery(address);
 `,
   },
+  {
+    version: 4,
+    name: 'provisioning: job steps, step logs, job secrets, pinned SSH host keys',
+    // A provisioning job is a list of named steps, each with its own state and attempt count, so a
+    // job resumes after a crash where it stopped. Secrets a job needs again when it resumes (an SSH or
+    // sudo password) are kept sealed (AES-256-GCM) in jobs.secrets, never in params.
+    sql: `
+CREATE TABLE job_steps (
+  job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE, idx INTEGER NOT NULL, name TEXT NOT NULL,
+  state TEXT NOT NULL DEFAULT 'pending', attempts INTEGER NOT NULL DEFAULT 0, error_code TEXT, error TEXT,
+  log_bytes INTEGER NOT NULL DEFAULT 0, started_at TEXT, finished_at TEXT,
+  PRIMARY KEY (job_id, idx)
+) STRICT;
+ALTER TABLE job_logs ADD COLUMN step TEXT;
+ALTER TABLE jobs ADD COLUMN secrets BLOB;
+CREATE TABLE ssh_host_keys (
+  host TEXT NOT NULL, port INTEGER NOT NULL, fingerprint TEXT NOT NULL, pinned_at TEXT NOT NULL, PRIMARY KEY (host, port)
+) STRICT;
+`,
+  },
 ];
 
 /** The schema version this build writes. */

@@ -4,7 +4,8 @@
 #   ${P}-ctl   the control plane's side: eth0 ${NET}.2/24 (tests run discovery here with `ip netns exec`)
 #   ${P}-hK    "Pi" host K: eth0 with a Raspberry Pi OUI MAC, address by DHCP (ISC dhclient with an
 #              address-only hook), its own hostname, Debian's stock avahi-daemon advertising it as Raspberry
-#              Pi OS does, its own sshd (own host key, users pi with passwordless sudo and nosudo without),
+#              Pi OS does, its own sshd (own host key, users pi with passwordless sudo, nosudo without sudo, and
+#              pwsudo whose sudo asks for a password, $LAB_SUDO_PASSWORD, given in lab.json as sudoPassword),
 #              and a fake root directory with the files a capability probe reads.
 # Nothing is changed in the root namespace: no interface, route, resolv.conf, sysctl or service; no namespace
 # gets a default route. State (configs, logs, pids, lease file, keys, fake roots) goes to $LAB_DIR, and
@@ -81,8 +82,12 @@ MODELS=(
 cp /etc/passwd "$LAB_DIR/passwd"; cp /etc/group "$LAB_DIR/group"
 echo "pi:*:4301:4301:lab pi:$LAB_DIR/home/pi:/bin/bash" >> "$LAB_DIR/passwd"
 echo "nosudo:*:4302:4302:lab nosudo:$LAB_DIR/home/nosudo:/bin/bash" >> "$LAB_DIR/passwd"
-printf 'pi:x:4301:\nnosudo:x:4302:\n' >> "$LAB_DIR/group"
-for u in pi:4301 nosudo:4302; do
+# pwsudo: sudo asks for its password (LAB_SUDO_PASSWORD), and sshd also takes that password as a login
+# (key logins work too). The hash sits in the private passwd file: pam_unix and sshd read it there.
+LAB_SUDO_PASSWORD='lab pw; $(touch /tmp/pi-controller-lab-pw-marker) `id` "q"'
+echo "pwsudo:$(openssl passwd -6 "$LAB_SUDO_PASSWORD"):4303:4303:lab pwsudo:$LAB_DIR/home/pwsudo:/bin/bash" >> "$LAB_DIR/passwd"
+printf 'pi:x:4301:\nnosudo:x:4302:\npwsudo:x:4303:\n' >> "$LAB_DIR/group"
+for u in pi:4301 nosudo:4302 pwsudo:4303; do
   mkdir -p "$LAB_DIR/home/${u%%:*}/.ssh"
   cp "$LAB_DIR/client_key.pub" "$LAB_DIR/home/${u%%:*}/.ssh/authorized_keys"
   chown -R "${u#*:}:${u#*:}" "$LAB_DIR/home/${u%%:*}"
@@ -91,6 +96,7 @@ done
 mkdir -p "$LAB_DIR/sudoers.d"
 cp -a /etc/sudoers.d/. "$LAB_DIR/sudoers.d/" 2>/dev/null || true
 echo 'pi ALL=(ALL) NOPASSWD:ALL' > "$LAB_DIR/sudoers.d/lab-pi"; chmod 440 "$LAB_DIR/sudoers.d/lab-pi"
+echo 'pwsudo ALL=(ALL) ALL' > "$LAB_DIR/sudoers.d/lab-pwsudo"; chmod 440 "$LAB_DIR/sudoers.d/lab-pwsudo"
 
 # fake_root DIR fields... : the files a capability probe reads, for one model
 fake_root() {
@@ -185,8 +191,10 @@ KbdInteractiveAuthentication no
 UsePAM no
 StrictModes no
 PermitRootLogin no
-AllowUsers pi nosudo
+AllowUsers pi nosudo pwsudo
 Subsystem sftp /usr/lib/openssh/sftp-server
+Match User pwsudo
+  PasswordAuthentication yes
 CONF
   run_in "$h" /usr/sbin/sshd -D -f "$D/sshd_config" -E "$D/sshd.log" &
   echo $! > "$D/sshd.nsenter.pid"
@@ -219,7 +227,8 @@ done
 {
   printf '{"prefix":"%s","dir":"%s","subnet":"%s.0/24","hub":"%s-hub","controller":{"ns":"%s-ctl","address":"%s.2"},' \
     "$P" "$LAB_DIR" "$NET" "$P" "$P" "$NET"
-  printf '"leaseFile":"%s/dhcp/dnsmasq.leases","clientKey":"%s/client_key","hosts":[' "$LAB_DIR" "$LAB_DIR"
+  printf '"leaseFile":"%s/dhcp/dnsmasq.leases","clientKey":"%s/client_key",' "$LAB_DIR" "$LAB_DIR"
+  printf '"sudoPassword":"%s","hosts":[' "$(printf '%s' "$LAB_SUDO_PASSWORD" | sed 's/["\\]/\\&/g')"
   sep=""
   for e in "${HOSTLIST[@]}"; do
     IFS='|' read -r h name ns mac slug model D <<< "$e"

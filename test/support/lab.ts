@@ -33,6 +33,8 @@ export interface Lab {
   controller: { ns: string; address: string };
   leaseFile: string;
   clientKey: string;
+  /** The password of user `pwsudo`, whose sudo asks for it (full of shell metacharacters on purpose). */
+  sudoPassword: string;
   hosts: LabHost[];
   /** The environment that names this lab to the lab scripts. */
   env: LabEnv;

@@ -1,0 +1,70 @@
+/** Typed errors of provisioning, each with a stable `code` (REST maps them through their `status`). */
+import { ControllerError } from '../api/errors.js';
+
+export type ProvisionErrorCode =
+  /** The host presented a key other than the one pinned for it: nothing was sent, nothing ran. */
+  | 'HOST_KEY_MISMATCH'
+  /** TCP or SSH handshake failed, or the connection dropped. */
+  | 'SSH_CONNECT_FAILED'
+  | 'SSH_AUTH_FAILED'
+  | 'SSH_DISCONNECTED'
+  /** A command ran past its timeout and was killed. */
+  | 'COMMAND_TIMEOUT'
+  /** A command exited non-zero where success was required. */
+  | 'COMMAND_FAILED'
+  | 'SUDO_PASSWORD_REQUIRED'
+  | 'SUDO_AUTH_FAILED'
+  | 'UPLOAD_CHECKSUM_MISMATCH'
+  | 'UPLOAD_FAILED'
+  /** A value that cannot be used as a shell word at all (a NUL byte), or a bad option. */
+  | 'INVALID_ARGUMENT'
+  | 'JOB_KIND_UNKNOWN'
+  | 'JOB_CANCELLED'
+  | 'STEP_FAILED'
+  /** Pi prep: the cgroup memory controller is still off after the reboot (the message says why). */
+  | 'CGROUPS_NOT_ENABLED'
+  | 'CMDLINE_NOT_FOUND'
+  | 'CMDLINE_SPLIT'
+  | 'REBOOT_TIMEOUT';
+
+const STATUS: Record<ProvisionErrorCode, number> = {
+  HOST_KEY_MISMATCH: 409,
+  SSH_CONNECT_FAILED: 502,
+  SSH_AUTH_FAILED: 502,
+  SSH_DISCONNECTED: 502,
+  COMMAND_TIMEOUT: 504,
+  COMMAND_FAILED: 502,
+  SUDO_PASSWORD_REQUIRED: 422,
+  SUDO_AUTH_FAILED: 422,
+  UPLOAD_CHECKSUM_MISMATCH: 502,
+  UPLOAD_FAILED: 502,
+  INVALID_ARGUMENT: 422,
+  JOB_KIND_UNKNOWN: 422,
+  JOB_CANCELLED: 409,
+  STEP_FAILED: 502,
+  CGROUPS_NOT_ENABLED: 422,
+  CMDLINE_NOT_FOUND: 422,
+  CMDLINE_SPLIT: 422,
+  REBOOT_TIMEOUT: 504,
+};
+
+/** Codes after which a retry cannot help (the host or its credentials must change first). */
+export const PERMANENT: ReadonlySet<string> = new Set([
+  'HOST_KEY_MISMATCH',
+  'SSH_AUTH_FAILED',
+  'SUDO_PASSWORD_REQUIRED',
+  'SUDO_AUTH_FAILED',
+  'INVALID_ARGUMENT',
+  'JOB_KIND_UNKNOWN',
+  'JOB_CANCELLED',
+  'CGROUPS_NOT_ENABLED',
+  'CMDLINE_NOT_FOUND',
+  'CMDLINE_SPLIT',
+]);
+
+export class ProvisionError extends ControllerError {
+  declare readonly code: ProvisionErrorCode;
+  constructor(code: ProvisionErrorCode, message: string, options?: { cause?: unknown; details?: Record<string, unknown> }) {
+    super(code, STATUS[code], message, { ...options, expose: true });
+  }
+}
