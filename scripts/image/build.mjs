@@ -125,6 +125,8 @@ function rootEntries(p, binaries) {
   entries.set('etc/nsswitch.conf', text('passwd: files\ngroup: files\nhosts: files dns\n'));
   entries.set('root', { type: 'dir', mode: 0o700 });
   entries.set('tmp', { type: 'dir', mode: 0o1777 });
+  // Mount points the runtime fills.
+  for (const d of ['proc', 'sys', 'dev']) entries.set(d, { type: 'dir', mode: 0o755 });
   const versions = [];
   for (const deb of p.debs) {
     const copyright = `/usr/share/doc/${deb}/copyright`;
