@@ -7,7 +7,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 
 const RIG_DIRS = ['dist/test/legs/', 'dist/test/kernel/', 'dist/test/e2e/', 'dist/test/lab/', 'dist/test/image/'];
-const RIG_IMPORTS = /from ['"][./]*(?:support\/)?(?:k8s\/|cross\.js|kernel-rig\/)/;
+const RIG_IMPORTS = /from ['"][./]*(?:support\/)?(?:k8s\/|cross\.js|kernel-rig\/|oci-registry\.js)/;
 
 const unit = process.argv.includes('--unit');
 const files = [];

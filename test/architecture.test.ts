@@ -30,6 +30,7 @@ export const ALLOWED: Record<string, string[]> = {
   'src/link': ['src/api', 'src/certs', 'src/core', 'src/events', 'src/log', 'src/store'],
   'src/server': ['src/api', 'src/core', 'src/events', 'src/log', 'src/store'],
   'src/discovery': ['src/api', 'src/config', 'src/core', 'src/events', 'src/log', 'src/store'],
+  'src/catalog': ['src/api'],
   'src/daemon': [
     'src/api',
     'src/backup',

@@ -15,6 +15,8 @@ import { tempDir } from '../support/tmp.js';
 import { scaled } from '../support/wait.js';
 import { blob, buildImage, cannotRun, finished, readLayout, startInImage, unpack, type BuildSummary } from '../support/image.js';
 import { simChip, startRig, until } from '../agent/rig.js';
+import { pushBlob, pushManifest, registryMissing, startRegistry } from '../support/oci-registry.js';
+import { RegistryClient } from '../../src/catalog/registry.js';
 
 const sha = (b: Buffer): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 const MEDIA = {
@@ -251,4 +253,25 @@ t.test('the docker-archive exports', async (t) => {
       ctr('images', 'rm', name);
     }
   });
+});
+
+t.test('pushed to a real registry, the image resolves to its three platforms', { skip: registryMissing() ?? false }, async (t) => {
+  const reg = await startRegistry(t);
+  const { top, index, platforms } = readLayout(out);
+  const repo = 'pi-controller/agent';
+  // Blobs, then each platform's manifest by digest, then the index under the version tag.
+  for (const p of platforms) {
+    for (const d of [p.manifest.config, ...p.manifest.layers]) t.equal(await pushBlob(reg, repo, blob(out, d.digest)), d.digest);
+    await pushManifest(reg, repo, p.descriptor.digest, blob(out, p.descriptor.digest), MEDIA.manifest);
+  }
+  const digest = await pushManifest(reg, repo, pkg.version, blob(out, top.manifests[0]!.digest), MEDIA.index);
+  t.equal(digest, top.manifests[0]!.digest);
+  const r = await new RegistryClient().resolve(`${reg.host}/${repo}:${pkg.version}`);
+  t.equal(r.digest, top.manifests[0]!.digest, 'the registry serves the index the build wrote');
+  t.same(
+    r.platforms,
+    index.manifests.map((m) => m.platform),
+  );
+  const one = await new RegistryClient().resolve(`${reg.host}/${repo}@${platforms[2]!.descriptor.digest}`);
+  t.same(one.platforms, [{ os: 'linux', architecture: 'arm', variant: 'v7' }], 'a platform manifest alone: the platform from its config');
 });
