@@ -34,6 +34,10 @@ export function agentCommand(program: Command, io: AgentIo): void {
     .description("run the node agent in the foreground (owns this Pi's pins; dials the control plane over mutual TLS)")
     .option('--server <url>', 'agent endpoint of the control plane, https://host:port (PI_CONTROLLER_SERVER)')
     .option('--join-token <token>', 'one-time join token for the first start (PI_CONTROLLER_JOIN_TOKEN)')
+    .option(
+      '--join-token-file <file>',
+      'file holding the join token, e.g. a mounted secret; a missing file means no token (PI_CONTROLLER_JOIN_TOKEN_FILE)',
+    )
     .option('--state-dir <dir>', 'credentials, desired state and pin memory (default /var/lib/pi-controller-agent)')
     .option('--sim', 'use the behavioural register model instead of the GPIO device (off a Pi)')
     .option('--soc <soc>', 'SoC (default: detected; bcm2711 with --sim)')
@@ -54,6 +58,7 @@ export function agentCommand(program: Command, io: AgentIo): void {
         o: {
           server?: string;
           joinToken?: string;
+          joinTokenFile?: string;
           stateDir?: string;
           sim?: boolean;
           soc?: string;
@@ -75,7 +80,10 @@ export function agentCommand(program: Command, io: AgentIo): void {
         const level = o.logLevel as 'info';
         const logging = createLogging({ level, format: 'auto' });
         const server = o.server ?? io.env.PI_CONTROLLER_SERVER;
-        const joinToken = o.joinToken ?? io.env.PI_CONTROLLER_JOIN_TOKEN;
+        // The image has no shell to read a secret into an argument: the agent reads the file itself.
+        const tokenFile = o.joinTokenFile ?? io.env.PI_CONTROLLER_JOIN_TOKEN_FILE;
+        const joinToken =
+          o.joinToken ?? io.env.PI_CONTROLLER_JOIN_TOKEN ?? (tokenFile ? readTokenFile(resolve(io.cwd, tokenFile)) : undefined);
         const nodeName = o.nodeName ?? io.env.NODE_NAME;
         const interval = o.healthInterval ? Number(o.healthInterval) : undefined;
         if (interval !== undefined && !(Number.isInteger(interval) && interval >= 100))
@@ -111,6 +119,16 @@ export function agentCommand(program: Command, io: AgentIo): void {
         );
       },
     );
+}
+
+/** The trimmed token in `file`, or undefined when the file does not exist or is empty. */
+function readTokenFile(file: string): string | undefined {
+  try {
+    return readFileSync(file, 'utf8').trim() || undefined;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
 }
 
 /** Runs `pi-controller agent ...` (argv without the `agent` word's predecessors); returns the exit code. */

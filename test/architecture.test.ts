@@ -32,6 +32,7 @@ export const ALLOWED: Record<string, string[]> = {
   'src/server': ['src/api', 'src/core', 'src/events', 'src/log', 'src/store'],
   'src/discovery': ['src/api', 'src/config', 'src/core', 'src/events', 'src/log', 'src/mdns', 'src/store'],
   'src/provision': ['src/api', 'src/core', 'src/events', 'src/log', 'src/store'],
+  'src/catalog': ['src/api'],
   'src/daemon': [
     'src/api',
     'src/backup',

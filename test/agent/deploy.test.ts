@@ -21,8 +21,19 @@ t.test('agent deployment files', async (t) => {
       c.env.find((e: any) => e.name === 'NODE_NAME'),
       { valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
     );
-    t.match(c.args.join(' '), /--node-name "\$NODE_NAME"/);
+    t.ok(c.args.includes('--node-name=$(NODE_NAME)'), 'the node name from the downward API, expanded by Kubernetes');
     t.same(ds.spec.selector.matchLabels, ds.spec.template.metadata.labels);
+  });
+
+  t.test('the DaemonSet runs the agent image of this version, without a shell or npx', async (t) => {
+    const docs = parseAllDocuments(readFileSync(join(repoRoot(), 'agent/deploy/daemonset.yaml'), 'utf8')).map((d) => d.toJS() as any);
+    const c = docs.find((d) => d.kind === 'DaemonSet').spec.template.spec.containers[0];
+    const pkg = JSON.parse(readFileSync(join(repoRoot(), 'package.json'), 'utf8')) as { version: string };
+    t.equal(c.image, `pi-controller-agent:${pkg.version}`, 'the tag npm run image writes');
+    t.equal(c.imagePullPolicy, 'IfNotPresent', 'an imported image is used as it is');
+    t.equal(c.command, undefined, "the image's entrypoint (pi-controller agent)");
+    t.notMatch(JSON.stringify(c), /npx|sh -c/);
+    t.ok(c.args.includes('--join-token-file=/etc/pi-controller/join/$(NODE_NAME)'), "the node's key of the join secret");
   });
 
   t.test('the systemd unit runs the agent in the foreground and restarts it', async (t) => {
