@@ -11,6 +11,7 @@ import { createServer as createHttp, type Server } from 'node:http';
 import { createServer as createHttps } from 'node:https';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import type { ChildProcess } from 'node:child_process';
 import { BackupManager, DB_FILE } from '../backup/index.js';
@@ -68,6 +69,8 @@ export interface StartOptions {
    * `config.kubernetes.kubeconfig` (none: reconciliation is off).
    */
   kubernetes?: KubeConfigSource;
+  /** The built web UI served at `/` (default: dist/web beside this build, written by `npm run build:web`). */
+  webRoot?: string;
   /** Backoff and probe settings of the reconciler's runner (tests). */
   kubernetesRunner?: Pick<ClusterRunnerOptions, 'backoff' | 'probeMs' | 'reconciler'>;
 }
@@ -131,6 +134,7 @@ export async function startControlPlane(opts: StartOptions): Promise<RunningCont
     bus,
     log: logging.root,
     version: opts.version,
+    webRoot: opts.webRoot ?? fileURLToPath(new URL('../../web/', import.meta.url)),
     backups,
     ready: () => ready,
     limits: { streamBufferBytes: config.events.streamBufferBytes },
