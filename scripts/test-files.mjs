@@ -1,11 +1,12 @@
 // Lists compiled test files for scripts/test.sh. `--unit`: the inner loop, every file that needs
 // no test rig: not the legs (qemu, sanitizers, other Node builds, packed tarballs), not the kernel
-// rig, not the end-to-end tests, and no file that imports a rig's support module (the Kubernetes
+// rig, not the end-to-end tests, not the browser tests, and no file that imports a rig's support module (the Kubernetes
 // API server, the cross tools, the kernel VM). Without --unit: every test file.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 
-const RIG_DIRS = ['dist/test/legs/', 'dist/test/kernel/', 'dist/test/e2e/', 'dist/test/lab/'];
+// test/ui drives a browser (Chromium from scripts/setup/60-browser.sh): a rig too.
+const RIG_DIRS = ['dist/test/legs/', 'dist/test/kernel/', 'dist/test/e2e/', 'dist/test/lab/', 'dist/test/ui/'];
 const RIG_IMPORTS = /from ['"][./]*(?:support\/)?(?:k8s\/|cross\.js|kernel-rig\/)/;
 
 const unit = process.argv.includes('--unit');
