@@ -76,7 +76,7 @@ export function Dashboard() {
         {data && data.nodes.length === 0 && <p>No nodes yet. Enrol a Pi's agent with a join token, or run a discovery scan.</p>}
         {data && data.nodes.length > 0 && (
           <div class="scroll">
-            <table class="nodes">
+            <table class="nodes stack">
               <thead>
                 <tr>
                   <th scope="col">Node</th>
@@ -97,18 +97,20 @@ export function Dashboard() {
                         <a href={`#/nodes/${encodeURIComponent(n.name)}`}>{n.name}</a>
                         {n.model && <span class="sub">{n.model}</span>}
                       </th>
-                      <td>
+                      <td data-label="State">
                         <span class={`state ${n.state}`}>{n.state}</span>
                       </td>
-                      <td>
+                      <td data-label="Agent">
                         {a?.connected ? (
                           <span class="ok">online{a.simulated ? ' (simulated)' : ''}</span>
                         ) : (
                           <span class="muted">offline{a?.since ? ` since ${ago(a.since)}` : ''}</span>
                         )}
                       </td>
-                      <td>{h?.socTempC != null ? `${h.socTempC.toFixed(1)} °C` : '—'}</td>
-                      <td class={thr.bad ? 'bad' : ''}>{thr.text}</td>
+                      <td data-label="SoC temperature">{h?.socTempC != null ? `${h.socTempC.toFixed(1)} °C` : '—'}</td>
+                      <td data-label="Power" class={thr.bad ? 'bad' : ''}>
+                        {thr.text}
+                      </td>
                     </tr>
                   );
                 })}

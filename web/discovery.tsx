@@ -57,7 +57,7 @@ export function DiscoveryPage() {
         {data && data.items.length === 0 && <p class="muted">Nothing found yet.</p>}
         {data && data.items.length > 0 && (
           <div class="scroll">
-            <table>
+            <table class="stack">
               <thead>
                 <tr>
                   <th scope="col">Host</th>
@@ -74,12 +74,12 @@ export function DiscoveryPage() {
                       {h.hostname ?? '(no name)'}
                       {h.raspberryPi && <span class="sub">Raspberry Pi{h.model ? `: ${h.model}` : ''}</span>}
                     </th>
-                    <td>{h.address}</td>
-                    <td>
+                    <td data-label="Address">{h.address}</td>
+                    <td data-label="State">
                       <span class={`state ${h.state}`}>{h.state}</span>
                     </td>
-                    <td>{h.sources.join(', ')}</td>
-                    <td>{ago(h.lastSeenAt)}</td>
+                    <td data-label="Seen by">{h.sources.join(', ')}</td>
+                    <td data-label="Last seen">{ago(h.lastSeenAt)}</td>
                   </tr>
                 ))}
               </tbody>

@@ -271,7 +271,11 @@ export function PinsPage({ node }: { node: string }) {
       }),
     [node],
   );
-  // A new report replaces the live level with the reported one only when the report is newer: keep the live map.
+  // On a phone the chosen pin's panel is below the header: bring it into view.
+  useEffect(() => {
+    if (selected !== null && matchMedia('(max-width: 760px)').matches)
+      document.getElementById('sel-h')?.scrollIntoView({ block: 'nearest' });
+  }, [selected]);
   const operate = canOperate(me.role);
   if (error && !data)
     return (
@@ -355,7 +359,7 @@ export function PinsPage({ node }: { node: string }) {
               <p class="muted">No pin is claimed on this node.</p>
             ) : (
               <div class="scroll">
-                <table>
+                <table class="stack">
                   <thead>
                     <tr>
                       <th scope="col">Pin</th>
@@ -374,14 +378,16 @@ export function PinsPage({ node }: { node: string }) {
                           <th scope="row">
                             GPIO{p.gpio} <span class="sub">pin {p.physical}</span>
                           </th>
-                          <td>{v.mode}</td>
-                          <td class="level">{v.level === null ? '—' : v.level ? 'high' : 'low'}</td>
-                          <td>{v.pull}</td>
-                          <td>
+                          <td data-label="Mode">{v.mode}</td>
+                          <td data-label="Level" class="level">
+                            {v.level === null ? '—' : v.level ? 'high' : 'low'}
+                          </td>
+                          <td data-label="Pull">{v.pull}</td>
+                          <td data-label="Owner">
                             {v.owner}
                             <span class={`sub${v.failed ? ' bad' : ''}`}>{v.status}</span>
                           </td>
-                          <td>{v.edges}</td>
+                          <td data-label="Edges">{v.edges}</td>
                         </tr>
                       );
                     })}

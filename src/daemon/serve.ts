@@ -9,7 +9,7 @@
  */
 import { createServer as createHttp, type Server } from 'node:http';
 import { createServer as createHttps } from 'node:https';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
@@ -129,12 +129,13 @@ export async function startControlPlane(opts: StartOptions): Promise<RunningCont
   const backups = new BackupManager({ store, dataDir, keep: config.backup.keep, log: logging.child('backup') });
   backups.schedule(config.backup.intervalMinutes);
   let ready = false;
+  const webRoot = opts.webRoot ?? fileURLToPath(new URL('../../web/', import.meta.url));
   const app = createApp({
     store,
     bus,
     log: logging.root,
     version: opts.version,
-    webRoot: opts.webRoot ?? fileURLToPath(new URL('../../web/', import.meta.url)),
+    webRoot,
     backups,
     ready: () => ready,
     limits: { streamBufferBytes: config.events.streamBufferBytes },
@@ -205,6 +206,7 @@ export async function startControlPlane(opts: StartOptions): Promise<RunningCont
     `  npx pi-controller login --url ${url} --token-file ${adminTokenFile}${tls ? ` --ca ${join(dataDir, 'server-cert.pem')}` : ''}`,
     '',
   );
+  if (existsSync(join(webRoot, 'index.html'))) lines.push(`Web UI: ${url}/ (sign in with a token)`);
   if (agentUrl)
     lines.push(`Agent endpoint (mutual TLS) at ${agentUrl}; enrol a Pi with a join token from POST /api/v1/agents/join-tokens.`);
   if (agentProblem) lines.push(`Agent endpoint NOT running: ${agentProblem}`);

@@ -180,10 +180,28 @@ async function main() {
       await screenshots(page, 'pins-pwm');
     });
 
-    t.test('the discovery page', async (t) => {
+    t.test('an I2C device (the simulated BME280 at 0x76) shows its readings, live', async (t) => {
+      const put = await api('PUT', '/nodes/local-sim/i2c/env', admin, { spec: { bus: 1, address: 0x76, decoder: 'bme280' } });
+      t.equal(put.status, 201);
+      const card = page.locator('ul.i2c li', { hasText: 'env' });
+      await card.filter({ hasText: 'temperatureC' }).waitFor({ timeout: scaled(30_000) });
+      t.match(await card.textContent(), /bus 1, address 0x76, bme280/);
+      t.match(await card.textContent(), /temperatureC\s*21\.5/, "the model's 21.5 °C");
+      // Bus 1 in use: GPIO2 and GPIO3 show their ALT function.
+      await page.locator('button[data-gpio="2"][aria-label*="(SDA1), I2C"]').waitFor({ timeout: scaled(20_000) });
+      t.match(await page.locator('button[data-gpio="3"]').getAttribute('aria-label'), /\(SCL1\), I2C/);
+      checkAxe(t, 'the Pins page with I2C', await axe(page));
+      await screenshots(page, 'pins-i2c');
+    });
+
+    t.test('the discovery page: a scan from the page reports its result', async (t) => {
       await page.getByRole('link', { name: 'Discovery' }).click();
       await page.getByRole('heading', { level: 1, name: 'Discovery' }).waitFor();
-      await page.getByRole('button', { name: 'Start scan' }).waitFor();
+      await page.getByLabel(/SSH scan range/).fill('127.0.0.1/32');
+      await page.getByRole('button', { name: 'Start scan' }).click();
+      const said = page.getByRole('status').filter({ hasText: 'Scan finished' });
+      await said.waitFor({ timeout: scaled(60_000) });
+      t.match(await said.textContent(), /Scan finished: \d+ seen, \d+ new, \d+ lost/);
       checkAxe(t, 'the discovery page', await axe(page));
       await screenshots(page, 'discovery');
     });
