@@ -24,12 +24,14 @@ export function Dashboard() {
   const { client, recent } = useShared();
   const { data, error } = useLive(
     async () => {
-      const nodes = await client.get<List<Node>>('/nodes?limit=1000');
-      // No agent link in this control plane: no agents, not an error.
-      const agents = await client.get<List<AgentInfo>>('/agents').catch((err: unknown) => {
-        if (err instanceof ApiError && err.status === 503) return { items: [], total: 0 };
-        throw err;
-      });
+      // Both at once; no agent link in this control plane means no agents, not an error.
+      const [nodes, agents] = await Promise.all([
+        client.get<List<Node>>('/nodes?limit=1000'),
+        client.get<List<AgentInfo>>('/agents').catch((err: unknown) => {
+          if (err instanceof ApiError && err.status === 503) return { items: [], total: 0 };
+          throw err;
+        }),
+      ]);
       return { nodes: nodes.items, agents: agents.items };
     },
     (e) => e.type.startsWith('node.') || e.type.startsWith('agent.'),
