@@ -3,7 +3,7 @@
  * owner (the desired object that claims it), updated live from the event stream; for operators,
  * drive an output, watch an input's edges, start or stop PWM. I2C devices with their readings.
  */
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError, canOperate, type AgentInfo, type HwObject, type List, type Node } from './api.js';
 import { HEADER, HW_PWM_PINS, pinLabel, type HeaderPin } from './header.js';
 import { ago, useLive, useShared } from './shared.js';
@@ -231,6 +231,8 @@ function PinControls({ node, pin, view, onDone }: { node: string; pin: number; v
 export function PinsPage({ node }: { node: string }) {
   const { client, me, subscribe } = useShared();
   const base = `/nodes/${encodeURIComponent(node)}`;
+  // hw.changed events name the node by id only: known after the first load.
+  const nodeId = useRef<string | null>(null);
   const { data, error } = useLive<NodeData>(
     async () => {
       const [n, gpio, pwm, i2c] = await Promise.all([
@@ -239,6 +241,7 @@ export function PinsPage({ node }: { node: string }) {
         client.get<List<Pwm>>(`${base}/pwm`),
         client.get<List<I2c>>(`${base}/i2c`),
       ]);
+      nodeId.current = n.id;
       const agent = await client.get<AgentInfo>(`/agents/${encodeURIComponent(node)}`).catch(() => null);
       return { node: n, gpio: gpio.items, pwm: pwm.items, i2c: i2c.items, agent };
     },
@@ -246,7 +249,7 @@ export function PinsPage({ node }: { node: string }) {
       const d = e.data as { node?: string; nodeId?: string; name?: string };
       return (
         ['hw.changed', 'hw.applied', 'agent.connected', 'agent.disconnected', 'node.updated'].includes(e.type) &&
-        (d.node === node || d.name === node || d.nodeId !== undefined)
+        (d.node === node || (e.type === 'node.updated' && d.name === node) || (d.nodeId !== undefined && d.nodeId === nodeId.current))
       );
     },
   );
