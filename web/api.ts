@@ -13,6 +13,7 @@ export type { Node, AgentInfo, EventEnvelope, HwKind, HwObject, Role };
 
 export const API = '/api/v1';
 const TOKEN_KEY = 'pi-controller.token';
+const ME_KEY = 'pi-controller.me';
 
 /** A refused request: the HTTP status and the API's machine-readable code. */
 export class ApiError extends Error {
@@ -36,11 +37,28 @@ export interface List<T> {
   total: number;
 }
 
-/** The token for this browser tab (sessionStorage: gone when the tab closes, never in a URL). */
+/**
+ * The token for this browser tab (sessionStorage: gone when the tab closes, never in a URL), and
+ * who it is (a token's name and role never change, so a reload can show the pages at once while
+ * the token is checked again).
+ */
 export const session = {
   get: (): string | null => sessionStorage.getItem(TOKEN_KEY),
-  set: (token: string): void => sessionStorage.setItem(TOKEN_KEY, token),
-  clear: (): void => sessionStorage.removeItem(TOKEN_KEY),
+  me: (): Whoami | null => {
+    try {
+      return JSON.parse(sessionStorage.getItem(ME_KEY) ?? 'null') as Whoami | null;
+    } catch {
+      return null;
+    }
+  },
+  set: (token: string, me: Whoami): void => {
+    sessionStorage.setItem(TOKEN_KEY, token);
+    sessionStorage.setItem(ME_KEY, JSON.stringify(me));
+  },
+  clear: (): void => {
+    sessionStorage.removeItem(TOKEN_KEY);
+    sessionStorage.removeItem(ME_KEY);
+  },
 };
 
 /** A REST client bound to one token. */

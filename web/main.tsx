@@ -31,7 +31,7 @@ function SignIn({ onSignedIn, notice }: { onSignedIn: (c: Client, me: Whoami) =>
     const client = new Client(token.trim());
     try {
       const me = await client.get<Whoami>('/whoami');
-      session.set(client.token);
+      session.set(client.token, me);
       onSignedIn(client, me);
     } catch (err) {
       const e2 = err instanceof ApiError ? err : undefined;
@@ -158,23 +158,35 @@ function Shell({ client, me, signOut }: { client: Client; me: Whoami; signOut: (
 }
 
 function App() {
-  const [auth, setAuth] = useState<{ client: Client; me: Whoami } | null>(null);
-  const [checking, setChecking] = useState(() => session.get() !== null);
+  // A reload with a token in this tab: the pages show at once (who it is was kept beside it) while
+  // the token is checked again; a refused one signs out, saying why.
+  const [auth, setAuth] = useState<{ client: Client; me: Whoami } | null>(() => {
+    const token = session.get();
+    const me = session.me();
+    return token && me ? { client: new Client(token), me } : null;
+  });
+  const [checking, setChecking] = useState(() => session.get() !== null && auth === null);
   const [notice, setNotice] = useState<string | null>(null);
   const signOut = (why?: string) => {
     session.clear();
     setAuth(null);
     setNotice(why ?? null);
   };
-  // A token already in this tab (a reload): checked before the pages show.
   useEffect(() => {
     const token = session.get();
     if (!token) return;
     const client = new Client(token);
     client
       .get<Whoami>('/whoami')
-      .then((me) => setAuth({ client, me }))
-      .catch((err: unknown) => signOut(err instanceof ApiError ? `Signed out: ${err.message}.` : undefined))
+      .then((me) => {
+        session.set(token, me);
+        setAuth((a) => (a && a.me.role === me.role && a.me.name === me.name ? a : { client, me }));
+      })
+      .catch((err: unknown) => {
+        // Refused: sign out. Unreachable: keep the pages if they are showing (they retry), else sign in again.
+        if (err instanceof ApiError && err.status === 401) signOut(`Signed out: ${err.message}.`);
+        else if (!session.me()) signOut(`Could not check the session: ${err instanceof Error ? err.message : String(err)}`);
+      })
       .finally(() => setChecking(false));
   }, []);
   if (checking) return <p class="boot">Checking your session…</p>;

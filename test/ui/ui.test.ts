@@ -79,7 +79,11 @@ async function main() {
   clearInterval(poll);
   if (!ok) throw new Error(`the local agent did not connect:\n${serve.output()}`);
   const regs = join(dataDir, 'local-agent', 'gpiomem.sim');
-  const viewer = String((await api('POST', '/tokens', admin, { name: 'ui-viewer', role: 'viewer' })).body?.token);
+  const created = (await api('POST', '/tokens', admin, { name: 'ui-viewer', role: 'viewer' })).body as {
+    token: string;
+    info: { id: string };
+  };
+  const viewer = created.token;
   const browser = await launch(t);
 
   t.test('axe is live: it finds the violations of a page that has them', async (t) => {
@@ -237,6 +241,15 @@ async function main() {
     t.equal(pageLevel(regs, 17), before, 'the register page is unchanged');
     checkAxe(t, "a viewer's Pins page", await axe(page));
     await screenshots(page, 'pins-viewer');
+    // A reload keeps the tab signed in; once the token is revoked, a reload signs out and says why.
+    await page.reload();
+    await page.getByRole('heading', { level: 1, name: 'Pins of local-sim' }).waitFor({ timeout: scaled(20_000) });
+    t.equal((await api('DELETE', `/tokens/${created.info.id}`, admin)).status, 200, 'the viewer token is revoked');
+    await page.reload();
+    const notice = page.locator('.notice', { hasText: 'Signed out' });
+    await notice.waitFor({ timeout: scaled(20_000) });
+    t.match(await notice.textContent(), /revoked/, 'the sign-in page says the token was refused');
+    t.equal(await page.evaluate('sessionStorage.length'), 0, 'and the tab forgot it');
     t.same(problems, []);
     await page.close();
   });
