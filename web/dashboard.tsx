@@ -1,6 +1,6 @@
 /** The dashboard: nodes by state, agents online, each Pi's health, and the latest events. */
 import { ApiError, type AgentInfo, type List, type Node } from './api.js';
-import { ago, describe, useLive, useShared } from './shared.js';
+import { ago, describe, useLive, useShared, useShownMark } from './shared.js';
 
 const STATES = ['ready', 'notready', 'provisioning', 'discovered', 'error', 'retired'] as const;
 
@@ -36,6 +36,7 @@ export function Dashboard() {
     },
     (e) => e.type.startsWith('node.') || e.type.startsWith('agent.'),
   );
+  useShownMark('pc:dashboard-data', data !== undefined);
   const byNode = new Map((data?.agents ?? []).map((a) => [a.node, a]));
   const online = data?.agents.filter((a) => a.connected).length ?? 0;
   return (

@@ -5,7 +5,7 @@
 import { render } from 'preact';
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { ApiError, Client, followEvents, session, type EventEnvelope, type StreamState, type Whoami } from './api.js';
-import { Ctx, type Shared } from './shared.js';
+import { Ctx, useShownMark, type Shared } from './shared.js';
 import { Dashboard } from './dashboard.js';
 import { PinsPage } from './pins.js';
 import { DiscoveryPage } from './discovery.js';
@@ -24,6 +24,7 @@ function SignIn({ onSignedIn, notice }: { onSignedIn: (c: Client, me: Whoami) =>
   const [token, setToken] = useState('');
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  useShownMark('pc:signin', true);
   const submit = async (e: Event) => {
     e.preventDefault();
     setBusy(true);

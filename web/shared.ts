@@ -62,6 +62,16 @@ export function useLive<T>(load: () => Promise<T>, relevant: (e: EventEnvelope) 
   return { data, error };
 }
 
+/**
+ * Marks (User Timing, once per page load) the first time a page showed what it is for; Preact runs
+ * effects after the browser painted, so the mark is the paint. `npm run bench:ui` reads them.
+ */
+export function useShownMark(name: string, shown: boolean): void {
+  useEffect(() => {
+    if (shown && performance.getEntriesByName(name).length === 0) performance.mark(name);
+  }, [shown]);
+}
+
 /** "3 s ago", "5 min ago". */
 export function ago(iso: string | null | undefined): string {
   if (!iso) return 'never';
