@@ -8,7 +8,7 @@ source scripts/lib.sh
 
 fix=0
 [ "${1:-}" = --fix ] && fix=1
-ts_globs=('src/**/*.ts' 'agent/**/*.ts' 'test/**/*.ts' 'bench/**/*.ts' 'scripts/**/*.{mjs,cjs}' 'eslint.config.js')
+ts_globs=('src/**/*.ts' 'agent/**/*.ts' 'test/**/*.ts' 'bench/**/*.ts' 'web/**/*.{ts,tsx,css}' 'scripts/**/*.{mjs,cjs}' 'eslint.config.js')
 mapfile -t cc < <(find native \( -name '*.cc' -o -name '*.h' \) | LC_ALL=C sort)
 
 if ! command -v clang-format >/dev/null; then apt_need clang-format; fi

@@ -55,6 +55,11 @@ native_stale() {
   [ ! -f "$bin" ] || [ -n "$(find native binding.gyp -newer "$bin" -print -quit)" ]
 }
 
+# The web UI is rebuilt when a file under web/ (or its build script) is newer than the last build.
+web_stale() {
+  [ ! -f dist/web/.built ] || [ -n "$(find web scripts/build-web.mjs -newer dist/web/.built -print -quit)" ]
+}
+
 case $mode in
   full)
     step lint bash scripts/lint.sh
@@ -70,6 +75,7 @@ case $mode in
   unit | files)
     if native_stale; then step "build: native" npm run --silent build:native; fi
     step "build: typescript" npm run --silent build:ts
+    if web_stale; then step "build: web" npm run --silent build:web; fi
     if [ $mode = unit ]; then
       mapfile -t files < <(node scripts/test-files.mjs --unit)
       # Repetition-heavy tests (crash.test's kill rounds) run fewer rounds in the inner loop.

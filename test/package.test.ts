@@ -15,7 +15,7 @@ t.test('package manifest', async (t) => {
   const pkg = JSON.parse(readFileSync(join(repoRoot(), 'package.json'), 'utf8')) as PackageJson;
   t.equal(pkg.name, 'pi-controller');
   t.match(pkg.engines.node, /^>=20/, 'supports Node 20 (Raspberry Pi OS trixie ships 20.19)');
-  for (const f of ['dist/src', 'prebuilds', 'crds', 'binding.gyp', 'native']) {
+  for (const f of ['dist/src', 'dist/web', 'prebuilds', 'crds', 'binding.gyp', 'native']) {
     t.ok(pkg.files.includes(f), `the npm tarball includes ${f}`);
   }
   t.equal(pkg.scripts.test, 'bash scripts/test.sh', 'npm test runs the whole suite through one script');
@@ -39,6 +39,7 @@ t.test('npm run test:unit runs every test that needs no rig', async (t) => {
     'dist/test/kernel/rig.test.js',
     'dist/test/e2e/k8s-serve.test.js',
     'dist/test/cluster/k8s-rig.test.js',
+    'dist/test/ui/ui.test.js',
   ]) {
     t.ok(all.includes(rig), `${rig} is in the whole suite`);
     t.notOk(unit.includes(rig), `and not in the unit loop`);

@@ -9,8 +9,9 @@
  */
 import { createServer as createHttp, type Server } from 'node:http';
 import { createServer as createHttps } from 'node:https';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import type { ChildProcess } from 'node:child_process';
 import { BackupManager, DB_FILE } from '../backup/index.js';
@@ -68,6 +69,8 @@ export interface StartOptions {
    * `config.kubernetes.kubeconfig` (none: reconciliation is off).
    */
   kubernetes?: KubeConfigSource;
+  /** The built web UI served at `/` (default: dist/web beside this build, written by `npm run build:web`). */
+  webRoot?: string;
   /** Backoff and probe settings of the reconciler's runner (tests). */
   kubernetesRunner?: Pick<ClusterRunnerOptions, 'backoff' | 'probeMs' | 'reconciler'>;
 }
@@ -137,11 +140,13 @@ export async function startControlPlane(opts: StartOptions): Promise<RunningCont
   const backups = new BackupManager({ store, dataDir, keep: config.backup.keep, log: logging.child('backup') });
   backups.schedule(config.backup.intervalMinutes);
   let ready = false;
+  const webRoot = opts.webRoot ?? fileURLToPath(new URL('../../web/', import.meta.url));
   const app = createApp({
     store,
     bus,
     log: logging.root,
     version: opts.version,
+    webRoot,
     backups,
     ready: () => ready,
     limits: { streamBufferBytes: config.events.streamBufferBytes },
@@ -212,6 +217,7 @@ export async function startControlPlane(opts: StartOptions): Promise<RunningCont
     `  npx pi-controller login --url ${url} --token-file ${adminTokenFile}${tls ? ` --ca ${join(dataDir, 'server-cert.pem')}` : ''}`,
     '',
   );
+  if (existsSync(join(webRoot, 'index.html'))) lines.push(`Web UI: ${url}/ (sign in with a token)`);
   if (agentUrl)
     lines.push(`Agent endpoint (mutual TLS) at ${agentUrl}; enrol a Pi with a join token from POST /api/v1/agents/join-tokens.`);
   if (agentProblem) lines.push(`Agent endpoint NOT running: ${agentProblem}`);

@@ -3,8 +3,8 @@
  * (the `serve` command, or a test) creates the HTTP(S) server, calls `app.callback()` and
  * `app.attach(server)` for the WebSocket stream.
  *
- * Middleware order: error mapping → metrics → authentication (everything but /healthz and
- * /readyz) → audit → one router per resource (role check, validation, handler) → 404/405.
+ * Middleware order: error mapping → metrics → the web UI's static files (when built) →
+ * authentication (everything but /healthz and /readyz) → audit → one router per resource (role check, validation, handler) → 404/405.
  */
 import type { Server } from 'node:http';
 import Koa from 'koa';
@@ -31,6 +31,7 @@ import { agentsResource } from './resources/agents.js';
 import { kubernetesResource } from './resources/kubernetes.js';
 import { tokensResource } from './resources/tokens.js';
 import { EventStream } from './stream.js';
+import { webMiddleware } from './web.js';
 import { Type } from '@sinclair/typebox';
 
 /** The REST API root. */
@@ -55,6 +56,8 @@ export interface AppDeps {
   /** Discovery runs and probes (absent: those routes answer 503; the stored records stay readable). */
   discovery?: DiscoveryPort;
   version?: string;
+  /** The built web UI (dist/web), served at `/` without a token (absent: no UI; every path needs a token as before). */
+  webRoot?: string;
   /** Extra readiness condition (e.g. start-up finished); the database is always checked. */
   ready?: () => boolean;
   limits?: {
@@ -171,6 +174,8 @@ export function createApp(deps: AppDeps): ControlPlaneApp {
 
   app.use(errorMiddleware(log.child({ component: 'http' })));
   app.use(metrics.middleware());
+  // The UI's static files only (exact paths, no data): before authentication.
+  if (deps.webRoot) app.use(webMiddleware(deps.webRoot));
   app.use(authMiddleware(store));
   app.use(auditMiddleware(store, log.child({ component: 'audit' })));
   for (const r of routers) {

@@ -22,6 +22,19 @@ export function presentedToken(header: string | undefined, query?: URLSearchPara
   return query?.get('access_token') ?? undefined;
 }
 
+/** The subprotocol a browser offers first on the event stream; the token rides in a second one, `bearer.<token>`. */
+export const STREAM_PROTOCOL = 'pi-controller.events';
+
+/**
+ * The token a browser's WebSocket carries in `Sec-WebSocket-Protocol` (browsers cannot set
+ * `Authorization` on a WebSocket, and a token in the URL would end up in logs and history):
+ * the offer `pi-controller.events, bearer.<token>`.
+ */
+export function protocolToken(header: string | string[] | undefined): string | undefined {
+  const offers = (Array.isArray(header) ? header.join(',') : (header ?? '')).split(',').map((p) => p.trim());
+  return offers.find((p) => p.startsWith('bearer.'))?.slice('bearer.'.length) || undefined;
+}
+
 export function authMiddleware(store: Store): Middleware<AppState> {
   return async (ctx, next) => {
     if (PUBLIC_PATHS.has(ctx.path)) return next();

@@ -1,6 +1,7 @@
 /**
  * `/api/v1/events`: the WebSocket event stream. Clients authenticate like REST (bearer
- * header, or `access_token` in the query for browsers), filter with `types=node.*,job.updated`
+ * header, or `access_token` in the query), or as the web UI does, with the subprotocols
+ * `pi-controller.events, bearer.<token>` (browsers cannot set headers on a WebSocket); filter with `types=node.*,job.updated`
  * and can replay from a sequence number with `since=N`. A client that reads too slowly does
  * not make the server buffer without bound: once its socket holds more than `maxBuffer`
  * bytes, events are dropped for it and it is told how many (a `stream.dropped` event) when
@@ -15,7 +16,7 @@ import { EVENT_TYPES } from '../api/events.js';
 import type { EventBus } from '../events/bus.js';
 import { matchesFilter } from '../events/bus.js';
 import type { Store } from '../store/index.js';
-import { presentedToken } from './auth.js';
+import { STREAM_PROTOCOL, presentedToken, protocolToken } from './auth.js';
 import type { Metrics } from './metrics.js';
 
 export interface StreamOptions {
@@ -51,7 +52,12 @@ export class EventStream {
 
   constructor(opts: StreamOptions) {
     this.#opts = { maxBuffer: 1 << 20, maxDropped: 10_000, heartbeatMs: 30_000, ...opts };
-    this.#wss = new WebSocketServer({ noServer: true, maxPayload: 4096 });
+    // A browser that offered subprotocols needs one chosen: ours, never the one carrying the token.
+    this.#wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: 4096,
+      handleProtocols: (offered) => (offered.has(STREAM_PROTOCOL) ? STREAM_PROTOCOL : false),
+    });
   }
 
   get clientCount(): number {
@@ -76,7 +82,7 @@ export class EventStream {
     const url = new URL(req.url ?? '/', 'http://x');
     if (url.pathname !== this.#opts.path)
       return refuse(socket, 404, 'Not Found', { error: { code: 'NOT_FOUND', message: `no stream at ${url.pathname}` } });
-    const token = presentedToken(req.headers.authorization, url.searchParams);
+    const token = presentedToken(req.headers.authorization, url.searchParams) ?? protocolToken(req.headers['sec-websocket-protocol']);
     const actor = token ? this.#opts.store.tokens.verify(token) : undefined;
     if (!actor)
       return refuse(socket, 401, 'Unauthorized', { error: { code: 'UNAUTHENTICATED', message: 'a valid bearer token is required' } });

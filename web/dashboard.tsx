@@ -1,0 +1,141 @@
+/** The dashboard: nodes by state, agents online, each Pi's health, and the latest events. */
+import { ApiError, type AgentInfo, type List, type Node } from './api.js';
+import { ago, describe, useLive, useShared, useShownMark } from './shared.js';
+
+const STATES = ['ready', 'notready', 'provisioning', 'discovered', 'error', 'retired'] as const;
+
+type Health = NonNullable<AgentInfo['health']>;
+
+function throttleText(h: Health | null | undefined): { text: string; bad: boolean } {
+  const t = h?.throttled;
+  if (!t) return { text: 'not reported', bad: false };
+  const now = [
+    t.underVoltage && 'under-voltage',
+    t.throttled && 'throttled',
+    t.frequencyCapped && 'frequency capped',
+    t.softTempLimit && 'soft temperature limit',
+  ].filter(Boolean);
+  if (now.length) return { text: `now: ${now.join(', ')}`, bad: true };
+  const past = [t.underVoltageOccurred && 'under-voltage', t.throttledOccurred && 'throttling'].filter(Boolean);
+  return past.length ? { text: `ok now; since boot: ${past.join(', ')}`, bad: false } : { text: 'ok', bad: false };
+}
+
+export function Dashboard() {
+  const { client, recent } = useShared();
+  const { data, error } = useLive(
+    async () => {
+      // Both at once; no agent link in this control plane means no agents, not an error.
+      const [nodes, agents] = await Promise.all([
+        client.get<List<Node>>('/nodes?limit=1000'),
+        client.get<List<AgentInfo>>('/agents').catch((err: unknown) => {
+          if (err instanceof ApiError && err.status === 503) return { items: [], total: 0 };
+          throw err;
+        }),
+      ]);
+      return { nodes: nodes.items, agents: agents.items };
+    },
+    (e) => e.type.startsWith('node.') || e.type.startsWith('agent.'),
+  );
+  useShownMark('pc:dashboard-data', data !== undefined);
+  const byNode = new Map((data?.agents ?? []).map((a) => [a.node, a]));
+  const online = data?.agents.filter((a) => a.connected).length ?? 0;
+  return (
+    <>
+      <h1 tabIndex={-1}>Dashboard</h1>
+      {error && (
+        <p class="error" role="alert">
+          {error}
+        </p>
+      )}
+      <section aria-labelledby="summary-h" class="cards">
+        <h2 id="summary-h" class="sr-only">
+          Summary
+        </h2>
+        <div class="card">
+          <span class="big" data-testid="node-count">
+            {data ? data.nodes.length : '…'}
+          </span>
+          <span>nodes</span>
+          <ul class="states">
+            {STATES.map((s) => {
+              const n = data?.nodes.filter((x) => x.state === s).length ?? 0;
+              return n ? (
+                <li key={s}>
+                  <span class={`state ${s}`}>{s}</span> {n}
+                </li>
+              ) : null;
+            })}
+          </ul>
+        </div>
+        <div class="card">
+          <span class="big" data-testid="agents-online">
+            {data ? `${online}/${data.agents.length}` : '…'}
+          </span>
+          <span>agents online</span>
+        </div>
+      </section>
+      <section aria-labelledby="nodes-h">
+        <h2 id="nodes-h">Nodes</h2>
+        {data && data.nodes.length === 0 && <p>No nodes yet. Enrol a Pi's agent with a join token, or run a discovery scan.</p>}
+        {data && data.nodes.length > 0 && (
+          <div class="scroll">
+            <table class="nodes stack">
+              <thead>
+                <tr>
+                  <th scope="col">Node</th>
+                  <th scope="col">State</th>
+                  <th scope="col">Agent</th>
+                  <th scope="col">SoC temperature</th>
+                  <th scope="col">Power and throttling</th>
+                </tr>
+              </thead>
+              <tbody>
+                {data.nodes.map((n) => {
+                  const a = byNode.get(n.name);
+                  const h = a?.health;
+                  const thr = throttleText(h);
+                  return (
+                    <tr key={n.id}>
+                      <th scope="row">
+                        <a href={`#/nodes/${encodeURIComponent(n.name)}`}>{n.name}</a>
+                        {n.model && <span class="sub">{n.model}</span>}
+                      </th>
+                      <td data-label="State">
+                        <span class={`state ${n.state}`}>{n.state}</span>
+                      </td>
+                      <td data-label="Agent">
+                        {a?.connected ? (
+                          <span class="ok">online{a.simulated ? ' (simulated)' : ''}</span>
+                        ) : (
+                          <span class="muted">offline{a?.since ? ` since ${ago(a.since)}` : ''}</span>
+                        )}
+                      </td>
+                      <td data-label="SoC temperature">{h?.socTempC != null ? `${h.socTempC.toFixed(1)} °C` : '—'}</td>
+                      <td data-label="Power" class={thr.bad ? 'bad' : ''}>
+                        {thr.text}
+                      </td>
+                    </tr>
+                  );
+                })}
+              </tbody>
+            </table>
+          </div>
+        )}
+      </section>
+      <section aria-labelledby="events-h">
+        <h2 id="events-h">Recent events</h2>
+        {recent.length === 0 ? (
+          <p class="muted">No events since you signed in; they appear here as they happen.</p>
+        ) : (
+          <ol class="events" aria-live="polite" aria-relevant="additions">
+            {recent.slice(0, 15).map((e) => (
+              <li key={e.seq}>
+                <time dateTime={e.at}>{new Date(e.at).toLocaleTimeString()}</time> {describe(e)}
+              </li>
+            ))}
+          </ol>
+        )}
+      </section>
+    </>
+  );
+}

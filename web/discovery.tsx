@@ -1,0 +1,92 @@
+/** Discovery: the machines mDNS, SSH scans and DHCP leases found, listed live; operators start a scan. */
+import { useState } from 'preact/hooks';
+import type { DiscoveryResult, ScanReport } from '../src/api/discovery.js';
+import { ApiError, canOperate, type List } from './api.js';
+import { ago, useLive, useShared } from './shared.js';
+
+export function DiscoveryPage() {
+  const { client, me, failed } = useShared();
+  const { data, error } = useLive(
+    () => client.get<List<DiscoveryResult>>('/discovery?limit=500'),
+    (e) => e.type.startsWith('discovery.'),
+  );
+  const [cidr, setCidr] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [report, setReport] = useState<string | null>(null);
+  const [scanError, setScanError] = useState<string | null>(null);
+  const scan = async (e: Event) => {
+    e.preventDefault();
+    setBusy(true);
+    setScanError(null);
+    setReport(null);
+    try {
+      const r = await client.req<ScanReport>('POST', '/discovery/scans', cidr.trim() ? { cidr: cidr.trim() } : {});
+      const errs = r.errors.map((x) => `${x.source}: ${x.message}`);
+      setReport(`Scan finished: ${r.seen} seen, ${r.found} new, ${r.lost} lost.${errs.length ? ` Problems: ${errs.join('; ')}` : ''}`);
+    } catch (err) {
+      failed(err);
+      setScanError(err instanceof ApiError ? `${err.code}: ${err.message}` : String(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <>
+      <h1 tabIndex={-1}>Discovery</h1>
+      {canOperate(me.role) && (
+        <form class="scan" onSubmit={scan}>
+          <label for="cidr">SSH scan range (optional, e.g. 192.168.1.0/24)</label>
+          <div class="row">
+            <input id="cidr" value={cidr} inputMode="decimal" onInput={(e) => setCidr(e.currentTarget.value)} />
+            <button type="submit" disabled={busy}>
+              {busy ? 'Scanning…' : 'Start scan'}
+            </button>
+          </div>
+        </form>
+      )}
+      <p role="status" aria-live="polite">
+        {report ?? ''}
+      </p>
+      {(scanError ?? error) && (
+        <p class="error" role="alert">
+          {scanError ?? error}
+        </p>
+      )}
+      <section aria-labelledby="hosts-h">
+        <h2 id="hosts-h">Hosts {data ? `(${data.total})` : ''}</h2>
+        {data && data.items.length === 0 && <p class="muted">Nothing found yet.</p>}
+        {data && data.items.length > 0 && (
+          <div class="scroll">
+            <table class="stack">
+              <thead>
+                <tr>
+                  <th scope="col">Host</th>
+                  <th scope="col">Address</th>
+                  <th scope="col">State</th>
+                  <th scope="col">Seen by</th>
+                  <th scope="col">Last seen</th>
+                </tr>
+              </thead>
+              <tbody>
+                {data.items.map((h) => (
+                  <tr key={h.id}>
+                    <th scope="row">
+                      {h.hostname ?? '(no name)'}
+                      {h.raspberryPi && <span class="sub">Raspberry Pi{h.model ? `: ${h.model}` : ''}</span>}
+                    </th>
+                    <td data-label="Address">{h.address}</td>
+                    <td data-label="State">
+                      <span class={`state ${h.state}`}>{h.state}</span>
+                    </td>
+                    <td data-label="Seen by">{h.sources.join(', ')}</td>
+                    <td data-label="Last seen">{ago(h.lastSeenAt)}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        )}
+      </section>
+    </>
+  );
+}

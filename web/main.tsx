@@ -1,0 +1,201 @@
+/**
+ * The web UI's shell: sign-in, navigation (hash routes: `#/`, `#/nodes/<name>`, `#/discovery`),
+ * the event stream shared by every page, and sign-out. The token lives in sessionStorage only.
+ */
+import { render } from 'preact';
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
+import { ApiError, Client, followEvents, session, type EventEnvelope, type StreamState, type Whoami } from './api.js';
+import { Ctx, useShownMark, type Shared } from './shared.js';
+import { Dashboard } from './dashboard.js';
+import { PinsPage } from './pins.js';
+import { DiscoveryPage } from './discovery.js';
+import './style.css';
+
+type Route = { page: 'dashboard' } | { page: 'pins'; node: string } | { page: 'discovery' };
+
+function parseRoute(hash: string): Route {
+  const m = /^#\/nodes\/([^/]+)$/.exec(hash);
+  if (m) return { page: 'pins', node: decodeURIComponent(m[1]!) };
+  if (hash === '#/discovery') return { page: 'discovery' };
+  return { page: 'dashboard' };
+}
+
+function SignIn({ onSignedIn, notice }: { onSignedIn: (c: Client, me: Whoami) => void; notice: string | null }) {
+  const [token, setToken] = useState('');
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  useShownMark('pc:signin', true);
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    setBusy(true);
+    setError(null);
+    const client = new Client(token.trim());
+    try {
+      const me = await client.get<Whoami>('/whoami');
+      session.set(client.token, me);
+      onSignedIn(client, me);
+    } catch (err) {
+      const e2 = err instanceof ApiError ? err : undefined;
+      setError(
+        e2?.status === 401
+          ? `That token was refused (${e2.code}): ${e2.message}.`
+          : `Could not sign in: ${err instanceof Error ? err.message : String(err)}`,
+      );
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <main id="main" class="signin">
+      <h1>pi-controller</h1>
+      <form onSubmit={submit} aria-describedby="signin-help">
+        <p id="signin-help">
+          Sign in with an API token (<code>pct_…</code>): the admin token from the first start, or one from{' '}
+          <code>pi-controller token create</code>. It is kept in this tab only.
+        </p>
+        {notice && (
+          <p class="notice" role="status">
+            {notice}
+          </p>
+        )}
+        <label for="token">Token</label>
+        <input
+          id="token"
+          name="token"
+          type="password"
+          autocomplete="off"
+          spellcheck={false}
+          required
+          value={token}
+          onInput={(e) => setToken(e.currentTarget.value)}
+        />
+        <button type="submit" disabled={busy}>
+          {busy ? 'Signing in…' : 'Sign in'}
+        </button>
+        {error && (
+          <p class="error" role="alert" id="signin-error">
+            {error}
+          </p>
+        )}
+      </form>
+    </main>
+  );
+}
+
+const STATE_TEXT: Record<StreamState, string> = { connecting: 'connecting…', live: 'live', offline: 'offline, retrying' };
+
+function Shell({ client, me, signOut }: { client: Client; me: Whoami; signOut: (notice?: string) => void }) {
+  const [route, setRoute] = useState<Route>(() => parseRoute(location.hash));
+  const [stream, setStream] = useState<StreamState>('connecting');
+  const [recent, setRecent] = useState<EventEnvelope[]>([]);
+  const listeners = useRef(new Set<(e: EventEnvelope) => void>());
+  useEffect(() => {
+    const onHash = () => setRoute(parseRoute(location.hash));
+    addEventListener('hashchange', onHash);
+    return () => removeEventListener('hashchange', onHash);
+  }, []);
+  useEffect(
+    () =>
+      followEvents(
+        client.token,
+        (e) => {
+          setRecent((r) => [e, ...r].slice(0, 50));
+          for (const l of listeners.current) l(e);
+        },
+        setStream,
+      ),
+    [client],
+  );
+  const shared = useMemo<Shared>(
+    () => ({
+      client,
+      me,
+      recent,
+      subscribe: (fn) => {
+        listeners.current.add(fn);
+        return () => listeners.current.delete(fn);
+      },
+      // A token revoked or expired while signed in: back to the sign-in page, saying why.
+      failed: (err) => {
+        if (err instanceof ApiError && err.status === 401) signOut(`Signed out: ${err.message}.`);
+      },
+    }),
+    [client, me, recent],
+  );
+  // Focus the new page's heading after navigation, for keyboard and screen reader users.
+  const mainRef = useRef<HTMLElement>(null);
+  useEffect(() => mainRef.current?.querySelector('h1')?.focus(), [route]);
+  const current = (p: Route['page']) => (route.page === p ? { 'aria-current': 'page' as const } : {});
+  return (
+    <Ctx.Provider value={shared}>
+      <a class="skip" href="#main" onClick={(e) => (e.preventDefault(), mainRef.current?.focus())}>
+        Skip to content
+      </a>
+      <header class="top">
+        <span class="brand">pi-controller</span>
+        <nav aria-label="Main">
+          <a href="#/" {...current('dashboard')}>
+            Dashboard
+          </a>
+          <a href="#/discovery" {...current('discovery')}>
+            Discovery
+          </a>
+        </nav>
+        <span class="who">
+          <span class={`dot ${stream}`} aria-hidden="true" />
+          <span class="sr-only">Event stream:</span> {STATE_TEXT[stream]} · {me.name} ({me.role})
+        </span>
+        <button type="button" class="link" onClick={() => signOut()}>
+          Sign out
+        </button>
+      </header>
+      <main id="main" ref={mainRef} tabIndex={-1}>
+        {route.page === 'dashboard' && <Dashboard />}
+        {route.page === 'pins' && <PinsPage node={route.node} key={route.node} />}
+        {route.page === 'discovery' && <DiscoveryPage />}
+      </main>
+    </Ctx.Provider>
+  );
+}
+
+function App() {
+  // A reload with a token in this tab: the pages show at once (who it is was kept beside it) while
+  // the token is checked again; a refused one signs out, saying why.
+  const [auth, setAuth] = useState<{ client: Client; me: Whoami } | null>(() => {
+    const token = session.get();
+    const me = session.me();
+    return token && me ? { client: new Client(token), me } : null;
+  });
+  const [checking, setChecking] = useState(() => session.get() !== null && auth === null);
+  const [notice, setNotice] = useState<string | null>(null);
+  const signOut = (why?: string) => {
+    session.clear();
+    setAuth(null);
+    setNotice(why ?? null);
+  };
+  useEffect(() => {
+    const token = session.get();
+    if (!token) return;
+    const client = new Client(token);
+    client
+      .get<Whoami>('/whoami')
+      .then((me) => {
+        session.set(token, me);
+        setAuth((a) => (a && a.me.role === me.role && a.me.name === me.name ? a : { client, me }));
+      })
+      .catch((err: unknown) => {
+        // Refused: sign out. Unreachable: keep the pages if they are showing (they retry), else sign in again.
+        if (err instanceof ApiError && err.status === 401) signOut(`Signed out: ${err.message}.`);
+        else if (!session.me()) signOut(`Could not check the session: ${err instanceof Error ? err.message : String(err)}`);
+      })
+      .finally(() => setChecking(false));
+  }, []);
+  if (checking) return <p class="boot">Checking your session…</p>;
+  if (!auth) return <SignIn notice={notice} onSignedIn={(client, me) => (setNotice(null), setAuth({ client, me }))} />;
+  return <Shell client={auth.client} me={auth.me} signOut={signOut} />;
+}
+
+// The page's "Loading…" placeholder goes: the app owns the container from here.
+const root = document.getElementById('app')!;
+root.textContent = '';
+render(<App />, root);
