@@ -84,6 +84,22 @@ interface NodeCondition {
 
 const iso = (d = new Date()) => d.toISOString().replace(/\.\d+Z$/, 'Z');
 
+type PrevCondition = { type?: string; status?: string; reason?: string; lastTransitionTime?: unknown };
+
+/**
+ * Makes conditions stamped `now`, each keeping its lastTransitionTime from `prev` while its
+ * status and reason stay the same.
+ */
+function conditionMaker(prev: PrevCondition[], now: Date) {
+  return (type: string, status: NodeCondition['status'], reason: string, message: string): NodeCondition => {
+    const p = prev.find((c) => c.type === type);
+    // client-node reads times as Date objects; a raw answer has strings.
+    const was = p?.lastTransitionTime instanceof Date ? iso(p.lastTransitionTime) : p?.lastTransitionTime;
+    const same = p && p.status === status && p.reason === reason && typeof was === 'string';
+    return { type, status, reason, message, lastHeartbeatTime: iso(now), lastTransitionTime: same ? was : iso(now) };
+  };
+}
+
 /** What the agent's last health report says, in a few words (for the condition message). */
 function healthText(health: Record<string, unknown> | null): string {
   if (!health) return 'no health report yet';
@@ -105,17 +121,11 @@ function healthText(health: Record<string, unknown> | null): string {
  */
 export function nodeConditions(
   agent: { connected: boolean; since: string | null; health: Record<string, unknown> | null } | undefined,
-  prev: { type?: string; status?: string; reason?: string; lastTransitionTime?: unknown }[] = [],
+  prev: PrevCondition[] = [],
   now = new Date(),
 ): NodeCondition[] {
   const connected = agent?.connected ?? false;
-  const make = (type: string, status: NodeCondition['status'], reason: string, message: string): NodeCondition => {
-    const p = prev.find((c) => c.type === type);
-    // client-node reads times as Date objects; a raw answer has strings.
-    const was = p?.lastTransitionTime instanceof Date ? iso(p.lastTransitionTime) : p?.lastTransitionTime;
-    const same = p && p.status === status && p.reason === reason && typeof was === 'string';
-    return { type, status, reason, message, lastHeartbeatTime: iso(now), lastTransitionTime: same ? was : iso(now) };
-  };
+  const make = conditionMaker(prev, now);
   return [
     make('Ready', 'False', 'NoKubelet', 'no kubelet runs on this node (registered by pi-controller): pods are not scheduled here'),
     connected
@@ -180,7 +190,7 @@ export function piHealthState(health: Record<string, unknown> | null | undefined
  */
 export function piHealthConditions(
   health: Record<string, unknown> | null | undefined,
-  prev: { type?: string; status?: string; reason?: string; lastTransitionTime?: unknown }[] = [],
+  prev: PrevCondition[] = [],
   now = new Date(),
   hotC = 80,
 ): NodeCondition[] {
@@ -188,12 +198,9 @@ export function piHealthConditions(
   const th = (health?.throttled ?? null) as ThrottledBits | null;
   const temp = typeof health?.socTempC === 'number' ? `SoC ${health.socTempC.toFixed(1)} °C` : 'no SoC temperature';
   const at = typeof health?.at === 'string' ? ` (report of ${health.at})` : '';
-  const make = (type: string, status: NodeCondition['status'], reason: string, message: string): NodeCondition => {
-    const p = prev.find((c) => c.type === type);
-    const was = p?.lastTransitionTime instanceof Date ? iso(p.lastTransitionTime) : p?.lastTransitionTime;
-    const same = p && p.status === status && p.reason === reason && typeof was === 'string';
-    return { type, status, reason, message: message + at, lastHeartbeatTime: iso(now), lastTransitionTime: same ? was : iso(now) };
-  };
+  const condition = conditionMaker(prev, now);
+  const make = (type: string, status: NodeCondition['status'], reason: string, message: string) =>
+    condition(type, status, reason, message + at);
   if (!st) {
     const msg = health
       ? 'the agent reports neither the firmware throttle bits nor a SoC temperature'
