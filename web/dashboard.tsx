@@ -20,14 +20,17 @@ function throttleText(h: Health | null | undefined): { text: string; bad: boolea
   return past.length ? { text: `ok now; since boot: ${past.join(', ')}`, bad: false } : { text: 'ok', bad: false };
 }
 
+/** What the dashboard loads first (main.tsx primes these for a returning user landing here). */
+export const DASHBOARD_PATHS = ['/nodes?limit=1000', '/agents'];
+
 export function Dashboard() {
   const { client, recent } = useShared();
   const { data, error } = useLive(
     async () => {
       // Both at once; no agent link in this control plane means no agents, not an error.
       const [nodes, agents] = await Promise.all([
-        client.get<List<Node>>('/nodes?limit=1000'),
-        client.get<List<AgentInfo>>('/agents').catch((err: unknown) => {
+        client.get<List<Node>>(DASHBOARD_PATHS[0]!),
+        client.get<List<AgentInfo>>(DASHBOARD_PATHS[1]!).catch((err: unknown) => {
           if (err instanceof ApiError && err.status === 503) return { items: [], total: 0 };
           throw err;
         }),

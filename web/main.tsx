@@ -6,7 +6,7 @@ import { render } from 'preact';
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { ApiError, Client, followEvents, session, type EventEnvelope, type StreamState, type Whoami } from './api.js';
 import { Ctx, useShownMark, type Shared } from './shared.js';
-import { Dashboard } from './dashboard.js';
+import { DASHBOARD_PATHS, Dashboard } from './dashboard.js';
 import { PinsPage } from './pins.js';
 import { DiscoveryPage } from './discovery.js';
 import './style.css';
@@ -194,6 +194,10 @@ function App() {
   if (!auth) return <SignIn notice={notice} onSignedIn={(client, me) => (setNotice(null), setAuth({ client, me }))} />;
   return <Shell client={auth.client} me={auth.me} signOut={signOut} />;
 }
+
+// A returning user on the dashboard: its data is asked for now, before the first render and paint.
+const saved = session.get();
+if (saved && session.me() && parseRoute(location.hash).page === 'dashboard') new Client(saved).prime(DASHBOARD_PATHS);
 
 // The page's "Loading…" placeholder goes: the app owns the container from here.
 const root = document.getElementById('app')!;
