@@ -1,5 +1,6 @@
 /**
- * The web UI's shell: sign-in, navigation (hash routes: `#/`, `#/nodes/<name>`, `#/discovery`),
+ * The web UI's shell: sign-in, navigation (hash routes: `#/`, `#/nodes/<name>`, `#/discovery`,
+ * `#/clusters`, `#/jobs`, `#/jobs/<id>`, and for admins `#/tokens`, `#/backups`),
  * the event stream shared by every page, and sign-out. The token lives in sessionStorage only.
  */
 import { render } from 'preact';
@@ -9,15 +10,26 @@ import { Ctx, useShownMark, type Shared } from './shared.js';
 import { DASHBOARD_PATHS, Dashboard } from './dashboard.js';
 import { PinsPage } from './pins.js';
 import { DiscoveryPage } from './discovery.js';
+import { JobPage, JobsPage } from './jobs.js';
+import { ClustersPage } from './clusters.js';
+import { TokensPage } from './tokens.js';
+import { BackupsPage } from './backups.js';
 import './style.css';
 
-type Route = { page: 'dashboard' } | { page: 'pins'; node: string } | { page: 'discovery' };
+type Route =
+  | { page: 'dashboard' | 'discovery' | 'jobs' | 'clusters' | 'tokens' | 'backups' }
+  | { page: 'pins'; node: string }
+  | { page: 'job'; id: string };
+
+const PAGES = ['discovery', 'jobs', 'clusters', 'tokens', 'backups'] as const;
 
 function parseRoute(hash: string): Route {
   const m = /^#\/nodes\/([^/]+)$/.exec(hash);
   if (m) return { page: 'pins', node: decodeURIComponent(m[1]!) };
-  if (hash === '#/discovery') return { page: 'discovery' };
-  return { page: 'dashboard' };
+  const j = /^#\/jobs\/([^/]+)$/.exec(hash);
+  if (j) return { page: 'job', id: decodeURIComponent(j[1]!) };
+  const p = PAGES.find((x) => hash === `#/${x}`);
+  return { page: p ?? 'dashboard' };
 }
 
 function SignIn({ onSignedIn, notice }: { onSignedIn: (c: Client, me: Whoami) => void; notice: string | null }) {
@@ -82,6 +94,16 @@ function SignIn({ onSignedIn, notice }: { onSignedIn: (c: Client, me: Whoami) =>
   );
 }
 
+/** A page only an admin token may use, reached by its address with another token. */
+function AdminOnly() {
+  return (
+    <>
+      <h1 tabIndex={-1}>Admins only</h1>
+      <p>This page needs an admin token; yours is not one.</p>
+    </>
+  );
+}
+
 const STATE_TEXT: Record<StreamState, string> = { connecting: 'connecting…', live: 'live', offline: 'offline, retrying' };
 
 function Shell({ client, me, signOut }: { client: Client; me: Whoami; signOut: (notice?: string) => void }) {
@@ -140,6 +162,22 @@ function Shell({ client, me, signOut }: { client: Client; me: Whoami; signOut: (
           <a href="#/discovery" {...current('discovery')}>
             Discovery
           </a>
+          <a href="#/clusters" {...current('clusters')}>
+            Clusters
+          </a>
+          <a href="#/jobs" {...current('jobs')} {...(route.page === 'job' ? { 'aria-current': 'page' as const } : {})}>
+            Jobs
+          </a>
+          {me.role === 'admin' && (
+            <>
+              <a href="#/tokens" {...current('tokens')}>
+                Tokens
+              </a>
+              <a href="#/backups" {...current('backups')}>
+                Backups
+              </a>
+            </>
+          )}
         </nav>
         <span class="who">
           <span class={`dot ${stream}`} aria-hidden="true" />
@@ -153,6 +191,11 @@ function Shell({ client, me, signOut }: { client: Client; me: Whoami; signOut: (
         {route.page === 'dashboard' && <Dashboard />}
         {route.page === 'pins' && <PinsPage node={route.node} key={route.node} />}
         {route.page === 'discovery' && <DiscoveryPage />}
+        {route.page === 'clusters' && <ClustersPage />}
+        {route.page === 'jobs' && <JobsPage />}
+        {route.page === 'job' && <JobPage id={route.id} key={route.id} />}
+        {route.page === 'tokens' && (me.role === 'admin' ? <TokensPage /> : <AdminOnly />)}
+        {route.page === 'backups' && (me.role === 'admin' ? <BackupsPage /> : <AdminOnly />)}
       </main>
     </Ctx.Provider>
   );

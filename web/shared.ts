@@ -110,3 +110,53 @@ export function describe(e: EventEnvelope): string {
 }
 
 export type { Whoami };
+
+/** A refused or failed request as one line: the API's code and message. */
+export function errorText(err: unknown): string {
+  if (err && typeof err === 'object' && 'code' in err && err instanceof Error) return `${String(err.code)}: ${err.message}`;
+  return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * Runs one change at a time for a form or button: `busy` while it runs, then `said` (what
+ * happened, for a status line) or `error` (why not, for an alert). A 401 signs out.
+ */
+export function useAction(): {
+  busy: boolean;
+  said: string | null;
+  error: string | null;
+  run: (fn: () => Promise<string>) => Promise<boolean>;
+} {
+  const { failed } = useShared();
+  const [busy, setBusy] = useState(false);
+  const [said, setSaid] = useState<string | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const run = async (fn: () => Promise<string>) => {
+    setBusy(true);
+    setSaid(null);
+    setError(null);
+    try {
+      setSaid(await fn());
+      return true;
+    } catch (err) {
+      failed(err);
+      setError(errorText(err));
+      return false;
+    } finally {
+      setBusy(false);
+    }
+  };
+  return { busy, said, error, run };
+}
+
+/** A byte count for people: "812 B", "4.2 KiB", "1.3 MiB". */
+export function bytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${(n / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+/** A timestamp as local date and time, or a dash. */
+export function when(iso: string | null | undefined): string {
+  return iso ? new Date(iso).toLocaleString() : '—';
+}
