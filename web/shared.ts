@@ -21,7 +21,10 @@ export const useShared = (): Shared => useContext(Ctx);
  * Loads with `load()` now, and again (at most every 250 ms) after each event `relevant` picks:
  * pages stay current from the event stream without a reload.
  */
-export function useLive<T>(load: () => Promise<T>, relevant: (e: EventEnvelope) => boolean): { data: T | undefined; error: string | null } {
+export function useLive<T>(
+  load: () => Promise<T>,
+  relevant: (e: EventEnvelope) => boolean,
+): { data: T | undefined; error: string | null; reload: () => void } {
   const { subscribe, failed } = useShared();
   const [data, setData] = useState<T | undefined>(undefined);
   const [error, setError] = useState<string | null>(null);
@@ -30,6 +33,7 @@ export function useLive<T>(load: () => Promise<T>, relevant: (e: EventEnvelope) 
   loadRef.current = load;
   const relRef = useRef(relevant);
   relRef.current = relevant;
+  const runRef = useRef<() => void>(() => undefined);
   useEffect(() => {
     let alive = true;
     const run = () =>
@@ -45,6 +49,7 @@ export function useLive<T>(load: () => Promise<T>, relevant: (e: EventEnvelope) 
           setError(err instanceof Error ? err.message : String(err));
         },
       );
+    runRef.current = () => void run();
     void run();
     const off = subscribe((e) => {
       if (!relRef.current(e) || pending.current) return;
@@ -59,7 +64,7 @@ export function useLive<T>(load: () => Promise<T>, relevant: (e: EventEnvelope) 
       clearTimeout(pending.current);
     };
   }, []);
-  return { data, error };
+  return { data, error, reload: () => runRef.current() };
 }
 
 /**

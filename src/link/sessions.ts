@@ -178,6 +178,11 @@ export class Sessions {
         return this.#o.reports.applied(c.nodeId, c.node, k, m);
       case 'health':
         k.health = m.health;
+        try {
+          this.#o.store.health.record(c.nodeId, m.health);
+        } catch (err) {
+          this.#log.warn({ err: (err as Error).message, node: c.node }, 'could not record a health sample');
+        }
         if (Date.now() - k.seenWritten >= SEEN_WRITE_MS) {
           k.seenWritten = Date.now();
           this.#o.store.nodes.markSeen(c.nodeId);

@@ -3,7 +3,7 @@
  * headless, driven by playwright-core) against the real app (createApp on a temporary SQLite file,
  * serving dist/web, with the event stream and a backup manager). Each page by keyboard, at 375 px
  * (no sideways scroll), axe-core with no serious or critical violation, screenshots at 1280 and
- * 375 px. A job's log follows the event stream: lines the job writes appear without a reload.
+ * 375 px. The dashboard's health sparklines. A job's log follows the event stream: lines the job writes appear without a reload.
  * A viewer sees no control that would fail, and no admin page.
  */
 import t from 'tap';
@@ -12,6 +12,7 @@ import type { Page } from 'playwright-core';
 import type { Job } from '../../src/api/jobs.js';
 import { BackupManager } from '../../src/backup/index.js';
 import { silentLogger } from '../../src/log/index.js';
+import { health } from '../support/health.js';
 import { repoRoot } from '../support/paths.js';
 import { startServer } from '../support/server.js';
 import { scaled } from '../support/wait.js';
@@ -56,6 +57,26 @@ async function main() {
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   const problems = guard(page, [srv.admin, srv.operator, srv.viewer]);
   await signIn(page, srv.admin);
+
+  t.test("the dashboard draws each Pi's health history: temperature line, under-voltage marks", async (t) => {
+    const node = srv.store.nodes.create({ name: 'pi-health' }, 'ready');
+    const end = Date.now();
+    for (let i = 0; i < 10; i++) srv.store.health.record(node.id, health(45 + i, { underVoltage: i === 6 }), end - (9 - i) * 30_000);
+    // Signing in showed the dashboard before the samples existed: load it again (the tab keeps the token).
+    await page.reload();
+    const spark = page.getByTestId('sparkline');
+    await spark.waitFor(wait);
+    t.match(
+      await spark.getAttribute('aria-label'),
+      /45\.0 to 54\.0 °C; under-voltage or throttled in 1 of them/,
+      'the picture says what it shows',
+    );
+    t.equal(await spark.locator('.badmark').count(), 1, 'one red mark');
+    t.match(await page.getByRole('row', { name: /pi-health/ }).textContent(), /under-voltage in 1 of the last 10 samples/);
+    checkAxe(t, 'the dashboard with health history', await axe(page));
+    await fitsWidth(t, page, 'the dashboard');
+    await screenshots(page, 'dashboard-health');
+  });
 
   t.test('clusters: declared from the form by keyboard; a refused version is shown and changes nothing', async (t) => {
     await page.getByRole('link', { name: 'Clusters' }).click();
