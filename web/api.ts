@@ -66,7 +66,7 @@ export const session = {
  * `get` of the same path: a returning user's page asks for its data while the page is still being
  * built and painted, instead of after (the effects that load data run only after the first paint).
  */
-const primed = new Map<string, { p: Promise<unknown>; at: number }>();
+const primed = new Map<string, { p: Promise<unknown>; at: number; value?: { v: unknown } }>();
 /** A primed answer older than this is not handed out (the page was left before it asked). */
 const PRIMED_MS = 5000;
 
@@ -74,14 +74,36 @@ const PRIMED_MS = 5000;
 export class Client {
   constructor(readonly token: string) {}
 
-  /** Starts GETs of `paths` now; the next `get` of each takes the answer (or the error) over. */
-  prime(paths: string[]): void {
-    for (const path of paths) {
-      const p = this.req('GET', path);
-      // Not a lost rejection: whoever takes the promise over sees it.
-      p.catch(() => undefined);
-      primed.set(`${this.token} ${path}`, { p, at: Date.now() });
-    }
+  /**
+   * Starts GETs of `paths` now; the next `get` of each takes the answer (or the error) over.
+   * Resolves when every one has answered (or failed).
+   */
+  prime(paths: string[]): Promise<unknown> {
+    return Promise.allSettled(
+      paths.map((path) => {
+        const entry: { p: Promise<unknown>; at: number; value?: { v: unknown } } = { p: this.req('GET', path), at: Date.now() };
+        // Not a lost rejection: whoever takes the promise over sees it.
+        entry.p.then(
+          (v) => (entry.value = { v }),
+          () => undefined,
+        );
+        primed.set(`${this.token} ${path}`, entry);
+        return entry.p;
+      }),
+    );
+  }
+
+  /**
+   * The answer of a primed GET that has already arrived, taken over (a later `get` asks the
+   * server again); undefined when it has not arrived, failed, or was not primed. A page built
+   * after its data came can show it in its first render, with no second one.
+   */
+  take<T>(path: string): T | undefined {
+    const key = `${this.token} ${path}`;
+    const early = primed.get(key);
+    if (!early?.value || Date.now() - early.at >= PRIMED_MS) return undefined;
+    primed.delete(key);
+    return early.value.v as T;
   }
 
   async req<T>(method: string, path: string, body?: unknown): Promise<T> {

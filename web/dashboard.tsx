@@ -53,6 +53,13 @@ export function Dashboard() {
       return { nodes: nodes.items, agents: agents.items };
     },
     (e) => e.type.startsWith('node.') || e.type.startsWith('agent.'),
+    () => {
+      // A returning user: main.tsx primed both and waited for them before the first render.
+      // (No agent link answers 503: then the first load asks again and handles it.)
+      const agents = client.take<List<AgentInfo>>(DASHBOARD_PATHS[1]!);
+      const nodes = agents && client.take<List<Node>>(DASHBOARD_PATHS[0]!);
+      return nodes && agents ? { nodes: nodes.items, agents: agents.items } : undefined;
+    },
   );
   useShownMark('pc:dashboard-data', data !== undefined);
   // The history draws after the table (it is not part of the first useful paint) and follows the

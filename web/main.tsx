@@ -238,11 +238,24 @@ function App() {
   return <Shell client={auth.client} me={auth.me} signOut={signOut} />;
 }
 
-// A returning user on the dashboard: its data is asked for now, before the first render and paint.
-const saved = session.get();
-if (saved && session.me() && parseRoute(location.hash).page === 'dashboard') new Client(saved).prime(DASHBOARD_PATHS);
+/** The page's "Loading…" placeholder goes: the app owns the container from here. */
+function start(): void {
+  const root = document.getElementById('app')!;
+  root.textContent = '';
+  render(<App />, root);
+}
 
-// The page's "Loading…" placeholder goes: the app owns the container from here.
-const root = document.getElementById('app')!;
-root.textContent = '';
-render(<App />, root);
+// A returning user on the dashboard: its data is asked for now, and the first render waits for it
+// (at most WAIT_MS, the HTML's "Loading" text showing meanwhile), so the page is built, laid out
+// and painted once, with its data, instead of empty first and again when the data comes.
+const WAIT_MS = 600;
+const saved = session.get();
+if (saved && session.me() && parseRoute(location.hash).page === 'dashboard') {
+  const primed = new Client(saved).prime(DASHBOARD_PATHS);
+  let started = false;
+  const once = () => {
+    if (!started) ((started = true), start());
+  };
+  void primed.then(once);
+  setTimeout(once, WAIT_MS);
+} else start();

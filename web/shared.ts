@@ -18,15 +18,17 @@ export const Ctx = createContext<Shared>(null as unknown as Shared);
 export const useShared = (): Shared => useContext(Ctx);
 
 /**
- * Loads with `load()` now, and again (at most every 250 ms) after each event `relevant` picks:
+ * Loads with `load()` now (unless `initial()` has the data already), and again (at most every 250 ms) after each event `relevant` picks:
  * pages stay current from the event stream without a reload.
  */
 export function useLive<T>(
   load: () => Promise<T>,
   relevant: (e: EventEnvelope) => boolean,
+  initial?: () => T | undefined,
 ): { data: T | undefined; error: string | null; reload: () => void } {
   const { subscribe, failed } = useShared();
-  const [data, setData] = useState<T | undefined>(undefined);
+  // Data that is already here (a primed answer): shown in the first render, not loaded again.
+  const [data, setData] = useState<T | undefined>(() => initial?.());
   const [error, setError] = useState<string | null>(null);
   const pending = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
   const loadRef = useRef(load);
@@ -50,7 +52,7 @@ export function useLive<T>(
         },
       );
     runRef.current = () => void run();
-    void run();
+    if (data === undefined) void run();
     const off = subscribe((e) => {
       if (!relRef.current(e) || pending.current) return;
       pending.current = setTimeout(() => {
