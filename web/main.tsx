@@ -254,7 +254,9 @@ if (saved && session.me() && parseRoute(location.hash).page === 'dashboard') {
   const primed = new Client(saved).prime(DASHBOARD_PATHS);
   let started = false;
   const once = () => {
-    if (!started) ((started = true), start());
+    if (started) return;
+    started = true;
+    start();
   };
   void primed.then(once);
   setTimeout(once, WAIT_MS);
