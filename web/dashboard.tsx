@@ -1,6 +1,12 @@
 /** The dashboard: nodes by state, agents online, each Pi's health, and the latest events. */
+import { useEffect } from 'preact/hooks';
+import type { NodeHealthHistory } from '../src/api/health.js';
 import { ApiError, type AgentInfo, type List, type Node } from './api.js';
 import { ago, describe, useLive, useShared, useShownMark } from './shared.js';
+import { Sparkline } from './sparkline.js';
+
+/** Health samples kept per node on the server come every 30 s at most: 60 are the last half hour or more. */
+const HISTORY = '/health-history?samples=60';
 
 const STATES = ['ready', 'notready', 'provisioning', 'discovered', 'error', 'retired'] as const;
 
@@ -20,14 +26,26 @@ function throttleText(h: Health | null | undefined): { text: string; bad: boolea
   return past.length ? { text: `ok now; since boot: ${past.join(', ')}`, bad: false } : { text: 'ok', bad: false };
 }
 
+/** What the dashboard loads first (main.tsx primes these for a returning user landing here). */
+export const DASHBOARD_PATHS = ['/nodes?limit=1000', '/agents'];
+
+/** How often the recent samples were under-voltage or throttled ("under-voltage in 3 of the last 60 samples"). */
+function PastFlags({ samples }: { samples: NodeHealthHistory['samples'] }) {
+  const uv = samples.filter((s) => s.underVoltage).length;
+  const thr = samples.filter((s) => s.throttled || s.frequencyCapped).length;
+  if (!uv && !thr) return null;
+  const what = [uv && `under-voltage in ${uv}`, thr && `throttled in ${thr}`].filter(Boolean).join(', ');
+  return <span class="sub">{`${what} of the last ${samples.length} samples`}</span>;
+}
+
 export function Dashboard() {
   const { client, recent } = useShared();
   const { data, error } = useLive(
     async () => {
       // Both at once; no agent link in this control plane means no agents, not an error.
       const [nodes, agents] = await Promise.all([
-        client.get<List<Node>>('/nodes?limit=1000'),
-        client.get<List<AgentInfo>>('/agents').catch((err: unknown) => {
+        client.get<List<Node>>(DASHBOARD_PATHS[0]!),
+        client.get<List<AgentInfo>>(DASHBOARD_PATHS[1]!).catch((err: unknown) => {
           if (err instanceof ApiError && err.status === 503) return { items: [], total: 0 };
           throw err;
         }),
@@ -35,8 +53,26 @@ export function Dashboard() {
       return { nodes: nodes.items, agents: agents.items };
     },
     (e) => e.type.startsWith('node.') || e.type.startsWith('agent.'),
+    () => {
+      // A returning user: main.tsx primed both and waited for them before the first render.
+      // (No agent link answers 503: then the first load asks again and handles it.)
+      const agents = client.take<List<AgentInfo>>(DASHBOARD_PATHS[1]!);
+      const nodes = agents && client.take<List<Node>>(DASHBOARD_PATHS[0]!);
+      return nodes && agents ? { nodes: nodes.items, agents: agents.items } : undefined;
+    },
   );
   useShownMark('pc:dashboard-data', data !== undefined);
+  // The history draws after the table (it is not part of the first useful paint) and follows the
+  // samples: agent events, and every 30 s (a sample is taken at most that often).
+  const history = useLive(
+    () => client.get<{ items: NodeHealthHistory[] }>(HISTORY),
+    (e) => e.type.startsWith('agent.'),
+  );
+  useEffect(() => {
+    const timer = setInterval(() => history.reload(), 30_000);
+    return () => clearInterval(timer);
+  }, []);
+  const samplesOf = new Map((history.data?.items ?? []).map((h) => [h.node, h.samples]));
   const byNode = new Map((data?.agents ?? []).map((a) => [a.node, a]));
   const online = data?.agents.filter((a) => a.connected).length ?? 0;
   return (
@@ -110,9 +146,15 @@ export function Dashboard() {
                           <span class="muted">offline{a?.since ? ` since ${ago(a.since)}` : ''}</span>
                         )}
                       </td>
-                      <td data-label="SoC temperature">{h?.socTempC != null ? `${h.socTempC.toFixed(1)} °C` : '—'}</td>
+                      <td data-label="SoC temperature">
+                        <span class="temp">
+                          {h?.socTempC != null ? `${h.socTempC.toFixed(1)} °C` : '—'}
+                          <Sparkline samples={samplesOf.get(n.name) ?? []} />
+                        </span>
+                      </td>
                       <td data-label="Power" class={thr.bad ? 'bad' : ''}>
                         {thr.text}
+                        <PastFlags samples={samplesOf.get(n.name) ?? []} />
                       </td>
                     </tr>
                   );

@@ -1,23 +1,35 @@
 /**
- * The web UI's shell: sign-in, navigation (hash routes: `#/`, `#/nodes/<name>`, `#/discovery`),
+ * The web UI's shell: sign-in, navigation (hash routes: `#/`, `#/nodes/<name>`, `#/discovery`,
+ * `#/clusters`, `#/jobs`, `#/jobs/<id>`, and for admins `#/tokens`, `#/backups`),
  * the event stream shared by every page, and sign-out. The token lives in sessionStorage only.
  */
 import { render } from 'preact';
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { ApiError, Client, followEvents, session, type EventEnvelope, type StreamState, type Whoami } from './api.js';
 import { Ctx, useShownMark, type Shared } from './shared.js';
-import { Dashboard } from './dashboard.js';
+import { DASHBOARD_PATHS, Dashboard } from './dashboard.js';
 import { PinsPage } from './pins.js';
 import { DiscoveryPage } from './discovery.js';
+import { JobPage, JobsPage } from './jobs.js';
+import { ClustersPage } from './clusters.js';
+import { TokensPage } from './tokens.js';
+import { BackupsPage } from './backups.js';
 import './style.css';
 
-type Route = { page: 'dashboard' } | { page: 'pins'; node: string } | { page: 'discovery' };
+type Route =
+  | { page: 'dashboard' | 'discovery' | 'jobs' | 'clusters' | 'tokens' | 'backups' }
+  | { page: 'pins'; node: string }
+  | { page: 'job'; id: string };
+
+const PAGES = ['discovery', 'jobs', 'clusters', 'tokens', 'backups'] as const;
 
 function parseRoute(hash: string): Route {
   const m = /^#\/nodes\/([^/]+)$/.exec(hash);
   if (m) return { page: 'pins', node: decodeURIComponent(m[1]!) };
-  if (hash === '#/discovery') return { page: 'discovery' };
-  return { page: 'dashboard' };
+  const j = /^#\/jobs\/([^/]+)$/.exec(hash);
+  if (j) return { page: 'job', id: decodeURIComponent(j[1]!) };
+  const p = PAGES.find((x) => hash === `#/${x}`);
+  return { page: p ?? 'dashboard' };
 }
 
 function SignIn({ onSignedIn, notice }: { onSignedIn: (c: Client, me: Whoami) => void; notice: string | null }) {
@@ -82,6 +94,16 @@ function SignIn({ onSignedIn, notice }: { onSignedIn: (c: Client, me: Whoami) =>
   );
 }
 
+/** A page only an admin token may use, reached by its address with another token. */
+function AdminOnly() {
+  return (
+    <>
+      <h1 tabIndex={-1}>Admins only</h1>
+      <p>This page needs an admin token; yours is not one.</p>
+    </>
+  );
+}
+
 const STATE_TEXT: Record<StreamState, string> = { connecting: 'connecting…', live: 'live', offline: 'offline, retrying' };
 
 function Shell({ client, me, signOut }: { client: Client; me: Whoami; signOut: (notice?: string) => void }) {
@@ -140,6 +162,22 @@ function Shell({ client, me, signOut }: { client: Client; me: Whoami; signOut: (
           <a href="#/discovery" {...current('discovery')}>
             Discovery
           </a>
+          <a href="#/clusters" {...current('clusters')}>
+            Clusters
+          </a>
+          <a href="#/jobs" {...current('jobs')} {...(route.page === 'job' ? { 'aria-current': 'page' as const } : {})}>
+            Jobs
+          </a>
+          {me.role === 'admin' && (
+            <>
+              <a href="#/tokens" {...current('tokens')}>
+                Tokens
+              </a>
+              <a href="#/backups" {...current('backups')}>
+                Backups
+              </a>
+            </>
+          )}
         </nav>
         <span class="who">
           <span class={`dot ${stream}`} aria-hidden="true" />
@@ -153,6 +191,11 @@ function Shell({ client, me, signOut }: { client: Client; me: Whoami; signOut: (
         {route.page === 'dashboard' && <Dashboard />}
         {route.page === 'pins' && <PinsPage node={route.node} key={route.node} />}
         {route.page === 'discovery' && <DiscoveryPage />}
+        {route.page === 'clusters' && <ClustersPage />}
+        {route.page === 'jobs' && <JobsPage />}
+        {route.page === 'job' && <JobPage id={route.id} key={route.id} />}
+        {route.page === 'tokens' && (me.role === 'admin' ? <TokensPage /> : <AdminOnly />)}
+        {route.page === 'backups' && (me.role === 'admin' ? <BackupsPage /> : <AdminOnly />)}
       </main>
     </Ctx.Provider>
   );
@@ -195,7 +238,26 @@ function App() {
   return <Shell client={auth.client} me={auth.me} signOut={signOut} />;
 }
 
-// The page's "Loading…" placeholder goes: the app owns the container from here.
-const root = document.getElementById('app')!;
-root.textContent = '';
-render(<App />, root);
+/** The page's "Loading…" placeholder goes: the app owns the container from here. */
+function start(): void {
+  const root = document.getElementById('app')!;
+  root.textContent = '';
+  render(<App />, root);
+}
+
+// A returning user on the dashboard: its data is asked for now, and the first render waits for it
+// (at most WAIT_MS, the HTML's "Loading" text showing meanwhile), so the page is built, laid out
+// and painted once, with its data, instead of empty first and again when the data comes.
+const WAIT_MS = 600;
+const saved = session.get();
+if (saved && session.me() && parseRoute(location.hash).page === 'dashboard') {
+  const primed = new Client(saved).prime(DASHBOARD_PATHS);
+  let started = false;
+  const once = () => {
+    if (started) return;
+    started = true;
+    start();
+  };
+  void primed.then(once);
+  setTimeout(once, WAIT_MS);
+} else start();

@@ -18,18 +18,24 @@ export const Ctx = createContext<Shared>(null as unknown as Shared);
 export const useShared = (): Shared => useContext(Ctx);
 
 /**
- * Loads with `load()` now, and again (at most every 250 ms) after each event `relevant` picks:
+ * Loads with `load()` now (unless `initial()` has the data already), and again (at most every 250 ms) after each event `relevant` picks:
  * pages stay current from the event stream without a reload.
  */
-export function useLive<T>(load: () => Promise<T>, relevant: (e: EventEnvelope) => boolean): { data: T | undefined; error: string | null } {
+export function useLive<T>(
+  load: () => Promise<T>,
+  relevant: (e: EventEnvelope) => boolean,
+  initial?: () => T | undefined,
+): { data: T | undefined; error: string | null; reload: () => void } {
   const { subscribe, failed } = useShared();
-  const [data, setData] = useState<T | undefined>(undefined);
+  // Data that is already here (a primed answer): shown in the first render, not loaded again.
+  const [data, setData] = useState<T | undefined>(() => initial?.());
   const [error, setError] = useState<string | null>(null);
   const pending = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
   const loadRef = useRef(load);
   loadRef.current = load;
   const relRef = useRef(relevant);
   relRef.current = relevant;
+  const runRef = useRef<() => void>(() => undefined);
   useEffect(() => {
     let alive = true;
     const run = () =>
@@ -45,7 +51,8 @@ export function useLive<T>(load: () => Promise<T>, relevant: (e: EventEnvelope) 
           setError(err instanceof Error ? err.message : String(err));
         },
       );
-    void run();
+    runRef.current = () => void run();
+    if (data === undefined) void run();
     const off = subscribe((e) => {
       if (!relRef.current(e) || pending.current) return;
       pending.current = setTimeout(() => {
@@ -59,7 +66,7 @@ export function useLive<T>(load: () => Promise<T>, relevant: (e: EventEnvelope) 
       clearTimeout(pending.current);
     };
   }, []);
-  return { data, error };
+  return { data, error, reload: () => runRef.current() };
 }
 
 /**
@@ -110,3 +117,53 @@ export function describe(e: EventEnvelope): string {
 }
 
 export type { Whoami };
+
+/** A refused or failed request as one line: the API's code and message. */
+export function errorText(err: unknown): string {
+  if (err && typeof err === 'object' && 'code' in err && err instanceof Error) return `${String(err.code)}: ${err.message}`;
+  return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * Runs one change at a time for a form or button: `busy` while it runs, then `said` (what
+ * happened, for a status line) or `error` (why not, for an alert). A 401 signs out.
+ */
+export function useAction(): {
+  busy: boolean;
+  said: string | null;
+  error: string | null;
+  run: (fn: () => Promise<string>) => Promise<boolean>;
+} {
+  const { failed } = useShared();
+  const [busy, setBusy] = useState(false);
+  const [said, setSaid] = useState<string | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const run = async (fn: () => Promise<string>) => {
+    setBusy(true);
+    setSaid(null);
+    setError(null);
+    try {
+      setSaid(await fn());
+      return true;
+    } catch (err) {
+      failed(err);
+      setError(errorText(err));
+      return false;
+    } finally {
+      setBusy(false);
+    }
+  };
+  return { busy, said, error, run };
+}
+
+/** A byte count for people: "812 B", "4.2 KiB", "1.3 MiB". */
+export function bytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${(n / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+/** A timestamp as local date and time, or a dash. */
+export function when(iso: string | null | undefined): string {
+  return iso ? new Date(iso).toLocaleString() : '—';
+}

@@ -129,6 +129,18 @@ export class Sessions {
     this.#log.info({ node, serial }, 'agent connected');
   }
 
+  /**
+   * An agent that said hello runs on its node: a node still `provisioning` (made by a join token)
+   * or only `discovered` is `ready` from now on. A state someone chose (`retired`, `error`) stays.
+   */
+  #markReady(nodeId: string): void {
+    const { store, bus } = this.#o;
+    const node = store.nodes.get(nodeId);
+    if (!node || (node.state !== 'provisioning' && node.state !== 'discovered')) return;
+    bus.emit('node.updated', store.nodes.update(nodeId, { state: 'ready' }));
+    this.#log.info({ node: node.name, from: node.state }, 'node ready: its agent connected');
+  }
+
   #onMessage(c: Session, raw: string): void {
     const p = parseMessage<HelloMsg | AppliedMsg | HealthMsg | EventMsg | EdgesMsg | RenewMsg | RefusedMsg>(
       this.#o.validator,
@@ -159,12 +171,18 @@ export class Sessions {
           simulated: m.simulated,
           soc: m.soc,
         });
+        this.#markReady(c.nodeId);
         this.#o.dispatcher.pushDesired(c.nodeId);
         return;
       case 'applied':
         return this.#o.reports.applied(c.nodeId, c.node, k, m);
       case 'health':
         k.health = m.health;
+        try {
+          this.#o.store.health.record(c.nodeId, m.health);
+        } catch (err) {
+          this.#log.warn({ err: (err as Error).message, node: c.node }, 'could not record a health sample');
+        }
         if (Date.now() - k.seenWritten >= SEEN_WRITE_MS) {
           k.seenWritten = Date.now();
           this.#o.store.nodes.markSeen(c.nodeId);

@@ -26,6 +26,7 @@ import { discoveryResource } from './resources/discovery.js';
 import { hardwareResource } from './resources/hardware.js';
 import { jobsResource } from './resources/jobs.js';
 import { nodesResource } from './resources/nodes.js';
+import { healthResource } from './resources/health.js';
 import { backupsResource, systemResource } from './resources/system.js';
 import { agentsResource } from './resources/agents.js';
 import { kubernetesResource } from './resources/kubernetes.js';
@@ -116,6 +117,7 @@ export function createApp(deps: AppDeps): ControlPlaneApp {
     systemResource(rdeps),
     backupsResource(rdeps),
     agentsResource(rdeps),
+    healthResource(rdeps),
     kubernetesResource(rdeps),
   ];
   // The OpenAPI document is itself a route (viewer), generated once from the same list.

@@ -10,6 +10,7 @@ import { identify, openDatabase } from './db.js';
 import { DiscoveryRepo } from './discovery.js';
 import { EventRepo } from './events.js';
 import { HardwareRepo } from './hardware.js';
+import { HealthRepo } from './health.js';
 import { JobRepo } from './jobs.js';
 import { NodeRepo } from './nodes.js';
 import { ProvisionRepo } from './provision.js';
@@ -35,6 +36,8 @@ export class Store {
   readonly discovery: DiscoveryRepo;
   readonly hardware: HardwareRepo;
   readonly provision: ProvisionRepo;
+  /** Pi health history (bounded per node). */
+  readonly health: HealthRepo;
   /** Work waiting for the outermost `tx` to commit (dropped if it, or the savepoint that queued it, rolls back). */
   readonly #afterCommit: (() => void)[] = [];
   /** Depth of `tx` calls in progress. */
@@ -52,6 +55,7 @@ export class Store {
     this.discovery = new DiscoveryRepo(db);
     this.hardware = new HardwareRepo(db);
     this.provision = new ProvisionRepo(db);
+    this.health = new HealthRepo(db);
   }
 
   /**

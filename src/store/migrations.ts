@@ -115,6 +115,19 @@ CREATE TABLE ssh_host_keys (
 ) STRICT;
 `,
   },
+  {
+    version: 7,
+    name: 'node health history: bounded samples of each Pi agent health reports',
+    // One row per sample (src/store/health.ts decides which reports become samples and prunes to
+    // the latest N per node); the flags are the firmware's at that time, NULL where not reported.
+    sql: `
+CREATE TABLE node_health (
+  node_id TEXT NOT NULL REFERENCES nodes(id) ON DELETE CASCADE, at TEXT NOT NULL,
+  soc_temp_c REAL, under_voltage INTEGER, throttled INTEGER, capped INTEGER,
+  PRIMARY KEY (node_id, at)
+) STRICT;
+`,
+  },
 ];
 
 /** The schema version this build writes. */

@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Test } from 'tap';
 import { repoRoot } from '../support/paths.js';
 
 export const CHROMIUM = '/usr/bin/chromium';
@@ -90,4 +91,38 @@ export async function screenshots(page: Page, name: string): Promise<string[]> {
   }
   await page.setViewportSize(before);
   return files;
+}
+
+/** Fails with every serious or critical violation listed; prints the rest. */
+export function checkAxe(t: Test, where: string, v: AxeViolation[]): void {
+  const bad = v.filter((x) => x.impact === 'serious' || x.impact === 'critical');
+  for (const x of v) t.comment(`axe ${where}: ${x.impact} ${x.id} (${x.nodes} nodes: ${x.targets.join(' ')}): ${x.help}`);
+  t.same(
+    bad.map((x) => `${x.id}: ${x.help} (${x.targets.join(' ')})`),
+    [],
+    `axe on ${where}: no serious or critical violation (${v.length} violations of lesser impact)`,
+  );
+}
+
+/** Watches a page for what must never happen: CSP violations, script errors, the token in a URL. */
+export function guard(page: Page, tokens: string[]) {
+  const problems: string[] = [];
+  page.on('console', (m) => {
+    if (/Content Security Policy/i.test(m.text())) problems.push(`CSP: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => problems.push(`script error: ${e.message}`));
+  page.on('request', (r) => {
+    for (const tok of tokens) if (tok && r.url().includes(tok)) problems.push(`token in a URL: ${r.method()} ${r.url().slice(0, 80)}`);
+  });
+  return problems;
+}
+
+/** Fails unless the page fits `width` (no sideways scrolling of the whole page). */
+export async function fitsWidth(t: Test, page: Page, where: string, width = 375): Promise<void> {
+  const before = page.viewportSize() ?? { width: 1280, height: 900 };
+  await page.setViewportSize({ width, height: 812 });
+  await page.waitForTimeout(100);
+  const scroll = Number(await page.evaluate('document.documentElement.scrollWidth'));
+  await page.setViewportSize(before);
+  t.ok(scroll <= width, `${where} fits ${width} px (page ${scroll} px wide)`);
 }

@@ -7,14 +7,13 @@
  * axe-core on every page (no serious or critical violation), no CSP violation, the token never in
  * a URL; screenshots of every page at 1280 and 375 px into .tap/ui-screenshots/.
  */
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Page } from 'playwright-core';
 import { startServe } from '../support/serve.js';
 import { tempDir } from '../support/tmp.js';
 import { scaled, waitFor } from '../support/wait.js';
-import { axe, browserMissing, launch, screenshots, type AxeViolation } from './browser.js';
+import { axe, browserMissing, checkAxe, guard, launch, screenshots } from './browser.js';
 
 const missing = browserMissing();
 if (missing) {
@@ -27,30 +26,6 @@ if (missing) {
 
 /** The level of a pin as the agent's register page file holds it (GPLEV0 at 0x34, bit = pin). */
 const pageLevel = (file: string, pin: number) => (readFileSync(file).readUInt32LE(0x34) >>> pin) & 1;
-
-/** Fails with every serious or critical violation listed; prints the rest. */
-function checkAxe(t: Test, where: string, v: AxeViolation[]): void {
-  const bad = v.filter((x) => x.impact === 'serious' || x.impact === 'critical');
-  for (const x of v) t.comment(`axe ${where}: ${x.impact} ${x.id} (${x.nodes} nodes: ${x.targets.join(' ')}): ${x.help}`);
-  t.same(
-    bad.map((x) => `${x.id}: ${x.help} (${x.targets.join(' ')})`),
-    [],
-    `axe on ${where}: no serious or critical violation (${v.length} violations of lesser impact)`,
-  );
-}
-
-/** Watches a page for what must never happen: CSP violations, script errors, the token in a URL. */
-function guard(page: Page, tokens: string[]) {
-  const problems: string[] = [];
-  page.on('console', (m) => {
-    if (/Content Security Policy/i.test(m.text())) problems.push(`CSP: ${m.text()}`);
-  });
-  page.on('pageerror', (e) => problems.push(`script error: ${e.message}`));
-  page.on('request', (r) => {
-    for (const tok of tokens) if (tok && r.url().includes(tok)) problems.push(`token in a URL: ${r.method()} ${r.url().slice(0, 80)}`);
-  });
-  return problems;
-}
 
 async function main() {
   const dataDir = tempDir(t, 'pic-ui-');

@@ -1,0 +1,15 @@
+/** The result line under a form: what a change did (a polite status) or why it failed (an alert). */
+export function Outcome({ said, error }: { said: string | null; error: string | null }) {
+  return (
+    <>
+      <p role="status" aria-live="polite" class="said">
+        {said ?? ''}
+      </p>
+      {error && (
+        <p class="error" role="alert">
+          {error}
+        </p>
+      )}
+    </>
+  );
+}
