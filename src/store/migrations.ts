@@ -116,7 +116,7 @@ CREATE TABLE ssh_host_keys (
 `,
   },
   {
-    version: 7,
+    version: 5,
     name: 'node health history: bounded samples of each Pi agent health reports',
     // One row per sample (src/store/health.ts decides which reports become samples and prunes to
     // the latest N per node); the flags are the firmware's at that time, NULL where not reported.
