@@ -1,8 +1,9 @@
 /** Backups (admin): the online backups in the data directory, and taking one now. */
 import { useState } from 'preact/hooks';
 import type { BackupInfo } from '../src/api/system.js';
-import { Outcome } from './outcome.js';
+import { ErrorLine, Outcome } from './outcome.js';
 import { bytes, useAction, useLive, useShared, when } from './shared.js';
+import { ListTable } from './table.js';
 
 export function BackupsPage() {
   const { client } = useShared();
@@ -37,11 +38,7 @@ export function BackupsPage() {
         </button>
         <Outcome said={create.said} error={create.error} />
       </form>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorLine error={error} />
       <section aria-labelledby="backups-h">
         <h2 id="backups-h">Backups {data ? `(${data.items.length})` : ''}</h2>
         <p class="hint">
@@ -50,30 +47,16 @@ export function BackupsPage() {
         </p>
         {data && data.items.length === 0 && <p class="muted">No backups yet.</p>}
         {data && data.items.length > 0 && (
-          <div class="scroll">
-            <table class="stack">
-              <thead>
-                <tr>
-                  <th scope="col">File</th>
-                  <th scope="col">Size</th>
-                  <th scope="col">Created</th>
-                  <th scope="col">Schema</th>
-                </tr>
-              </thead>
-              <tbody>
-                {data.items.map((b) => (
-                  <tr key={b.file}>
-                    <th scope="row">
-                      <code class="wrap">{b.file}</code>
-                    </th>
-                    <td data-label="Size">{bytes(b.bytes)}</td>
-                    <td data-label="Created">{when(b.createdAt)}</td>
-                    <td data-label="Schema">v{b.schemaVersion}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <ListTable
+            rows={data.items}
+            rowKey={(b) => b.file}
+            columns={[
+              { label: 'File', cell: (b) => <code class="wrap">{b.file}</code> },
+              { label: 'Size', cell: (b) => bytes(b.bytes) },
+              { label: 'Created', cell: (b) => when(b.createdAt) },
+              { label: 'Schema', cell: (b) => `v${b.schemaVersion}` },
+            ]}
+          />
         )}
       </section>
     </>

@@ -5,8 +5,9 @@
 import { useState } from 'preact/hooks';
 import type { Cluster } from '../src/api/clusters.js';
 import { canOperate, type List } from './api.js';
-import { Outcome } from './outcome.js';
+import { ErrorLine, Outcome } from './outcome.js';
 import { ago, useAction, useLive, useShared } from './shared.js';
+import { ListTable, StateBadge } from './table.js';
 
 export function ClustersPage() {
   const { client, me } = useShared();
@@ -74,44 +75,30 @@ export function ClustersPage() {
           <Outcome said={create.said} error={create.error} />
         </form>
       )}
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorLine error={error} />
       <section aria-labelledby="clusters-h">
         <h2 id="clusters-h">Clusters {data ? `(${data.total})` : ''}</h2>
         {data && data.items.length === 0 && <p class="muted">No clusters yet.</p>}
         {data && data.items.length > 0 && (
-          <div class="scroll">
-            <table class="stack">
-              <thead>
-                <tr>
-                  <th scope="col">Cluster</th>
-                  <th scope="col">State</th>
-                  <th scope="col">K3s</th>
-                  <th scope="col">HA</th>
-                  <th scope="col">Created</th>
-                </tr>
-              </thead>
-              <tbody>
-                {data.items.map((c) => (
-                  <tr key={c.id}>
-                    <th scope="row">
-                      {c.name}
-                      {c.description && <span class="sub">{c.description}</span>}
-                    </th>
-                    <td data-label="State">
-                      <span class={`state ${c.state}`}>{c.state}</span>
-                    </td>
-                    <td data-label="K3s">{c.k3sVersion ?? 'default'}</td>
-                    <td data-label="HA">{c.ha ? 'yes' : 'no'}</td>
-                    <td data-label="Created">{ago(c.createdAt)}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <ListTable
+            rows={data.items}
+            rowKey={(c) => c.id}
+            columns={[
+              {
+                label: 'Cluster',
+                cell: (c) => (
+                  <>
+                    {c.name}
+                    {c.description && <span class="sub">{c.description}</span>}
+                  </>
+                ),
+              },
+              { label: 'State', cell: (c) => <StateBadge state={c.state} /> },
+              { label: 'K3s', cell: (c) => c.k3sVersion ?? 'default' },
+              { label: 'HA', cell: (c) => (c.ha ? 'yes' : 'no') },
+              { label: 'Created', cell: (c) => ago(c.createdAt) },
+            ]}
+          />
         )}
       </section>
     </>

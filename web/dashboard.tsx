@@ -3,7 +3,9 @@ import { useEffect } from 'preact/hooks';
 import type { NodeHealthHistory } from '../src/api/health.js';
 import { ApiError, type AgentInfo, type List, type Node } from './api.js';
 import { ago, describe, useLive, useShared, useShownMark } from './shared.js';
+import { ErrorLine } from './outcome.js';
 import { Sparkline } from './sparkline.js';
+import { ListTable, StateBadge } from './table.js';
 
 /** Health samples kept per node on the server come every 30 s at most: 60 are the last half hour or more. */
 const HISTORY = '/health-history?samples=60';
@@ -78,11 +80,7 @@ export function Dashboard() {
   return (
     <>
       <h1 tabIndex={-1}>Dashboard</h1>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorLine error={error} />
       <section aria-labelledby="summary-h" class="cards">
         <h2 id="summary-h" class="sr-only">
           Summary
@@ -114,54 +112,56 @@ export function Dashboard() {
         <h2 id="nodes-h">Nodes</h2>
         {data && data.nodes.length === 0 && <p>No nodes yet. Enrol a Pi's agent with a join token, or run a discovery scan.</p>}
         {data && data.nodes.length > 0 && (
-          <div class="scroll">
-            <table class="nodes stack">
-              <thead>
-                <tr>
-                  <th scope="col">Node</th>
-                  <th scope="col">State</th>
-                  <th scope="col">Agent</th>
-                  <th scope="col">SoC temperature</th>
-                  <th scope="col">Power and throttling</th>
-                </tr>
-              </thead>
-              <tbody>
-                {data.nodes.map((n) => {
+          <ListTable
+            class="nodes"
+            rows={data.nodes}
+            rowKey={(n) => n.id}
+            columns={[
+              {
+                label: 'Node',
+                cell: (n) => (
+                  <>
+                    <a href={`#/nodes/${encodeURIComponent(n.name)}`}>{n.name}</a>
+                    {n.model && <span class="sub">{n.model}</span>}
+                  </>
+                ),
+              },
+              { label: 'State', cell: (n) => <StateBadge state={n.state} /> },
+              {
+                label: 'Agent',
+                cell: (n) => {
                   const a = byNode.get(n.name);
-                  const h = a?.health;
-                  const thr = throttleText(h);
-                  return (
-                    <tr key={n.id}>
-                      <th scope="row">
-                        <a href={`#/nodes/${encodeURIComponent(n.name)}`}>{n.name}</a>
-                        {n.model && <span class="sub">{n.model}</span>}
-                      </th>
-                      <td data-label="State">
-                        <span class={`state ${n.state}`}>{n.state}</span>
-                      </td>
-                      <td data-label="Agent">
-                        {a?.connected ? (
-                          <span class="ok">online{a.simulated ? ' (simulated)' : ''}</span>
-                        ) : (
-                          <span class="muted">offline{a?.since ? ` since ${ago(a.since)}` : ''}</span>
-                        )}
-                      </td>
-                      <td data-label="SoC temperature">
-                        <span class="temp">
-                          {h?.socTempC != null ? `${h.socTempC.toFixed(1)} °C` : '—'}
-                          <Sparkline samples={samplesOf.get(n.name) ?? []} />
-                        </span>
-                      </td>
-                      <td data-label="Power" class={thr.bad ? 'bad' : ''}>
-                        {thr.text}
-                        <PastFlags samples={samplesOf.get(n.name) ?? []} />
-                      </td>
-                    </tr>
+                  return a?.connected ? (
+                    <span class="ok">online{a.simulated ? ' (simulated)' : ''}</span>
+                  ) : (
+                    <span class="muted">offline{a?.since ? ` since ${ago(a.since)}` : ''}</span>
                   );
-                })}
-              </tbody>
-            </table>
-          </div>
+                },
+              },
+              {
+                label: 'SoC temperature',
+                cell: (n) => {
+                  const t = byNode.get(n.name)?.health?.socTempC;
+                  return (
+                    <span class="temp">
+                      {t != null ? `${t.toFixed(1)} °C` : '—'}
+                      <Sparkline samples={samplesOf.get(n.name) ?? []} />
+                    </span>
+                  );
+                },
+              },
+              {
+                label: 'Power and throttling',
+                cellClass: (n) => (throttleText(byNode.get(n.name)?.health).bad ? 'bad' : undefined),
+                cell: (n) => (
+                  <>
+                    {throttleText(byNode.get(n.name)?.health).text}
+                    <PastFlags samples={samplesOf.get(n.name) ?? []} />
+                  </>
+                ),
+              },
+            ]}
+          />
         )}
       </section>
       <section aria-labelledby="events-h">

@@ -3,6 +3,8 @@ import { useState } from 'preact/hooks';
 import type { DiscoveryResult, ScanReport } from '../src/api/discovery.js';
 import { ApiError, canOperate, type List } from './api.js';
 import { ago, useLive, useShared } from './shared.js';
+import { ListTable, StateBadge } from './table.js';
+import { ErrorLine } from './outcome.js';
 
 export function DiscoveryPage() {
   const { client, me, failed } = useShared();
@@ -47,44 +49,30 @@ export function DiscoveryPage() {
       <p role="status" aria-live="polite">
         {report ?? ''}
       </p>
-      {(scanError ?? error) && (
-        <p class="error" role="alert">
-          {scanError ?? error}
-        </p>
-      )}
+      <ErrorLine error={scanError ?? error} />
       <section aria-labelledby="hosts-h">
         <h2 id="hosts-h">Hosts {data ? `(${data.total})` : ''}</h2>
         {data && data.items.length === 0 && <p class="muted">Nothing found yet.</p>}
         {data && data.items.length > 0 && (
-          <div class="scroll">
-            <table class="stack">
-              <thead>
-                <tr>
-                  <th scope="col">Host</th>
-                  <th scope="col">Address</th>
-                  <th scope="col">State</th>
-                  <th scope="col">Seen by</th>
-                  <th scope="col">Last seen</th>
-                </tr>
-              </thead>
-              <tbody>
-                {data.items.map((h) => (
-                  <tr key={h.id}>
-                    <th scope="row">
-                      {h.hostname ?? '(no name)'}
-                      {h.raspberryPi && <span class="sub">Raspberry Pi{h.model ? `: ${h.model}` : ''}</span>}
-                    </th>
-                    <td data-label="Address">{h.address}</td>
-                    <td data-label="State">
-                      <span class={`state ${h.state}`}>{h.state}</span>
-                    </td>
-                    <td data-label="Seen by">{h.sources.join(', ')}</td>
-                    <td data-label="Last seen">{ago(h.lastSeenAt)}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <ListTable
+            rows={data.items}
+            rowKey={(h) => h.id}
+            columns={[
+              {
+                label: 'Host',
+                cell: (h) => (
+                  <>
+                    {h.hostname ?? '(no name)'}
+                    {h.raspberryPi && <span class="sub">Raspberry Pi{h.model ? `: ${h.model}` : ''}</span>}
+                  </>
+                ),
+              },
+              { label: 'Address', cell: (h) => h.address },
+              { label: 'State', cell: (h) => <StateBadge state={h.state} /> },
+              { label: 'Seen by', cell: (h) => h.sources.join(', ') },
+              { label: 'Last seen', cell: (h) => ago(h.lastSeenAt) },
+            ]}
+          />
         )}
       </section>
     </>

@@ -6,8 +6,9 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { Job, JobLogLine } from '../src/api/jobs.js';
 import { canOperate, type List } from './api.js';
-import { Outcome } from './outcome.js';
+import { ErrorLine, Outcome } from './outcome.js';
 import { ago, useAction, useLive, useShared, when } from './shared.js';
+import { ListTable, StateBadge } from './table.js';
 
 const FINISHED = new Set(['succeeded', 'failed', 'cancelled']);
 
@@ -20,44 +21,30 @@ export function JobsPage() {
   return (
     <>
       <h1 tabIndex={-1}>Jobs</h1>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorLine error={error} />
       <section aria-labelledby="jobs-h">
         <h2 id="jobs-h">Jobs {data ? `(${data.total})` : ''}</h2>
         {data && data.items.length === 0 && <p class="muted">No jobs yet. Provisioning and cluster installs run as jobs and show here.</p>}
         {data && data.items.length > 0 && (
-          <div class="scroll">
-            <table class="stack">
-              <thead>
-                <tr>
-                  <th scope="col">Job</th>
-                  <th scope="col">State</th>
-                  <th scope="col">Created by</th>
-                  <th scope="col">Created</th>
-                  <th scope="col">Finished</th>
-                </tr>
-              </thead>
-              <tbody>
-                {data.items.map((j) => (
-                  <tr key={j.id}>
-                    <th scope="row">
-                      <a href={`#/jobs/${encodeURIComponent(j.id)}`}>{j.kind}</a>
-                      <span class="sub">{j.id.slice(0, 8)}</span>
-                    </th>
-                    <td data-label="State">
-                      <span class={`state ${j.state}`}>{j.state}</span>
-                    </td>
-                    <td data-label="Created by">{j.createdBy}</td>
-                    <td data-label="Created">{ago(j.createdAt)}</td>
-                    <td data-label="Finished">{j.finishedAt ? ago(j.finishedAt) : '—'}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <ListTable
+            rows={data.items}
+            rowKey={(j) => j.id}
+            columns={[
+              {
+                label: 'Job',
+                cell: (j) => (
+                  <>
+                    <a href={`#/jobs/${encodeURIComponent(j.id)}`}>{j.kind}</a>
+                    <span class="sub">{j.id.slice(0, 8)}</span>
+                  </>
+                ),
+              },
+              { label: 'State', cell: (j) => <StateBadge state={j.state} /> },
+              { label: 'Created by', cell: (j) => j.createdBy },
+              { label: 'Created', cell: (j) => ago(j.createdAt) },
+              { label: 'Finished', cell: (j) => (j.finishedAt ? ago(j.finishedAt) : '—') },
+            ]}
+          />
         )}
       </section>
     </>
@@ -121,11 +108,7 @@ export function JobPage({ id }: { id: string }) {
         <a href="#/jobs">Jobs</a>
       </p>
       <h1 tabIndex={-1}>Job {job ? job.kind : id.slice(0, 8)}</h1>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorLine error={error} />
       {job && (
         <section class="card" aria-labelledby="job-h">
           <h2 id="job-h">State</h2>

@@ -5,11 +5,16 @@ export function Outcome({ said, error }: { said: string | null; error: string | 
       <p role="status" aria-live="polite" class="said">
         {said ?? ''}
       </p>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorLine error={error} />
     </>
   );
+}
+
+/** An error line read out when it appears; nothing when there is no error. */
+export function ErrorLine({ error }: { error: string | null | undefined }) {
+  return error ? (
+    <p class="error" role="alert">
+      {error}
+    </p>
+  ) : null;
 }

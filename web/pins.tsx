@@ -7,6 +7,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError, canOperate, type AgentInfo, type HwObject, type List, type Node } from './api.js';
 import { HEADER, HW_PWM_PINS, pinLabel, type HeaderPin } from './header.js';
 import { ago, useLive, useShared } from './shared.js';
+import { ErrorLine } from './outcome.js';
 
 type Gpio = HwObject<'gpio'>;
 type Pwm = HwObject<'pwm'>;
@@ -219,11 +220,7 @@ function PinControls({ node, pin, view, onDone }: { node: string; pin: number; v
         </label>
         <button type="submit">{view.pwm ? 'Update PWM' : 'Start PWM'}</button>
       </form>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorLine error={error} />
     </div>
   );
 }

@@ -5,8 +5,9 @@
 import { useState } from 'preact/hooks';
 import type { TokenCreated, TokenInfo } from '../src/api/tokens.js';
 import type { Role } from './api.js';
-import { Outcome } from './outcome.js';
+import { ErrorLine, Outcome } from './outcome.js';
 import { ago, useAction, useLive, useShared, when } from './shared.js';
+import { ListTable } from './table.js';
 
 const ROLES: Role[] = ['viewer', 'operator', 'admin'];
 
@@ -80,77 +81,60 @@ export function TokensPage() {
           </div>
         )}
       </form>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorLine error={error} />
       <section aria-labelledby="tokens-h">
         <h2 id="tokens-h">Active tokens {data ? `(${data.items.length})` : ''}</h2>
         <Outcome said={revoke.said} error={revoke.error} />
         {data && (
-          <div class="scroll">
-            <table class="stack">
-              <thead>
-                <tr>
-                  <th scope="col">Name</th>
-                  <th scope="col">Role</th>
-                  <th scope="col">Created</th>
-                  <th scope="col">Last used</th>
-                  <th scope="col">Expires</th>
-                  <th scope="col">
-                    <span class="sr-only">Actions</span>
-                  </th>
-                </tr>
-              </thead>
-              <tbody>
-                {data.items.map((t) => (
-                  <tr key={t.id}>
-                    <th scope="row">
-                      {t.name}
-                      {t.id === me.id && <span class="sub">this session</span>}
-                    </th>
-                    <td data-label="Role">{t.role}</td>
-                    <td data-label="Created">
-                      {when(t.createdAt)} by {t.createdBy}
-                    </td>
-                    <td data-label="Last used">{ago(t.lastUsedAt)}</td>
-                    <td data-label="Expires">{t.expiresAt ? when(t.expiresAt) : 'never'}</td>
-                    <td data-label="">
-                      {confirming === t.id ? (
-                        <span class="row">
-                          <button
-                            type="button"
-                            class="danger"
-                            disabled={revoke.busy}
-                            onClick={() =>
-                              void revoke
-                                .run(
-                                  async () => (
-                                    await client.req('DELETE', `/tokens/${encodeURIComponent(t.id)}`),
-                                    `Token ${t.name} revoked.`
-                                  ),
-                                )
-                                .then(() => setConfirming(null))
-                            }
-                          >
-                            Yes, revoke {t.name}
-                          </button>
-                          <button type="button" class="secondary" onClick={() => setConfirming(null)}>
-                            Keep
-                          </button>
-                        </span>
-                      ) : (
-                        <button type="button" class="secondary" onClick={() => setConfirming(t.id)}>
-                          Revoke {t.name}
-                        </button>
-                      )}
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <ListTable
+            rows={data.items}
+            rowKey={(t) => t.id}
+            columns={[
+              {
+                label: 'Name',
+                cell: (t) => (
+                  <>
+                    {t.name}
+                    {t.id === me.id && <span class="sub">this session</span>}
+                  </>
+                ),
+              },
+              { label: 'Role', cell: (t) => t.role },
+              { label: 'Created', cell: (t) => `${when(t.createdAt)} by ${t.createdBy}` },
+              { label: 'Last used', cell: (t) => ago(t.lastUsedAt) },
+              { label: 'Expires', cell: (t) => (t.expiresAt ? when(t.expiresAt) : 'never') },
+              {
+                label: 'Actions',
+                hidden: true,
+                cell: (t) =>
+                  confirming === t.id ? (
+                    <span class="row">
+                      <button
+                        type="button"
+                        class="danger"
+                        disabled={revoke.busy}
+                        onClick={() =>
+                          void revoke
+                            .run(
+                              async () => (await client.req('DELETE', `/tokens/${encodeURIComponent(t.id)}`), `Token ${t.name} revoked.`),
+                            )
+                            .then(() => setConfirming(null))
+                        }
+                      >
+                        Yes, revoke {t.name}
+                      </button>
+                      <button type="button" class="secondary" onClick={() => setConfirming(null)}>
+                        Keep
+                      </button>
+                    </span>
+                  ) : (
+                    <button type="button" class="secondary" onClick={() => setConfirming(t.id)}>
+                      Revoke {t.name}
+                    </button>
+                  ),
+              },
+            ]}
+          />
         )}
       </section>
     </>

@@ -170,10 +170,11 @@ async function main() {
     t.ok(await tabTo(page, 'form input'), 'the label field is reached with Tab');
     await page.keyboard.type('before-upgrade');
     await page.keyboard.press('Enter');
-    await page
-      .getByRole('status')
-      .filter({ hasText: /Backup .*before-upgrade.* written/ })
-      .waitFor(wait);
+    // The form's outcome: the status line, or the alert that says why it failed (shown in the
+    // assertion, so a failure says what the page said).
+    const outcome = page.locator('p.said, p.error[role=alert]').filter({ hasText: /\S/ }).first();
+    await outcome.waitFor(wait);
+    t.match(await outcome.textContent(), /Backup .*before-upgrade.* written/, 'the page says the backup was written');
     await page.getByRole('rowheader', { name: /before-upgrade/ }).waitFor(wait);
     const listed = (await srv.req('GET', '/api/v1/backups')).body as { items: { file: string }[] };
     t.ok(
