@@ -62,6 +62,8 @@ export interface ClusterCreateParams {
 export interface K3sDeps {
   store: Store;
   secrets: SecretBox;
+  /** Prefix of every path per host (tests only: the lab's fake roots), for jobs made by {@link provisionPort}. */
+  roots?: Record<string, string>;
 }
 
 interface Paths {
@@ -366,6 +368,7 @@ export function provisionPort(deps: K3sDeps & { runner: JobRunner }): ProvisionP
         agents: (req.agents ?? []).map(login),
         ...(req.version !== undefined ? { version: req.version } : {}),
         ...(req.airgap !== undefined ? { airgap: req.airgap } : {}),
+        ...(deps.roots ? { roots: deps.roots } : {}),
       };
       deps.store.clusters.update(c.id, { state: 'provisioning' });
       const job = deps.runner.submit(CLUSTER_CREATE_KIND, {
