@@ -143,4 +143,99 @@ if (skip) {
     }
     t.comment(`wall time of the test: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   });
+
+  t.test('cluster.create HA: 3 servers + 2 agents become 5 Ready kubelets; the API outlives the first server', async (t) => {
+    const t0 = Date.now();
+    const lab = labUp(t, 5);
+    const hosts = lab.hosts;
+    const [s1, s2, s3, a1, a2] = hosts as [(typeof hosts)[0], (typeof hosts)[0], (typeof hosts)[0], (typeof hosts)[0], (typeof hosts)[0]];
+    t.teardown(() => {
+      for (const h of hosts) {
+        const killall = `${h.root}usr/local/bin/k3s-killall.sh`;
+        if (existsSync(killall)) onHost(lab, h, [killall]);
+      }
+    });
+    const base = tempDir(t, 'pic-k3s-ha-');
+    chmodSync(base, 0o755);
+    const store = openStore({ file: join(base, 'k3s.sqlite') });
+    t.teardown(() => store.close());
+    const secrets = openSecretBox(join(base, 'secrets'));
+    const runner = new JobRunner({
+      store,
+      bus: new EventBus(),
+      log: silentLogger(),
+      kinds: [clusterCreateKind({ store, secrets })],
+      secrets,
+      transport: (host, port) => labSock(lab, host, port),
+      retry: { attempts: 3, baseMs: 500, maxMs: 2_000 },
+    });
+    t.teardown(() => runner.stop());
+    const cluster = store.clusters.create({ name: 'ha' });
+    const login = (h: typeof s1) => ({ host: h.address, user: 'pi', identityFile: lab.clientKey });
+    const job = runner.submit(CLUSTER_CREATE_KIND, {
+      login: login(s1),
+      params: {
+        clusterId: cluster.id,
+        servers: [s1, s2, s3].map(login),
+        agents: [a1, a2].map(login),
+        version: STAND_IN_VERSION,
+        airgap: standInBundle(base),
+        roots: Object.fromEntries(hosts.map((h) => [h.address, h.root])),
+        readyTimeoutMs: scaled(400_000),
+      },
+    });
+    const done = await runner.wait(job.id);
+    if (done.state !== 'succeeded')
+      t.comment(
+        store.jobs
+          .logs(job.id, 0, 5000)
+          .map((l) => l.line)
+          .slice(-60)
+          .join('\n'),
+      );
+    t.equal(done.state, 'succeeded', `the job succeeded ${done.error ?? ''}`);
+    t.equal(store.clusters.require(cluster.id).ha, true);
+    const kubeconfig = secrets.open(store.clusters.sealed(cluster.id).kubeconfig!).toString('utf8');
+    const kc = join(base, 'kubeconfig');
+    writeFileSync(kc, kubeconfig, { mode: 0o600 });
+    const getNodes = (file: string) =>
+      readyNodes(
+        execFileSync(
+          'ip',
+          [
+            'netns',
+            'exec',
+            lab.controller.ns,
+            '/usr/bin/kubectl',
+            '--kubeconfig',
+            file,
+            '--request-timeout=20s',
+            'get',
+            'nodes',
+            '-o',
+            'json',
+          ],
+          {
+            encoding: 'utf8',
+          },
+        ),
+      );
+    const r = getNodes(kc);
+    t.same(r.ready.sort(), hosts.map((h) => h.hostname).sort(), 'five Ready kubelets');
+    const members = onHost(lab, s1, ['env', 'ETCDCTL_API=3', 'etcdctl', '--endpoints', 'http://127.0.0.1:2379', 'member', 'list']);
+    t.equal(members.trim().split('\n').length, 3, 'three etcd members');
+    const mem = Object.fromEntries(hosts.map((h) => [h.hostname, k3sMemory(h)]));
+    const total = Object.values(mem).reduce((a, m) => a + Object.values(m).reduce((x, y) => x + y, 0), 0);
+    t.comment(`RSS kB: ${JSON.stringify(mem)}; total ${Math.round(total / 1024)} MB`);
+    t.comment(`from lab up to 5 Ready nodes: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+
+    // Stop every process of the first server: the second server still serves the API (etcd keeps 2 of 3).
+    onHost(lab, s1, [`${s1.root}usr/local/bin/k3s-killall.sh`]);
+    t.same(k3sPids(s1), [], 'nothing of the first server runs');
+    const kc2 = join(base, 'kubeconfig-s2');
+    writeFileSync(kc2, kubeconfig.replace(`https://${s1.address}:6443`, `https://${s2.address}:6443`), { mode: 0o600 });
+    const after = getNodes(kc2);
+    t.same([...after.ready, ...after.notReady].sort(), hosts.map((h) => h.hostname).sort(), 'the second server lists all five nodes');
+    t.comment(`wall time of the HA test: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  });
 }
