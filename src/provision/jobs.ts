@@ -181,7 +181,9 @@ export class JobRunner {
   resume(): string[] {
     const ids = this.#d.store.provision.unfinishedJobs().filter((id) => {
       const job = this.#d.store.jobs.get(id);
-      return job !== undefined && this.#kinds.has(job.kind) && !this.#active.has(id) && !this.#queue.includes(id);
+      // Only jobs this runner submitted (they carry a login); a job stored through POST /jobs is not ours to run.
+      const submitted = typeof job?.params.login === 'object' && job.params.login !== null;
+      return job !== undefined && submitted && this.#kinds.has(job.kind) && !this.#active.has(id) && !this.#queue.includes(id);
     });
     ids.forEach((id) => this.#enqueue(id));
     return ids;
