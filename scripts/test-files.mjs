@@ -8,7 +8,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 
 const RIG_DIRS = ['dist/test/legs/', 'dist/test/kernel/', 'dist/test/e2e/', 'dist/test/lab/', 'dist/test/image/', 'dist/test/ui/'];
-const RIG_IMPORTS = /from ['"][./]*(?:support\/)?(?:k8s\/|cross\.js|kernel-rig\/|lab\.js|oci-registry\.js)/;
+const RIG_IMPORTS = /from ['"][./]*(?:support\/)?(?:k8s\/|cross\.js|kernel-rig\/|lab\.js|k3s-lab\.js|oci-registry\.js)/;
 
 const unit = process.argv.includes('--unit');
 const files = [];

@@ -44,6 +44,7 @@ export const ALLOWED: Record<string, string[]> = {
     'src/events',
     'src/link',
     'src/log',
+    'src/provision',
     'src/server',
     'src/store',
   ],

@@ -34,3 +34,37 @@ export const ClusterUpdate = Obj({
   state: Type.Optional(ClusterState),
 });
 export type ClusterUpdate = Static<typeof ClusterUpdate>;
+
+/** A host to provision: a DNS name or an IP address (checked again by the shell quoting on use). */
+export const ProvisionHost = Type.String({
+  minLength: 1,
+  maxLength: 253,
+  pattern: '^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|[0-9A-Fa-f:]+)$',
+  description: 'host name or IP address',
+});
+
+const LocalPath = Type.String({
+  minLength: 2,
+  maxLength: 4096,
+  pattern: '^/[^\\u0000]*$',
+  description: 'absolute path on the control plane machine',
+});
+
+export const ClusterProvision = Obj({
+  servers: Type.Array(ProvisionHost, { minItems: 1, maxItems: 9, description: 'the first gets --cluster-init; the others join it' }),
+  agents: Type.Optional(Type.Array(ProvisionHost, { maxItems: 200 })),
+  version: Type.Optional(K3sVersion),
+  user: Type.Optional(Type.String({ pattern: '^[a-z_][a-z0-9_-]{0,31}$', description: 'SSH user (default pi)' })),
+  port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
+  identityFile: Type.Optional(LocalPath),
+  airgap: Type.Optional(
+    Obj(
+      { installScript: LocalPath, binary: LocalPath, images: Type.Array(LocalPath, { maxItems: 20 }) },
+      { description: 'air-gapped install' },
+    ),
+  ),
+});
+export type ClusterProvision = Static<typeof ClusterProvision>;
+
+export const ClusterKubeconfig = Obj({ server: Type.String(), kubeconfig: Type.String() });
+export type ClusterKubeconfig = Static<typeof ClusterKubeconfig>;

@@ -3,8 +3,11 @@
  * commands to the program; later issues (discovery, provisioning, clusters) add theirs the
  * same way. Commands talk REST with saved credentials; `--json` prints machine-readable output.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import type { ClusterKubeconfig } from '../api/clusters.js';
 import { Command, CommanderError, Option } from 'commander';
 import WebSocket from 'ws';
 import { ConfigError, ControllerError, SchemaError } from '../api/errors.js';
@@ -236,7 +239,13 @@ function jobCommands(program: Command, ctx: Ctx): void {
     .description("print a job's log; with -f, follow it until the job ends (exit 1 when it failed or was cancelled)")
     .option('-f, --follow', 'keep printing new lines until the job has finished')
     .option('--interval <ms>', 'how often to ask for new lines when following', '500')
-    .action(async (id: string, o: { follow?: boolean; interval: string }) => {
+    .action((id: string, o: { follow?: boolean; interval: string }) => printJobLogs(ctx, id, o));
+}
+
+/** Prints a job's log; with `follow`, until the job ends (a CliError when it failed or was cancelled). */
+async function printJobLogs(ctx: Ctx, id: string, o: { follow?: boolean; interval: string }): Promise<void> {
+  {
+    {
       const c = ctx.creds();
       const every = positiveInteger('--interval', o.interval, 50);
       const path = `/api/v1/jobs/${encodeURIComponent(id)}`;
@@ -268,7 +277,102 @@ function jobCommands(program: Command, ctx: Ctx): void {
         }
         await new Promise((r) => setTimeout(r, every));
       }
+    }
+  }
+}
+
+function clusterCommands(program: Command, ctx: Ctx): void {
+  const cluster = program.command('cluster').description('K3s clusters provisioned over SSH');
+  const hosts = (v: string | undefined) =>
+    (v ?? '')
+      .split(',')
+      .map((h) => h.trim())
+      .filter((h) => h !== '');
+  cluster
+    .command('create <name>')
+    .description(
+      'install K3s over SSH: the first server with --cluster-init, more servers joining it, then agents; prints the job id (-f: follows its log)',
+    )
+    .requiredOption('--servers <hosts>', 'comma-separated server hosts (the first one starts the cluster)')
+    .option('--agents <hosts>', 'comma-separated agent hosts')
+    .option('--k3s-version <version>', 'K3s version, e.g. v1.30.4+k3s1 (default: the stable channel, or the air-gap binary)')
+    .option('--user <user>', 'SSH user (default pi)')
+    .option('--identity-file <path>', 'SSH private key on the control plane machine')
+    .option('--airgap-install-script <path>', 'air-gap install: the K3s install script on the control plane machine')
+    .option('--airgap-binary <path>', 'air-gap install: the k3s binary')
+    .option('--airgap-images <paths>', 'air-gap install: comma-separated image tarballs')
+    .option('-f, --follow', "follow the job's log until it ends (exit 1 when it failed)")
+    .option('--interval <ms>', 'how often to ask for new lines when following', '500')
+    .action(
+      async (
+        name: string,
+        o: {
+          servers: string;
+          agents?: string;
+          k3sVersion?: string;
+          user?: string;
+          identityFile?: string;
+          airgapInstallScript?: string;
+          airgapBinary?: string;
+          airgapImages?: string;
+          follow?: boolean;
+          interval: string;
+        },
+      ) => {
+        const c = ctx.creds();
+        const body: Record<string, unknown> = { servers: hosts(o.servers), agents: hosts(o.agents) };
+        if (o.k3sVersion) body.version = o.k3sVersion;
+        if (o.user) body.user = o.user;
+        if (o.identityFile) body.identityFile = resolve(o.identityFile);
+        if (o.airgapBinary || o.airgapInstallScript || o.airgapImages) {
+          if (!o.airgapBinary || !o.airgapInstallScript)
+            throw new CliError('an air-gap install needs --airgap-binary and --airgap-install-script', EXIT.USAGE);
+          body.airgap = {
+            installScript: resolve(o.airgapInstallScript),
+            binary: resolve(o.airgapBinary),
+            images: hosts(o.airgapImages).map((p) => resolve(p)),
+          };
+        }
+        const list = (await call(c, 'GET', '/api/v1/clusters?limit=1000')).body as { items: { name: string }[] };
+        if (!list.items.some((x) => x.name === name))
+          await call(c, 'POST', '/api/v1/clusters', { name, ...(o.k3sVersion ? { k3sVersion: o.k3sVersion } : {}) });
+        const job = (await call(c, 'POST', `/api/v1/clusters/${encodeURIComponent(name)}/provision`, body)).body as Job;
+        ctx.print(job, () => `${job.id}\n`);
+        if (o.follow) await printJobLogs(ctx, job.id, { follow: true, interval: o.interval });
+      },
+    );
+  cluster
+    .command('kubeconfig <name>')
+    .description("print the cluster's admin kubeconfig, or with --merge add it to ~/.kube/config (or the first file of $KUBECONFIG)")
+    .option('--merge', 'merge into the kubeconfig file instead of printing (entries of the same name are replaced)')
+    .action(async (name: string, o: { merge?: boolean }) => {
+      const r = (await call(ctx.creds(), 'GET', `/api/v1/clusters/${encodeURIComponent(name)}/kubeconfig`)).body as ClusterKubeconfig;
+      if (!o.merge) {
+        ctx.print(r, () => r.kubeconfig);
+        return;
+      }
+      const file = (ctx.io.env.KUBECONFIG ?? '').split(':').find((f) => f !== '') ?? join(ctx.io.env.HOME ?? homedir(), '.kube', 'config');
+      mergeKubeconfig(file, r.kubeconfig);
+      ctx.print({ file, server: r.server }, () => `merged ${name} (${r.server}) into ${file}\n`);
     });
+}
+
+type KubeEntry = { name: string };
+/** Adds the clusters, users and contexts of `text` to the kubeconfig `file` (same names replaced; mode 600). */
+export function mergeKubeconfig(file: string, text: string): void {
+  const add = parseYaml(text) as Record<string, KubeEntry[] | string | undefined>;
+  const cur = existsSync(file)
+    ? ((parseYaml(readFileSync(file, 'utf8')) as Record<string, KubeEntry[] | string | undefined> | null) ?? {})
+    : { apiVersion: 'v1', kind: 'Config' };
+  for (const key of ['clusters', 'users', 'contexts']) {
+    const mine = (add[key] as KubeEntry[] | undefined) ?? [];
+    const names = new Set(mine.map((e) => e.name));
+    cur[key] = [...((cur[key] as KubeEntry[] | undefined) ?? []).filter((e) => !names.has(e.name)), ...mine];
+  }
+  if (!cur['current-context']) cur['current-context'] = add['current-context'];
+  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  writeFileSync(file, stringifyYaml(cur), { mode: 0o600 });
+  chmodSync(file, 0o600);
 }
 
 function discoveryRows(items: DiscoveryResult[]): string {
@@ -450,6 +554,7 @@ export function buildProgram(io: Io, groups: readonly CommandGroup[] = []): Comm
   backupCommands(program, ctx);
   discoverCommand(program, ctx);
   jobCommands(program, ctx);
+  clusterCommands(program, ctx);
   return program;
 }
 

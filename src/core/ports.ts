@@ -10,6 +10,8 @@ import type { AgentInfo } from '../api/agent.js';
 import type { KubernetesStatus } from '../api/kubernetes.js';
 import type { BackupInfo } from '../api/system.js';
 import type { DiscoveryResult, ScanReport, ScanRequest } from '../api/discovery.js';
+import type { ClusterKubeconfig, ClusterProvision } from '../api/clusters.js';
+import type { Job } from '../api/jobs.js';
 
 /** A node's agent link as other services see it. */
 export interface AgentStatus {
@@ -74,4 +76,12 @@ export interface DiscoveryPort {
 export interface SecretBox {
   seal(plain: Buffer): Buffer;
   open(sealed: Buffer): Buffer;
+}
+
+/** Provisioning as the REST API sees it (built in the daemon from src/provision). */
+export interface ProvisionPort {
+  /** Starts a `cluster.create` job for a declared cluster; returns the job. */
+  createCluster(clusterId: string, req: ClusterProvision, createdBy: string): Job;
+  /** The cluster's kubeconfig, opened from its sealed copy; undefined before provisioning stored one. */
+  kubeconfig(clusterId: string): ClusterKubeconfig | undefined;
 }

@@ -26,7 +26,7 @@ import { ensureServerCert } from '../server/tls.js';
 import { discoveryDefaults } from '../discovery/config.js';
 import { discoveryPort } from '../discovery/port.js';
 import { DiscoveryService } from '../discovery/service.js';
-import { CertManager } from '../certs/index.js';
+import { CertManager, openSecretBox } from '../certs/index.js';
 import { AgentHub } from '../link/hub.js';
 // Types only: the Kubernetes client (about a second of module loading) is imported below only
 // when a kubeconfig is configured, so a control plane without a cluster starts without it.
@@ -34,6 +34,9 @@ import type { KubeConfigSource } from '../cluster/kubeconfig.js';
 import type { ClusterRunnerOptions } from '../cluster/runner.js';
 import { LOCAL_AGENT_NODE, spawnLocalAgent, stopLocalAgent } from './local-agent.js';
 import { PID_FILE, recordedServerAlive, removePidFile, writePidFile } from './pidfile.js';
+import { JobRunner, type JobRunnerDeps } from '../provision/jobs.js';
+import { clusterCreateKind, provisionPort } from '../provision/k3s.js';
+import { prepareKind } from '../provision/pi-prep.js';
 
 export { LOCAL_AGENT_NODE } from './local-agent.js';
 export { PID_FILE, recordedServerAlive } from './pidfile.js';
@@ -71,6 +74,8 @@ export interface StartOptions {
   kubernetes?: KubeConfigSource;
   /** The built web UI served at `/` (default: dist/web beside this build, written by `npm run build:web`). */
   webRoot?: string;
+  /** Provisioning seams (tests): SSH over the lab's namespaces, and each lab host's fake root. */
+  provision?: Pick<JobRunnerDeps, 'transport' | 'retry'> & { roots?: Record<string, string> };
   /** Backoff and probe settings of the reconciler's runner (tests). */
   kubernetesRunner?: Pick<ClusterRunnerOptions, 'backoff' | 'probeMs' | 'reconciler'>;
 }
@@ -137,6 +142,21 @@ export async function startControlPlane(opts: StartOptions): Promise<RunningCont
         })
       : undefined;
 
+  // Provisioning jobs (Pi prep, K3s clusters); secrets and kubeconfigs sealed with the CA key's encryption.
+  const secrets = openSecretBox(join(dataDir, 'ca'), opts.caSecret);
+  const k3sDeps = { store, secrets, ...(opts.provision?.roots ? { roots: opts.provision.roots } : {}) };
+  const jobs = new JobRunner({
+    store,
+    bus,
+    log: logging.child('provision'),
+    secrets,
+    kinds: [prepareKind(), clusterCreateKind(k3sDeps)],
+    ...(opts.provision?.transport ? { transport: opts.provision.transport } : {}),
+    ...(opts.provision?.retry ? { retry: opts.provision.retry } : {}),
+  });
+  jobs.resume();
+  const provision = provisionPort({ ...k3sDeps, runner: jobs });
+
   const backups = new BackupManager({ store, dataDir, keep: config.backup.keep, log: logging.child('backup') });
   backups.schedule(config.backup.intervalMinutes);
   let ready = false;
@@ -152,6 +172,7 @@ export async function startControlPlane(opts: StartOptions): Promise<RunningCont
     limits: { streamBufferBytes: config.events.streamBufferBytes },
     ...(agents ? { agents } : {}),
     ...(runner ? { kubernetes: runner } : {}),
+    provision,
     discovery: discoveryPort(
       new DiscoveryService({ store: store.discovery, bus, log: logging.child('discovery') }),
       discoveryDefaults(config.discovery),
@@ -256,6 +277,7 @@ export async function startControlPlane(opts: StartOptions): Promise<RunningCont
       ready = false;
       // The reconciler first: nothing new is stored or sent while the rest shuts down.
       await runner?.stop();
+      jobs.stop();
       backups.stop();
       if (child) await stopLocalAgent(child);
       await hub?.close();

@@ -25,7 +25,9 @@ export type ProvisionErrorCode =
   | 'CGROUPS_NOT_ENABLED'
   | 'CMDLINE_NOT_FOUND'
   | 'CMDLINE_SPLIT'
-  | 'REBOOT_TIMEOUT';
+  | 'REBOOT_TIMEOUT'
+  /** K3s: not every Node became Ready before the deadline (the message lists the ones that did not). */
+  | 'CLUSTER_NOT_READY';
 
 const STATUS: Record<ProvisionErrorCode, number> = {
   HOST_KEY_MISMATCH: 409,
@@ -46,6 +48,7 @@ const STATUS: Record<ProvisionErrorCode, number> = {
   CMDLINE_NOT_FOUND: 422,
   CMDLINE_SPLIT: 422,
   REBOOT_TIMEOUT: 504,
+  CLUSTER_NOT_READY: 504,
 };
 
 /** Codes after which a retry cannot help (the host or its credentials must change first). */

@@ -60,6 +60,20 @@ export interface StepContext {
    * rebooting): no fixed sleep, the first successful login wins.
    */
   reconnect(deadlineMs: number): Promise<SshSession>;
+  /**
+   * A session to another host of the same job (a cluster's other nodes): the job's pins, transport
+   * and secrets, commands and output logged under the current step with the host's name in front.
+   * Closed when the step's attempt ends (or the job is cancelled).
+   */
+  on(login: HostLogin): Promise<RemoteHost>;
+}
+
+/** Another host of a job, as a step sees it (see {@link StepContext.on}). */
+export interface RemoteHost {
+  readonly login: HostLogin;
+  readonly ssh: SshSession;
+  exec(command: string, o?: ExecOptions): Promise<ExecResult>;
+  run(command: string, o?: ExecOptions): Promise<ExecResult>;
 }
 
 export interface Step {
@@ -116,6 +130,13 @@ const sleep = (ms: number, signal: AbortSignal) =>
     }
   });
 
+interface Active {
+  abort: AbortController;
+  session: SshSession | undefined;
+  /** Sessions to the job's other hosts, open during the current step. */
+  others: SshSession[];
+}
+
 const codeOf = (err: unknown): string => String((err as { code?: unknown }).code ?? 'STEP_FAILED');
 const messageOf = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
@@ -124,7 +145,7 @@ export class JobRunner {
   readonly #kinds: Map<string, JobDefinition>;
   readonly #retry: RetryPolicy;
   readonly #queue: string[] = [];
-  readonly #active = new Map<string, { abort: AbortController; session: SshSession | undefined }>();
+  readonly #active = new Map<string, Active>();
   readonly #waiters = new Map<string, ((job: Job) => void)[]>();
   readonly #pins: HostKeyPins;
   #stopped = false;
@@ -160,7 +181,9 @@ export class JobRunner {
   resume(): string[] {
     const ids = this.#d.store.provision.unfinishedJobs().filter((id) => {
       const job = this.#d.store.jobs.get(id);
-      return job !== undefined && this.#kinds.has(job.kind) && !this.#active.has(id) && !this.#queue.includes(id);
+      // Only jobs this runner submitted (they carry a login); a job stored through POST /jobs is not ours to run.
+      const submitted = typeof job?.params.login === 'object' && job.params.login !== null;
+      return job !== undefined && submitted && this.#kinds.has(job.kind) && !this.#active.has(id) && !this.#queue.includes(id);
     });
     ids.forEach((id) => this.#enqueue(id));
     return ids;
@@ -173,6 +196,7 @@ export class JobRunner {
     if (running) {
       running.abort.abort();
       running.session?.close();
+      running.others.forEach((o) => o.close());
       return job;
     }
     const i = this.#queue.indexOf(id);
@@ -197,6 +221,7 @@ export class JobRunner {
     for (const a of this.#active.values()) {
       a.abort.abort(new Error('stopping'));
       a.session?.close();
+      a.others.forEach((o) => o.close());
     }
   }
 
@@ -208,7 +233,7 @@ export class JobRunner {
   #pump(): void {
     while (!this.#stopped && this.#queue.length > 0 && this.#active.size < (this.#d.concurrency ?? 4)) {
       const id = this.#queue.shift()!;
-      const entry = { abort: new AbortController(), session: undefined as SshSession | undefined };
+      const entry: Active = { abort: new AbortController(), session: undefined, others: [] };
       this.#active.set(id, entry);
       void this.#run(id, entry)
         .catch((err: unknown) => this.#d.log.error({ err, job: id }, 'job runner failed'))
@@ -227,7 +252,7 @@ export class JobRunner {
     return job;
   }
 
-  async #run(id: string, entry: { abort: AbortController; session: SshSession | undefined }): Promise<void> {
+  async #run(id: string, entry: Active): Promise<void> {
     const { store, bus } = this.#d;
     const signal = entry.abort.signal;
     let job = store.jobs.require(id);
@@ -249,40 +274,68 @@ export class JobRunner {
       const line = store.provision.appendStepLog(id, current, stream, text);
       if (line) bus.emit('job.log', { jobId: id, line });
     };
-    const connect = async () => {
-      entry.session?.close();
-      entry.session = undefined;
-      const port = login.port ?? 22;
-      const s = await SshSession.connect({
-        host: login.host,
+    const open = (to: HostLogin) => {
+      const port = to.port ?? 22;
+      return SshSession.connect({
+        host: to.host,
         port,
-        user: login.user,
+        user: to.user,
         pins: this.#pins,
         log: this.#d.log,
         ...this.#d.ssh,
-        ...(login.identityFile ? { privateKey: readFileSync(login.identityFile) } : {}),
+        ...(to.identityFile ? { privateKey: readFileSync(to.identityFile) } : {}),
         ...(secrets.password !== undefined ? { password: secrets.password } : {}),
         ...(secrets.passphrase !== undefined ? { passphrase: secrets.passphrase } : {}),
         ...(secrets.sudoPassword !== undefined ? { sudoPassword: secrets.sudoPassword } : {}),
-        ...(this.#d.transport ? { sock: this.#d.transport(login.host, port) } : {}),
+        ...(this.#d.transport ? { sock: this.#d.transport(to.host, port) } : {}),
       });
+    };
+    const connect = async () => {
+      entry.session?.close();
+      entry.session = undefined;
+      const s = await open(login);
       if (signal.aborted) s.close();
       entry.session = s;
       return s;
     };
-    const lines = (stream: 'stdout' | 'stderr') => {
+    const lines = (stream: 'stdout' | 'stderr', prefix = '') => {
       let rest = '';
       return {
         push: (text: string) => {
           const parts = (rest + text).split('\n');
           rest = parts.pop()!;
-          parts.forEach((p) => log(stream, p));
+          parts.forEach((p) => log(stream, prefix + p));
         },
         flush: () => {
-          if (rest) log(stream, rest);
+          if (rest) log(stream, prefix + rest);
           rest = '';
         },
       };
+    };
+    /** exec on `session`, logged (with `prefix` before every line) under the current step. */
+    const loggedExec = async (session: SshSession, prefix: string, command: string, o: ExecOptions = {}) => {
+      log('info', `${prefix}$ ${o.sudo ? 'sudo ' : ''}${command}`);
+      const out = lines('stdout', prefix);
+      const err = lines('stderr', prefix);
+      try {
+        return await session.exec(command, {
+          ...o,
+          onOutput: (s, text) => {
+            (s === 'stdout' ? out : err).push(text);
+            o.onOutput?.(s, text);
+          },
+        });
+      } finally {
+        out.flush();
+        err.flush();
+      }
+    };
+    const mustSucceed = (host: string, command: string, r: ExecResult) => {
+      if (r.code !== 0)
+        throw new ProvisionError('COMMAND_FAILED', `${host}: \`${command}\` exited with ${r.code ?? r.signal}`, {
+          details: { ...r },
+        });
+      return r;
     };
     const ctx: StepContext = {
       jobId: id,
@@ -293,30 +346,15 @@ export class JobRunner {
         if (!entry.session) throw new ProvisionError('SSH_DISCONNECTED', `${login.host}: not connected`);
         return entry.session;
       },
-      exec: async (command, o = {}) => {
-        log('info', `$ ${o.sudo ? 'sudo ' : ''}${command}`);
-        const out = lines('stdout');
-        const err = lines('stderr');
-        try {
-          return await ctx.ssh.exec(command, {
-            ...o,
-            onOutput: (s, text) => {
-              (s === 'stdout' ? out : err).push(text);
-              o.onOutput?.(s, text);
-            },
-          });
-        } finally {
-          out.flush();
-          err.flush();
-        }
-      },
-      run: async (command, o) => {
-        const r = await ctx.exec(command, o);
-        if (r.code !== 0)
-          throw new ProvisionError('COMMAND_FAILED', `${login.host}: \`${command}\` exited with ${r.code ?? r.signal}`, {
-            details: { ...r },
-          });
-        return r;
+      exec: (command, o) => loggedExec(ctx.ssh, '', command, o),
+      run: async (command, o) => mustSucceed(login.host, command, await ctx.exec(command, o)),
+      on: async (to) => {
+        const session = await open(to);
+        entry.others.push(session);
+        if (signal.aborted) session.close();
+        const prefix = `[${to.host}] `;
+        const exec = (command: string, o?: ExecOptions) => loggedExec(session, prefix, command, o);
+        return { login: to, ssh: session, exec, run: async (command, o) => mustSucceed(to.host, command, await exec(command, o)) };
       },
       log: (text) => log('info', text),
       reconnect: async (deadlineMs) => {
@@ -342,6 +380,7 @@ export class JobRunner {
     };
 
     const cancelled = () => signal.aborted || store.jobs.get(id)?.state === 'cancelled';
+    const closeOthers = () => entry.others.splice(0).forEach((o) => o.close());
     try {
       for (let idx = 0; idx < steps.length; idx++) {
         const step = steps[idx]!;
@@ -354,6 +393,7 @@ export class JobRunner {
               const before = store.provision.steps(id)[idx];
               store.provision.endStep(id, idx, before?.state === 'succeeded' || (before?.attempts ?? 0) > 0 ? 'succeeded' : 'skipped');
               log('info', `${step.name}: done already`);
+              closeOthers();
               break;
             }
             store.provision.startStep(id, idx);
@@ -363,6 +403,7 @@ export class JobRunner {
               throw new ProvisionError('STEP_FAILED', `${step.name}: ran, but its check still says it is not done`);
             store.provision.endStep(id, idx, 'succeeded');
             log('info', `${step.name}: succeeded`);
+            closeOthers();
             break;
           } catch (err) {
             if (cancelled()) throw new ProvisionError('JOB_CANCELLED', 'cancelled', { cause: err });
@@ -372,6 +413,7 @@ export class JobRunner {
               log('stderr', `${step.name}: failed: ${code}: ${messageOf(err)}`);
               throw err;
             }
+            closeOthers();
             const wait = Math.min(this.#retry.baseMs * 2 ** (attempt - 1), this.#retry.maxMs) * (0.75 + Math.random() / 2);
             log('stderr', `${step.name}: attempt ${attempt} failed: ${code}: ${messageOf(err)}; retrying in ${Math.round(wait)} ms`);
             entry.session?.close();
@@ -395,6 +437,7 @@ export class JobRunner {
     } finally {
       entry.session?.close();
       entry.session = undefined;
+      closeOthers();
     }
   }
 

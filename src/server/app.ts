@@ -14,7 +14,7 @@ import { Validator } from '../api/validate.js';
 import { recordingBus, type EventBus } from '../events/bus.js';
 import type { Store } from '../store/index.js';
 import { auditMiddleware, authMiddleware } from './auth.js';
-import type { AgentGateway, BackupService, DiscoveryPort, KubernetesGateway } from '../core/ports.js';
+import type { AgentGateway, BackupService, DiscoveryPort, KubernetesGateway, ProvisionPort } from '../core/ports.js';
 import type { ResourceDeps } from './deps.js';
 import { errorBody, errorMiddleware } from './errors.js';
 import { handleClientErrors } from './client-error.js';
@@ -56,6 +56,7 @@ export interface AppDeps {
   kubernetes?: KubernetesGateway;
   /** Discovery runs and probes (absent: those routes answer 503; the stored records stay readable). */
   discovery?: DiscoveryPort;
+  provision?: ProvisionPort;
   version?: string;
   /** The built web UI (dist/web), served at `/` without a token (absent: no UI; every path needs a token as before). */
   webRoot?: string;
@@ -105,6 +106,7 @@ export function createApp(deps: AppDeps): ControlPlaneApp {
     agents: deps.agents,
     backups: deps.backups,
     kubernetes: deps.kubernetes,
+    provision: deps.provision,
   };
 
   const resources: Resource[] = [

@@ -2,7 +2,7 @@
 import type { Logger } from 'pino';
 import type { Store } from '../store/index.js';
 import type { EventBus } from '../events/bus.js';
-import type { AgentGateway, BackupService, KubernetesGateway } from '../core/ports.js';
+import type { AgentGateway, BackupService, KubernetesGateway, ProvisionPort } from '../core/ports.js';
 
 export interface ResourceDeps {
   store: Store;
@@ -13,4 +13,6 @@ export interface ResourceDeps {
   agents: AgentGateway | undefined;
   backups: BackupService | undefined;
   kubernetes: KubernetesGateway | undefined;
+  /** Cluster provisioning (undefined: this control plane does not provision). */
+  provision?: ProvisionPort | undefined;
 }

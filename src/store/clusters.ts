@@ -34,6 +34,8 @@ export class ClusterRepo {
   readonly #delete;
   readonly #list;
   readonly #count;
+  readonly #setSealed;
+  readonly #sealed;
 
   constructor(db: Database) {
     this.#byIdOrName = db.prepare<[{ key: string }], Row>(
@@ -46,6 +48,29 @@ export class ClusterRepo {
     this.#delete = db.prepare('DELETE FROM clusters WHERE id = ?');
     this.#list = db.prepare<[number, number], Row>('SELECT * FROM clusters ORDER BY name LIMIT ? OFFSET ?');
     this.#count = db.prepare<[], { n: number }>('SELECT count(*) AS n FROM clusters');
+    this.#setSealed = {
+      joinToken: db.prepare('UPDATE clusters SET join_token = ?, updated_at = ? WHERE id = ?'),
+      kubeconfig: db.prepare('UPDATE clusters SET kubeconfig = ?, api_server = ?, updated_at = ? WHERE id = ?'),
+    };
+    this.#sealed = db.prepare<[string], { join_token: Buffer | null; kubeconfig: Buffer | null; api_server: string | null }>(
+      'SELECT join_token, kubeconfig, api_server FROM clusters WHERE id = ?',
+    );
+  }
+
+  /** Stores the cluster's K3s join token, sealed by the caller (never in clear). */
+  setJoinToken(id: string, sealed: Buffer): void {
+    this.#setSealed.joinToken.run(sealed, nowIso(), id);
+  }
+
+  /** Stores the cluster's admin kubeconfig, sealed by the caller, and the API server address it names. */
+  setKubeconfig(id: string, sealed: Buffer, apiServer: string): void {
+    this.#setSealed.kubeconfig.run(sealed, apiServer, nowIso(), id);
+  }
+
+  /** The sealed join token and kubeconfig of a cluster (null where not provisioned yet). */
+  sealed(id: string): { joinToken: Buffer | null; kubeconfig: Buffer | null; apiServer: string | null } {
+    const r = this.#sealed.get(id);
+    return { joinToken: r?.join_token ?? null, kubeconfig: r?.kubeconfig ?? null, apiServer: r?.api_server ?? null };
   }
 
   create(input: ClusterCreate): Cluster {

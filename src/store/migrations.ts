@@ -128,6 +128,17 @@ CREATE TABLE node_health (
 ) STRICT;
 `,
   },
+  {
+    version: 6,
+    name: 'provisioned clusters: sealed join token and kubeconfig, API server address',
+    // A cluster made by `cluster create` keeps its K3s join token and its admin kubeconfig sealed
+    // (AES-256-GCM with the CA key's encryption, as job secrets are); neither is ever stored in clear.
+    sql: `
+ALTER TABLE clusters ADD COLUMN join_token BLOB;
+ALTER TABLE clusters ADD COLUMN kubeconfig BLOB;
+ALTER TABLE clusters ADD COLUMN api_server TEXT;
+`,
+  },
 ];
 
 /** The schema version this build writes. */

@@ -1,11 +1,20 @@
 /** /api/v1/clusters */
 import { IdParams, ListOf, ListQuery } from '../../api/common.js';
-import { Cluster, ClusterCreate, ClusterUpdate } from '../../api/clusters.js';
+import { Cluster, ClusterCreate, ClusterKubeconfig, ClusterProvision, ClusterUpdate } from '../../api/clusters.js';
+import { ControllerError } from '../../api/errors.js';
+import { Job } from '../../api/jobs.js';
+import type { ProvisionPort } from '../../core/ports.js';
 import { Node } from '../../api/nodes.js';
 import { route, type Resource } from '../routes.js';
 import type { ResourceDeps } from '../deps.js';
 
-export function clustersResource({ store, bus }: ResourceDeps): Resource {
+/** The provisioner, or 503 when this control plane runs without one. */
+function provisioner(port: ProvisionPort | undefined): ProvisionPort {
+  if (!port) throw new ControllerError('PROVISION_UNAVAILABLE', 503, 'provisioning is not running in this control plane', { expose: true });
+  return port;
+}
+
+export function clustersResource({ store, bus, provision }: ResourceDeps): Resource {
   return {
     prefix: '/clusters',
     tag: 'clusters',
@@ -74,6 +83,41 @@ export function clustersResource({ store, bus }: ResourceDeps): Resource {
           store.clusters.delete(cur.id);
           bus.emit('cluster.deleted', { id: cur.id, name: cur.name });
           return { status: 204 };
+        },
+      }),
+      route({
+        method: 'POST',
+        path: '/:id/provision',
+        role: 'operator',
+        summary: 'Install K3s on hosts over SSH: the first server with --cluster-init, then servers, then agents (a job)',
+        params: IdParams,
+        body: ClusterProvision,
+        response: { status: 202, schema: Job },
+        audit: 'cluster.provision',
+        handler: ({ params, body, actor, auditTarget }) => {
+          const cur = store.clusters.require(params.id);
+          auditTarget(cur.name);
+          const job = provisioner(provision).createCluster(cur.id, body, actor.name);
+          return { status: 202, body: job };
+        },
+      }),
+      route({
+        method: 'GET',
+        path: '/:id/kubeconfig',
+        role: 'admin',
+        summary: "The cluster's admin kubeconfig (server address rewritten to the first server)",
+        params: IdParams,
+        response: { status: 200, schema: ClusterKubeconfig },
+        audit: 'cluster.kubeconfig',
+        handler: ({ params, auditTarget }) => {
+          const cur = store.clusters.require(params.id);
+          auditTarget(cur.name);
+          const kc = provisioner(provision).kubeconfig(cur.id);
+          if (!kc)
+            throw new ControllerError('NO_KUBECONFIG', 404, `cluster ${cur.name} has no kubeconfig yet (provision it first)`, {
+              expose: true,
+            });
+          return { status: 200, body: kc };
         },
       }),
       route({

@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# install.sh: the lab's STAND-IN for K3s's installer (https://get.k3s.io), tests only. The real
+# installer downloads K3s, which cannot be done on the test machine; this one installs the stand-in
+# `k3s` of this folder (real etcd, kube-apiserver, kube-controller-manager, containerd and kubelet:
+# see its header) the way the real one installs K3s, as far as pi-controller depends on it:
+#   - environment: INSTALL_K3S_SKIP_DOWNLOAD=true (air-gap: the binary is at $INSTALL_K3S_BIN_DIR/k3s
+#     already; anything else fails, as there is nothing to download from), INSTALL_K3S_VERSION (checked
+#     against the binary's), INSTALL_K3S_EXEC, INSTALL_K3S_BIN_DIR, INSTALL_K3S_SYSTEMD_DIR, K3S_URL,
+#     K3S_TOKEN; arguments after the script name are added to INSTALL_K3S_EXEC, as with `sh -s - ...`;
+#   - server or agent: `server` / `agent` as the first word, else agent when K3S_URL is set;
+#   - the service `k3s` (server) or `k3s-agent` with its unit file and its env file (K3S_TOKEN and
+#     K3S_URL, mode 600) in the systemd folder; the machine has no systemd, so the unit's ExecStart is
+#     started detached with its pid in <data-dir>/lab/service.pid, and a re-run restarts it;
+#   - the kubectl, crictl and ctr links, k3s-killall.sh, and k3s-uninstall.sh (server) or
+#     k3s-agent-uninstall.sh (agent) that stop every process and remove every file it made;
+#   - it returns once the service is up: a server's API answers /readyz and node-token is written, an
+#     agent's kubelet runs (bounded by INSTALL_K3S_LAB_WAIT seconds, default 300).
+set -euo pipefail
+BIN_DIR=${INSTALL_K3S_BIN_DIR:-/usr/local/bin}
+SYSTEMD_DIR=${INSTALL_K3S_SYSTEMD_DIR:-/etc/systemd/system}
+BIN_DIR=${BIN_DIR%/} SYSTEMD_DIR=${SYSTEMD_DIR%/}
+info() { echo "[INFO]  $*"; }
+fatal() { echo "[ERROR] $*" >&2; exit 1; }
+
+[ "$(id -u)" -eq 0 ] || fatal "run as root"
+if [ "${INSTALL_K3S_SKIP_DOWNLOAD:-false}" != true ]; then
+  fatal "the lab's stand-in installer cannot download k3s${INSTALL_K3S_VERSION:+ $INSTALL_K3S_VERSION}: set INSTALL_K3S_SKIP_DOWNLOAD=true and put the binary at $BIN_DIR/k3s (air-gap install)"
+fi
+[ -x "$BIN_DIR/k3s" ] || fatal "INSTALL_K3S_SKIP_DOWNLOAD=true but $BIN_DIR/k3s is missing or not executable"
+have=$("$BIN_DIR/k3s" --version | awk 'NR == 1 {print $3}')
+if [ -n "${INSTALL_K3S_VERSION:-}" ] && [ "$have" != "$INSTALL_K3S_VERSION" ]; then
+  fatal "INSTALL_K3S_VERSION is $INSTALL_K3S_VERSION but $BIN_DIR/k3s is $have"
+fi
+info "Skipping k3s download and verify (INSTALL_K3S_SKIP_DOWNLOAD=true): $have"
+
+# the command: INSTALL_K3S_EXEC plus the arguments, `server` or `agent` first
+read -r -a EXEC <<< "${INSTALL_K3S_EXEC:-}"
+EXEC+=("$@")
+case "${EXEC[0]:-}" in
+  server | agent) ;;
+  *) if [ -n "${K3S_URL:-}" ]; then EXEC=(agent "${EXEC[@]}"); else EXEC=(server "${EXEC[@]}"); fi ;;
+esac
+TYPE=${EXEC[0]}
+[ "$TYPE" = agent ] && [ -z "${K3S_TOKEN:-}" ] && fatal "an agent needs K3S_TOKEN"
+if [ "$TYPE" = agent ] && [ -z "${K3S_URL:-}" ]; then
+  for a in "${EXEC[@]}"; do case "$a" in --server | -s | --server=*) K3S_URL=set-by-flag ;; esac; done
+  [ -n "${K3S_URL:-}" ] || fatal "an agent needs K3S_URL or --server"
+  [ "$K3S_URL" = set-by-flag ] && K3S_URL=''
+fi
+DATA=/var/lib/rancher/k3s KC=/etc/rancher/k3s/k3s.yaml
+for ((i = 1; i < ${#EXEC[@]}; i++)); do
+  case "${EXEC[$i]}" in
+    --data-dir | -d) DATA=${EXEC[$((i + 1))]} ;;
+    --data-dir=*) DATA=${EXEC[$i]#*=} ;;
+    --write-kubeconfig | -o) KC=${EXEC[$((i + 1))]} ;;
+    --write-kubeconfig=*) KC=${EXEC[$i]#*=} ;;
+  esac
+done
+DATA=${DATA%/}
+if [ "$TYPE" = server ]; then SERVICE=k3s UNINSTALL=k3s-uninstall.sh; else SERVICE=k3s-agent UNINSTALL=k3s-agent-uninstall.sh; fi
+q() { printf '%q' "$1"; }
+
+mkdir -p "$SYSTEMD_DIR" "$DATA/lab"
+# the env file and unit, as the real installer writes them
+umask 077
+{
+  [ -n "${K3S_TOKEN:-}" ] && echo "K3S_TOKEN=$(q "$K3S_TOKEN")"
+  [ -n "${K3S_URL:-}" ] && echo "K3S_URL=$(q "$K3S_URL")"
+  true
+} > "$SYSTEMD_DIR/$SERVICE.service.env"
+umask 022
+EXECLINE=$(printf '%q ' "$BIN_DIR/k3s" "${EXEC[@]}")
+cat > "$SYSTEMD_DIR/$SERVICE.service" << UNIT
+[Unit]
+Description=Lightweight Kubernetes (lab stand-in)
+After=network-online.target
+
+[Service]
+Type=exec
+EnvironmentFile=-$SYSTEMD_DIR/$SERVICE.service.env
+ExecStart=$EXECLINE
+KillMode=process
+Restart=always
+
+[Install]
+WantedBy=multi-user.target
+UNIT
+printf 'KUBECONFIG=%s\nDATA=%s\n' "$(q "$KC")" "$(q "$DATA")" > "$BIN_DIR/k3s-lab.env"
+for l in kubectl crictl ctr; do
+  if [ ! -e "$BIN_DIR/$l" ]; then ln -s k3s "$BIN_DIR/$l" && info "Creating $BIN_DIR/$l symlink to k3s"; fi
+done
+
+cat > "$BIN_DIR/k3s-killall.sh" << KILL
+#!/usr/bin/env bash
+# Stops every process of the k3s service (lab stand-in), its pods, and removes its cgroups and cni0.
+[ "\$(id -u)" -eq 0 ] || exec sudo "\$0" "\$@"
+for D in $(q "$DATA"); do
+  L=\$D/lab
+  [ -f "\$L/supervisor.pid" ] && kill -TERM "\$(cat "\$L/supervisor.pid")" 2> /dev/null
+  ns=\$(cat "\$L/mntns" 2> /dev/null) cg=\$(cat "\$L/cgroup" 2> /dev/null)
+  # the service's processes: those in its mount namespace, and the pods' in its cgroups (one scan each)
+  ours() {
+    [ -n "\$ns" ] && stat -L -c '%n %i' /proc/[0-9]*/ns/mnt 2> /dev/null | awk -v i="\$ns" '\$2 == i {split(\$1, a, "/"); print a[3]}'
+    [ -n "\$cg" ] && grep -l -E ":\$cg(/|\$)" /proc/[0-9]*/cgroup 2> /dev/null | cut -d/ -f3
+    [ -f "\$L/service.pid" ] && kill -0 "\$(cat "\$L/service.pid")" 2> /dev/null && cat "\$L/service.pid"
+    true
+  }
+  for i in \$(seq 1 60); do [ -z "\$(ours)" ] && break; sleep 0.25; done
+  for p in \$(ours); do kill -KILL "\$p" 2> /dev/null; done
+  for i in \$(seq 1 40); do [ -z "\$(ours)" ] && break; sleep 0.25; done
+  if [ -n "\$cg" ]; then
+    unshare --mount --propagation private sh -c '
+      mount -t tmpfs cgroup /sys/fs/cgroup
+      awk "\\\$3 == \\"cgroup\\" {print \\\$2, \\\$4}" /proc/1/mounts | while read -r p o; do mkdir -p "\$p"; mount -t cgroup -o "\$o" cgroup "\$p"; done
+      for h in /sys/fs/cgroup/*"\$1"; do [ -d "\$h" ] && find "\$h" -depth -type d -exec rmdir {} \; 2> /dev/null; done
+      true' sh "\$cg"
+  fi
+  rm -f "\$L/service.pid" "\$L/supervisor.pid"
+done
+ip link del cni0 2> /dev/null
+true
+KILL
+chmod 755 "$BIN_DIR/k3s-killall.sh"
+
+cat > "$BIN_DIR/$UNINSTALL" << UN
+#!/usr/bin/env bash
+# Uninstalls the k3s service (lab stand-in): stops everything, then removes its files.
+[ "\$(id -u)" -eq 0 ] || exec sudo "\$0" "\$@"
+$(q "$BIN_DIR/k3s-killall.sh")
+rm -f $(q "$SYSTEMD_DIR/$SERVICE.service") $(q "$SYSTEMD_DIR/$SERVICE.service.env")
+for l in kubectl crictl ctr; do [ "\$(readlink $(q "$BIN_DIR")/\$l)" = k3s ] && rm -f $(q "$BIN_DIR")/\$l; done
+rm -rf $(q "$DATA") $(q "$(dirname "$KC")")
+rm -f $(q "$BIN_DIR/k3s") $(q "$BIN_DIR/k3s-lab.env") $(q "$BIN_DIR/k3s-killall.sh") $(q "$BIN_DIR/$UNINSTALL")
+echo "k3s uninstalled"
+UN
+chmod 755 "$BIN_DIR/$UNINSTALL"
+
+# (re)start the service
+if [ -f "$DATA/lab/service.pid" ] && kill -0 "$(cat "$DATA/lab/service.pid")" 2> /dev/null; then
+  info "Restarting $SERVICE"
+  "$BIN_DIR/k3s-killall.sh"
+fi
+info "Starting $SERVICE"
+rm -f "$DATA/lab/service.pid"
+set -a
+# shellcheck disable=SC1090
+. "$SYSTEMD_DIR/$SERVICE.service.env"
+set +a
+setsid bash -c 'echo $$ > "$1"; shift; exec "$@"' svc "$DATA/lab/service.pid" "$BIN_DIR/k3s" "${EXEC[@]}" \
+  < /dev/null >> "$DATA/lab/$SERVICE.log" 2>&1 &
+deadline=$(($(date +%s) + ${INSTALL_K3S_LAB_WAIT:-300}))
+for ((i = 0; i < 100; i++)); do [ -s "$DATA/lab/service.pid" ] && break; sleep 0.1; done
+up() {
+  if [ "$TYPE" = server ]; then
+    [ -s "$DATA/server/node-token" ] && [ -s "$KC" ] && /usr/bin/kubectl --kubeconfig "$KC" --request-timeout=5s get --raw /readyz > /dev/null 2>&1
+  else
+    [ -f "$DATA/lab/pids/kubelet.pid" ] && kill -0 "$(cat "$DATA/lab/pids/kubelet.pid")" 2> /dev/null
+  fi
+}
+until up; do
+  if ! { [ -f "$DATA/lab/service.pid" ] && kill -0 "$(cat "$DATA/lab/service.pid")" 2> /dev/null; }; then
+    tail -20 "$DATA/lab/$SERVICE.log" >&2
+    fatal "$SERVICE exited"
+  fi
+  if [ "$(date +%s)" -ge "$deadline" ]; then
+    tail -20 "$DATA/lab/$SERVICE.log" >&2
+    fatal "$SERVICE not up within ${INSTALL_K3S_LAB_WAIT:-300} s"
+  fi
+  sleep 1
+done
+info "$SERVICE is up"
