@@ -94,6 +94,7 @@ export function createApp(deps: AppDeps): ControlPlaneApp {
   const metrics = deps.metrics ?? new Metrics(store);
   metrics.watch(bus);
   metrics.watchKubernetes(deps.kubernetes);
+  metrics.watchAgents(deps.agents);
   const validator = new Validator();
   const rdeps: ResourceDeps = {
     store,
