@@ -10,6 +10,7 @@ import type { AgentInfo } from '../api/agent.js';
 import type { KubernetesStatus } from '../api/kubernetes.js';
 import type { BackupInfo } from '../api/system.js';
 import type { DiscoveryResult, ScanReport, ScanRequest } from '../api/discovery.js';
+import type { CatalogInstall, CatalogItem, InstallRequest, InstallResult, RemoveResult } from '../api/catalog.js';
 
 /** A node's agent link as other services see it. */
 export interface AgentStatus {
@@ -74,4 +75,28 @@ export interface DiscoveryPort {
 export interface SecretBox {
   seal(plain: Buffer): Buffer;
   open(sealed: Buffer): Buffer;
+}
+
+/** One Kubernetes API server, as the catalog talks to it: JSON requests with the cluster's credentials. */
+export interface KubeApi {
+  /** The API server's URL (for messages). */
+  readonly server: string;
+  /** Resolves with any status; rejects only when the server cannot be reached. */
+  request(method: string, path: string, body?: unknown, contentType?: string): Promise<{ status: number; body: unknown }>;
+}
+
+/**
+ * The cluster a catalog request names, with its API: `undefined` or `default` is the cluster of
+ * the configured kubeconfig. Throws a ControllerError (404 `CLUSTER_NOT_FOUND`, 409
+ * `CLUSTER_NOT_CONNECTED`, 503 `KUBERNETES_OFF`) when there is none to talk to.
+ */
+export type ClusterApis = (name: string | undefined) => { name: string; api: KubeApi };
+
+/** The service catalog as the REST API drives it (src/catalog/service.ts). */
+export interface CatalogPort {
+  list(): CatalogItem[];
+  install(name: string, req: InstallRequest): Promise<InstallResult>;
+  /** Installs on a cluster (all, or the one named). */
+  status(cluster: string | undefined, name?: string): Promise<CatalogInstall[]>;
+  remove(name: string, cluster: string | undefined): Promise<RemoveResult>;
 }
