@@ -95,6 +95,8 @@ export const ClusterQuery = Obj({
 });
 
 export const InstallRequest = Obj({
+  /** The entry (in REST bodies; the CLI's argument). */
+  name: Type.Optional(Name),
   cluster: Type.Optional(Type.String({ minLength: 1, maxLength: 63, description: 'cluster name; default: the configured kubeconfig' })),
   storage: Type.Optional(StorageChoice),
 });

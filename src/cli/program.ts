@@ -20,6 +20,7 @@ import { call, resolveCredentials, saveCredentials, type ApiCredentials, type En
 import { CliError, EXIT } from './exit.js';
 import { details, inert, inertJson, table } from './output.js';
 import type { DiscoveryResult, ScanReport } from '../api/discovery.js';
+import type { CatalogInstall, CatalogItem, InstallResult, RemoveResult } from '../api/catalog.js';
 
 /** What the program needs from its surroundings (so tests can run it in-process). */
 export interface Io extends Env {
@@ -363,6 +364,78 @@ function discoverCommand(program: Command, ctx: Ctx): void {
     });
 }
 
+function catalogCommands(program: Command, ctx: Ctx): void {
+  const catalog = program
+    .command('catalog')
+    .description("base services for the cluster (Prometheus + Grafana, MinIO, PostgreSQL); --cluster default is serve's kubeconfig");
+  const clusterQuery = (c?: string) => (c ? `?cluster=${encodeURIComponent(c)}` : '');
+  const installRows = (items: CatalogInstall[]) =>
+    table(
+      ['NAME', 'VERSION', 'CLUSTER', 'NAMESPACE', 'STATE', 'WORKLOADS', 'STORAGE', 'INSTALLED'],
+      items.map((i) => [
+        i.name,
+        i.version,
+        i.cluster,
+        i.namespace,
+        i.state,
+        i.workloads.map((w) => `${w.name} ${w.ready}/${w.desired}${w.affinity ? ` [${w.affinity.join(',')}]` : ''}`).join('; '),
+        i.storage,
+        i.installedAt,
+      ]),
+    );
+  catalog
+    .command('list')
+    .description('list the catalog entries and their images')
+    .action(async () => {
+      const r = (await call(ctx.creds(), 'GET', '/api/v1/catalog')).body as { items: CatalogItem[] };
+      ctx.print(r.items, () =>
+        table(
+          ['NAME', 'VERSION', 'DATA', 'IMAGES', 'DESCRIPTION'],
+          r.items.map((e) => [e.name, e.version, e.storage ? 'yes' : 'no', e.images.join(' '), e.description]),
+        ),
+      );
+    });
+  catalog
+    .command('install <name>')
+    .description("install an entry; its images' platforms are checked against the cluster's nodes first (admin)")
+    .option('--cluster <cluster>', "the cluster (default: the one of the control plane's kubeconfig)")
+    .addOption(new Option('--storage <kind>', 'data volumes: a local-path PVC or an emptyDir').choices(['local-path', 'emptyDir']))
+    .action(async (name: string, o: { cluster?: string; storage?: string }) => {
+      const body = { name, ...(o.cluster ? { cluster: o.cluster } : {}), ...(o.storage ? { storage: o.storage } : {}) };
+      const r = (await call(ctx.creds(), 'POST', '/api/v1/catalog/installs', body)).body as InstallResult;
+      ctx.print(r, () => {
+        const lines = [`installed ${r.install.name} ${r.install.version} on ${r.install.cluster} in namespace ${r.install.namespace}`];
+        for (const i of r.images)
+          lines.push(
+            `  ${i.image}: ${i.platforms.map((p) => [p.os, p.architecture, p.variant].filter(Boolean).join('/')).join(', ')}` +
+              (i.excluded.length ? ` (not on ${i.excluded.join(', ')}: node affinity added)` : ''),
+          );
+        if (r.notes) lines.push('', r.notes.trimEnd());
+        return lines.join('\n') + '\n';
+      });
+    });
+  catalog
+    .command('status [name]')
+    .description('installs on a cluster and their workloads')
+    .option('--cluster <cluster>', "the cluster (default: the one of the control plane's kubeconfig)")
+    .action(async (name: string | undefined, o: { cluster?: string }) => {
+      const c = ctx.creds();
+      const items = name
+        ? [(await call(c, 'GET', `/api/v1/catalog/installs/${encodeURIComponent(name)}${clusterQuery(o.cluster)}`)).body as CatalogInstall]
+        : ((await call(c, 'GET', `/api/v1/catalog/installs${clusterQuery(o.cluster)}`)).body as { items: CatalogInstall[] }).items;
+      ctx.print(name ? items[0] : items, () => installRows(items));
+    });
+  catalog
+    .command('remove <name>')
+    .description('remove an install: exactly the objects it created, then its namespace (admin)')
+    .option('--cluster <cluster>', "the cluster (default: the one of the control plane's kubeconfig)")
+    .action(async (name: string, o: { cluster?: string }) => {
+      const r = (await call(ctx.creds(), 'DELETE', `/api/v1/catalog/installs/${encodeURIComponent(name)}${clusterQuery(o.cluster)}`))
+        .body as RemoveResult;
+      ctx.print(r, () => `removed ${r.name} from ${r.cluster}: ${r.deleted.join(', ')}\n`);
+    });
+}
+
 /** A decimal integer option of at least `min`, else a usage error. */
 function positiveInteger(flag: string, v: string, min: number): number {
   const n = Number(v);
@@ -450,6 +523,7 @@ export function buildProgram(io: Io, groups: readonly CommandGroup[] = []): Comm
   backupCommands(program, ctx);
   discoverCommand(program, ctx);
   jobCommands(program, ctx);
+  catalogCommands(program, ctx);
   return program;
 }
 
