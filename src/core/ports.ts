@@ -6,7 +6,7 @@
  *
  * This file imports types from `src/api` only, so every folder may import it.
  */
-import type { AgentInfo } from '../api/agent.js';
+import type { AgentInfo, AgentLogLines } from '../api/agent.js';
 import type { KubernetesStatus } from '../api/kubernetes.js';
 import type { BackupInfo } from '../api/system.js';
 import type { DiscoveryResult, ScanReport, ScanRequest } from '../api/discovery.js';
@@ -50,6 +50,8 @@ export interface AgentGateway extends AgentPresence {
   revokeNode(node: string): string[];
   /** Asks a node's agent to apply its configured safe state; false when not connected. */
   requestSafeState(nodeId: string): boolean;
+  /** The agent's own recent log lines after `after` (409 AGENT_OFFLINE when not connected, 504 AGENT_TIMEOUT). */
+  logs(nodeIdOrName: string, after: number, limit: number): Promise<AgentLogLines>;
 }
 
 /** What the backup routes need (implemented by src/backup). */

@@ -181,6 +181,7 @@ t.test("the Pi dashboard asks for metrics the control plane exports from the age
     },
     revokeNode: () => [],
     requestSafeState: () => false,
+    logs: () => Promise.reject(new Error('not used here')),
   };
   const s = await startServer(t, { agents });
   const text = (await s.req('GET', '/metrics', { token: s.viewer })).text;
