@@ -12,7 +12,8 @@ import { KubeConfig } from '@kubernetes/client-node';
 import type { CatalogEntry } from '../../src/api/catalog.js';
 import { ControllerError } from '../../src/api/errors.js';
 import type { ClusterApis } from '../../src/core/ports.js';
-import { parseEntry } from '../../src/catalog/entries.js';
+import { loadCatalog, parseEntry } from '../../src/catalog/entries.js';
+import { buildObjects, kindPath } from '../../src/catalog/objects.js';
 import { CatalogService } from '../../src/catalog/service.js';
 import { RegistryClient } from '../../src/catalog/registry.js';
 import { kubeApi } from '../../src/cluster/raw.js';
@@ -240,6 +241,31 @@ t.test('catalog install, status and remove', { skip }, async (t) => {
     await t.rejects(svc.install('missing', {}), { code: 'IMAGE_NOT_FOUND', details: { image: `${reg.host}/pic/absent:v1` } });
     t.same(await catalogObjects(k), before);
     t.equal((await k.api('GET', '/api/v1/namespaces/pic-gone')).status, 404);
+  });
+
+  t.test("the shipped entries' objects pass the API server's validation (server-side dry run)", async (t) => {
+    for (const e of loadCatalog()) {
+      for (const storage of ['local-path', 'emptyDir'] as const) {
+        const [ns, ...objs] = buildObjects(e, { storage, placements: [], now: new Date().toISOString() });
+        // The namespace for real (a dry run in a namespace that does not exist is refused), the rest dry.
+        const made = await k.api('POST', '/api/v1/namespaces', {
+          ...ns,
+          metadata: { ...ns!.metadata, name: `dry-${e.name}-${storage}`.toLowerCase() },
+        });
+        t.equal(made.status, 201);
+        for (const o of objs) {
+          const r = await k.api('POST', `${kindPath(o.kind, made.body.metadata.name)}?dryRun=All`, {
+            ...o,
+            metadata: { ...o.metadata, namespace: made.body.metadata.name },
+          });
+          t.equal(
+            r.status,
+            201,
+            `${e.name} (${storage}) ${o.kind}/${o.metadata.name}: ${r.status === 201 ? 'valid' : JSON.stringify(r.body.message)}`,
+          );
+        }
+      }
+    }
   });
 
   t.test('unknown entries and clusters', async (t) => {
