@@ -11,6 +11,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
+import type { LogRing } from '../src/log/ring.js';
 import {
   DOWN_SCHEMAS,
   PROTOCOL_VERSION,
@@ -20,6 +21,7 @@ import {
   type DesiredItem,
   type DesiredMsg,
   type RenewedMsg,
+  type LogsMsg,
 } from '../src/api/agent.js';
 import { Validator } from '../src/api/validate.js';
 import type { Problem } from '../src/api/errors.js';
@@ -43,6 +45,8 @@ export interface AgentOptions {
   stateDir: string;
   chip: RegisterChip;
   log: Logger;
+  /** The agent's own recent log lines, returned to the control plane when it asks (`logs`). */
+  logRing?: LogRing;
   version: string;
   /** Health files root (/sys), and /proc root. */
   healthRoot?: string;
@@ -283,12 +287,21 @@ export class Agent extends EventEmitter<AgentEvents> {
   }
 
   #onMessage(raw: string): void {
-    const p = parseMessage<DesiredMsg | RenewedMsg | { type: 'safe-state' }>(this.#validator, DOWN_SCHEMAS, raw);
+    const p = parseMessage<DesiredMsg | RenewedMsg | LogsMsg | { type: 'safe-state' }>(this.#validator, DOWN_SCHEMAS, raw);
     if (!p.ok) return this.#refuse(p.type, p.seq, p.reason, p.message, p.problems);
     const msg = p.msg;
     if (msg.type === 'desired') return this.#onDesired(msg);
     if (msg.type === 'renewed') return this.#onRenewed(msg);
     if (msg.type === 'safe-state') return this.applySafeState();
+    if (msg.type === 'logs') return this.#onLogs(msg);
+  }
+
+  /** Sends the asked-for lines of the log ring (none without one), within the link's message size. */
+  #onLogs(msg: LogsMsg): void {
+    const r = this.#o.logRing?.since(msg.after, msg.limit) ?? { lines: [], first: 0, last: 0 };
+    let bytes = 0;
+    const lines = r.lines.filter((l) => (bytes += l.line.length + 32) < 512 * 1024);
+    this.#session.send({ v: PROTOCOL_VERSION, type: 'log-lines', id: msg.id, lines, first: r.first, last: r.last });
   }
 
   #onDesired(msg: DesiredMsg): void {

@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Command, CommanderError } from 'commander';
-import { createLogging } from '../src/log/index.js';
+import { createLogging, LogRing } from '../src/log/index.js';
 
 /** What the command needs from its surroundings (the CLI's Io has these and more). */
 export interface AgentIo {
@@ -78,7 +78,9 @@ export function agentCommand(program: Command, io: AgentIo): void {
         // Loaded only here: the agent opens the hardware addon, which the control plane never does.
         const { runAgent } = await import('./main.js');
         const level = o.logLevel as 'info';
-        const logging = createLogging({ level, format: 'auto' });
+        // The last 1000 lines (at most 256 KiB) stay in memory for `pi-controller logs <node>`.
+        const logRing = new LogRing();
+        const logging = createLogging({ level, format: 'auto', ring: logRing });
         const server = o.server ?? io.env.PI_CONTROLLER_SERVER;
         // The image has no shell to read a secret into an argument: the agent reads the file itself.
         const tokenFile = o.joinTokenFile ?? io.env.PI_CONTROLLER_JOIN_TOKEN_FILE;
@@ -96,6 +98,7 @@ export function agentCommand(program: Command, io: AgentIo): void {
           stateDir: resolve(io.cwd, o.stateDir ?? '/var/lib/pi-controller-agent'),
           sim: o.sim === true,
           log: logging.child('agent'),
+          logRing,
           version: agentVersion(),
           ...(server ? { server } : {}),
           ...(joinToken ? { joinToken } : {}),

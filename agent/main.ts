@@ -7,6 +7,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import type { LogRing } from '../src/log/ring.js';
 import { gpioWindowBytes, openChip, TimingEngine, type RegisterChip, type Level, type SocName } from '../src/hw/index.js';
 import type { MdnsAdvertiser } from '../src/mdns/advertiser.js';
 import { startAdvertising } from './advertise.js';
@@ -36,6 +37,8 @@ export interface RunAgentOptions {
   /** Advertise `_pi-controller._tcp` over mDNS (default: on a Pi, not with `sim`). */
   advertise?: boolean;
   log: Logger;
+  /** Where the agent's own log lines are kept for the control plane (`pi-controller logs <node>`). */
+  logRing?: LogRing;
   version: string;
 }
 
@@ -90,6 +93,7 @@ export async function runAgent(o: RunAgentOptions): Promise<{ agent: Agent; chip
     stateDir: o.stateDir,
     chip,
     log: o.log,
+    ...(o.logRing ? { logRing: o.logRing } : {}),
     version: o.version,
     procRoot: '/',
     ...(healthRoot ? { healthRoot } : {}),

@@ -3,17 +3,30 @@
 // token-auth registry (docker-registry on 127.0.0.1 with a token server in this process), cold (a new
 // client: one token request per repository, then the manifest) and with the tokens cached, against a
 // baseline from the same run: a bare GET of each manifest with a token already in hand (the least a
-// client can do). The images are small ones this bench pushes, named after the base services the
-// catalog will carry. Then the agent image's size per platform from dist/image (`npm run image`),
+// client can do). The images are the shipped catalog's (catalog/*.yaml), pushed as small images under
+// their own repository and tag with the platforms upstream publishes (MinIO: no 32-bit ARM), and each
+// entry's platform check against a mixed cluster (amd64, arm64, arm/v7 nodes) is part of the time. Then the agent image's size per platform from dist/image (`npm run image`),
 // against the Node binary alone (node:20-slim's layers are not known offline: it has the same Node
 // binary, plus Debian's slim base).
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { RegistryClient } from '../src/catalog/registry.js';
+import { entryImages, loadCatalog } from '../src/catalog/entries.js';
+import { placeComponents, type NodePlatform } from '../src/catalog/platforms.js';
+import { parseImageRef, RegistryClient, type ResolvedImage } from '../src/catalog/registry.js';
 import { repoRoot } from '../test/support/paths.js';
 import { pushTestImage, registryMissing, startRegistry, startTokenServer } from '../test/support/oci-registry.js';
 
-const IMAGES = ['prometheus', 'grafana', 'minio', 'postgres', 'node-exporter', 'alertmanager', 'kube-state-metrics', 'loki'];
+const ENTRIES = loadCatalog();
+/** Repository and tag of every catalog image (the registry part is this bench's local one). */
+const IMAGES = ENTRIES.flatMap(entryImages).map((i) => {
+  const r = parseImageRef(i);
+  return { image: i, repo: r.repository, tag: r.tag! };
+});
+const NODES: NodePlatform[] = [
+  { name: 'x86', os: 'linux', architecture: 'amd64' },
+  { name: 'pi5', os: 'linux', architecture: 'arm64' },
+  { name: 'pi3', os: 'linux', architecture: 'arm', variant: 'v7' },
+];
 const THREE = [
   { architecture: 'amd64', os: 'linux' },
   { architecture: 'arm64', os: 'linux' },
@@ -37,18 +50,23 @@ async function main(): Promise<void> {
   try {
     const tokens = await startTokenServer(t);
     const reg = await startRegistry(t, tokens);
-    for (const [i, name] of IMAGES.entries())
-      await pushTestImage(reg, `catalog/${name}`, 'v1', i % 3 === 2 ? THREE.slice(0, 2) : THREE, {
-        auth: `Bearer ${tokens.pushToken(`catalog/${name}`)}`,
+    for (const { repo, tag } of IMAGES)
+      await pushTestImage(reg, repo, tag, repo === 'minio/minio' ? THREE.slice(0, 2) : THREE, {
+        auth: `Bearer ${tokens.pushToken(repo)}`,
       });
-    const refs = IMAGES.map((n) => `${reg.host}/catalog/${n}:v1`);
+    const local = new Map(IMAGES.map((i) => [i.image, `${reg.host}/${i.repo}:${i.tag}`]));
 
     const time = async (fn: () => Promise<unknown>): Promise<number> => {
       const t0 = performance.now();
       await fn();
       return performance.now() - t0;
     };
-    const all = (c: RegistryClient) => Promise.all(refs.map((r) => c.resolve(r)));
+    // Resolve every image, then check each entry against the nodes, as an install does.
+    const all = async (c: RegistryClient) => {
+      const resolved = new Map<string, ResolvedImage>();
+      await Promise.all(IMAGES.map(async (i) => resolved.set(i.image, await c.resolve(local.get(i.image)!))));
+      return ENTRIES.map((e) => placeComponents(e.components, resolved, NODES));
+    };
     const cold: number[] = [];
     const cached: number[] = [];
     const bare: number[] = [];
@@ -56,9 +74,9 @@ async function main(): Promise<void> {
     await all(warm);
     // Tokens for the baseline, fetched once outside the timing.
     const pull = new Map<string, string>();
-    for (const n of IMAGES) {
-      const r = await fetch(`${tokens.url}?service=${tokens.service}&scope=repository:catalog/${n}:pull`);
-      pull.set(n, ((await r.json()) as { token: string }).token);
+    for (const { repo } of IMAGES) {
+      const r = await fetch(`${tokens.url}?service=${tokens.service}&scope=repository:${repo}:pull`);
+      pull.set(repo, ((await r.json()) as { token: string }).token);
     }
     const accept = 'application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json';
     for (let i = 0; i < ROUNDS; i++) {
@@ -67,9 +85,9 @@ async function main(): Promise<void> {
       bare.push(
         await time(() =>
           Promise.all(
-            IMAGES.map(async (n) => {
-              const r = await fetch(`${reg.base}/v2/catalog/${n}/manifests/v1`, {
-                headers: { accept, authorization: `Bearer ${pull.get(n)}` },
+            IMAGES.map(async ({ repo, tag }) => {
+              const r = await fetch(`${reg.base}/v2/${repo}/manifests/${tag}`, {
+                headers: { accept, authorization: `Bearer ${pull.get(repo)}` },
               });
               await r.arrayBuffer();
             }),
@@ -78,7 +96,10 @@ async function main(): Promise<void> {
       );
     }
     const [c, w, b] = [median(cold), median(cached), median(bare)];
-    console.log(`catalog: ${IMAGES.length} images, platforms resolved (median of ${ROUNDS}, local docker-registry with token auth):`);
+    const minio = (await all(warm)).flat().find((p) => p.component === 'minio')!;
+    console.log(
+      `catalog: the ${IMAGES.length} images of ${ENTRIES.length} entries resolved and checked against 3 nodes (median of ${ROUNDS}, local docker-registry with token auth); minio placed on ${minio.nodes.join(', ')}:`,
+    );
     console.log(`  cold (a token per repository, then the manifest): ${c.toFixed(1)} ms, ${(c / b).toFixed(2)}x the baseline`);
     console.log(`  tokens cached:                                   ${w.toFixed(1)} ms, ${(w / b).toFixed(2)}x the baseline`);
     console.log(`  baseline (bare GET of each manifest, token in hand): ${b.toFixed(1)} ms`);

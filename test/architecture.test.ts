@@ -32,10 +32,11 @@ export const ALLOWED: Record<string, string[]> = {
   'src/server': ['src/api', 'src/core', 'src/events', 'src/log', 'src/store'],
   'src/discovery': ['src/api', 'src/config', 'src/core', 'src/events', 'src/log', 'src/mdns', 'src/store'],
   'src/provision': ['src/api', 'src/core', 'src/events', 'src/log', 'src/store'],
-  'src/catalog': ['src/api'],
+  'src/catalog': ['src/api', 'src/core'],
   'src/daemon': [
     'src/api',
     'src/backup',
+    'src/catalog',
     'src/certs',
     'src/cluster',
     'src/config',

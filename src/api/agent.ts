@@ -4,8 +4,9 @@
  * receipt; a message that fails is refused with a reason and changes nothing.
  *
  * Down (control plane → agent): `desired` (the full desired snapshot of the node),
- * `renewed` (a renewed certificate), `safe-state` (apply the agent's configured safe state).
- * Up (agent → control plane): `hello`, `applied`, `health`, `event`, `edges`, `renew`, `refused`.
+ * `renewed` (a renewed certificate), `safe-state` (apply the agent's configured safe state),
+ * `logs` (send recent log lines).
+ * Up (agent → control plane): `hello`, `applied`, `health`, `event`, `edges`, `renew`, `refused`, `log-lines`.
  */
 import { FormatRegistry, Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Name, Obj, StringEnum, Timestamp } from './common.js';
@@ -56,6 +57,14 @@ export function checkDesiredSpec(v: Validator, item: WireDesiredItem, problems: 
 export const DesiredMsg = Obj({ v: V, type: Type.Literal('desired'), seq: Seq, items: Type.Array(DesiredItem, { maxItems: 512 }) });
 export const RenewedMsg = Obj({ v: V, type: Type.Literal('renewed'), cert: Type.String({ maxLength: 16384 }) });
 export const SafeStateMsg = Obj({ v: V, type: Type.Literal('safe-state') });
+/** Asks for the agent's own recent log lines after `after` (its ring buffer; at most `limit`). */
+export const LogsMsg = Obj({
+  v: V,
+  type: Type.Literal('logs'),
+  id: Type.String({ minLength: 1, maxLength: 64 }),
+  after: Seq,
+  limit: Type.Integer({ minimum: 1, maximum: 1000 }),
+});
 
 /** What the agent reports for one desired object. */
 export const AppliedItem = Obj({
@@ -151,6 +160,23 @@ export const EdgesMsg = Obj({
   lost: Type.Integer({ minimum: 0 }),
 });
 export const RenewMsg = Obj({ v: V, type: Type.Literal('renew'), csr: Type.String({ maxLength: 16384 }) });
+/** The answer to `logs`: JSON log lines, numbered; `first` is the oldest the agent still keeps, `last` the newest it wrote. */
+export const LogLinesMsg = Obj({
+  v: V,
+  type: Type.Literal('log-lines'),
+  id: Type.String({ minLength: 1, maxLength: 64 }),
+  lines: Type.Array(Obj({ seq: Seq, line: Type.String({ maxLength: 8192 }) }), { maxItems: 1000 }),
+  first: Seq,
+  last: Seq,
+});
+/** An agent's log lines as REST gives them. */
+export const AgentLogLines = Obj({
+  node: Name,
+  lines: Type.Array(Obj({ seq: Seq, line: Type.String() })),
+  first: Seq,
+  last: Seq,
+});
+export type AgentLogLines = Static<typeof AgentLogLines>;
 export const RefusedMsg = Obj({
   v: V,
   type: Type.Literal('refused'),
@@ -162,7 +188,12 @@ export const RefusedMsg = Obj({
 });
 
 /** Per type, the schema of a message the agent accepts. */
-export const DOWN_SCHEMAS: Record<string, TSchema> = { desired: DesiredMsg, renewed: RenewedMsg, 'safe-state': SafeStateMsg };
+export const DOWN_SCHEMAS: Record<string, TSchema> = {
+  desired: DesiredMsg,
+  renewed: RenewedMsg,
+  'safe-state': SafeStateMsg,
+  logs: LogsMsg,
+};
 /** Per type, the schema of a message the control plane accepts. */
 export const UP_SCHEMAS: Record<string, TSchema> = {
   hello: HelloMsg,
@@ -172,6 +203,7 @@ export const UP_SCHEMAS: Record<string, TSchema> = {
   edges: EdgesMsg,
   renew: RenewMsg,
   refused: RefusedMsg,
+  'log-lines': LogLinesMsg,
 };
 
 export type DesiredMsg = Static<typeof DesiredMsg>;
@@ -183,6 +215,8 @@ export type EdgesMsg = Static<typeof EdgesMsg>;
 export type RenewMsg = Static<typeof RenewMsg>;
 export type RefusedMsg = Static<typeof RefusedMsg>;
 export type RenewedMsg = Static<typeof RenewedMsg>;
+export type LogsMsg = Static<typeof LogsMsg>;
+export type LogLinesMsg = Static<typeof LogLinesMsg>;
 
 /** Enrolment request (HTTPS POST /enrol on the agent endpoint) and its answer. */
 export const EnrolRequest = Obj({

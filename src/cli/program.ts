@@ -13,6 +13,7 @@ import WebSocket from 'ws';
 import { ConfigError, ControllerError, SchemaError } from '../api/errors.js';
 import type { EventEnvelope } from '../api/events.js';
 import type { Job, JobLogLine } from '../api/jobs.js';
+import type { AgentLogLines } from '../api/agent.js';
 import type { Node } from '../api/nodes.js';
 import type { TokenCreated, TokenInfo } from '../api/tokens.js';
 import type { BackupInfo } from '../api/system.js';
@@ -23,6 +24,7 @@ import { call, resolveCredentials, saveCredentials, type ApiCredentials, type En
 import { CliError, EXIT } from './exit.js';
 import { details, inert, inertJson, table } from './output.js';
 import type { DiscoveryResult, ScanReport } from '../api/discovery.js';
+import type { CatalogInstall, CatalogItem, InstallResult, RemoveResult } from '../api/catalog.js';
 
 /** What the program needs from its surroundings (so tests can run it in-process). */
 export interface Io extends Env {
@@ -232,6 +234,88 @@ function eventsCommand(program: Command, ctx: Ctx): void {
     });
 }
 
+/** Prints a job's log; with `follow`, until the job ends (a CliError when it failed or was cancelled). */
+async function jobLogs(ctx: Ctx, id: string, follow: boolean, every: number): Promise<void> {
+  const c = ctx.creds();
+  const path = `/api/v1/jobs/${encodeURIComponent(id)}`;
+  let stopped = false;
+  ctx.io.onStop(() => (stopped = true));
+  let after = 0;
+  const drain = async () => {
+    for (;;) {
+      const r = (await call(c, 'GET', `${path}/logs?after=${after}&limit=1000`)).body as { items: JobLogLine[] };
+      for (const l of r.items) {
+        // Lines are what a remote host printed: control characters are shown, never sent to the terminal.
+        ctx.io.out(ctx.json() ? inertJson(l) + '\n' : `${l.at}  ${l.stream.padEnd(6)}  ${inert(l.line)}\n`);
+        after = l.seq;
+      }
+      if (r.items.length < 1000) return;
+    }
+  };
+  for (;;) {
+    // The state is read before the lines, so the last lines of a job that ends meanwhile are not missed.
+    const state = ((await call(c, 'GET', path)).body as Job).state;
+    await drain();
+    const final = state === 'succeeded' || state === 'failed' || state === 'cancelled';
+    if (!follow || final || stopped) {
+      if (follow && final && state !== 'succeeded') {
+        const j = (await call(c, 'GET', path)).body as Job;
+        throw new CliError(`job ${id} ${j.state}${j.error ? `: ${inert(j.error)}` : ''}`, EXIT.ERROR);
+      }
+      return;
+    }
+    await new Promise((r) => setTimeout(r, every));
+  }
+}
+
+/** One of the agent's JSON log lines for a terminal: time, level, component, message, the rest as JSON. */
+function agentLogLine(line: string): string {
+  let rec: Record<string, unknown>;
+  try {
+    rec = JSON.parse(line) as Record<string, unknown>;
+  } catch {
+    return inert(line);
+  }
+  const levels: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' };
+  const { time, level, component, msg, pid: _pid, hostname: _host, ...rest } = rec;
+  const at = typeof time === 'number' ? new Date(time).toISOString() : String(time ?? '');
+  const extra = Object.keys(rest).length ? ` ${JSON.stringify(rest)}` : '';
+  return inert(`${at}  ${(levels[Number(level)] ?? String(level)).padEnd(5)}  ${String(component ?? '-')}: ${String(msg ?? '')}${extra}`);
+}
+
+function logsCommand(program: Command, ctx: Ctx): void {
+  program
+    .command('logs <target>')
+    .description("a node agent's own recent log lines (<node>), or a job's log (job/<id>); -f follows")
+    .option('-f, --follow', 'keep printing new lines (a job: until it has finished)')
+    .option('--tail <n>', 'a node: print at most the last n lines kept first', '100')
+    .option('--interval <ms>', 'how often to ask for new lines when following', '1000')
+    .action(async (target: string, o: { follow?: boolean; tail: string; interval: string }) => {
+      const every = positiveInteger('--interval', o.interval, 50);
+      if (target.startsWith('job/')) return jobLogs(ctx, target.slice(4), o.follow === true, every);
+      const tail = positiveInteger('--tail', o.tail, 0);
+      const c = ctx.creds();
+      const path = `/api/v1/agents/${encodeURIComponent(target)}/logs`;
+      let stopped = false;
+      ctx.io.onStop(() => (stopped = true));
+      let after = 0;
+      let first = true;
+      for (;;) {
+        const r = (await call(c, 'GET', `${path}?after=${after}&limit=1000`)).body as AgentLogLines;
+        // Lines the agent's ring let go of between two asks are said, not silently skipped.
+        if (!first && r.first > after + 1) ctx.io.err(`(${r.first - after - 1} lines dropped by the agent's ring)\n`);
+        const lines = first ? r.lines.slice(Math.max(0, r.lines.length - tail)) : r.lines;
+        for (const l of lines) ctx.io.out(ctx.json() ? inertJson(l) + '\n' : agentLogLine(l.line) + '\n');
+        if (r.lines.length) after = r.lines[r.lines.length - 1]!.seq;
+        first = false;
+        if (r.lines.length === 1000) continue;
+        if (!o.follow || stopped) return;
+        await new Promise((res) => setTimeout(res, every));
+        if (stopped) return;
+      }
+    });
+}
+
 function jobCommands(program: Command, ctx: Ctx): void {
   const job = program.command('job').description('provisioning and other long-running jobs');
   job
@@ -239,46 +323,9 @@ function jobCommands(program: Command, ctx: Ctx): void {
     .description("print a job's log; with -f, follow it until the job ends (exit 1 when it failed or was cancelled)")
     .option('-f, --follow', 'keep printing new lines until the job has finished')
     .option('--interval <ms>', 'how often to ask for new lines when following', '500')
-    .action((id: string, o: { follow?: boolean; interval: string }) => printJobLogs(ctx, id, o));
-}
-
-/** Prints a job's log; with `follow`, until the job ends (a CliError when it failed or was cancelled). */
-async function printJobLogs(ctx: Ctx, id: string, o: { follow?: boolean; interval: string }): Promise<void> {
-  {
-    {
-      const c = ctx.creds();
-      const every = positiveInteger('--interval', o.interval, 50);
-      const path = `/api/v1/jobs/${encodeURIComponent(id)}`;
-      let stopped = false;
-      ctx.io.onStop(() => (stopped = true));
-      let after = 0;
-      const drain = async () => {
-        for (;;) {
-          const r = (await call(c, 'GET', `${path}/logs?after=${after}&limit=1000`)).body as { items: JobLogLine[] };
-          for (const l of r.items) {
-            // Lines are what a remote host printed: control characters are shown, never sent to the terminal.
-            ctx.io.out(ctx.json() ? inertJson(l) + '\n' : `${l.at}  ${l.stream.padEnd(6)}  ${inert(l.line)}\n`);
-            after = l.seq;
-          }
-          if (r.items.length < 1000) return;
-        }
-      };
-      for (;;) {
-        // The state is read before the lines, so the last lines of a job that ends meanwhile are not missed.
-        const state = ((await call(c, 'GET', path)).body as Job).state;
-        await drain();
-        const final = state === 'succeeded' || state === 'failed' || state === 'cancelled';
-        if (!o.follow || final || stopped) {
-          if (o.follow && final && state !== 'succeeded') {
-            const j = (await call(c, 'GET', path)).body as Job;
-            throw new CliError(`job ${id} ${j.state}${j.error ? `: ${inert(j.error)}` : ''}`, EXIT.ERROR);
-          }
-          return;
-        }
-        await new Promise((r) => setTimeout(r, every));
-      }
-    }
-  }
+    .action(async (id: string, o: { follow?: boolean; interval: string }) =>
+      jobLogs(ctx, id, o.follow === true, positiveInteger('--interval', o.interval, 50)),
+    );
 }
 
 function clusterCommands(program: Command, ctx: Ctx): void {
@@ -338,7 +385,7 @@ function clusterCommands(program: Command, ctx: Ctx): void {
           await call(c, 'POST', '/api/v1/clusters', { name, ...(o.k3sVersion ? { k3sVersion: o.k3sVersion } : {}) });
         const job = (await call(c, 'POST', `/api/v1/clusters/${encodeURIComponent(name)}/provision`, body)).body as Job;
         ctx.print(job, () => `${job.id}\n`);
-        if (o.follow) await printJobLogs(ctx, job.id, { follow: true, interval: o.interval });
+        if (o.follow) await jobLogs(ctx, job.id, true, positiveInteger('--interval', o.interval, 50));
       },
     );
   cluster
@@ -467,6 +514,78 @@ function discoverCommand(program: Command, ctx: Ctx): void {
     });
 }
 
+function catalogCommands(program: Command, ctx: Ctx): void {
+  const catalog = program
+    .command('catalog')
+    .description("base services for the cluster (Prometheus + Grafana, MinIO, PostgreSQL); --cluster default is serve's kubeconfig");
+  const clusterQuery = (c?: string) => (c ? `?cluster=${encodeURIComponent(c)}` : '');
+  const installRows = (items: CatalogInstall[]) =>
+    table(
+      ['NAME', 'VERSION', 'CLUSTER', 'NAMESPACE', 'STATE', 'WORKLOADS', 'STORAGE', 'INSTALLED'],
+      items.map((i) => [
+        i.name,
+        i.version,
+        i.cluster,
+        i.namespace,
+        i.state,
+        i.workloads.map((w) => `${w.name} ${w.ready}/${w.desired}${w.affinity ? ` [${w.affinity.join(',')}]` : ''}`).join('; '),
+        i.storage,
+        i.installedAt,
+      ]),
+    );
+  catalog
+    .command('list')
+    .description('list the catalog entries and their images')
+    .action(async () => {
+      const r = (await call(ctx.creds(), 'GET', '/api/v1/catalog')).body as { items: CatalogItem[] };
+      ctx.print(r.items, () =>
+        table(
+          ['NAME', 'VERSION', 'DATA', 'IMAGES', 'DESCRIPTION'],
+          r.items.map((e) => [e.name, e.version, e.storage ? 'yes' : 'no', e.images.join(' '), e.description]),
+        ),
+      );
+    });
+  catalog
+    .command('install <name>')
+    .description("install an entry; its images' platforms are checked against the cluster's nodes first (admin)")
+    .option('--cluster <cluster>', "the cluster (default: the one of the control plane's kubeconfig)")
+    .addOption(new Option('--storage <kind>', 'data volumes: a local-path PVC or an emptyDir').choices(['local-path', 'emptyDir']))
+    .action(async (name: string, o: { cluster?: string; storage?: string }) => {
+      const body = { name, ...(o.cluster ? { cluster: o.cluster } : {}), ...(o.storage ? { storage: o.storage } : {}) };
+      const r = (await call(ctx.creds(), 'POST', '/api/v1/catalog/installs', body)).body as InstallResult;
+      ctx.print(r, () => {
+        const lines = [`installed ${r.install.name} ${r.install.version} on ${r.install.cluster} in namespace ${r.install.namespace}`];
+        for (const i of r.images)
+          lines.push(
+            `  ${i.image}: ${i.platforms.map((p) => [p.os, p.architecture, p.variant].filter(Boolean).join('/')).join(', ')}` +
+              (i.excluded.length ? ` (not on ${i.excluded.join(', ')}: node affinity added)` : ''),
+          );
+        if (r.notes) lines.push('', r.notes.trimEnd());
+        return lines.join('\n') + '\n';
+      });
+    });
+  catalog
+    .command('status [name]')
+    .description('installs on a cluster and their workloads')
+    .option('--cluster <cluster>', "the cluster (default: the one of the control plane's kubeconfig)")
+    .action(async (name: string | undefined, o: { cluster?: string }) => {
+      const c = ctx.creds();
+      const items = name
+        ? [(await call(c, 'GET', `/api/v1/catalog/installs/${encodeURIComponent(name)}${clusterQuery(o.cluster)}`)).body as CatalogInstall]
+        : ((await call(c, 'GET', `/api/v1/catalog/installs${clusterQuery(o.cluster)}`)).body as { items: CatalogInstall[] }).items;
+      ctx.print(name ? items[0] : items, () => installRows(items));
+    });
+  catalog
+    .command('remove <name>')
+    .description('remove an install: exactly the objects it created, then its namespace (admin)')
+    .option('--cluster <cluster>', "the cluster (default: the one of the control plane's kubeconfig)")
+    .action(async (name: string, o: { cluster?: string }) => {
+      const r = (await call(ctx.creds(), 'DELETE', `/api/v1/catalog/installs/${encodeURIComponent(name)}${clusterQuery(o.cluster)}`))
+        .body as RemoveResult;
+      ctx.print(r, () => `removed ${r.name} from ${r.cluster}: ${r.deleted.join(', ')}\n`);
+    });
+}
+
 /** A decimal integer option of at least `min`, else a usage error. */
 function positiveInteger(flag: string, v: string, min: number): number {
   const n = Number(v);
@@ -555,6 +674,8 @@ export function buildProgram(io: Io, groups: readonly CommandGroup[] = []): Comm
   discoverCommand(program, ctx);
   jobCommands(program, ctx);
   clusterCommands(program, ctx);
+  catalogCommands(program, ctx);
+  logsCommand(program, ctx);
   return program;
 }
 

@@ -7,6 +7,7 @@
 import { Agent as HttpsAgent, request as httpsRequest, type RequestOptions } from 'node:https';
 import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeApi } from '../core/ports.js';
 
 export interface RawResponse {
   status: number;
@@ -102,4 +103,12 @@ export async function rawOk(kc: KubeConfig, method: string, path: string, body?:
   const r = await rawRequest(kc, method, path, body, contentType);
   if (r.status >= 300) throw new ApiStatusError(method, path, r.status, r.body);
   return r.body;
+}
+
+/** A kubeconfig's cluster as the port other services use ({@link KubeApi}): raw JSON requests, 15 s each. */
+export function kubeApi(kc: KubeConfig): KubeApi {
+  return {
+    server: kc.getCurrentCluster()?.server ?? '',
+    request: (method, path, body, contentType) => rawRequest(kc, method, path, body, contentType, 15_000),
+  };
 }

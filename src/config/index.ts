@@ -59,6 +59,19 @@ export const ConfigSchema = Obj({
       description: 'SoC temperature (°C) from which the PiSocHot condition is True',
     }),
   }),
+  catalog: Obj({
+    dir: Type.String({
+      default: '',
+      description:
+        "a folder of the operator's own catalog entries (*.yaml), beside the shipped ones; an entry of the same name replaces the shipped one",
+    }),
+    registryTimeoutMs: Type.Integer({
+      minimum: 100,
+      maximum: 120_000,
+      default: 10_000,
+      description: 'timeout of each registry request when an install resolves its images',
+    }),
+  }),
   discovery: Obj({
     interface: Type.String({ default: '', description: 'IPv4 address of the LAN interface for mDNS and the scan; empty: chosen by route' }),
     cidr: Type.String({
@@ -89,6 +102,7 @@ export const DEFAULTS: Config = {
   events: { retain: 10_000, streamBufferBytes: 1 << 20 },
   agents: { enabled: true, host: '127.0.0.1', port: 8443, certDays: 30 },
   kubernetes: { kubeconfig: '', healthTaint: true, socHotC: 80 },
+  catalog: { dir: '', registryTimeoutMs: 10_000 },
   discovery: { interface: '', cidr: '', leases: '', timeoutMs: 1500, sshUser: 'pi', sshKey: '' },
 };
 
@@ -108,6 +122,7 @@ export const ENV_VARS: Record<string, string> = {
   PI_CONTROLLER_KUBECONFIG: '/kubernetes/kubeconfig',
   PI_CONTROLLER_HEALTH_TAINT: '/kubernetes/healthTaint',
   PI_CONTROLLER_SOC_HOT_C: '/kubernetes/socHotC',
+  PI_CONTROLLER_CATALOG_DIR: '/catalog/dir',
   PI_CONTROLLER_DISCOVERY_INTERFACE: '/discovery/interface',
   PI_CONTROLLER_DISCOVERY_CIDR: '/discovery/cidr',
   PI_CONTROLLER_DISCOVERY_LEASES: '/discovery/leases',
@@ -214,6 +229,7 @@ export function loadConfig(opts: LoadOptions = {}): Config & { sources: Record<s
   const kubeconfig = config.kubernetes.kubeconfig ? resolve(cwd, config.kubernetes.kubeconfig) : '';
   return {
     ...config,
+    catalog: { ...config.catalog, dir: config.catalog.dir ? resolve(cwd, config.catalog.dir) : '' },
     dataDir: resolve(cwd, config.dataDir),
     kubernetes: { ...config.kubernetes, kubeconfig },
     sources: Object.fromEntries(sources),

@@ -6,12 +6,13 @@
  *
  * This file imports types from `src/api` only, so every folder may import it.
  */
-import type { AgentInfo } from '../api/agent.js';
+import type { AgentInfo, AgentLogLines } from '../api/agent.js';
 import type { KubernetesStatus } from '../api/kubernetes.js';
 import type { BackupInfo } from '../api/system.js';
 import type { DiscoveryResult, ScanReport, ScanRequest } from '../api/discovery.js';
 import type { ClusterKubeconfig, ClusterProvision } from '../api/clusters.js';
 import type { Job } from '../api/jobs.js';
+import type { CatalogInstall, CatalogItem, InstallRequest, InstallResult, RemoveResult } from '../api/catalog.js';
 
 /** A node's agent link as other services see it. */
 export interface AgentStatus {
@@ -51,6 +52,8 @@ export interface AgentGateway extends AgentPresence {
   revokeNode(node: string): string[];
   /** Asks a node's agent to apply its configured safe state; false when not connected. */
   requestSafeState(nodeId: string): boolean;
+  /** The agent's own recent log lines after `after` (409 AGENT_OFFLINE when not connected, 504 AGENT_TIMEOUT). */
+  logs(nodeIdOrName: string, after: number, limit: number): Promise<AgentLogLines>;
 }
 
 /** What the backup routes need (implemented by src/backup). */
@@ -84,4 +87,28 @@ export interface ProvisionPort {
   createCluster(clusterId: string, req: ClusterProvision, createdBy: string): Job;
   /** The cluster's kubeconfig, opened from its sealed copy; undefined before provisioning stored one. */
   kubeconfig(clusterId: string): ClusterKubeconfig | undefined;
+}
+
+/** One Kubernetes API server, as the catalog talks to it: JSON requests with the cluster's credentials. */
+export interface KubeApi {
+  /** The API server's URL (for messages). */
+  readonly server: string;
+  /** Resolves with any status; rejects only when the server cannot be reached. */
+  request(method: string, path: string, body?: unknown, contentType?: string): Promise<{ status: number; body: unknown }>;
+}
+
+/**
+ * The cluster a catalog request names, with its API: `undefined` or `default` is the cluster of
+ * the configured kubeconfig. Throws a ControllerError (404 `CLUSTER_NOT_FOUND`, 409
+ * `CLUSTER_NOT_CONNECTED`, 503 `KUBERNETES_OFF`) when there is none to talk to.
+ */
+export type ClusterApis = (name: string | undefined) => { name: string; api: KubeApi };
+
+/** The service catalog as the REST API drives it (src/catalog/service.ts). */
+export interface CatalogPort {
+  list(): CatalogItem[];
+  install(name: string, req: InstallRequest): Promise<InstallResult>;
+  /** Installs on a cluster (all, or the one named). */
+  status(cluster: string | undefined, name?: string): Promise<CatalogInstall[]>;
+  remove(name: string, cluster: string | undefined): Promise<RemoveResult>;
 }

@@ -16,7 +16,7 @@ import type { AddressInfo } from 'node:net';
 import type { ChildProcess } from 'node:child_process';
 import { BackupManager, DB_FILE } from '../backup/index.js';
 import { isLoopback, type Config } from '../config/index.js';
-import { ControllerError } from '../api/errors.js';
+import { ConfigError, ControllerError } from '../api/errors.js';
 import type { AgentGateway } from '../core/ports.js';
 import { recordingBus } from '../events/bus.js';
 import { createLogging, type Logging } from '../log/index.js';
@@ -32,6 +32,11 @@ import { AgentHub } from '../link/hub.js';
 // when a kubeconfig is configured, so a control plane without a cluster starts without it.
 import type { KubeConfigSource } from '../cluster/kubeconfig.js';
 import type { ClusterRunnerOptions } from '../cluster/runner.js';
+import { loadCatalog, SHIPPED_CATALOG } from '../catalog/entries.js';
+import { RegistryClient } from '../catalog/registry.js';
+import { CatalogService } from '../catalog/service.js';
+import { kubeApi } from '../cluster/raw.js';
+import { catalogClusters } from './catalog.js';
 import { LOCAL_AGENT_NODE, spawnLocalAgent, stopLocalAgent } from './local-agent.js';
 import { PID_FILE, recordedServerAlive, removePidFile, writePidFile } from './pidfile.js';
 import { JobRunner, type JobRunnerDeps } from '../provision/jobs.js';
@@ -94,6 +99,13 @@ export async function startControlPlane(opts: StartOptions): Promise<RunningCont
       ? await (await import('../cluster/kubeconfig.js')).loadKubeConfigFile(config.kubernetes.kubeconfig)
       : undefined);
   const { ClusterRunner } = kube ? await import('../cluster/runner.js') : { ClusterRunner: undefined };
+  // A bad catalog entry (of the operator's folder) is a configuration error, refused at start.
+  let catalogEntries;
+  try {
+    catalogEntries = loadCatalog(config.catalog.dir ? [SHIPPED_CATALOG, config.catalog.dir] : [SHIPPED_CATALOG]);
+  } catch (err) {
+    throw new ConfigError([{ path: '/catalog/dir', code: 'catalog', message: `catalog: ${(err as Error).message}` }]);
+  }
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
 
   // One server per data directory: a second would corrupt nothing (SQLite locks) but would confuse everyone.
@@ -157,6 +169,13 @@ export async function startControlPlane(opts: StartOptions): Promise<RunningCont
   jobs.resume();
   const provision = provisionPort({ ...k3sDeps, runner: jobs });
 
+  const catalog = new CatalogService({
+    entries: catalogEntries,
+    registry: new RegistryClient({ timeoutMs: config.catalog.registryTimeoutMs }),
+    // Until managed clusters keep kubeconfigs, the configured kubeconfig's cluster is `default`.
+    clusters: catalogClusters(store, kube ? kubeApi(kube.kubeConfig) : undefined),
+    log: logging.child('catalog'),
+  });
   const backups = new BackupManager({ store, dataDir, keep: config.backup.keep, log: logging.child('backup') });
   backups.schedule(config.backup.intervalMinutes);
   let ready = false;
@@ -173,6 +192,7 @@ export async function startControlPlane(opts: StartOptions): Promise<RunningCont
     ...(agents ? { agents } : {}),
     ...(runner ? { kubernetes: runner } : {}),
     provision,
+    catalog,
     discovery: discoveryPort(
       new DiscoveryService({ store: store.discovery, bus, log: logging.child('discovery') }),
       discoveryDefaults(config.discovery),

@@ -14,7 +14,7 @@
  * `i2c.reading` and `agent.refused`.
  */
 import type { Logger } from 'pino';
-import type { AgentInfo } from '../api/agent.js';
+import type { AgentInfo, AgentLogLines } from '../api/agent.js';
 import { Validator } from '../api/validate.js';
 import type { CertManager } from '../certs/index.js';
 import type { AgentGateway, AgentStatus, JoinToken } from '../core/ports.js';
@@ -26,6 +26,7 @@ import { AgentListener } from './listener.js';
 import { AgentRegistry } from './registry.js';
 import { ReportWriter } from './reports.js';
 import { Sessions } from './sessions.js';
+import { LogRequests } from './logs.js';
 
 export interface AgentHubOptions {
   store: Store;
@@ -47,6 +48,7 @@ export class AgentHub implements AgentGateway {
   readonly #o: AgentHubOptions;
   readonly #registry: AgentRegistry;
   readonly #dispatcher: Dispatcher;
+  readonly #logRequests: LogRequests;
   readonly #reports: ReportWriter;
   readonly #sessions: Sessions;
   readonly #listener: AgentListener;
@@ -58,7 +60,9 @@ export class AgentHub implements AgentGateway {
     this.#registry = new AgentRegistry(store, certs);
     this.#dispatcher = new Dispatcher(store, this.#registry);
     this.#reports = new ReportWriter({ store, bus, log });
+    this.#logRequests = new LogRequests(this.#dispatcher);
     this.#sessions = new Sessions({
+      logRequests: this.#logRequests,
       store,
       bus,
       certs,
@@ -123,6 +127,12 @@ export class AgentHub implements AgentGateway {
     return this.#registry.info(nodeIdOrName);
   }
 
+  /** The agent's own recent log lines after `after` (at most `limit`), asked over its link. */
+  logs(nodeIdOrName: string, after: number, limit: number): Promise<AgentLogLines> {
+    const info = this.#registry.info(nodeIdOrName);
+    return this.#logRequests.request(info.nodeId, info.node, after, limit);
+  }
+
   /** Every node that has an agent (connected now, or enrolled). */
   list(): AgentInfo[] {
     return this.#registry.list();
@@ -152,6 +162,7 @@ export class AgentHub implements AgentGateway {
   async close(): Promise<void> {
     this.#o.bus.removeOwner('agents');
     this.#sessions.stop();
+    this.#logRequests.close();
     await this.#listener.close();
   }
 }

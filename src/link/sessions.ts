@@ -19,6 +19,7 @@ import {
   type EventMsg,
   type HealthMsg,
   type HelloMsg,
+  type LogLinesMsg,
   type RefusedMsg,
   type RenewMsg,
 } from '../api/agent.js';
@@ -27,6 +28,7 @@ import type { CertManager } from '../certs/index.js';
 import type { EventBus } from '../events/bus.js';
 import type { Store } from '../store/index.js';
 import type { Dispatcher } from './dispatch.js';
+import type { LogRequests } from './logs.js';
 import type { AgentRegistry, Session } from './registry.js';
 import type { ReportWriter } from './reports.js';
 
@@ -41,6 +43,7 @@ export interface SessionOptions {
   registry: AgentRegistry;
   dispatcher: Dispatcher;
   reports: ReportWriter;
+  logRequests: LogRequests;
   log: Logger;
   /** WebSocket ping period (default 5000 ms); a peer silent for 3 periods is dropped. */
   heartbeatMs?: number;
@@ -142,7 +145,7 @@ export class Sessions {
   }
 
   #onMessage(c: Session, raw: string): void {
-    const p = parseMessage<HelloMsg | AppliedMsg | HealthMsg | EventMsg | EdgesMsg | RenewMsg | RefusedMsg>(
+    const p = parseMessage<HelloMsg | AppliedMsg | HealthMsg | EventMsg | EdgesMsg | RenewMsg | RefusedMsg | LogLinesMsg>(
       this.#o.validator,
       UP_SCHEMAS,
       raw,
@@ -216,6 +219,9 @@ export class Sessions {
         return;
       case 'refused':
         this.#o.bus.emit('agent.refused', { node: c.node, reason: m.reason, message: m.message });
+        return;
+      case 'log-lines':
+        this.#o.logRequests.answer(c.nodeId, m);
         return;
     }
   }

@@ -10,6 +10,8 @@ import type PinoPretty from 'pino-pretty';
 const loadPretty = (): typeof PinoPretty => createRequire(import.meta.url)('pino-pretty') as typeof PinoPretty;
 
 export type { Logger };
+import type { LogRing } from './ring.js';
+export { LogRing, type RingLine } from './ring.js';
 export type LogFormat = 'auto' | 'json' | 'pretty';
 
 export interface LogOptions {
@@ -19,6 +21,8 @@ export interface LogOptions {
   components?: Record<string, LevelWithSilent>;
   /** Where to write (default: stdout). */
   destination?: DestinationStream;
+  /** Also keep the last lines (JSON, before any pretty printing) in this ring. */
+  ring?: LogRing;
   /** Whether the destination is a terminal (default: process.stdout.isTTY). */
   isTTY?: boolean;
 }
@@ -41,12 +45,13 @@ export function createLogging(opts: LogOptions = {}): Logging {
         sync: true,
       })
     : (opts.destination ?? pino.destination({ dest: 1, sync: true }));
+  const out = opts.ring ? opts.ring.tee(dest) : dest;
   const levels = opts.components ?? {};
   // The root level must admit the most verbose component level.
   const order: LevelWithSilent[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
   const base = opts.level ?? 'info';
   const lowest = [base, ...Object.values(levels)].sort((a, b) => order.indexOf(a) - order.indexOf(b))[0]!;
-  const root = pino({ level: lowest, base: { pid: process.pid } }, dest);
+  const root = pino({ level: lowest, base: { pid: process.pid } }, out);
   return {
     root,
     child(component: string) {

@@ -14,7 +14,7 @@ import { Validator } from '../api/validate.js';
 import { recordingBus, type EventBus } from '../events/bus.js';
 import type { Store } from '../store/index.js';
 import { auditMiddleware, authMiddleware } from './auth.js';
-import type { AgentGateway, BackupService, DiscoveryPort, KubernetesGateway, ProvisionPort } from '../core/ports.js';
+import type { AgentGateway, BackupService, CatalogPort, DiscoveryPort, KubernetesGateway, ProvisionPort } from '../core/ports.js';
 import type { ResourceDeps } from './deps.js';
 import { errorBody, errorMiddleware } from './errors.js';
 import { handleClientErrors } from './client-error.js';
@@ -30,6 +30,7 @@ import { healthResource } from './resources/health.js';
 import { backupsResource, systemResource } from './resources/system.js';
 import { agentsResource } from './resources/agents.js';
 import { kubernetesResource } from './resources/kubernetes.js';
+import { catalogResource } from './resources/catalog.js';
 import { tokensResource } from './resources/tokens.js';
 import { EventStream } from './stream.js';
 import { webMiddleware } from './web.js';
@@ -57,6 +58,8 @@ export interface AppDeps {
   /** Discovery runs and probes (absent: those routes answer 503; the stored records stay readable). */
   discovery?: DiscoveryPort;
   provision?: ProvisionPort;
+  /** The service catalog (absent: /api/v1/catalog answers 503). */
+  catalog?: CatalogPort;
   version?: string;
   /** The built web UI (dist/web), served at `/` without a token (absent: no UI; every path needs a token as before). */
   webRoot?: string;
@@ -96,6 +99,7 @@ export function createApp(deps: AppDeps): ControlPlaneApp {
   const metrics = deps.metrics ?? new Metrics(store);
   metrics.watch(bus);
   metrics.watchKubernetes(deps.kubernetes);
+  metrics.watchAgents(deps.agents);
   const validator = new Validator();
   const rdeps: ResourceDeps = {
     store,
@@ -121,6 +125,7 @@ export function createApp(deps: AppDeps): ControlPlaneApp {
     agentsResource(rdeps),
     healthResource(rdeps),
     kubernetesResource(rdeps),
+    catalogResource(deps.catalog),
   ];
   // The OpenAPI document is itself a route (viewer), generated once from the same list.
   let doc: unknown;

@@ -8,7 +8,8 @@ import type { Middleware } from 'koa';
 import type { Store } from '../store/index.js';
 import type { EventBus } from '../events/bus.js';
 import { KUBERNETES_OFF } from '../api/kubernetes.js';
-import type { KubernetesGateway } from '../core/ports.js';
+import type { AgentInfo } from '../api/agent.js';
+import type { AgentPresence, KubernetesGateway } from '../core/ports.js';
 
 export class Metrics {
   readonly registry = new Registry();
@@ -82,6 +83,42 @@ export class Metrics {
     gauge('pi_controller_kubernetes_connected', 'Kubernetes API server answers (1) or not (0)', (s) => Number(s.connected));
     gauge('pi_controller_kubernetes_synced', 'Custom resources listed and watched (1) or not (0)', (s) => Number(s.synced));
     gauge('pi_controller_kubernetes_queue_depth', 'Custom resources queued or being reconciled', (s) => s.queueDepth);
+  }
+
+  /**
+   * Each agent node's Pi health from its last report, read at scrape time (the catalog's Grafana
+   * dashboard draws these): SoC temperature, the firmware's throttling bits now (1/0) and
+   * under-voltage since boot, and whether the agent is connected. A node without a report, or
+   * without the firmware file, has no sample for what it did not report.
+   */
+  watchAgents(agents: AgentPresence | undefined): void {
+    const registers = [this.registry];
+    type Throttled = NonNullable<NonNullable<AgentInfo['health']>['throttled']>;
+    const gauge = (name: string, help: string, value: (a: AgentInfo) => number | null | undefined) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ['node'],
+        registers,
+        collect() {
+          this.reset();
+          for (const a of agents?.list() ?? []) {
+            const v = value(a);
+            if (typeof v === 'number') this.set({ node: a.node }, v);
+          }
+        },
+      });
+    const bit = (k: keyof Throttled) => (a: AgentInfo) => {
+      const t = a.health?.throttled;
+      return t ? Number(t[k]) : null;
+    };
+    gauge('pi_controller_node_agent_connected', "Node's agent connected (1) or not (0)", (a) => Number(a.connected));
+    gauge('pi_controller_node_soc_temperature_celsius', 'SoC temperature in the last health report', (a) => a.health?.socTempC);
+    gauge('pi_controller_node_under_voltage', 'Under-voltage now (1) or not (0)', bit('underVoltage'));
+    gauge('pi_controller_node_under_voltage_occurred', 'Under-voltage since boot (1) or not (0)', bit('underVoltageOccurred'));
+    gauge('pi_controller_node_throttled', 'Throttled now (1) or not (0)', bit('throttled'));
+    gauge('pi_controller_node_frequency_capped', 'ARM frequency capped now (1) or not (0)', bit('frequencyCapped'));
+    gauge('pi_controller_node_soft_temp_limit', 'Soft temperature limit active now (1) or not (0)', bit('softTempLimit'));
   }
 
   /** Counts every event emitted on `bus`. */

@@ -122,6 +122,10 @@ t.test('npm pack', async (t) => {
     files.some((f) => f.startsWith('crds/')),
     'holds crds/',
   );
+  t.ok(
+    ['catalog/minio.yaml', 'catalog/postgresql.yaml', 'catalog/prometheus-grafana.yaml'].every((f) => files.includes(f)),
+    'holds the service catalog (catalog/)',
+  );
   t.ok(files.includes('scripts/install.cjs') && files.includes('binding.gyp'), 'holds the install hook and the source build');
   t.same(
     files.filter((f) => /^(dist\/test|test|build|bench)\//.test(f) || /\.test\.js$/.test(f)),

@@ -135,6 +135,7 @@ t.test('the agent seam answers for a node', async (t) => {
     },
     revokeNode: () => [],
     requestSafeState: () => false,
+    logs: () => Promise.reject(new Error('not used here')),
   };
   const s = await startServer(t, { agents });
   await s.req('POST', '/api/v1/nodes', { body: { name: 'pi-a' } });

@@ -1,6 +1,6 @@
 /** /api/v1/agents: the node agents (link, health, applied state), join tokens and revocation. */
 import { Type } from '@sinclair/typebox';
-import { AgentInfo } from '../../api/agent.js';
+import { AgentInfo, AgentLogLines } from '../../api/agent.js';
 import { ListOf, Name, Obj, Timestamp } from '../../api/common.js';
 import { ControllerError } from '../../api/errors.js';
 import { route, type Resource } from '../routes.js';
@@ -8,6 +8,10 @@ import type { AgentGateway } from '../../core/ports.js';
 import type { ResourceDeps } from '../deps.js';
 
 const NodeParams = Obj({ node: Type.String({ minLength: 1, maxLength: 128 }) });
+const LogsQuery = Obj({
+  after: Type.Optional(Type.Integer({ minimum: 0, description: 'lines with a seq greater than this (default 0: every line kept)' })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 200 })),
+});
 const JoinTokenCreate = Obj({
   node: Name,
   ttlSeconds: Type.Optional(
@@ -40,6 +44,18 @@ export function agentsResource({ agents, store }: ResourceDeps): Resource {
           const items = dir().list();
           return { status: 200, body: { items, total: items.length } };
         },
+      }),
+      route({
+        method: 'GET',
+        path: '/:node/logs',
+        role: 'viewer',
+        summary:
+          "The agent's own recent log lines (JSON, numbered), from the ring it keeps (1000 lines, 256 KiB), asked over its link; 409 AGENT_OFFLINE when not connected",
+        params: NodeParams,
+        query: LogsQuery,
+        response: { status: 200, schema: AgentLogLines },
+        transactional: false,
+        handler: async ({ params, query }) => ({ status: 200, body: await dir().logs(params.node, query.after ?? 0, query.limit ?? 200) }),
       }),
       route({
         method: 'GET',
