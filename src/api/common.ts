@@ -34,6 +34,9 @@ export function Obj<P extends Parameters<typeof Type.Object>[0]>(props: P, opts:
   return Type.Object(props, { additionalProperties: false, ...opts });
 }
 
+/** A node's name as a path parameter (`/:node`). */
+export const NodeParams = Obj({ node: Type.String({ minLength: 1, maxLength: 128 }) });
+
 /** A union of string literals, emitted as a JSON Schema `enum` (CRD-friendly, unlike anyOf). */
 export function StringEnum<T extends string[]>(values: [...T], opts: { description?: string; default?: T[number] } = {}) {
   // Registering the checker is idempotent and holds no configuration: it teaches TypeBox's

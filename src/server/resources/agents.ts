@@ -1,13 +1,12 @@
 /** /api/v1/agents: the node agents (link, health, applied state), join tokens and revocation. */
 import { Type } from '@sinclair/typebox';
 import { AgentInfo, AgentLogLines } from '../../api/agent.js';
-import { ListOf, Name, Obj, Timestamp } from '../../api/common.js';
+import { ListOf, Name, NodeParams, Obj, Timestamp } from '../../api/common.js';
 import { ControllerError } from '../../api/errors.js';
 import { route, type Resource } from '../routes.js';
 import type { AgentGateway } from '../../core/ports.js';
 import type { ResourceDeps } from '../deps.js';
 
-const NodeParams = Obj({ node: Type.String({ minLength: 1, maxLength: 128 }) });
 const LogsQuery = Obj({
   after: Type.Optional(Type.Integer({ minimum: 0, description: 'lines with a seq greater than this (default 0: every line kept)' })),
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 200 })),

@@ -1,12 +1,11 @@
 /** /api/v1/nodes/:node/{gpio,pwm,i2c}: desired hardware state, the same objects the CRDs carry. */
 import { Type } from '@sinclair/typebox';
-import { ListOf, Name, Obj } from '../../api/common.js';
+import { ListOf, Name, NodeParams, Obj } from '../../api/common.js';
 import { HW_KINDS, HwCreate, HwObject, HwReplace, type HwKind, type HwSpecs } from '../../api/hardware.js';
 import { route, type Resource, type RouteSpec } from '../routes.js';
 import type { AgentPresence } from '../../core/ports.js';
 import type { ResourceDeps } from '../deps.js';
 
-const NodeParams = Obj({ node: Type.String({ minLength: 1, maxLength: 128 }) });
 const ItemParams = Obj({ node: Type.String({ minLength: 1, maxLength: 128 }), name: Name });
 
 /**

@@ -1,11 +1,9 @@
 /** /api/v1/health-history: each Pi's recent health (SoC temperature, throttling, under-voltage) as a bounded series. */
 import { Type } from '@sinclair/typebox';
-import { Obj } from '../../api/common.js';
+import { NodeParams, Obj } from '../../api/common.js';
 import { HealthHistoryQuery, NodeHealthHistory } from '../../api/health.js';
 import { route, type Resource } from '../routes.js';
 import type { ResourceDeps } from '../deps.js';
-
-const NodeParams = Obj({ node: Type.String({ minLength: 1, maxLength: 128 }) });
 
 export function healthResource({ store }: ResourceDeps): Resource {
   return {
