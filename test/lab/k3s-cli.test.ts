@@ -7,7 +7,7 @@
  */
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, readFileSync } from 'node:fs';
+import { chmodSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { run, type Io } from '../../src/cli/program.js';
@@ -18,7 +18,7 @@ import { createLogging } from '../../src/log/index.js';
 import { readyNodes } from '../../src/provision/k3s.js';
 import { labSkipReason, labUp } from '../support/lab.js';
 import { labSock } from '../support/lab-ssh.js';
-import { k3sLabSkipReason, onHost, standInBundle, STAND_IN_VERSION } from '../support/k3s-lab.js';
+import { k3sLabSkipReason, killStandInAtTeardown, standInBundle, STAND_IN_VERSION } from '../support/k3s-lab.js';
 import { tempDir } from '../support/tmp.js';
 
 const quietLogging = () => createLogging({ level: 'silent', format: 'json', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
@@ -31,12 +31,7 @@ if (skip) {
     const t0 = Date.now();
     const lab = labUp(t, 2);
     const [s1, a1] = lab.hosts as [(typeof lab.hosts)[0], (typeof lab.hosts)[0]];
-    t.teardown(() => {
-      for (const h of lab.hosts) {
-        const killall = `${h.root}usr/local/bin/k3s-killall.sh`;
-        if (existsSync(killall)) onHost(lab, h, [killall]);
-      }
-    });
+    killStandInAtTeardown(t, lab);
     const dir = tempDir(t, 'pic-k3s-cli-');
     chmodSync(dir, 0o755);
     const config = loadConfig({ env: {}, cwd: dir, flags: { '/dataDir': join(dir, 'data'), '/http/port': 0 } });

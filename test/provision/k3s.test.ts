@@ -5,7 +5,7 @@
  * stand-in (test/lab/k3s/README.md) around real etcd, kube-apiserver, containerd and kubelet. The
  * uninstall scripts must then leave no process and no K3s file on either host.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,11 +15,45 @@ import { silentLogger } from '../../src/log/index.js';
 import { openSecretBox } from '../../src/certs/index.js';
 import { JobRunner } from '../../src/provision/jobs.js';
 import { CLUSTER_CREATE_KIND, clusterCreateKind, readyNodes } from '../../src/provision/k3s.js';
-import { labSkipReason, labUp } from '../support/lab.js';
+import { labSkipReason, labUp, type Lab, type LabHost } from '../support/lab.js';
 import { labSock } from '../support/lab-ssh.js';
-import { k3sLabSkipReason, k3sMemory, k3sPids, onHost, standInBundle, STAND_IN_VERSION } from '../support/k3s-lab.js';
+import {
+  k3sLabSkipReason,
+  killStandInAtTeardown,
+  k3sMemory,
+  k3sPids,
+  onHost,
+  standInBundle,
+  STAND_IN_VERSION,
+} from '../support/k3s-lab.js';
 import { tempDir } from '../support/tmp.js';
 import { scaled } from '../support/wait.js';
+
+/**
+ * What both tests drive `cluster.create` with: a real SQLite store and secret box in a temporary
+ * folder, a job runner reaching the lab's sshd through its namespace, a declared cluster, and the
+ * lab's SSH login for a host.
+ */
+function jobRig(t: Test, lab: Lab, prefix: string, name: string) {
+  const base = tempDir(t, prefix);
+  chmodSync(base, 0o755);
+  const store = openStore({ file: join(base, 'k3s.sqlite') });
+  t.teardown(() => store.close());
+  const secrets = openSecretBox(join(base, 'secrets'));
+  const runner = new JobRunner({
+    store,
+    bus: new EventBus(),
+    log: silentLogger(),
+    kinds: [clusterCreateKind({ store, secrets })],
+    secrets,
+    transport: (host, port) => labSock(lab, host, port),
+    retry: { attempts: 3, baseMs: 500, maxMs: 2_000 },
+  });
+  t.teardown(() => runner.stop());
+  const cluster = store.clusters.create({ name });
+  const login = (h: LabHost) => ({ host: h.address, user: 'pi', identityFile: lab.clientKey });
+  return { base, store, secrets, runner, cluster, login };
+}
 
 const skip = labSkipReason() ?? k3sLabSkipReason();
 if (skip) {
@@ -30,30 +64,8 @@ if (skip) {
     const t0 = Date.now();
     const lab = labUp(t, 2);
     const [s1, a1] = lab.hosts as [(typeof lab.hosts)[0], (typeof lab.hosts)[0]];
-    // Safety net: whatever the test did, the stand-in's processes and cgroups go (its own killall script).
-    t.teardown(() => {
-      for (const h of lab.hosts) {
-        const killall = `${h.root}usr/local/bin/k3s-killall.sh`;
-        if (existsSync(killall)) onHost(lab, h, [killall]);
-      }
-    });
-    const base = tempDir(t, 'pic-k3s-');
-    chmodSync(base, 0o755);
-    const store = openStore({ file: join(base, 'k3s.sqlite') });
-    t.teardown(() => store.close());
-    const secrets = openSecretBox(join(base, 'secrets'));
-    const runner = new JobRunner({
-      store,
-      bus: new EventBus(),
-      log: silentLogger(),
-      kinds: [clusterCreateKind({ store, secrets })],
-      secrets,
-      transport: (host, port) => labSock(lab, host, port),
-      retry: { attempts: 3, baseMs: 500, maxMs: 2_000 },
-    });
-    t.teardown(() => runner.stop());
-    const cluster = store.clusters.create({ name: 'lab' });
-    const login = (h: typeof s1) => ({ host: h.address, user: 'pi', identityFile: lab.clientKey });
+    killStandInAtTeardown(t, lab);
+    const { base, store, secrets, runner, cluster, login } = jobRig(t, lab, 'pic-k3s-', 'lab');
     const job = runner.submit(CLUSTER_CREATE_KIND, {
       login: login(s1),
       params: {
@@ -149,29 +161,8 @@ if (skip) {
     const lab = labUp(t, 5);
     const hosts = lab.hosts;
     const [s1, s2, s3, a1, a2] = hosts as [(typeof hosts)[0], (typeof hosts)[0], (typeof hosts)[0], (typeof hosts)[0], (typeof hosts)[0]];
-    t.teardown(() => {
-      for (const h of hosts) {
-        const killall = `${h.root}usr/local/bin/k3s-killall.sh`;
-        if (existsSync(killall)) onHost(lab, h, [killall]);
-      }
-    });
-    const base = tempDir(t, 'pic-k3s-ha-');
-    chmodSync(base, 0o755);
-    const store = openStore({ file: join(base, 'k3s.sqlite') });
-    t.teardown(() => store.close());
-    const secrets = openSecretBox(join(base, 'secrets'));
-    const runner = new JobRunner({
-      store,
-      bus: new EventBus(),
-      log: silentLogger(),
-      kinds: [clusterCreateKind({ store, secrets })],
-      secrets,
-      transport: (host, port) => labSock(lab, host, port),
-      retry: { attempts: 3, baseMs: 500, maxMs: 2_000 },
-    });
-    t.teardown(() => runner.stop());
-    const cluster = store.clusters.create({ name: 'ha' });
-    const login = (h: typeof s1) => ({ host: h.address, user: 'pi', identityFile: lab.clientKey });
+    killStandInAtTeardown(t, lab);
+    const { base, store, secrets, runner, cluster, login } = jobRig(t, lab, 'pic-k3s-ha-', 'ha');
     const job = runner.submit(CLUSTER_CREATE_KIND, {
       login: login(s1),
       params: {

@@ -7,6 +7,7 @@
 import { existsSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
+import type { Test } from 'tap';
 import type { AirGap } from '../../src/provision/k3s.js';
 import type { Lab, LabHost } from './lab.js';
 import { repoRoot } from './paths.js';
@@ -54,6 +55,16 @@ export function standInBundle(dir: string): AirGap {
 export function onHost(lab: Lab, host: LabHost, argv: string[]): string {
   const holder = readFileSync(join(lab.dir, 'hosts', host.id, 'holder.pid'), 'utf8').trim();
   return execFileSync('nsenter', ['-t', holder, '-n', '-u', '-m', ...argv], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+/** A safety net for a test: whatever it did, the stand-in's processes and cgroups go at teardown (its own killall script on each host). */
+export function killStandInAtTeardown(t: Test, lab: Lab): void {
+  t.teardown(() => {
+    for (const h of lab.hosts) {
+      const killall = `${h.root}usr/local/bin/k3s-killall.sh`;
+      if (existsSync(killall)) onHost(lab, h, [killall]);
+    }
+  });
 }
 
 /** Pids of processes whose command line or working files sit under a host's fake root (the stand-in's processes). */
