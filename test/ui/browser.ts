@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import type { Test } from 'tap';
 import { repoRoot } from '../support/paths.js';
+import { scaled } from '../support/wait.js';
 
 export const CHROMIUM = '/usr/bin/chromium';
 
@@ -17,6 +18,18 @@ export function browserMissing(): string | undefined {
   if (!existsSync(CHROMIUM)) return `${CHROMIUM} is missing: run scripts/setup/60-browser.sh as root (apt-get install chromium)`;
   if (!existsSync(join(repoRoot(), 'dist/web/index.html'))) return 'dist/web is not built: run npm run build:web';
   return undefined;
+}
+
+/** Runs a browser test file's body, or skips the file with the printed reason when the browser cannot run here. */
+export async function withBrowser(t: Test, main: () => Promise<void>): Promise<void> {
+  const missing = browserMissing();
+  if (missing) {
+    console.log(`# skipping the web UI browser tests: ${missing}`);
+    t.plan(0, missing);
+    return;
+  }
+  t.setTimeout(scaled(300_000));
+  await main();
 }
 
 /** Launches headless Chromium (closed at teardown). */

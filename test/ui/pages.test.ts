@@ -16,16 +16,9 @@ import { health } from '../support/health.js';
 import { repoRoot } from '../support/paths.js';
 import { startServer } from '../support/server.js';
 import { scaled } from '../support/wait.js';
-import { axe, browserMissing, checkAxe, fitsWidth, guard, launch, screenshots } from './browser.js';
+import { axe, checkAxe, fitsWidth, guard, launch, screenshots, withBrowser } from './browser.js';
 
-const missing = browserMissing();
-if (missing) {
-  console.log(`# skipping the web UI browser tests: ${missing}`);
-  t.plan(0, missing);
-} else {
-  t.setTimeout(scaled(300_000));
-  await main();
-}
+await withBrowser(t, main);
 
 async function main() {
   const srv = await startServer(t, (store, dir) => ({

@@ -13,16 +13,9 @@ import { join } from 'node:path';
 import { startServe } from '../support/serve.js';
 import { tempDir } from '../support/tmp.js';
 import { scaled, waitFor } from '../support/wait.js';
-import { axe, browserMissing, checkAxe, guard, launch, screenshots } from './browser.js';
+import { axe, checkAxe, guard, launch, screenshots, withBrowser } from './browser.js';
 
-const missing = browserMissing();
-if (missing) {
-  console.log(`# skipping the web UI browser tests: ${missing}`);
-  t.plan(0, missing);
-} else {
-  t.setTimeout(scaled(300_000));
-  await main();
-}
+await withBrowser(t, main);
 
 /** The level of a pin as the agent's register page file holds it (GPLEV0 at 0x34, bit = pin). */
 const pageLevel = (file: string, pin: number) => (readFileSync(file).readUInt32LE(0x34) >>> pin) & 1;
