@@ -66,5 +66,8 @@ export const ClusterProvision = Obj({
 });
 export type ClusterProvision = Static<typeof ClusterProvision>;
 
+export const ClusterRemoveNode = Obj({ host: ProvisionHost });
+export type ClusterRemoveNode = Static<typeof ClusterRemoveNode>;
+
 export const ClusterKubeconfig = Obj({ server: Type.String(), kubeconfig: Type.String() });
 export type ClusterKubeconfig = Static<typeof ClusterKubeconfig>;

@@ -87,7 +87,14 @@ export interface ProvisionPort {
   createCluster(clusterId: string, req: ClusterProvision, createdBy: string): Job;
   /** The cluster's kubeconfig, opened from its sealed copy; undefined before provisioning stored one. */
   kubeconfig(clusterId: string): ClusterKubeconfig | undefined;
+  /** Starts a `cluster.remove-node` job (cordon, drain, delete, uninstall, verify clean); throws a coded error when refused. */
+  removeNode(clusterId: string, host: string, createdBy: string): Job;
+  /** Starts a `cluster.reset` job (uninstall everywhere, verify clean, forget kubeconfig and token). */
+  resetCluster(clusterId: string, createdBy: string): Job;
 }
+
+/** The lifecycle half of {@link ProvisionPort} (src/provision/k3s-lifecycle.ts). */
+export type LifecyclePort = Pick<ProvisionPort, 'removeNode' | 'resetCluster'>;
 
 /** One Kubernetes API server, as the catalog talks to it: JSON requests with the cluster's credentials. */
 export interface KubeApi {

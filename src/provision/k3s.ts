@@ -66,7 +66,7 @@ export interface K3sDeps {
   roots?: Record<string, string>;
 }
 
-interface Paths {
+export interface Paths {
   root: string;
   bin: string;
   k3s: string;
@@ -80,7 +80,7 @@ interface Paths {
   env: Record<string, string>;
 }
 
-function pathsOf(root: string): Paths {
+export function pathsOf(root: string): Paths {
   if (!root.startsWith('/') || !root.endsWith('/') || root.includes('\0'))
     throw new ProvisionError('INVALID_ARGUMENT', `root must be an absolute directory path ending in /: ${JSON.stringify(root)}`);
   const bin = `${root}usr/local/bin`;
@@ -115,7 +115,7 @@ export function rewriteKubeconfig(text: string, server: string, name: string): s
 }
 
 /** Runs `fn` over `items`, at most `limit` at once; the first error is thrown once all have settled. */
-async function inParallel<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+export async function inParallel<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
   const errors: unknown[] = [];
   let next = 0;
   const worker = async () => {
@@ -347,7 +347,7 @@ function clusterSteps(deps: K3sDeps, p: ClusterCreateParams): Step[] {
 }
 
 /** The REST API's view of cluster provisioning, on `runner` (which must know {@link clusterCreateKind}). */
-export function provisionPort(deps: K3sDeps & { runner: JobRunner }): ProvisionPort {
+export function provisionPort(deps: K3sDeps & { runner: JobRunner }): Omit<ProvisionPort, 'removeNode' | 'resetCluster'> {
   return {
     createCluster(clusterId, req: ClusterProvision, createdBy) {
       const c = deps.store.clusters.require(clusterId);
