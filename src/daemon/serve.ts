@@ -41,7 +41,7 @@ import { LOCAL_AGENT_NODE, spawnLocalAgent, stopLocalAgent } from './local-agent
 import { PID_FILE, recordedServerAlive, removePidFile, writePidFile } from './pidfile.js';
 import { JobRunner, type JobRunnerDeps } from '../provision/jobs.js';
 import { clusterCreateKind, provisionPort } from '../provision/k3s.js';
-import { lifecyclePort, removeNodeKind, resetKind } from '../provision/k3s-lifecycle.js';
+import { addNodeKind, lifecyclePort, removeNodeKind, resetKind } from '../provision/k3s-lifecycle.js';
 import { prepareKind } from '../provision/pi-prep.js';
 
 export { LOCAL_AGENT_NODE } from './local-agent.js';
@@ -163,7 +163,7 @@ export async function startControlPlane(opts: StartOptions): Promise<RunningCont
     bus,
     log: logging.child('provision'),
     secrets,
-    kinds: [prepareKind(), clusterCreateKind(k3sDeps), removeNodeKind(k3sDeps), resetKind(k3sDeps)],
+    kinds: [prepareKind(), clusterCreateKind(k3sDeps), addNodeKind(k3sDeps), removeNodeKind(k3sDeps), resetKind(k3sDeps)],
     ...(opts.provision?.transport ? { transport: opts.provision.transport } : {}),
     ...(opts.provision?.retry ? { retry: opts.provision.retry } : {}),
   });

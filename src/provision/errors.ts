@@ -30,6 +30,10 @@ export type ProvisionErrorCode =
   | 'CLUSTER_NOT_READY'
   /** Lifecycle: the host is not a node of the cluster (as its succeeded jobs left it). */
   | 'NOT_A_MEMBER'
+  /** Lifecycle: the host is a node of the cluster already. */
+  | 'ALREADY_A_MEMBER'
+  /** Lifecycle: the cluster has no provisioned hosts or join token yet. */
+  | 'CLUSTER_NOT_PROVISIONED'
   /** Lifecycle: the cluster's only server cannot be removed (reset the cluster instead). */
   | 'LAST_SERVER'
   /** Lifecycle: removing one server of several (its etcd membership) is not supported yet. */
@@ -62,6 +66,8 @@ const STATUS: Record<ProvisionErrorCode, number> = {
   REBOOT_TIMEOUT: 504,
   CLUSTER_NOT_READY: 504,
   NOT_A_MEMBER: 404,
+  ALREADY_A_MEMBER: 409,
+  CLUSTER_NOT_PROVISIONED: 409,
   LAST_SERVER: 409,
   SERVER_REMOVAL_UNSUPPORTED: 409,
   CLUSTER_BUSY: 409,
@@ -82,6 +88,8 @@ export const PERMANENT: ReadonlySet<string> = new Set([
   'CMDLINE_NOT_FOUND',
   'CMDLINE_SPLIT',
   'NOT_A_MEMBER',
+  'ALREADY_A_MEMBER',
+  'CLUSTER_NOT_PROVISIONED',
   'LAST_SERVER',
   'SERVER_REMOVAL_UNSUPPORTED',
   'CLUSTER_BUSY',

@@ -1,10 +1,16 @@
 /**
- * The life of a provisioned K3s cluster after `cluster.create`: removing a node and resetting the
- * whole cluster, each a job of idempotent steps (see jobs.ts).
+ * The life of a provisioned K3s cluster after `cluster.create`: adding a node, removing one and
+ * resetting the whole cluster, each a job of idempotent steps (see jobs.ts).
  *
  * Membership: which hosts are the cluster's servers and agents, with their SSH logins, is what its
- * succeeded lifecycle jobs left, replayed in order (`cluster.create` sets it, `cluster.remove-node`
- * takes a host out, `cluster.reset` empties it); no second copy to fall out of step.
+ * succeeded lifecycle jobs left, replayed in order (`cluster.create` sets it, with how K3s was
+ * installed; `cluster.add-node` adds a host, `cluster.remove-node` takes one out, `cluster.reset`
+ * empties it); no second copy to fall out of step.
+ *
+ * `cluster.add-node` (job login: the host added): `join` installs K3s as `cluster.create` did, with
+ * the stored join token (opened from its sealed copy into the installer's root-only environment
+ * file), as an agent (K3S_URL) or a server (`--server`), done when its Node is registered; `ready`
+ * waits for the Node to be Ready.
  *
  * `cluster.remove-node` (job login: the host removed; Kubernetes calls through a remaining server):
  * 1. `cordon`: the Node's spec.unschedulable set (a JSON merge patch).
@@ -23,22 +29,47 @@
  * servers (one after another), verify every host clean, then forget the stored kubeconfig and join
  * token and put the cluster back to `pending`.
  */
+import type { ClusterAddNode } from '../api/clusters.js';
 import type { Job } from '../api/jobs.js';
 import type { LifecyclePort, SecretBox } from '../core/ports.js';
 import type { Store } from '../store/index.js';
 import { ProvisionError } from './errors.js';
 import type { HostLogin, JobDefinition, JobRunner, RemoteHost, Step, StepContext } from './jobs.js';
-import { CLUSTER_CREATE_KIND, inParallel, pathsOf, type ClusterCreateParams, type Paths } from './k3s.js';
+import {
+  apiUrl,
+  CLUSTER_CREATE_KIND,
+  inParallel,
+  installK3s,
+  pathsOf,
+  readyNodes,
+  type ClusterCreateParams,
+  type InstallOptions,
+  type Paths,
+} from './k3s.js';
 import { cmd, raw } from './quote.js';
 
 export const CLUSTER_REMOVE_NODE_KIND = 'cluster.remove-node';
 export const CLUSTER_RESET_KIND = 'cluster.reset';
+export const CLUSTER_ADD_NODE_KIND = 'cluster.add-node';
 /** Every job kind that changes which hosts a cluster has. */
-export const LIFECYCLE_KINDS = [CLUSTER_CREATE_KIND, CLUSTER_REMOVE_NODE_KIND, CLUSTER_RESET_KIND] as const;
+export const LIFECYCLE_KINDS = [CLUSTER_CREATE_KIND, CLUSTER_ADD_NODE_KIND, CLUSTER_REMOVE_NODE_KIND, CLUSTER_RESET_KIND] as const;
 
 export interface Members {
   servers: HostLogin[];
   agents: HostLogin[];
+  /** How `cluster.create` installed K3s (version, air-gap files), for the hosts added later. */
+  install: InstallOptions;
+}
+
+export interface AddNodeParams extends InstallOptions {
+  clusterId: string;
+  /** The host added (also the job's login). */
+  host: HostLogin;
+  role: 'server' | 'agent';
+  /** The first server: the one joined, and where the Kubernetes calls run. */
+  first: HostLogin;
+  /** How long the new Node may take to become Ready (default 10 min). */
+  readyTimeoutMs?: number;
 }
 
 export interface RemoveNodeParams {
@@ -74,15 +105,28 @@ export function clusterMembers(store: Store, clusterId: string): Members {
   const jobs = LIFECYCLE_KINDS.flatMap((kind) => store.jobs.list({ kind, state: 'succeeded', limit: 10_000 }).items)
     .filter((j) => j.params.clusterId === clusterId)
     .sort(byCreation);
-  let m: Members = { servers: [], agents: [] };
+  const empty = (): Members => ({ servers: [], agents: [], install: {} });
+  let m = empty();
   for (const j of jobs) {
     if (j.kind === CLUSTER_CREATE_KIND) {
       const p = j.params as unknown as ClusterCreateParams;
-      m = { servers: [...p.servers], agents: [...p.agents] };
+      const install: InstallOptions = {
+        ...(p.version !== undefined ? { version: p.version } : {}),
+        ...(p.airgap !== undefined ? { airgap: p.airgap } : {}),
+        ...(p.installTimeoutMs !== undefined ? { installTimeoutMs: p.installTimeoutMs } : {}),
+      };
+      m = { servers: [...p.servers], agents: [...p.agents], install };
+    } else if (j.kind === CLUSTER_ADD_NODE_KIND) {
+      const p = j.params as unknown as AddNodeParams;
+      const others = (hs: HostLogin[]) => hs.filter((h) => h.host !== p.host.host);
+      m =
+        p.role === 'server'
+          ? { ...m, servers: [...others(m.servers), p.host], agents: others(m.agents) }
+          : { ...m, servers: others(m.servers), agents: [...others(m.agents), p.host] };
     } else if (j.kind === CLUSTER_REMOVE_NODE_KIND) {
       const gone = (j.params as unknown as RemoveNodeParams).host.host;
-      m = { servers: m.servers.filter((h) => h.host !== gone), agents: m.agents.filter((h) => h.host !== gone) };
-    } else m = { servers: [], agents: [] };
+      m = { ...m, servers: m.servers.filter((h) => h.host !== gone), agents: m.agents.filter((h) => h.host !== gone) };
+    } else m = empty();
   }
   return m;
 }
@@ -191,20 +235,7 @@ function removeNodeSteps(deps: LifecycleDeps, p: RemoveNodeParams): Step[] {
   /** The Node name the host registered with (its host name, as K3s uses by default). */
   const nodeName = async (ctx: StepContext) => (await ctx.run(cmd('hostname'))).stdout.trim();
 
-  /** Runs `fn` with `kubectl(...)` on the `via` server, on the stored kubeconfig in a root-only temporary file. */
-  const withKube = async <T>(ctx: StepContext, fn: (kubectl: Kubectl, via: Host) => Promise<T>) => {
-    const sealed = deps.store.clusters.sealed(p.clusterId).kubeconfig;
-    if (!sealed) throw new ProvisionError('STEP_FAILED', 'the cluster has no stored kubeconfig');
-    const via = await ctx.on(p.via);
-    await via.run(cmd('mkdir', '-p', PV.work), { sudo: true });
-    const file = `${PV.work}/kubeconfig-${ctx.jobId}`;
-    await via.ssh.upload(deps.secrets.open(sealed), file, { mode: 0o600, sudo: true });
-    try {
-      return await fn((...args) => cmd(PV.k3s, 'kubectl', '--kubeconfig', file, '--request-timeout=30s', ...args), via);
-    } finally {
-      await via.exec(cmd('rm', '-f', file), { sudo: true });
-    }
-  };
+  const withKube = <T>(ctx: StepContext, fn: (kubectl: Kubectl, via: Host) => Promise<T>) => kubeVia(deps, p.clusterId, ctx, p.via, PV, fn);
 
   /** The Node as JSON, or undefined when it does not exist. */
   const getNode = async (ctx: StepContext, name: string) =>
@@ -313,10 +344,87 @@ function removeNodeSteps(deps: LifecycleDeps, p: RemoveNodeParams): Step[] {
   ];
 }
 
+/** Runs `fn` with `kubectl(...)` on the server `login`, on the cluster's stored kubeconfig in a root-only temporary file there. */
+async function kubeVia<T>(
+  deps: LifecycleDeps,
+  clusterId: string,
+  ctx: StepContext,
+  login: HostLogin,
+  PV: Paths,
+  fn: (kubectl: Kubectl, via: Host) => Promise<T>,
+): Promise<T> {
+  const sealed = deps.store.clusters.sealed(clusterId).kubeconfig;
+  if (!sealed) throw new ProvisionError('STEP_FAILED', 'the cluster has no stored kubeconfig');
+  const via = await ctx.on(login);
+  await via.run(cmd('mkdir', '-p', PV.work), { sudo: true });
+  const file = `${PV.work}/kubeconfig-${ctx.jobId}`;
+  await via.ssh.upload(deps.secrets.open(sealed), file, { mode: 0o600, sudo: true });
+  try {
+    return await fn((...args) => cmd(PV.k3s, 'kubectl', '--kubeconfig', file, '--request-timeout=30s', ...args), via);
+  } finally {
+    await via.exec(cmd('rm', '-f', file), { sudo: true });
+  }
+}
+
 async function getNodeVia(via: Host, kubectl: Kubectl, name: string) {
   const r = await via.exec(kubectl('get', 'node', name, '-o', 'name', '--ignore-not-found'), { sudo: true, timeoutMs: 60_000 });
   if (r.code !== 0) throw new ProvisionError('COMMAND_FAILED', `cannot read node ${name}: ${r.stderr.trim()}`);
   return r.stdout.trim() === '' ? undefined : r.stdout.trim();
+}
+
+export function addNodeKind(deps: LifecycleDeps): JobDefinition {
+  return { kind: CLUSTER_ADD_NODE_KIND, steps: (params) => addNodeSteps(deps, params as unknown as AddNodeParams) };
+}
+
+function addNodeSteps(deps: LifecycleDeps, p: AddNodeParams): Step[] {
+  pathsOf(p.roots?.[p.host.host] ?? '/');
+  const PF = pathsOf(p.roots?.[p.first.host] ?? '/');
+  const url = apiUrl(p.first.host);
+  const readyTimeoutMs = p.readyTimeoutMs ?? 600_000;
+  const nodeName = async (ctx: StepContext) => (await ctx.run(cmd('hostname'))).stdout.trim();
+  /** The Node's state: absent, registered, or Ready. */
+  const state = async (ctx: StepContext, name: string) =>
+    kubeVia(deps, p.clusterId, ctx, p.first, PF, async (kubectl, via) => {
+      const r = await via.exec(kubectl('get', 'nodes', '-o', 'json'), { sudo: true, timeoutMs: 60_000 });
+      if (r.code !== 0) throw new ProvisionError('COMMAND_FAILED', `cannot list the nodes: ${r.stderr.trim()}`);
+      const n = readyNodes(r.stdout);
+      return n.ready.includes(name) ? 'ready' : n.notReady.includes(name) ? 'registered' : 'absent';
+    });
+  const waitFor = async (ctx: StepContext, name: string, want: 'registered' | 'ready') => {
+    const until = Date.now() + readyTimeoutMs;
+    for (;;) {
+      const s = await state(ctx, name);
+      if (s === 'ready' || s === want) return;
+      if (Date.now() > until || ctx.signal.aborted)
+        throw new ProvisionError('CLUSTER_NOT_READY', `node ${name} is ${s}, not ${want}, after ${readyTimeoutMs} ms`);
+      await sleep(2_000, ctx.signal);
+    }
+  };
+  return [
+    {
+      name: `join ${p.host.host} as ${p.role}`,
+      check: async (ctx) => (await state(ctx, await nodeName(ctx))) !== 'absent',
+      run: async (ctx) => {
+        const sealed = deps.store.clusters.sealed(p.clusterId).joinToken;
+        if (!sealed) throw new ProvisionError('STEP_FAILED', 'the cluster has no stored join token');
+        const token = deps.secrets.open(sealed).toString('utf8');
+        const name = await nodeName(ctx);
+        const args = p.role === 'server' ? ['server', '--server', url] : ['agent'];
+        await installK3s(asHost(ctx), p, args, { ...(p.role === 'agent' ? { url } : {}), token });
+        await waitFor(ctx, name, 'registered');
+        ctx.log(`node ${name} registered`);
+      },
+    },
+    {
+      name: `ready ${p.host.host}`,
+      check: async (ctx) => (await state(ctx, await nodeName(ctx))) === 'ready',
+      run: async (ctx) => {
+        const name = await nodeName(ctx);
+        await waitFor(ctx, name, 'ready');
+        ctx.log(`node ${name} Ready`);
+      },
+    },
+  ];
 }
 
 export function resetKind(deps: LifecycleDeps): JobDefinition {
@@ -384,6 +492,30 @@ export function lifecyclePort(deps: LifecycleDeps & { runner: JobRunner; roots?:
   };
   const roots = deps.roots ? { roots: deps.roots } : {};
   return {
+    addNode(clusterId, req: ClusterAddNode, createdBy) {
+      const c = deps.store.clusters.require(clusterId);
+      idle(c.id, c.name);
+      const m = clusterMembers(deps.store, c.id);
+      const first = m.servers[0];
+      if (!first || deps.store.clusters.sealed(c.id).joinToken === null)
+        throw new ProvisionError('CLUSTER_NOT_PROVISIONED', `cluster ${c.name} is not provisioned: create it first`, {
+          details: { state: c.state },
+        });
+      if ([...m.servers, ...m.agents].some((h) => h.host === req.host))
+        throw new ProvisionError('ALREADY_A_MEMBER', `${req.host} is a node of cluster ${c.name} already`, { details: { host: req.host } });
+      const host: HostLogin = {
+        host: req.host,
+        user: req.user ?? first.user,
+        ...(req.port !== undefined ? { port: req.port } : first.port !== undefined ? { port: first.port } : {}),
+        ...(req.identityFile !== undefined
+          ? { identityFile: req.identityFile }
+          : first.identityFile !== undefined
+            ? { identityFile: first.identityFile }
+            : {}),
+      };
+      const params: AddNodeParams = { ...m.install, clusterId: c.id, host, role: req.role, first, ...roots };
+      return deps.runner.submit(CLUSTER_ADD_NODE_KIND, { login: host, params: params as unknown as Record<string, unknown>, createdBy });
+    },
     removeNode(clusterId, host, createdBy) {
       const c = deps.store.clusters.require(clusterId);
       idle(c.id, c.name);

@@ -254,6 +254,38 @@ if (skip) {
       t.equal(again.code, 'NOT_A_MEMBER', 'a removed host is no node any more');
     });
 
+    t.test('add-node: the removed host joins again as an agent and is Ready', async (t) => {
+      const member = await rest('POST', '/api/v1/clusters/lab/add-node', { host: a1.address, role: 'agent' });
+      t.equal(member.code, 'ALREADY_A_MEMBER');
+      const role = await rest('POST', '/api/v1/clusters/lab/add-node', { host: a2.address, role: 'boss' });
+      t.equal(role.status, 422, `a bad role: ${role.code}`);
+      const r = await cli('cluster', 'add-node', 'lab', a2.address, '--role', 'agent', '-f', '--interval', '1000');
+      if (r.code !== EXIT.OK) t.comment(r.err + r.out.slice(-4000));
+      t.equal(r.code, EXIT.OK, 'cluster add-node exits 0');
+      const jobId = r.out.split('\n')[0]!.trim();
+      const steps = cp.store.provision.steps(jobId);
+      t.same(
+        steps.map((s) => s.name),
+        [`join ${a2.address} as agent`, `ready ${a2.address}`],
+      );
+      t.equal(steps[0]!.state, 'succeeded');
+      // The join waits for the Node to register; when it is Ready by then, the ready step's check says done.
+      t.match(steps[1]!.state, /^(succeeded|skipped)$/);
+      const lines = cp.store.jobs.logs(jobId, 0, 10_000).map((l) => l.line);
+      const secret = onHost(lab, s1, ['cat', `${s1.root}var/lib/rancher/k3s/server/node-token`])
+        .trim()
+        .split(':')
+        .pop()!;
+      t.ok(secret.length >= 16, 'the join secret was read from the server');
+      t.notOk(
+        lines.some((l) => l.includes(secret)),
+        'the join token is in no job log line',
+      );
+      const after = nodes();
+      t.same(after.ready.sort(), [s1.hostname, a1.hostname, a2.hostname].sort(), 'three Ready Nodes again');
+      t.same(after.notReady, []);
+    });
+
     t.test('reset: every host clean, kubeconfig and token forgotten, cluster pending', async (t) => {
       const r = await cli('cluster', 'reset', 'lab', '-f', '--interval', '1000');
       if (r.code !== EXIT.OK) t.comment(r.err + r.out.slice(-4000));
@@ -261,7 +293,7 @@ if (skip) {
       const jobId = r.out.split('\n')[0]!.trim();
       t.same(
         cp.store.provision.steps(jobId).map((s) => s.name),
-        [`uninstall agents (${a1.address})`, `uninstall servers (${s1.address})`, 'verify clean', 'forget'],
+        [`uninstall agents (${a1.address}, ${a2.address})`, `uninstall servers (${s1.address})`, 'verify clean', 'forget'],
         'agents first, then servers',
       );
       for (const h of lab.hosts) t.same(leftOn(h), [], `nothing of K3s is left on ${h.hostname}`);

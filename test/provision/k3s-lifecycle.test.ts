@@ -1,6 +1,6 @@
 /**
  * The lifecycle's bookkeeping without hosts (real SQLite file): a cluster's members replayed from its
- * succeeded jobs, the refusals of remove-node and reset (each with its code, no job started), and
+ * succeeded jobs, the refusals of add-node, remove-node and reset (each with its code, no job started), and
  * which pods a drain evicts. The jobs themselves run in test/lab/k3s-lifecycle.test.ts.
  */
 import t from 'tap';
@@ -12,6 +12,8 @@ import { openSecretBox } from '../../src/certs/index.js';
 import { JobRunner } from '../../src/provision/jobs.js';
 import { CLUSTER_CREATE_KIND } from '../../src/provision/k3s.js';
 import {
+  addNodeKind,
+  CLUSTER_ADD_NODE_KIND,
   CLUSTER_REMOVE_NODE_KIND,
   CLUSTER_RESET_KIND,
   clusterMembers,
@@ -40,31 +42,45 @@ function setup(t: { teardown(fn: () => void): void }) {
     store,
     bus: new EventBus(),
     log: silentLogger(),
-    kinds: [removeNodeKind({ store, secrets }), resetKind({ store, secrets })],
+    kinds: [addNodeKind({ store, secrets }), removeNodeKind({ store, secrets }), resetKind({ store, secrets })],
     secrets,
   });
   t.teardown(() => runner.stop());
-  return { store, port: lifecyclePort({ store, secrets, runner }) };
+  return { store, secrets, port: lifecyclePort({ store, secrets, runner }) };
 }
 
 t.test('members are replayed from the succeeded jobs, in order', async (t) => {
   const { store } = setup(t);
   const c = store.clusters.create({ name: 'c' });
   const other = store.clusters.create({ name: 'other' });
-  t.same(clusterMembers(store, c.id), { servers: [], agents: [] });
-  finished(store, CLUSTER_CREATE_KIND, { clusterId: c.id, servers: [login('s1')], agents: [login('a1'), login('a2')] });
+  t.same(clusterMembers(store, c.id), { servers: [], agents: [], install: {} });
+  finished(store, CLUSTER_CREATE_KIND, {
+    clusterId: c.id,
+    servers: [login('s1')],
+    agents: [login('a1'), login('a2')],
+    version: 'v1.30.4+k3s1',
+    roots: { s1: '/x/' },
+  });
   finished(store, CLUSTER_CREATE_KIND, { clusterId: other.id, servers: [login('x')], agents: [] });
   finished(store, CLUSTER_REMOVE_NODE_KIND, { clusterId: c.id, host: login('a1') }, 'failed');
-  t.same(clusterMembers(store, c.id), { servers: [login('s1')], agents: [login('a1'), login('a2')] }, 'a failed job changes nothing');
+  const install = { version: 'v1.30.4+k3s1' };
+  t.same(
+    clusterMembers(store, c.id),
+    { servers: [login('s1')], agents: [login('a1'), login('a2')], install },
+    'a failed job changes nothing',
+  );
   finished(store, CLUSTER_REMOVE_NODE_KIND, { clusterId: c.id, host: login('a1') });
-  t.same(clusterMembers(store, c.id), { servers: [login('s1')], agents: [login('a2')] });
+  t.same(clusterMembers(store, c.id), { servers: [login('s1')], agents: [login('a2')], install });
+  finished(store, CLUSTER_ADD_NODE_KIND, { clusterId: c.id, host: login('s2'), role: 'server' });
+  finished(store, CLUSTER_ADD_NODE_KIND, { clusterId: c.id, host: login('a1'), role: 'agent' });
+  t.same(clusterMembers(store, c.id), { servers: [login('s1'), login('s2')], agents: [login('a2'), login('a1')], install }, 'added hosts');
   finished(store, CLUSTER_RESET_KIND, { clusterId: c.id });
-  t.same(clusterMembers(store, c.id), { servers: [], agents: [] });
+  t.same(clusterMembers(store, c.id), { servers: [], agents: [], install: {} });
   t.same(clusterMembers(store, other.id).servers, [login('x')], 'other clusters are apart');
 });
 
 t.test('refusals carry a code and start no job', async (t) => {
-  const { store, port } = setup(t);
+  const { store, port, secrets } = setup(t);
   const c = store.clusters.create({ name: 'c' });
   const refused = (fn: () => unknown) => {
     try {
@@ -83,7 +99,12 @@ t.test('refusals carry a code and start no job', async (t) => {
   finished(store, CLUSTER_CREATE_KIND, { clusterId: c.id, servers: [login('s1')], agents: [login('a1')] });
   const ha = store.clusters.create({ name: 'ha' });
   finished(store, CLUSTER_CREATE_KIND, { clusterId: ha.id, servers: [login('h1'), login('h2'), login('h3')], agents: [] });
+  store.clusters.setJoinToken(c.id, secrets.seal(Buffer.from('K10abc::server:secret')));
   const jobs = store.jobs.list({}).total;
+  t.equal(
+    refused(() => port.addNode(c.id, { host: 'a1', role: 'server' }, 'test')),
+    '409 ALREADY_A_MEMBER',
+  );
   t.equal(
     refused(() => port.removeNode(c.id, 'nobody', 'test')),
     '404 NOT_A_MEMBER',

@@ -1,6 +1,14 @@
 /** /api/v1/clusters */
 import { IdParams, ListOf, ListQuery } from '../../api/common.js';
-import { Cluster, ClusterCreate, ClusterKubeconfig, ClusterProvision, ClusterRemoveNode, ClusterUpdate } from '../../api/clusters.js';
+import {
+  Cluster,
+  ClusterAddNode,
+  ClusterCreate,
+  ClusterKubeconfig,
+  ClusterProvision,
+  ClusterRemoveNode,
+  ClusterUpdate,
+} from '../../api/clusters.js';
 import { ControllerError } from '../../api/errors.js';
 import { Job } from '../../api/jobs.js';
 import type { ProvisionPort } from '../../core/ports.js';
@@ -99,6 +107,21 @@ export function clustersResource({ store, bus, provision }: ResourceDeps): Resou
           auditTarget(cur.name);
           const job = provisioner(provision).createCluster(cur.id, body, actor.name);
           return { status: 202, body: job };
+        },
+      }),
+      route({
+        method: 'POST',
+        path: '/:id/add-node',
+        role: 'operator',
+        summary: 'Join a host to the cluster as an agent or a server with the stored join token, and wait for its Node to be Ready (a job)',
+        params: IdParams,
+        body: ClusterAddNode,
+        response: { status: 202, schema: Job },
+        audit: 'cluster.add-node',
+        handler: ({ params, body, actor, auditTarget }) => {
+          const cur = store.clusters.require(params.id);
+          auditTarget(`${cur.name}/${body.host}`);
+          return { status: 202, body: provisioner(provision).addNode(cur.id, body, actor.name) };
         },
       }),
       route({
