@@ -66,5 +66,17 @@ export const ClusterProvision = Obj({
 });
 export type ClusterProvision = Static<typeof ClusterProvision>;
 
+export const ClusterRemoveNode = Obj({ host: ProvisionHost });
+
+export const ClusterAddNode = Obj({
+  host: ProvisionHost,
+  role: StringEnum(['agent', 'server']),
+  user: Type.Optional(Type.String({ pattern: '^[a-z_][a-z0-9_-]{0,31}$', description: "SSH user (default: the first server's)" })),
+  port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
+  identityFile: Type.Optional(LocalPath),
+});
+export type ClusterAddNode = Static<typeof ClusterAddNode>;
+export type ClusterRemoveNode = Static<typeof ClusterRemoveNode>;
+
 export const ClusterKubeconfig = Obj({ server: Type.String(), kubeconfig: Type.String() });
 export type ClusterKubeconfig = Static<typeof ClusterKubeconfig>;

@@ -389,6 +389,46 @@ function clusterCommands(program: Command, ctx: Ctx): void {
       },
     );
   cluster
+    .command('add-node <name> <host>')
+    .description('join a host to the cluster with its stored join token and wait for its Node to be Ready; prints the job id')
+    .option('--role <role>', 'agent or server', 'agent')
+    .option('--user <user>', "SSH user (default: the first server's)")
+    .option('--identity-file <path>', "SSH private key on the control plane machine (default: the first server's)")
+    .option('-f, --follow', "follow the job's log until it ends (exit 1 when it failed)")
+    .option('--interval <ms>', 'how often to ask for new lines when following', '500')
+    .action(
+      async (name: string, host: string, o: { role: string; user?: string; identityFile?: string; follow?: boolean; interval: string }) => {
+        if (o.role !== 'agent' && o.role !== 'server')
+          throw new CliError(`--role must be agent or server, not ${JSON.stringify(o.role)}`, EXIT.USAGE);
+        const body: Record<string, unknown> = { host, role: o.role };
+        if (o.user) body.user = o.user;
+        if (o.identityFile) body.identityFile = resolve(o.identityFile);
+        const job = (await call(ctx.creds(), 'POST', `/api/v1/clusters/${encodeURIComponent(name)}/add-node`, body)).body as Job;
+        ctx.print(job, () => `${job.id}\n`);
+        if (o.follow) await jobLogs(ctx, job.id, true, positiveInteger('--interval', o.interval, 50));
+      },
+    );
+  cluster
+    .command('remove-node <name> <host>')
+    .description('remove an agent: cordon, drain, delete its Node, uninstall K3s on the host and check it is clean; prints the job id')
+    .option('-f, --follow', "follow the job's log until it ends (exit 1 when it failed)")
+    .option('--interval <ms>', 'how often to ask for new lines when following', '500')
+    .action(async (name: string, host: string, o: { follow?: boolean; interval: string }) => {
+      const job = (await call(ctx.creds(), 'POST', `/api/v1/clusters/${encodeURIComponent(name)}/remove-node`, { host })).body as Job;
+      ctx.print(job, () => `${job.id}\n`);
+      if (o.follow) await jobLogs(ctx, job.id, true, positiveInteger('--interval', o.interval, 50));
+    });
+  cluster
+    .command('reset <name>')
+    .description('uninstall K3s from every host of the cluster (agents first), check them clean, forget its kubeconfig and join token')
+    .option('-f, --follow', "follow the job's log until it ends (exit 1 when it failed)")
+    .option('--interval <ms>', 'how often to ask for new lines when following', '500')
+    .action(async (name: string, o: { follow?: boolean; interval: string }) => {
+      const job = (await call(ctx.creds(), 'POST', `/api/v1/clusters/${encodeURIComponent(name)}/reset`)).body as Job;
+      ctx.print(job, () => `${job.id}\n`);
+      if (o.follow) await jobLogs(ctx, job.id, true, positiveInteger('--interval', o.interval, 50));
+    });
+  cluster
     .command('kubeconfig <name>')
     .description("print the cluster's admin kubeconfig, or with --merge add it to ~/.kube/config (or the first file of $KUBECONFIG)")
     .option('--merge', 'merge into the kubeconfig file instead of printing (entries of the same name are replaced)')

@@ -10,7 +10,7 @@ import type { AgentInfo, AgentLogLines } from '../api/agent.js';
 import type { KubernetesStatus } from '../api/kubernetes.js';
 import type { BackupInfo } from '../api/system.js';
 import type { DiscoveryResult, ScanReport, ScanRequest } from '../api/discovery.js';
-import type { ClusterKubeconfig, ClusterProvision } from '../api/clusters.js';
+import type { ClusterAddNode, ClusterKubeconfig, ClusterProvision } from '../api/clusters.js';
 import type { Job } from '../api/jobs.js';
 import type { CatalogInstall, CatalogItem, InstallRequest, InstallResult, RemoveResult } from '../api/catalog.js';
 
@@ -87,7 +87,16 @@ export interface ProvisionPort {
   createCluster(clusterId: string, req: ClusterProvision, createdBy: string): Job;
   /** The cluster's kubeconfig, opened from its sealed copy; undefined before provisioning stored one. */
   kubeconfig(clusterId: string): ClusterKubeconfig | undefined;
+  /** Starts a `cluster.add-node` job (join with the stored token, wait Ready); throws a coded error when refused. */
+  addNode(clusterId: string, req: ClusterAddNode, createdBy: string): Job;
+  /** Starts a `cluster.remove-node` job (cordon, drain, delete, uninstall, verify clean); throws a coded error when refused. */
+  removeNode(clusterId: string, host: string, createdBy: string): Job;
+  /** Starts a `cluster.reset` job (uninstall everywhere, verify clean, forget kubeconfig and token). */
+  resetCluster(clusterId: string, createdBy: string): Job;
 }
+
+/** The lifecycle half of {@link ProvisionPort} (src/provision/k3s-lifecycle.ts). */
+export type LifecyclePort = Pick<ProvisionPort, 'addNode' | 'removeNode' | 'resetCluster'>;
 
 /** One Kubernetes API server, as the catalog talks to it: JSON requests with the cluster's credentials. */
 export interface KubeApi {

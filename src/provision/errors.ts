@@ -27,7 +27,23 @@ export type ProvisionErrorCode =
   | 'CMDLINE_SPLIT'
   | 'REBOOT_TIMEOUT'
   /** K3s: not every Node became Ready before the deadline (the message lists the ones that did not). */
-  | 'CLUSTER_NOT_READY';
+  | 'CLUSTER_NOT_READY'
+  /** Lifecycle: the host is not a node of the cluster (as its succeeded jobs left it). */
+  | 'NOT_A_MEMBER'
+  /** Lifecycle: the host is a node of the cluster already. */
+  | 'ALREADY_A_MEMBER'
+  /** Lifecycle: the cluster has no provisioned hosts or join token yet. */
+  | 'CLUSTER_NOT_PROVISIONED'
+  /** Lifecycle: the cluster's only server cannot be removed (reset the cluster instead). */
+  | 'LAST_SERVER'
+  /** Lifecycle: removing one server of several (its etcd membership) is not supported yet. */
+  | 'SERVER_REMOVAL_UNSUPPORTED'
+  /** Lifecycle: another job of the cluster is queued or running, or its state does not allow it. */
+  | 'CLUSTER_BUSY'
+  /** Lifecycle: pods still ran on the node when the drain's deadline passed. */
+  | 'DRAIN_TIMEOUT'
+  /** Lifecycle: K3s files, units or processes are left on a host after its uninstall. */
+  | 'HOST_NOT_CLEAN';
 
 const STATUS: Record<ProvisionErrorCode, number> = {
   HOST_KEY_MISMATCH: 409,
@@ -49,6 +65,14 @@ const STATUS: Record<ProvisionErrorCode, number> = {
   CMDLINE_SPLIT: 422,
   REBOOT_TIMEOUT: 504,
   CLUSTER_NOT_READY: 504,
+  NOT_A_MEMBER: 404,
+  ALREADY_A_MEMBER: 409,
+  CLUSTER_NOT_PROVISIONED: 409,
+  LAST_SERVER: 409,
+  SERVER_REMOVAL_UNSUPPORTED: 409,
+  CLUSTER_BUSY: 409,
+  DRAIN_TIMEOUT: 504,
+  HOST_NOT_CLEAN: 502,
 };
 
 /** Codes after which a retry cannot help (the host or its credentials must change first). */
@@ -63,6 +87,12 @@ export const PERMANENT: ReadonlySet<string> = new Set([
   'CGROUPS_NOT_ENABLED',
   'CMDLINE_NOT_FOUND',
   'CMDLINE_SPLIT',
+  'NOT_A_MEMBER',
+  'ALREADY_A_MEMBER',
+  'CLUSTER_NOT_PROVISIONED',
+  'LAST_SERVER',
+  'SERVER_REMOVAL_UNSUPPORTED',
+  'CLUSTER_BUSY',
 ]);
 
 export class ProvisionError extends ControllerError {

@@ -66,7 +66,7 @@ export interface K3sDeps {
   roots?: Record<string, string>;
 }
 
-interface Paths {
+export interface Paths {
   root: string;
   bin: string;
   k3s: string;
@@ -80,7 +80,7 @@ interface Paths {
   env: Record<string, string>;
 }
 
-function pathsOf(root: string): Paths {
+export function pathsOf(root: string): Paths {
   if (!root.startsWith('/') || !root.endsWith('/') || root.includes('\0'))
     throw new ProvisionError('INVALID_ARGUMENT', `root must be an absolute directory path ending in /: ${JSON.stringify(root)}`);
   const bin = `${root}usr/local/bin`;
@@ -115,7 +115,7 @@ export function rewriteKubeconfig(text: string, server: string, name: string): s
 }
 
 /** Runs `fn` over `items`, at most `limit` at once; the first error is thrown once all have settled. */
-async function inParallel<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+export async function inParallel<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
   const errors: unknown[] = [];
   let next = 0;
   const worker = async () => {
@@ -160,6 +160,56 @@ const sleep = (ms: number, signal: AbortSignal) =>
     );
   });
 
+/** A host as the install sees it: the job's own or another one of the job (see StepContext.on). */
+export type Host = Pick<RemoteHost, 'exec' | 'run' | 'ssh' | 'login'>;
+
+/** What an install takes from a job's params. */
+export type InstallOptions = Pick<ClusterCreateParams, 'version' | 'airgap' | 'roots' | 'installTimeoutMs'>;
+
+/** Installs K3s on `h` with `args` (`server ...` or `agent`) and, when joining, K3S_URL and K3S_TOKEN. */
+export async function installK3s(h: Host, p: InstallOptions, args: string[], join: { url?: string; token?: string }): Promise<void> {
+  const installTimeoutMs = p.installTimeoutMs ?? 600_000;
+  const P = pathsOf(p.roots?.[h.login.host] ?? '/');
+  await h.run(cmd('mkdir', '-p', P.work, P.bin, `${P.data}/agent/images`), { sudo: true });
+  const script = `${P.work}/install.sh`;
+  const upload = async (source: string, dest: string, mode: number) => {
+    const sha = await h.ssh.upload(source, dest, { mode, sudo: true, timeoutMs: installTimeoutMs });
+    return sha;
+  };
+  const env: Record<string, string> = { ...P.env, INSTALL_K3S_EXEC: [...args, ...P.flags].join(' ') };
+  if (p.version) env.INSTALL_K3S_VERSION = p.version;
+  if (join.url) env.K3S_URL = join.url;
+  if (join.token) env.K3S_TOKEN = join.token;
+  if (p.airgap) {
+    await upload(p.airgap.binary, P.k3s, 0o755);
+    for (const image of p.airgap.images) {
+      const base = image.split('/').pop()!;
+      await upload(image, `${P.data}/agent/images/${base}`, 0o644);
+    }
+    await upload(p.airgap.installScript, script, 0o755);
+    env.INSTALL_K3S_SKIP_DOWNLOAD = 'true';
+  } else {
+    await h.run(cmd('curl', '-sfL', '--retry', 3, '-o', script, 'https://get.k3s.io', raw('&&'), 'chmod', '755', script), {
+      sudo: true,
+      timeoutMs: 120_000,
+    });
+  }
+  // The installer's environment in a root-only file, so the token is in no command line or log.
+  const envFile = `${P.work}/install.env`;
+  const body = Object.entries(env)
+    .map(([k, v]) => `${k}=${shq(v)}\n`)
+    .join('');
+  await h.ssh.upload(Buffer.from(body), envFile, { mode: 0o600, sudo: true });
+  try {
+    await h.run(shC(`set -a && . ${shq(envFile)} && set +a && rm -f ${shq(envFile)} && exec ${shq(script)}`), {
+      sudo: true,
+      timeoutMs: installTimeoutMs,
+    });
+  } finally {
+    await h.exec(cmd('rm', '-f', envFile), { sudo: true });
+  }
+}
+
 export function clusterCreateKind(deps: K3sDeps): JobDefinition {
   return { kind: CLUSTER_CREATE_KIND, steps: (params) => clusterSteps(deps, params as unknown as ClusterCreateParams) };
 }
@@ -170,7 +220,6 @@ function clusterSteps(deps: K3sDeps, p: ClusterCreateParams): Step[] {
   const first = p.servers[0];
   if (!first) throw new ProvisionError('INVALID_ARGUMENT', 'a cluster needs at least one server');
   const cluster = () => deps.store.clusters.require(p.clusterId);
-  const installTimeoutMs = p.installTimeoutMs ?? 600_000;
   const url = apiUrl(first.host);
   const P1 = P(first);
   const kubectl = (...args: string[]) => cmd(P1.k3s, 'kubectl', ...args);
@@ -181,51 +230,8 @@ function clusterSteps(deps: K3sDeps, p: ClusterCreateParams): Step[] {
     return deps.secrets.open(sealed).toString('utf8');
   };
 
-  type Host = Pick<RemoteHost, 'exec' | 'run' | 'ssh' | 'login'>;
   const asHost = (ctx: StepContext): Host => ({ login: ctx.login, exec: ctx.exec, run: ctx.run, ssh: ctx.ssh });
-
-  /** Installs K3s on `h` with `args` (`server ...` or `agent`) and, when joining, K3S_URL and K3S_TOKEN. */
-  const install = async (h: Host, args: string[], join: { url?: string; token?: string }) => {
-    const P = pathsOf(p.roots?.[h.login.host] ?? '/');
-    await h.run(cmd('mkdir', '-p', P.work, P.bin, `${P.data}/agent/images`), { sudo: true });
-    const script = `${P.work}/install.sh`;
-    const upload = async (source: string, dest: string, mode: number) => {
-      const sha = await h.ssh.upload(source, dest, { mode, sudo: true, timeoutMs: installTimeoutMs });
-      return sha;
-    };
-    const env: Record<string, string> = { ...P.env, INSTALL_K3S_EXEC: [...args, ...P.flags].join(' ') };
-    if (p.version) env.INSTALL_K3S_VERSION = p.version;
-    if (join.url) env.K3S_URL = join.url;
-    if (join.token) env.K3S_TOKEN = join.token;
-    if (p.airgap) {
-      await upload(p.airgap.binary, P.k3s, 0o755);
-      for (const image of p.airgap.images) {
-        const base = image.split('/').pop()!;
-        await upload(image, `${P.data}/agent/images/${base}`, 0o644);
-      }
-      await upload(p.airgap.installScript, script, 0o755);
-      env.INSTALL_K3S_SKIP_DOWNLOAD = 'true';
-    } else {
-      await h.run(cmd('curl', '-sfL', '--retry', 3, '-o', script, 'https://get.k3s.io', raw('&&'), 'chmod', '755', script), {
-        sudo: true,
-        timeoutMs: 120_000,
-      });
-    }
-    // The installer's environment in a root-only file, so the token is in no command line or log.
-    const envFile = `${P.work}/install.env`;
-    const body = Object.entries(env)
-      .map(([k, v]) => `${k}=${shq(v)}\n`)
-      .join('');
-    await h.ssh.upload(Buffer.from(body), envFile, { mode: 0o600, sudo: true });
-    try {
-      await h.run(shC(`set -a && . ${shq(envFile)} && set +a && rm -f ${shq(envFile)} && exec ${shq(script)}`), {
-        sudo: true,
-        timeoutMs: installTimeoutMs,
-      });
-    } finally {
-      await h.exec(cmd('rm', '-f', envFile), { sudo: true });
-    }
-  };
+  const install = (h: Host, args: string[], join: { url?: string; token?: string }) => installK3s(h, p, args, join);
 
   /** The Node name a host registers with (its host name, as K3s uses by default). */
   const nodeName = async (h: Host) => (await h.run(cmd('hostname'))).stdout.trim();
@@ -347,7 +353,7 @@ function clusterSteps(deps: K3sDeps, p: ClusterCreateParams): Step[] {
 }
 
 /** The REST API's view of cluster provisioning, on `runner` (which must know {@link clusterCreateKind}). */
-export function provisionPort(deps: K3sDeps & { runner: JobRunner }): ProvisionPort {
+export function provisionPort(deps: K3sDeps & { runner: JobRunner }): Omit<ProvisionPort, 'addNode' | 'removeNode' | 'resetCluster'> {
   return {
     createCluster(clusterId, req: ClusterProvision, createdBy) {
       const c = deps.store.clusters.require(clusterId);

@@ -67,6 +67,12 @@ export class ClusterRepo {
     this.#setSealed.kubeconfig.run(sealed, apiServer, nowIso(), id);
   }
 
+  /** Forgets the cluster's join token, kubeconfig and API server address (after a reset). */
+  clearProvisioned(id: string): void {
+    this.#setSealed.joinToken.run(null, nowIso(), id);
+    this.#setSealed.kubeconfig.run(null, null, nowIso(), id);
+  }
+
   /** The sealed join token and kubeconfig of a cluster (null where not provisioned yet). */
   sealed(id: string): { joinToken: Buffer | null; kubeconfig: Buffer | null; apiServer: string | null } {
     const r = this.#sealed.get(id);

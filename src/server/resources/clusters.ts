@@ -1,6 +1,14 @@
 /** /api/v1/clusters */
 import { IdParams, ListOf, ListQuery } from '../../api/common.js';
-import { Cluster, ClusterCreate, ClusterKubeconfig, ClusterProvision, ClusterUpdate } from '../../api/clusters.js';
+import {
+  Cluster,
+  ClusterAddNode,
+  ClusterCreate,
+  ClusterKubeconfig,
+  ClusterProvision,
+  ClusterRemoveNode,
+  ClusterUpdate,
+} from '../../api/clusters.js';
 import { ControllerError } from '../../api/errors.js';
 import { Job } from '../../api/jobs.js';
 import type { ProvisionPort } from '../../core/ports.js';
@@ -99,6 +107,50 @@ export function clustersResource({ store, bus, provision }: ResourceDeps): Resou
           auditTarget(cur.name);
           const job = provisioner(provision).createCluster(cur.id, body, actor.name);
           return { status: 202, body: job };
+        },
+      }),
+      route({
+        method: 'POST',
+        path: '/:id/add-node',
+        role: 'operator',
+        summary: 'Join a host to the cluster as an agent or a server with the stored join token, and wait for its Node to be Ready (a job)',
+        params: IdParams,
+        body: ClusterAddNode,
+        response: { status: 202, schema: Job },
+        audit: 'cluster.add-node',
+        handler: ({ params, body, actor, auditTarget }) => {
+          const cur = store.clusters.require(params.id);
+          auditTarget(`${cur.name}/${body.host}`);
+          return { status: 202, body: provisioner(provision).addNode(cur.id, body, actor.name) };
+        },
+      }),
+      route({
+        method: 'POST',
+        path: '/:id/remove-node',
+        role: 'operator',
+        summary: 'Remove an agent: cordon, drain, delete its Node, uninstall K3s on it and check the host is clean (a job)',
+        params: IdParams,
+        body: ClusterRemoveNode,
+        response: { status: 202, schema: Job },
+        audit: 'cluster.remove-node',
+        handler: ({ params, body, actor, auditTarget }) => {
+          const cur = store.clusters.require(params.id);
+          auditTarget(`${cur.name}/${body.host}`);
+          return { status: 202, body: provisioner(provision).removeNode(cur.id, body.host, actor.name) };
+        },
+      }),
+      route({
+        method: 'POST',
+        path: '/:id/reset',
+        role: 'admin',
+        summary: 'Uninstall K3s from every host (agents first), check them clean, forget the kubeconfig and join token (a job)',
+        params: IdParams,
+        response: { status: 202, schema: Job },
+        audit: 'cluster.reset',
+        handler: ({ params, actor, auditTarget }) => {
+          const cur = store.clusters.require(params.id);
+          auditTarget(cur.name);
+          return { status: 202, body: provisioner(provision).resetCluster(cur.id, actor.name) };
         },
       }),
       route({
