@@ -19,7 +19,7 @@ import type { TokenCreated, TokenInfo } from '../api/tokens.js';
 import type { BackupInfo } from '../api/system.js';
 import { loadConfig } from '../config/index.js';
 import { restoreBackup } from '../backup/index.js';
-import { PID_FILE, recordedServerAlive, startControlPlane } from '../daemon/serve.js';
+import { PID_FILE, recordedServerAlive } from '../daemon/pidfile.js';
 import { call, resolveCredentials, saveCredentials, type ApiCredentials, type Env } from './client.js';
 import { CliError, EXIT } from './exit.js';
 import { details, inert, inertJson, table } from './output.js';
@@ -96,6 +96,9 @@ function serveCommand(program: Command, io: Io): void {
           },
         });
         const caSecret = io.env.PI_CONTROLLER_CA_SECRET;
+        // Loaded here, not at the top: every other command is a REST client and starts without the
+        // daemon's modules (about 1 s of CPU on a Pi-class core).
+        const { startControlPlane } = await import('../daemon/serve.js');
         const cp = await startControlPlane({
           config,
           version: packageVersion(),

@@ -11,7 +11,10 @@ t.test('agent session', async (t) => {
     // The endpoint pings once a minute: after the first snapshot the link is silent.
     const rig = await startRig(t, { heartbeatMs: 60_000 });
     const urls: string[] = [];
+    // Listening before the agent starts: on a busy machine the first link can already be dropped
+    // (400 ms after the snapshot) before a listener added after newAgent's first snapshot would run.
     const a = await newAgent(t, rig, 'pi-quiet', {
+      start: false,
       agent: {
         deadAfterMs: 400,
         dial: (target, events) => {
@@ -22,6 +25,7 @@ t.test('agent session', async (t) => {
     });
     const codes: number[] = [];
     a.agent.on('disconnected', (code) => codes.push(code));
+    a.agent.start();
     await until(() => urls.length >= 2 && a.agent.connected, 15_000);
     t.equal(codes[0], 1006, 'the silent link was ended without a closing handshake');
     t.match(urls[0], /^wss:\/\/127\.0\.0\.1:\d+\/agent\/v1$/, 'dialled the agent endpoint over TLS');
