@@ -91,13 +91,25 @@ export type CatalogItem = Static<typeof CatalogItem>;
 
 export const CatalogNameParams = Obj({ name: Name });
 export const ClusterQuery = Obj({
-  cluster: Type.Optional(Type.String({ minLength: 1, maxLength: 63, description: 'cluster name; default: the configured kubeconfig' })),
+  cluster: Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: 63,
+      description: 'a provisioned cluster (name or id); default: the cluster of the configured kubeconfig',
+    }),
+  ),
 });
 
 export const InstallRequest = Obj({
   /** The entry (in REST bodies; the CLI's argument). */
   name: Type.Optional(Name),
-  cluster: Type.Optional(Type.String({ minLength: 1, maxLength: 63, description: 'cluster name; default: the configured kubeconfig' })),
+  cluster: Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: 63,
+      description: 'a provisioned cluster (name or id); default: the cluster of the configured kubeconfig',
+    }),
+  ),
   storage: Type.Optional(StorageChoice),
 });
 export type InstallRequest = Static<typeof InstallRequest>;

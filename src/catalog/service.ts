@@ -101,7 +101,7 @@ export class CatalogService implements CatalogPort {
 
   async install(name: string, req: InstallRequest): Promise<InstallResult> {
     const entry = this.#entry(name);
-    const { name: cluster, api } = this.#clusters(req.cluster);
+    const { name: cluster, api } = await this.#clusters(req.cluster);
     const storage = req.storage ?? 'local-path';
     const ns = namespaceOf(entry.name);
 
@@ -176,7 +176,7 @@ export class CatalogService implements CatalogPort {
 
   async status(clusterName: string | undefined, name?: string): Promise<CatalogInstall[]> {
     if (name !== undefined) this.#entry(name);
-    const { name: cluster, api } = this.#clusters(clusterName);
+    const { name: cluster, api } = await this.#clusters(clusterName);
     const sel = name === undefined ? SELECTOR : `${MANAGED_BY}=${MANAGER},${ENTRY_LABEL}=${name}`;
     const nss = ((await ok(api, 'GET', `/api/v1/namespaces?labelSelector=${encodeURIComponent(sel)}`)) as { items: KubeObject[] }).items;
     const out: CatalogInstall[] = [];
@@ -219,7 +219,7 @@ export class CatalogService implements CatalogPort {
   }
 
   async remove(name: string, clusterName: string | undefined): Promise<RemoveResult> {
-    const { name: cluster, api } = this.#clusters(clusterName);
+    const { name: cluster, api } = await this.#clusters(clusterName);
     const ns = namespaceOf(name);
     const r = await call(api, 'GET', kindPath('Namespace', ns, ns));
     const cur = r.body as KubeObject & { metadata: { deletionTimestamp?: string } };

@@ -78,3 +78,14 @@ export async function loadKubeConfigFile(file: string): Promise<KubeConfigSource
   }
   return { kubeConfig: kc, source: `file ${file}` };
 }
+
+/**
+ * A kubeconfig kept as text (a provisioned cluster's, stored sealed in the database).
+ * @throws Error when the text is not a kubeconfig with a current cluster.
+ */
+export function kubeConfigFromText(text: string, source: string): KubeConfigSource {
+  const kc = new KubeConfig();
+  kc.loadFromString(text);
+  if (!kc.getCurrentCluster()) throw new Error(`${source}: the kubeconfig names no current cluster`);
+  return { kubeConfig: kc, source };
+}

@@ -108,10 +108,10 @@ export interface KubeApi {
 
 /**
  * The cluster a catalog request names, with its API: `undefined` or `default` is the cluster of
- * the configured kubeconfig. Throws a ControllerError (404 `CLUSTER_NOT_FOUND`, 409
+ * the configured kubeconfig, another name a provisioned cluster's. Rejects with a ControllerError (404 `CLUSTER_NOT_FOUND`, 409
  * `CLUSTER_NOT_CONNECTED`, 503 `KUBERNETES_OFF`) when there is none to talk to.
  */
-export type ClusterApis = (name: string | undefined) => { name: string; api: KubeApi };
+export type ClusterApis = (name: string | undefined) => Promise<{ name: string; api: KubeApi }>;
 
 /** The service catalog as the REST API drives it (src/catalog/service.ts). */
 export interface CatalogPort {

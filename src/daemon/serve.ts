@@ -173,8 +173,8 @@ export async function startControlPlane(opts: StartOptions): Promise<RunningCont
   const catalog = new CatalogService({
     entries: catalogEntries,
     registry: new RegistryClient({ timeoutMs: config.catalog.registryTimeoutMs }),
-    // Until managed clusters keep kubeconfigs, the configured kubeconfig's cluster is `default`.
-    clusters: catalogClusters(store, kube ? kubeApi(kube.kubeConfig) : undefined),
+    // The configured kubeconfig's cluster is `default`; provisioned clusters by name, through their sealed kubeconfig.
+    clusters: catalogClusters(store, kube ? kubeApi(kube.kubeConfig) : undefined, (id) => provision.kubeconfig(id)),
     log: logging.child('catalog'),
   });
   const backups = new BackupManager({ store, dataDir, keep: config.backup.keep, log: logging.child('backup') });

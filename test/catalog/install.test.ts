@@ -8,6 +8,8 @@
  * objects the install created.
  */
 import t from 'tap';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import type { CatalogEntry } from '../../src/api/catalog.js';
 import { ControllerError } from '../../src/api/errors.js';
@@ -17,7 +19,15 @@ import { buildObjects, kindPath } from '../../src/catalog/objects.js';
 import { CatalogService } from '../../src/catalog/service.js';
 import { RegistryClient } from '../../src/catalog/registry.js';
 import { kubeApi } from '../../src/cluster/raw.js';
+import { openSecretBox } from '../../src/certs/index.js';
+import { recordingBus } from '../../src/events/bus.js';
+import { JobRunner } from '../../src/provision/jobs.js';
+import { provisionPort } from '../../src/provision/k3s.js';
+import { openStore } from '../../src/store/index.js';
+import { silentLogger } from '../../src/log/index.js';
+import { catalogClusters } from '../../src/daemon/catalog.js';
 import { k8sUnavailable, startK8s, type K8sCluster } from '../support/k8s/cluster.js';
+import { tempDir } from '../support/tmp.js';
 import { freePort, pushTestImage, registryMissing, startRegistry } from '../support/oci-registry.js';
 
 const skip = k8sUnavailable() ?? registryMissing() ?? false;
@@ -86,7 +96,7 @@ t.test('catalog install, status and remove', { skip }, async (t) => {
 
   const kc = new KubeConfig();
   kc.loadFromFile(k.kubeconfig);
-  const clusters: ClusterApis = (name) => {
+  const clusters: ClusterApis = async (name) => {
     if (name !== undefined && name !== 'default') throw new ControllerError('CLUSTER_NOT_FOUND', 404, `cluster ${name} not found`);
     return { name: 'default', api: kubeApi(kc) };
   };
@@ -266,6 +276,40 @@ t.test('catalog install, status and remove', { skip }, async (t) => {
         }
       }
     }
+  });
+
+  t.test('a provisioned cluster is reached by its name through its sealed kubeconfig, as serve wires it', async (t) => {
+    // The record and its sealed kubeconfig as cluster create leaves them (src/provision/k3s.ts), in
+    // a real SQLite file; the kubeconfig is this rig's, so the install lands in the same API server.
+    const dir = tempDir(t);
+    const store = openStore({ file: join(dir, 'state.db'), log: silentLogger() });
+    t.teardown(() => store.close());
+    const secrets = openSecretBox(join(dir, 'ca'));
+    const runner = new JobRunner({ store, bus: recordingBus(store, silentLogger()), log: silentLogger(), secrets, kinds: [] });
+    const port = provisionPort({ store, secrets, runner });
+    const pi = store.clusters.create({ name: 'pis' });
+    store.clusters.setKubeconfig(pi.id, secrets.seal(Buffer.from(readFileSync(k.kubeconfig, 'utf8'))), 'https://127.0.0.1');
+    const declared = store.clusters.create({ name: 'declared' });
+    const managed = new CatalogService({
+      entries: [entry('viastored', { app: both })],
+      registry: new RegistryClient({ timeoutMs: 10_000 }),
+      clusters: catalogClusters(store, undefined, (id) => port.kubeconfig(id)),
+      secretValue: () => 'not-random',
+    });
+    const r = await managed.install('viastored', { cluster: 'pis' });
+    t.equal(r.install.cluster, 'pis');
+    t.equal((await k.api('GET', '/apis/apps/v1/namespaces/pic-viastored/deployments/app')).status, 200, 'created in that API server');
+    t.same(
+      (await managed.status(pi.id, 'viastored')).map((i) => i.cluster),
+      ['pis'],
+      'by id too',
+    );
+    await t.rejects(managed.status('declared'), { code: 'CLUSTER_NOT_CONNECTED', status: 409, details: { cluster: declared.name } });
+    await t.rejects(managed.status(undefined), { code: 'KUBERNETES_OFF', status: 503 });
+    await managed.remove('viastored', 'pis');
+    // After a reset the cluster has no kubeconfig: not reachable any more, not a stale client.
+    store.clusters.clearProvisioned(pi.id);
+    await t.rejects(managed.status('pis'), { code: 'CLUSTER_NOT_CONNECTED', status: 409 });
   });
 
   t.test('unknown entries and clusters', async (t) => {
