@@ -18,6 +18,9 @@
  *   sudo ask every time, so the password line is always read by sudo and never reaches the command.
  * - Upload: SFTP to a private temporary file, SHA-256 compared on the far side, then moved into place
  *   (with sudo when asked) and compared again there.
+ * - Download: SFTP (a root-only file first copied by sudo to a private temporary file), SHA-256
+ *   compared with the far side's.
+ * - Early end: `signal` in ExecOptions sends TERM over the channel and closes it (a follow whose reader left).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
