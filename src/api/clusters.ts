@@ -80,3 +80,21 @@ export type ClusterRemoveNode = Static<typeof ClusterRemoveNode>;
 
 export const ClusterKubeconfig = Obj({ server: Type.String(), kubeconfig: Type.String() });
 export type ClusterKubeconfig = Static<typeof ClusterKubeconfig>;
+
+/** A host of a provisioned cluster, as its lifecycle jobs left it. */
+export const ClusterHost = Obj({
+  host: Type.String({ description: 'address (or name) provisioning reached it at' }),
+  role: StringEnum(['server', 'agent']),
+  user: Type.String(),
+  port: Type.Integer(),
+});
+export type ClusterHost = Static<typeof ClusterHost>;
+
+export const JournalQuery = Obj({
+  unit: Type.Optional(
+    Type.String({ maxLength: 1024, description: 'systemd unit (default k3s); letters, digits, `@ . _ : -`, else 400 INVALID_UNIT' }),
+  ),
+  lines: Type.Optional(Type.Integer({ minimum: 0, maximum: 10000, default: 200, description: 'last lines first (journalctl -n)' })),
+  follow: Type.Optional(Type.Boolean({ description: 'keep the response open with new lines (journalctl -f)' })),
+});
+export type JournalQuery = Static<typeof JournalQuery>;

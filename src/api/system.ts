@@ -35,12 +35,34 @@ export const AuditQuery = Obj({
   before: Type.Optional(Type.Integer({ minimum: 1, description: 'entries with id lower than this' })),
 });
 
+/** An etcd snapshot of a provisioned cluster kept beside a backup. */
+export const EtcdSnapshotInfo = Obj({
+  cluster: Type.String({ description: 'the cluster name' }),
+  server: Type.String({ description: 'the server it was taken on (the first)' }),
+  remotePath: Type.String({ description: 'where K3s keeps it on that server' }),
+  file: Type.String({ description: "the local copy, in the data directory's backups folder" }),
+  bytes: Type.Integer(),
+  sha256: Type.String({ description: "of the local copy, equal to the far side's" }),
+  takenAt: Timestamp,
+});
+export type EtcdSnapshotInfo = Static<typeof EtcdSnapshotInfo>;
+
 export const BackupInfo = Obj({
   file: Type.String({ description: "file name inside the data directory's backups folder" }),
   bytes: Type.Integer(),
   createdAt: Timestamp,
   schemaVersion: Type.Integer(),
+  etcdSnapshots: Type.Optional(Type.Array(EtcdSnapshotInfo, { description: 'etcd snapshots taken with this backup' })),
 });
 export type BackupInfo = Static<typeof BackupInfo>;
 
-export const BackupCreate = Obj({ label: Type.Optional(Type.String({ pattern: '^[a-z0-9-]{1,32}$' })) });
+export const BackupCreate = Obj({
+  label: Type.Optional(Type.String({ pattern: '^[a-z0-9-]{1,32}$' })),
+  etcdSnapshot: Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: 128,
+      description: 'also take an etcd snapshot of this provisioned cluster (id or name) on its first server, kept beside the backup',
+    }),
+  ),
+});

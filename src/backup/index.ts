@@ -13,16 +13,18 @@ import {
   mkdirSync,
   openSync,
   readdirSync,
+  readFileSync,
   readSync,
   renameSync,
   rmSync,
   statSync,
+  writeFileSync,
 } from 'node:fs';
 import { basename, join, resolve, sep } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Logger } from 'pino';
 import { ControllerError, SchemaError } from '../api/errors.js';
-import type { BackupInfo } from '../api/system.js';
+import type { BackupInfo, EtcdSnapshotInfo } from '../api/system.js';
 import type { Store } from '../store/index.js';
 import { APPLICATION_ID, LATEST_SCHEMA_VERSION, identify } from '../store/index.js';
 
@@ -38,7 +40,15 @@ export interface BackupManagerOptions {
   log: Logger;
   /** Pages copied per step before yielding to the event loop (default 256). */
   pagesPerStep?: number;
+  /**
+   * Takes an etcd snapshot of a provisioned cluster and downloads it to `dir/file`, checked
+   * (src/provision/k3s-ops.ts, given by the daemon); absent: backups cannot include one.
+   */
+  etcdSnapshot?: (cluster: string, dir: string, file: string) => Promise<EtcdSnapshotInfo>;
 }
+
+/** `<backup without .sqlite>.etcd-<cluster>.db` and its `.json` description, beside the backup. */
+const ETCD_INFIX = '.etcd-';
 
 export class BackupManager {
   readonly dir: string;
@@ -52,9 +62,31 @@ export class BackupManager {
   }
 
   /** Takes a backup now. Concurrent calls share one run. */
-  create(label?: string): Promise<BackupInfo> {
+  create(label?: string, o: { etcdCluster?: string } = {}): Promise<BackupInfo> {
+    if (o.etcdCluster !== undefined) return this.#withEtcd(label, o.etcdCluster);
     this.#running ??= this.#create(label).finally(() => (this.#running = undefined));
     return this.#running;
+  }
+
+  /** A backup and an etcd snapshot beside it; when the snapshot fails, the backup is removed and the error thrown. */
+  async #withEtcd(label: string | undefined, cluster: string): Promise<BackupInfo> {
+    const take = this.#o.etcdSnapshot;
+    if (!take)
+      throw new ControllerError('UNAVAILABLE', 503, 'etcd snapshots need provisioning, which is not running in this process', {
+        expose: true,
+      });
+    const info = await this.#create(label);
+    const base = info.file.replace(/\.sqlite$/, '');
+    const name = `${base}${ETCD_INFIX}${cluster.replace(/[^a-z0-9-]/gi, '_')}`;
+    try {
+      const snap = await take(cluster, this.dir, `${name}.db`);
+      writeFileSync(join(this.dir, `${name}.json`), JSON.stringify(snap, null, 2) + '\n', { mode: 0o600 });
+      this.#o.log.info({ file: snap.file, cluster: snap.cluster, bytes: snap.bytes }, 'etcd snapshot written');
+    } catch (err) {
+      for (const f of [info.file, `${name}.db`, `${name}.json`]) rmSync(join(this.dir, f), { force: true });
+      throw err;
+    }
+    return this.#info(info.file);
   }
 
   async #create(label?: string): Promise<BackupInfo> {
@@ -98,7 +130,24 @@ export class BackupManager {
     } catch {
       schemaVersion = 0;
     }
-    return { file: name, bytes: st.size, createdAt: st.mtime.toISOString(), schemaVersion };
+    const base = name.replace(/\.sqlite$/, '') + ETCD_INFIX;
+    const etcdSnapshots = readdirSync(this.dir)
+      .filter((f) => f.startsWith(base) && f.endsWith('.json'))
+      .sort()
+      .flatMap((f) => {
+        try {
+          return [JSON.parse(readFileSync(join(this.dir, f), 'utf8')) as EtcdSnapshotInfo];
+        } catch {
+          return [];
+        }
+      });
+    return {
+      file: name,
+      bytes: st.size,
+      createdAt: st.mtime.toISOString(),
+      schemaVersion,
+      ...(etcdSnapshots.length > 0 ? { etcdSnapshots } : {}),
+    };
   }
 
   /** Backups, newest first. */
@@ -117,7 +166,11 @@ export class BackupManager {
       .filter((f) => f.startsWith(PREFIX) && f.endsWith('.sqlite'))
       .sort();
     const gone = names.slice(0, Math.max(0, names.length - this.#o.keep));
-    for (const f of gone) rmSync(join(this.dir, f));
+    for (const f of gone) {
+      rmSync(join(this.dir, f));
+      const etcd = f.replace(/\.sqlite$/, '') + ETCD_INFIX;
+      for (const e of readdirSync(this.dir).filter((x) => x.startsWith(etcd))) rmSync(join(this.dir, e), { force: true });
+    }
     return gone;
   }
 

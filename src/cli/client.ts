@@ -117,3 +117,52 @@ export async function call(c: ApiCredentials, method: string, path: string, body
   }
   return res;
 }
+
+/**
+ * A GET whose body is text streamed as it comes (a journal): `onText` gets each chunk; resolves when
+ * the body ends, or at once when `stop` is called (the request is aborted, which ends the stream
+ * on the server). An error status is thrown as by {@link call}.
+ */
+export async function streamText(
+  c: ApiCredentials,
+  path: string,
+  onText: (text: string) => void,
+  onStop: (stop: () => void) => void,
+): Promise<void> {
+  const u = new URL(c.url + path);
+  const headers: Record<string, string> = { accept: 'text/plain, application/json' };
+  if (c.token) headers.authorization = `Bearer ${c.token}`;
+  await new Promise<void>((resolveP, reject) => {
+    const opts = { method: 'GET', headers, ...(u.protocol === 'https:' && c.ca ? { ca: readFileSync(c.ca) } : {}) };
+    let stopped = false;
+    const req = (u.protocol === 'https:' ? httpsRequest : httpRequest)(u, opts, (r) => {
+      const status = r.statusCode ?? 0;
+      if (status >= 400) {
+        const chunks: Buffer[] = [];
+        r.on('data', (d: Buffer) => chunks.push(d));
+        r.on('end', () => {
+          let e: { code?: string; message?: string } | undefined;
+          try {
+            e = (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { error?: typeof e }).error;
+          } catch {
+            e = undefined;
+          }
+          reject(new CliError(`${e?.code ?? status}: ${e?.message ?? 'request failed'}`, exitForStatus(status)));
+        });
+        return;
+      }
+      r.setEncoding('utf8');
+      r.on('data', (d: string) => onText(d));
+      r.on('end', () => resolveP());
+      r.on('error', (err) => (stopped ? resolveP() : reject(err)));
+      r.on('aborted', () => resolveP());
+    });
+    onStop(() => {
+      stopped = true;
+      req.destroy();
+      resolveP();
+    });
+    req.on('error', (err) => (stopped ? resolveP() : reject(new CliError(`cannot reach ${c.url}: ${err.message}`, EXIT.UNREACHABLE))));
+    req.end();
+  });
+}

@@ -20,7 +20,7 @@ import type { BackupInfo } from '../api/system.js';
 import { loadConfig } from '../config/index.js';
 import { restoreBackup } from '../backup/index.js';
 import { PID_FILE, recordedServerAlive } from '../daemon/pidfile.js';
-import { call, resolveCredentials, saveCredentials, type ApiCredentials, type Env } from './client.js';
+import { call, resolveCredentials, streamText, saveCredentials, type ApiCredentials, type Env } from './client.js';
 import { CliError, EXIT } from './exit.js';
 import { details, inert, inertJson, table } from './output.js';
 import type { DiscoveryResult, ScanReport } from '../api/discovery.js';
@@ -286,16 +286,58 @@ function agentLogLine(line: string): string {
   return inert(`${at}  ${(levels[Number(level)] ?? String(level)).padEnd(5)}  ${String(component ?? '-')}: ${String(msg ?? '')}${extra}`);
 }
 
+/** The cluster (id) that has `target` among its hosts, by address or by the address of the node of that name. */
+async function clusterOfHost(ctx: Ctx, target: string): Promise<string> {
+  const c = ctx.creds();
+  const clusters = (await call(c, 'GET', '/api/v1/clusters?limit=1000')).body as { items: { id: string }[] };
+  let address: string | null = null;
+  const node = await call(c, 'GET', `/api/v1/nodes/${encodeURIComponent(target)}`).catch(() => undefined);
+  if (node) address = (node.body as { address?: string | null }).address ?? null;
+  for (const cl of clusters.items) {
+    const hosts = (await call(c, 'GET', `/api/v1/clusters/${encodeURIComponent(cl.id)}/hosts`)).body as { items: { host: string }[] };
+    if (hosts.items.some((h) => h.host === target || h.host === address)) return cl.id;
+  }
+  throw new CliError(`${target} is not a host of any provisioned cluster`, EXIT.NOT_FOUND);
+}
+
+type LogsOptions = { follow?: boolean; tail: string; interval: string; unit?: string; lines: string; cluster?: string };
+
+/** A provisioned host's unit journal, streamed; lines are what the host printed, so control characters are shown, not sent. */
+async function unitJournal(ctx: Ctx, target: string, unit: string, lines: number, follow: boolean, cluster?: string): Promise<void> {
+  const id = cluster ?? (await clusterOfHost(ctx, target));
+  const q = new URLSearchParams({ unit, lines: String(lines), ...(follow ? { follow: 'true' } : {}) });
+  const path = `/api/v1/clusters/${encodeURIComponent(id)}/hosts/${encodeURIComponent(target)}/journal?${q.toString()}`;
+  let rest = '';
+  await streamText(
+    ctx.creds(),
+    path,
+    (text) => {
+      const parts = (rest + text).split('\n');
+      rest = parts.pop()!;
+      for (const l of parts) ctx.io.out(ctx.json() ? inertJson({ line: l }) + '\n' : inert(l) + '\n');
+    },
+    (stop) => ctx.io.onStop(stop),
+  );
+  if (rest) ctx.io.out(ctx.json() ? inertJson({ line: rest }) + '\n' : inert(rest) + '\n');
+}
+
 function logsCommand(program: Command, ctx: Ctx): void {
   program
     .command('logs <target>')
-    .description("a node agent's own recent log lines (<node>), or a job's log (job/<id>); -f follows")
+    .description(
+      "a node agent's own recent log lines (<node>), a node's service journal over SSH (--unit), or a job's log (job/<id>); -f follows",
+    )
     .option('-f, --follow', 'keep printing new lines (a job: until it has finished)')
     .option('--tail <n>', 'a node: print at most the last n lines kept first', '100')
     .option('--interval <ms>', 'how often to ask for new lines when following', '1000')
-    .action(async (target: string, o: { follow?: boolean; tail: string; interval: string }) => {
+    .option('--unit <unit>', "a provisioned host's systemd unit journal instead (k3s, k3s-agent), read over SSH")
+    .option('-n, --lines <n>', 'with --unit: the last n lines first', '200')
+    .option('--cluster <cluster>', 'with --unit: the cluster the host belongs to (default: the one that has it)')
+    .action(async (target: string, o: LogsOptions) => {
       const every = positiveInteger('--interval', o.interval, 50);
       if (target.startsWith('job/')) return jobLogs(ctx, target.slice(4), o.follow === true, every);
+      if (o.unit !== undefined)
+        return unitJournal(ctx, target, o.unit, positiveInteger('--lines', o.lines, 0), o.follow === true, o.cluster);
       const tail = positiveInteger('--tail', o.tail, 0);
       const c = ctx.creds();
       const path = `/api/v1/agents/${encodeURIComponent(target)}/logs`;
@@ -642,9 +684,19 @@ function backupCommands(program: Command, ctx: Ctx): void {
     .command('backup')
     .description('take an online backup now (the server keeps serving)')
     .option('--label <label>', 'added to the file name')
-    .action(async (o: { label?: string }) => {
-      const b = (await call(ctx.creds(), 'POST', '/api/v1/backups', o.label ? { label: o.label } : {})).body as BackupInfo;
-      ctx.print(b, () => `backup ${b.file} (${b.bytes} bytes, schema ${b.schemaVersion})\n`);
+    .option(
+      '--etcd-snapshot <cluster>',
+      'also take an etcd snapshot of a provisioned cluster (k3s etcd-snapshot save on its first server), kept beside it',
+    )
+    .action(async (o: { label?: string; etcdSnapshot?: string }) => {
+      const body = { ...(o.label ? { label: o.label } : {}), ...(o.etcdSnapshot ? { etcdSnapshot: o.etcdSnapshot } : {}) };
+      const b = (await call(ctx.creds(), 'POST', '/api/v1/backups', body)).body as BackupInfo;
+      ctx.print(
+        b,
+        () =>
+          `backup ${b.file} (${b.bytes} bytes, schema ${b.schemaVersion})\n` +
+          (b.etcdSnapshots ?? []).map((e) => `etcd snapshot ${e.file} of ${e.cluster} (${e.bytes} bytes, sha256 ${e.sha256})\n`).join(''),
+      );
     });
   program
     .command('restore <file>')

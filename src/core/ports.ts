@@ -10,7 +10,7 @@ import type { AgentInfo, AgentLogLines } from '../api/agent.js';
 import type { KubernetesStatus } from '../api/kubernetes.js';
 import type { BackupInfo } from '../api/system.js';
 import type { DiscoveryResult, ScanReport, ScanRequest } from '../api/discovery.js';
-import type { ClusterAddNode, ClusterKubeconfig, ClusterProvision } from '../api/clusters.js';
+import type { ClusterAddNode, ClusterHost, ClusterKubeconfig, ClusterProvision } from '../api/clusters.js';
 import type { Job } from '../api/jobs.js';
 import type { CatalogInstall, CatalogItem, InstallRequest, InstallResult, RemoveResult } from '../api/catalog.js';
 
@@ -58,7 +58,8 @@ export interface AgentGateway extends AgentPresence {
 
 /** What the backup routes need (implemented by src/backup). */
 export interface BackupService {
-  create(label?: string): Promise<BackupInfo>;
+  /** With `etcdCluster`, an etcd snapshot of that provisioned cluster is taken and kept beside it. */
+  create(label?: string, o?: { etcdCluster?: string }): Promise<BackupInfo>;
   list(): BackupInfo[];
 }
 
@@ -120,4 +121,18 @@ export interface CatalogPort {
   /** Installs on a cluster (all, or the one named). */
   status(cluster: string | undefined, name?: string): Promise<CatalogInstall[]>;
   remove(name: string, cluster: string | undefined): Promise<RemoveResult>;
+}
+
+/** A provisioned cluster's hosts over SSH, as provisioning reaches them (src/provision/k3s-ops.ts). */
+export interface K3sOpsPort {
+  hosts(clusterId: string): ClusterHost[];
+  /**
+   * A host's service journal (`journalctl -u unit`); rejects with a coded error before anything is
+   * streamed (404 NOT_A_MEMBER, 400 INVALID_UNIT, 502 SSH_CONNECT_FAILED, ...). `chunks.return()` stops a follow.
+   */
+  journal(
+    clusterId: string,
+    host: string,
+    q: { unit: string; lines: number; follow: boolean },
+  ): Promise<{ host: string; unit: string; chunks: AsyncIterableIterator<string> }>;
 }

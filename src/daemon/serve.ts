@@ -43,6 +43,7 @@ import { JobRunner, type JobRunnerDeps } from '../provision/jobs.js';
 import { clusterCreateKind, provisionPort } from '../provision/k3s.js';
 import { addNodeKind, lifecyclePort, removeNodeKind, resetKind } from '../provision/k3s-lifecycle.js';
 import { prepareKind } from '../provision/pi-prep.js';
+import { k3sOps } from '../provision/k3s-ops.js';
 
 export { LOCAL_AGENT_NODE } from './local-agent.js';
 export { PID_FILE, recordedServerAlive } from './pidfile.js';
@@ -169,6 +170,7 @@ export async function startControlPlane(opts: StartOptions): Promise<RunningCont
   });
   jobs.resume();
   const provision = { ...provisionPort({ ...k3sDeps, runner: jobs }), ...lifecyclePort({ ...k3sDeps, runner: jobs }) };
+  const ops = k3sOps({ ...k3sDeps, runner: jobs });
 
   const catalog = new CatalogService({
     entries: catalogEntries,
@@ -177,7 +179,13 @@ export async function startControlPlane(opts: StartOptions): Promise<RunningCont
     clusters: catalogClusters(store, kube ? kubeApi(kube.kubeConfig) : undefined, (id) => provision.kubeconfig(id)),
     log: logging.child('catalog'),
   });
-  const backups = new BackupManager({ store, dataDir, keep: config.backup.keep, log: logging.child('backup') });
+  const backups = new BackupManager({
+    store,
+    dataDir,
+    keep: config.backup.keep,
+    log: logging.child('backup'),
+    etcdSnapshot: (cluster, dir, file) => ops.etcdSnapshot(cluster, dir, file),
+  });
   backups.schedule(config.backup.intervalMinutes);
   let ready = false;
   const webRoot = opts.webRoot ?? fileURLToPath(new URL('../../web/', import.meta.url));
@@ -193,6 +201,7 @@ export async function startControlPlane(opts: StartOptions): Promise<RunningCont
     ...(agents ? { agents } : {}),
     ...(runner ? { kubernetes: runner } : {}),
     provision,
+    k3sOps: ops,
     catalog,
     discovery: discoveryPort(
       new DiscoveryService({ store: store.discovery, bus, log: logging.child('discovery') }),

@@ -16,6 +16,12 @@ export type ProvisionErrorCode =
   | 'SUDO_AUTH_FAILED'
   | 'UPLOAD_CHECKSUM_MISMATCH'
   | 'UPLOAD_FAILED'
+  | 'DOWNLOAD_CHECKSUM_MISMATCH'
+  | 'DOWNLOAD_FAILED'
+  /** Journal: the host has no `journalctl`, or it failed (the message has its output). */
+  | 'JOURNAL_FAILED'
+  /** etcd snapshot: `k3s etcd-snapshot save` failed or named no file. */
+  | 'ETCD_SNAPSHOT_FAILED'
   /** A value that cannot be used as a shell word at all (a NUL byte), or a bad option. */
   | 'INVALID_ARGUMENT'
   | 'JOB_KIND_UNKNOWN'
@@ -56,6 +62,10 @@ const STATUS: Record<ProvisionErrorCode, number> = {
   SUDO_AUTH_FAILED: 422,
   UPLOAD_CHECKSUM_MISMATCH: 502,
   UPLOAD_FAILED: 502,
+  DOWNLOAD_CHECKSUM_MISMATCH: 502,
+  DOWNLOAD_FAILED: 502,
+  JOURNAL_FAILED: 502,
+  ETCD_SNAPSHOT_FAILED: 502,
   INVALID_ARGUMENT: 422,
   JOB_KIND_UNKNOWN: 422,
   JOB_CANCELLED: 409,

@@ -274,22 +274,7 @@ export class JobRunner {
       const line = store.provision.appendStepLog(id, current, stream, text);
       if (line) bus.emit('job.log', { jobId: id, line });
     };
-    const open = (to: HostLogin) => {
-      const port = to.port ?? 22;
-      return SshSession.connect({
-        host: to.host,
-        port,
-        user: to.user,
-        pins: this.#pins,
-        log: this.#d.log,
-        ...this.#d.ssh,
-        ...(to.identityFile ? { privateKey: readFileSync(to.identityFile) } : {}),
-        ...(secrets.password !== undefined ? { password: secrets.password } : {}),
-        ...(secrets.passphrase !== undefined ? { passphrase: secrets.passphrase } : {}),
-        ...(secrets.sudoPassword !== undefined ? { sudoPassword: secrets.sudoPassword } : {}),
-        ...(this.#d.transport ? { sock: this.#d.transport(to.host, port) } : {}),
-      });
-    };
+    const open = (to: HostLogin) => this.#open(to, secrets);
     const connect = async () => {
       entry.session?.close();
       entry.session = undefined;
@@ -439,6 +424,35 @@ export class JobRunner {
       entry.session = undefined;
       closeOthers();
     }
+  }
+
+  /** A session to `to` with the runner's pins, transport and session options, and the secrets of `to`'s job. */
+  #open(to: HostLogin, secrets: JobSecrets): Promise<SshSession> {
+    const port = to.port ?? 22;
+    return SshSession.connect({
+      host: to.host,
+      port,
+      user: to.user,
+      pins: this.#pins,
+      log: this.#d.log,
+      ...this.#d.ssh,
+      ...(to.identityFile ? { privateKey: readFileSync(to.identityFile) } : {}),
+      ...(secrets.password !== undefined ? { password: secrets.password } : {}),
+      ...(secrets.passphrase !== undefined ? { passphrase: secrets.passphrase } : {}),
+      ...(secrets.sudoPassword !== undefined ? { sudoPassword: secrets.sudoPassword } : {}),
+      ...(this.#d.transport ? { sock: this.#d.transport(to.host, port) } : {}),
+    });
+  }
+
+  /**
+   * A session to a host outside any running job (a provisioned node's journal, an etcd snapshot),
+   * reached as job `jobId` reached it: its login, its sealed secrets, the same pinned host keys and
+   * transport. The caller closes it.
+   */
+  connect(to: HostLogin, jobId: string): Promise<SshSession> {
+    const sealed = this.#d.store.provision.secrets(jobId);
+    const secrets = sealed ? (JSON.parse(this.#d.secrets.open(sealed).toString('utf8')) as JobSecrets) : {};
+    return this.#open(to, secrets);
   }
 
   /** Steps of a job as stored. */

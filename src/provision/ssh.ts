@@ -18,6 +18,9 @@
  *   sudo ask every time, so the password line is always read by sudo and never reaches the command.
  * - Upload: SFTP to a private temporary file, SHA-256 compared on the far side, then moved into place
  *   (with sudo when asked) and compared again there.
+ * - Download: SFTP (a root-only file first copied by sudo to a private temporary file), SHA-256
+ *   compared with the far side's.
+ * - Early end: `signal` in ExecOptions sends TERM over the channel and closes it (a follow whose reader left).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -83,6 +86,8 @@ export interface ExecOptions {
   onOutput?: (stream: 'stdout' | 'stderr', text: string) => void;
   /** Between SIGTERM and SIGKILL on timeout (default 2 s). */
   killGraceMs?: number;
+  /** Ends the command early (a follower went away): TERM to it and its channel closed; resolves with what it printed. */
+  signal?: AbortSignal;
 }
 
 export interface ExecResult {
@@ -337,6 +342,13 @@ export class SshSession {
           else resolve(result);
         };
         this.#client.on('close', onClientClose);
+        const onAbort = () => {
+          signalChannel(ch, 'TERM');
+          ch.close();
+        };
+        if (o.signal?.aborted) onAbort();
+        else o.signal?.addEventListener('abort', onAbort, { once: true });
+        ch.on('close', () => o.signal?.removeEventListener('abort', onAbort));
         ch.on('data', (d: Buffer) => {
           out.push(d);
           o.onOutput?.('stdout', d.toString('utf8'));
@@ -422,6 +434,58 @@ export class SshSession {
         },
       );
     return sha;
+  }
+
+  /**
+   * Downloads `remote` over SFTP to `local` and compares its SHA-256 with the far side's. With
+   * `sudo`, a root-only file is first copied (as root) to a private temporary file of the login
+   * user, which is removed after. Returns the SHA-256 (hex) and the size.
+   */
+  async download(
+    remote: string,
+    local: string,
+    o: { sudo?: boolean; timeoutMs?: number } = {},
+  ): Promise<{ sha256: string; bytes: number }> {
+    const timeoutMs = o.timeoutMs ?? 120_000;
+    let source = remote;
+    if (o.sudo) {
+      source = `/tmp/.pi-controller-download-${randomBytes(8).toString('hex')}`;
+      const copy = await this.exec(cmd('install', '-m', '600', '-o', this.user, '--', remote, source), { sudo: true, timeoutMs });
+      if (copy.code !== 0) throw new ProvisionError('DOWNLOAD_FAILED', `${this.host}: cannot read ${remote}: ${copy.stderr.trim()}`);
+    }
+    try {
+      const r = await this.exec(`${cmd('sha256sum')} < ${shq(source)}`, { timeoutMs });
+      const far = r.code === 0 ? r.stdout.trim().split(/\s+/)[0] : undefined;
+      const sftp = await new Promise<SFTPWrapper>((resolve, reject) =>
+        this.#client.sftp((err, s) =>
+          err
+            ? reject(new ProvisionError('DOWNLOAD_FAILED', `${this.host}: SFTP unavailable: ${err.message}`, { cause: err }))
+            : resolve(s),
+        ),
+      );
+      try {
+        await new Promise<void>((resolve, reject) =>
+          sftp.fastGet(source, local, (err) =>
+            err ? reject(new ProvisionError('DOWNLOAD_FAILED', `${this.host}: ${remote}: ${err.message}`, { cause: err })) : resolve(),
+          ),
+        );
+      } finally {
+        sftp.end();
+      }
+      const data = await readFile(local);
+      const sha = createHash('sha256').update(data).digest('hex');
+      if (far !== sha)
+        throw new ProvisionError(
+          'DOWNLOAD_CHECKSUM_MISMATCH',
+          `${this.host}: ${remote}: downloaded SHA-256 ${sha}, the host says ${far ?? 'unreadable'}`,
+          {
+            details: { expected: far ?? null, actual: sha },
+          },
+        );
+      return { sha256: sha, bytes: data.length };
+    } finally {
+      if (source !== remote) await this.exec(cmd('rm', '-f', '--', source), { timeoutMs: 30_000 }).catch(() => undefined);
+    }
   }
 }
 

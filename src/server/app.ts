@@ -14,7 +14,15 @@ import { Validator } from '../api/validate.js';
 import { recordingBus, type EventBus } from '../events/bus.js';
 import type { Store } from '../store/index.js';
 import { auditMiddleware, authMiddleware } from './auth.js';
-import type { AgentGateway, BackupService, CatalogPort, DiscoveryPort, KubernetesGateway, ProvisionPort } from '../core/ports.js';
+import type {
+  AgentGateway,
+  BackupService,
+  CatalogPort,
+  DiscoveryPort,
+  K3sOpsPort,
+  KubernetesGateway,
+  ProvisionPort,
+} from '../core/ports.js';
 import type { ResourceDeps } from './deps.js';
 import { errorBody, errorMiddleware } from './errors.js';
 import { handleClientErrors } from './client-error.js';
@@ -58,6 +66,8 @@ export interface AppDeps {
   /** Discovery runs and probes (absent: those routes answer 503; the stored records stay readable). */
   discovery?: DiscoveryPort;
   provision?: ProvisionPort;
+  /** Journals of provisioned hosts over SSH (absent: those routes answer 503). */
+  k3sOps?: K3sOpsPort;
   /** The service catalog (absent: /api/v1/catalog answers 503). */
   catalog?: CatalogPort;
   version?: string;
@@ -111,6 +121,7 @@ export function createApp(deps: AppDeps): ControlPlaneApp {
     backups: deps.backups,
     kubernetes: deps.kubernetes,
     provision: deps.provision,
+    k3sOps: deps.k3sOps,
   };
 
   const resources: Resource[] = [

@@ -2,7 +2,7 @@
 import type { Logger } from 'pino';
 import type { Store } from '../store/index.js';
 import type { EventBus } from '../events/bus.js';
-import type { AgentGateway, BackupService, KubernetesGateway, ProvisionPort } from '../core/ports.js';
+import type { AgentGateway, BackupService, K3sOpsPort, KubernetesGateway, ProvisionPort } from '../core/ports.js';
 
 export interface ResourceDeps {
   store: Store;
@@ -15,4 +15,6 @@ export interface ResourceDeps {
   kubernetes: KubernetesGateway | undefined;
   /** Cluster provisioning (undefined: this control plane does not provision). */
   provision?: ProvisionPort | undefined;
+  /** Journals of a provisioned cluster's hosts over SSH (undefined: not in this control plane). */
+  k3sOps?: K3sOpsPort | undefined;
 }

@@ -1,9 +1,13 @@
 /** /api/v1/clusters */
+import { Readable } from 'node:stream';
+import { Type } from '@sinclair/typebox';
 import { IdParams, ListOf, ListQuery } from '../../api/common.js';
 import {
   Cluster,
   ClusterAddNode,
   ClusterCreate,
+  ClusterHost,
+  JournalQuery,
   ClusterKubeconfig,
   ClusterProvision,
   ClusterRemoveNode,
@@ -11,7 +15,7 @@ import {
 } from '../../api/clusters.js';
 import { ControllerError } from '../../api/errors.js';
 import { Job } from '../../api/jobs.js';
-import type { ProvisionPort } from '../../core/ports.js';
+import type { K3sOpsPort, ProvisionPort } from '../../core/ports.js';
 import { Node } from '../../api/nodes.js';
 import { route, type Resource } from '../routes.js';
 import type { ResourceDeps } from '../deps.js';
@@ -22,7 +26,13 @@ function provisioner(port: ProvisionPort | undefined): ProvisionPort {
   return port;
 }
 
-export function clustersResource({ store, bus, provision }: ResourceDeps): Resource {
+/** The cluster hosts' SSH operations, or 503 when this control plane runs without them. */
+function operations(port: K3sOpsPort | undefined): K3sOpsPort {
+  if (!port) throw new ControllerError('PROVISION_UNAVAILABLE', 503, 'provisioning is not running in this control plane', { expose: true });
+  return port;
+}
+
+export function clustersResource({ store, bus, provision, k3sOps }: ResourceDeps): Resource {
   return {
     prefix: '/clusters',
     tag: 'clusters',
@@ -170,6 +180,36 @@ export function clustersResource({ store, bus, provision }: ResourceDeps): Resou
               expose: true,
             });
           return { status: 200, body: kc };
+        },
+      }),
+      route({
+        method: 'GET',
+        path: '/:id/hosts',
+        role: 'viewer',
+        summary: "The hosts provisioning made the cluster's servers and agents",
+        params: IdParams,
+        response: { status: 200, schema: Type.Object({ items: Type.Array(ClusterHost) }) },
+        handler: ({ params }) => ({ status: 200, body: { items: operations(k3sOps).hosts(params.id) } }),
+      }),
+      route({
+        method: 'GET',
+        path: '/:id/hosts/:host/journal',
+        role: 'operator',
+        summary:
+          "A host's service journal over SSH (journalctl -u <unit> -n <lines> -o short-iso, as root), as text/plain; follow keeps it open with new lines. 404 NOT_A_MEMBER, 400 INVALID_UNIT, 502 SSH_CONNECT_FAILED",
+        params: Type.Object({ id: Type.String({ minLength: 1, maxLength: 128 }), host: Type.String({ minLength: 1, maxLength: 253 }) }),
+        query: JournalQuery,
+        response: { status: 200, description: 'journal lines (text/plain), streamed' },
+        handler: async ({ params, query, ctx }) => {
+          const j = await operations(k3sOps).journal(params.id, params.host, {
+            unit: query.unit ?? 'k3s',
+            lines: query.lines ?? 200,
+            follow: query.follow === true,
+          });
+          ctx.type = 'text/plain; charset=utf-8';
+          ctx.set('Cache-Control', 'no-store');
+          // Koa destroys the stream when the response ends or the client goes away: that stops journalctl and closes the SSH session.
+          return { status: 200, body: Readable.from(j.chunks, { objectMode: false }) };
         },
       }),
       route({

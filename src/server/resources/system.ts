@@ -80,13 +80,13 @@ export function backupsResource({ backups, bus }: ResourceDeps): Resource {
         method: 'POST',
         path: '/',
         role: 'admin',
-        summary: 'Take an online backup now (writes continue)',
+        summary: 'Take an online backup now (writes continue); with etcdSnapshot, also an etcd snapshot of that cluster over SSH',
         body: BackupCreate,
         response: { status: 201, schema: BackupInfo },
         audit: 'backup.create',
         transactional: false,
         handler: async ({ body, auditTarget }) => {
-          const info = await need().create(body.label);
+          const info = await need().create(body.label, body.etcdSnapshot !== undefined ? { etcdCluster: body.etcdSnapshot } : {});
           auditTarget(info.file);
           bus.emit('backup.created', info);
           return { status: 201, body: info };

@@ -90,6 +90,54 @@ for l in kubectl crictl ctr; do
   if [ ! -e "$BIN_DIR/$l" ]; then ln -s k3s "$BIN_DIR/$l" && info "Creating $BIN_DIR/$l symlink to k3s"; fi
 done
 
+# journalctl: a SHIM, not systemd's. The lab hosts run no systemd or journald, so this serves the one journal
+# there is: the k3s / k3s-agent service's output, which the stand-in writes with a time stamp per line to
+# <data-dir>/lab/<unit>.log (every component's output, as in K3s's journal). It takes what pi-controller sends:
+# -u UNIT, -n N, --no-pager, -o short-iso, -f; lines come out as short-iso does: `TIME HOST UNIT[PID]: MESSAGE`.
+cat > "$BIN_DIR/journalctl" << 'SHIM'
+#!/usr/bin/env bash
+set -euo pipefail
+conf="$(dirname "$(readlink -f "$0")")/k3s-lab.env"
+DATA=/var/lib/rancher/k3s
+# shellcheck disable=SC1090
+[ -r "$conf" ] && . "$conf"
+unit='' n=10 follow=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    -u | --unit) unit=$2; shift 2 ;;
+    --unit=*) unit=${1#*=}; shift ;;
+    -n | --lines) n=$2; shift 2 ;;
+    --lines=*) n=${1#*=}; shift ;;
+    -o | --output) [ "$2" = short-iso ] || { echo "journalctl (lab shim): only -o short-iso" >&2; exit 1; }; shift 2 ;;
+    --no-pager) shift ;;
+    -f | --follow) follow=1; shift ;;
+    *) echo "journalctl (lab shim): unsupported argument $1" >&2; exit 1 ;;
+  esac
+done
+case "$n" in '' | *[!0-9]*) echo "journalctl (lab shim): bad -n $n" >&2; exit 1 ;; esac
+u=${unit%.service}
+case "$u" in k3s | k3s-agent) ;; *) u='' ;; esac
+log=${DATA%/}/lab/$u.log
+if [ -z "$u" ] || [ ! -f "$log" ]; then
+  echo "-- No entries --"
+  exit 0
+fi
+pid=$(cat "${DATA%/}/lab/service.pid" 2> /dev/null || echo 0)
+# (mawk reads a pipe in blocks unless -W interactive: a followed line would wait for the next few KiB.)
+AWK=(awk)
+awk -W version 2> /dev/null | grep -q mawk && AWK=(awk -W interactive)
+fmt() {
+  "${AWK[@]}" -v host="$(hostname)" -v unit="$u" -v pid="$pid" '{
+    ts = "-"
+    if ($1 ~ /^[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T/) { ts = $1; sub(/^[^ ]* ?/, "") }
+    printf "%s %s %s[%s]: %s\n", ts, host, unit, pid, $0
+    fflush()
+  }'
+}
+if [ "$follow" = 1 ]; then tail -n "$n" -F "$log" 2> /dev/null | fmt; else tail -n "$n" "$log" | fmt; fi
+SHIM
+chmod 755 "$BIN_DIR/journalctl"
+
 cat > "$BIN_DIR/k3s-killall.sh" << KILL
 #!/usr/bin/env bash
 # Stops every process of the k3s service (lab stand-in), its pods, and removes its cgroups and cni0.
@@ -130,7 +178,7 @@ $(q "$BIN_DIR/k3s-killall.sh")
 rm -f $(q "$SYSTEMD_DIR/$SERVICE.service") $(q "$SYSTEMD_DIR/$SERVICE.service.env")
 for l in kubectl crictl ctr; do [ "\$(readlink $(q "$BIN_DIR")/\$l)" = k3s ] && rm -f $(q "$BIN_DIR")/\$l; done
 rm -rf $(q "$DATA") $(q "$(dirname "$KC")")
-rm -f $(q "$BIN_DIR/k3s") $(q "$BIN_DIR/k3s-lab.env") $(q "$BIN_DIR/k3s-killall.sh") $(q "$BIN_DIR/$UNINSTALL")
+rm -f $(q "$BIN_DIR/k3s") $(q "$BIN_DIR/journalctl") $(q "$BIN_DIR/k3s-lab.env") $(q "$BIN_DIR/k3s-killall.sh") $(q "$BIN_DIR/$UNINSTALL")
 echo "k3s uninstalled"
 UN
 chmod 755 "$BIN_DIR/$UNINSTALL"
