@@ -84,29 +84,41 @@ export async function call(c: ApiCredentials, method: string, path: string, body
     headers['content-type'] = 'application/json';
     headers['content-length'] = String(Buffer.byteLength(payload));
   }
-  const res = await new Promise<ApiResponse>((resolveP, reject) => {
-    const opts = { method, headers, ...(u.protocol === 'https:' && c.ca ? { ca: readFileSync(c.ca) } : {}) };
-    const req = (u.protocol === 'https:' ? httpsRequest : httpRequest)(u, opts, (r) => {
-      const chunks: Buffer[] = [];
-      r.on('data', (d: Buffer) => chunks.push(d));
-      r.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        let parsed: unknown = text;
-        try {
-          parsed = text ? JSON.parse(text) : undefined;
-        } catch {
-          parsed = text;
-        }
-        resolveP({ status: r.statusCode ?? 0, body: parsed });
+  // Node keeps connections open between requests; a server closes an idle one after its keep-alive
+  // timeout, and a request sent on it at that moment fails with ECONNRESET before the server read it
+  // (seen with `-f` followers on a busy machine). Such a request is sent again once, on a new connection.
+  const once = (): Promise<ApiResponse> =>
+    new Promise<ApiResponse>((resolveP, reject) => {
+      const opts = { method, headers, ...(u.protocol === 'https:' && c.ca ? { ca: readFileSync(c.ca) } : {}) };
+      let answered = false;
+      const req = (u.protocol === 'https:' ? httpsRequest : httpRequest)(u, opts, (r) => {
+        answered = true;
+        const chunks: Buffer[] = [];
+        r.on('data', (d: Buffer) => chunks.push(d));
+        r.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let parsed: unknown = text;
+          try {
+            parsed = text ? JSON.parse(text) : undefined;
+          } catch {
+            parsed = text;
+          }
+          resolveP({ status: r.statusCode ?? 0, body: parsed });
+        });
+        r.on('error', reject);
       });
-      r.on('error', reject);
+      req.setTimeout(30_000, () => req.destroy(new Error('timed out after 30 s')));
+      req.on('error', (err: NodeJS.ErrnoException) => reject(Object.assign(err, { staleSocket: req.reusedSocket && !answered })));
+      req.end(payload);
     });
-    req.setTimeout(30_000, () => req.destroy(new Error('timed out after 30 s')));
-    req.on('error', reject);
-    req.end(payload);
-  }).catch((err: unknown) => {
-    throw new CliError(`cannot reach ${c.url}: ${(err as Error).message}`, EXIT.UNREACHABLE, { cause: err });
-  });
+  const res = await once()
+    .catch((err: NodeJS.ErrnoException & { staleSocket?: boolean }) => {
+      if (err.staleSocket && (err.code === 'ECONNRESET' || err.code === 'EPIPE')) return once();
+      throw err;
+    })
+    .catch((err: unknown) => {
+      throw new CliError(`cannot reach ${c.url}: ${(err as Error).message}`, EXIT.UNREACHABLE, { cause: err });
+    });
   if (res.status >= 400) {
     const e = (res.body as { error?: { code?: string; message?: string; problems?: { path: string; message: string }[] } } | undefined)
       ?.error;
