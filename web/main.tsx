@@ -1,6 +1,6 @@
 /**
  * The web UI's shell: sign-in, navigation (hash routes: `#/`, `#/nodes/<name>`, `#/discovery`,
- * `#/clusters`, `#/jobs`, `#/jobs/<id>`, and for admins `#/tokens`, `#/backups`),
+ * `#/clusters`, `#/clusters/<name>`, `#/jobs`, `#/jobs/<id>`, and for admins `#/tokens`, `#/backups`),
  * the event stream shared by every page, and sign-out. The token lives in sessionStorage only.
  */
 import { render } from 'preact';
@@ -12,6 +12,7 @@ import { PinsPage } from './pins.js';
 import { DiscoveryPage } from './discovery.js';
 import { JobPage, JobsPage } from './jobs.js';
 import { ClustersPage } from './clusters.js';
+import { ClusterPage } from './provision.js';
 import { TokensPage } from './tokens.js';
 import { BackupsPage } from './backups.js';
 import './style.css';
@@ -19,7 +20,8 @@ import './style.css';
 type Route =
   | { page: 'dashboard' | 'discovery' | 'jobs' | 'clusters' | 'tokens' | 'backups' }
   | { page: 'pins'; node: string }
-  | { page: 'job'; id: string };
+  | { page: 'job'; id: string }
+  | { page: 'cluster'; name: string };
 
 const PAGES = ['discovery', 'jobs', 'clusters', 'tokens', 'backups'] as const;
 
@@ -28,6 +30,8 @@ function parseRoute(hash: string): Route {
   if (m) return { page: 'pins', node: decodeURIComponent(m[1]!) };
   const j = /^#\/jobs\/([^/]+)$/.exec(hash);
   if (j) return { page: 'job', id: decodeURIComponent(j[1]!) };
+  const c = /^#\/clusters\/([^/]+)$/.exec(hash);
+  if (c) return { page: 'cluster', name: decodeURIComponent(c[1]!) };
   const p = PAGES.find((x) => hash === `#/${x}`);
   return { page: p ?? 'dashboard' };
 }
@@ -162,7 +166,7 @@ function Shell({ client, me, signOut }: { client: Client; me: Whoami; signOut: (
           <a href="#/discovery" {...current('discovery')}>
             Discovery
           </a>
-          <a href="#/clusters" {...current('clusters')}>
+          <a href="#/clusters" {...current('clusters')} {...(route.page === 'cluster' ? { 'aria-current': 'page' as const } : {})}>
             Clusters
           </a>
           <a href="#/jobs" {...current('jobs')} {...(route.page === 'job' ? { 'aria-current': 'page' as const } : {})}>
@@ -192,6 +196,7 @@ function Shell({ client, me, signOut }: { client: Client; me: Whoami; signOut: (
         {route.page === 'pins' && <PinsPage node={route.node} key={route.node} />}
         {route.page === 'discovery' && <DiscoveryPage />}
         {route.page === 'clusters' && <ClustersPage />}
+        {route.page === 'cluster' && <ClusterPage name={route.name} key={route.name} />}
         {route.page === 'jobs' && <JobsPage />}
         {route.page === 'job' && <JobPage id={route.id} key={route.id} />}
         {route.page === 'tokens' && (me.role === 'admin' ? <TokensPage /> : <AdminOnly />)}

@@ -5,6 +5,7 @@ import {
   ClusterAddNode,
   ClusterCreate,
   ClusterKubeconfig,
+  ClusterMembers,
   ClusterProvision,
   ClusterRemoveNode,
   ClusterUpdate,
@@ -171,6 +172,15 @@ export function clustersResource({ store, bus, provision }: ResourceDeps): Resou
             });
           return { status: 200, body: kc };
         },
+      }),
+      route({
+        method: 'GET',
+        path: '/:id/members',
+        role: 'viewer',
+        summary: "The cluster's K3s hosts: servers and agents, as its succeeded lifecycle jobs left them",
+        params: IdParams,
+        response: { status: 200, schema: ClusterMembers },
+        handler: ({ params }) => ({ status: 200, body: provisioner(provision).members(store.clusters.require(params.id).id) }),
       }),
       route({
         method: 'GET',
