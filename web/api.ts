@@ -21,6 +21,10 @@ export class ApiError extends Error {
     readonly status: number,
     readonly code: string,
     message: string,
+    /** The API's `details` (what was refused and why), when it gave any. */
+    readonly details?: unknown,
+    /** For a refused body or query: each field and why. */
+    readonly problems?: { path: string; message: string }[],
   ) {
     super(message);
   }
@@ -118,8 +122,11 @@ export class Client {
       parsed = undefined;
     }
     if (!r.ok) {
-      const e = (parsed as { error?: { code?: string; message?: string } } | undefined)?.error;
-      throw new ApiError(r.status, e?.code ?? `HTTP_${r.status}`, e?.message ?? (text || r.statusText));
+      const e = (
+        parsed as
+          { error?: { code?: string; message?: string; details?: unknown; problems?: { path: string; message: string }[] } } | undefined
+      )?.error;
+      throw new ApiError(r.status, e?.code ?? `HTTP_${r.status}`, e?.message ?? (text || r.statusText), e?.details, e?.problems);
     }
     return parsed as T;
   }

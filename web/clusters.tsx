@@ -88,7 +88,7 @@ export function ClustersPage() {
                 label: 'Cluster',
                 cell: (c) => (
                   <>
-                    {c.name}
+                    <a href={`#/clusters/${encodeURIComponent(c.name)}`}>{c.name}</a>
                     {c.description && <span class="sub">{c.description}</span>}
                   </>
                 ),

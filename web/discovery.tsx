@@ -1,10 +1,14 @@
-/** Discovery: the machines mDNS, SSH scans and DHCP leases found, listed live; operators start a scan. */
+/**
+ * Discovery: the machines mDNS, SSH scans and DHCP leases found, listed live; operators start a
+ * scan, and give hosts a role to create a K3s cluster of them (web/provision.tsx).
+ */
 import { useState } from 'preact/hooks';
 import type { DiscoveryResult, ScanReport } from '../src/api/discovery.js';
 import { ApiError, canOperate, type List } from './api.js';
 import { ago, useLive, useShared } from './shared.js';
 import { ListTable, StateBadge } from './table.js';
 import { ErrorLine } from './outcome.js';
+import { ProvisionForm, RoleSelect, type HostRole, type Picked } from './provision.js';
 
 export function DiscoveryPage() {
   const { client, me, failed } = useShared();
@@ -16,6 +20,12 @@ export function DiscoveryPage() {
   const [busy, setBusy] = useState(false);
   const [report, setReport] = useState<string | null>(null);
   const [scanError, setScanError] = useState<string | null>(null);
+  const [roles, setRoles] = useState<Record<string, HostRole>>({});
+  const name = (h: DiscoveryResult) => h.hostname ?? h.address;
+  const picked: Picked[] = (data?.items ?? []).flatMap((h) => {
+    const role = roles[h.address];
+    return role ? [{ address: h.address, label: name(h), role }] : [];
+  });
   const scan = async (e: Event) => {
     e.preventDefault();
     setBusy(true);
@@ -71,10 +81,25 @@ export function DiscoveryPage() {
               { label: 'State', cell: (h) => <StateBadge state={h.state} /> },
               { label: 'Seen by', cell: (h) => h.sources.join(', ') },
               { label: 'Last seen', cell: (h) => ago(h.lastSeenAt) },
+              ...(canOperate(me.role)
+                ? [
+                    {
+                      label: 'Role in a new cluster',
+                      cell: (h: DiscoveryResult) => (
+                        <RoleSelect
+                          label={name(h)}
+                          value={roles[h.address] ?? ''}
+                          onChange={(r) => setRoles((x) => ({ ...x, [h.address]: r }))}
+                        />
+                      ),
+                    },
+                  ]
+                : []),
             ]}
           />
         )}
       </section>
+      {canOperate(me.role) && data && data.items.length > 0 && <ProvisionForm picked={picked} />}
     </>
   );
 }

@@ -1,6 +1,7 @@
 /**
  * The web UI's shell: sign-in, navigation (hash routes: `#/`, `#/nodes/<name>`, `#/discovery`,
- * `#/clusters`, `#/jobs`, `#/jobs/<id>`, and for admins `#/tokens`, `#/backups`),
+ * `#/clusters`, `#/clusters/<name>`, `#/jobs`, `#/jobs/<id>`, `#/catalog`, `#/logs`, `#/logs/<node>`,
+ * and for admins `#/tokens`, `#/backups`),
  * the event stream shared by every page, and sign-out. The token lives in sessionStorage only.
  */
 import { render } from 'preact';
@@ -12,22 +13,31 @@ import { PinsPage } from './pins.js';
 import { DiscoveryPage } from './discovery.js';
 import { JobPage, JobsPage } from './jobs.js';
 import { ClustersPage } from './clusters.js';
+import { ClusterPage } from './provision.js';
+import { CatalogPage } from './catalog.js';
+import { LogsPage } from './logs.js';
 import { TokensPage } from './tokens.js';
 import { BackupsPage } from './backups.js';
 import './style.css';
 
 type Route =
-  | { page: 'dashboard' | 'discovery' | 'jobs' | 'clusters' | 'tokens' | 'backups' }
+  | { page: 'dashboard' | 'discovery' | 'jobs' | 'clusters' | 'catalog' | 'tokens' | 'backups' }
+  | { page: 'logs'; node: string | null }
   | { page: 'pins'; node: string }
-  | { page: 'job'; id: string };
+  | { page: 'job'; id: string }
+  | { page: 'cluster'; name: string };
 
-const PAGES = ['discovery', 'jobs', 'clusters', 'tokens', 'backups'] as const;
+const PAGES = ['discovery', 'jobs', 'clusters', 'catalog', 'tokens', 'backups'] as const;
 
 function parseRoute(hash: string): Route {
   const m = /^#\/nodes\/([^/]+)$/.exec(hash);
   if (m) return { page: 'pins', node: decodeURIComponent(m[1]!) };
   const j = /^#\/jobs\/([^/]+)$/.exec(hash);
   if (j) return { page: 'job', id: decodeURIComponent(j[1]!) };
+  const c = /^#\/clusters\/([^/]+)$/.exec(hash);
+  if (c) return { page: 'cluster', name: decodeURIComponent(c[1]!) };
+  const l = /^#\/logs(?:\/([^/]+))?$/.exec(hash);
+  if (l) return { page: 'logs', node: l[1] ? decodeURIComponent(l[1]) : null };
   const p = PAGES.find((x) => hash === `#/${x}`);
   return { page: p ?? 'dashboard' };
 }
@@ -162,11 +172,17 @@ function Shell({ client, me, signOut }: { client: Client; me: Whoami; signOut: (
           <a href="#/discovery" {...current('discovery')}>
             Discovery
           </a>
-          <a href="#/clusters" {...current('clusters')}>
+          <a href="#/clusters" {...current('clusters')} {...(route.page === 'cluster' ? { 'aria-current': 'page' as const } : {})}>
             Clusters
           </a>
           <a href="#/jobs" {...current('jobs')} {...(route.page === 'job' ? { 'aria-current': 'page' as const } : {})}>
             Jobs
+          </a>
+          <a href="#/catalog" {...current('catalog')}>
+            Catalog
+          </a>
+          <a href="#/logs" {...current('logs')}>
+            Logs
           </a>
           {me.role === 'admin' && (
             <>
@@ -192,8 +208,11 @@ function Shell({ client, me, signOut }: { client: Client; me: Whoami; signOut: (
         {route.page === 'pins' && <PinsPage node={route.node} key={route.node} />}
         {route.page === 'discovery' && <DiscoveryPage />}
         {route.page === 'clusters' && <ClustersPage />}
+        {route.page === 'cluster' && <ClusterPage name={route.name} key={route.name} />}
         {route.page === 'jobs' && <JobsPage />}
         {route.page === 'job' && <JobPage id={route.id} key={route.id} />}
+        {route.page === 'catalog' && <CatalogPage />}
+        {route.page === 'logs' && <LogsPage node={route.node} />}
         {route.page === 'tokens' && (me.role === 'admin' ? <TokensPage /> : <AdminOnly />)}
         {route.page === 'backups' && (me.role === 'admin' ? <BackupsPage /> : <AdminOnly />)}
       </main>

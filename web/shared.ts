@@ -118,9 +118,19 @@ export function describe(e: EventEnvelope): string {
 
 export type { Whoami };
 
-/** A refused or failed request as one line: the API's code and message. */
+/** A refused or failed request as one line: the API's code and message, and for a refused body the fields and why (at most three). */
 export function errorText(err: unknown): string {
-  if (err && typeof err === 'object' && 'code' in err && err instanceof Error) return `${String(err.code)}: ${err.message}`;
+  if (err && typeof err === 'object' && 'code' in err && err instanceof Error) {
+    const problems = (err as { problems?: { path?: string; message?: string }[] }).problems;
+    const why =
+      Array.isArray(problems) && problems.length
+        ? ` (${problems
+            .slice(0, 3)
+            .map((p) => `${p.path ?? ''} ${p.message ?? ''}`.trim())
+            .join('; ')})`
+        : '';
+    return `${String(err.code)}: ${err.message}${why}`;
+  }
   return err instanceof Error ? err.message : String(err);
 }
 

@@ -353,7 +353,9 @@ function clusterSteps(deps: K3sDeps, p: ClusterCreateParams): Step[] {
 }
 
 /** The REST API's view of cluster provisioning, on `runner` (which must know {@link clusterCreateKind}). */
-export function provisionPort(deps: K3sDeps & { runner: JobRunner }): Omit<ProvisionPort, 'addNode' | 'removeNode' | 'resetCluster'> {
+export function provisionPort(
+  deps: K3sDeps & { runner: JobRunner },
+): Omit<ProvisionPort, 'addNode' | 'removeNode' | 'resetCluster' | 'members'> {
   return {
     createCluster(clusterId, req: ClusterProvision, createdBy) {
       const c = deps.store.clusters.require(clusterId);

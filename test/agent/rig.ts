@@ -38,7 +38,7 @@ export interface Rig {
 /** Starts the control plane with an agent hub. `certDir` reuses a CA (control plane restart). */
 export async function startRig(
   t: T,
-  opts: { certDir?: string; port?: number; heartbeatMs?: number; certsNow?: () => number } = {},
+  opts: { certDir?: string; port?: number; heartbeatMs?: number; certsNow?: () => number; webRoot?: string } = {},
 ): Promise<Rig> {
   const certDir = opts.certDir ?? tempDir(t, 'pic-ca-');
   const certs = await CertManager.open({ dir: certDir, ...(opts.certsNow ? { now: opts.certsNow } : {}) });
@@ -54,7 +54,7 @@ export async function startRig(
       ...(opts.port ? { port: opts.port } : {}),
       heartbeatMs: opts.heartbeatMs ?? 1000,
     });
-    return { bus, agents: hub };
+    return { bus, agents: hub, ...(opts.webRoot ? { webRoot: opts.webRoot } : {}) };
   });
   await hub!.listen();
   t.teardown(() => hub!.close());

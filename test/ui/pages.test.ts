@@ -82,6 +82,7 @@ async function main() {
     const alert = page.getByRole('alert');
     await alert.waitFor(wait);
     t.match(await alert.textContent(), /VALIDATION/, 'the API says why (its code)');
+    t.match(await alert.textContent(), /\/body\/k3sVersion/, 'and which field');
     t.equal(srv.store.clusters.count(), 0, 'nothing was created');
     await page.getByLabel('K3s version').fill('v1.30.4+k3s1');
     await page.getByLabel('Highly available').check();
