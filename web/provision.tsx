@@ -5,7 +5,7 @@
  * job; the UI then opens that job's page, which follows its steps and log live.
  */
 import { useState } from 'preact/hooks';
-import type { Cluster, ClusterMembers, ClusterProvision } from '../src/api/clusters.js';
+import type { Cluster, ClusterHost, ClusterProvision } from '../src/api/clusters.js';
 import type { Job } from '../src/api/jobs.js';
 import { ApiError, canOperate, type Client } from './api.js';
 import { ErrorLine, Outcome } from './outcome.js';
@@ -180,8 +180,8 @@ export function ClusterPage({ name }: { name: string }) {
   const { data, error } = useLive(
     async () => {
       const c = await client.get<Cluster>(`/clusters/${enc(name)}`);
-      // A control plane without provisioning has no members to show (503): the cluster still shows.
-      const m = await client.get<ClusterMembers>(`/clusters/${enc(c.id)}/members`).catch((err: unknown) => {
+      // A control plane without provisioning has no hosts to show (503): the cluster still shows.
+      const m = await client.get<{ items: ClusterHost[] }>(`/clusters/${enc(c.id)}/hosts`).catch((err: unknown) => {
         if (err instanceof ApiError && err.status === 503) return null;
         throw err;
       });
@@ -200,7 +200,7 @@ export function ClusterPage({ name }: { name: string }) {
       return `${what}: job ${job.id}.`;
     });
   const c = data?.c;
-  const rows = data?.m ? [...data.m.servers.map((h) => ({ h, role: 'server' })), ...data.m.agents.map((h) => ({ h, role: 'agent' }))] : [];
+  const rows = (data?.m?.items ?? []).map((x) => ({ h: x.host, role: x.role }));
   return (
     <>
       <p class="crumbs">

@@ -79,9 +79,6 @@ export type ClusterAddNode = Static<typeof ClusterAddNode>;
 export type ClusterRemoveNode = Static<typeof ClusterRemoveNode>;
 
 /** The hosts a cluster's succeeded lifecycle jobs left it with (what `remove-node` and `reset` act on). */
-export const ClusterMembers = Obj({ servers: Type.Array(Type.String()), agents: Type.Array(Type.String()) });
-export type ClusterMembers = Static<typeof ClusterMembers>;
-
 export const ClusterKubeconfig = Obj({ server: Type.String(), kubeconfig: Type.String() });
 export type ClusterKubeconfig = Static<typeof ClusterKubeconfig>;
 

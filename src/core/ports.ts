@@ -10,7 +10,7 @@ import type { AgentInfo, AgentLogLines } from '../api/agent.js';
 import type { KubernetesStatus } from '../api/kubernetes.js';
 import type { BackupInfo } from '../api/system.js';
 import type { DiscoveryResult, ScanReport, ScanRequest } from '../api/discovery.js';
-import type { ClusterAddNode, ClusterHost, ClusterKubeconfig, ClusterMembers, ClusterProvision } from '../api/clusters.js';
+import type { ClusterAddNode, ClusterHost, ClusterKubeconfig, ClusterProvision } from '../api/clusters.js';
 import type { Job } from '../api/jobs.js';
 import type { CatalogInstall, CatalogItem, InstallRequest, InstallResult, RemoveResult } from '../api/catalog.js';
 
@@ -95,11 +95,10 @@ export interface ProvisionPort {
   /** Starts a `cluster.reset` job (uninstall everywhere, verify clean, forget kubeconfig and token). */
   resetCluster(clusterId: string, createdBy: string): Job;
   /** The cluster's servers and agents, as its succeeded lifecycle jobs left them. */
-  members(clusterId: string): ClusterMembers;
 }
 
 /** The lifecycle half of {@link ProvisionPort} (src/provision/k3s-lifecycle.ts). */
-export type LifecyclePort = Pick<ProvisionPort, 'addNode' | 'removeNode' | 'resetCluster' | 'members'>;
+export type LifecyclePort = Pick<ProvisionPort, 'addNode' | 'removeNode' | 'resetCluster'>;
 
 /** One Kubernetes API server, as the catalog talks to it: JSON requests with the cluster's credentials. */
 export interface KubeApi {

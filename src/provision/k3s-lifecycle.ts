@@ -492,10 +492,6 @@ export function lifecyclePort(deps: LifecycleDeps & { runner: JobRunner; roots?:
   };
   const roots = deps.roots ? { roots: deps.roots } : {};
   return {
-    members(clusterId) {
-      const m = clusterMembers(deps.store, deps.store.clusters.require(clusterId).id);
-      return { servers: m.servers.map((h) => h.host), agents: m.agents.map((h) => h.host) };
-    },
     addNode(clusterId, req: ClusterAddNode, createdBy) {
       const c = deps.store.clusters.require(clusterId);
       idle(c.id, c.name);

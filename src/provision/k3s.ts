@@ -353,9 +353,7 @@ function clusterSteps(deps: K3sDeps, p: ClusterCreateParams): Step[] {
 }
 
 /** The REST API's view of cluster provisioning, on `runner` (which must know {@link clusterCreateKind}). */
-export function provisionPort(
-  deps: K3sDeps & { runner: JobRunner },
-): Omit<ProvisionPort, 'addNode' | 'removeNode' | 'resetCluster' | 'members'> {
+export function provisionPort(deps: K3sDeps & { runner: JobRunner }): Omit<ProvisionPort, 'addNode' | 'removeNode' | 'resetCluster'> {
   return {
     createCluster(clusterId, req: ClusterProvision, createdBy) {
       const c = deps.store.clusters.require(clusterId);

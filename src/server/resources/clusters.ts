@@ -9,7 +9,6 @@ import {
   ClusterHost,
   JournalQuery,
   ClusterKubeconfig,
-  ClusterMembers,
   ClusterProvision,
   ClusterRemoveNode,
   ClusterUpdate,
@@ -212,15 +211,6 @@ export function clustersResource({ store, bus, provision, k3sOps }: ResourceDeps
           // Koa destroys the stream when the response ends or the client goes away: that stops journalctl and closes the SSH session.
           return { status: 200, body: Readable.from(j.chunks, { objectMode: false }) };
         },
-      }),
-      route({
-        method: 'GET',
-        path: '/:id/members',
-        role: 'viewer',
-        summary: "The cluster's K3s hosts: servers and agents, as its succeeded lifecycle jobs left them",
-        params: IdParams,
-        response: { status: 200, schema: ClusterMembers },
-        handler: ({ params }) => ({ status: 200, body: provisioner(provision).members(store.clusters.require(params.id).id) }),
       }),
       route({
         method: 'GET',
