@@ -4,7 +4,7 @@ import { Obj, StringEnum, Timestamp } from './common.js';
 
 const Nullable = <T extends ReturnType<typeof Type.String>>(s: T) => Type.Union([s, Type.Null()]);
 
-export const KubernetesStatus = Obj({
+const statusProps = {
   enabled: Type.Boolean({ description: 'whether serve was given a kubeconfig' }),
   state: StringEnum(['off', 'starting', 'running', 'retrying', 'stopped'], {
     description:
@@ -19,8 +19,28 @@ export const KubernetesStatus = Obj({
   lastError: Nullable(Type.String({ description: 'why the last start attempt or probe failed' })),
   nextAttemptAt: Nullable(Timestamp),
   runningSince: Nullable(Timestamp),
-});
+};
+export const KubernetesStatus = Obj(statusProps);
 export type KubernetesStatus = Static<typeof KubernetesStatus>;
+
+/** A provisioned cluster's reconciliation (src/daemon/managed.ts). */
+export const ManagedClusterStatus = Obj({
+  ...statusProps,
+  cluster: Type.String({ description: 'the provisioned cluster' }),
+  clusterId: Type.String(),
+});
+export type ManagedClusterStatus = Static<typeof ManagedClusterStatus>;
+
+/** `GET /api/v1/kubernetes`: the configured kubeconfig's reconciliation, and each provisioned cluster's. */
+export const KubernetesOverview = Obj({
+  ...statusProps,
+  managed: Type.Optional(
+    Type.Array(ManagedClusterStatus, {
+      description: 'clusters this control plane provisioned, reconciled through their admin kubeconfigs kept sealed in the database',
+    }),
+  ),
+});
+export type KubernetesOverview = Static<typeof KubernetesOverview>;
 
 /** The status when serve has no kubeconfig. */
 export const KUBERNETES_OFF: KubernetesStatus = {

@@ -131,8 +131,13 @@ function apiStatus(err: unknown): number {
 }
 
 /** See the module comment. */
+let instances = 0;
+
 export class ClusterReconciler {
   readonly #o: ClusterReconcilerOptions;
+  /** Its own listener owners on the bus: several clusters' reconcilers share one bus, and stop() removes only its own. */
+  readonly #owner = `cluster-reconciler-${++instances}`;
+  readonly #nodesOwner = `${this.#owner}-nodes`;
   readonly #log: Logger;
   readonly #v = new Validator();
   readonly #queue: KeyedQueue<Req>;
@@ -176,35 +181,35 @@ export class ClusterReconciler {
   async start(): Promise<void> {
     if (this.#o.installCrds ?? true) await installCrds(this.#o.kubeConfig, this.#log);
     const bus = this.#o.bus;
-    bus.on('cluster-reconciler', 'agent.connected', (e) => {
+    bus.on(this.#owner, 'agent.connected', (e) => {
       // The SoC from the agent's hello becomes the node's soc label when it has none (checked
       // against before anything is stored, and shown as pi-controller.io/soc on the Node).
       rememberSoc(this.#o.store, bus, e.data.nodeId, e.data.soc, this.#log);
       this.#touchNode(e.data.nodeId);
     });
-    bus.on('cluster-reconciler', 'agent.disconnected', (e) => this.#touchNode(e.data.nodeId));
-    bus.on('cluster-reconciler', 'node.created', () => this.#retryWaiting('NodeNotFound'));
+    bus.on(this.#owner, 'agent.disconnected', (e) => this.#touchNode(e.data.nodeId));
+    bus.on(this.#owner, 'node.created', () => this.#retryWaiting('NodeNotFound'));
     // The agent's report is stored: its status is written now, not at the next poll.
-    bus.on('cluster-reconciler', 'hw.applied', (e) => this.#onApplied(e.data.nodeId, e.data.kind, e.data.name));
-    bus.on('cluster-reconciler', 'node.deleted', () => this.#requeueAll(true));
+    bus.on(this.#owner, 'hw.applied', (e) => this.#onApplied(e.data.nodeId, e.data.kind, e.data.name));
+    bus.on(this.#owner, 'node.deleted', () => this.#requeueAll(true));
     // A released pin or bus address may be what a PinBusy object was waiting for.
     // New readings: folded into status at most once per minReportIntervalMs (see #pollStatus).
-    bus.on('cluster-reconciler', 'i2c.reading', (e) => this.#onReport(e.data.nodeId, e.data.name, 'i2c'));
-    bus.on('cluster-reconciler', 'hw.changed', (e) => {
+    bus.on(this.#owner, 'i2c.reading', (e) => this.#onReport(e.data.nodeId, e.data.name, 'i2c'));
+    bus.on(this.#owner, 'hw.changed', (e) => {
       if (e.data.deleted) this.#retryWaiting('PinBusy');
     });
     // Only counted edges (a gpio.changed carrying `edges`, from an input with `edge` set) go into
     // edgeCount: an output's level change, or an unwatched input's, is not an edge.
-    bus.on('cluster-reconciler', 'gpio.changed', (e) => {
+    bus.on(this.#owner, 'gpio.changed', (e) => {
       if (e.data.edges !== undefined) this.#onEdge(e.data.nodeId, e.data.name, e.data.lastEdgeAt ?? e.at, e.data.edges);
     });
     if (this.#o.registerNodes ?? true) {
       await this.#registerNodes();
       const later = () => this.#registerSoon();
-      bus.on('cluster-reconciler-nodes', 'node.created', later);
-      bus.on('cluster-reconciler-nodes', 'node.updated', later);
-      bus.on('cluster-reconciler-nodes', 'agent.connected', later);
-      bus.on('cluster-reconciler-nodes', 'agent.disconnected', later);
+      bus.on(this.#nodesOwner, 'node.created', later);
+      bus.on(this.#nodesOwner, 'node.updated', later);
+      bus.on(this.#nodesOwner, 'agent.connected', later);
+      bus.on(this.#nodesOwner, 'agent.disconnected', later);
       const beat = setInterval(later, this.#o.nodeHeartbeatMs ?? 20_000);
       beat.unref();
       this.#timers.push(beat);
@@ -229,8 +234,8 @@ export class ClusterReconciler {
   async stop(): Promise<void> {
     this.#stopped = true;
     for (const t of this.#timers) clearInterval(t);
-    this.#o.bus.removeOwner('cluster-reconciler');
-    this.#o.bus.removeOwner('cluster-reconciler-nodes');
+    this.#o.bus.removeOwner(this.#owner);
+    this.#o.bus.removeOwner(this.#nodesOwner);
     clearTimeout(this.#nodeTimer);
     this.#queue.stop();
     for (const inf of this.#informers.values()) inf.stop();

@@ -7,7 +7,7 @@
  * This file imports types from `src/api` only, so every folder may import it.
  */
 import type { AgentInfo, AgentLogLines } from '../api/agent.js';
-import type { KubernetesStatus } from '../api/kubernetes.js';
+import type { KubernetesOverview } from '../api/kubernetes.js';
 import type { BackupInfo } from '../api/system.js';
 import type { DiscoveryResult, ScanReport, ScanRequest } from '../api/discovery.js';
 import type { ClusterAddNode, ClusterHost, ClusterKubeconfig, ClusterProvision } from '../api/clusters.js';
@@ -65,7 +65,7 @@ export interface BackupService {
 
 /** Kubernetes reconciliation (src/cluster/runner.ts) as the REST API and metrics see it: only its state. */
 export interface KubernetesGateway {
-  status(): KubernetesStatus;
+  status(): KubernetesOverview;
 }
 
 /** Discovery as the REST API drives it (src/discovery/port.ts builds it from the configuration). */

@@ -31,12 +31,14 @@ import { AgentHub } from '../link/hub.js';
 // Types only: the Kubernetes client (about a second of module loading) is imported below only
 // when a kubeconfig is configured, so a control plane without a cluster starts without it.
 import type { KubeConfigSource } from '../cluster/kubeconfig.js';
-import type { ClusterRunnerOptions } from '../cluster/runner.js';
+import type { ClusterRunner as ClusterRunnerClass, ClusterRunnerOptions } from '../cluster/runner.js';
 import { loadCatalog, SHIPPED_CATALOG } from '../catalog/entries.js';
 import { RegistryClient } from '../catalog/registry.js';
 import { CatalogService } from '../catalog/service.js';
 import { kubeApi } from '../cluster/raw.js';
 import { catalogClusters } from './catalog.js';
+import { ManagedClusters } from './managed.js';
+import { KUBERNETES_OFF } from '../api/kubernetes.js';
 import { LOCAL_AGENT_NODE, spawnLocalAgent, stopLocalAgent } from './local-agent.js';
 import { PID_FILE, recordedServerAlive, removePidFile, writePidFile } from './pidfile.js';
 import { JobRunner, type JobRunnerDeps } from '../provision/jobs.js';
@@ -140,21 +142,21 @@ export async function startControlPlane(opts: StartOptions): Promise<RunningCont
     hub = new AgentHub({ store, bus, certs, log: logging.child('agents'), host: config.agents.host, port: config.agents.port });
   }
   const agents = opts.agents ?? hub;
-  const runner =
-    kube && ClusterRunner
-      ? new ClusterRunner({
-          kube,
-          store,
-          bus,
-          agents,
-          log: logging.child('kubernetes'),
-          ...opts.kubernetesRunner,
-          reconciler: {
-            piHealth: { taint: config.kubernetes.healthTaint, hotC: config.kubernetes.socHotC },
-            ...opts.kubernetesRunner?.reconciler,
-          },
-        })
-      : undefined;
+  // One reconciler's runner per cluster: the configured kubeconfig's, and each provisioned cluster's.
+  const runnerFor = (Runner: typeof ClusterRunnerClass, k: KubeConfigSource, cluster?: string) =>
+    new Runner({
+      kube: k,
+      store,
+      bus,
+      agents,
+      log: cluster === undefined ? logging.child('kubernetes') : logging.child('kubernetes').child({ cluster }),
+      ...opts.kubernetesRunner,
+      reconciler: {
+        piHealth: { taint: config.kubernetes.healthTaint, hotC: config.kubernetes.socHotC },
+        ...opts.kubernetesRunner?.reconciler,
+      },
+    });
+  const runner = kube && ClusterRunner ? runnerFor(ClusterRunner, kube) : undefined;
 
   // Provisioning jobs (Pi prep, K3s clusters); secrets and kubeconfigs sealed with the CA key's encryption.
   const secrets = openSecretBox(join(dataDir, 'ca'), opts.caSecret);
@@ -171,6 +173,14 @@ export async function startControlPlane(opts: StartOptions): Promise<RunningCont
   jobs.resume();
   const provision = { ...provisionPort({ ...k3sDeps, runner: jobs }), ...lifecyclePort({ ...k3sDeps, runner: jobs }) };
   const ops = k3sOps({ ...k3sDeps, runner: jobs });
+  const managed = new ManagedClusters({
+    store,
+    bus,
+    log: logging.child('kubernetes'),
+    stored: (id) => provision.kubeconfig(id),
+    makeRunner: async (k, cluster) => runnerFor((await import('../cluster/runner.js')).ClusterRunner, k, cluster),
+    configuredServer: runner?.server,
+  });
 
   const catalog = new CatalogService({
     entries: catalogEntries,
@@ -199,7 +209,12 @@ export async function startControlPlane(opts: StartOptions): Promise<RunningCont
     ready: () => ready,
     limits: { streamBufferBytes: config.events.streamBufferBytes },
     ...(agents ? { agents } : {}),
-    ...(runner ? { kubernetes: runner } : {}),
+    kubernetes: {
+      status: () => {
+        const m = managed.status();
+        return { ...(runner?.status() ?? KUBERNETES_OFF), ...(m.length > 0 ? { managed: m } : {}) };
+      },
+    },
     provision,
     k3sOps: ops,
     catalog,
@@ -250,7 +265,9 @@ export async function startControlPlane(opts: StartOptions): Promise<RunningCont
   log.info({ url, dataDir }, 'control plane listening');
   // After the agent link listens, so a stored change reaches the agents either way.
   if (runner) runner.start();
-  else log.info('Kubernetes reconciliation is off (no kubeconfig: pass --kubeconfig or set kubernetes.kubeconfig)');
+  await managed.start();
+  if (!runner && managed.status().length === 0)
+    log.info('Kubernetes reconciliation is off (no kubeconfig and no provisioned cluster: pass --kubeconfig or cluster create)');
 
   const lines = [`\npi-controller control plane at ${url}  (data: ${dataDir})`];
   if (adminToken) {
@@ -276,6 +293,8 @@ export async function startControlPlane(opts: StartOptions): Promise<RunningCont
     lines.push(
       `Kubernetes: reconciling GPIOPin/PWMController/I2CDevice on ${runner.server} (${kube!.source}); state at ${url}/api/v1/kubernetes`,
     );
+  for (const m of managed.status())
+    lines.push(`Kubernetes: reconciling provisioned cluster ${m.cluster} on ${m.server ?? '?'}; state at ${url}/api/v1/kubernetes`);
   let child: ChildProcess | undefined;
   if (opts.localAgent && hub && agentUrl) {
     const stateDir = join(dataDir, 'local-agent');
@@ -306,7 +325,7 @@ export async function startControlPlane(opts: StartOptions): Promise<RunningCont
       closed = true;
       ready = false;
       // The reconciler first: nothing new is stored or sent while the rest shuts down.
-      await runner?.stop();
+      await Promise.all([runner?.stop(), managed.stop()]);
       jobs.stop();
       backups.stop();
       if (child) await stopLocalAgent(child);
