@@ -42,6 +42,7 @@ import {
   installK3s,
   pathsOf,
   readyNodes,
+  sleep,
   type ClusterCreateParams,
   type InstallOptions,
   type Paths,
@@ -142,17 +143,6 @@ export function busyJobs(store: Store, clusterId: string): Job[] {
 type Kubectl = (...args: string[]) => string;
 type Host = Pick<RemoteHost, 'exec' | 'run' | 'ssh' | 'login'>;
 const asHost = (ctx: StepContext): Host => ({ login: ctx.login, exec: ctx.exec, run: ctx.run, ssh: ctx.ssh });
-
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const t = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-    function done() {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-  });
 
 /** A pattern for `pgrep -f` matching `path` but not a command line that only quotes the pattern itself. */
 function pgrepPattern(path: string): string {

@@ -147,17 +147,20 @@ export function readyNodes(json: string): { ready: string[]; notReady: string[] 
   return { ready, notReady };
 }
 
-const sleep = (ms: number, signal: AbortSignal) =>
+/**
+ * Resolves after `ms`, or at once when `signal` aborts. Its abort listener goes when the timer fires:
+ * a job polls for minutes with one signal, and a listener left per wait piled up past Node's limit
+ * (MaxListenersExceededWarning) and kept every settled wait alive until the job ended.
+ */
+export const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
   new Promise<void>((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(t);
-        resolve();
-      },
-      { once: true },
-    );
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
   });
 
 /** A host as the install sees it: the job's own or another one of the job (see StepContext.on). */
