@@ -78,5 +78,15 @@ export const ClusterAddNode = Obj({
 export type ClusterAddNode = Static<typeof ClusterAddNode>;
 export type ClusterRemoveNode = Static<typeof ClusterRemoveNode>;
 
+export const ClusterUpgrade = Obj({
+  version: Type.String({
+    minLength: 1,
+    maxLength: 64,
+    description: 'the K3s release every node gets, e.g. v1.30.4+k3s1 (else 400 INVALID_VERSION)',
+  }),
+  airgap: ClusterProvision.properties.airgap,
+});
+export type ClusterUpgrade = Static<typeof ClusterUpgrade>;
+
 export const ClusterKubeconfig = Obj({ server: Type.String(), kubeconfig: Type.String() });
 export type ClusterKubeconfig = Static<typeof ClusterKubeconfig>;
