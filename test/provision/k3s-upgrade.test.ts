@@ -29,6 +29,8 @@ import {
   upgradeStepNames,
   validVersion,
 } from '../../src/provision/k3s-upgrade.js';
+import { run, type Io } from '../../src/cli/program.js';
+import { EXIT } from '../../src/cli/exit.js';
 import { startServer } from '../support/server.js';
 import { tempDir } from '../support/tmp.js';
 
@@ -195,4 +197,30 @@ t.test('REST: POST /clusters/{id}/upgrade', async (t) => {
   t.equal(notYet.body.error.code, 'CLUSTER_NOT_PROVISIONED');
   t.equal(s.store.jobs.list({}).total, jobs, 'no job was started');
   t.equal(s.store.clusters.require(c.id).k3sVersion, null);
+
+  // The CLI: after `cluster upgrade`, --version is the K3s release, not the program's own --version.
+  const cli = async (...argv: string[]) => {
+    let out = '';
+    let err = '';
+    const io: Io = {
+      out: (x) => (out += x),
+      err: (x) => (err += x),
+      env: { PI_CONTROLLER_URL: s.url, PI_CONTROLLER_TOKEN: s.admin },
+      cwd: s.dir,
+      onStop: () => undefined,
+    };
+    return { code: await run(argv, io), out, err };
+  };
+  for (const flag of [['--version', 'v1.30'], ['--version=v1.30'], ['--k3s-version', 'v1.30']]) {
+    const r = await cli('cluster', 'upgrade', 'lab', ...flag);
+    t.equal(r.code, EXIT.INVALID, flag.join(' '));
+    t.match(r.err, /INVALID_VERSION/, 'the version reached the server');
+  }
+  const notYetCli = await cli('cluster', 'upgrade', 'lab', '--version', 'v1.30.4+k3s1');
+  t.match(notYetCli.err, /CLUSTER_NOT_PROVISIONED/);
+  t.equal(notYetCli.code, EXIT.CONFLICT);
+  const own = await cli('--version');
+  t.equal(own.code, EXIT.OK);
+  t.match(own.out, /^\d+\.\d+\.\d+/, "the program's own --version still prints its version");
+  t.equal((await cli('cluster', 'upgrade', 'lab')).code, EXIT.USAGE, 'no version: a usage error');
 });
