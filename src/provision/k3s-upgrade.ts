@@ -112,7 +112,7 @@ export function upgradeKind(deps: LifecycleDeps): JobDefinition {
 function upgradeSteps(deps: LifecycleDeps, p: UpgradeParams): Step[] {
   validVersion(p.version);
   const first = p.servers[0];
-  if (!first) throw new ProvisionError('INVALID_ARGUMENT', 'an upgrade needs the cluster’s first server');
+  if (!first) throw new ProvisionError('INVALID_ARGUMENT', "an upgrade needs the cluster's first server");
   const P = (login: HostLogin) => pathsOf(p.roots?.[login.host] ?? '/');
   const PF = P(first);
   const url = apiUrl(first.host);
