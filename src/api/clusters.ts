@@ -78,6 +78,16 @@ export const ClusterAddNode = Obj({
 export type ClusterAddNode = Static<typeof ClusterAddNode>;
 export type ClusterRemoveNode = Static<typeof ClusterRemoveNode>;
 
+export const ClusterUpgrade = Obj({
+  version: Type.String({
+    minLength: 1,
+    maxLength: 64,
+    description: 'the K3s release every node gets, e.g. v1.30.4+k3s1 (else 400 INVALID_VERSION)',
+  }),
+  airgap: ClusterProvision.properties.airgap,
+});
+export type ClusterUpgrade = Static<typeof ClusterUpgrade>;
+
 /** The hosts a cluster's succeeded lifecycle jobs left it with (what `remove-node` and `reset` act on). */
 export const ClusterKubeconfig = Obj({ server: Type.String(), kubeconfig: Type.String() });
 export type ClusterKubeconfig = Static<typeof ClusterKubeconfig>;

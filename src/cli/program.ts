@@ -474,6 +474,44 @@ function clusterCommands(program: Command, ctx: Ctx): void {
       if (o.follow) await jobLogs(ctx, job.id, true, positiveInteger('--interval', o.interval, 50));
     });
   cluster
+    .command('upgrade <name>')
+    .description(
+      'rolling upgrade to a K3s release, servers first then agents, one node at a time (cordon, drain, install, wait Ready at the version, uncordon); stops at the first failure; prints the job id',
+    )
+    .requiredOption('--k3s-version <version>', 'the K3s release, e.g. v1.30.4+k3s1 (also --version <version>)')
+    .option('--airgap-install-script <path>', "air-gap install: the K3s install script (default: the cluster's)")
+    .option('--airgap-binary <path>', "air-gap install: the k3s binary of the release (default: the cluster's)")
+    .option('--airgap-images <paths>', 'air-gap install: comma-separated image tarballs')
+    .option('-f, --follow', "follow the job's log until it ends (exit 1 when it failed)")
+    .option('--interval <ms>', 'how often to ask for new lines when following', '500')
+    .action(
+      async (
+        name: string,
+        o: {
+          k3sVersion: string;
+          airgapInstallScript?: string;
+          airgapBinary?: string;
+          airgapImages?: string;
+          follow?: boolean;
+          interval: string;
+        },
+      ) => {
+        const body: Record<string, unknown> = { version: o.k3sVersion };
+        if (o.airgapBinary || o.airgapInstallScript || o.airgapImages) {
+          if (!o.airgapBinary || !o.airgapInstallScript)
+            throw new CliError('an air-gap install needs --airgap-binary and --airgap-install-script', EXIT.USAGE);
+          body.airgap = {
+            installScript: resolve(o.airgapInstallScript),
+            binary: resolve(o.airgapBinary),
+            images: hosts(o.airgapImages).map((p) => resolve(p)),
+          };
+        }
+        const job = (await call(ctx.creds(), 'POST', `/api/v1/clusters/${encodeURIComponent(name)}/upgrade`, body)).body as Job;
+        ctx.print(job, () => `${job.id}\n`);
+        if (o.follow) await jobLogs(ctx, job.id, true, positiveInteger('--interval', o.interval, 50));
+      },
+    );
+  cluster
     .command('kubeconfig <name>')
     .description("print the cluster's admin kubeconfig, or with --merge add it to ~/.kube/config (or the first file of $KUBECONFIG)")
     .option('--merge', 'merge into the kubeconfig file instead of printing (entries of the same name are replaced)')
@@ -775,10 +813,29 @@ export function buildProgram(io: Io, groups: readonly CommandGroup[] = []): Comm
 }
 
 /** Runs the CLI and returns the exit code (never calls process.exit itself). */
+/**
+ * `cluster upgrade NAME --version V`: the program's own --version (print pi-controller's version) is
+ * recognised anywhere on the line, so after `cluster upgrade` it is read as --k3s-version.
+ */
+function upgradeVersionFlag(argv: string[]): string[] {
+  const at = argv.findIndex((a, i) => a === 'cluster' && argv[i + 1] === 'upgrade');
+  if (at < 0) return argv;
+  const end = argv.indexOf('--', at);
+  return argv.map((a, i) =>
+    i <= at + 1 || (end >= 0 && i > end)
+      ? a
+      : a === '--version'
+        ? '--k3s-version'
+        : a.startsWith('--version=')
+          ? `--k3s-version=${a.slice(10)}`
+          : a,
+  );
+}
+
 export async function run(argv: string[], io: Io, groups: readonly CommandGroup[] = []): Promise<number> {
   const program = buildProgram(io, groups);
   try {
-    await program.parseAsync(argv, { from: 'user' });
+    await program.parseAsync(upgradeVersionFlag(argv), { from: 'user' });
     return EXIT.OK;
   } catch (err) {
     if (err instanceof CommanderError) {

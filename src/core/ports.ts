@@ -10,7 +10,7 @@ import type { AgentInfo, AgentLogLines } from '../api/agent.js';
 import type { KubernetesOverview } from '../api/kubernetes.js';
 import type { BackupInfo } from '../api/system.js';
 import type { DiscoveryResult, ScanReport, ScanRequest } from '../api/discovery.js';
-import type { ClusterAddNode, ClusterHost, ClusterKubeconfig, ClusterProvision } from '../api/clusters.js';
+import type { ClusterAddNode, ClusterHost, ClusterKubeconfig, ClusterProvision, ClusterUpgrade } from '../api/clusters.js';
 import type { Job } from '../api/jobs.js';
 import type { CatalogInstall, CatalogItem, InstallRequest, InstallResult, RemoveResult } from '../api/catalog.js';
 
@@ -94,7 +94,8 @@ export interface ProvisionPort {
   removeNode(clusterId: string, host: string, createdBy: string): Job;
   /** Starts a `cluster.reset` job (uninstall everywhere, verify clean, forget kubeconfig and token). */
   resetCluster(clusterId: string, createdBy: string): Job;
-  /** The cluster's servers and agents, as its succeeded lifecycle jobs left them. */
+  /** Starts a `cluster.upgrade` job (per node, servers first: cordon, drain, install, wait Ready, uncordon); throws a coded error when refused. */
+  upgradeCluster(clusterId: string, req: ClusterUpgrade, createdBy: string): Job;
 }
 
 /** The lifecycle half of {@link ProvisionPort} (src/provision/k3s-lifecycle.ts). */

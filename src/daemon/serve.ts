@@ -44,6 +44,7 @@ import { PID_FILE, recordedServerAlive, removePidFile, writePidFile } from './pi
 import { JobRunner, type JobRunnerDeps } from '../provision/jobs.js';
 import { clusterCreateKind, provisionPort } from '../provision/k3s.js';
 import { addNodeKind, lifecyclePort, removeNodeKind, resetKind } from '../provision/k3s-lifecycle.js';
+import { upgradeKind, upgradePort } from '../provision/k3s-upgrade.js';
 import { prepareKind } from '../provision/pi-prep.js';
 import { k3sOps } from '../provision/k3s-ops.js';
 
@@ -166,12 +167,23 @@ export async function startControlPlane(opts: StartOptions): Promise<RunningCont
     bus,
     log: logging.child('provision'),
     secrets,
-    kinds: [prepareKind(), clusterCreateKind(k3sDeps), addNodeKind(k3sDeps), removeNodeKind(k3sDeps), resetKind(k3sDeps)],
+    kinds: [
+      prepareKind(),
+      clusterCreateKind(k3sDeps),
+      addNodeKind(k3sDeps),
+      removeNodeKind(k3sDeps),
+      resetKind(k3sDeps),
+      upgradeKind(k3sDeps),
+    ],
     ...(opts.provision?.transport ? { transport: opts.provision.transport } : {}),
     ...(opts.provision?.retry ? { retry: opts.provision.retry } : {}),
   });
   jobs.resume();
-  const provision = { ...provisionPort({ ...k3sDeps, runner: jobs }), ...lifecyclePort({ ...k3sDeps, runner: jobs }) };
+  const provision = {
+    ...provisionPort({ ...k3sDeps, runner: jobs }),
+    ...lifecyclePort({ ...k3sDeps, runner: jobs }),
+    ...upgradePort({ ...k3sDeps, runner: jobs }),
+  };
   const ops = k3sOps({ ...k3sDeps, runner: jobs });
   const managed = new ManagedClusters({
     store,

@@ -49,7 +49,9 @@ export type ProvisionErrorCode =
   /** Lifecycle: pods still ran on the node when the drain's deadline passed. */
   | 'DRAIN_TIMEOUT'
   /** Lifecycle: K3s files, units or processes are left on a host after its uninstall. */
-  | 'HOST_NOT_CLEAN';
+  | 'HOST_NOT_CLEAN'
+  /** Upgrade: the version is not a K3s release name (vX.Y.Z+k3sN). */
+  | 'INVALID_VERSION';
 
 const STATUS: Record<ProvisionErrorCode, number> = {
   HOST_KEY_MISMATCH: 409,
@@ -83,6 +85,7 @@ const STATUS: Record<ProvisionErrorCode, number> = {
   CLUSTER_BUSY: 409,
   DRAIN_TIMEOUT: 504,
   HOST_NOT_CLEAN: 502,
+  INVALID_VERSION: 400,
 };
 
 /** Codes after which a retry cannot help (the host or its credentials must change first). */
@@ -103,6 +106,7 @@ export const PERMANENT: ReadonlySet<string> = new Set([
   'LAST_SERVER',
   'SERVER_REMOVAL_UNSUPPORTED',
   'CLUSTER_BUSY',
+  'INVALID_VERSION',
 ]);
 
 export class ProvisionError extends ControllerError {

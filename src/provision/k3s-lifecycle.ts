@@ -42,6 +42,7 @@ import {
   installK3s,
   pathsOf,
   readyNodes,
+  sleep,
   type ClusterCreateParams,
   type InstallOptions,
   type Paths,
@@ -51,8 +52,16 @@ import { cmd, raw } from './quote.js';
 export const CLUSTER_REMOVE_NODE_KIND = 'cluster.remove-node';
 export const CLUSTER_RESET_KIND = 'cluster.reset';
 export const CLUSTER_ADD_NODE_KIND = 'cluster.add-node';
-/** Every job kind that changes which hosts a cluster has. */
-export const LIFECYCLE_KINDS = [CLUSTER_CREATE_KIND, CLUSTER_ADD_NODE_KIND, CLUSTER_REMOVE_NODE_KIND, CLUSTER_RESET_KIND] as const;
+/** The rolling upgrade (k3s-upgrade.ts). */
+export const CLUSTER_UPGRADE_KIND = 'cluster.upgrade';
+/** Every job kind that changes which hosts a cluster has, or how K3s is installed on them. */
+export const LIFECYCLE_KINDS = [
+  CLUSTER_CREATE_KIND,
+  CLUSTER_ADD_NODE_KIND,
+  CLUSTER_REMOVE_NODE_KIND,
+  CLUSTER_RESET_KIND,
+  CLUSTER_UPGRADE_KIND,
+] as const;
 
 export interface Members {
   servers: HostLogin[];
@@ -93,6 +102,23 @@ export interface ResetParams {
   nodeConcurrency?: number;
 }
 
+export interface UpgradeParams {
+  clusterId: string;
+  /** The version every node gets (INSTALL_K3S_VERSION). */
+  version: string;
+  /** The cluster's servers then agents, in the order they are upgraded; servers[0] is the first server. */
+  servers: HostLogin[];
+  agents: HostLogin[];
+  /** How K3s is installed (the cluster's, or new air-gap files given with the upgrade). */
+  airgap?: InstallOptions['airgap'];
+  installTimeoutMs?: number;
+  roots?: Record<string, string>;
+  /** How long evicted pods may take to go, per node (default 5 min). */
+  drainTimeoutMs?: number;
+  /** How long a node may take to be Ready at the new version (default 10 min). */
+  readyTimeoutMs?: number;
+}
+
 export interface LifecycleDeps {
   store: Store;
   secrets: SecretBox;
@@ -126,6 +152,9 @@ export function clusterMembers(store: Store, clusterId: string): Members {
     } else if (j.kind === CLUSTER_REMOVE_NODE_KIND) {
       const gone = (j.params as unknown as RemoveNodeParams).host.host;
       m = { ...m, servers: m.servers.filter((h) => h.host !== gone), agents: m.agents.filter((h) => h.host !== gone) };
+    } else if (j.kind === CLUSTER_UPGRADE_KIND) {
+      const p = j.params as unknown as UpgradeParams;
+      m = { ...m, install: { ...m.install, version: p.version, ...(p.airgap !== undefined ? { airgap: p.airgap } : {}) } };
     } else m = empty();
   }
   return m;
@@ -138,21 +167,19 @@ export function busyJobs(store: Store, clusterId: string): Job[] {
   ).filter((j) => j.params.clusterId === clusterId);
 }
 
-/** A `kubectl` command line (every argument quoted) on a server. */
-type Kubectl = (...args: string[]) => string;
-type Host = Pick<RemoteHost, 'exec' | 'run' | 'ssh' | 'login'>;
-const asHost = (ctx: StepContext): Host => ({ login: ctx.login, exec: ctx.exec, run: ctx.run, ssh: ctx.ssh });
+/** Refuses (CLUSTER_BUSY) when a lifecycle job of the cluster is queued or running. */
+export function refuseBusy(store: Store, clusterId: string, name: string): void {
+  const busy = busyJobs(store, clusterId);
+  if (busy.length > 0)
+    throw new ProvisionError('CLUSTER_BUSY', `cluster ${name} has a ${busy[0]!.kind} job ${busy[0]!.state}: wait for it to end`, {
+      details: { job: busy[0]!.id },
+    });
+}
 
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const t = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-    function done() {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-  });
+/** A `kubectl` command line (every argument quoted) on a server. */
+export type Kubectl = (...args: string[]) => string;
+type Host = Pick<RemoteHost, 'exec' | 'run' | 'ssh' | 'login'>;
+export const asHost = (ctx: StepContext): Host => ({ login: ctx.login, exec: ctx.exec, run: ctx.run, ssh: ctx.ssh });
 
 /** A pattern for `pgrep -f` matching `path` but not a command line that only quotes the pattern itself. */
 function pgrepPattern(path: string): string {
@@ -245,14 +272,6 @@ function removeNodeSteps(deps: LifecycleDeps, p: RemoveNodeParams): Step[] {
       return r.stdout.trim() === '' ? undefined : (JSON.parse(r.stdout) as { spec?: { unschedulable?: boolean } });
     });
 
-  const podsOn = async (via: Host, kubectl: Kubectl, name: string) => {
-    const r = await via.run(kubectl('get', 'pods', '--all-namespaces', '--field-selector', `spec.nodeName=${name}`, '-o', 'json'), {
-      sudo: true,
-      timeoutMs: 60_000,
-    });
-    return podsToEvict(r.stdout);
-  };
-
   return [
     {
       name: `cordon ${p.host.host}`,
@@ -282,36 +301,7 @@ function removeNodeSteps(deps: LifecycleDeps, p: RemoveNodeParams): Step[] {
       },
       run: async (ctx) => {
         const name = await nodeName(ctx);
-        await withKube(ctx, async (kubectl, via) => {
-          const until = Date.now() + drainTimeoutMs;
-          // policy/v1 Eviction from Kubernetes 1.22; older API servers (and the lab's 1.20) serve policy/v1beta1.
-          const versions = (await via.run(kubectl('api-versions'), { sudo: true, timeoutMs: 60_000 })).stdout.split('\n');
-          const apiVersion = versions.includes('policy/v1') ? 'policy/v1' : 'policy/v1beta1';
-          const asked = new Set<string>();
-          for (;;) {
-            const pods = await podsOn(via, kubectl, name);
-            if (pods.length === 0) break;
-            if (Date.now() > until || ctx.signal.aborted)
-              throw new ProvisionError(
-                'DRAIN_TIMEOUT',
-                `node ${name}: pods still there after ${drainTimeoutMs} ms: ${pods.map((x) => `${x.namespace}/${x.name}`).join(', ')}`,
-                { details: { pods } },
-              );
-            for (const pod of pods) {
-              const key = `${pod.namespace}/${pod.name}`;
-              if (!asked.has(key)) ctx.log(`evicting ${key}`);
-              asked.add(key);
-              const body = JSON.stringify({ apiVersion, kind: 'Eviction', metadata: pod });
-              const path = `/api/v1/namespaces/${encodeURIComponent(pod.namespace)}/pods/${encodeURIComponent(pod.name)}/eviction`;
-              // 429 (a disruption budget) or 404 (gone already): asked again on the next round.
-              await via.exec(cmd('printf', '%s', body, raw('|'), raw(kubectl('create', '--raw', path, '-f', '-'))), {
-                sudo: true,
-                timeoutMs: 60_000,
-              });
-            }
-            await sleep(2_000, ctx.signal);
-          }
-        });
+        await withKube(ctx, (kubectl, via) => drainNode(ctx, via, kubectl, name, drainTimeoutMs));
         ctx.log(`node ${name} drained`);
       },
     },
@@ -344,8 +334,52 @@ function removeNodeSteps(deps: LifecycleDeps, p: RemoveNodeParams): Step[] {
   ];
 }
 
+/** The pods a drain of Node `name` must move (see {@link podsToEvict}). */
+export async function podsOn(via: Host, kubectl: Kubectl, name: string) {
+  const r = await via.run(kubectl('get', 'pods', '--all-namespaces', '--field-selector', `spec.nodeName=${name}`, '-o', 'json'), {
+    sudo: true,
+    timeoutMs: 60_000,
+  });
+  return podsToEvict(r.stdout);
+}
+
+/**
+ * Evicts every pod bound to Node `name` but DaemonSet-owned and mirror pods through the Eviction API
+ * (so PodDisruptionBudgets hold), until none is left or `drainTimeoutMs` passes (DRAIN_TIMEOUT).
+ */
+export async function drainNode(ctx: StepContext, via: Host, kubectl: Kubectl, name: string, drainTimeoutMs: number): Promise<void> {
+  const until = Date.now() + drainTimeoutMs;
+  // policy/v1 Eviction from Kubernetes 1.22; older API servers (and the lab's 1.20) serve policy/v1beta1.
+  const versions = (await via.run(kubectl('api-versions'), { sudo: true, timeoutMs: 60_000 })).stdout.split('\n');
+  const apiVersion = versions.includes('policy/v1') ? 'policy/v1' : 'policy/v1beta1';
+  const asked = new Set<string>();
+  for (;;) {
+    const pods = await podsOn(via, kubectl, name);
+    if (pods.length === 0) break;
+    if (Date.now() > until || ctx.signal.aborted)
+      throw new ProvisionError(
+        'DRAIN_TIMEOUT',
+        `node ${name}: pods still there after ${drainTimeoutMs} ms: ${pods.map((x) => `${x.namespace}/${x.name}`).join(', ')}`,
+        { details: { pods } },
+      );
+    for (const pod of pods) {
+      const key = `${pod.namespace}/${pod.name}`;
+      if (!asked.has(key)) ctx.log(`evicting ${key}`);
+      asked.add(key);
+      const body = JSON.stringify({ apiVersion, kind: 'Eviction', metadata: pod });
+      const path = `/api/v1/namespaces/${encodeURIComponent(pod.namespace)}/pods/${encodeURIComponent(pod.name)}/eviction`;
+      // 429 (a disruption budget) or 404 (gone already): asked again on the next round.
+      await via.exec(cmd('printf', '%s', body, raw('|'), raw(kubectl('create', '--raw', path, '-f', '-'))), {
+        sudo: true,
+        timeoutMs: 60_000,
+      });
+    }
+    await sleep(2_000, ctx.signal);
+  }
+}
+
 /** Runs `fn` with `kubectl(...)` on the server `login`, on the cluster's stored kubeconfig in a root-only temporary file there. */
-async function kubeVia<T>(
+export async function kubeVia<T>(
   deps: LifecycleDeps,
   clusterId: string,
   ctx: StepContext,
@@ -366,7 +400,7 @@ async function kubeVia<T>(
   }
 }
 
-async function getNodeVia(via: Host, kubectl: Kubectl, name: string) {
+export async function getNodeVia(via: Host, kubectl: Kubectl, name: string) {
   const r = await via.exec(kubectl('get', 'node', name, '-o', 'name', '--ignore-not-found'), { sudo: true, timeoutMs: 60_000 });
   if (r.code !== 0) throw new ProvisionError('COMMAND_FAILED', `cannot read node ${name}: ${r.stderr.trim()}`);
   return r.stdout.trim() === '' ? undefined : r.stdout.trim();
@@ -483,13 +517,7 @@ function resetSteps(deps: LifecycleDeps, p: ResetParams): Step[] {
 
 /** The REST API's view of removing nodes and resetting clusters, on `runner` (which must know both kinds). */
 export function lifecyclePort(deps: LifecycleDeps & { runner: JobRunner; roots?: Record<string, string> }): LifecyclePort {
-  const idle = (clusterId: string, name: string) => {
-    const busy = busyJobs(deps.store, clusterId);
-    if (busy.length > 0)
-      throw new ProvisionError('CLUSTER_BUSY', `cluster ${name} has a ${busy[0]!.kind} job ${busy[0]!.state}: wait for it to end`, {
-        details: { job: busy[0]!.id },
-      });
-  };
+  const idle = (clusterId: string, name: string) => refuseBusy(deps.store, clusterId, name);
   const roots = deps.roots ? { roots: deps.roots } : {};
   return {
     addNode(clusterId, req: ClusterAddNode, createdBy) {

@@ -147,17 +147,20 @@ export function readyNodes(json: string): { ready: string[]; notReady: string[] 
   return { ready, notReady };
 }
 
-const sleep = (ms: number, signal: AbortSignal) =>
+/**
+ * Resolves after `ms`, or at once when `signal` aborts. Its abort listener goes when the timer fires:
+ * a job polls for minutes with one signal, and a listener left per wait piled up past Node's limit
+ * (MaxListenersExceededWarning) and kept every settled wait alive until the job ended.
+ */
+export const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
   new Promise<void>((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(t);
-        resolve();
-      },
-      { once: true },
-    );
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
   });
 
 /** A host as the install sees it: the job's own or another one of the job (see StepContext.on). */
@@ -208,6 +211,26 @@ export async function installK3s(h: Host, p: InstallOptions, args: string[], joi
   } finally {
     await h.exec(cmd('rm', '-f', envFile), { sudo: true });
   }
+  // Noted only once the installer has finished (its service up): a failed install leaves the old note.
+  const installed = (await installedVersions(h, P)).binary;
+  if (installed)
+    await h.run(cmd('sh', '-c', 'printf "%s\\n" "$1" > "$2"', 'sh', installed, versionNote(P)), { sudo: true, timeoutMs: 30_000 });
+}
+
+/** Where the version of the last install that finished on a host is noted (pi-controller's own file). */
+export const versionNote = (P: Paths): string => `${P.work}/installed-version`;
+
+/**
+ * What a host says of its K3s: `binary`, the version `k3s --version` prints (the file in the bin dir,
+ * which an air-gap install replaces before its installer runs), and `noted`, the version of the last
+ * install that finished there (see {@link installK3s}); undefined where there is none.
+ */
+export async function installedVersions(h: Host, P: Paths): Promise<{ binary?: string; noted?: string }> {
+  const v = await h.exec(cmd(P.k3s, '--version'), { sudo: true, timeoutMs: 30_000 });
+  const binary = v.code === 0 ? /^k3s version (\S+)/m.exec(v.stdout)?.[1] : undefined;
+  const n = await h.exec(cmd('cat', versionNote(P)), { sudo: true, timeoutMs: 30_000 });
+  const noted = n.code === 0 ? n.stdout.trim() || undefined : undefined;
+  return { ...(binary ? { binary } : {}), ...(noted ? { noted } : {}) };
 }
 
 export function clusterCreateKind(deps: K3sDeps): JobDefinition {
@@ -353,7 +376,9 @@ function clusterSteps(deps: K3sDeps, p: ClusterCreateParams): Step[] {
 }
 
 /** The REST API's view of cluster provisioning, on `runner` (which must know {@link clusterCreateKind}). */
-export function provisionPort(deps: K3sDeps & { runner: JobRunner }): Omit<ProvisionPort, 'addNode' | 'removeNode' | 'resetCluster'> {
+export function provisionPort(
+  deps: K3sDeps & { runner: JobRunner },
+): Omit<ProvisionPort, 'addNode' | 'removeNode' | 'resetCluster' | 'upgradeCluster'> {
   return {
     createCluster(clusterId, req: ClusterProvision, createdBy) {
       const c = deps.store.clusters.require(clusterId);

@@ -34,13 +34,13 @@ export function k3sLabSkipReason(): string | undefined {
   return undefined;
 }
 
-/** Writes the air-gap bundle into `dir`. */
-export function standInBundle(dir: string): AirGap {
+/** Writes the air-gap bundle into `dir`, its `k3s` reporting `version` (`k3s --version`; the kubelet stays v1.20.2). */
+export function standInBundle(dir: string, version = STAND_IN_VERSION): AirGap {
   const node = current('kubelet')!;
   const src = readFileSync(join(repoRoot(), 'test/lab/k3s/k3s'), 'utf8')
     .replace('@K8S_BIN@', current('k8s')!)
     .replace('@NODE_RIG@', node)
-    .replace('@VERSION@', STAND_IN_VERSION);
+    .replace('@VERSION@', version);
   const binary = join(dir, 'k3s');
   writeFileSync(binary, src);
   chmodSync(binary, 0o755);

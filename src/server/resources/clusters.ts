@@ -12,6 +12,7 @@ import {
   ClusterProvision,
   ClusterRemoveNode,
   ClusterUpdate,
+  ClusterUpgrade,
 } from '../../api/clusters.js';
 import { ControllerError } from '../../api/errors.js';
 import { Job } from '../../api/jobs.js';
@@ -161,6 +162,22 @@ export function clustersResource({ store, bus, provision, k3sOps }: ResourceDeps
           const cur = store.clusters.require(params.id);
           auditTarget(cur.name);
           return { status: 202, body: provisioner(provision).resetCluster(cur.id, actor.name) };
+        },
+      }),
+      route({
+        method: 'POST',
+        path: '/:id/upgrade',
+        role: 'operator',
+        summary:
+          'Rolling upgrade to a K3s release: per node, servers first then agents, one at a time: cordon, drain, install, wait Ready at the version, uncordon; stops at the first failure (a job)',
+        params: IdParams,
+        body: ClusterUpgrade,
+        response: { status: 202, schema: Job },
+        audit: 'cluster.upgrade',
+        handler: ({ params, body, actor, auditTarget }) => {
+          const cur = store.clusters.require(params.id);
+          auditTarget(`${cur.name}@${body.version}`);
+          return { status: 202, body: provisioner(provision).upgradeCluster(cur.id, body, actor.name) };
         },
       }),
       route({

@@ -23,6 +23,11 @@ info() { echo "[INFO]  $*"; }
 fatal() { echo "[ERROR] $*" >&2; exit 1; }
 
 [ "$(id -u)" -eq 0 ] || fatal "run as root"
+# Tests only: the marker file k3s-lab-install-fails in the bin dir makes the install fail on this host, before
+# it touches the service (only the binary an air-gap install uploaded first is new); its text is the reason.
+if [ -e "$BIN_DIR/k3s-lab-install-fails" ]; then
+  fatal "install refused on this host ($BIN_DIR/k3s-lab-install-fails): $(head -c 200 "$BIN_DIR/k3s-lab-install-fails")"
+fi
 if [ "${INSTALL_K3S_SKIP_DOWNLOAD:-false}" != true ]; then
   fatal "the lab's stand-in installer cannot download k3s${INSTALL_K3S_VERSION:+ $INSTALL_K3S_VERSION}: set INSTALL_K3S_SKIP_DOWNLOAD=true and put the binary at $BIN_DIR/k3s (air-gap install)"
 fi
