@@ -52,6 +52,17 @@ export function journalCommand(unit: string, lines: number, follow: boolean, bin
   return cmd(bin ? `${bin}/journalctl` : 'journalctl', '-u', unit, '-n', lines, '--no-pager', '-o', 'short-iso', ...(follow ? ['-f'] : []));
 }
 
+/**
+ * A follow that ends when its reader leaves: `journal` runs in the background while `cat` waits on
+ * the command's stdin, which the SSH channel holds open (ExecOptions.holdStdin); when the reader
+ * goes, the channel closes, `cat` sees the end of its input and `kill 0` ends the command's whole
+ * process group (coreutils' `timeout` made it), journalctl and anything it started included. A
+ * signal over the channel could not do this: under sudo the processes are root's.
+ */
+export function followCommand(journal: string): string {
+  return `${journal} & cat > /dev/null; kill 0`;
+}
+
 /** A snapshot name as K3s takes it for `--name` (the file is `<name>-<node>-<unix time>`). */
 export const SNAPSHOT_NAME_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
@@ -194,7 +205,8 @@ export function k3sOps(deps: OpsDeps) {
     async journal(clusterId: string, hostOrNode: string, q: JournalRequest): Promise<Journal> {
       validateUnit(q.unit);
       const m = member(deps.store, clusterId, hostOrNode);
-      const command = journalCommand(q.unit, q.lines, q.follow, journalBin(m.login.host));
+      const journal = journalCommand(q.unit, q.lines, q.follow, journalBin(m.login.host));
+      const command = q.follow ? followCommand(journal) : journal;
       const maxBytes = q.maxBytes ?? DEFAULT_JOURNAL_BYTES;
       const session: SshSession = await connect(m);
       const abort = new AbortController();
@@ -227,6 +239,7 @@ export function k3sOps(deps: OpsDeps) {
       const running = session
         .exec(command, {
           sudo: true,
+          holdStdin: q.follow,
           timeoutMs: q.follow ? (q.followSeconds ?? DEFAULT_FOLLOW_SECONDS) * 1000 : 60_000,
           signal: abort.signal,
           onOutput: (stream, text) => {

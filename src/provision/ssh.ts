@@ -20,7 +20,8 @@
  *   (with sudo when asked) and compared again there.
  * - Download: SFTP (a root-only file first copied by sudo to a private temporary file), SHA-256
  *   compared with the far side's.
- * - Early end: `signal` in ExecOptions sends TERM over the channel and closes it (a follow whose reader left).
+ * - Early end: `signal` in ExecOptions sends TERM over the channel and closes it (a follow whose reader left);
+ *   with `holdStdin` the command's stdin stays open until then, so its end reaches a command run as root.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -88,6 +89,12 @@ export interface ExecOptions {
   killGraceMs?: number;
   /** Ends the command early (a follower went away): TERM to it and its channel closed; resolves with what it printed. */
   signal?: AbortSignal;
+  /**
+   * Keeps the command's stdin open (after `stdin`, if any) until the command ends or `signal`
+   * aborts: the end of its input is how a command learns that its reader left (see k3s-ops.ts
+   * followCommand), where a channel signal cannot reach it (root's processes under sudo).
+   */
+  holdStdin?: boolean;
 }
 
 export interface ExecResult {
@@ -344,6 +351,8 @@ export class SshSession {
         this.#client.on('close', onClientClose);
         const onAbort = () => {
           signalChannel(ch, 'TERM');
+          // The end of its input first (a held stdin: see holdStdin), then the channel.
+          if (o.holdStdin) ch.end();
           ch.close();
         };
         if (o.signal?.aborted) onAbort();
@@ -362,7 +371,9 @@ export class SshSession {
           if (sig) signal = sig;
         });
         ch.on('close', finish);
-        if (stdin) ch.end(stdin);
+        if (o.holdStdin) {
+          if (stdin) ch.write(stdin);
+        } else if (stdin) ch.end(stdin);
         else ch.end();
       });
     });

@@ -4,10 +4,10 @@
  * refused before anything is built.
  */
 import t from 'tap';
-import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { journalCommand, MAX_JOURNAL_LINES, validateUnit } from '../../src/provision/k3s-ops.js';
+import { followCommand, journalCommand, MAX_JOURNAL_LINES, validateUnit } from '../../src/provision/k3s-ops.js';
 import { hostile } from '../support/hostile.js';
 import { tempDir } from '../support/tmp.js';
 
@@ -52,4 +52,35 @@ t.test('the command line a shell runs is exactly journalctl -u UNIT -n N --no-pa
   const out = execFileSync('sh', ['-c', journalCommand('getty@tty1.service', 7, true, bin)], { cwd: dir, encoding: 'utf8' });
   t.same(out.split('\n').slice(0, -1), ['-u', 'getty@tty1.service', '-n', '7', '--no-pager', '-o', 'short-iso', '-f']);
   for (const f of ['x', 'y', 'z']) t.notOk(existsSync(join(dir, f)), `${f} was not created`);
+});
+
+t.test('a follow ends, with everything it started, when its input ends (the reader left)', async (t) => {
+  const dir = tempDir(t);
+  // A stub journalctl that starts a child and waits, as the lab's shim (tail | awk) and a real -f do.
+  const bin = join(dir, 'bin');
+  execFileSync('mkdir', ['-p', bin]);
+  const pids = join(dir, 'pids');
+  writeFileSync(join(bin, 'journalctl'), `#!/bin/sh\nsleep 300 &\necho $$ $! > ${JSON.stringify(pids)}\necho started\nwait\n`);
+  chmodSync(join(bin, 'journalctl'), 0o755);
+  // As the SSH executor runs it: under coreutils' timeout, which gives it its own process group.
+  const child = spawn('timeout', ['-k', '2', '60', 'sh', '-c', followCommand(journalCommand('k3s', 0, true, bin))], {
+    stdio: ['pipe', 'pipe', 'ignore'],
+  });
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  await new Promise<void>((r) => child.stdout.once('data', () => r()));
+  const [stub, sleeper] = readFileSync(pids, 'utf8').trim().split(' ').map(Number) as [number, number];
+  const alive = (pid: number) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  t.ok(alive(stub) && alive(sleeper), 'running while its input is open');
+  child.stdin.end();
+  await exited;
+  for (let i = 0; i < 100 && (alive(stub) || alive(sleeper)); i++) await new Promise((r) => setTimeout(r, 50));
+  t.notOk(alive(stub), 'the journal command ended');
+  t.notOk(alive(sleeper), 'and what it started');
 });
