@@ -7,8 +7,8 @@
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { repoRoot } from './paths.js';
 import { scaled } from './wait.js';
 
@@ -121,11 +121,22 @@ export function labUp(t: { teardown(fn: () => void): void }, hosts: number): Lab
     }
   });
   const t0 = Date.now();
-  execFileSync('bash', [script('lab-up.sh'), '--hosts', String(hosts)], {
-    env,
-    stdio: ['ignore', 'ignore', 'inherit'],
-    timeout: scaled(120_000),
-  });
+  // The lab's daemons outlive lab-up.sh and keep its stderr: a file, not this test's own stderr, so a
+  // test process that dies before its teardown leaves the runner a closed pipe, not one held for ever.
+  const errFile = join(slot.env.LAB_DIR, '..', `${basename(slot.env.LAB_DIR)}-up.stderr`);
+  const errFd = openSync(errFile, 'w');
+  try {
+    execFileSync('bash', [script('lab-up.sh'), '--hosts', String(hosts)], {
+      env,
+      stdio: ['ignore', 'ignore', errFd],
+      timeout: scaled(120_000),
+    });
+  } catch (err) {
+    process.stderr.write(readFileSync(errFile, 'utf8'));
+    throw err;
+  } finally {
+    closeSync(errFd);
+  }
   const lab = JSON.parse(readFileSync(join(slot.env.LAB_DIR, 'lab.json'), 'utf8')) as Omit<Lab, 'upSeconds' | 'env'>;
   return { ...lab, env: slot.env, upSeconds: (Date.now() - t0) / 1000 };
 }
