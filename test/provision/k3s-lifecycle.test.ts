@@ -5,7 +5,7 @@
  */
 import t from 'tap';
 import { join } from 'node:path';
-import { openStore, type Store } from '../../src/store/index.js';
+import { openStore } from '../../src/store/index.js';
 import { EventBus } from '../../src/events/bus.js';
 import { silentLogger } from '../../src/log/index.js';
 import { openSecretBox } from '../../src/certs/index.js';
@@ -22,16 +22,8 @@ import {
   removeNodeKind,
   resetKind,
 } from '../../src/provision/k3s-lifecycle.js';
+import { finished, login } from '../support/finished-jobs.js';
 import { tempDir } from '../support/tmp.js';
-
-const login = (host: string) => ({ host, user: 'pi' });
-
-/** A job of `kind` stored as finished in `state` (what a runner leaves behind). */
-function finished(store: Store, kind: string, params: Record<string, unknown>, state: 'succeeded' | 'failed' = 'succeeded') {
-  const job = store.jobs.create({ kind, params }, 'test');
-  store.jobs.setState(job.id, 'running');
-  return store.jobs.setState(job.id, state);
-}
 
 function setup(t: { teardown(fn: () => void): void }) {
   const dir = tempDir(t, 'pic-life-');
