@@ -29,6 +29,7 @@ import {
   upgradeStepNames,
   validVersion,
 } from '../../src/provision/k3s-upgrade.js';
+import { restorePort } from '../../src/provision/k3s-restore.js';
 import { run, type Io } from '../../src/cli/program.js';
 import { EXIT } from '../../src/cli/exit.js';
 import { startServer } from '../support/server.js';
@@ -170,7 +171,12 @@ t.test('REST: POST /clusters/{id}/upgrade', async (t) => {
     const runner = new JobRunner({ store, bus: new EventBus(), log: silentLogger(), kinds: [upgradeKind(deps)], secrets });
     runner.stop(); // nothing runs: the refusals come first
     return {
-      provision: { ...provisionPort({ ...deps, runner }), ...lifecyclePort({ ...deps, runner }), ...upgradePort({ ...deps, runner }) },
+      provision: {
+        ...provisionPort({ ...deps, runner }),
+        ...lifecyclePort({ ...deps, runner }),
+        ...upgradePort({ ...deps, runner }),
+        ...restorePort({ ...deps, runner, snapshots: () => [] }),
+      },
     };
   });
   const c = s.store.clusters.create({ name: 'lab' });
