@@ -12,19 +12,17 @@ import { join } from 'node:path';
 import type { EtcdSnapshotInfo } from '../../src/api/system.js';
 import { BackupManager } from '../../src/backup/index.js';
 import { openSecretBox } from '../../src/certs/index.js';
-import { run, type Io } from '../../src/cli/program.js';
 import { EXIT } from '../../src/cli/exit.js';
 import { EventBus } from '../../src/events/bus.js';
 import { silentLogger } from '../../src/log/index.js';
 import { JobRunner } from '../../src/provision/jobs.js';
-import { CLUSTER_CREATE_KIND, clusterCreateKind, provisionPort } from '../../src/provision/k3s.js';
+import { CLUSTER_CREATE_KIND, clusterCreateKind } from '../../src/provision/k3s.js';
 import { CLUSTER_RESTORE_KIND, CLUSTER_UPGRADE_KIND, clusterMembers, lifecyclePort, resetKind } from '../../src/provision/k3s-lifecycle.js';
 import { freshReadyNodes, restoreKind, restorePort, restoreStepNames, type RestoreParams } from '../../src/provision/k3s-restore.js';
-import { upgradePort } from '../../src/provision/k3s-upgrade.js';
 import type { Store } from '../../src/store/index.js';
 import { openStore } from '../../src/store/index.js';
-import { finished, login } from '../support/finished-jobs.js';
-import { startServer } from '../support/server.js';
+import { finished, login, provisionPorts } from '../support/finished-jobs.js';
+import { cliAgainst, startServer } from '../support/server.js';
 import { tempDir } from '../support/tmp.js';
 
 /** A backup manager whose etcd snapshots are files of `bytes` "taken" of the named cluster (the SSH part is the lab test's). */
@@ -275,12 +273,7 @@ t.test('REST and CLI: POST /clusters/{id}/restore, admin only', async (t) => {
     const runner = new JobRunner({ store, bus: new EventBus(), log: silentLogger(), kinds: [restoreKind(deps)], secrets });
     runner.stop(); // nothing runs: the refusals come first
     return {
-      provision: {
-        ...provisionPort({ ...deps, runner }),
-        ...lifecyclePort({ ...deps, runner }),
-        ...upgradePort({ ...deps, runner }),
-        ...restorePort({ ...deps, runner, snapshots: (ref) => backups!.findEtcdSnapshots(ref) }),
-      },
+      provision: provisionPorts(deps, runner, (ref) => backups!.findEtcdSnapshots(ref)),
     };
   });
   s.store.clusters.create({ name: 'lab' });
@@ -304,18 +297,7 @@ t.test('REST and CLI: POST /clusters/{id}/restore, admin only', async (t) => {
   t.equal(noCluster.status, 404);
   t.equal(s.store.jobs.list({}).total, jobs, 'no job was started');
 
-  const cli = async (...argv: string[]) => {
-    let out = '';
-    let err = '';
-    const io: Io = {
-      out: (x) => (out += x),
-      err: (x) => (err += x),
-      env: { PI_CONTROLLER_URL: s.url, PI_CONTROLLER_TOKEN: s.admin },
-      cwd: s.dir,
-      onStop: () => undefined,
-    };
-    return { code: await run(argv, io), out, err };
-  };
+  const cli = cliAgainst(s);
   const r = await cli('cluster', 'restore', 'lab', '--etcd-snapshot', b.file);
   t.equal(r.code, EXIT.CONFLICT);
   t.match(r.err, /SNAPSHOT_OF_ANOTHER_CLUSTER/);
