@@ -130,9 +130,10 @@ function restoreSteps(_deps: LifecycleDeps, p: RestoreParams): Step[] {
 
   const hostFor = async (ctx: StepContext, login: HostLogin): Promise<Host> =>
     login.host === ctx.login.host && (login.port ?? 22) === (ctx.login.port ?? 22) ? asHost(ctx) : ctx.on(login);
+  // Reads and polls go straight to the session (ssh.exec), not to the job's log: a poll every 2 s would fill it.
   /** A file's text on a host, or undefined when it is not there. */
   const read = async (h: Host, path: string) => {
-    const r = await h.exec(cmd('cat', '--', path), { sudo: true, timeoutMs: 30_000 });
+    const r = await h.ssh.exec(cmd('cat', '--', path), { sudo: true, timeoutMs: 30_000 });
     return r.code === 0 ? r.stdout : undefined;
   };
   const writeNote = (h: Host, path: string) => h.run(cmd('sh', '-c', 'date -u +%s > "$1"', 'sh', path), { sudo: true, timeoutMs: 30_000 });
@@ -142,24 +143,27 @@ function restoreSteps(_deps: LifecycleDeps, p: RestoreParams): Step[] {
     return t === undefined || !/^\d+\s*$/.test(t) ? undefined : Number(t.trim());
   };
   const active = async (h: Host, HP: Paths) =>
-    (await h.exec(cmd(hostTool(HP, 'systemctl'), 'is-active', '--quiet', 'k3s'), { sudo: true, timeoutMs: 30_000 })).code === 0;
+    (await h.ssh.exec(cmd(hostTool(HP, 'systemctl'), 'is-active', '--quiet', 'k3s'), { sudo: true, timeoutMs: 30_000 })).code === 0;
   const service = (h: Host, HP: Paths, op: 'start' | 'stop') =>
     h.run(cmd(hostTool(HP, 'systemctl'), op, 'k3s'), { sudo: true, timeoutMs: 300_000 });
   const apiUp = async (ctx: StepContext) =>
-    (await ctx.exec(kubectl('get', '--raw', '/readyz'), { sudo: true, timeoutMs: 60_000 })).code === 0;
+    (await ctx.ssh.exec(kubectl('get', '--raw', '/readyz'), { sudo: true, timeoutMs: 60_000 })).code === 0;
   const remoteSha = async (ctx: StepContext) => {
-    const r = await ctx.exec(`${cmd('sha256sum')} < ${shq(remote)}`, { sudo: true, timeoutMs: 300_000 });
+    const r = await ctx.ssh.exec(`${cmd('sha256sum')} < ${shq(remote)}`, { sudo: true, timeoutMs: 300_000 });
     return r.code === 0 ? r.stdout.trim().split(/\s+/)[0] : undefined;
   };
   /** The servers' Node names (K3s names a Node as its host): their kubelets were restarted with K3s. */
   const serverNodes = async (ctx: StepContext) => {
     const names = new Set<string>();
-    for (const login of p.servers) names.add((await (await hostFor(ctx, login)).run(cmd('hostname'))).stdout.trim());
+    for (const login of p.servers) names.add((await (await hostFor(ctx, login)).ssh.exec(cmd('hostname'))).stdout.trim());
     return names;
   };
   const nodesNow = async (ctx: StepContext, since: number, restarted: ReadonlySet<string>) => {
-    const nodes = await ctx.exec(kubectl('get', 'nodes', '-o', 'json'), { sudo: true, timeoutMs: 60_000 });
-    const leases = await ctx.exec(kubectl('get', 'leases', '-n', 'kube-node-lease', '-o', 'json'), { sudo: true, timeoutMs: 60_000 });
+    const nodes = await ctx.ssh.exec(kubectl('get', 'nodes', '-o', 'json'), { sudo: true, timeoutMs: 60_000 });
+    const leases = await ctx.ssh.exec(kubectl('get', 'leases', '-n', 'kube-node-lease', '-o', 'json'), {
+      sudo: true,
+      timeoutMs: 60_000,
+    });
     if (nodes.code !== 0 || leases.code !== 0) return undefined;
     return freshReadyNodes(nodes.stdout, leases.stdout, since, restarted);
   };

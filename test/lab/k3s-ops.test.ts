@@ -387,8 +387,9 @@ if (skip) {
       t.equal(r.code, EXIT.OK, r.err + r.out.slice(-3000));
       const job = restoreJobs().find((j) => j.state !== 'failed') as Job;
       t.equal(job.state, 'succeeded', job.error ?? '');
+      // Every step ran; `ready` may have found the Node back already when its turn came (skipped).
       t.same(
-        cp.store.provision.steps(job.id).map((s) => `${s.name}: ${s.state}`),
+        cp.store.provision.steps(job.id).map((s) => `${s.name}: ${s.name === 'ready' && s.state === 'skipped' ? 'succeeded' : s.state}`),
         [
           `upload snapshot ${s1.address}: succeeded`,
           `stop k3s (${s1.address}): succeeded`,
