@@ -88,6 +88,16 @@ export const ClusterUpgrade = Obj({
 });
 export type ClusterUpgrade = Static<typeof ClusterUpgrade>;
 
+export const ClusterRestore = Obj({
+  etcdSnapshot: Type.String({
+    minLength: 1,
+    maxLength: 255,
+    description:
+      "a backup's name (its file, with or without .sqlite) holding an etcd snapshot of this cluster, or that snapshot's file name",
+  }),
+});
+export type ClusterRestore = Static<typeof ClusterRestore>;
+
 /** The hosts a cluster's succeeded lifecycle jobs left it with (what `remove-node` and `reset` act on). */
 export const ClusterKubeconfig = Obj({ server: Type.String(), kubeconfig: Type.String() });
 export type ClusterKubeconfig = Static<typeof ClusterKubeconfig>;

@@ -38,6 +38,9 @@ export const AuditQuery = Obj({
 /** An etcd snapshot of a provisioned cluster kept beside a backup. */
 export const EtcdSnapshotInfo = Obj({
   cluster: Type.String({ description: 'the cluster name' }),
+  clusterId: Type.Optional(
+    Type.String({ description: "the cluster's id (what a restore checks; snapshots taken before it was noted have only the name)" }),
+  ),
   server: Type.String({ description: 'the server it was taken on (the first)' }),
   remotePath: Type.String({ description: 'where K3s keeps it on that server' }),
   file: Type.String({ description: "the local copy, in the data directory's backups folder" }),

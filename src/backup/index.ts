@@ -160,6 +160,23 @@ export class BackupManager {
       .map((f) => this.#info(f));
   }
 
+  /**
+   * The etcd snapshots `ref` names: every one kept with the backup of that name (its file, with or
+   * without `.sqlite`), or the one snapshot whose file it is; none for anything else (a path included).
+   */
+  findEtcdSnapshots(ref: string): { backup: string; path: string; info: EtcdSnapshotInfo }[] {
+    const plain = (name: string) => /^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name);
+    if (!plain(ref)) return [];
+    const of = (b: BackupInfo, s: EtcdSnapshotInfo) => ({ backup: b.file, path: join(this.dir, s.file), info: s });
+    // Only snapshots whose file is a plain name in the backups folder (a description is never a way out of it).
+    const snaps = (b: BackupInfo) => (b.etcdSnapshots ?? []).filter((s) => plain(s.file));
+    const all = this.list();
+    const backup = all.find((b) => b.file === ref || b.file === `${ref}.sqlite`);
+    if (backup) return snaps(backup).map((s) => of(backup, s));
+    for (const b of all) for (const s of snaps(b)) if (s.file === ref) return [of(b, s)];
+    return [];
+  }
+
   /** Removes the oldest backups beyond `keep`. */
   prune(): string[] {
     const names = readdirSync(this.dir)

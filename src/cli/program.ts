@@ -512,6 +512,23 @@ function clusterCommands(program: Command, ctx: Ctx): void {
       },
     );
   cluster
+    .command('restore <name>')
+    .description(
+      "restore the cluster's etcd from a snapshot kept with a backup (admin): K3s stopped on every server, the snapshot restored on the first server (k3s server --cluster-reset --cluster-reset-restore-path), the other servers rejoin, every Node Ready again; prints the job id",
+    )
+    .requiredOption(
+      '--etcd-snapshot <name>',
+      "a backup's name holding an etcd snapshot of the cluster (as `backup --etcd-snapshot` made it), or that snapshot's file name",
+    )
+    .option('-f, --follow', "follow the job's log until it ends (exit 1 when it failed)")
+    .option('--interval <ms>', 'how often to ask for new lines when following', '500')
+    .action(async (name: string, o: { etcdSnapshot: string; follow?: boolean; interval: string }) => {
+      const body = { etcdSnapshot: o.etcdSnapshot };
+      const job = (await call(ctx.creds(), 'POST', `/api/v1/clusters/${encodeURIComponent(name)}/restore`, body)).body as Job;
+      ctx.print(job, () => `${job.id}\n`);
+      if (o.follow) await jobLogs(ctx, job.id, true, positiveInteger('--interval', o.interval, 50));
+    });
+  cluster
     .command('kubeconfig <name>')
     .description("print the cluster's admin kubeconfig, or with --merge add it to ~/.kube/config (or the first file of $KUBECONFIG)")
     .option('--merge', 'merge into the kubeconfig file instead of printing (entries of the same name are replaced)')

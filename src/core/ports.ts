@@ -10,7 +10,7 @@ import type { AgentInfo, AgentLogLines } from '../api/agent.js';
 import type { KubernetesOverview } from '../api/kubernetes.js';
 import type { BackupInfo } from '../api/system.js';
 import type { DiscoveryResult, ScanReport, ScanRequest } from '../api/discovery.js';
-import type { ClusterAddNode, ClusterHost, ClusterKubeconfig, ClusterProvision, ClusterUpgrade } from '../api/clusters.js';
+import type { ClusterAddNode, ClusterHost, ClusterKubeconfig, ClusterProvision, ClusterRestore, ClusterUpgrade } from '../api/clusters.js';
 import type { Job } from '../api/jobs.js';
 import type { CatalogInstall, CatalogItem, InstallRequest, InstallResult, RemoveResult } from '../api/catalog.js';
 
@@ -96,6 +96,8 @@ export interface ProvisionPort {
   resetCluster(clusterId: string, createdBy: string): Job;
   /** Starts a `cluster.upgrade` job (per node, servers first: cordon, drain, install, wait Ready, uncordon); throws a coded error when refused. */
   upgradeCluster(clusterId: string, req: ClusterUpgrade, createdBy: string): Job;
+  /** Starts a `cluster.restore` job (etcd restored on the first server from a backup's snapshot, the others rejoin); throws a coded error when refused. */
+  restoreCluster(clusterId: string, req: ClusterRestore, createdBy: string): Job;
 }
 
 /** The lifecycle half of {@link ProvisionPort} (src/provision/k3s-lifecycle.ts). */

@@ -45,8 +45,9 @@ import { JobRunner, type JobRunnerDeps } from '../provision/jobs.js';
 import { clusterCreateKind, provisionPort } from '../provision/k3s.js';
 import { addNodeKind, lifecyclePort, removeNodeKind, resetKind } from '../provision/k3s-lifecycle.js';
 import { upgradeKind, upgradePort } from '../provision/k3s-upgrade.js';
+import { restoreKind, restorePort } from '../provision/k3s-restore.js';
 import { prepareKind } from '../provision/pi-prep.js';
-import { k3sOps } from '../provision/k3s-ops.js';
+import { k3sOps, type K3sOps } from '../provision/k3s-ops.js';
 
 export { LOCAL_AGENT_NODE } from './local-agent.js';
 export { PID_FILE, recordedServerAlive } from './pidfile.js';
@@ -61,6 +62,8 @@ export interface RunningControlPlane {
   /** Set when this start created the admin token (first start). */
   adminToken: string | undefined;
   adminTokenFile: string;
+  /** The provisioned clusters' hosts over SSH (journal, etcd snapshots), as the REST API reaches them. */
+  k3sOps: K3sOps;
   /** Stops accepting connections, closes stream clients and the database. */
   close(): Promise<void>;
 }
@@ -174,6 +177,7 @@ export async function startControlPlane(opts: StartOptions): Promise<RunningCont
       removeNodeKind(k3sDeps),
       resetKind(k3sDeps),
       upgradeKind(k3sDeps),
+      restoreKind(k3sDeps),
     ],
     ...(opts.provision?.transport ? { transport: opts.provision.transport } : {}),
     ...(opts.provision?.retry ? { retry: opts.provision.retry } : {}),
@@ -183,6 +187,8 @@ export async function startControlPlane(opts: StartOptions): Promise<RunningCont
     ...provisionPort({ ...k3sDeps, runner: jobs }),
     ...lifecyclePort({ ...k3sDeps, runner: jobs }),
     ...upgradePort({ ...k3sDeps, runner: jobs }),
+    // The backups' etcd snapshots, found by name when a restore asks (the backup manager is built below).
+    ...restorePort({ ...k3sDeps, runner: jobs, snapshots: (ref) => backups.findEtcdSnapshots(ref) }),
   };
   const ops = k3sOps({ ...k3sDeps, runner: jobs });
   const managed = new ManagedClusters({
@@ -332,6 +338,7 @@ export async function startControlPlane(opts: StartOptions): Promise<RunningCont
     logging,
     adminToken,
     adminTokenFile,
+    k3sOps: ops,
     async close() {
       if (closed) return;
       closed = true;

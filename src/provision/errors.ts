@@ -51,7 +51,15 @@ export type ProvisionErrorCode =
   /** Lifecycle: K3s files, units or processes are left on a host after its uninstall. */
   | 'HOST_NOT_CLEAN'
   /** Upgrade: the version is not a K3s release name (vX.Y.Z+k3sN). */
-  | 'INVALID_VERSION';
+  | 'INVALID_VERSION'
+  /** Restore: no backup or snapshot file of that name holds an etcd snapshot. */
+  | 'SNAPSHOT_NOT_FOUND'
+  /** Restore: the snapshot was taken of another cluster. */
+  | 'SNAPSHOT_OF_ANOTHER_CLUSTER'
+  /** Restore: the local snapshot's SHA-256 is not the one noted when it was taken. */
+  | 'SNAPSHOT_CORRUPT'
+  /** Restore: `k3s server --cluster-reset --cluster-reset-restore-path` failed, or K3s stopped after it. */
+  | 'RESTORE_FAILED';
 
 const STATUS: Record<ProvisionErrorCode, number> = {
   HOST_KEY_MISMATCH: 409,
@@ -86,6 +94,10 @@ const STATUS: Record<ProvisionErrorCode, number> = {
   DRAIN_TIMEOUT: 504,
   HOST_NOT_CLEAN: 502,
   INVALID_VERSION: 400,
+  SNAPSHOT_NOT_FOUND: 404,
+  SNAPSHOT_OF_ANOTHER_CLUSTER: 409,
+  SNAPSHOT_CORRUPT: 422,
+  RESTORE_FAILED: 502,
 };
 
 /** Codes after which a retry cannot help (the host or its credentials must change first). */
@@ -107,6 +119,9 @@ export const PERMANENT: ReadonlySet<string> = new Set([
   'SERVER_REMOVAL_UNSUPPORTED',
   'CLUSTER_BUSY',
   'INVALID_VERSION',
+  'SNAPSHOT_NOT_FOUND',
+  'SNAPSHOT_OF_ANOTHER_CLUSTER',
+  'SNAPSHOT_CORRUPT',
 ]);
 
 export class ProvisionError extends ControllerError {

@@ -54,13 +54,16 @@ export const CLUSTER_RESET_KIND = 'cluster.reset';
 export const CLUSTER_ADD_NODE_KIND = 'cluster.add-node';
 /** The rolling upgrade (k3s-upgrade.ts). */
 export const CLUSTER_UPGRADE_KIND = 'cluster.upgrade';
-/** Every job kind that changes which hosts a cluster has, or how K3s is installed on them. */
+/** The etcd snapshot restore (k3s-restore.ts); it leaves the hosts as they were. */
+export const CLUSTER_RESTORE_KIND = 'cluster.restore';
+/** Every job kind that changes which hosts a cluster has, how K3s is installed on them, or what their etcd holds (one at a time per cluster). */
 export const LIFECYCLE_KINDS = [
   CLUSTER_CREATE_KIND,
   CLUSTER_ADD_NODE_KIND,
   CLUSTER_REMOVE_NODE_KIND,
   CLUSTER_RESET_KIND,
   CLUSTER_UPGRADE_KIND,
+  CLUSTER_RESTORE_KIND,
 ] as const;
 
 export interface Members {
@@ -155,7 +158,7 @@ export function clusterMembers(store: Store, clusterId: string): Members {
     } else if (j.kind === CLUSTER_UPGRADE_KIND) {
       const p = j.params as unknown as UpgradeParams;
       m = { ...m, install: { ...m.install, version: p.version, ...(p.airgap !== undefined ? { airgap: p.airgap } : {}) } };
-    } else m = empty();
+    } else if (j.kind === CLUSTER_RESET_KIND) m = empty();
   }
   return m;
 }

@@ -21,7 +21,7 @@ import { ControllerError } from '../api/errors.js';
 import type { Store } from '../store/index.js';
 import { ProvisionError } from './errors.js';
 import type { HostLogin, JobRunner } from './jobs.js';
-import { CLUSTER_CREATE_KIND, pathsOf, type ClusterCreateParams } from './k3s.js';
+import { CLUSTER_CREATE_KIND, hostTool, pathsOf, type ClusterCreateParams } from './k3s.js';
 import { CLUSTER_ADD_NODE_KIND, clusterMembers, type AddNodeParams } from './k3s-lifecycle.js';
 import { cmd } from './quote.js';
 import type { SshSession } from './ssh.js';
@@ -44,12 +44,12 @@ export function validateUnit(unit: string): string {
   return unit;
 }
 
-/** The journalctl command line for `unit` (validated here too); `bin` is the folder of journalctl when not on the PATH. */
-export function journalCommand(unit: string, lines: number, follow: boolean, bin?: string): string {
+/** The journalctl command line for `unit` (validated here too); `journalctl` is its path when not on the PATH. */
+export function journalCommand(unit: string, lines: number, follow: boolean, journalctl = 'journalctl'): string {
   validateUnit(unit);
   if (!Number.isInteger(lines) || lines < 0 || lines > MAX_JOURNAL_LINES)
     throw new ProvisionError('INVALID_ARGUMENT', `lines must be an integer from 0 to ${MAX_JOURNAL_LINES}`);
-  return cmd(bin ? `${bin}/journalctl` : 'journalctl', '-u', unit, '-n', lines, '--no-pager', '-o', 'short-iso', ...(follow ? ['-f'] : []));
+  return cmd(journalctl, '-u', unit, '-n', lines, '--no-pager', '-o', 'short-iso', ...(follow ? ['-f'] : []));
 }
 
 /**
@@ -92,6 +92,7 @@ export interface Journal {
 
 export interface EtcdSnapshotFile {
   cluster: string;
+  clusterId: string;
   server: string;
   /** Where K3s keeps it on the server. */
   remotePath: string;
@@ -186,8 +187,6 @@ class Chunks implements AsyncIterableIterator<string> {
 export function k3sOps(deps: OpsDeps) {
   const paths = (host: string) => pathsOf(deps.roots?.[host] ?? '/');
   const connect = (m: ReturnType<typeof member>) => deps.runner.connect(m.login, m.jobId);
-  /** journalctl's folder when the host's paths sit under a test root (the lab's stand-in puts one there). */
-  const journalBin = (host: string) => (paths(host).root === '/' ? undefined : paths(host).bin);
 
   return {
     /** The cluster's hosts as its lifecycle jobs left them. */
@@ -205,7 +204,7 @@ export function k3sOps(deps: OpsDeps) {
     async journal(clusterId: string, hostOrNode: string, q: JournalRequest): Promise<Journal> {
       validateUnit(q.unit);
       const m = member(deps.store, clusterId, hostOrNode);
-      const journal = journalCommand(q.unit, q.lines, q.follow, journalBin(m.login.host));
+      const journal = journalCommand(q.unit, q.lines, q.follow, hostTool(paths(m.login.host), 'journalctl'));
       const command = q.follow ? followCommand(journal) : journal;
       const maxBytes = q.maxBytes ?? DEFAULT_JOURNAL_BYTES;
       const session: SshSession = await connect(m);
@@ -258,8 +257,9 @@ export function k3sOps(deps: OpsDeps) {
               );
           },
           (err: unknown) => {
-            // A follow that ran its time out ends like one that the reader closed.
-            if ((err as { code?: string }).code === 'COMMAND_TIMEOUT' && q.follow && printed) return;
+            // A follow that ran its time out ends like one that the reader closed, whether or not the unit printed anything
+            // (a quiet unit's follow with a bound shorter than the 3 s start grace failed with COMMAND_TIMEOUT).
+            if ((err as { code?: string }).code === 'COMMAND_TIMEOUT' && q.follow) return;
             throw err;
           },
         );
@@ -326,6 +326,7 @@ export function k3sOps(deps: OpsDeps) {
         const got = await session.download(remotePath, local, { sudo: true, timeoutMs: 300_000 });
         return {
           cluster: cluster.name,
+          clusterId: cluster.id,
           server: first.host,
           remotePath,
           file,

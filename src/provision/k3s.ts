@@ -101,6 +101,12 @@ export function pathsOf(root: string): Paths {
   };
 }
 
+/**
+ * A host tool K3s's service relies on (`systemctl`, `journalctl`): found on the PATH on a real host;
+ * under a test root, in its bin dir (where the lab's stand-in installer puts its shims).
+ */
+export const hostTool = (P: Paths, name: 'systemctl' | 'journalctl'): string => (P.root === '/' ? name : `${P.bin}/${name}`);
+
 /** Where the first server's API is reached by the other nodes and by clients. */
 export const apiUrl = (host: string): string => `https://${host.includes(':') ? `[${host}]` : host}:6443`;
 
@@ -378,7 +384,7 @@ function clusterSteps(deps: K3sDeps, p: ClusterCreateParams): Step[] {
 /** The REST API's view of cluster provisioning, on `runner` (which must know {@link clusterCreateKind}). */
 export function provisionPort(
   deps: K3sDeps & { runner: JobRunner },
-): Omit<ProvisionPort, 'addNode' | 'removeNode' | 'resetCluster' | 'upgradeCluster'> {
+): Omit<ProvisionPort, 'addNode' | 'removeNode' | 'resetCluster' | 'upgradeCluster' | 'restoreCluster'> {
   return {
     createCluster(clusterId, req: ClusterProvision, createdBy) {
       const c = deps.store.clusters.require(clusterId);

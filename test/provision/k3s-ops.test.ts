@@ -49,7 +49,10 @@ t.test('the command line a shell runs is exactly journalctl -u UNIT -n N --no-pa
   execFileSync('mkdir', ['-p', bin]);
   writeFileSync(join(bin, 'journalctl'), '#!/bin/sh\nfor a in "$@"; do printf "%s\\n" "$a"; done\n');
   chmodSync(join(bin, 'journalctl'), 0o755);
-  const out = execFileSync('sh', ['-c', journalCommand('getty@tty1.service', 7, true, bin)], { cwd: dir, encoding: 'utf8' });
+  const out = execFileSync('sh', ['-c', journalCommand('getty@tty1.service', 7, true, join(bin, 'journalctl'))], {
+    cwd: dir,
+    encoding: 'utf8',
+  });
   t.same(out.split('\n').slice(0, -1), ['-u', 'getty@tty1.service', '-n', '7', '--no-pager', '-o', 'short-iso', '-f']);
   for (const f of ['x', 'y', 'z']) t.notOk(existsSync(join(dir, f)), `${f} was not created`);
 });
@@ -63,7 +66,7 @@ t.test('a follow ends, with everything it started, when its input ends (the read
   writeFileSync(join(bin, 'journalctl'), `#!/bin/sh\nsleep 300 &\necho $$ $! > ${JSON.stringify(pids)}\necho started\nwait\n`);
   chmodSync(join(bin, 'journalctl'), 0o755);
   // As the SSH executor runs it: under coreutils' timeout, which gives it its own process group.
-  const child = spawn('timeout', ['-k', '2', '60', 'sh', '-c', followCommand(journalCommand('k3s', 0, true, bin))], {
+  const child = spawn('timeout', ['-k', '2', '60', 'sh', '-c', followCommand(journalCommand('k3s', 0, true, join(bin, 'journalctl')))], {
     stdio: ['pipe', 'pipe', 'ignore'],
   });
   const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));

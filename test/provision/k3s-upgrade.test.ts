@@ -11,28 +11,12 @@ import { EventBus } from '../../src/events/bus.js';
 import { silentLogger } from '../../src/log/index.js';
 import { openSecretBox } from '../../src/certs/index.js';
 import { JobRunner } from '../../src/provision/jobs.js';
-import { CLUSTER_CREATE_KIND, clusterCreateKind, provisionPort } from '../../src/provision/k3s.js';
-import {
-  addNodeKind,
-  CLUSTER_UPGRADE_KIND,
-  clusterMembers,
-  lifecyclePort,
-  removeNodeKind,
-  resetKind,
-} from '../../src/provision/k3s-lifecycle.js';
-import {
-  kubeletAt,
-  nodeView,
-  upgradeKind,
-  upgradeOrder,
-  upgradePort,
-  upgradeStepNames,
-  validVersion,
-} from '../../src/provision/k3s-upgrade.js';
-import { run, type Io } from '../../src/cli/program.js';
+import { CLUSTER_CREATE_KIND, clusterCreateKind } from '../../src/provision/k3s.js';
+import { addNodeKind, CLUSTER_UPGRADE_KIND, clusterMembers, removeNodeKind, resetKind } from '../../src/provision/k3s-lifecycle.js';
+import { kubeletAt, nodeView, upgradeKind, upgradeOrder, upgradeStepNames, validVersion } from '../../src/provision/k3s-upgrade.js';
 import { EXIT } from '../../src/cli/exit.js';
-import { startServer } from '../support/server.js';
-import { finished, login } from '../support/finished-jobs.js';
+import { cliAgainst, startServer } from '../support/server.js';
+import { finished, login, provisionPorts } from '../support/finished-jobs.js';
 import { tempDir } from '../support/tmp.js';
 
 function setup(t: { teardown(fn: () => void): void }) {
@@ -49,7 +33,7 @@ function setup(t: { teardown(fn: () => void): void }) {
     secrets,
   });
   t.teardown(() => runner.stop());
-  const port = { ...provisionPort({ ...deps, runner }), ...lifecyclePort({ ...deps, runner }), ...upgradePort({ ...deps, runner }) };
+  const port = provisionPorts(deps, runner);
   return { store, secrets, runner, port };
 }
 
@@ -170,7 +154,7 @@ t.test('REST: POST /clusters/{id}/upgrade', async (t) => {
     const runner = new JobRunner({ store, bus: new EventBus(), log: silentLogger(), kinds: [upgradeKind(deps)], secrets });
     runner.stop(); // nothing runs: the refusals come first
     return {
-      provision: { ...provisionPort({ ...deps, runner }), ...lifecyclePort({ ...deps, runner }), ...upgradePort({ ...deps, runner }) },
+      provision: provisionPorts(deps, runner),
     };
   });
   const c = s.store.clusters.create({ name: 'lab' });
@@ -191,18 +175,7 @@ t.test('REST: POST /clusters/{id}/upgrade', async (t) => {
   t.equal(s.store.clusters.require(c.id).k3sVersion, null);
 
   // The CLI: after `cluster upgrade`, --version is the K3s release, not the program's own --version.
-  const cli = async (...argv: string[]) => {
-    let out = '';
-    let err = '';
-    const io: Io = {
-      out: (x) => (out += x),
-      err: (x) => (err += x),
-      env: { PI_CONTROLLER_URL: s.url, PI_CONTROLLER_TOKEN: s.admin },
-      cwd: s.dir,
-      onStop: () => undefined,
-    };
-    return { code: await run(argv, io), out, err };
-  };
+  const cli = cliAgainst(s);
   for (const flag of [['--version', 'v1.30'], ['--version=v1.30'], ['--k3s-version', 'v1.30']]) {
     const r = await cli('cluster', 'upgrade', 'lab', ...flag);
     t.equal(r.code, EXIT.INVALID, flag.join(' '));

@@ -11,6 +11,7 @@ import {
   ClusterKubeconfig,
   ClusterProvision,
   ClusterRemoveNode,
+  ClusterRestore,
   ClusterUpdate,
   ClusterUpgrade,
 } from '../../api/clusters.js';
@@ -178,6 +179,22 @@ export function clustersResource({ store, bus, provision, k3sOps }: ResourceDeps
           const cur = store.clusters.require(params.id);
           auditTarget(`${cur.name}@${body.version}`);
           return { status: 202, body: provisioner(provision).upgradeCluster(cur.id, body, actor.name) };
+        },
+      }),
+      route({
+        method: 'POST',
+        path: '/:id/restore',
+        role: 'admin',
+        summary:
+          "Restore the cluster's etcd from a snapshot kept with a backup: upload it to the first server, stop K3s on every server, k3s server --cluster-reset --cluster-reset-restore-path there, start it, the other servers rejoin with their etcd data removed, every Node Ready again (a job). 404 SNAPSHOT_NOT_FOUND, 409 SNAPSHOT_OF_ANOTHER_CLUSTER, CLUSTER_BUSY, CLUSTER_NOT_PROVISIONED",
+        params: IdParams,
+        body: ClusterRestore,
+        response: { status: 202, schema: Job },
+        audit: 'cluster.restore',
+        handler: ({ params, body, actor, auditTarget }) => {
+          const cur = store.clusters.require(params.id);
+          auditTarget(`${cur.name}<${body.etcdSnapshot}`);
+          return { status: 202, body: provisioner(provision).restoreCluster(cur.id, body, actor.name) };
         },
       }),
       route({

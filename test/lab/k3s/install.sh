@@ -10,7 +10,8 @@
 #   - server or agent: `server` / `agent` as the first word, else agent when K3S_URL is set;
 #   - the service `k3s` (server) or `k3s-agent` with its unit file and its env file (K3S_TOKEN and
 #     K3S_URL, mode 600) in the systemd folder; the machine has no systemd, so the unit's ExecStart is
-#     started detached with its pid in <data-dir>/lab/service.pid, and a re-run restarts it;
+#     started detached with its pid in <data-dir>/lab/service.pid by the `systemctl` shim this writes into
+#     the bin dir (start, stop, restart, is-active for this one unit), and a re-run restarts it;
 #   - the kubectl, crictl and ctr links, k3s-killall.sh, and k3s-uninstall.sh (server) or
 #     k3s-agent-uninstall.sh (agent) that stop every process and remove every file it made;
 #   - it returns once the service is up: a server's API answers /readyz and node-token is written, an
@@ -143,6 +144,65 @@ if [ "$follow" = 1 ]; then tail -n "$n" -F "$log" 2> /dev/null | fmt; else tail 
 SHIM
 chmod 755 "$BIN_DIR/journalctl"
 
+# systemctl: a SHIM, not systemd's. The lab hosts run no systemd, so this serves the one unit this install made
+# ($SERVICE) as far as pi-controller drives it: `start` runs the unit's ExecStart (read from its unit file, with its
+# env file) detached, its pid in <data-dir>/lab/service.pid and its output appended to <data-dir>/lab/$SERVICE.log
+# (the journal the journalctl shim serves), and returns once it is started (Type=exec); `stop` runs k3s-killall.sh
+# (the service's processes and its pods); `restart`; `is-active [--quiet]` (0 and `active` while its pid lives,
+# else 3 and `inactive`). Any other unit: `Unit X.service not found.` and 5, as systemctl says it.
+{
+  echo '#!/usr/bin/env bash'
+  echo "# systemctl (lab shim for the $SERVICE unit, written by the stand-in's install.sh): see install.sh"
+  printf 'SERVICE=%s UNIT=%s ENVF=%s L=%s KILLALL=%s\n' "$(q "$SERVICE")" "$(q "$SYSTEMD_DIR/$SERVICE.service")" \
+    "$(q "$SYSTEMD_DIR/$SERVICE.service.env")" "$(q "$DATA/lab")" "$(q "$BIN_DIR/k3s-killall.sh")"
+  cat << 'SHIM'
+set -uo pipefail
+op='' unit='' quiet=0
+for a in "$@"; do
+  case "$a" in
+    -q | --quiet) quiet=1 ;;
+    --no-pager | --no-block) ;;
+    -*) echo "systemctl (lab shim): unsupported option $a" >&2; exit 1 ;;
+    *) if [ -z "$op" ]; then op=$a; elif [ -z "$unit" ]; then unit=$a; else echo "systemctl (lab shim): one unit only" >&2; exit 1; fi ;;
+  esac
+done
+unit=${unit%.service}
+[ -n "$op" ] && [ -n "$unit" ] || { echo "systemctl (lab shim): usage: systemctl start|stop|restart|is-active UNIT" >&2; exit 1; }
+[ "$unit" = "$SERVICE" ] || { echo "Unit $unit.service not found." >&2; exit 5; }
+running() { [ -f "$L/service.pid" ] && kill -0 "$(cat "$L/service.pid" 2> /dev/null)" 2> /dev/null; }
+start() {
+  running && return 0
+  local line
+  line=$(sed -n 's/^ExecStart=//p' "$UNIT" | head -1)
+  [ -n "$line" ] || { echo "systemctl (lab shim): no ExecStart in $UNIT" >&2; exit 1; }
+  # the installer wrote the line with printf %q, as words the shell reads back
+  eval "set -- $line"
+  rm -f "$L/service.pid"
+  mkdir -p "$L"
+  set -a
+  # shellcheck disable=SC1090
+  [ -r "$ENVF" ] && . "$ENVF"
+  set +a
+  setsid bash -c 'echo $$ > "$1"; shift; exec "$@"' svc "$L/service.pid" "$@" < /dev/null >> "$L/$SERVICE.log" 2>&1 &
+  for _ in $(seq 1 100); do [ -s "$L/service.pid" ] && return 0; sleep 0.1; done
+  echo "systemctl (lab shim): $SERVICE did not start" >&2
+  exit 1
+}
+case "$op" in
+  start) start ;;
+  stop) "$KILLALL" ;;
+  restart) "$KILLALL" && start ;;
+  is-active)
+    if running; then [ "$quiet" = 1 ] || echo active; exit 0; fi
+    [ "$quiet" = 1 ] || echo inactive
+    exit 3
+    ;;
+  *) echo "systemctl (lab shim): unsupported command $op" >&2; exit 1 ;;
+esac
+SHIM
+} > "$BIN_DIR/systemctl"
+chmod 755 "$BIN_DIR/systemctl"
+
 cat > "$BIN_DIR/k3s-killall.sh" << KILL
 #!/usr/bin/env bash
 # Stops every process of the k3s service (lab stand-in), its pods, and removes its cgroups and cni0.
@@ -183,7 +243,7 @@ $(q "$BIN_DIR/k3s-killall.sh")
 rm -f $(q "$SYSTEMD_DIR/$SERVICE.service") $(q "$SYSTEMD_DIR/$SERVICE.service.env")
 for l in kubectl crictl ctr; do [ "\$(readlink $(q "$BIN_DIR")/\$l)" = k3s ] && rm -f $(q "$BIN_DIR")/\$l; done
 rm -rf $(q "$DATA") $(q "$(dirname "$KC")")
-rm -f $(q "$BIN_DIR/k3s") $(q "$BIN_DIR/journalctl") $(q "$BIN_DIR/k3s-lab.env") $(q "$BIN_DIR/k3s-killall.sh") $(q "$BIN_DIR/$UNINSTALL")
+rm -f $(q "$BIN_DIR/k3s") $(q "$BIN_DIR/journalctl") $(q "$BIN_DIR/systemctl") $(q "$BIN_DIR/k3s-lab.env") $(q "$BIN_DIR/k3s-killall.sh") $(q "$BIN_DIR/$UNINSTALL")
 echo "k3s uninstalled"
 UN
 chmod 755 "$BIN_DIR/$UNINSTALL"
@@ -195,14 +255,8 @@ if [ -f "$DATA/lab/service.pid" ] && kill -0 "$(cat "$DATA/lab/service.pid")" 2>
 fi
 info "Starting $SERVICE"
 rm -f "$DATA/lab/service.pid"
-set -a
-# shellcheck disable=SC1090
-. "$SYSTEMD_DIR/$SERVICE.service.env"
-set +a
-setsid bash -c 'echo $$ > "$1"; shift; exec "$@"' svc "$DATA/lab/service.pid" "$BIN_DIR/k3s" "${EXEC[@]}" \
-  < /dev/null >> "$DATA/lab/$SERVICE.log" 2>&1 &
+"$BIN_DIR/systemctl" start "$SERVICE"
 deadline=$(($(date +%s) + ${INSTALL_K3S_LAB_WAIT:-300}))
-for ((i = 0; i < 100; i++)); do [ -s "$DATA/lab/service.pid" ] && break; sleep 0.1; done
 up() {
   if [ "$TYPE" = server ]; then
     [ -s "$DATA/server/node-token" ] && [ -s "$KC" ] && /usr/bin/kubectl --kubeconfig "$KC" --request-timeout=5s get --raw /readyz > /dev/null 2>&1
