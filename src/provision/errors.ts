@@ -51,7 +51,9 @@ export type ProvisionErrorCode =
   /** Lifecycle: K3s files, units or processes are left on a host after its uninstall. */
   | 'HOST_NOT_CLEAN'
   /** Upgrade: the version is not a K3s release name (vX.Y.Z+k3sN). */
-  | 'INVALID_VERSION';
+  | 'INVALID_VERSION'
+  /** Upgrade: the version is older than a node's, and the downgrade was not allowed. */
+  | 'DOWNGRADE_REFUSED';
 
 const STATUS: Record<ProvisionErrorCode, number> = {
   HOST_KEY_MISMATCH: 409,
@@ -86,6 +88,7 @@ const STATUS: Record<ProvisionErrorCode, number> = {
   DRAIN_TIMEOUT: 504,
   HOST_NOT_CLEAN: 502,
   INVALID_VERSION: 400,
+  DOWNGRADE_REFUSED: 409,
 };
 
 /** Codes after which a retry cannot help (the host or its credentials must change first). */
@@ -107,6 +110,7 @@ export const PERMANENT: ReadonlySet<string> = new Set([
   'SERVER_REMOVAL_UNSUPPORTED',
   'CLUSTER_BUSY',
   'INVALID_VERSION',
+  'DOWNGRADE_REFUSED',
 ]);
 
 export class ProvisionError extends ControllerError {

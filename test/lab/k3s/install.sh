@@ -6,7 +6,8 @@
 #   - environment: INSTALL_K3S_SKIP_DOWNLOAD=true (air-gap: the binary is at $INSTALL_K3S_BIN_DIR/k3s
 #     already; anything else fails, as there is nothing to download from), INSTALL_K3S_VERSION (checked
 #     against the binary's), INSTALL_K3S_EXEC, INSTALL_K3S_BIN_DIR, INSTALL_K3S_SYSTEMD_DIR, K3S_URL,
-#     K3S_TOKEN; arguments after the script name are added to INSTALL_K3S_EXEC, as with `sh -s - ...`;
+#     K3S_TOKEN; INSTALL_K3S_EXEC is split into shell words as the real installer splits it (quotes honoured);
+#     arguments after the script name are added to it, as with `sh -s - ...`;
 #   - server or agent: `server` / `agent` as the first word, else agent when K3S_URL is set;
 #   - the service `k3s` (server) or `k3s-agent` with its unit file and its env file (K3S_TOKEN and
 #     K3S_URL, mode 600) in the systemd folder; the machine has no systemd, so the unit's ExecStart is
@@ -38,8 +39,13 @@ if [ -n "${INSTALL_K3S_VERSION:-}" ] && [ "$have" != "$INSTALL_K3S_VERSION" ]; t
 fi
 info "Skipping k3s download and verify (INSTALL_K3S_SKIP_DOWNLOAD=true): $have"
 
-# the command: INSTALL_K3S_EXEC plus the arguments, `server` or `agent` first
-read -r -a EXEC <<< "${INSTALL_K3S_EXEC:-}"
+# the command: INSTALL_K3S_EXEC plus the arguments, `server` or `agent` first. As the real installer,
+# INSTALL_K3S_EXEC is read as shell words (quotes and backslashes honoured), though never run: xargs splits it.
+EXEC=()
+if [ -n "${INSTALL_K3S_EXEC:-}" ]; then
+  mapfile -d '' EXEC < <(printf '%s\n' "$INSTALL_K3S_EXEC" | xargs -r printf '%s\0') ||
+    fatal "INSTALL_K3S_EXEC is not a list of shell words: $INSTALL_K3S_EXEC"
+fi
 EXEC+=("$@")
 case "${EXEC[0]:-}" in
   server | agent) ;;
