@@ -54,7 +54,8 @@ function jobRig(t: Test, lab: Lab, prefix: string, name: string) {
     kinds: [clusterCreateKind({ store, secrets, probe: { command: probeCommand, parse: parseProbe } })],
     secrets,
     transport: (host, port) => labSock(lab, host, port),
-    retry: { attempts: 3, baseMs: 500, maxMs: 2_000 },
+    // Five attempts: the sshd-kill test restarts the agent's sshd 2 s after the kill, and a retry may come before it listens.
+    retry: { attempts: 5, baseMs: 500, maxMs: 2_000 },
   });
   t.teardown(() => runner.stop());
   const cluster = store.clusters.create({ name });
