@@ -156,7 +156,9 @@ if (skip) {
       }
       // The pi profile's flags reached the real components (the stand-in hands K3s's pass-through flags on).
       const argsOf = (h: typeof s1, name: string) =>
-        readFileSync(`/proc/${readFileSync(`${h.root}var/lib/rancher/k3s/lab/pids/${name}.pid`, 'utf8').trim()}/cmdline`, 'utf8').split('\0');
+        readFileSync(`/proc/${readFileSync(`${h.root}var/lib/rancher/k3s/lab/pids/${name}.pid`, 'utf8').trim()}/cmdline`, 'utf8').split(
+          '\0',
+        );
       const as = (flag: string) => `--${flag.slice(flag.indexOf('=') + 1)}`;
       for (const f of PI_PROFILE.kubelet) {
         t.ok(argsOf(s1, 'kubelet').includes(as(f)), `server kubelet: ${as(f)}`);

@@ -28,9 +28,9 @@ import { JobRunner } from '../../src/provision/jobs.js';
 import { EventBus } from '../../src/events/bus.js';
 import { silentLogger } from '../../src/log/index.js';
 import { openSecretBox } from '../../src/certs/index.js';
-import { run, type Io } from '../../src/cli/program.js';
 import { EXIT } from '../../src/cli/exit.js';
 import { startServer } from '../support/server.js';
+import { cliAt } from '../support/cli.js';
 import { cmd } from '../../src/provision/quote.js';
 import { tempDir } from '../support/tmp.js';
 
@@ -145,18 +145,7 @@ t.test('the profile is chosen at create and kept for nodes added later', async (
   const bad = await s.req('POST', '/api/v1/clusters/lab/provision', { body: { servers: ['s1'], profile: 'tiny' } });
   t.equal(bad.status, 422, 'an unknown profile is a schema error');
   t.equal(s.store.jobs.list({}).total, 0, 'no job');
-  const cli = async (...argv: string[]) => {
-    let out = '';
-    let err = '';
-    const io: Io = {
-      out: (x) => (out += x),
-      err: (x) => (err += x),
-      env: { PI_CONTROLLER_URL: s.url, PI_CONTROLLER_TOKEN: s.admin },
-      cwd: s.dir,
-      onStop: () => undefined,
-    };
-    return { code: await run(argv, io), out, err };
-  };
+  const cli = cliAt(s.url, s.admin, s.dir);
   t.equal((await cli('cluster', 'create', 'lab', '--servers', 's1', '--profile', 'tiny')).code, EXIT.USAGE, '--profile tiny: usage');
   const r = await cli('cluster', 'create', 'lab', '--servers', 's1', '--agents', 'a1', '--profile', 'pi');
   t.equal(r.code, EXIT.OK, r.err);

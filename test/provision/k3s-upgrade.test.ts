@@ -32,9 +32,9 @@ import {
   upgradeStepNames,
   validVersion,
 } from '../../src/provision/k3s-upgrade.js';
-import { run, type Io } from '../../src/cli/program.js';
 import { EXIT } from '../../src/cli/exit.js';
 import { startServer } from '../support/server.js';
+import { cliAt } from '../support/cli.js';
 import { finished, login } from '../support/finished-jobs.js';
 import { tempDir } from '../support/tmp.js';
 
@@ -291,18 +291,7 @@ t.test('REST: POST /clusters/{id}/upgrade', async (t) => {
   t.equal(s.store.clusters.require(c.id).k3sVersion, null);
 
   // The CLI: after `cluster upgrade`, --version is the K3s release, not the program's own --version.
-  const cli = async (...argv: string[]) => {
-    let out = '';
-    let err = '';
-    const io: Io = {
-      out: (x) => (out += x),
-      err: (x) => (err += x),
-      env: { PI_CONTROLLER_URL: s.url, PI_CONTROLLER_TOKEN: s.admin },
-      cwd: s.dir,
-      onStop: () => undefined,
-    };
-    return { code: await run(argv, io), out, err };
-  };
+  const cli = cliAt(s.url, s.admin, s.dir);
   for (const flag of [['--version', 'v1.30'], ['--version=v1.30'], ['--k3s-version', 'v1.30']]) {
     const r = await cli('cluster', 'upgrade', 'lab', ...flag);
     t.equal(r.code, EXIT.INVALID, flag.join(' '));
