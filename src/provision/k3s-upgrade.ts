@@ -389,7 +389,8 @@ export function upgradePort(
         clusterId: c.id,
         version,
         ...(req.allowDowngrade ? { allowDowngrade: true } : {}),
-        previousState: c.state,
+        // (A state left at upgrading by a job no one watched is taken as ready.)
+        previousState: c.state === 'upgrading' ? 'ready' : c.state,
         servers: m.servers,
         agents: m.agents,
         ...(airgap !== undefined ? { airgap } : {}),
