@@ -64,6 +64,8 @@ function jobRig(t: Test, lab: Lab, prefix: string, name: string) {
 }
 
 const skip = labSkipReason() ?? k3sLabSkipReason();
+// Two clusters (or three upgrades) take minutes under load: a file deadline above tap's 300 s, stretched by the load as every wait is.
+t.setTimeout(scaled(600_000));
 if (skip) {
   console.log(`# skipping the K3s lab test: ${skip}`);
   t.pass(`skipped: ${skip}`);
@@ -112,10 +114,15 @@ if (skip) {
         ['ready', 'succeeded'],
       ],
     );
-    t.ok(steps[2]!.attempts >= 2, `the agents join step was retried after the drop (${steps[2]!.attempts} attempts)`);
+    // Retried: run again, or its check found the agent registered (the service outlives the session, as under systemd).
+    t.comment(`agents join: ${steps[2]!.attempts} run(s)`);
     t.ok(
       logs.some((l) => new RegExp(`^agents join \\(${a1.address.replace(/\./g, '\\.')}\\): attempt 1 failed: SSH_DISCONNECTED`).test(l)),
-      'the drop is in the log',
+      'the drop is in the log: the running step failed there and was retried',
+    );
+    t.ok(
+      logs.some((l) => /^agents join \(.*\): (running \(attempt [2-9]\)|done already)$/.test(l)),
+      'a later attempt of the same step ran it again or found it done',
     );
     t.same([steps[0]!.attempts, steps[1]!.attempts], [1, 1], 'the steps done before the drop ran once');
     t.equal(logs.filter((l) => /^(server \S+|join-token): running/.test(l)).length, 2, 'and were not run again');

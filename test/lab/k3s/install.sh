@@ -205,8 +205,10 @@ set -a
 # shellcheck disable=SC1090
 . "$SYSTEMD_DIR/$SERVICE.service.env"
 set +a
-setsid bash -c 'echo $$ > "$1"; shift; exec "$@"' svc "$DATA/lab/service.pid" "$BIN_DIR/k3s" "${EXEC[@]}" \
-  < /dev/null >> "$DATA/lab/$SERVICE.log" 2>&1 &
+# Detached from the installer's session (setsid -f forks: the service is no child of this script or of the SSH
+# session that runs it), as systemd runs a unit: a dropped SSH connection that takes the installer down leaves it running.
+setsid -f bash -c 'echo $$ > "$1"; shift; exec "$@"' svc "$DATA/lab/service.pid" "$BIN_DIR/k3s" "${EXEC[@]}" \
+  < /dev/null >> "$DATA/lab/$SERVICE.log" 2>&1
 deadline=$(($(date +%s) + ${INSTALL_K3S_LAB_WAIT:-300}))
 for ((i = 0; i < 100; i++)); do [ -s "$DATA/lab/service.pid" ] && break; sleep 0.1; done
 up() {
