@@ -2,7 +2,8 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Id, Name, Obj, StringEnum, Timestamp } from './common.js';
 
-export const ClusterState = StringEnum(['pending', 'provisioning', 'ready', 'degraded', 'error']);
+/** `upgrading` while a rolling upgrade job runs; the cluster returns to the state it had when the job ends. */
+export const ClusterState = StringEnum(['pending', 'provisioning', 'ready', 'upgrading', 'degraded', 'error']);
 export type ClusterState = Static<typeof ClusterState>;
 
 export const K3sVersion = Type.String({ pattern: '^v\\d+\\.\\d+\\.\\d+(\\+k3s\\d+)?$', description: 'e.g. v1.30.4+k3s1' });
@@ -57,6 +58,12 @@ export const ClusterProvision = Obj({
   user: Type.Optional(Type.String({ pattern: '^[a-z_][a-z0-9_-]{0,31}$', description: 'SSH user (default pi)' })),
   port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
   identityFile: Type.Optional(LocalPath),
+  profile: Type.Optional(
+    StringEnum(['default', 'pi'], {
+      description:
+        'K3s flags for the hardware: `pi` gives small Pis lighter API server, controller and kubelet settings (README: the Pi profile)',
+    }),
+  ),
   airgap: Type.Optional(
     Obj(
       { installScript: LocalPath, binary: LocalPath, images: Type.Array(LocalPath, { maxItems: 20 }) },
@@ -85,6 +92,9 @@ export const ClusterUpgrade = Obj({
     description: 'the K3s release every node gets, e.g. v1.30.4+k3s1 (else 400 INVALID_VERSION)',
   }),
   airgap: ClusterProvision.properties.airgap,
+  allowDowngrade: Type.Optional(
+    Type.Boolean({ description: 'install an older version than a node runs (else 409 DOWNGRADE_REFUSED)', default: false }),
+  ),
 });
 export type ClusterUpgrade = Static<typeof ClusterUpgrade>;
 

@@ -29,6 +29,17 @@ export const Labels = Type.Record(Type.String({ pattern: LABEL_KEY_PATTERN }), T
   additionalProperties: false,
 });
 
+/** The prefix of every label pi-controller puts on a Node. */
+export const LABEL_PREFIX = 'pi-controller.io/';
+
+/** A string made into a label value: at most 63 of [A-Za-z0-9._-], alphanumeric at both ends. */
+export function labelValue(s: string): string {
+  return s
+    .replace(/[^A-Za-z0-9._-]+/g, '-')
+    .slice(0, 63)
+    .replace(/^[^A-Za-z0-9]+|[^A-Za-z0-9]+$/g, '');
+}
+
 /** Closed object: unknown properties are refused (422), never ignored. */
 export function Obj<P extends Parameters<typeof Type.Object>[0]>(props: P, opts: { description?: string; title?: string } = {}) {
   return Type.Object(props, { additionalProperties: false, ...opts });

@@ -393,6 +393,10 @@ function clusterCommands(program: Command, ctx: Ctx): void {
     .option('--airgap-install-script <path>', 'air-gap install: the K3s install script on the control plane machine')
     .option('--airgap-binary <path>', 'air-gap install: the k3s binary')
     .option('--airgap-images <paths>', 'air-gap install: comma-separated image tarballs')
+    .option(
+      '--profile <profile>',
+      'K3s flags for the hardware: pi (smaller API server, kubelet and controller footprints; see README) or default',
+    )
     .option('-f, --follow', "follow the job's log until it ends (exit 1 when it failed)")
     .option('--interval <ms>', 'how often to ask for new lines when following', '500')
     .action(
@@ -400,6 +404,7 @@ function clusterCommands(program: Command, ctx: Ctx): void {
         name: string,
         o: {
           servers: string;
+          profile?: string;
           agents?: string;
           k3sVersion?: string;
           user?: string;
@@ -414,6 +419,11 @@ function clusterCommands(program: Command, ctx: Ctx): void {
         const c = ctx.creds();
         const body: Record<string, unknown> = { servers: hosts(o.servers), agents: hosts(o.agents) };
         if (o.k3sVersion) body.version = o.k3sVersion;
+        if (o.profile !== undefined) {
+          if (o.profile !== 'pi' && o.profile !== 'default')
+            throw new CliError(`--profile must be pi or default, not ${JSON.stringify(o.profile)}`, EXIT.USAGE);
+          body.profile = o.profile;
+        }
         if (o.user) body.user = o.user;
         if (o.identityFile) body.identityFile = resolve(o.identityFile);
         if (o.airgapBinary || o.airgapInstallScript || o.airgapImages) {
@@ -482,6 +492,7 @@ function clusterCommands(program: Command, ctx: Ctx): void {
     .option('--airgap-install-script <path>', "air-gap install: the K3s install script (default: the cluster's)")
     .option('--airgap-binary <path>', "air-gap install: the k3s binary of the release (default: the cluster's)")
     .option('--airgap-images <paths>', 'air-gap install: comma-separated image tarballs')
+    .option('--allow-downgrade', 'install the release even where a node runs a newer one (else refused: DOWNGRADE_REFUSED)')
     .option('-f, --follow', "follow the job's log until it ends (exit 1 when it failed)")
     .option('--interval <ms>', 'how often to ask for new lines when following', '500')
     .action(
@@ -489,6 +500,7 @@ function clusterCommands(program: Command, ctx: Ctx): void {
         name: string,
         o: {
           k3sVersion: string;
+          allowDowngrade?: boolean;
           airgapInstallScript?: string;
           airgapBinary?: string;
           airgapImages?: string;
@@ -497,6 +509,7 @@ function clusterCommands(program: Command, ctx: Ctx): void {
         },
       ) => {
         const body: Record<string, unknown> = { version: o.k3sVersion };
+        if (o.allowDowngrade) body.allowDowngrade = true;
         if (o.airgapBinary || o.airgapInstallScript || o.airgapImages) {
           if (!o.airgapBinary || !o.airgapInstallScript)
             throw new CliError('an air-gap install needs --airgap-binary and --airgap-install-script', EXIT.USAGE);

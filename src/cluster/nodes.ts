@@ -39,16 +39,9 @@ import type { EventBus } from '../events/bus.js';
 import type { AgentPresence } from '../core/ports.js';
 import type { Store } from '../store/index.js';
 import { rawRequest } from './raw.js';
+import { LABEL_PREFIX, labelValue } from '../api/common.js';
 
-export const LABEL_PREFIX = 'pi-controller.io/';
-
-/** A string made into a label value: at most 63 of [A-Za-z0-9._-], alphanumeric at both ends. */
-export function labelValue(s: string): string {
-  return s
-    .replace(/[^A-Za-z0-9._-]+/g, '-')
-    .slice(0, 63)
-    .replace(/^[^A-Za-z0-9]+|[^A-Za-z0-9]+$/g, '');
-}
+export { LABEL_PREFIX, labelValue };
 
 /** The labels a node carries in the cluster. */
 export function nodeLabels(node: Node, hasAgent: boolean): Record<string, string> {

@@ -26,6 +26,7 @@ import { ensureServerCert } from '../server/tls.js';
 import { discoveryDefaults } from '../discovery/config.js';
 import { discoveryPort } from '../discovery/port.js';
 import { DiscoveryService } from '../discovery/service.js';
+import { parseProbe, probeCommand } from '../discovery/probe.js';
 import { CertManager, openSecretBox } from '../certs/index.js';
 import { AgentHub } from '../link/hub.js';
 // Types only: the Kubernetes client (about a second of module loading) is imported below only
@@ -164,7 +165,13 @@ export async function startControlPlane(opts: StartOptions): Promise<RunningCont
 
   // Provisioning jobs (Pi prep, K3s clusters); secrets and kubeconfigs sealed with the CA key's encryption.
   const secrets = openSecretBox(join(dataDir, 'ca'), opts.caSecret);
-  const k3sDeps = { store, secrets, ...(opts.provision?.roots ? { roots: opts.provision.roots } : {}) };
+  // The install reads each host's facts with discovery's probe command, for its node labels.
+  const k3sDeps = {
+    store,
+    secrets,
+    probe: { command: probeCommand, parse: parseProbe },
+    ...(opts.provision?.roots ? { roots: opts.provision.roots } : {}),
+  };
   const jobs = new JobRunner({
     store,
     bus,

@@ -59,7 +59,9 @@ export type ProvisionErrorCode =
   /** Restore: the local snapshot's SHA-256 is not the one noted when it was taken. */
   | 'SNAPSHOT_CORRUPT'
   /** Restore: `k3s server --cluster-reset --cluster-reset-restore-path` failed, or K3s stopped after it. */
-  | 'RESTORE_FAILED';
+  | 'RESTORE_FAILED'
+  /** Upgrade: the version is older than a node's, and the downgrade was not allowed. */
+  | 'DOWNGRADE_REFUSED';
 
 const STATUS: Record<ProvisionErrorCode, number> = {
   HOST_KEY_MISMATCH: 409,
@@ -98,6 +100,7 @@ const STATUS: Record<ProvisionErrorCode, number> = {
   SNAPSHOT_OF_ANOTHER_CLUSTER: 409,
   SNAPSHOT_CORRUPT: 422,
   RESTORE_FAILED: 502,
+  DOWNGRADE_REFUSED: 409,
 };
 
 /** Codes after which a retry cannot help (the host or its credentials must change first). */
@@ -122,6 +125,7 @@ export const PERMANENT: ReadonlySet<string> = new Set([
   'SNAPSHOT_NOT_FOUND',
   'SNAPSHOT_OF_ANOTHER_CLUSTER',
   'SNAPSHOT_CORRUPT',
+  'DOWNGRADE_REFUSED',
 ]);
 
 export class ProvisionError extends ControllerError {

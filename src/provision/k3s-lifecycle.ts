@@ -29,7 +29,7 @@
  * servers (one after another), verify every host clean, then forget the stored kubeconfig and join
  * token and put the cluster back to `pending`.
  */
-import type { ClusterAddNode } from '../api/clusters.js';
+import type { ClusterAddNode, ClusterState } from '../api/clusters.js';
 import type { Job } from '../api/jobs.js';
 import type { LifecyclePort, SecretBox } from '../core/ports.js';
 import type { Store } from '../store/index.js';
@@ -44,6 +44,7 @@ import {
   readyNodes,
   sleep,
   type ClusterCreateParams,
+  type HostProbe,
   type InstallOptions,
   type Paths,
 } from './k3s.js';
@@ -114,17 +115,25 @@ export interface UpgradeParams {
   agents: HostLogin[];
   /** How K3s is installed (the cluster's, or new air-gap files given with the upgrade). */
   airgap?: InstallOptions['airgap'];
+  /** The cluster's profile (its flags again on every reinstall). */
+  profile?: InstallOptions['profile'];
   installTimeoutMs?: number;
   roots?: Record<string, string>;
   /** How long evicted pods may take to go, per node (default 5 min). */
   drainTimeoutMs?: number;
   /** How long a node may take to be Ready at the new version (default 10 min). */
   readyTimeoutMs?: number;
+  /** Install even where a node runs a newer version (else the job stops with DOWNGRADE_REFUSED). */
+  allowDowngrade?: boolean;
+  /** The cluster's state before the upgrade (it is `upgrading` while the job runs, then this again). */
+  previousState?: ClusterState;
 }
 
 export interface LifecycleDeps {
   store: Store;
   secrets: SecretBox;
+  /** Reads a host's facts at install, for its node labels (see installK3s). */
+  probe?: HostProbe;
 }
 
 const byCreation = (a: Job, b: Job) => (a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : 0);
@@ -143,6 +152,7 @@ export function clusterMembers(store: Store, clusterId: string): Members {
         ...(p.version !== undefined ? { version: p.version } : {}),
         ...(p.airgap !== undefined ? { airgap: p.airgap } : {}),
         ...(p.installTimeoutMs !== undefined ? { installTimeoutMs: p.installTimeoutMs } : {}),
+        ...(p.profile !== undefined ? { profile: p.profile } : {}),
       };
       m = { servers: [...p.servers], agents: [...p.agents], install };
     } else if (j.kind === CLUSTER_ADD_NODE_KIND) {
@@ -447,7 +457,7 @@ function addNodeSteps(deps: LifecycleDeps, p: AddNodeParams): Step[] {
         const token = deps.secrets.open(sealed).toString('utf8');
         const name = await nodeName(ctx);
         const args = p.role === 'server' ? ['server', '--server', url] : ['agent'];
-        await installK3s(asHost(ctx), p, args, { ...(p.role === 'agent' ? { url } : {}), token });
+        await installK3s(asHost(ctx), p, args, { ...(p.role === 'agent' ? { url } : {}), token }, deps.probe);
         await waitFor(ctx, name, 'registered');
         ctx.log(`node ${name} registered`);
       },

@@ -3,14 +3,24 @@
  * server). Nodes go one at a time, the servers first (in the order they joined), then the agents,
  * each through five named steps:
  *
- * 1. `cordon <host>`: the Node's spec.unschedulable set.
+ * 0. `versions` (once, first): `k3s --version` read on every node; a node newer than the version
+ *    stops the job before anything is touched (DOWNGRADE_REFUSED naming the node and both
+ *    versions) unless the upgrade allows a downgrade (`allowDowngrade`). Versions compare as K3s
+ *    releases: major, minor, patch, then a release above its -rcN, then the +k3sN build
+ *    (v1.29.3+k3s1 < v1.29.3+k3s2 < v1.30.0-rc1+k3s1 < v1.30.0+k3s1).
+ * 1. `cordon <host>`: the Node's spec.unschedulable set, with the annotation
+ *    `pi-controller.io/upgrade-cordon` (the job's id) saying the upgrade did it. A Node that is
+ *    unschedulable without it was cordoned by someone else (an admin) and is left as it is.
  * 2. `drain <host>`: its pods evicted through the Eviction API, as remove-node drains.
  * 3. `install <version> <host>`: K3s installed again with INSTALL_K3S_VERSION, through the install
  *    cluster.create used (online, or air-gapped with the cluster's files or new ones given with the
  *    upgrade), with the same role and flags: `server --cluster-init` on the first server, `server
  *    --server` with the join token on the others, `agent` with K3S_URL and the token.
  * 4. `ready <host>`: waits (no fixed sleep) until the Node is Ready and runs the new version.
- * 5. `uncordon <host>`: spec.unschedulable cleared.
+ * 5. `uncordon <host>`: spec.unschedulable cleared and the annotation removed, only on a Node that
+ *    carries the annotation: a Node cordoned by hand before the upgrade stays cordoned. The mark is
+ *    on the Node itself, so it holds across a resumed job, and across a second upgrade after one
+ *    that failed with the node cordoned (which a first job's own state could not tell the second).
  * Then `record <version>` notes the version on the cluster record (and in its membership, so hosts
  * added later get it).
  *
@@ -46,6 +56,34 @@ import { cmd } from './quote.js';
 /** A K3s release name: vMAJOR.MINOR.PATCH, an optional -rcN, and the +k3sN build (as INSTALL_K3S_VERSION takes it). */
 export const K3S_RELEASE = /^v(?:0|[1-9]\d{0,2})\.(?:0|[1-9]\d{0,2})\.(?:0|[1-9]\d{0,2})(?:-rc[1-9]\d{0,2})?\+k3s[1-9]\d{0,2}$/;
 
+/** A K3s release's parts, in the order they compare; a release (no -rc) sorts after its candidates. */
+function releaseParts(version: string): number[] {
+  const m = /^v(\d+)\.(\d+)\.(\d+)(?:-rc(\d+))?\+k3s(\d+)$/.exec(version);
+  if (!m) throw new ProvisionError('INVALID_VERSION', `${JSON.stringify(version)} is not a K3s release such as v1.30.4+k3s1`);
+  return [Number(m[1]), Number(m[2]), Number(m[3]), m[4] === undefined ? Number.MAX_SAFE_INTEGER : Number(m[4]), Number(m[5])];
+}
+
+/** Negative when K3s release `a` is older than `b`, 0 when the same, positive when newer. */
+export function compareK3s(a: string, b: string): number {
+  const x = releaseParts(a);
+  const y = releaseParts(b);
+  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return x[i]! < y[i]! ? -1 : 1;
+  return 0;
+}
+
+/** The annotation the upgrade puts on a Node it cordons (its job's id), so it uncordons only those. */
+export const UPGRADE_CORDON_ANNOTATION = 'pi-controller.io/upgrade-cordon';
+
+/** DOWNGRADE_REFUSED (409) for installing `version` where `nodes` run the newer `current`. */
+export function downgradeRefused(version: string, current: string, nodes: string[]): ProvisionError {
+  return new ProvisionError(
+    'DOWNGRADE_REFUSED',
+    `${nodes.join(', ')} ${nodes.length === 1 ? 'runs' : 'run'} K3s ${current}, newer than ${version}: ` +
+      'a downgrade is refused unless allowed (allowDowngrade, --allow-downgrade)',
+    { details: { version, current, nodes } },
+  );
+}
+
 /** `version` when it is a K3s release name, else INVALID_VERSION (400). */
 export function validVersion(version: string): string {
   if (!K3S_RELEASE.test(version))
@@ -74,6 +112,7 @@ export function upgradeOrder(p: Pick<UpgradeParams, 'servers' | 'agents'>): Upgr
 /** The step names of an upgrade, in order. */
 export function upgradeStepNames(p: Pick<UpgradeParams, 'servers' | 'agents' | 'version'>): string[] {
   return [
+    'versions',
     ...upgradeOrder(p).flatMap((n) => [
       `cordon ${n.host.host}`,
       `drain ${n.host.host}`,
@@ -86,18 +125,29 @@ export function upgradeStepNames(p: Pick<UpgradeParams, 'servers' | 'agents' | '
 }
 
 interface NodeJson {
+  metadata?: { annotations?: Record<string, string> };
   spec?: { unschedulable?: boolean };
   status?: { conditions?: { type: string; status: string }[]; nodeInfo?: { kubeletVersion?: string } };
 }
 
-/** What the upgrade reads of a Node: absent, or its readiness, schedulability and kubelet version. */
-export function nodeView(json: string): { ready: boolean; unschedulable: boolean; kubeletVersion: string } | undefined {
+/** What the upgrade reads of a Node: its readiness, schedulability, kubelet version, and whether an upgrade cordoned it. */
+export interface NodeView {
+  ready: boolean;
+  unschedulable: boolean;
+  kubeletVersion: string;
+  /** It carries {@link UPGRADE_CORDON_ANNOTATION}. */
+  cordonedByUpgrade: boolean;
+}
+
+/** A Node's JSON as the upgrade reads it, or undefined when absent (empty). */
+export function nodeView(json: string): NodeView | undefined {
   if (json.trim() === '') return undefined;
   const n = JSON.parse(json) as NodeJson;
   return {
     ready: n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false,
     unschedulable: n.spec?.unschedulable === true,
     kubeletVersion: n.status?.nodeInfo?.kubeletVersion ?? '',
+    cordonedByUpgrade: n.metadata?.annotations?.[UPGRADE_CORDON_ANNOTATION] !== undefined,
   };
 }
 
@@ -122,6 +172,7 @@ function upgradeSteps(deps: LifecycleDeps, p: UpgradeParams): Step[] {
     version: p.version,
     ...(p.airgap !== undefined ? { airgap: p.airgap } : {}),
     ...(p.installTimeoutMs !== undefined ? { installTimeoutMs: p.installTimeoutMs } : {}),
+    ...(p.profile !== undefined ? { profile: p.profile } : {}),
     ...(p.roots !== undefined ? { roots: p.roots } : {}),
   };
 
@@ -135,13 +186,13 @@ function upgradeSteps(deps: LifecycleDeps, p: UpgradeParams): Step[] {
       if (r.code !== 0) throw new ProvisionError('COMMAND_FAILED', `cannot read node ${name}: ${r.stderr.trim()}`);
       return nodeView(r.stdout);
     });
-  const setUnschedulable = (ctx: StepContext, name: string, on: boolean) =>
-    withKube(ctx, (kubectl, via) =>
-      via.run(kubectl('patch', 'node', name, '--type', 'merge', '-p', JSON.stringify({ spec: { unschedulable: on } })), {
-        sudo: true,
-        timeoutMs: 60_000,
-      }),
+  /** Cordons (with the upgrade's mark) or uncordons (and removes the mark) Node `name`, in one merge patch. */
+  const setUnschedulable = (ctx: StepContext, name: string, on: boolean) => {
+    const patch = { metadata: { annotations: { [UPGRADE_CORDON_ANNOTATION]: on ? ctx.jobId : null } }, spec: { unschedulable: on } };
+    return withKube(ctx, (kubectl, via) =>
+      via.run(kubectl('patch', 'node', name, '--type', 'merge', '-p', JSON.stringify(patch)), { sudo: true, timeoutMs: 60_000 }),
     );
+  };
 
   const stepsOf = (n: UpgradeNode): Step[] => {
     const HP = P(n.host);
@@ -159,7 +210,11 @@ function upgradeSteps(deps: LifecycleDeps, p: UpgradeParams): Step[] {
         name: `cordon ${n.host.host}`,
         check: async (ctx) => {
           const { name, done } = await look(ctx);
-          return done || (await getNode(ctx, name))?.unschedulable === true;
+          if (done) return true;
+          const node = await getNode(ctx, name);
+          if (node?.unschedulable && !node.cordonedByUpgrade)
+            ctx.log(`node ${name} was cordoned before the upgrade: it stays cordoned after it`);
+          return node?.unschedulable === true;
         },
         run: async (ctx) => {
           const { name } = await look(ctx);
@@ -187,7 +242,7 @@ function upgradeSteps(deps: LifecycleDeps, p: UpgradeParams): Step[] {
           const args = n.role === 'agent' ? ['agent'] : n.first ? ['server', '--cluster-init'] : ['server', '--server', url];
           const join = n.first ? {} : { ...(n.role === 'agent' ? { url } : {}), token: joinToken() };
           try {
-            await installK3s(h, install, args, join);
+            await installK3s(h, install, args, join, deps.probe);
           } catch (err) {
             // The installer's own words (its last stderr lines) are the reason the job reports.
             if (!(err instanceof ProvisionError) || err.code !== 'COMMAND_FAILED') throw err;
@@ -236,10 +291,11 @@ function upgradeSteps(deps: LifecycleDeps, p: UpgradeParams): Step[] {
       },
       {
         name: `uncordon ${n.host.host}`,
+        // Only a Node the upgrade cordoned (its mark): one cordoned by hand before it stays cordoned.
         check: async (ctx) => {
           const { name, done } = await look(ctx);
           const node = done ? await getNode(ctx, name) : undefined;
-          return node !== undefined && !node.unschedulable;
+          return node !== undefined && !node.cordonedByUpgrade;
         },
         run: async (ctx) => {
           const { name } = await look(ctx);
@@ -256,8 +312,35 @@ function upgradeSteps(deps: LifecycleDeps, p: UpgradeParams): Step[] {
     return deps.secrets.open(sealed).toString('utf8');
   };
 
+  const order = upgradeOrder(p);
+  /** Nodes newer than the version (none when a downgrade is allowed), with what they run. */
+  const newer = async (ctx: StepContext) => {
+    const out: { host: string; version: string }[] = [];
+    for (const n of order) {
+      const v = (await installedVersions(await hostFor(ctx, n.host), P(n.host))).binary;
+      ctx.log(`${n.host.host}: K3s ${v ?? 'not installed'}`);
+      if (v && K3S_RELEASE.test(v) && compareK3s(v, p.version) > 0) out.push({ host: n.host.host, version: v });
+    }
+    return p.allowDowngrade ? [] : out;
+  };
   return [
-    ...upgradeOrder(p).flatMap(stepsOf),
+    {
+      name: 'versions',
+      check: async (ctx) => (await newer(ctx)).length === 0,
+      run: async (ctx) => {
+        const found = await newer(ctx);
+        const newest = found
+          .map((f) => f.version)
+          .sort(compareK3s)
+          .at(-1)!;
+        throw downgradeRefused(
+          p.version,
+          newest,
+          found.map((f) => `${f.host} (${f.version})`),
+        );
+      },
+    },
+    ...order.flatMap(stepsOf),
     {
       name: `record ${p.version}`,
       check: async () => deps.store.clusters.require(p.clusterId).k3sVersion === p.version,
@@ -273,6 +356,16 @@ function upgradeSteps(deps: LifecycleDeps, p: UpgradeParams): Step[] {
 export function upgradePort(
   deps: LifecycleDeps & { runner: JobRunner; roots?: Record<string, string> },
 ): Pick<ProvisionPort, 'upgradeCluster'> {
+  /** The cluster is `upgrading` while its upgrade job runs; when the job ends it returns to the state it had before. */
+  const restoreWhenDone = (job: Job) =>
+    void deps.runner.wait(job.id).then(() => {
+      const p = job.params as unknown as UpgradeParams;
+      const c = deps.store.clusters.find(p.clusterId);
+      if (c?.state === 'upgrading') deps.store.clusters.update(c.id, { state: p.previousState ?? 'ready' });
+    });
+  // Upgrade jobs left running by a restart (the runner resumes them) get their watcher again.
+  for (const state of ['queued', 'running'] as const)
+    deps.store.jobs.list({ kind: CLUSTER_UPGRADE_KIND, state, limit: 10_000 }).items.forEach(restoreWhenDone);
   return {
     upgradeCluster(clusterId, req: ClusterUpgrade, createdBy): Job {
       const version = validVersion(req.version);
@@ -284,21 +377,35 @@ export function upgradePort(
         throw new ProvisionError('CLUSTER_NOT_PROVISIONED', `cluster ${c.name} is not provisioned: create it first`, {
           details: { state: c.state },
         });
+      const current = m.install.version ?? c.k3sVersion ?? undefined;
+      if (!req.allowDowngrade && current !== undefined && K3S_RELEASE.test(current) && compareK3s(current, version) > 0)
+        throw downgradeRefused(
+          version,
+          current,
+          [...m.servers, ...m.agents].map((h) => h.host),
+        );
       const airgap = req.airgap ?? m.install.airgap;
       const params: UpgradeParams = {
         clusterId: c.id,
         version,
+        ...(req.allowDowngrade ? { allowDowngrade: true } : {}),
+        // (A state left at upgrading by a job no one watched is taken as ready.)
+        previousState: c.state === 'upgrading' ? 'ready' : c.state,
         servers: m.servers,
         agents: m.agents,
         ...(airgap !== undefined ? { airgap } : {}),
         ...(m.install.installTimeoutMs !== undefined ? { installTimeoutMs: m.install.installTimeoutMs } : {}),
+        ...(m.install.profile !== undefined ? { profile: m.install.profile } : {}),
         ...(deps.roots ? { roots: deps.roots } : {}),
       };
-      return deps.runner.submit(CLUSTER_UPGRADE_KIND, {
+      const job = deps.runner.submit(CLUSTER_UPGRADE_KIND, {
         login: m.servers[0]!,
         params: params as unknown as Record<string, unknown>,
         createdBy,
       });
+      deps.store.clusters.update(c.id, { state: 'upgrading' });
+      restoreWhenDone(job);
+      return job;
     },
   };
 }

@@ -24,6 +24,8 @@
  * --data-dir, --write-kubeconfig).
  */
 import type { ClusterProvision } from '../api/clusters.js';
+import { LABEL_PREFIX, labelValue } from '../api/common.js';
+import type { Capabilities } from '../api/discovery.js';
 import { ConflictError } from '../api/errors.js';
 import type { ProvisionPort, SecretBox } from '../core/ports.js';
 import type { Store } from '../store/index.js';
@@ -57,11 +59,51 @@ export interface ClusterCreateParams {
   readyTimeoutMs?: number;
   /** How long one install may take (default 10 min). */
   installTimeoutMs?: number;
+  /** `pi`: the {@link PI_PROFILE} flags on every install (kept for nodes added and upgrades later). */
+  profile?: 'default' | 'pi';
+}
+
+/**
+ * The `pi` profile: K3s flags (its documented pass-through flags for the embedded components) that
+ * make a server or agent lighter on a small Pi (1-2 GB, an SD card), each explained in the README:
+ * fewer API requests in flight at once (less memory at peaks), terminated pods garbage-collected at
+ * 10 instead of 12500, image garbage collection from 70 % disk use down to 50 % (an SD card fills),
+ * and CPU and memory reserved for the OS and K3s itself so pods are evicted before the Pi swaps or
+ * the OOM killer picks K3s. Servers get all; agents the kubelet's.
+ */
+export const PI_PROFILE = {
+  server: [
+    '--kube-apiserver-arg=max-requests-inflight=100',
+    '--kube-apiserver-arg=max-mutating-requests-inflight=50',
+    '--kube-controller-manager-arg=terminated-pod-gc-threshold=10',
+  ],
+  kubelet: [
+    '--kubelet-arg=image-gc-high-threshold=70',
+    '--kubelet-arg=image-gc-low-threshold=50',
+    '--kubelet-arg=system-reserved=cpu=100m,memory=128Mi',
+  ],
+} as const;
+
+/** The profile's flags for an install with `args` (`server ...` or `agent`). */
+export function profileFlags(profile: ClusterCreateParams['profile'], role: string): string[] {
+  if (profile !== 'pi') return [];
+  return role === 'server' ? [...PI_PROFILE.server, ...PI_PROFILE.kubelet] : [...PI_PROFILE.kubelet];
+}
+
+/**
+ * The discovery probe, handed in by the daemon (provisioning does not import discovery): its one
+ * read-only command for a root, and the parser of its output.
+ */
+export interface HostProbe {
+  command(root: string): string;
+  parse(output: string): Capabilities;
 }
 
 export interface K3sDeps {
   store: Store;
   secrets: SecretBox;
+  /** Reads each host's facts at install for its node labels (without it only `pi-controller.io/managed=true`). */
+  probe?: HostProbe;
   /** Prefix of every path per host (tests only: the lab's fake roots), for jobs made by {@link provisionPort}. */
   roots?: Record<string, string>;
 }
@@ -169,23 +211,73 @@ export const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
     }
   });
 
+/**
+ * The labels a host's Node registers with, from what the probe read of it (K3s's `--node-label`,
+ * given to the kubelet at registration): `pi-controller.io/managed=true` always; `model` (the
+ * device-tree model, e.g. `Raspberry-Pi-4-Model-B-Rev-1.4`, made a label value as the cluster
+ * reconciler makes it, so the two agree), `soc` (lower case, e.g. `bcm2711`, what the SoC checks
+ * read), `arch-variant` (`v6`/`v7` for a 32-bit ARM kernel, which Kubernetes does not record and
+ * the catalog's platform check reads) and `boot-media` (`sd`, `usb`, `nvme`) where the probe found
+ * them. kubernetes.io/arch is the kubelet's own. Every value is at most 63 of [A-Za-z0-9._-],
+ * alphanumeric at both ends; a value that sanitises to nothing is left out.
+ */
+export function nodeLabelsOf(c: Capabilities | undefined): Record<string, string> {
+  const out: Record<string, string> = { [`${LABEL_PREFIX}managed`]: 'true' };
+  const put = (key: string, value: string | null | undefined) => {
+    const v = value ? labelValue(value) : '';
+    if (v !== '') out[`${LABEL_PREFIX}${key}`] = v;
+  };
+  if (!c) return out;
+  put('model', c.model);
+  put('soc', c.soc?.toLowerCase());
+  const arm = /^armv(\d+)/.exec(c.arch ?? '')?.[1];
+  if (arm) put('arch-variant', `v${arm}`);
+  if (c.bootMedia !== 'unknown') put('boot-media', c.bootMedia);
+  return out;
+}
+
+/** `--node-label key=value` for each label (each word quoted when it reaches a shell). */
+export const nodeLabelArgs = (labels: Record<string, string>): string[] =>
+  Object.entries(labels).flatMap(([k, v]) => ['--node-label', `${k}=${v}`]);
+
+/** What the probe reads of `h` (its root under `P`), or undefined without a probe or when it cannot run. */
+async function probeHost(h: Host, P: Paths, probe: HostProbe | undefined): Promise<Capabilities | undefined> {
+  if (!probe) return undefined;
+  const r = await h.exec(probe.command(P.root), { timeoutMs: 60_000 });
+  return r.code === 0 ? probe.parse(r.stdout) : undefined;
+}
+
 /** A host as the install sees it: the job's own or another one of the job (see StepContext.on). */
 export type Host = Pick<RemoteHost, 'exec' | 'run' | 'ssh' | 'login'>;
 
 /** What an install takes from a job's params. */
-export type InstallOptions = Pick<ClusterCreateParams, 'version' | 'airgap' | 'roots' | 'installTimeoutMs'>;
+export type InstallOptions = Pick<ClusterCreateParams, 'version' | 'airgap' | 'roots' | 'installTimeoutMs' | 'profile'>;
 
-/** Installs K3s on `h` with `args` (`server ...` or `agent`) and, when joining, K3S_URL and K3S_TOKEN. */
-export async function installK3s(h: Host, p: InstallOptions, args: string[], join: { url?: string; token?: string }): Promise<void> {
+/**
+ * Installs K3s on `h` with `args` (`server ...` or `agent`) and, when joining, K3S_URL and K3S_TOKEN;
+ * the Node's labels (see {@link nodeLabelsOf}) from what `probe` reads of the host now.
+ * INSTALL_K3S_EXEC is a command line of quoted words (the installer parses it as shell words).
+ */
+export async function installK3s(
+  h: Host,
+  p: InstallOptions,
+  args: string[],
+  join: { url?: string; token?: string },
+  probe?: HostProbe,
+): Promise<void> {
   const installTimeoutMs = p.installTimeoutMs ?? 600_000;
   const P = pathsOf(p.roots?.[h.login.host] ?? '/');
+  const labels = nodeLabelsOf(await probeHost(h, P, probe));
   await h.run(cmd('mkdir', '-p', P.work, P.bin, `${P.data}/agent/images`), { sudo: true });
   const script = `${P.work}/install.sh`;
   const upload = async (source: string, dest: string, mode: number) => {
     const sha = await h.ssh.upload(source, dest, { mode, sudo: true, timeoutMs: installTimeoutMs });
     return sha;
   };
-  const env: Record<string, string> = { ...P.env, INSTALL_K3S_EXEC: [...args, ...P.flags].join(' ') };
+  const env: Record<string, string> = {
+    ...P.env,
+    INSTALL_K3S_EXEC: cmd(...args, ...P.flags, ...profileFlags(p.profile, args[0] ?? ''), ...nodeLabelArgs(labels)),
+  };
   if (p.version) env.INSTALL_K3S_VERSION = p.version;
   if (join.url) env.K3S_URL = join.url;
   if (join.token) env.K3S_TOKEN = join.token;
@@ -260,7 +352,7 @@ function clusterSteps(deps: K3sDeps, p: ClusterCreateParams): Step[] {
   };
 
   const asHost = (ctx: StepContext): Host => ({ login: ctx.login, exec: ctx.exec, run: ctx.run, ssh: ctx.ssh });
-  const install = (h: Host, args: string[], join: { url?: string; token?: string }) => installK3s(h, p, args, join);
+  const install = (h: Host, args: string[], join: { url?: string; token?: string }) => installK3s(h, p, args, join, deps.probe);
 
   /** The Node name a host registers with (its host name, as K3s uses by default). */
   const nodeName = async (h: Host) => (await h.run(cmd('hostname'))).stdout.trim();
@@ -405,6 +497,7 @@ export function provisionPort(
         agents: (req.agents ?? []).map(login),
         ...(req.version !== undefined ? { version: req.version } : {}),
         ...(req.airgap !== undefined ? { airgap: req.airgap } : {}),
+        ...(req.profile === 'pi' ? { profile: req.profile } : {}),
         ...(deps.roots ? { roots: deps.roots } : {}),
       };
       deps.store.clusters.update(c.id, { state: 'provisioning' });

@@ -2,7 +2,9 @@
  * `pi-controller cluster create` and `cluster kubeconfig --merge` against a running control plane
  * (real SQLite file) that provisions two lab hosts over SSH with the stand-in K3s
  * (test/lab/k3s/README.md: real etcd, kube-apiserver, containerd and kubelet); the machine's kubectl
- * with the merged kubeconfig then sees two Ready Nodes. Also the REST refusals: no token, a host name
+ * with the merged kubeconfig then sees two Ready Nodes, labelled from the probe the daemon hands the
+ * install (`pi-controller.io/model`, `soc`, `managed`), and created with `--profile pi`: the real
+ * kube-apiserver, kube-controller-manager and kubelets run with the profile's flags. Also the REST refusals: no token, a host name
  * with shell syntax, a host named twice, a kubeconfig asked for before provisioning.
  */
 import t from 'tap';
@@ -15,7 +17,8 @@ import { EXIT } from '../../src/cli/exit.js';
 import { loadConfig } from '../../src/config/index.js';
 import { startControlPlane } from '../../src/daemon/serve.js';
 import { createLogging } from '../../src/log/index.js';
-import { readyNodes } from '../../src/provision/k3s.js';
+import { PI_PROFILE, readyNodes } from '../../src/provision/k3s.js';
+import { labelValue } from '../../src/api/common.js';
 import { labSkipReason, labUp } from '../support/lab.js';
 import { labSock } from '../support/lab-ssh.js';
 import { k3sLabSkipReason, killStandInAtTeardown, standInBundle, STAND_IN_VERSION } from '../support/k3s-lab.js';
@@ -100,6 +103,8 @@ if (skip) {
         a1.address,
         '--k3s-version',
         STAND_IN_VERSION,
+        '--profile',
+        'pi',
         '--identity-file',
         lab.clientKey,
         '--airgap-install-script',
@@ -142,6 +147,27 @@ if (skip) {
       const ready = readyNodes(nodes);
       t.same(ready.ready.sort(), [s1.hostname, a1.hostname].sort());
       t.same(ready.notReady, []);
+      const items = (JSON.parse(nodes) as { items: { metadata: { name: string; labels: Record<string, string> } }[] }).items;
+      for (const h of [s1, a1]) {
+        const labels = items.find((n) => n.metadata.name === h.hostname)?.metadata.labels ?? {};
+        t.equal(labels['pi-controller.io/managed'], 'true', `${h.hostname}: managed`);
+        t.equal(labels['pi-controller.io/model'], labelValue(h.model), `${h.hostname}: its model, as the probe read it`);
+        t.match(labels['pi-controller.io/soc'], /^bcm\d+$/, `${h.hostname}: its SoC`);
+      }
+      // The pi profile's flags reached the real components (the stand-in hands K3s's pass-through flags on).
+      const argsOf = (h: typeof s1, name: string) =>
+        readFileSync(`/proc/${readFileSync(`${h.root}var/lib/rancher/k3s/lab/pids/${name}.pid`, 'utf8').trim()}/cmdline`, 'utf8').split(
+          '\0',
+        );
+      const as = (flag: string) => `--${flag.slice(flag.indexOf('=') + 1)}`;
+      for (const f of PI_PROFILE.kubelet) {
+        t.ok(argsOf(s1, 'kubelet').includes(as(f)), `server kubelet: ${as(f)}`);
+        t.ok(argsOf(a1, 'kubelet').includes(as(f)), `agent kubelet: ${as(f)}`);
+      }
+      for (const f of PI_PROFILE.server) {
+        const component = f.startsWith('--kube-apiserver-arg') ? 'kube-apiserver' : 'kube-controller-manager';
+        t.ok(argsOf(s1, component).includes(as(f)), `${component}: ${as(f)}`);
+      }
       const again = await cli('cluster', 'create', 'lab', '--servers', s1.address);
       t.equal(again.code !== EXIT.OK, true, 'a ready cluster is not provisioned again');
       t.comment(`wall time to 2 Ready nodes through the CLI: ${((Date.now() - t0) / 1000).toFixed(1)} s`);

@@ -8,8 +8,11 @@
  *    reads it and fails before it touches the service, printing the marker's text), the job upgrades
  *    the server, then fails at that agent's install step with the installer's reason; the second agent
  *    is untouched (old version, schedulable); a second upgrade while the first runs is refused.
+ *    The server was cordoned by hand before the upgrade: it is upgraded and stays cordoned. The
+ *    cluster's state is `upgrading` while the job runs, `ready` again after.
  * 2. With the marker gone, the same upgrade again: the server (at the version) is skipped, the agents
- *    are upgraded, every node is Ready, schedulable and at v1.20.2+k3s2, and the cluster record says so.
+ *    are upgraded, every node is Ready and at v1.20.2+k3s2, the agents schedulable and the server still
+ *    cordoned, and the cluster record says so; the old version is then refused (409 DOWNGRADE_REFUSED).
  * Servers before agents is read from the job's step log and its timestamps.
  */
 import t from 'tap';
@@ -31,6 +34,8 @@ import { scaled } from '../support/wait.js';
 
 const quietLogging = () => createLogging({ level: 'silent', format: 'json', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
 const skip = labSkipReason() ?? k3sLabSkipReason();
+// Two clusters (or three upgrades) take minutes under load: a file deadline above tap's 300 s, stretched by the load as every wait is.
+t.setTimeout(scaled(600_000));
 const NEW = 'v1.20.2+k3s2';
 
 /** The first and last time a line of the job's log names `host` in a step of the upgrade. */
@@ -84,8 +89,8 @@ if (skip) {
         headers: { 'content-type': 'application/json', authorization: `Bearer ${cp.adminToken ?? ''}` },
         ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
       });
-      const json = (await res.json().catch(() => ({}))) as { id?: string; error?: { code?: string } };
-      return { status: res.status, code: json.error?.code, id: json.id };
+      const json = (await res.json().catch(() => ({}))) as { id?: string; state?: string; error?: { code?: string } };
+      return { status: res.status, code: json.error?.code, id: json.id, state: json.state };
     };
     const kubectl = (args: string[]) =>
       execFileSync(
@@ -158,6 +163,7 @@ if (skip) {
       t.equal((await rest('POST', '/api/v1/clusters/lab/upgrade', { version: `${NEW};reboot` })).status, 400);
       t.equal(cp.store.jobs.list({}).total, jobs, 'no job for a bad version');
 
+      kubectl(['cordon', s1.hostname]); // by hand, before the upgrade
       const marker = `${a1.root}usr/local/bin/k3s-lab-install-fails`;
       writeFileSync(marker, 'the test makes this install fail\n');
       t.teardown(() => rmSync(marker, { force: true }));
@@ -165,8 +171,11 @@ if (skip) {
       t.equal(started.status, 202);
       const again = await rest('POST', '/api/v1/clusters/lab/upgrade', { version: NEW, airgap: airgap2 });
       t.same([again.status, again.code], [409, 'CLUSTER_BUSY'], 'a second upgrade while the first runs');
+      t.equal((await rest('GET', '/api/v1/clusters/lab')).state, 'upgrading', 'the cluster is upgrading while the job runs');
       const job = await waitJob(started.id!);
       t.equal(job.state, 'failed');
+      await new Promise((r) => setTimeout(r, 200));
+      t.equal((await rest('GET', '/api/v1/clusters/lab')).state, 'ready', 'and ready again when it ends');
       t.match(job.error, /^COMMAND_FAILED: .*installing K3s v1\.20\.2\+k3s2 failed: .*the test makes this install fail/);
       const steps = cp.store.provision.steps(job.id);
       const state = (name: string) => steps.find((s) => s.name === name)?.state;
@@ -181,9 +190,9 @@ if (skip) {
       for (const s of ['cordon', 'drain', `install ${NEW}`, 'ready', 'uncordon'])
         t.match(state(`${s} ${s1.address}`), /^(succeeded|skipped)$/, `${s} ${s1.address}`);
       t.same(
-        [state(`install ${NEW} ${s1.address}`), state(`uncordon ${s1.address}`)],
-        ['succeeded', 'succeeded'],
-        'the server was upgraded',
+        [state(`cordon ${s1.address}`), state(`install ${NEW} ${s1.address}`), state(`uncordon ${s1.address}`)],
+        ['skipped', 'succeeded', 'skipped'],
+        'the server was upgraded, and neither cordoned nor uncordoned by the job: an admin had cordoned it',
       );
       t.equal(state(`cordon ${a1.address}`), 'succeeded', 'the failing agent was cordoned');
       t.match(state(`drain ${a1.address}`), /^(succeeded|skipped)$/);
@@ -195,7 +204,7 @@ if (skip) {
       const lines = cp.store.jobs.logs(job.id, 0, 10_000);
       t.ok(spanOf(lines, s1.address).last <= spanOf(lines, a1.address).first, "the server's steps ended before the agent's began");
 
-      t.same(nodeOf(s1), { ready: true, schedulable: true, binary: NEW, noted: NEW }, 'the server is upgraded');
+      t.same(nodeOf(s1), { ready: true, schedulable: false, binary: NEW, noted: NEW }, 'the server is upgraded and still cordoned');
       t.same(
         nodeOf(a2),
         { ready: true, schedulable: true, binary: STAND_IN_VERSION, noted: STAND_IN_VERSION },
@@ -206,7 +215,7 @@ if (skip) {
       t.not(cp.store.clusters.require('lab').k3sVersion, NEW, 'the record does not note the version');
     });
 
-    t.test('the same upgrade again: the server is skipped, every node Ready, schedulable, at the version', async (t) => {
+    t.test('the same upgrade again: the server is skipped, every node Ready at the version, the agents schedulable', async (t) => {
       const r = await cli(
         'cluster',
         'upgrade',
@@ -246,8 +255,13 @@ if (skip) {
       const lines = cp.store.jobs.logs(jobId, 0, 10_000);
       const [sv, x, y] = [spanOf(lines, s1.address), spanOf(lines, a1.address), spanOf(lines, a2.address)];
       t.ok(sv.last <= x.first && x.last <= y.first, 'server, then one agent after the other');
-      for (const h of lab.hosts) t.same(nodeOf(h), { ready: true, schedulable: true, binary: NEW, noted: NEW }, h.hostname);
+      for (const h of lab.hosts) t.same(nodeOf(h), { ready: true, schedulable: h !== s1, binary: NEW, noted: NEW }, h.hostname);
       t.equal(cp.store.clusters.require('lab').k3sVersion, NEW, 'the cluster record notes the version');
+      t.equal(cp.store.clusters.require('lab').state, 'ready');
+      const jobs = cp.store.jobs.list({}).total;
+      const down = await rest('POST', '/api/v1/clusters/lab/upgrade', { version: STAND_IN_VERSION, airgap: bundle });
+      t.same([down.status, down.code], [409, 'DOWNGRADE_REFUSED'], 'back to the old version: refused');
+      t.equal(cp.store.jobs.list({}).total, jobs, 'no job');
       t.comment(`wall time of the upgrade test: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     });
   });

@@ -22,7 +22,8 @@ import { freshReadyNodes, restoreKind, restorePort, restoreStepNames, type Resto
 import type { Store } from '../../src/store/index.js';
 import { openStore } from '../../src/store/index.js';
 import { finished, login, provisionPorts } from '../support/finished-jobs.js';
-import { cliAgainst, startServer } from '../support/server.js';
+import { startServer } from '../support/server.js';
+import { cliAt } from '../support/cli.js';
 import { tempDir } from '../support/tmp.js';
 
 /** A backup manager whose etcd snapshots are files of `bytes` "taken" of the named cluster (the SSH part is the lab test's). */
@@ -297,7 +298,7 @@ t.test('REST and CLI: POST /clusters/{id}/restore, admin only', async (t) => {
   t.equal(noCluster.status, 404);
   t.equal(s.store.jobs.list({}).total, jobs, 'no job was started');
 
-  const cli = cliAgainst(s);
+  const cli = cliAt(s.url, s.admin, s.dir);
   const r = await cli('cluster', 'restore', 'lab', '--etcd-snapshot', b.file);
   t.equal(r.code, EXIT.CONFLICT);
   t.match(r.err, /SNAPSHOT_OF_ANOTHER_CLUSTER/);

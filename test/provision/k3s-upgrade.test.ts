@@ -11,13 +11,35 @@ import { EventBus } from '../../src/events/bus.js';
 import { silentLogger } from '../../src/log/index.js';
 import { openSecretBox } from '../../src/certs/index.js';
 import { JobRunner } from '../../src/provision/jobs.js';
+import type { ProvisionError } from '../../src/provision/errors.js';
 import { CLUSTER_CREATE_KIND, clusterCreateKind } from '../../src/provision/k3s.js';
 import { addNodeKind, CLUSTER_UPGRADE_KIND, clusterMembers, removeNodeKind, resetKind } from '../../src/provision/k3s-lifecycle.js';
-import { kubeletAt, nodeView, upgradeKind, upgradeOrder, upgradeStepNames, validVersion } from '../../src/provision/k3s-upgrade.js';
+import {
+  compareK3s,
+  kubeletAt,
+  nodeView,
+  UPGRADE_CORDON_ANNOTATION,
+  upgradeKind,
+  upgradeOrder,
+  upgradePort,
+  upgradeStepNames,
+  validVersion,
+} from '../../src/provision/k3s-upgrade.js';
 import { EXIT } from '../../src/cli/exit.js';
-import { cliAgainst, startServer } from '../support/server.js';
+import { startServer } from '../support/server.js';
+import { cliAt } from '../support/cli.js';
 import { finished, login, provisionPorts } from '../support/finished-jobs.js';
 import { tempDir } from '../support/tmp.js';
+
+/** The error `fn` throws (undefined when it returns). */
+function thrown(fn: () => unknown): ProvisionError | undefined {
+  try {
+    fn();
+  } catch (err) {
+    return err as ProvisionError;
+  }
+  return undefined;
+}
 
 function setup(t: { teardown(fn: () => void): void }) {
   const dir = tempDir(t, 'pic-upgrade-');
@@ -57,6 +79,25 @@ t.test('versions: only K3s release names', async (t) => {
     t.throws(() => validVersion(v), { code: 'INVALID_VERSION', status: 400 }, JSON.stringify(v));
 });
 
+t.test('K3s versions compare as releases: major, minor, patch, release above its candidates, then the k3s build', async (t) => {
+  const ordered = [
+    'v1.9.10+k3s1',
+    'v1.29.3-rc1+k3s1',
+    'v1.29.3-rc2+k3s1',
+    'v1.29.3+k3s1',
+    'v1.29.3+k3s2',
+    'v1.29.3+k3s10',
+    'v1.29.10+k3s1',
+    'v1.30.0-rc1+k3s1',
+    'v1.30.0+k3s1',
+    'v2.0.0+k3s1',
+  ];
+  for (let i = 0; i < ordered.length; i++)
+    for (let j = 0; j < ordered.length; j++)
+      t.equal(Math.sign(compareK3s(ordered[i]!, ordered[j]!)), Math.sign(i - j), `${ordered[i]} vs ${ordered[j]}`);
+  t.throws(() => compareK3s('v1.30', 'v1.30.0+k3s1'), { code: 'INVALID_VERSION' });
+});
+
 t.test('the plan: servers one at a time (the first first), then agents; five steps per node, then the record', async (t) => {
   const { store, secrets } = setup(t);
   const p = { version: 'v1.30.4+k3s1', servers: [login('s1'), login('s2')], agents: [login('a1'), login('a2')] };
@@ -65,8 +106,9 @@ t.test('the plan: servers one at a time (the first first), then agents; five ste
     ['server s1 first', 'server s2', 'agent a1', 'agent a2'],
   );
   const names = upgradeStepNames(p);
-  t.same(names.slice(0, 5), ['cordon s1', 'drain s1', 'install v1.30.4+k3s1 s1', 'ready s1', 'uncordon s1']);
-  t.equal(names.length, 4 * 5 + 1);
+  t.equal(names[0], 'versions', 'every node is asked its version before any is touched');
+  t.same(names.slice(1, 6), ['cordon s1', 'drain s1', 'install v1.30.4+k3s1 s1', 'ready s1', 'uncordon s1']);
+  t.equal(names.length, 1 + 4 * 5 + 1);
   t.equal(names.at(-1), 'record v1.30.4+k3s1');
   const lastServer = names.lastIndexOf('uncordon s2');
   const firstAgent = names.indexOf('cordon a1');
@@ -82,13 +124,26 @@ t.test('the plan: servers one at a time (the first first), then agents; five ste
 
 t.test("what a Node's JSON says", async (t) => {
   t.equal(nodeView(''), undefined, 'absent');
-  const node = (ready: string, unschedulable: boolean | undefined, kubeletVersion: string) =>
+  const node = (ready: string, unschedulable: boolean | undefined, kubeletVersion: string, annotations?: Record<string, string>) =>
     JSON.stringify({
+      metadata: annotations ? { annotations } : {},
       spec: unschedulable === undefined ? {} : { unschedulable },
       status: { conditions: [{ type: 'Ready', status: ready }], nodeInfo: { kubeletVersion } },
     });
-  t.same(nodeView(node('True', undefined, 'v1.30.4+k3s1')), { ready: true, unschedulable: false, kubeletVersion: 'v1.30.4+k3s1' });
-  t.same(nodeView(node('Unknown', true, 'v1.20.2')), { ready: false, unschedulable: true, kubeletVersion: 'v1.20.2' });
+  t.same(nodeView(node('True', undefined, 'v1.30.4+k3s1')), {
+    ready: true,
+    unschedulable: false,
+    kubeletVersion: 'v1.30.4+k3s1',
+    cordonedByUpgrade: false,
+  });
+  t.same(nodeView(node('Unknown', true, 'v1.20.2')), {
+    ready: false,
+    unschedulable: true,
+    kubeletVersion: 'v1.20.2',
+    cordonedByUpgrade: false,
+  });
+  t.equal(nodeView(node('True', true, 'v1.20.2', { [UPGRADE_CORDON_ANNOTATION]: 'job-1' }))!.cordonedByUpgrade, true, "the upgrade's mark");
+  t.equal(nodeView(node('True', true, 'v1.20.2', { other: 'x' }))!.cordonedByUpgrade, false, 'cordoned by hand: no mark');
   t.ok(kubeletAt('v1.30.4+k3s1', 'v1.30.4+k3s1'), 'a K3s kubelet at the version');
   t.notOk(kubeletAt('v1.29.8+k3s1', 'v1.30.4+k3s1'), 'a K3s kubelet still at the old version');
   t.notOk(kubeletAt('v1.30.4+k3s2', 'v1.30.4+k3s1'), 'another build of the same release');
@@ -147,6 +202,60 @@ t.test('refusals carry a code and start no job; an accepted upgrade is a job on 
   t.equal(store.clusters.require(c.id).k3sVersion, null, 'the record notes no version before the job succeeds');
 });
 
+t.test('a downgrade is refused (409 DOWNGRADE_REFUSED, no job) unless allowed', async (t) => {
+  const { store, port, secrets, runner } = setup(t);
+  runner.stop(); // jobs are stored, not run: no host exists
+  const c = store.clusters.create({ name: 'c' });
+  finished(store, CLUSTER_CREATE_KIND, { clusterId: c.id, servers: [login('s1')], agents: [login('a1')], version: 'v1.29.3+k3s2' });
+  store.clusters.setJoinToken(c.id, secrets.seal(Buffer.from('K10abc::server:secret')));
+  store.clusters.setKubeconfig(c.id, secrets.seal(Buffer.from('apiVersion: v1\n')), 'https://s1:6443');
+  const jobs = () => store.jobs.list({}).total;
+  const before = jobs();
+  for (const older of ['v1.29.3+k3s1', 'v1.29.3-rc1+k3s2', 'v1.28.9+k3s1']) {
+    t.throws(() => port.upgradeCluster(c.id, { version: older }, 'test'), { code: 'DOWNGRADE_REFUSED', status: 409 }, older);
+    const err = thrown(() => port.upgradeCluster(c.id, { version: older }, 'test'));
+    t.same(err?.details, { version: older, current: 'v1.29.3+k3s2', nodes: ['s1', 'a1'] }, 'details name the nodes and both versions');
+    t.match(err?.message, /s1, a1 run K3s v1\.29\.3\+k3s2, newer than/);
+  }
+  t.equal(jobs(), before, 'no job was started');
+  t.equal(store.clusters.require(c.id).state, 'pending', 'the state is untouched');
+  const job = port.upgradeCluster(c.id, { version: 'v1.29.3+k3s1', allowDowngrade: true }, 'test');
+  t.equal(job.params.allowDowngrade, true, 'allowed: the job carries it (its versions step lets the nodes through)');
+  runner.cancel(job.id);
+  await runner.wait(job.id);
+  const same = port.upgradeCluster(c.id, { version: 'v1.29.3+k3s2' }, 'test');
+  t.equal(same.kind, CLUSTER_UPGRADE_KIND, 'the same version is no downgrade');
+  runner.cancel(same.id);
+  await runner.wait(same.id);
+});
+
+t.test("the cluster's state is upgrading while its upgrade job runs, then what it was", async (t) => {
+  const { store, port, secrets, runner } = setup(t);
+  runner.stop();
+  const c = store.clusters.create({ name: 'c' });
+  finished(store, CLUSTER_CREATE_KIND, { clusterId: c.id, servers: [login('s1')], agents: [], version: 'v1.29.3+k3s1' });
+  store.clusters.setJoinToken(c.id, secrets.seal(Buffer.from('K10abc::server:secret')));
+  store.clusters.setKubeconfig(c.id, secrets.seal(Buffer.from('apiVersion: v1\n')), 'https://s1:6443');
+  store.clusters.update(c.id, { state: 'ready' });
+  const job = port.upgradeCluster(c.id, { version: 'v1.30.0+k3s1' }, 'test');
+  t.equal(store.clusters.require(c.id).state, 'upgrading');
+  t.equal(job.params.previousState, 'ready');
+  runner.cancel(job.id);
+  await runner.wait(job.id);
+  await new Promise((r) => setImmediate(r));
+  t.equal(store.clusters.require(c.id).state, 'ready', 'back to ready when the job ends');
+
+  // A job the daemon left running (a restart): a new port watches it, and the state returns when it ends.
+  const again = port.upgradeCluster(c.id, { version: 'v1.30.0+k3s1' }, 'test');
+  store.clusters.update(c.id, { state: 'upgrading' });
+  const runner2 = new JobRunner({ store, bus: new EventBus(), log: silentLogger(), kinds: [upgradeKind({ store, secrets })], secrets });
+  runner2.stop();
+  upgradePort({ store, secrets, runner: runner2 });
+  runner2.cancel(again.id);
+  await new Promise((r) => setImmediate(r));
+  t.equal(store.clusters.require(c.id).state, 'ready');
+});
+
 t.test('REST: POST /clusters/{id}/upgrade', async (t) => {
   const s = await startServer(t, (store, dir) => {
     const secrets = openSecretBox(join(dir, 'secrets'));
@@ -175,7 +284,7 @@ t.test('REST: POST /clusters/{id}/upgrade', async (t) => {
   t.equal(s.store.clusters.require(c.id).k3sVersion, null);
 
   // The CLI: after `cluster upgrade`, --version is the K3s release, not the program's own --version.
-  const cli = cliAgainst(s);
+  const cli = cliAt(s.url, s.admin, s.dir);
   for (const flag of [['--version', 'v1.30'], ['--version=v1.30'], ['--k3s-version', 'v1.30']]) {
     const r = await cli('cluster', 'upgrade', 'lab', ...flag);
     t.equal(r.code, EXIT.INVALID, flag.join(' '));

@@ -4,6 +4,12 @@
  * then the machine's kubectl with the stored kubeconfig sees two Ready kubelets. K3s is the lab's
  * stand-in (test/lab/k3s/README.md) around real etcd, kube-apiserver, containerd and kubelet. The
  * uninstall scripts must then leave no process and no K3s file on either host.
+ *
+ * In the same run: each Node carries the labels the install gave K3s (`--node-label`) from what the
+ * discovery probe read of its host (model, SoC, arm variant, boot medium), as its real kubelet
+ * registered them; and the agent's sshd is killed (with every session under it) while the agent's
+ * install runs, then started again: the job retries that step to success, and the steps done before
+ * it are not run again.
  */
 import t, { type Test } from 'tap';
 import { execFileSync } from 'node:child_process';
@@ -14,9 +20,10 @@ import { EventBus } from '../../src/events/bus.js';
 import { silentLogger } from '../../src/log/index.js';
 import { openSecretBox } from '../../src/certs/index.js';
 import { JobRunner } from '../../src/provision/jobs.js';
-import { CLUSTER_CREATE_KIND, clusterCreateKind, readyNodes } from '../../src/provision/k3s.js';
+import { CLUSTER_CREATE_KIND, clusterCreateKind, nodeLabelsOf, readyNodes } from '../../src/provision/k3s.js';
+import { parseProbe, probeCommand } from '../../src/discovery/probe.js';
 import { labSkipReason, labUp, type Lab, type LabHost } from '../support/lab.js';
-import { labSock } from '../support/lab-ssh.js';
+import { killSshd, labSock, startSshd } from '../support/lab-ssh.js';
 import {
   k3sLabSkipReason,
   killStandInAtTeardown,
@@ -27,7 +34,7 @@ import {
   STAND_IN_VERSION,
 } from '../support/k3s-lab.js';
 import { tempDir } from '../support/tmp.js';
-import { scaled } from '../support/wait.js';
+import { scaled, waitFor } from '../support/wait.js';
 
 /**
  * What both tests drive `cluster.create` with: a real SQLite store and secret box in a temporary
@@ -44,10 +51,11 @@ function jobRig(t: Test, lab: Lab, prefix: string, name: string) {
     store,
     bus: new EventBus(),
     log: silentLogger(),
-    kinds: [clusterCreateKind({ store, secrets })],
+    kinds: [clusterCreateKind({ store, secrets, probe: { command: probeCommand, parse: parseProbe } })],
     secrets,
     transport: (host, port) => labSock(lab, host, port),
-    retry: { attempts: 3, baseMs: 500, maxMs: 2_000 },
+    // Five attempts: the sshd-kill test restarts the agent's sshd 2 s after the kill, and a retry may come before it listens.
+    retry: { attempts: 5, baseMs: 500, maxMs: 2_000 },
   });
   t.teardown(() => runner.stop());
   const cluster = store.clusters.create({ name });
@@ -56,6 +64,8 @@ function jobRig(t: Test, lab: Lab, prefix: string, name: string) {
 }
 
 const skip = labSkipReason() ?? k3sLabSkipReason();
+// Two clusters (or three upgrades) take minutes under load: a file deadline above tap's 300 s, stretched by the load as every wait is.
+t.setTimeout(scaled(600_000));
 if (skip) {
   console.log(`# skipping the K3s lab test: ${skip}`);
   t.pass(`skipped: ${skip}`);
@@ -78,12 +88,24 @@ if (skip) {
         readyTimeoutMs: scaled(300_000),
       },
     });
+    // The agent's sshd dies (with every session under it, the installer's included) while its install runs.
+    const installing = await waitFor(
+      () =>
+        store.jobs.logs(job.id, 0, 5000).some((l) => l.line.startsWith(`[${a1.address}] $ sudo sh -c`) && l.line.includes('install.env')),
+      scaled(300_000),
+      200,
+    );
+    t.ok(installing, "the agent's install started");
+    await killSshd(lab, a1);
+    await new Promise((res) => setTimeout(res, 2_000));
+    startSshd(lab, a1);
     const done = await runner.wait(job.id);
     const logs = store.jobs.logs(job.id, 0, 5000).map((l) => l.line);
     if (done.state !== 'succeeded') t.comment(logs.slice(-60).join('\n'));
     t.equal(done.state, 'succeeded', `the job succeeded ${done.error ?? ''}`);
+    const steps = runner.steps(job.id);
     t.same(
-      runner.steps(job.id).map((s) => [s.name, s.state]),
+      steps.map((s) => [s.name, s.state]),
       [
         [`server ${s1.address}`, 'succeeded'],
         ['join-token', 'succeeded'],
@@ -92,6 +114,18 @@ if (skip) {
         ['ready', 'succeeded'],
       ],
     );
+    // Retried: run again, or its check found the agent registered (the service outlives the session, as under systemd).
+    t.comment(`agents join: ${steps[2]!.attempts} run(s)`);
+    t.ok(
+      logs.some((l) => new RegExp(`^agents join \\(${a1.address.replace(/\./g, '\\.')}\\): attempt 1 failed: SSH_DISCONNECTED`).test(l)),
+      'the drop is in the log: the running step failed there and was retried',
+    );
+    t.ok(
+      logs.some((l) => /^agents join \(.*\): (running \(attempt [2-9]\)|done already)$/.test(l)),
+      'a later attempt of the same step ran it again or found it done',
+    );
+    t.same([steps[0]!.attempts, steps[1]!.attempts], [1, 1], 'the steps done before the drop ran once');
+    t.equal(logs.filter((l) => /^(server \S+|join-token): running/.test(l)).length, 2, 'and were not run again');
     const c = store.clusters.require(cluster.id);
     t.equal(c.state, 'ready');
     t.equal(c.k3sVersion, STAND_IN_VERSION);
@@ -125,6 +159,16 @@ if (skip) {
     const r = readyNodes(nodes);
     t.same(r.ready.sort(), [s1.hostname, a1.hostname].sort(), 'both kubelets are Ready Nodes');
     t.same(r.notReady, []);
+    // Each Node's labels, as its kubelet registered them, from what the probe reads of its host.
+    const items = (JSON.parse(nodes) as { items: { metadata: { name: string; labels: Record<string, string> } }[] }).items;
+    for (const h of [s1, a1]) {
+      const want = nodeLabelsOf(parseProbe(onHost(lab, h, ['sh', '-c', probeCommand(h.root)])));
+      t.ok(want['pi-controller.io/model'] && want['pi-controller.io/soc'], `${h.hostname}: the probe found a Pi (${h.model})`);
+      const labels = items.find((n) => n.metadata.name === h.hostname)?.metadata.labels ?? {};
+      const ours = Object.fromEntries(Object.entries(labels).filter(([k]) => k.startsWith('pi-controller.io/')));
+      t.same(ours, want, `${h.hostname}: the Node carries the probe's labels`);
+      t.ok(labels['kubernetes.io/arch'], "kubernetes.io/arch is the kubelet's own");
+    }
     const table = execFileSync('ip', ['netns', 'exec', lab.controller.ns, '/usr/bin/kubectl', '--kubeconfig', kc, 'get', 'nodes'], {
       encoding: 'utf8',
     });

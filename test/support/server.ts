@@ -2,7 +2,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { run, type Io } from '../../src/cli/program.js';
 import { createApp, type AppDeps, type ControlPlaneApp } from '../../src/server/app.js';
 import { openStore, type Store } from '../../src/store/index.js';
 import { silentLogger } from '../../src/log/index.js';
@@ -73,20 +72,4 @@ export async function startServer(
     return { status: r.status, headers: r.headers, body: parsed, text };
   };
   return { url, dir, store, app, server, admin, operator, viewer, req };
-}
-
-/** The CLI run in-process against `s` with its admin token: resolves with the exit code and what it printed. */
-export function cliAgainst(s: Pick<TestServer, 'url' | 'admin' | 'dir'>) {
-  return async (...argv: string[]) => {
-    let out = '';
-    let err = '';
-    const io: Io = {
-      out: (x) => (out += x),
-      err: (x) => (err += x),
-      env: { PI_CONTROLLER_URL: s.url, PI_CONTROLLER_TOKEN: s.admin },
-      cwd: s.dir,
-      onStop: () => undefined,
-    };
-    return { code: await run(argv, io), out, err };
-  };
 }

@@ -6,7 +6,8 @@
 #   - environment: INSTALL_K3S_SKIP_DOWNLOAD=true (air-gap: the binary is at $INSTALL_K3S_BIN_DIR/k3s
 #     already; anything else fails, as there is nothing to download from), INSTALL_K3S_VERSION (checked
 #     against the binary's), INSTALL_K3S_EXEC, INSTALL_K3S_BIN_DIR, INSTALL_K3S_SYSTEMD_DIR, K3S_URL,
-#     K3S_TOKEN; arguments after the script name are added to INSTALL_K3S_EXEC, as with `sh -s - ...`;
+#     K3S_TOKEN; INSTALL_K3S_EXEC is split into shell words as the real installer splits it (quotes honoured);
+#     arguments after the script name are added to it, as with `sh -s - ...`;
 #   - server or agent: `server` / `agent` as the first word, else agent when K3S_URL is set;
 #   - the service `k3s` (server) or `k3s-agent` with its unit file and its env file (K3S_TOKEN and
 #     K3S_URL, mode 600) in the systemd folder; the machine has no systemd, so the unit's ExecStart is
@@ -39,8 +40,13 @@ if [ -n "${INSTALL_K3S_VERSION:-}" ] && [ "$have" != "$INSTALL_K3S_VERSION" ]; t
 fi
 info "Skipping k3s download and verify (INSTALL_K3S_SKIP_DOWNLOAD=true): $have"
 
-# the command: INSTALL_K3S_EXEC plus the arguments, `server` or `agent` first
-read -r -a EXEC <<< "${INSTALL_K3S_EXEC:-}"
+# the command: INSTALL_K3S_EXEC plus the arguments, `server` or `agent` first. As the real installer,
+# INSTALL_K3S_EXEC is read as shell words (quotes and backslashes honoured), though never run: xargs splits it.
+EXEC=()
+if [ -n "${INSTALL_K3S_EXEC:-}" ]; then
+  mapfile -d '' EXEC < <(printf '%s\n' "$INSTALL_K3S_EXEC" | xargs -r printf '%s\0') ||
+    fatal "INSTALL_K3S_EXEC is not a list of shell words: $INSTALL_K3S_EXEC"
+fi
 EXEC+=("$@")
 case "${EXEC[0]:-}" in
   server | agent) ;;
@@ -183,7 +189,9 @@ start() {
   # shellcheck disable=SC1090
   [ -r "$ENVF" ] && . "$ENVF"
   set +a
-  setsid bash -c 'echo $$ > "$1"; shift; exec "$@"' svc "$L/service.pid" "$@" < /dev/null >> "$L/$SERVICE.log" 2>&1 &
+  # Detached from the caller's session (setsid -f forks: the service is no child of this shim, the installer or the
+  # SSH session that ran them), as systemd runs a unit: a dropped SSH connection that takes its caller down leaves it running.
+  setsid -f bash -c 'echo $$ > "$1"; shift; exec "$@"' svc "$L/service.pid" "$@" < /dev/null >> "$L/$SERVICE.log" 2>&1
   for _ in $(seq 1 100); do [ -s "$L/service.pid" ] && return 0; sleep 0.1; done
   echo "systemctl (lab shim): $SERVICE did not start" >&2
   exit 1
