@@ -193,6 +193,48 @@ export function ProvisionForm({ picked }: { picked: Picked[] }) {
   );
 }
 
+/**
+ * A button whose action needs a second, explicit click: `ask` opens the choice between `yes` (runs
+ * `onYes`) and `keep`; the focus moves to the choice and, kept, back to `ask`.
+ */
+function Confirmed(p: { id: string; ask: string; yes: string; keep: string; busy: boolean; onYes: () => Promise<unknown> }) {
+  const [open, setOpen] = useState(false);
+  const [focus, setFocus] = useState<string | null>(null);
+  useEffect(() => {
+    if (focus) document.getElementById(focus)?.focus();
+  }, [focus, open]);
+  return open ? (
+    <span class="row">
+      <button type="button" class="danger" id={`${p.id}-yes`} disabled={p.busy} onClick={() => void p.onYes().then(() => setOpen(false))}>
+        {p.yes}
+      </button>
+      <button
+        type="button"
+        class="secondary"
+        onClick={() => {
+          setOpen(false);
+          setFocus(p.id);
+        }}
+      >
+        {p.keep}
+      </button>
+    </span>
+  ) : (
+    <button
+      type="button"
+      class="secondary"
+      id={p.id}
+      disabled={p.busy}
+      onClick={() => {
+        setOpen(true);
+        setFocus(`${p.id}-yes`);
+      }}
+    >
+      {p.ask}
+    </button>
+  );
+}
+
 /** One cluster: its state and hosts (each with its journal); add a node, remove an agent, upgrade, reset. */
 export function ClusterPage({ name }: { name: string }) {
   const { client, me } = useShared();
@@ -210,14 +252,6 @@ export function ClusterPage({ name }: { name: string }) {
   );
   const operate = canOperate(me.role);
   const act = useAction();
-  const [confirming, setConfirming] = useState(false);
-  // The agent whose removal waits for its second click, if any.
-  const [removing, setRemoving] = useState<string | null>(null);
-  // Keyboard users land on the choice the first click opened, and back on the button they left.
-  const [focusOn, setFocusOn] = useState<string | null>(null);
-  useEffect(() => {
-    if (focusOn) document.getElementById(focusOn)?.focus();
-  }, [focusOn, removing, confirming]);
   const [up, setUp] = useState({ version: '', script: '', binary: '', images: '' });
   const upgrade = useAction();
   const [add, setAdd] = useState({ host: '', role: 'agent' as 'server' | 'agent', user: '', port: '', identity: '' });
@@ -283,42 +317,16 @@ export function ClusterPage({ name }: { name: string }) {
                         label: 'Actions',
                         hidden: true,
                         cell: (r: { h: string; role: string }) =>
-                          r.role !== 'agent' ? null : removing === r.h ? (
-                            <span class="row">
-                              <button
-                                type="button"
-                                class="danger"
-                                id={`remove-yes-${r.h}`}
-                                disabled={act.busy}
-                                onClick={() => void start(`Removing ${r.h}`, 'remove-node', { host: r.h }).then(() => setRemoving(null))}
-                              >
-                                Yes, remove {r.h}
-                              </button>
-                              <button
-                                type="button"
-                                class="secondary"
-                                onClick={() => {
-                                  setRemoving(null);
-                                  setFocusOn(`remove-${r.h}`);
-                                }}
-                              >
-                                Keep {r.h}
-                              </button>
-                            </span>
-                          ) : (
-                            <button
-                              type="button"
-                              class="secondary"
+                          r.role === 'agent' ? (
+                            <Confirmed
                               id={`remove-${r.h}`}
-                              disabled={act.busy}
-                              onClick={() => {
-                                setRemoving(r.h);
-                                setFocusOn(`remove-yes-${r.h}`);
-                              }}
-                            >
-                              Remove {r.h}
-                            </button>
-                          ),
+                              ask={`Remove ${r.h}`}
+                              yes={`Yes, remove ${r.h}`}
+                              keep={`Keep ${r.h}`}
+                              busy={act.busy}
+                              onYes={() => start(`Removing ${r.h}`, 'remove-node', { host: r.h })}
+                            />
+                          ) : null,
                       },
                     ]
                   : []),
@@ -406,41 +414,14 @@ export function ClusterPage({ name }: { name: string }) {
         <section class="card" aria-labelledby="reset-h">
           <h2 id="reset-h">Reset</h2>
           <p class="hint">Uninstalls K3s from every host (agents first) and forgets the kubeconfig and join token.</p>
-          {confirming ? (
-            <span class="row">
-              <button
-                type="button"
-                class="danger"
-                id="reset-yes"
-                disabled={act.busy}
-                onClick={() => void start(`Resetting ${c.name}`, 'reset').then(() => setConfirming(false))}
-              >
-                Yes, reset {c.name}
-              </button>
-              <button
-                type="button"
-                class="secondary"
-                onClick={() => {
-                  setConfirming(false);
-                  setFocusOn('reset');
-                }}
-              >
-                Keep it
-              </button>
-            </span>
-          ) : (
-            <button
-              type="button"
-              class="secondary"
-              id="reset"
-              onClick={() => {
-                setConfirming(true);
-                setFocusOn('reset-yes');
-              }}
-            >
-              Reset {c.name}
-            </button>
-          )}
+          <Confirmed
+            id="reset"
+            ask={`Reset ${c.name}`}
+            yes={`Yes, reset ${c.name}`}
+            keep="Keep it"
+            busy={act.busy}
+            onYes={() => start(`Resetting ${c.name}`, 'reset')}
+          />
         </section>
       )}
       <Outcome said={act.said} error={act.error} />

@@ -233,7 +233,7 @@ async function main() {
       t.equal(await page.getByLabel('Lines').inputValue(), '200');
       checkAxe(t, 'a journal page with an error', await axe(page));
       await fitsWidth(t, page, 'a journal page');
-    await screenshots(page, 'journal-error');
+      await screenshots(page, 'journal-error');
     },
   );
 

@@ -19,7 +19,7 @@
  */
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import type { Page } from 'playwright-core';
@@ -220,6 +220,17 @@ async function main() {
     // etcd logs each snapshot it sends; the stand-in puts etcd's output in its service's journal, as K3s does.
     await items.filter({ hasText: 'sending database snapshot to client' }).first().waitFor(long);
     t.pass('a line logged after the follow started arrived without a reload');
+    // A hostile line in the service's output (written by the test where the service writes): shown as text, never as markup.
+    const hostile = `<img src=x alt=injected> \u001b[31mred\u001b[0m \u0007`;
+    appendFileSync(`${s1.root}var/lib/rancher/k3s/lab/k3s.log`, `${new Date().toISOString().replace(/\.\d+Z$/, '+0000')} ${hostile}\n`);
+    const shownHostile = items.filter({ hasText: '<img src=x alt=injected>' });
+    await shownHostile.first().waitFor(wait);
+    t.match(
+      await shownHostile.first().textContent(),
+      /<img src=x alt=injected> \u241b\[31mred\u241b\[0m \u2407$/,
+      'markup as text, controls as their pictures',
+    );
+    t.equal(await journal.locator('img').count(), 0, 'no element made of it');
     await screenshots(page, 'journal-follow');
     await page.getByRole('button', { name: 'Stop' }).click();
     await page.getByRole('button', { name: 'Follow' }).waitFor(wait);
