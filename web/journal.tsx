@@ -168,7 +168,7 @@ export function JournalPage({ cluster, host }: { cluster: string; host: string }
       <section aria-labelledby="journal-lines-h" role="log">
         <h2 id="journal-lines-h">Output of {shownUnit}</h2>
         {lines.length === 0 ? (
-          <p class="muted">{busy ? 'Reading…' : 'No lines.'}</p>
+          !error && <p class="muted">{busy ? 'Reading…' : 'No lines.'}</p>
         ) : (
           <ol class="log" ref={logRef} aria-label={`Journal of ${host}`} tabIndex={0} data-testid="journal">
             {lines.map((l) => (
