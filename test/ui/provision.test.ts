@@ -246,7 +246,7 @@ async function main() {
   });
 
   t.test("the cluster's page: its nodes; add-node and an upgrade refused with a code; remove-node after a confirmation", async (t) => {
-    await page.getByRole('link', { name: 'Clusters' }).click();
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Clusters' }).click();
     await page.getByRole('link', { name: 'lab', exact: true }).click();
     await page.getByRole('heading', { level: 1, name: 'Cluster lab' }).waitFor(wait);
     await page.getByRole('rowheader', { name: s1.address }).waitFor(wait);
