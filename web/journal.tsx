@@ -3,7 +3,7 @@
  * (text/plain, journalctl over SSH on the host), the last N lines of a unit, and with Follow the
  * response kept open and read as it comes until Stop, or until the page is left (the fetch is
  * aborted, which ends journalctl on the host). Lines are text nodes; control characters are shown
- * as their Unicode pictures, never interpreted.
+ * as `\xNN`, never interpreted.
  */
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { canOperate } from './api.js';
@@ -14,12 +14,10 @@ const enc = encodeURIComponent;
 /** Lines kept on the page (the oldest go first). */
 const KEEP = 5000;
 
-/** A journal line as text to show: C0 controls (but tab) and DEL as their pictures (␛ for ESC). */
+/** A journal line as text to show: C0 controls (but tab) and DEL as `\xNN` (an ESC is `\x1b`, never a colour). */
 export function printable(line: string): string {
   // eslint-disable-next-line no-control-regex -- control characters are what it looks for
-  return line.replace(/[\u0000-\u0008\u000a-\u001f\u007f]/g, (c) =>
-    String.fromCharCode(c === '\u007f' ? 0x2421 : 0x2400 + c.charCodeAt(0)),
-  );
+  return line.replace(/[\u0000-\u0008\u000a-\u001f\u007f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
 interface Line {
