@@ -170,7 +170,10 @@ async function main() {
     // The form's outcome: the status line, or the alert that says why it failed (shown in the
     // assertion, so a failure says what the page said).
     const outcome = page.locator('p.said, p.error[role=alert]').filter({ hasText: /\S/ }).first();
-    await outcome.waitFor(wait);
+    await outcome.waitFor(wait).catch(async (err: unknown) => {
+      t.comment(`the page said: ${(await page.locator('main').textContent())?.slice(0, 2000)}`);
+      throw err;
+    });
     t.match(await outcome.textContent(), /Backup .*before-upgrade.* written/, 'the page says the backup was written');
     await page.getByRole('rowheader', { name: /before-upgrade/ }).waitFor(wait);
     const listed = (await srv.req('GET', '/api/v1/backups')).body as { items: { file: string }[] };
