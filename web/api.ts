@@ -74,6 +74,25 @@ const primed = new Map<string, { p: Promise<unknown>; at: number; value?: { v: u
 /** A primed answer older than this is not handed out (the page was left before it asked). */
 const PRIMED_MS = 5000;
 
+/** A body as JSON; undefined when empty or not JSON. */
+function parse(text: string): unknown {
+  try {
+    return text ? (JSON.parse(text) as unknown) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A refused response as an ApiError: the API's code, message, details and fields when its body says them. */
+async function refusal(r: Response): Promise<ApiError> {
+  const text = await r.text();
+  const e = (
+    parse(text) as
+      { error?: { code?: string; message?: string; details?: unknown; problems?: { path: string; message: string }[] } } | undefined
+  )?.error;
+  return new ApiError(r.status, e?.code ?? `HTTP_${r.status}`, e?.message ?? (text || r.statusText), e?.details, e?.problems);
+}
+
 /** A REST client bound to one token. */
 export class Client {
   constructor(readonly token: string) {}
@@ -110,25 +129,22 @@ export class Client {
     return early.value.v as T;
   }
 
+  /**
+   * A GET whose answer is read as it comes (a text stream): the response once its status is 2xx,
+   * else the API's refusal as an ApiError. `signal` aborts the request and its body.
+   */
+  async open(path: string, signal: AbortSignal): Promise<Response> {
+    const r = await fetch(API + path, { headers: { authorization: `Bearer ${this.token}` }, signal });
+    if (!r.ok) throw await refusal(r);
+    return r;
+  }
+
   async req<T>(method: string, path: string, body?: unknown): Promise<T> {
     const headers: Record<string, string> = { authorization: `Bearer ${this.token}`, accept: 'application/json' };
     if (body !== undefined) headers['content-type'] = 'application/json';
     const r = await fetch(API + path, { method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
-    const text = await r.text();
-    let parsed: unknown;
-    try {
-      parsed = text ? JSON.parse(text) : undefined;
-    } catch {
-      parsed = undefined;
-    }
-    if (!r.ok) {
-      const e = (
-        parsed as
-          { error?: { code?: string; message?: string; details?: unknown; problems?: { path: string; message: string }[] } } | undefined
-      )?.error;
-      throw new ApiError(r.status, e?.code ?? `HTTP_${r.status}`, e?.message ?? (text || r.statusText), e?.details, e?.problems);
-    }
-    return parsed as T;
+    if (!r.ok) throw await refusal(r);
+    return parse(await r.text()) as T;
   }
 
   get<T>(path: string): Promise<T> {

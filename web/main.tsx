@@ -1,6 +1,6 @@
 /**
  * The web UI's shell: sign-in, navigation (hash routes: `#/`, `#/nodes/<name>`, `#/discovery`,
- * `#/clusters`, `#/clusters/<name>`, `#/jobs`, `#/jobs/<id>`, `#/catalog`, `#/logs`, `#/logs/<node>`,
+ * `#/clusters`, `#/clusters/<name>`, `#/clusters/<name>/hosts/<host>/journal`, `#/jobs`, `#/jobs/<id>`, `#/catalog`, `#/logs`, `#/logs/<node>`,
  * and for admins `#/tokens`, `#/backups`),
  * the event stream shared by every page, and sign-out. The token lives in sessionStorage only.
  */
@@ -14,6 +14,7 @@ import { DiscoveryPage } from './discovery.js';
 import { JobPage, JobsPage } from './jobs.js';
 import { ClustersPage } from './clusters.js';
 import { ClusterPage } from './provision.js';
+import { JournalPage } from './journal.js';
 import { CatalogPage } from './catalog.js';
 import { LogsPage } from './logs.js';
 import { TokensPage } from './tokens.js';
@@ -25,7 +26,8 @@ type Route =
   | { page: 'logs'; node: string | null }
   | { page: 'pins'; node: string }
   | { page: 'job'; id: string }
-  | { page: 'cluster'; name: string };
+  | { page: 'cluster'; name: string }
+  | { page: 'journal'; cluster: string; host: string };
 
 const PAGES = ['discovery', 'jobs', 'clusters', 'catalog', 'tokens', 'backups'] as const;
 
@@ -36,6 +38,8 @@ function parseRoute(hash: string): Route {
   if (j) return { page: 'job', id: decodeURIComponent(j[1]!) };
   const c = /^#\/clusters\/([^/]+)$/.exec(hash);
   if (c) return { page: 'cluster', name: decodeURIComponent(c[1]!) };
+  const h = /^#\/clusters\/([^/]+)\/hosts\/([^/]+)\/journal$/.exec(hash);
+  if (h) return { page: 'journal', cluster: decodeURIComponent(h[1]!), host: decodeURIComponent(h[2]!) };
   const l = /^#\/logs(?:\/([^/]+))?$/.exec(hash);
   if (l) return { page: 'logs', node: l[1] ? decodeURIComponent(l[1]) : null };
   const p = PAGES.find((x) => hash === `#/${x}`);
@@ -172,7 +176,11 @@ function Shell({ client, me, signOut }: { client: Client; me: Whoami; signOut: (
           <a href="#/discovery" {...current('discovery')}>
             Discovery
           </a>
-          <a href="#/clusters" {...current('clusters')} {...(route.page === 'cluster' ? { 'aria-current': 'page' as const } : {})}>
+          <a
+            href="#/clusters"
+            {...current('clusters')}
+            {...(route.page === 'cluster' || route.page === 'journal' ? { 'aria-current': 'page' as const } : {})}
+          >
             Clusters
           </a>
           <a href="#/jobs" {...current('jobs')} {...(route.page === 'job' ? { 'aria-current': 'page' as const } : {})}>
@@ -209,6 +217,7 @@ function Shell({ client, me, signOut }: { client: Client; me: Whoami; signOut: (
         {route.page === 'discovery' && <DiscoveryPage />}
         {route.page === 'clusters' && <ClustersPage />}
         {route.page === 'cluster' && <ClusterPage name={route.name} key={route.name} />}
+        {route.page === 'journal' && <JournalPage cluster={route.cluster} host={route.host} key={`${route.cluster}/${route.host}`} />}
         {route.page === 'jobs' && <JobsPage />}
         {route.page === 'job' && <JobPage id={route.id} key={route.id} />}
         {route.page === 'catalog' && <CatalogPage />}

@@ -1,11 +1,12 @@
 /**
  * Provisioning from the UI: the form that makes a K3s cluster of discovered hosts (each given a
- * role) over SSH, and one cluster's page with its servers and agents, where operators add or
- * remove a node and admins reset it (after a second, explicit confirmation). Each of these starts a
- * job; the UI then opens that job's page, which follows its steps and log live.
+ * role) over SSH, and one cluster's page with its servers and agents (each with a link to its
+ * service journal), where operators add a node, remove an agent (after a second, explicit
+ * confirmation) and upgrade K3s, and admins reset it (after a second confirmation too). Each of
+ * these starts a job; the UI then opens that job's page, which follows its steps and log live.
  */
-import { useState } from 'preact/hooks';
-import type { Cluster, ClusterHost, ClusterProvision } from '../src/api/clusters.js';
+import { useEffect, useState } from 'preact/hooks';
+import type { Cluster, ClusterHost, ClusterProvision, ClusterUpgrade } from '../src/api/clusters.js';
 import type { Job } from '../src/api/jobs.js';
 import { ApiError, canOperate, type Client } from './api.js';
 import { ErrorLine, Outcome } from './outcome.js';
@@ -90,6 +91,46 @@ async function declared(client: Client, name: string): Promise<Cluster> {
   }
 }
 
+/** The air-gap files the API takes (absolute paths on the control plane), with a key of their own for each form. */
+function AirGapFields({
+  f,
+  set,
+}: {
+  f: { script: string; binary: string; images: string };
+  set: (k: 'script' | 'binary' | 'images', v: string) => void;
+}) {
+  return (
+    <details>
+      <summary>Air-gapped install (files on the control plane)</summary>
+      <div class="fields">
+        <label>
+          Install script
+          <input value={f.script} placeholder="/srv/k3s/install.sh" onInput={(e) => set('script', e.currentTarget.value)} />
+        </label>
+        <label>
+          K3s binary
+          <input value={f.binary} placeholder="/srv/k3s/k3s" onInput={(e) => set('binary', e.currentTarget.value)} />
+        </label>
+        <label>
+          Image archives (comma-separated)
+          <input value={f.images} placeholder="/srv/k3s/images.tar" onInput={(e) => set('images', e.currentTarget.value)} />
+        </label>
+      </div>
+    </details>
+  );
+}
+
+/** The `airgap` part of a request: only when a file was given (the API refuses a partial set, naming the field). */
+function airgap(f: { script: string; binary: string; images: string }): Pick<ClusterProvision, 'airgap'> {
+  const images = f.images
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  return f.script.trim() || f.binary.trim() || images.length
+    ? { airgap: { installScript: f.script.trim(), binary: f.binary.trim(), images } }
+    : {};
+}
+
 const EMPTY = { name: '', user: '', port: '', identity: '', version: '', script: '', binary: '', images: '' };
 type Field = keyof typeof EMPTY;
 
@@ -103,18 +144,12 @@ export function ProvisionForm({ picked }: { picked: Picked[] }) {
   const agents = picked.filter((p) => p.role === 'agent');
   const submit = async (e: Event) => {
     e.preventDefault();
-    const images = f.images
-      .split(',')
-      .map((s) => s.trim())
-      .filter(Boolean);
     const body: ClusterProvision = {
       servers: servers.map((p) => p.address),
       ...(agents.length ? { agents: agents.map((p) => p.address) } : {}),
       ...(f.version.trim() ? { version: f.version.trim() } : {}),
       ...login(f),
-      ...(f.script.trim() || f.binary.trim() || images.length
-        ? { airgap: { installScript: f.script.trim(), binary: f.binary.trim(), images } }
-        : {}),
+      ...airgap(f),
     };
     await act.run(async () => {
       const c = await declared(client, f.name.trim());
@@ -149,23 +184,7 @@ export function ProvisionForm({ picked }: { picked: Picked[] }) {
           <input value={f.version} placeholder="v1.30.4+k3s1" onInput={(e) => set('version', e.currentTarget.value)} />
         </label>
       </div>
-      <details>
-        <summary>Air-gapped install (files on the control plane)</summary>
-        <div class="fields">
-          <label>
-            Install script
-            <input value={f.script} placeholder="/srv/k3s/install.sh" onInput={(e) => set('script', e.currentTarget.value)} />
-          </label>
-          <label>
-            K3s binary
-            <input value={f.binary} placeholder="/srv/k3s/k3s" onInput={(e) => set('binary', e.currentTarget.value)} />
-          </label>
-          <label>
-            Image archives (comma-separated)
-            <input value={f.images} placeholder="/srv/k3s/images.tar" onInput={(e) => set('images', e.currentTarget.value)} />
-          </label>
-        </div>
-      </details>
+      <AirGapFields f={f} set={set} />
       <button type="submit" disabled={act.busy}>
         {act.busy ? 'Starting…' : 'Create cluster'}
       </button>
@@ -174,7 +193,49 @@ export function ProvisionForm({ picked }: { picked: Picked[] }) {
   );
 }
 
-/** One cluster: its state and hosts; add a node, remove an agent, reset. */
+/**
+ * A button whose action needs a second, explicit click: `ask` opens the choice between `yes` (runs
+ * `onYes`) and `keep`; the focus moves to the choice and, kept, back to `ask`.
+ */
+function Confirmed(p: { id: string; ask: string; yes: string; keep: string; busy: boolean; onYes: () => Promise<unknown> }) {
+  const [open, setOpen] = useState(false);
+  const [focus, setFocus] = useState<string | null>(null);
+  useEffect(() => {
+    if (focus) document.getElementById(focus)?.focus();
+  }, [focus, open]);
+  return open ? (
+    <span class="row">
+      <button type="button" class="danger" id={`${p.id}-yes`} disabled={p.busy} onClick={() => void p.onYes().then(() => setOpen(false))}>
+        {p.yes}
+      </button>
+      <button
+        type="button"
+        class="secondary"
+        onClick={() => {
+          setOpen(false);
+          setFocus(p.id);
+        }}
+      >
+        {p.keep}
+      </button>
+    </span>
+  ) : (
+    <button
+      type="button"
+      class="secondary"
+      id={p.id}
+      disabled={p.busy}
+      onClick={() => {
+        setOpen(true);
+        setFocus(`${p.id}-yes`);
+      }}
+    >
+      {p.ask}
+    </button>
+  );
+}
+
+/** One cluster: its state and hosts (each with its journal); add a node, remove an agent, upgrade, reset. */
 export function ClusterPage({ name }: { name: string }) {
   const { client, me } = useShared();
   const { data, error } = useLive(
@@ -191,7 +252,8 @@ export function ClusterPage({ name }: { name: string }) {
   );
   const operate = canOperate(me.role);
   const act = useAction();
-  const [confirming, setConfirming] = useState(false);
+  const [up, setUp] = useState({ version: '', script: '', binary: '', images: '' });
+  const upgrade = useAction();
   const [add, setAdd] = useState({ host: '', role: 'agent' as 'server' | 'agent', user: '', port: '', identity: '' });
   const start = (what: string, path: string, body?: unknown) =>
     act.run(async () => {
@@ -243,18 +305,27 @@ export function ClusterPage({ name }: { name: string }) {
                 ...(operate
                   ? [
                       {
+                        label: 'Journal',
+                        hidden: true,
+                        cell: (r: { h: string }) => (
+                          <a href={`#/clusters/${enc(name)}/hosts/${enc(r.h)}/journal`}>
+                            Journal<span class="sr-only"> of {r.h}</span>
+                          </a>
+                        ),
+                      },
+                      {
                         label: 'Actions',
                         hidden: true,
                         cell: (r: { h: string; role: string }) =>
                           r.role === 'agent' ? (
-                            <button
-                              type="button"
-                              class="secondary"
-                              disabled={act.busy}
-                              onClick={() => void start(`Removing ${r.h}`, 'remove-node', { host: r.h })}
-                            >
-                              Remove {r.h}
-                            </button>
+                            <Confirmed
+                              id={`remove-${r.h}`}
+                              ask={`Remove ${r.h}`}
+                              yes={`Yes, remove ${r.h}`}
+                              keep={`Keep ${r.h}`}
+                              busy={act.busy}
+                              onYes={() => start(`Removing ${r.h}`, 'remove-node', { host: r.h })}
+                            />
                           ) : null,
                       },
                     ]
@@ -299,29 +370,58 @@ export function ClusterPage({ name }: { name: string }) {
           </button>
         </form>
       )}
+      {c && operate && (
+        <form
+          class="card form"
+          aria-labelledby="upgrade-h"
+          onSubmit={(e) => {
+            e.preventDefault();
+            const body: ClusterUpgrade = { version: up.version.trim(), ...airgap(up) };
+            void upgrade.run(async () => {
+              const job = await client.req<Job>('POST', `/clusters/${enc(c.id)}/upgrade`, body);
+              openJob(job);
+              return `Upgrading ${c.name} to ${body.version}: job ${job.id}.`;
+            });
+          }}
+        >
+          <h2 id="upgrade-h">Upgrade K3s</h2>
+          <p class="hint" id="upgrade-help">
+            Every node in turn, servers first: cordon, drain, install, wait until Ready at the version, uncordon. Stops at the first
+            failure; nodes already at the version are skipped.
+          </p>
+          <div class="fields">
+            <label>
+              K3s version
+              <input
+                value={up.version}
+                required
+                maxLength={64}
+                placeholder="v1.30.4+k3s1"
+                spellcheck={false}
+                aria-describedby="upgrade-help"
+                onInput={(e) => setUp({ ...up, version: e.currentTarget.value })}
+              />
+            </label>
+          </div>
+          <AirGapFields f={up} set={(k, v) => setUp({ ...up, [k]: v })} />
+          <button type="submit" disabled={upgrade.busy}>
+            {upgrade.busy ? 'Starting…' : 'Upgrade'}
+          </button>
+          <Outcome said={upgrade.said} error={upgrade.error} />
+        </form>
+      )}
       {c && me.role === 'admin' && (
         <section class="card" aria-labelledby="reset-h">
           <h2 id="reset-h">Reset</h2>
           <p class="hint">Uninstalls K3s from every host (agents first) and forgets the kubeconfig and join token.</p>
-          {confirming ? (
-            <span class="row">
-              <button
-                type="button"
-                class="danger"
-                disabled={act.busy}
-                onClick={() => void start(`Resetting ${c.name}`, 'reset').then(() => setConfirming(false))}
-              >
-                Yes, reset {c.name}
-              </button>
-              <button type="button" class="secondary" onClick={() => setConfirming(false)}>
-                Keep it
-              </button>
-            </span>
-          ) : (
-            <button type="button" class="secondary" onClick={() => setConfirming(true)}>
-              Reset {c.name}
-            </button>
-          )}
+          <Confirmed
+            id="reset"
+            ask={`Reset ${c.name}`}
+            yes={`Yes, reset ${c.name}`}
+            keep="Keep it"
+            busy={act.busy}
+            onYes={() => start(`Resetting ${c.name}`, 'reset')}
+          />
         </section>
       )}
       <Outcome said={act.said} error={act.error} />

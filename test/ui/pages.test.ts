@@ -4,7 +4,10 @@
  * serving dist/web, with the event stream and a backup manager). Each page by keyboard, at 375 px
  * (no sideways scroll), axe-core with no serious or critical violation, screenshots at 1280 and
  * 375 px. The dashboard's health sparklines. A job's log follows the event stream: lines the job writes appear without a reload.
- * A viewer sees no control that would fail, and no admin page.
+ * A cluster's upgrade form shows a refusal's code and fields and keeps its input; a host's journal
+ * page shows the API's code (PROVISION_UNAVAILABLE here); a backup with an etcd
+ * snapshot is refused by code when provisioning does not run, leaving no backup.
+ * A viewer sees no control that would fail, and no admin page, upgrade form or journal.
  */
 import t from 'tap';
 import { join } from 'node:path';
@@ -167,7 +170,10 @@ async function main() {
     // The form's outcome: the status line, or the alert that says why it failed (shown in the
     // assertion, so a failure says what the page said).
     const outcome = page.locator('p.said, p.error[role=alert]').filter({ hasText: /\S/ }).first();
-    await outcome.waitFor(wait);
+    await outcome.waitFor(wait).catch(async (err: unknown) => {
+      t.comment(`the page said: ${(await page.locator('main').textContent())?.slice(0, 2000)}`);
+      throw err;
+    });
     t.match(await outcome.textContent(), /Backup .*before-upgrade.* written/, 'the page says the backup was written');
     await page.getByRole('rowheader', { name: /before-upgrade/ }).waitFor(wait);
     const listed = (await srv.req('GET', '/api/v1/backups')).body as { items: { file: string }[] };
@@ -180,6 +186,60 @@ async function main() {
     await screenshots(page, 'backups');
   });
 
+  t.test('backups: an etcd snapshot of a cluster is offered; refused here with its code, no backup left', async (t) => {
+    // This control plane runs without provisioning (no SSH to any cluster): the API says so.
+    const before = ((await srv.req('GET', '/api/v1/backups')).body as { items: unknown[] }).items.length;
+    const choice = page.getByLabel('With an etcd snapshot of cluster');
+    await choice.locator('option', { hasText: 'edge' }).waitFor({ state: 'attached', ...wait });
+    await choice.selectOption('edge');
+    await page.getByRole('button', { name: 'Create backup' }).click();
+    const alert = page.getByRole('alert');
+    await alert.waitFor(wait);
+    t.match(await alert.textContent(), /^UNAVAILABLE: etcd snapshots need provisioning/, 'the code and the message');
+    t.equal(await choice.inputValue(), 'edge', 'the choice is kept');
+    const after = ((await srv.req('GET', '/api/v1/backups')).body as { items: unknown[] }).items.length;
+    t.equal(after, before, 'no backup left behind');
+    await choice.selectOption('');
+  });
+
+  t.test(
+    "a cluster's page: the upgrade form shows a refusal's code and fields and keeps its input; a journal error by its code",
+    async (t) => {
+      await page.goto(`${srv.url}/#/clusters/edge`);
+      await page.getByRole('heading', { level: 1, name: 'Cluster edge' }).waitFor(wait);
+      const version = page.getByLabel('K3s version');
+      await version.waitFor(wait);
+      await version.fill('v1.30.5+k3s1');
+      await page.getByText('Air-gapped install').click();
+      // An air-gap set without its binary: the API names the field.
+      await page.getByLabel('Install script').fill('/srv/k3s/install.sh');
+      const jobs = srv.store.jobs.list({}).total;
+      await version.press('Enter');
+      const alert = page.locator('form[aria-labelledby=upgrade-h] [role=alert]');
+      await alert.waitFor(wait);
+      t.match(await alert.textContent(), /^VALIDATION_FAILED: .*\/body\/airgap\/binary/, 'the code, the message and the field');
+      t.equal(await version.inputValue(), 'v1.30.5+k3s1', 'the version is kept');
+      t.equal(await page.getByLabel('Install script').inputValue(), '/srv/k3s/install.sh', 'and the air-gap file');
+      t.equal(srv.store.jobs.list({}).total, jobs, 'no job started');
+      t.match(page.url(), /#\/clusters\/edge$/, 'the page stays');
+      checkAxe(t, "a cluster's page with a refused upgrade", await axe(page));
+      await fitsWidth(t, page, "a cluster's page with the upgrade form");
+      await screenshots(page, 'cluster-upgrade-refused');
+
+      // By address (a provisioned cluster's hosts link here): without provisioning the API says so by code.
+      await page.goto(`${srv.url}/#/clusters/edge/hosts/pi-1/journal`);
+      await page.getByRole('heading', { level: 1, name: 'Journal of pi-1' }).waitFor(wait);
+      const jalert = page.getByRole('alert');
+      await jalert.waitFor(wait);
+      t.match(await jalert.textContent(), /^PROVISION_UNAVAILABLE: /, 'the code');
+      t.equal(await page.getByLabel('Unit').inputValue(), 'k3s', 'the unit is k3s unless changed');
+      t.equal(await page.getByLabel('Lines').inputValue(), '200');
+      checkAxe(t, 'a journal page with an error', await axe(page));
+      await fitsWidth(t, page, 'a journal page');
+      await screenshots(page, 'journal-error');
+    },
+  );
+
   t.test('a viewer: no admin pages, no cluster form, no cancel button', async (t) => {
     const vp = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     const vproblems = guard(vp, [srv.viewer]);
@@ -188,6 +248,14 @@ async function main() {
     await vp.getByRole('link', { name: 'Clusters' }).click();
     await vp.getByRole('rowheader', { name: /edge/ }).waitFor(wait);
     t.equal(await vp.locator('form').count(), 0, 'no cluster form');
+    await vp.getByRole('link', { name: 'edge', exact: true }).click();
+    await vp.getByRole('heading', { level: 1, name: 'Cluster edge' }).waitFor(wait);
+    await vp.getByTestId('cluster-state').waitFor(wait);
+    t.equal(await vp.locator('form').count(), 0, 'no upgrade or add-node form on a cluster page');
+    t.equal(await vp.getByRole('heading', { name: 'Upgrade K3s' }).count(), 0, 'no upgrade');
+    await vp.goto(`${srv.url}/#/clusters/edge/hosts/pi-1/journal`);
+    await vp.getByText("A host's journal needs an operator or admin token").waitFor(wait);
+    t.equal(await vp.getByLabel('Unit').count(), 0, 'no journal form for a viewer');
     const job = (await srv.req('POST', '/api/v1/jobs', { token: srv.operator, body: { kind: 'node.prepare' } })).body as Job;
     await vp.goto(`${srv.url}/#/jobs/${job.id}`);
     await vp.getByTestId('job-state').waitFor(wait);

@@ -5,15 +5,25 @@
  * in discovery, as an operator would) the roles server and agent, is refused with the API's code
  * for a bad K3s version (the form keeps its input, no job starts), creates the cluster, follows the
  * `cluster.create` job's page live to `succeeded`, and sees the cluster's two nodes. Then on the
- * cluster's page: add-node of a member refused with its code, remove-node of the agent followed to
- * its end, and (an admin, after a second confirmation) reset. A viewer sees none of the controls.
- * axe on each new page, screenshots at 1280 and 375 px. One cluster in the file (60-120 s).
+ * cluster's page: add-node of a member refused with its code, an upgrade to a version that is no
+ * K3s release refused (INVALID_VERSION, input kept, no job), remove-node of the agent after a
+ * second, explicit click (by keyboard; cancelled once) followed to its end. The server's K3s
+ * journal page shows lines the stand-in's service printed (the lab's `journalctl` is the
+ * stand-in's shim over its service's output file; the SSH session, sudo and the lines are real),
+ * follows it while an admin takes a backup with an etcd snapshot from the backups page (etcd's own
+ * "sending database snapshot" line arrives live; the snapshot is listed with the backup), and
+ * Stop, or leaving the page, ends the `tail -F` on the host. An upgrade of the remaining server to
+ * the stand-in's +k3s2 build followed to `succeeded`; (an admin, after a second confirmation)
+ * reset. A viewer sees none of the controls and no journal link.
+ * axe on each new page, screenshots at 1280 and 375 px. One cluster in the file.
  */
 import t from 'tap';
-import { chmodSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { appendFileSync, chmodSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import type { Page } from 'playwright-core';
+import type { BackupInfo } from '../../src/api/system.js';
 import { loadConfig } from '../../src/config/index.js';
 import { startControlPlane } from '../../src/daemon/serve.js';
 import { createLogging } from '../../src/log/index.js';
@@ -24,6 +34,8 @@ import { tempDir } from '../support/tmp.js';
 import { scaled } from '../support/wait.js';
 import { axe, checkAxe, fitsWidth, guard, launch, screenshots, withBrowser } from './browser.js';
 
+/** The stand-in's next build: what the upgrade installs. */
+const UPGRADE_TO = STAND_IN_VERSION.replace(/\+k3s\d+$/, '+k3s2');
 const quietLogging = () => createLogging({ level: 'silent', format: 'json', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
 const skip = labSkipReason() ?? k3sLabSkipReason();
 if (skip) {
@@ -71,6 +83,21 @@ async function main() {
     return (await state.textContent()) ?? '';
   }
   const jobLog = async (page: Page) => (await page.locator('.log').textContent()) ?? '';
+  /** Waits (bounded) until `ok()`; fails with `what`. */
+  async function until(what: string, ms: number, ok: () => boolean): Promise<void> {
+    const end = Date.now() + scaled(ms);
+    while (!ok()) {
+      if (Date.now() > end) throw new Error(`timed out: ${what}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+  /** The journal shim's `tail -F` of the server's service output, while a follow runs on the host. */
+  const tails = () =>
+    execFileSync('ps', ['-eo', 'args='], { encoding: 'utf8' })
+      .split('\n')
+      .filter((l) => l.startsWith('tail ') && l.includes(`${s1.root}var/lib/rancher/k3s/lab/k3s.log`));
+  const serviceLog = () => readFileSync(`${s1.root}var/lib/rancher/k3s/lab/k3s.log`, 'utf8');
+  const escaped = (x: string) => x.replace(/[.+]/g, (c) => `\\${c}`);
 
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   const problems = guard(page, [admin, operator, viewer]);
@@ -131,8 +158,95 @@ async function main() {
     await screenshots(page, 'provision-job');
   });
 
-  t.test("the cluster's page: its nodes; add-node refused with a code; remove-node followed", async (t) => {
-    await page.getByRole('link', { name: 'Clusters' }).click();
+  t.test("the server's K3s journal: real lines; followed while a backup takes an etcd snapshot; stopped", async (t) => {
+    const ap = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const aproblems = guard(ap, [admin]);
+    await signIn(ap, admin);
+    await page.goto(`${cp.url}/#/clusters/lab`);
+    await page.getByRole('link', { name: `Journal of ${s1.address}` }).click();
+    await page.getByRole('heading', { level: 1, name: `Journal of ${s1.address}` }).waitFor(wait);
+    const journal = page.getByTestId('journal');
+    const items = journal.locator('li');
+    await items.first().waitFor(wait);
+    const shown = await items.allTextContents();
+    t.ok(shown.length > 0 && shown.length <= 200, `the last lines (${shown.length}, at most 200)`);
+    const log = serviceLog();
+    const real = shown.filter((l) => {
+      const m = new RegExp(`^(\\S+) ${escaped(s1.hostname)} k3s\\[\\d+\\]: (.*)$`).exec(l);
+      return m !== null && log.includes(`${m[1]} ${m[2]}`);
+    });
+    t.ok(real.length > 0, `lines the stand-in's service printed, in journalctl's short-iso form: ${real[0]?.slice(0, 200)}`);
+    checkAxe(t, 'the journal page', await axe(page));
+    await fitsWidth(t, page, 'the journal page');
+    await screenshots(page, 'journal');
+
+    // Follow from now on (no old lines), while an admin takes a backup with an etcd snapshot.
+    await page.getByLabel('Lines').fill('0');
+    await page.getByRole('button', { name: 'Follow' }).click();
+    await page.getByRole('status').filter({ hasText: 'Following' }).waitFor(wait);
+    await until('the follow runs on the host', 60_000, () => tails().length > 0);
+    await ap.goto(`${cp.url}/#/backups`);
+    await ap.getByRole('heading', { level: 1, name: 'Backups' }).waitFor(wait);
+    const choice = ap.getByLabel('With an etcd snapshot of cluster');
+    await choice.locator('option', { hasText: 'lab' }).waitFor({ state: 'attached', ...wait });
+    await choice.selectOption('lab');
+    await ap.getByLabel('Label').fill('with-etcd');
+    await ap.getByRole('button', { name: 'Create backup' }).click();
+    const outcome = ap.locator('p.said, p.error[role=alert]').filter({ hasText: /\S/ }).first();
+    await outcome.waitFor(long);
+    t.match(
+      await outcome.textContent(),
+      /^Backup pi-controller-.*-with-etcd\.sqlite written .* with an etcd snapshot of lab/,
+      'the page says so',
+    );
+    const listed = (
+      (await (await fetch(`${cp.url}/api/v1/backups`, { headers: { authorization: `Bearer ${admin}` } })).json()) as { items: BackupInfo[] }
+    ).items.find((b) => b.file.includes('with-etcd'));
+    const snap = listed?.etcdSnapshots?.[0];
+    t.match(snap, { cluster: 'lab', server: s1.address }, 'the API lists the snapshot with the backup');
+    const row = ap.getByRole('row', { name: /with-etcd/ });
+    await row.waitFor(wait);
+    t.match(
+      await row.textContent(),
+      new RegExp(`lab: .*sha256 ${snap?.sha256.slice(0, 12) ?? 'none'}, from ${escaped(s1.address)}`),
+      'the page lists it: cluster, size, sha256, server',
+    );
+    checkAxe(t, 'the backups page with an etcd snapshot', await axe(ap));
+    await fitsWidth(t, ap, 'the backups page with an etcd snapshot');
+    await screenshots(ap, 'backups-etcd');
+    t.same(aproblems, []);
+    await ap.close();
+
+    // etcd logs each snapshot it sends; the stand-in puts etcd's output in its service's journal, as K3s does.
+    await items.filter({ hasText: 'sending database snapshot to client' }).first().waitFor(long);
+    t.pass('a line logged after the follow started arrived without a reload');
+    // A hostile line in the service's output (written by the test where the service writes): shown as text, never as markup.
+    const hostile = `<img src=x alt=injected> \u001b[31mred\u001b[0m \u0007`;
+    appendFileSync(`${s1.root}var/lib/rancher/k3s/lab/k3s.log`, `${new Date().toISOString().replace(/\.\d+Z$/, '+0000')} ${hostile}\n`);
+    const shownHostile = items.filter({ hasText: '<img src=x alt=injected>' });
+    await shownHostile.first().waitFor(wait);
+    t.match(
+      await shownHostile.first().textContent(),
+      /<img src=x alt=injected> \\x1b\[31mred\\x1b\[0m \\x07$/,
+      'markup as text, control characters as \\xNN',
+    );
+    t.equal(await journal.locator('img').count(), 0, 'no element made of it');
+    await screenshots(page, 'journal-follow');
+    await page.getByRole('button', { name: 'Stop' }).click();
+    await page.getByRole('button', { name: 'Follow' }).waitFor(wait);
+    await until('Stop ends the tail -F on the host', 30_000, () => tails().length === 0);
+    t.pass('Stop ended the follow on the host');
+    // Leaving the page while following ends it too.
+    await page.getByRole('button', { name: 'Follow' }).click();
+    await until('the second follow runs on the host', 60_000, () => tails().length > 0);
+    await page.getByRole('link', { name: 'lab', exact: true }).click();
+    await page.getByRole('heading', { level: 1, name: 'Cluster lab' }).waitFor(wait);
+    await until('leaving the page ends the tail -F on the host', 30_000, () => tails().length === 0);
+    t.pass('leaving the page ended the follow on the host');
+  });
+
+  t.test("the cluster's page: its nodes; add-node and an upgrade refused with a code; remove-node after a confirmation", async (t) => {
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Clusters' }).click();
     await page.getByRole('link', { name: 'lab', exact: true }).click();
     await page.getByRole('heading', { level: 1, name: 'Cluster lab' }).waitFor(wait);
     await page.getByRole('rowheader', { name: s1.address }).waitFor(wait);
@@ -141,6 +255,8 @@ async function main() {
     t.match(await page.getByTestId('cluster-state').textContent(), /ready/);
     t.equal(await page.getByRole('button', { name: /^Reset/ }).count(), 0, 'an operator has no reset button (admins only)');
     t.equal(await page.getByRole('button', { name: `Remove ${s1.address}` }).count(), 0, 'the only server has no remove button');
+    for (const h of [s1, a1])
+      t.equal(await page.getByRole('link', { name: `Journal of ${h.address}` }).count(), 1, `${h.address} links to its journal`);
     checkAxe(t, "the cluster's page", await axe(page));
     await fitsWidth(t, page, "the cluster's page");
     await screenshots(page, 'cluster-page');
@@ -154,7 +270,41 @@ async function main() {
     const jobs = cp.store.jobs.list({}).total;
     t.equal(jobs, 1, 'no job started');
 
-    await page.getByRole('button', { name: `Remove ${a1.address}` }).click();
+    // An upgrade to a version that is no K3s release: the API's code, the input kept, no job.
+    const version = page.getByLabel('K3s version');
+    await version.fill('v1.20.2');
+    await version.press('Enter');
+    const refused = page.locator('form[aria-labelledby=upgrade-h] [role=alert]');
+    await refused.waitFor(wait);
+    t.match(await refused.textContent(), /^INVALID_VERSION: "v1\.20\.2" is not a K3s release/, 'refused with its code and message');
+    t.equal(await version.inputValue(), 'v1.20.2', 'the version is kept');
+    t.equal(cp.store.jobs.list({}).total, jobs, 'no job started');
+    checkAxe(t, "the cluster's page with a refused upgrade", await axe(page));
+
+    // Remove-node by keyboard, with a second, explicit choice: cancelled once, then confirmed.
+    const remove = page.getByRole('button', { name: `Remove ${a1.address}` });
+    // Focus moves after the render (an effect): wait for it, bounded.
+    const focused = async (text: string) => {
+      const now = 'document.activeElement && document.activeElement.textContent';
+      await page.waitForFunction(`${now} === ${JSON.stringify(text)}`, undefined, wait).catch(() => undefined);
+      return page.evaluate(now);
+    };
+    await remove.focus();
+    await page.keyboard.press('Enter');
+    await page.getByRole('button', { name: `Yes, remove ${a1.address}` }).waitFor(wait);
+    t.equal(await focused(`Yes, remove ${a1.address}`), `Yes, remove ${a1.address}`, 'the confirmation has the focus');
+    t.equal(cp.store.jobs.list({}).total, jobs, 'nothing starts before the confirmation');
+    checkAxe(t, "the cluster's page asking to confirm a removal", await axe(page));
+    await screenshots(page, 'cluster-remove-confirm');
+    await page.keyboard.press('Tab');
+    t.equal(await focused(`Keep ${a1.address}`), `Keep ${a1.address}`);
+    await page.keyboard.press('Enter');
+    await remove.waitFor(wait);
+    t.equal(await focused(`Remove ${a1.address}`), `Remove ${a1.address}`, 'cancelled: the focus is back on Remove');
+    t.equal(cp.store.jobs.list({}).total, jobs, 'cancelled: no job');
+    await page.keyboard.press('Enter');
+    await page.getByRole('button', { name: `Yes, remove ${a1.address}` }).waitFor(wait);
+    await page.keyboard.press('Enter');
     await page.getByRole('heading', { level: 1, name: 'Job cluster.remove-node' }).waitFor(wait);
     const removed = await finished(page);
     if (removed !== 'succeeded') t.comment(`the job's log ends: ${(await jobLog(page)).slice(-3000)}`);
@@ -162,6 +312,26 @@ async function main() {
     await page.goto(`${cp.url}/#/clusters/lab`);
     await page.getByRole('heading', { level: 2, name: 'Nodes (1)' }).waitFor(wait);
     t.equal(await page.getByRole('rowheader', { name: a1.address }).count(), 0, 'the agent is gone from the list');
+  });
+
+  t.test("an upgrade from the cluster's page to the stand-in's +k3s2 build, followed to success", async (t) => {
+    const newDir = join(dir, 'k3s2');
+    mkdirSync(newDir);
+    const next = standInBundle(newDir, UPGRADE_TO);
+    await page.getByLabel('K3s version').fill(UPGRADE_TO);
+    await page.getByText('Air-gapped install').click();
+    await page.getByLabel('Install script').fill(next.installScript);
+    await page.getByLabel('K3s binary').fill(next.binary);
+    await page.getByLabel('Image archives').fill(next.images.join(', '));
+    await page.getByRole('button', { name: 'Upgrade', exact: true }).click();
+    await page.getByRole('heading', { level: 1, name: 'Job cluster.upgrade' }).waitFor(wait);
+    const state = await finished(page);
+    if (state !== 'succeeded') t.comment(`the job's log ends: ${(await jobLog(page)).slice(-3000)}`);
+    t.equal(state, 'succeeded', 'the upgrade succeeded');
+    t.equal(cp.store.clusters.require('lab').k3sVersion, UPGRADE_TO, 'the cluster is at the new version');
+    await page.goto(`${cp.url}/#/clusters/lab`);
+    await page.getByText(UPGRADE_TO, { exact: true }).waitFor(wait);
+    t.pass("the cluster's page shows the new version");
   });
 
   t.test('a viewer sees no provisioning controls', async (t) => {
@@ -178,7 +348,8 @@ async function main() {
       0,
       'no add, remove or reset',
     );
-    t.equal(await vp.locator('main form').count(), 0, 'no form');
+    t.equal(await vp.locator('main form').count(), 0, 'no form (no add-node, no upgrade)');
+    t.equal(await vp.getByRole('link', { name: /^Journal/ }).count(), 0, 'no journal link');
     await vp.goto(`${cp.url}/#/discovery`);
     await vp.getByRole('rowheader', { name: new RegExp(s1.hostname) }).waitFor(wait);
     t.equal(await vp.getByLabel(/^Role of/).count(), 0, 'no role pickers');
