@@ -217,13 +217,21 @@ cat > "$BIN_DIR/k3s-killall.sh" << KILL
 [ "\$(id -u)" -eq 0 ] || exec sudo "\$0" "\$@"
 for D in $(q "$DATA"); do
   L=\$D/lab
-  [ -f "\$L/supervisor.pid" ] && kill -TERM "\$(cat "\$L/supervisor.pid")" 2> /dev/null
+  # Pid files and the namespace number outlive what they name, and both numbers are reused (pids wrap at
+  # 32768 on a busy machine; a freed mount namespace's number goes to the next one made): a number is only
+  # taken as this service's while its process runs this install's files (its data dir or its k3s binary in
+  # the command line), so that a stale file never makes this kill another host's sshd or another lab's service.
+  mine() { tr '\\0' ' ' < "/proc/\$1/cmdline" 2> /dev/null | grep -qF -e "\$D" -e $(q "$BIN_DIR/k3s"); }
+  p=\$(cat "\$L/supervisor.pid" 2> /dev/null) && mine "\$p" && kill -TERM "\$p" 2> /dev/null
   ns=\$(cat "\$L/mntns" 2> /dev/null) cg=\$(cat "\$L/cgroup" 2> /dev/null)
   # the service's processes: those in its mount namespace, and the pods' in its cgroups (one scan each)
   ours() {
-    [ -n "\$ns" ] && stat -L -c '%n %i' /proc/[0-9]*/ns/mnt 2> /dev/null | awk -v i="\$ns" '\$2 == i {split(\$1, a, "/"); print a[3]}'
+    if [ -n "\$ns" ]; then
+      in_ns=\$(stat -L -c '%n %i' /proc/[0-9]*/ns/mnt 2> /dev/null | awk -v i="\$ns" '\$2 == i {split(\$1, a, "/"); print a[3]}')
+      for p in \$in_ns; do if mine "\$p"; then echo "\$in_ns"; break; fi; done
+    fi
     [ -n "\$cg" ] && grep -l -E ":\$cg(/|\$)" /proc/[0-9]*/cgroup 2> /dev/null | cut -d/ -f3
-    [ -f "\$L/service.pid" ] && kill -0 "\$(cat "\$L/service.pid")" 2> /dev/null && cat "\$L/service.pid"
+    p=\$(cat "\$L/service.pid" 2> /dev/null) && mine "\$p" && echo "\$p"
     true
   }
   for i in \$(seq 1 60); do [ -z "\$(ours)" ] && break; sleep 0.25; done
@@ -236,7 +244,7 @@ for D in $(q "$DATA"); do
       for h in /sys/fs/cgroup/*"\$1"; do [ -d "\$h" ] && find "\$h" -depth -type d -exec rmdir {} \; 2> /dev/null; done
       true' sh "\$cg"
   fi
-  rm -f "\$L/service.pid" "\$L/supervisor.pid"
+  rm -f "\$L/service.pid" "\$L/supervisor.pid" "\$L/mntns"
 done
 ip link del cni0 2> /dev/null
 true
