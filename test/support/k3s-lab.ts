@@ -99,3 +99,35 @@ export function k3sMemory(host: LabHost): Record<string, number> {
   }
   return out;
 }
+
+/**
+ * The argv of `pi-controller cluster create <name> ... -f` for lab hosts with the stand-in's air-gap
+ * bundle (its images plus `extraImages`), the lab's client key and a 1 s follow interval.
+ */
+export function clusterCreateArgv(
+  lab: Lab,
+  bundle: AirGap,
+  o: { name?: string; servers: string[]; agents?: string[]; extraImages?: string[] },
+): string[] {
+  return [
+    'cluster',
+    'create',
+    o.name ?? 'lab',
+    '--servers',
+    o.servers.join(','),
+    ...(o.agents?.length ? ['--agents', o.agents.join(',')] : []),
+    '--k3s-version',
+    STAND_IN_VERSION,
+    '--identity-file',
+    lab.clientKey,
+    '--airgap-install-script',
+    bundle.installScript,
+    '--airgap-binary',
+    bundle.binary,
+    '--airgap-images',
+    [...bundle.images, ...(o.extraImages ?? [])].join(','),
+    '-f',
+    '--interval',
+    '1000',
+  ];
+}
