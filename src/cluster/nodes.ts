@@ -314,7 +314,8 @@ export async function registerNodes(
         .filter(([k, v]) => cur.metadata?.labels?.[k] !== v)
         .map(([k, v]) => ({ op: 'add', path: `/metadata/labels/${k.replace(/~/g, '~0').replace(/\//g, '~1')}`, value: v }));
       if (!cur.metadata?.labels) ops.unshift({ op: 'add', path: '/metadata/labels', value: {} as unknown as string });
-      if (ops.length) await api.patchNode({ name: node.name, body: ops });
+      // Each write returns the object as stored: the taint write below is guarded by its resourceVersion.
+      if (ops.length) cur = await api.patchNode({ name: node.name, body: ops });
     } catch (err) {
       if (status(err) !== 404) throw new Error(`registering node ${node.name} failed`, { cause: err });
       const body: V1Node = {
@@ -339,6 +340,7 @@ export async function registerNodes(
         'application/merge-patch+json',
       );
       if (r.status !== 200) log?.warn({ node: node.name, status: r.status }, 'node status not written');
+      else cur = r.body as V1Node;
     } else if (pi.length && !sameConditions(prev, pi)) {
       // A kubelet's node: a strategic merge patch merges conditions by type, so the kubelet's stay.
       const r = await rawRequest(
@@ -349,6 +351,7 @@ export async function registerNodes(
         'application/strategic-merge-patch+json',
       );
       if (r.status !== 200) log?.warn({ node: node.name, status: r.status }, 'Pi health conditions not written');
+      else cur = r.body as V1Node;
     }
     if (hasAgent && (piHealth.taint ?? true)) await setHealthTaints(kc, cur, piHealthState(agent?.health, hotC), log);
     written.push(node.name);
