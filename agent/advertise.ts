@@ -17,20 +17,27 @@ export interface AdvertiseOptions {
   soc: string;
   simulated: boolean;
   version: string;
-  /** Root the device-tree model is read under (`proc/device-tree/model`); default '/'. */
+  /** Root the device-tree model is read under (`proc/device-tree/model`), then '/'; default '/'. */
   root?: string;
   /** Interface addresses (default: every non-internal IPv4 address). */
   addresses?: string[];
   log: Logger;
 }
 
-/** The board's model as the device tree names it, or a plain stand-in. */
-export function boardModel(root: string, soc: string, simulated: boolean): string {
-  try {
-    const m = readFileSync(join(root, 'proc/device-tree/model'), 'utf8').replace(/\0+$/, '').trim();
-    if (m !== '') return m.slice(0, 200);
-  } catch {
-    // No device tree here (a PC, a container without /proc/device-tree).
+/**
+ * The board's model as the device tree names it, from the first of `roots` that has
+ * `proc/device-tree/model`, or a plain stand-in. The DaemonSet mounts the host's /sys under its
+ * `--health-root` (/host) but the device tree at /proc/device-tree, so the agent looks under its
+ * health root and then under `/`.
+ */
+export function boardModel(roots: string[], soc: string, simulated: boolean): string {
+  for (const root of roots) {
+    try {
+      const m = readFileSync(join(root, 'proc/device-tree/model'), 'utf8').replace(/\0+$/, '').trim();
+      if (m !== '') return m.slice(0, 200);
+    } catch {
+      // No device tree here (a PC, a container without /proc/device-tree).
+    }
   }
   return simulated ? `simulated ${soc}` : 'unknown';
 }
@@ -45,7 +52,7 @@ export async function startAdvertising(o: AdvertiseOptions): Promise<MdnsAdverti
       port: 0,
       txt: {
         node: o.node,
-        model: boardModel(o.root ?? '/', o.soc, o.simulated),
+        model: boardModel([...new Set([o.root ?? '/', '/'])], o.soc, o.simulated),
         soc: o.soc,
         version: o.version,
         arch: process.arch,

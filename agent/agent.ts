@@ -265,6 +265,8 @@ export class Agent extends EventEmitter<AgentEvents> {
       soc: chip.soc,
       simulated: chip.simulated,
       pinCount: chip.pinCount,
+      // Only what detection read on a real board: the behavioural model has none to report.
+      ...(chip.board?.model ? { model: chip.board.model } : {}),
     });
     this.#health.sample(true);
     this.#edges?.flush(); // counts kept while the link was down

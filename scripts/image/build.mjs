@@ -15,7 +15,9 @@
 // images directory. Reproducible: every entry owned by 0:0 with one modification time
 // (SOURCE_DATE_EPOCH, else the commit time of HEAD), entries sorted, gzip without a timestamp.
 //
-//   node scripts/image/build.mjs [--out DIR] [--name NAME]     (default dist/image, pi-controller-agent)
+//   node scripts/image/build.mjs [--out DIR] [--name NAME] [--platform P,...]
+//   (default dist/image, pi-controller-agent, all three; --platform linux/amd64 builds only the
+//   platforms named, e.g. for an x86 test cluster: the index then names those only)
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
@@ -186,8 +188,18 @@ function putBlob(out, data) {
   return { digest: `sha256:${hex}`, size: data.length };
 }
 
-/** Builds everything into `out`; returns a summary (digests and sizes) that is also printed. */
-export function buildImage({ out, name = 'pi-controller-agent', log = (s) => process.stderr.write(`${s}\n`) }) {
+/** The entries of {@link PLATFORMS} that `names` (OCI form `linux/arm/v7` or slug `linux-arm-v7`) ask for; all when none. */
+export function choosePlatforms(names) {
+  if (!names || names.length === 0) return PLATFORMS;
+  const known = PLATFORMS.map((p) => platformSlug(p.platform));
+  const bad = names.filter((n) => !known.includes(n.replace(/\//g, '-')));
+  if (bad.length) throw new Error(`unknown platform ${bad.join(', ')}: choose from ${known.map((k) => k.replace(/-/g, '/')).join(', ')}`);
+  return PLATFORMS.filter((p) => names.some((n) => n.replace(/\//g, '-') === platformSlug(p.platform)));
+}
+
+/** Builds everything (or the `platforms` named) into `out`; returns a summary (digests and sizes) that is also printed. */
+export function buildImage({ out, name = 'pi-controller-agent', platforms, log = (s) => process.stderr.write(`${s}\n`) }) {
+  const chosen = choosePlatforms(platforms);
   const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
   const epoch = Number(process.env.SOURCE_DATE_EPOCH ?? git('log', '-1', '--format=%ct'));
   const revision = git('rev-parse', 'HEAD');
@@ -224,7 +236,7 @@ export function buildImage({ out, name = 'pi-controller-agent', log = (s) => pro
     };
     const summary = { name, version: pkg.version, index: null, platforms: [] };
     const manifests = [];
-    for (const p of PLATFORMS) {
+    for (const p of chosen) {
       const slug = platformSlug(p.platform);
       const node = nodeEntries(p);
       const app = appEntries(p, pkgDir, modules);
@@ -323,7 +335,13 @@ export function buildImage({ out, name = 'pi-controller-agent', log = (s) => pro
 }
 
 if (process.argv[1] && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const { values } = parseArgs({ options: { out: { type: 'string' }, name: { type: 'string' }, json: { type: 'boolean' } } });
-  const summary = buildImage({ out: resolve(values.out ?? join(root, 'dist/image')), ...(values.name ? { name: values.name } : {}) });
+  const { values } = parseArgs({
+    options: { out: { type: 'string' }, name: { type: 'string' }, platform: { type: 'string' }, json: { type: 'boolean' } },
+  });
+  const summary = buildImage({
+    out: resolve(values.out ?? join(root, 'dist/image')),
+    ...(values.name ? { name: values.name } : {}),
+    ...(values.platform ? { platforms: values.platform.split(',').filter(Boolean) } : {}),
+  });
   if (values.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
 }

@@ -128,6 +128,8 @@ export const HelloMsg = Obj({
   soc: Type.String({ maxLength: 32 }),
   simulated: Type.Boolean(),
   pinCount: Type.Integer({ minimum: 0, maximum: 128 }),
+  /** The board's short model from its revision code ('4B', 'Zero 2 W', '5'); absent when simulated or not a known Pi. */
+  model: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
 });
 export const AppliedMsg = Obj({ v: V, type: Type.Literal('applied'), seq: Seq, items: Type.Array(AppliedItem, { maxItems: 512 }) });
 export const HealthMsg = Obj({ v: V, type: Type.Literal('health'), health: Health });

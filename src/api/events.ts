@@ -29,7 +29,7 @@ export interface EventMap {
   'discovery.finished': Pick<ScanReport, 'startedAt' | 'finishedAt' | 'found' | 'seen' | 'lost' | 'errors'>;
   'backup.created': BackupInfo;
   /** `soc`: the SoC family the agent detected (or was told to simulate), from its hello. */
-  'agent.connected': { nodeId: string; node: string; agentVersion: string; simulated: boolean; soc?: string };
+  'agent.connected': { nodeId: string; node: string; agentVersion: string; simulated: boolean; soc?: string; model?: string };
   'agent.disconnected': { nodeId: string; node: string };
   /** A link or message the agent endpoint refused (node null when the peer was not identified), or a message an agent refused. */
   'agent.refused': { node: string | null; reason: string; message: string };

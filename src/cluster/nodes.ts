@@ -23,7 +23,10 @@
  *   controller does not turn them into `Unknown`.
  *
  * The SoC an agent reports in its hello is stored as the node's `soc` label when it has none
- * (see {@link rememberSoc}), so an enrolled node gets `pi-controller.io/soc` too.
+ * (see {@link rememberSoc}), so an enrolled node gets `pi-controller.io/soc` too; the board
+ * model a real Pi's agent detects, its `pi-model` label (`pi-controller.io/pi-model`, see
+ * {@link rememberPiModel}). The architecture is the kubelet's own `kubernetes.io/arch` (from
+ * its `nodeInfo`), which the control plane leaves as it is.
  *
  * Every node whose agent has sent a health report, with or without a kubelet, also gets three
  * conditions from it (see {@link piHealthConditions}): `PiUnderVoltage`, `PiThrottled` and
@@ -250,16 +253,34 @@ function sameConditions(a: { type?: string; status?: string; reason?: string; me
  * `node.updated` when it wrote.
  */
 export function rememberSoc(store: Store, bus: EventBus, nodeId: string, soc: string | undefined, log?: Logger): void {
-  if (!soc) return;
+  rememberReported(store, bus, nodeId, 'soc', soc, log);
+}
+
+/**
+ * Stores the board model an agent detected on a real Pi ('4B', 'Zero 2 W', '5': its revision
+ * code) as the node's `pi-model` label, shown as `pi-controller.io/pi-model` (e.g. `Zero-2-W`),
+ * as {@link rememberSoc} does for the SoC. A simulated agent reports none, and a machine that is
+ * not a Pi gets no such label.
+ */
+export function rememberPiModel(store: Store, bus: EventBus, nodeId: string, model: string | undefined, log?: Logger): void {
+  rememberReported(store, bus, nodeId, 'pi-model', model, log);
+}
+
+/** Stores `value` as the node's label `key` when it has none; a different stored value is kept (and logged). */
+function rememberReported(store: Store, bus: EventBus, nodeId: string, key: string, value: string | undefined, log?: Logger): void {
+  if (!value) return;
   const node = store.nodes.get(nodeId);
   if (!node) return;
-  const cur = node.labels.soc;
-  if (cur === soc) return;
+  const cur = node.labels[key];
+  if (cur === value) return;
   if (cur !== undefined) {
-    log?.warn({ node: node.name, stored: cur, reported: soc }, 'the agent reports another SoC than the node label; the label is kept');
+    log?.warn(
+      { node: node.name, label: key, stored: cur, reported: value },
+      'the agent reports another value than the node label; the label is kept',
+    );
     return;
   }
-  const next = store.nodes.update(nodeId, { labels: { ...node.labels, soc } });
+  const next = store.nodes.update(nodeId, { labels: { ...node.labels, [key]: value } });
   bus.emit('node.updated', next);
 }
 
@@ -286,7 +307,8 @@ export async function registerNodes(
         .filter(([k, v]) => cur.metadata?.labels?.[k] !== v)
         .map(([k, v]) => ({ op: 'add', path: `/metadata/labels/${k.replace(/~/g, '~0').replace(/\//g, '~1')}`, value: v }));
       if (!cur.metadata?.labels) ops.unshift({ op: 'add', path: '/metadata/labels', value: {} as unknown as string });
-      if (ops.length) await api.patchNode({ name: node.name, body: ops });
+      // Each write returns the object as stored: the taint write below is guarded by its resourceVersion.
+      if (ops.length) cur = await api.patchNode({ name: node.name, body: ops });
     } catch (err) {
       if (status(err) !== 404) throw new Error(`registering node ${node.name} failed`, { cause: err });
       const body: V1Node = {
@@ -311,6 +333,7 @@ export async function registerNodes(
         'application/merge-patch+json',
       );
       if (r.status !== 200) log?.warn({ node: node.name, status: r.status }, 'node status not written');
+      else cur = r.body as V1Node;
     } else if (pi.length && !sameConditions(prev, pi)) {
       // A kubelet's node: a strategic merge patch merges conditions by type, so the kubelet's stay.
       const r = await rawRequest(
@@ -321,6 +344,7 @@ export async function registerNodes(
         'application/strategic-merge-patch+json',
       );
       if (r.status !== 200) log?.warn({ node: node.name, status: r.status }, 'Pi health conditions not written');
+      else cur = r.body as V1Node;
     }
     if (hasAgent && (piHealth.taint ?? true)) await setHealthTaints(kc, cur, piHealthState(agent?.health, hotC), log);
     written.push(node.name);

@@ -43,7 +43,7 @@ import { TxBatcher } from './batch.js';
 import { DesiredState } from './desired.js';
 import { KubeWriter, installCrds } from './kube-writes.js';
 import { hwNameFor } from './names.js';
-import { registerNodes, rememberSoc, type PiHealthOptions } from './nodes.js';
+import { registerNodes, rememberPiModel, rememberSoc, type PiHealthOptions } from './nodes.js';
 import { KeyedQueue } from './queue.js';
 import { EventRecorder } from './events.js';
 import { comparable, statusFor, type HwResource, type Outcome } from './status.js';
@@ -185,6 +185,8 @@ export class ClusterReconciler {
       // The SoC from the agent's hello becomes the node's soc label when it has none (checked
       // against before anything is stored, and shown as pi-controller.io/soc on the Node).
       rememberSoc(this.#o.store, bus, e.data.nodeId, e.data.soc, this.#log);
+      // Likewise the board model the agent detected: pi-controller.io/pi-model (none from a simulated agent).
+      rememberPiModel(this.#o.store, bus, e.data.nodeId, e.data.model, this.#log);
       this.#touchNode(e.data.nodeId);
     });
     bus.on(this.#owner, 'agent.disconnected', (e) => this.#touchNode(e.data.nodeId));

@@ -173,6 +173,7 @@ export class Sessions {
           agentVersion: m.agentVersion,
           simulated: m.simulated,
           soc: m.soc,
+          ...(m.model ? { model: m.model } : {}),
         });
         this.#markReady(c.nodeId);
         this.#o.dispatcher.pushDesired(c.nodeId);

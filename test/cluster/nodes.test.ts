@@ -1,6 +1,6 @@
 import t from 'tap';
 import { join } from 'node:path';
-import { labelValue, nodeConditions, nodeLabels, rememberSoc } from '../../src/cluster/nodes.js';
+import { labelValue, nodeConditions, nodeLabels, rememberPiModel, rememberSoc } from '../../src/cluster/nodes.js';
 import { EventBus } from '../../src/events/bus.js';
 import { openStore } from '../../src/store/index.js';
 import { tempDir } from '../support/tmp.js';
@@ -83,5 +83,19 @@ t.test('Node objects with no kubelet', async (t) => {
     rememberSoc(store, bus, b.id, 'bcm2711');
     t.same(store.nodes.require('pi-b').labels, { soc: 'bcm2837' }, 'a stored label is kept');
     t.same(seen, ['bcm2711']);
+  });
+  t.test("a Pi's detected model becomes pi-controller.io/pi-model; none reported, none given", async (t) => {
+    const store = openStore({ file: join(tempDir(t), 's.sqlite') });
+    t.teardown(() => store.close());
+    const bus = new EventBus();
+    const a = store.nodes.create({ name: 'pi-a' });
+    rememberPiModel(store, bus, a.id, 'Zero 2 W');
+    t.equal(nodeLabels(store.nodes.require('pi-a'), true)['pi-controller.io/pi-model'], 'Zero-2-W');
+    const pc = store.nodes.create({ name: 'pc' });
+    rememberPiModel(store, bus, pc.id, undefined);
+    t.same(store.nodes.require('pc').labels, {}, 'a simulated agent (or a PC) reports no model: no label is made up');
+    t.notOk('pi-controller.io/pi-model' in nodeLabels(store.nodes.require('pc'), true));
+    rememberPiModel(store, bus, a.id, '4B');
+    t.equal(store.nodes.require('pi-a').labels['pi-model'], 'Zero 2 W', 'a stored model is kept');
   });
 });

@@ -21,7 +21,7 @@ import { PI_PROFILE, readyNodes } from '../../src/provision/k3s.js';
 import { labelValue } from '../../src/api/common.js';
 import { labSkipReason, labUp } from '../support/lab.js';
 import { labSock } from '../support/lab-ssh.js';
-import { k3sLabSkipReason, killStandInAtTeardown, standInBundle, STAND_IN_VERSION } from '../support/k3s-lab.js';
+import { clusterCreateArgv, k3sLabSkipReason, killStandInAtTeardown, standInBundle } from '../support/k3s-lab.js';
 import { tempDir } from '../support/tmp.js';
 
 const quietLogging = () => createLogging({ level: 'silent', format: 'json', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
@@ -93,30 +93,7 @@ if (skip) {
 
     t.test('1 server + 1 agent: two Ready kubelets through the merged kubeconfig', async (t) => {
       const bundle = standInBundle(dir);
-      const r = await cli(
-        'cluster',
-        'create',
-        'lab',
-        '--servers',
-        s1.address,
-        '--agents',
-        a1.address,
-        '--k3s-version',
-        STAND_IN_VERSION,
-        '--profile',
-        'pi',
-        '--identity-file',
-        lab.clientKey,
-        '--airgap-install-script',
-        bundle.installScript,
-        '--airgap-binary',
-        bundle.binary,
-        '--airgap-images',
-        bundle.images.join(','),
-        '-f',
-        '--interval',
-        '1000',
-      );
+      const r = await cli(...clusterCreateArgv(lab, bundle, { servers: [s1.address], agents: [a1.address] }), '--profile', 'pi');
       t.equal(r.code, EXIT.OK, r.err + r.out.slice(-3000));
       const jobId = r.out.split('\n')[0]!.trim();
       t.equal(cp.store.jobs.require(jobId).state, 'succeeded');

@@ -19,7 +19,7 @@ import { createLogging } from '../../src/log/index.js';
 import { readyNodes } from '../../src/provision/k3s.js';
 import { labSkipReason, labUp, type LabHost } from '../support/lab.js';
 import { labSock } from '../support/lab-ssh.js';
-import { k3sLabSkipReason, k3sPids, onHost, standInBundle, STAND_IN_VERSION } from '../support/k3s-lab.js';
+import { clusterCreateArgv, k3sLabSkipReason, k3sPids, onHost, standInBundle } from '../support/k3s-lab.js';
 import { tempDir } from '../support/tmp.js';
 import { scaled } from '../support/wait.js';
 
@@ -132,28 +132,7 @@ if (skip) {
     const jobCount = () => cp.store.jobs.list({}).total;
 
     const bundle = standInBundle(dir);
-    const created = await cli(
-      'cluster',
-      'create',
-      'lab',
-      '--servers',
-      s1.address,
-      '--agents',
-      `${a1.address},${a2.address}`,
-      '--k3s-version',
-      STAND_IN_VERSION,
-      '--identity-file',
-      lab.clientKey,
-      '--airgap-install-script',
-      bundle.installScript,
-      '--airgap-binary',
-      bundle.binary,
-      '--airgap-images',
-      bundle.images.join(','),
-      '-f',
-      '--interval',
-      '1000',
-    );
+    const created = await cli(...clusterCreateArgv(lab, bundle, { servers: [s1.address], agents: [a1.address, a2.address] }));
     if (created.code !== EXIT.OK) t.comment(created.err + created.out.slice(-4000));
     t.equal(created.code, EXIT.OK, 'cluster create exits 0');
     t.equal((await cli('cluster', 'kubeconfig', 'lab', '--merge')).code, EXIT.OK);

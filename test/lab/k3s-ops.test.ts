@@ -45,7 +45,7 @@ import { startControlPlane } from '../../src/daemon/serve.js';
 import { createLogging } from '../../src/log/index.js';
 import { labSkipReason, labUp } from '../support/lab.js';
 import { labSock } from '../support/lab-ssh.js';
-import { k3sLabSkipReason, killStandInAtTeardown, standInBundle, STAND_IN_VERSION } from '../support/k3s-lab.js';
+import { clusterCreateArgv, k3sLabSkipReason, killStandInAtTeardown, standInBundle } from '../support/k3s-lab.js';
 import { tempDir } from '../support/tmp.js';
 
 const quietLogging = () => createLogging({ level: 'silent', format: 'json', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
@@ -160,26 +160,7 @@ if (skip) {
     let withEtcd: BackupInfo | undefined;
 
     const bundle = standInBundle(dir);
-    const created = await cli([
-      'cluster',
-      'create',
-      'lab',
-      '--servers',
-      s1.address,
-      '--k3s-version',
-      STAND_IN_VERSION,
-      '--identity-file',
-      lab.clientKey,
-      '--airgap-install-script',
-      bundle.installScript,
-      '--airgap-binary',
-      bundle.binary,
-      '--airgap-images',
-      bundle.images.join(','),
-      '-f',
-      '--interval',
-      '1000',
-    ]);
+    const created = await cli([...clusterCreateArgv(lab, bundle, { servers: [s1.address] })]);
     t.equal(created.code, EXIT.OK, created.err + created.out.slice(-3000));
     t.equal(cp.store.clusters.require('lab').state, 'ready');
 

@@ -54,9 +54,10 @@ export interface BuildSummary {
   }[];
 }
 
-/** Runs `npm run image`'s script into `out`; resolves with its summary. */
-export async function buildImage(out: string, env: Record<string, string> = {}): Promise<BuildSummary> {
-  const r = await run(process.execPath, [join(repoRoot(), 'scripts/image/build.mjs'), '--out', out, '--json'], {
+/** Runs `npm run image`'s script into `out` (only `platforms`, e.g. `['linux/amd64']`, when given); resolves with its summary. */
+export async function buildImage(out: string, env: Record<string, string> = {}, platforms?: string[]): Promise<BuildSummary> {
+  const only = platforms ? ['--platform', platforms.join(',')] : [];
+  const r = await run(process.execPath, [join(repoRoot(), 'scripts/image/build.mjs'), '--out', out, ...only, '--json'], {
     env: { ...process.env, ...env },
     maxBuffer: 16 << 20,
     timeout: 900_000,

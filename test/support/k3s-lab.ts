@@ -34,13 +34,18 @@ export function k3sLabSkipReason(): string | undefined {
   return undefined;
 }
 
-/** Writes the air-gap bundle into `dir`, its `k3s` reporting `version` (`k3s --version`; the kubelet stays v1.20.2). */
-export function standInBundle(dir: string, version = STAND_IN_VERSION): AirGap {
+/**
+ * Writes the air-gap bundle into `dir`, its `k3s` reporting `version` (`k3s --version`; the kubelet
+ * stays v1.20.2). `controllers`: kube-controller-manager controllers to run beyond the stand-in's
+ * base set (e.g. `['daemonset']`; K3s runs them all, the stand-in only what its tests need).
+ */
+export function standInBundle(dir: string, version = STAND_IN_VERSION, controllers: string[] = []): AirGap {
   const node = current('kubelet')!;
   const src = readFileSync(join(repoRoot(), 'test/lab/k3s/k3s'), 'utf8')
     .replace('@K8S_BIN@', current('k8s')!)
     .replace('@NODE_RIG@', node)
-    .replace('@VERSION@', version);
+    .replace('@VERSION@', version)
+    .replace('@EXTRA_CONTROLLERS@', controllers.join(','));
   const binary = join(dir, 'k3s');
   writeFileSync(binary, src);
   chmodSync(binary, 0o755);
@@ -98,4 +103,36 @@ export function k3sMemory(host: LabHost): Record<string, number> {
     }
   }
   return out;
+}
+
+/**
+ * The argv of `pi-controller cluster create <name> ... -f` for lab hosts with the stand-in's air-gap
+ * bundle (its images plus `extraImages`), the lab's client key and a 1 s follow interval.
+ */
+export function clusterCreateArgv(
+  lab: Lab,
+  bundle: AirGap,
+  o: { name?: string; servers: string[]; agents?: string[]; extraImages?: string[] },
+): string[] {
+  return [
+    'cluster',
+    'create',
+    o.name ?? 'lab',
+    '--servers',
+    o.servers.join(','),
+    ...(o.agents?.length ? ['--agents', o.agents.join(',')] : []),
+    '--k3s-version',
+    STAND_IN_VERSION,
+    '--identity-file',
+    lab.clientKey,
+    '--airgap-install-script',
+    bundle.installScript,
+    '--airgap-binary',
+    bundle.binary,
+    '--airgap-images',
+    [...bundle.images, ...(o.extraImages ?? [])].join(','),
+    '-f',
+    '--interval',
+    '1000',
+  ];
 }
