@@ -69,34 +69,34 @@ function common(rig: Rig, hosts: LabHost[]) {
   };
 }
 
-/** One `cluster.create` job: the first host as the server, the rest as agents joining in parallel. */
-async function createAll(rig: Rig, name: string, hosts: LabHost[]): Promise<number> {
-  const [server, ...agents] = hosts as [LabHost, ...LabHost[]];
+/** A `cluster.create` job of `server` and `agents` (joining in parallel) on a new cluster record; its id. */
+async function create(rig: Rig, name: string, server: LabHost, agents: LabHost[], hosts: LabHost[]): Promise<string> {
   const cluster = rig.store.clusters.create({ name });
-  const t0 = performance.now();
   await runJob(rig, CLUSTER_CREATE_KIND, server, {
     clusterId: cluster.id,
     servers: [login(rig.lab, server)],
     agents: agents.map((h) => login(rig.lab, h)),
     ...common(rig, hosts),
   });
+  return cluster.id;
+}
+
+/** One `cluster.create` job: the first host as the server, the rest as agents joining in parallel. */
+async function createAll(rig: Rig, name: string, hosts: LabHost[]): Promise<number> {
+  const [server, ...agents] = hosts as [LabHost, ...LabHost[]];
+  const t0 = performance.now();
+  await create(rig, name, server, agents, hosts);
   return performance.now() - t0;
 }
 
 /** The baseline: the server's cluster first, then each agent added and Ready before the next starts. */
 async function oneByOne(rig: Rig, name: string, hosts: LabHost[]): Promise<number> {
   const [server, ...agents] = hosts as [LabHost, ...LabHost[]];
-  const cluster = rig.store.clusters.create({ name });
   const t0 = performance.now();
-  await runJob(rig, CLUSTER_CREATE_KIND, server, {
-    clusterId: cluster.id,
-    servers: [login(rig.lab, server)],
-    agents: [],
-    ...common(rig, hosts),
-  });
+  const clusterId = await create(rig, name, server, [], hosts);
   for (const h of agents)
     await runJob(rig, CLUSTER_ADD_NODE_KIND, h, {
-      clusterId: cluster.id,
+      clusterId,
       host: login(rig.lab, h),
       role: 'agent',
       first: login(rig.lab, server),
