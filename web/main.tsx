@@ -5,7 +5,7 @@
  * the event stream shared by every page, and sign-out. The token lives in sessionStorage only.
  */
 import { render } from 'preact';
-import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
+import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { ApiError, Client, followEvents, session, type EventEnvelope, type StreamState, type Whoami } from './api.js';
 import { Ctx, useShownMark, type Shared } from './shared.js';
 import { DASHBOARD_PATHS, Dashboard } from './dashboard.js';
@@ -158,9 +158,12 @@ function Shell({ client, me, signOut }: { client: Client; me: Whoami; signOut: (
     }),
     [client, me, recent],
   );
-  // Focus the new page's heading after navigation, for keyboard and screen reader users.
+  // Focus the new page's heading after navigation, for keyboard and screen reader users. A layout
+  // effect, so the focus is there in the same commit that draws the page: with a deferred effect, a
+  // key pressed as soon as the page shows (a fast typist, a busy machine) went to the old focus and
+  // the effect then took it away from the field the user had tabbed to.
   const mainRef = useRef<HTMLElement>(null);
-  useEffect(() => mainRef.current?.querySelector('h1')?.focus(), [route]);
+  useLayoutEffect(() => mainRef.current?.querySelector('h1')?.focus(), [route]);
   const current = (p: Route['page']) => (route.page === p ? { 'aria-current': 'page' as const } : {});
   return (
     <Ctx.Provider value={shared}>

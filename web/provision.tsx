@@ -5,7 +5,7 @@
  * confirmation) and upgrade K3s, and admins reset it (after a second confirmation too). Each of
  * these starts a job; the UI then opens that job's page, which follows its steps and log live.
  */
-import { useEffect, useState } from 'preact/hooks';
+import { useLayoutEffect, useState } from 'preact/hooks';
 import type { Cluster, ClusterHost, ClusterProvision, ClusterUpgrade } from '../src/api/clusters.js';
 import type { Job } from '../src/api/jobs.js';
 import { ApiError, canOperate, type Client } from './api.js';
@@ -200,7 +200,9 @@ export function ProvisionForm({ picked }: { picked: Picked[] }) {
 function Confirmed(p: { id: string; ask: string; yes: string; keep: string; busy: boolean; onYes: () => Promise<unknown> }) {
   const [open, setOpen] = useState(false);
   const [focus, setFocus] = useState<string | null>(null);
-  useEffect(() => {
+  // In the commit that draws the choice (see the heading's focus in main.tsx): Enter pressed as soon
+  // as the choice shows must land on it, not on the button it replaced.
+  useLayoutEffect(() => {
     if (focus) document.getElementById(focus)?.focus();
   }, [focus, open]);
   return open ? (

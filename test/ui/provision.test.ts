@@ -304,6 +304,7 @@ async function main() {
     t.equal(cp.store.jobs.list({}).total, jobs, 'cancelled: no job');
     await page.keyboard.press('Enter');
     await page.getByRole('button', { name: `Yes, remove ${a1.address}` }).waitFor(wait);
+    t.equal(await focused(`Yes, remove ${a1.address}`), `Yes, remove ${a1.address}`, 'asked again: the confirmation has the focus');
     await page.keyboard.press('Enter');
     await page.getByRole('heading', { level: 1, name: 'Job cluster.remove-node' }).waitFor(wait);
     const removed = await finished(page);
