@@ -141,7 +141,11 @@ async function main() {
     await page.getByRole('link', { name: 'Tokens' }).click();
     await page.getByRole('heading', { level: 1, name: 'Tokens' }).waitFor(wait);
     // Focused in the commit that drew the page, so a key pressed now cannot be taken away later.
-    t.equal(await page.evaluate('document.activeElement && document.activeElement.tagName'), 'H1', 'the new page has its heading focused as it shows');
+    t.equal(
+      await page.evaluate('document.activeElement && document.activeElement.tagName'),
+      'H1',
+      'the new page has its heading focused as it shows',
+    );
     t.ok(await tabTo(page, 'form input'), 'the name field is reached with Tab');
     await page.keyboard.type('kiosk');
     await page.keyboard.press('Enter');
