@@ -28,6 +28,10 @@
  * {@link rememberPiModel}). The architecture is the kubelet's own `kubernetes.io/arch` (from
  * its `nodeInfo`), which the control plane leaves as it is.
  *
+ * With several clusters on one control plane, a scope (see {@link NodeScope}) says which stored
+ * nodes a cluster gets: the daemon writes a node only into the cluster it belongs to, and labels
+ * a node that belongs to none only where that cluster's kubelet registered it.
+ *
  * Every node whose agent has sent a health report, with or without a kubelet, also gets three
  * conditions from it (see {@link piHealthConditions}): `PiUnderVoltage`, `PiThrottled` and
  * `PiSocHot`, written with a strategic merge patch that leaves the kubelet's own conditions as
@@ -284,13 +288,22 @@ function rememberReported(store: Store, bus: EventBus, nodeId: string, key: stri
   bus.emit('node.updated', next);
 }
 
-/** Creates or labels one Node object per stored node; returns the names written. */
+/**
+ * What one registration pass does with a stored node in this cluster: `write` (create its Node, or
+ * label the one there), `label` (label its Node only where the cluster already has one, e.g. one
+ * its kubelet registered; never create it) or `skip` (the node is another cluster's).
+ */
+export type NodePlacement = 'write' | 'label' | 'skip';
+export type NodeScope = (node: Node) => NodePlacement;
+
+/** Creates or labels one Node object per stored node that `scope` places here; returns the names written. */
 export async function registerNodes(
   kc: KubeConfig,
   store: Store,
   agents: AgentPresence | undefined,
   log?: Logger,
   piHealth: PiHealthOptions = {},
+  scope: NodeScope = () => 'write',
 ): Promise<string[]> {
   const hotC = piHealth.hotC ?? 80;
   const api = kc.makeApiClient(CoreV1Api);
@@ -298,6 +311,8 @@ export async function registerNodes(
   const written: string[] = [];
   for (const node of store.nodes.list({ limit: 1000 }).items) {
     if (node.state === 'retired') continue;
+    const place = scope(node);
+    if (place === 'skip') continue;
     const hasAgent = withAgent.has(node.name) || (agents?.status(node.id).connected ?? false);
     const labels = nodeLabels(node, hasAgent);
     let cur: V1Node;
@@ -311,6 +326,7 @@ export async function registerNodes(
       if (ops.length) cur = await api.patchNode({ name: node.name, body: ops });
     } catch (err) {
       if (status(err) !== 404) throw new Error(`registering node ${node.name} failed`, { cause: err });
+      if (place === 'label') continue;
       const body: V1Node = {
         apiVersion: 'v1',
         kind: 'Node',

@@ -43,7 +43,7 @@ import { TxBatcher } from './batch.js';
 import { DesiredState } from './desired.js';
 import { KubeWriter, installCrds } from './kube-writes.js';
 import { hwNameFor } from './names.js';
-import { registerNodes, rememberPiModel, rememberSoc, type PiHealthOptions } from './nodes.js';
+import { registerNodes, rememberPiModel, rememberSoc, type NodeScope, type PiHealthOptions } from './nodes.js';
 import { KeyedQueue } from './queue.js';
 import { EventRecorder } from './events.js';
 import { comparable, statusFor, type HwResource, type Outcome } from './status.js';
@@ -82,6 +82,11 @@ export interface ClusterReconcilerOptions {
   registerNodes?: boolean;
   /** Pi health conditions and taints on the Node objects (see nodes.ts). */
   piHealth?: PiHealthOptions;
+  /**
+   * Which stored nodes belong in this cluster, asked once per registration pass (default: every
+   * one is written). A control plane with several clusters writes each node only into its own.
+   */
+  nodeScope?: () => NodeScope;
   /**
    * How often the Node objects with no kubelet get their conditions and heartbeat written again
    * (default 20 s: under the node lifecycle controller's 40 s grace period).
@@ -289,7 +294,7 @@ export class ClusterReconciler {
 
   async #registerNodes(): Promise<void> {
     try {
-      await registerNodes(this.#o.kubeConfig, this.#o.store, this.#o.agents, this.#log, this.#o.piHealth);
+      await registerNodes(this.#o.kubeConfig, this.#o.store, this.#o.agents, this.#log, this.#o.piHealth, this.#o.nodeScope?.());
     } catch (err) {
       this.#log.warn({ err: (err as Error).message }, 'node registration failed; will retry on the next node event');
     }

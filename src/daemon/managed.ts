@@ -12,7 +12,39 @@ import type { KubernetesStatus, ManagedClusterStatus } from '../api/kubernetes.j
 import type { EventBus } from '../events/bus.js';
 import type { Store } from '../store/index.js';
 import type { KubeConfigSource } from '../cluster/kubeconfig.js';
+import type { NodeScope } from '../cluster/nodes.js';
+import type { Node } from '../api/nodes.js';
 import type { StoredKubeconfig } from './catalog.js';
+
+/**
+ * Which cluster each stored node belongs to: the cluster its record names (`clusterId`), else the
+ * cluster whose servers or agents (`hosts`, as provisioning keeps them) include its address or
+ * name, else none. Built once per registration pass.
+ */
+export function nodeHomes(store: Store, hosts: (clusterId: string) => string[]): (node: Node) => string | null {
+  const byHost = new Map<string, string>();
+  for (const c of store.clusters.list(1000).items) for (const h of hosts(c.id)) if (!byHost.has(h)) byHost.set(h, c.id);
+  return (n) => n.clusterId ?? (n.address !== null ? byHost.get(n.address) : undefined) ?? byHost.get(n.name) ?? null;
+}
+
+/**
+ * A provisioned cluster's scope: its own nodes are written; a node of no cluster is labelled
+ * where its kubelet registered it here; another cluster's node is left out.
+ */
+export function managedScope(home: (node: Node) => string | null, clusterId: string): NodeScope {
+  return (n) => {
+    const h = home(n);
+    return h === clusterId ? 'write' : h === null ? 'label' : 'skip';
+  };
+}
+
+/** The configured kubeconfig's scope: every node but those of a cluster that has its own reconciler. */
+export function configuredScope(home: (node: Node) => string | null, reconciledElsewhere: (clusterId: string) => boolean): NodeScope {
+  return (n) => {
+    const h = home(n);
+    return h !== null && reconciledElsewhere(h) ? 'skip' : 'write';
+  };
+}
 
 /** What the daemon gives to run one cluster's reconciler (a ClusterRunner). */
 export interface ManagedRunner {
@@ -28,7 +60,7 @@ export interface ManagedClustersOptions {
   log: Logger;
   stored: StoredKubeconfig;
   /** Makes a runner for a cluster's kubeconfig (loads the Kubernetes client only when needed). */
-  makeRunner: (kube: KubeConfigSource, clusterName: string) => Promise<ManagedRunner>;
+  makeRunner: (kube: KubeConfigSource, cluster: { id: string; name: string }) => Promise<ManagedRunner>;
   /** The configured kubeconfig's API server: a provisioned cluster behind it is not reconciled twice. */
   configuredServer?: string | undefined;
 }
@@ -87,10 +119,15 @@ export class ManagedClusters {
         this.#o.log.info({ cluster: w.name, server }, 'managed cluster: the configured kubeconfig names it; reconciled there');
         continue;
       }
-      const runner = await this.#o.makeRunner(kube, w.name);
+      const runner = await this.#o.makeRunner(kube, { id, name: w.name });
       this.#runners.set(id, { name: w.name, text: w.text, runner });
       runner.start();
     }
+  }
+
+  /** Whether the cluster has a reconciler of its own here. */
+  runs(clusterId: string): boolean {
+    return this.#runners.has(clusterId);
   }
 
   /** Each managed cluster's reconciliation. */

@@ -33,18 +33,19 @@ import { AgentHub } from '../link/hub.js';
 // when a kubeconfig is configured, so a control plane without a cluster starts without it.
 import type { KubeConfigSource } from '../cluster/kubeconfig.js';
 import type { ClusterRunner as ClusterRunnerClass, ClusterRunnerOptions } from '../cluster/runner.js';
+import type { NodeScope } from '../cluster/nodes.js';
 import { loadCatalog, SHIPPED_CATALOG } from '../catalog/entries.js';
 import { RegistryClient } from '../catalog/registry.js';
 import { CatalogService } from '../catalog/service.js';
 import { kubeApi } from '../cluster/raw.js';
 import { catalogClusters } from './catalog.js';
-import { ManagedClusters } from './managed.js';
+import { configuredScope, ManagedClusters, managedScope, nodeHomes } from './managed.js';
 import { KUBERNETES_OFF } from '../api/kubernetes.js';
 import { LOCAL_AGENT_NODE, spawnLocalAgent, stopLocalAgent } from './local-agent.js';
 import { PID_FILE, recordedServerAlive, removePidFile, writePidFile } from './pidfile.js';
 import { JobRunner, type JobRunnerDeps } from '../provision/jobs.js';
 import { clusterCreateKind, provisionPort } from '../provision/k3s.js';
-import { addNodeKind, lifecyclePort, removeNodeKind, resetKind } from '../provision/k3s-lifecycle.js';
+import { addNodeKind, lifecyclePort, memberHosts, removeNodeKind, resetKind } from '../provision/k3s-lifecycle.js';
 import { upgradeKind, upgradePort } from '../provision/k3s-upgrade.js';
 import { restoreKind, restorePort } from '../provision/k3s-restore.js';
 import { prepareKind } from '../provision/pi-prep.js';
@@ -148,16 +149,20 @@ export async function startControlPlane(opts: StartOptions): Promise<RunningCont
   }
   const agents = opts.agents ?? hub;
   // One reconciler's runner per cluster: the configured kubeconfig's, and each provisioned cluster's.
-  const runnerFor = (Runner: typeof ClusterRunnerClass, k: KubeConfigSource, cluster?: string) =>
+  // Each node goes into the cluster it belongs to (its record's cluster, or the provisioned cluster
+  // whose hosts include it); the configured kubeconfig's cluster gets every node no other reconciler has.
+  const homes = () => nodeHomes(store, (id) => memberHosts(store, id));
+  const runnerFor = (Runner: typeof ClusterRunnerClass, k: KubeConfigSource, cluster?: { id: string; name: string }): ClusterRunnerClass =>
     new Runner({
       kube: k,
       store,
       bus,
       agents,
-      log: cluster === undefined ? logging.child('kubernetes') : logging.child('kubernetes').child({ cluster }),
+      log: cluster === undefined ? logging.child('kubernetes') : logging.child('kubernetes').child({ cluster: cluster.name }),
       ...opts.kubernetesRunner,
       reconciler: {
         piHealth: { taint: config.kubernetes.healthTaint, hotC: config.kubernetes.socHotC },
+        nodeScope: (): NodeScope => (cluster ? managedScope(homes(), cluster.id) : configuredScope(homes(), (id) => managed.runs(id))),
         ...opts.kubernetesRunner?.reconciler,
       },
     });

@@ -173,6 +173,12 @@ export function clusterMembers(store: Store, clusterId: string): Members {
   return m;
 }
 
+/** The addresses (or names) the cluster's servers and agents were provisioned at. */
+export function memberHosts(store: Store, clusterId: string): string[] {
+  const m = clusterMembers(store, clusterId);
+  return [...m.servers, ...m.agents].map((h) => h.host);
+}
+
 /** Jobs of the cluster's lifecycle that are queued or running. */
 export function busyJobs(store: Store, clusterId: string): Job[] {
   return LIFECYCLE_KINDS.flatMap((kind) =>

@@ -95,6 +95,56 @@ t.test('provisioned clusters are reconciled through their stored kubeconfigs', {
     t.notMatch(out, /reconciling provisioned cluster/);
   });
 
+  t.test("with two clusters stored, a provisioned cluster gets its own nodes only, never the other's", async (t) => {
+    const dataDir = tempDir(t);
+    const created = (store: ReturnType<typeof openStore>, clusterId: string, servers: string[]) => {
+      const job = store.jobs.create(
+        { kind: 'cluster.create', params: { clusterId, servers: servers.map((host) => ({ host, user: 'pi' })), agents: [] } },
+        'test',
+      );
+      store.jobs.setState(job.id, 'succeeded');
+    };
+    // A kubelet registered `scope-kubelet` in the provisioned cluster; its stored node has no cluster.
+    const kubelet = await k.api('POST', '/api/v1/nodes', { apiVersion: 'v1', kind: 'Node', metadata: { name: 'scope-kubelet' } });
+    t.equal(kubelet.status, 201, JSON.stringify(kubelet.body));
+    {
+      const store = openStore({ file: join(dataDir, DB_FILE), log: silentLogger() });
+      const pis = store.clusters.create({ name: 'pis' });
+      store.clusters.setKubeconfig(pis.id, openSecretBox(join(dataDir, 'ca')).seal(Buffer.from(kubeconfigText)), k.server);
+      created(store, pis.id, ['10.8.8.8']);
+      // Another cluster (provisioned from this control plane too; its API server is not reachable here).
+      const other = store.clusters.create({ name: 'other' });
+      created(store, other.id, ['10.9.9.9']);
+      store.nodes.create({ name: 'scope-own', clusterId: pis.id });
+      store.nodes.create({ name: 'scope-host', address: '10.8.8.8' });
+      store.nodes.create({ name: 'scope-other', clusterId: other.id });
+      store.nodes.create({ name: 'scope-other-host', address: '10.9.9.9' });
+      store.nodes.create({ name: 'scope-loose', address: '10.7.7.7' });
+      store.nodes.create({ name: 'scope-kubelet' });
+      store.close();
+    }
+    const config = loadConfig({ env: {}, cwd: dataDir, flags: { '/dataDir': dataDir, '/http/port': 0, '/agents/port': 0 } });
+    const cp = await startControlPlane({ config, version: 'test', logging: quiet() });
+    t.teardown(() => cp.close());
+    const node = async (name: string) =>
+      (await k.api('GET', `/api/v1/nodes/${name}`)) as { status: number; body: { metadata?: { labels?: Record<string, string> } } };
+    const managedLabel = async (name: string) => (await node(name)).body.metadata?.labels?.['pi-controller.io/managed'];
+    // Nodes are registered in name order, `scope-own` last: once it is labelled, one whole pass has run.
+    for (let i = 0; i < 300 && (await managedLabel('scope-own')) !== 'true'; i++) await new Promise((r) => setTimeout(r, 200));
+    t.equal(await managedLabel('scope-own'), 'true', 'the node whose record names the cluster is written');
+    t.equal(await managedLabel('scope-host'), 'true', 'and the node at one of its provisioned hosts');
+    t.equal(await managedLabel('scope-kubelet'), 'true', "a node of no cluster is labelled where the cluster's kubelet registered it");
+    // A pass over every stored node has run (the two above came from it): the rest were left out.
+    for (const name of ['scope-other', 'scope-other-host', 'scope-loose'])
+      t.equal((await node(name)).status, 404, `${name} (another cluster's, or of no cluster and not registered here) is not created`);
+    t.match(
+      (await node('scope-kubelet')).body,
+      { metadata: { annotations: undefined } },
+      'the kubelet-registered node is not marked as ours',
+    );
+    for (const name of ['scope-own', 'scope-host', 'scope-kubelet']) await k.api('DELETE', `/api/v1/nodes/${name}`);
+  });
+
   t.test('a job that ends starts the reconciler of a cluster it left a kubeconfig, and stops one it took away', async (t) => {
     const dir = tempDir(t);
     const store = openStore({ file: join(dir, 'state.db'), log: silentLogger() });
@@ -109,7 +159,7 @@ t.test('provisioned clusters are reconciled through their stored kubeconfigs', {
       log: silentLogger(),
       stored: (id) => port.kubeconfig(id),
       makeRunner: async (kube, cluster) => {
-        made.push(cluster);
+        made.push(cluster.name);
         return new ClusterRunner({ kube, store, bus, agents: undefined, log: silentLogger(), reconciler: { registerNodes: false } });
       },
     });
