@@ -42,8 +42,8 @@ export type ProvisionErrorCode =
   | 'CLUSTER_NOT_PROVISIONED'
   /** Lifecycle: the cluster's only server cannot be removed (reset the cluster instead). */
   | 'LAST_SERVER'
-  /** Lifecycle: removing one server of several (its etcd membership) is not supported yet. */
-  | 'SERVER_REMOVAL_UNSUPPORTED'
+  /** Lifecycle: K3s did not confirm a removed server's etcd member gone (its Node's `etcd.k3s.cattle.io/removed-node-name`) in time. */
+  | 'ETCD_LEAVE_TIMEOUT'
   /** Lifecycle: another job of the cluster is queued or running, or its state does not allow it. */
   | 'CLUSTER_BUSY'
   /** Lifecycle: pods still ran on the node when the drain's deadline passed. */
@@ -91,7 +91,7 @@ const STATUS: Record<ProvisionErrorCode, number> = {
   ALREADY_A_MEMBER: 409,
   CLUSTER_NOT_PROVISIONED: 409,
   LAST_SERVER: 409,
-  SERVER_REMOVAL_UNSUPPORTED: 409,
+  ETCD_LEAVE_TIMEOUT: 504,
   CLUSTER_BUSY: 409,
   DRAIN_TIMEOUT: 504,
   HOST_NOT_CLEAN: 502,
@@ -119,7 +119,6 @@ export const PERMANENT: ReadonlySet<string> = new Set([
   'ALREADY_A_MEMBER',
   'CLUSTER_NOT_PROVISIONED',
   'LAST_SERVER',
-  'SERVER_REMOVAL_UNSUPPORTED',
   'CLUSTER_BUSY',
   'INVALID_VERSION',
   'SNAPSHOT_NOT_FOUND',

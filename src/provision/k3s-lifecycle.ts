@@ -17,9 +17,15 @@
  * 2. `drain`: every pod bound to the Node, except DaemonSet-owned and mirror (static) pods, evicted
  *    through the Eviction API (so PodDisruptionBudgets hold), until none is left or `drainTimeoutMs`
  *    passes (DRAIN_TIMEOUT, naming the pods).
- * 3. `delete node`: the Node object deleted.
- * 4. `uninstall`: k3s-agent-uninstall.sh (or k3s-uninstall.sh) run on the host.
- * 5. `verify clean`: no K3s binary, scripts, data dir, /etc/rancher/k3s, unit or env files, kubectl
+ * 3. `leave etcd` (a server only): the Node annotated `etcd.k3s.cattle.io/remove=true`, which K3s's
+ *    etcd member controller answers by removing the server's etcd member and annotating the Node
+ *    `etcd.k3s.cattle.io/removed-node-name`; waited for (ETCD_LEAVE_TIMEOUT after `etcdLeaveTimeoutMs`).
+ *    Before any of this, when the stored kubeconfig names the server removed, it is pointed at the
+ *    server that stays (`repoint kubeconfig`): the Kubernetes calls, the control plane's reconciler
+ *    and later joins (through the first server left) then never depend on the host going away.
+ * 4. `delete node`: the Node object deleted.
+ * 5. `uninstall`: k3s-agent-uninstall.sh (or k3s-uninstall.sh) run on the host.
+ * 6. `verify clean`: no K3s binary, scripts, data dir, /etc/rancher/k3s, unit or env files, kubectl
  *    links to k3s, and no process whose command line names the binary or the data dir (HOST_NOT_CLEAN
  *    lists what is left).
  * Kubernetes calls run as `k3s kubectl` on the server with the cluster's stored kubeconfig, written
@@ -42,6 +48,7 @@ import {
   installK3s,
   pathsOf,
   readyNodes,
+  rewriteKubeconfig,
   sleep,
   type ClusterCreateParams,
   type HostProbe,
@@ -95,7 +102,14 @@ export interface RemoveNodeParams {
   roots?: Record<string, string>;
   /** How long evicted pods may take to go (default 5 min). */
   drainTimeoutMs?: number;
+  /** How long K3s may take to remove a server's etcd member (default 2 min). */
+  etcdLeaveTimeoutMs?: number;
 }
+
+/** K3s's etcd member controller removes the member of a Node annotated so... */
+export const ETCD_REMOVE_ANNOTATION = 'etcd.k3s.cattle.io/remove';
+/** ...and then records the member it removed in this annotation. */
+export const ETCD_REMOVED_ANNOTATION = 'etcd.k3s.cattle.io/removed-node-name';
 
 export interface ResetParams {
   clusterId: string;
@@ -284,14 +298,71 @@ function removeNodeSteps(deps: LifecycleDeps, p: RemoveNodeParams): Step[] {
   const withKube = <T>(ctx: StepContext, fn: (kubectl: Kubectl, via: Host) => Promise<T>) => kubeVia(deps, p.clusterId, ctx, p.via, PV, fn);
 
   /** The Node as JSON, or undefined when it does not exist. */
-  const getNode = async (ctx: StepContext, name: string) =>
-    withKube(ctx, async (kubectl, via) => {
-      const r = await via.exec(kubectl('get', 'node', name, '-o', 'json', '--ignore-not-found'), { sudo: true, timeoutMs: 60_000 });
-      if (r.code !== 0) throw new ProvisionError('COMMAND_FAILED', `cannot read node ${name}: ${r.stderr.trim()}`);
-      return r.stdout.trim() === '' ? undefined : (JSON.parse(r.stdout) as { spec?: { unschedulable?: boolean } });
-    });
+  const getNode = async (ctx: StepContext, name: string) => withKube(ctx, (kubectl, via) => nodeJson(via, kubectl, name));
+
+  const removedUrl = apiUrl(p.host.host);
+  const repoint: Step[] =
+    p.role === 'server'
+      ? [
+          {
+            name: `repoint kubeconfig to ${p.via.host}`,
+            check: async () => deps.store.clusters.sealed(p.clusterId).apiServer !== removedUrl,
+            run: async (ctx) => {
+              const sealed = deps.store.clusters.sealed(p.clusterId).kubeconfig;
+              if (!sealed) throw new ProvisionError('STEP_FAILED', 'the cluster has no stored kubeconfig');
+              const url = apiUrl(p.via.host);
+              const text = rewriteKubeconfig(
+                deps.secrets.open(sealed).toString('utf8'),
+                url,
+                deps.store.clusters.require(p.clusterId).name,
+              );
+              deps.store.clusters.setKubeconfig(p.clusterId, deps.secrets.seal(Buffer.from(text)), url);
+              ctx.log(`the stored kubeconfig named ${removedUrl}, the server removed: it names ${url} now`);
+            },
+          },
+        ]
+      : [];
+  const etcdLeave: Step[] =
+    p.role === 'server'
+      ? [
+          {
+            name: `leave etcd ${p.host.host}`,
+            check: async (ctx) => {
+              const n = await getNode(ctx, await nodeName(ctx));
+              return n === undefined || n.metadata?.annotations?.[ETCD_REMOVED_ANNOTATION] !== undefined;
+            },
+            run: async (ctx) => {
+              const name = await nodeName(ctx);
+              const timeoutMs = p.etcdLeaveTimeoutMs ?? 120_000;
+              await withKube(ctx, async (kubectl, via) => {
+                await via.run(kubectl('annotate', 'node', name, '--overwrite', `${ETCD_REMOVE_ANNOTATION}=true`), {
+                  sudo: true,
+                  timeoutMs: 60_000,
+                });
+                ctx.log(`node ${name} annotated ${ETCD_REMOVE_ANNOTATION}=true; waiting for K3s to remove its etcd member`);
+                const until = Date.now() + timeoutMs;
+                for (;;) {
+                  const member = (await nodeJson(via, kubectl, name))?.metadata?.annotations?.[ETCD_REMOVED_ANNOTATION];
+                  if (member !== undefined) {
+                    ctx.log(`etcd member ${member} removed`);
+                    return;
+                  }
+                  if (Date.now() > until || ctx.signal.aborted)
+                    throw new ProvisionError(
+                      'ETCD_LEAVE_TIMEOUT',
+                      `node ${name}: K3s did not remove its etcd member within ${timeoutMs} ms (no ${ETCD_REMOVED_ANNOTATION} annotation); the server still runs and is cordoned`,
+                      { details: { node: name } },
+                    );
+                  await sleep(2_000, ctx.signal);
+                }
+              });
+            },
+          },
+        ]
+      : [];
 
   return [
+    ...repoint,
     {
       name: `cordon ${p.host.host}`,
       check: async (ctx) => {
@@ -324,6 +395,7 @@ function removeNodeSteps(deps: LifecycleDeps, p: RemoveNodeParams): Step[] {
         ctx.log(`node ${name} drained`);
       },
     },
+    ...etcdLeave,
     {
       name: `delete node ${p.host.host}`,
       check: async (ctx) => (await getNode(ctx, await nodeName(ctx))) === undefined,
@@ -417,6 +489,17 @@ export async function kubeVia<T>(
   } finally {
     await via.exec(cmd('rm', '-f', file), { sudo: true });
   }
+}
+
+/** Node `name` as JSON (what the steps read of it), or undefined when it does not exist. */
+async function nodeJson(
+  via: Host,
+  kubectl: Kubectl,
+  name: string,
+): Promise<{ spec?: { unschedulable?: boolean }; metadata?: { annotations?: Record<string, string> } } | undefined> {
+  const r = await via.exec(kubectl('get', 'node', name, '-o', 'json', '--ignore-not-found'), { sudo: true, timeoutMs: 60_000 });
+  if (r.code !== 0) throw new ProvisionError('COMMAND_FAILED', `cannot read node ${name}: ${r.stderr.trim()}`);
+  return r.stdout.trim() === '' ? undefined : JSON.parse(r.stdout);
 }
 
 export async function getNodeVia(via: Host, kubectl: Kubectl, name: string) {
@@ -577,16 +660,20 @@ export function lifecyclePort(deps: LifecycleDeps & { runner: JobRunner; roots?:
         throw new ProvisionError('LAST_SERVER', `${host} is the only server of cluster ${c.name}: reset the cluster instead`, {
           details: { host },
         });
-      if (server)
-        throw new ProvisionError('SERVER_REMOVAL_UNSUPPORTED', `removing a server (${host}) of an HA cluster is not supported yet`, {
-          details: { host },
-        });
-      const params: RemoveNodeParams = { clusterId: c.id, host: agent!, role: 'agent', via: m.servers[0]!, ...roots };
-      return deps.runner.submit(CLUSTER_REMOVE_NODE_KIND, {
-        login: agent!,
+      // The Kubernetes calls go through the first server that stays.
+      const via = m.servers.find((h) => h.host !== host)!;
+      const params: RemoveNodeParams = { clusterId: c.id, host: (server ?? agent)!, role: server ? 'server' : 'agent', via, ...roots };
+      const job = deps.runner.submit(CLUSTER_REMOVE_NODE_KIND, {
+        login: (server ?? agent)!,
         params: params as unknown as Record<string, unknown>,
         createdBy,
       });
+      // Highly available while three servers or more are left (as cluster create sets it).
+      if (server)
+        void deps.runner.wait(job.id).then((j) => {
+          if (j.state === 'succeeded') deps.store.clusters.update(c.id, { ha: clusterMembers(deps.store, c.id).servers.length >= 3 });
+        });
+      return job;
     },
     resetCluster(clusterId, createdBy) {
       const c = deps.store.clusters.require(clusterId);

@@ -1,7 +1,7 @@
 /**
  * The lifecycle's bookkeeping without hosts (real SQLite file): a cluster's members replayed from its
- * succeeded jobs, the refusals of add-node, remove-node and reset (each with its code, no job started), and
- * which pods a drain evicts. The jobs themselves run in test/lab/k3s-lifecycle.test.ts.
+ * succeeded jobs, the refusals of add-node, remove-node and reset (each with its code, no job started), the
+ * steps of a server's removal, and which pods a drain evicts. The jobs themselves run in test/lab/k3s-lifecycle.test.ts.
  */
 import t from 'tap';
 import { join } from 'node:path';
@@ -71,6 +71,34 @@ t.test('members are replayed from the succeeded jobs, in order', async (t) => {
   t.same(clusterMembers(store, other.id).servers, [login('x')], 'other clusters are apart');
 });
 
+t.test('removing one server of several: through a server that stays, and out of etcd before its Node goes', async (t) => {
+  const { store, secrets, port } = setup(t);
+  const ha = store.clusters.create({ name: 'ha' });
+  finished(store, CLUSTER_CREATE_KIND, { clusterId: ha.id, servers: [login('h1'), login('h2'), login('h3')], agents: [login('a1')] });
+  const job = port.removeNode(ha.id, 'h1', 'test');
+  t.match(job.params, { role: 'server', host: login('h1'), via: login('h2') }, 'the first server is removed through the next one');
+  const steps = removeNodeKind({ store, secrets })
+    .steps(job.params)
+    .map((s) => s.name);
+  t.same(steps, [
+    'repoint kubeconfig to h2',
+    'cordon h1',
+    'drain h1',
+    'leave etcd h1',
+    'delete node h1',
+    'uninstall h1',
+    'verify clean h1',
+  ]);
+  const agent = removeNodeKind({ store, secrets })
+    .steps({ clusterId: ha.id, host: login('a1'), role: 'agent', via: login('h1') })
+    .map((s) => s.name);
+  t.same(
+    agent,
+    ['cordon a1', 'drain a1', 'delete node a1', 'uninstall a1', 'verify clean a1'],
+    'an agent has no etcd member and no kubeconfig to move',
+  );
+});
+
 t.test('refusals carry a code and start no job', async (t) => {
   const { store, port, secrets } = setup(t);
   const c = store.clusters.create({ name: 'c' });
@@ -104,10 +132,6 @@ t.test('refusals carry a code and start no job', async (t) => {
   t.equal(
     refused(() => port.removeNode(c.id, 's1', 'test')),
     '409 LAST_SERVER',
-  );
-  t.equal(
-    refused(() => port.removeNode(ha.id, 'h2', 'test')),
-    '409 SERVER_REMOVAL_UNSUPPORTED',
   );
   const busy = store.jobs.create({ kind: CLUSTER_RESET_KIND, params: { clusterId: c.id } }, 'test');
   t.equal(
