@@ -342,8 +342,11 @@ function removeNodeSteps(deps: LifecycleDeps, p: RemoveNodeParams): Step[] {
                 ctx.log(`node ${name} annotated ${ETCD_REMOVE_ANNOTATION}=true; waiting for K3s to remove its etcd member`);
                 const until = Date.now() + timeoutMs;
                 for (;;) {
-                  const member = (await nodeJson(via, kubectl, name))?.metadata?.annotations?.[ETCD_REMOVED_ANNOTATION];
-                  if (member !== undefined) {
+                  // Only the annotation's value (a short line per look, not the whole Node in the step's log).
+                  const path = `{.metadata.annotations.${ETCD_REMOVED_ANNOTATION.replace(/\./g, '\\.')}}`;
+                  const got = await via.run(kubectl('get', 'node', name, '-o', `jsonpath=${path}`), { sudo: true, timeoutMs: 60_000 });
+                  const member = got.stdout.trim();
+                  if (member !== '') {
                     ctx.log(`etcd member ${member} removed`);
                     return;
                   }
