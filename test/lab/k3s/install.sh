@@ -221,7 +221,10 @@ for D in $(q "$DATA"); do
   # 32768 on a busy machine; a freed mount namespace's number goes to the next one made): a number is only
   # taken as this service's while its process runs this install's files (its data dir or its k3s binary in
   # the command line), so that a stale file never makes this kill another host's sshd or another lab's service.
-  mine() { tr '\\0' ' ' < "/proc/\$1/cmdline" 2> /dev/null | grep -qF -e "\$D" -e $(q "$BIN_DIR/k3s"); }
+  # (The binary as a whole word: this script's own path, and the uninstall scripts', begin with it.)
+  mine() {
+    [ "\$1" != "\$\$" ] && [ "\$1" != "\$PPID" ] && tr '\\0' ' ' < "/proc/\$1/cmdline" 2> /dev/null | grep -qF -e "\$D" -e $(q "$BIN_DIR/k3s ")
+  }
   p=\$(cat "\$L/supervisor.pid" 2> /dev/null) && mine "\$p" && kill -TERM "\$p" 2> /dev/null
   ns=\$(cat "\$L/mntns" 2> /dev/null) cg=\$(cat "\$L/cgroup" 2> /dev/null)
   # the service's processes: those in its mount namespace, and the pods' in its cgroups (one scan each)
