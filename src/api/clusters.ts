@@ -51,6 +51,17 @@ const LocalPath = Type.String({
   description: 'absolute path on the control plane machine',
 });
 
+export const AgentUnit = Obj(
+  {
+    image: LocalPath,
+    sim: Type.Optional(Type.Boolean({ description: 'run the agent on the simulated register model (a node that is not a Pi)' })),
+  },
+  {
+    description:
+      "install the pi-controller agent on each node as a systemd unit from the image layout of `npm run image` (image: its directory), enrolled with a one-time join token; on add-node the default is the cluster's",
+  },
+);
+
 export const ClusterProvision = Obj({
   servers: Type.Array(ProvisionHost, { minItems: 1, maxItems: 9, description: 'the first gets --cluster-init; the others join it' }),
   agents: Type.Optional(Type.Array(ProvisionHost, { maxItems: 200 })),
@@ -70,6 +81,7 @@ export const ClusterProvision = Obj({
       { description: 'air-gapped install' },
     ),
   ),
+  agent: Type.Optional(AgentUnit),
 });
 export type ClusterProvision = Static<typeof ClusterProvision>;
 
@@ -81,6 +93,7 @@ export const ClusterAddNode = Obj({
   user: Type.Optional(Type.String({ pattern: '^[a-z_][a-z0-9_-]{0,31}$', description: "SSH user (default: the first server's)" })),
   port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
   identityFile: Type.Optional(LocalPath),
+  agent: Type.Optional(AgentUnit),
 });
 export type ClusterAddNode = Static<typeof ClusterAddNode>;
 export type ClusterRemoveNode = Static<typeof ClusterRemoveNode>;

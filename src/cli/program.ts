@@ -397,6 +397,8 @@ function clusterCommands(program: Command, ctx: Ctx): void {
       '--profile <profile>',
       'K3s flags for the hardware: pi (smaller API server, kubelet and controller footprints; see README) or default',
     )
+    .option('--agent-image <dir>', 'install our agent on every node as a systemd unit from this image layout (npm run image)')
+    .option('--agent-sim', 'with --agent-image: the agents run on the simulated register model (nodes that are not Pis)')
     .option('-f, --follow', "follow the job's log until it ends (exit 1 when it failed)")
     .option('--interval <ms>', 'how often to ask for new lines when following', '500')
     .action(
@@ -412,12 +414,14 @@ function clusterCommands(program: Command, ctx: Ctx): void {
           airgapInstallScript?: string;
           airgapBinary?: string;
           airgapImages?: string;
+          agentImage?: string;
+          agentSim?: boolean;
           follow?: boolean;
           interval: string;
         },
       ) => {
         const c = ctx.creds();
-        const body: Record<string, unknown> = { servers: hosts(o.servers), agents: hosts(o.agents) };
+        const body: Record<string, unknown> = { servers: hosts(o.servers), agents: hosts(o.agents), ...agentUnitBody(o) };
         if (o.k3sVersion) body.version = o.k3sVersion;
         if (o.profile !== undefined) {
           if (o.profile !== 'pi' && o.profile !== 'default')
@@ -449,13 +453,30 @@ function clusterCommands(program: Command, ctx: Ctx): void {
     .option('--role <role>', 'agent or server', 'agent')
     .option('--user <user>', "SSH user (default: the first server's)")
     .option('--identity-file <path>', "SSH private key on the control plane machine (default: the first server's)")
+    .option(
+      '--agent-image <dir>',
+      "install our agent there as a systemd unit from this image layout (default: the cluster's, if it has one)",
+    )
+    .option('--agent-sim', 'with --agent-image: the agent runs on the simulated register model (a node that is not a Pi)')
     .option('-f, --follow', "follow the job's log until it ends (exit 1 when it failed)")
     .option('--interval <ms>', 'how often to ask for new lines when following', '500')
     .action(
-      async (name: string, host: string, o: { role: string; user?: string; identityFile?: string; follow?: boolean; interval: string }) => {
+      async (
+        name: string,
+        host: string,
+        o: {
+          role: string;
+          user?: string;
+          identityFile?: string;
+          agentImage?: string;
+          agentSim?: boolean;
+          follow?: boolean;
+          interval: string;
+        },
+      ) => {
         if (o.role !== 'agent' && o.role !== 'server')
           throw new CliError(`--role must be agent or server, not ${JSON.stringify(o.role)}`, EXIT.USAGE);
-        const body: Record<string, unknown> = { host, role: o.role };
+        const body: Record<string, unknown> = { host, role: o.role, ...agentUnitBody(o) };
         if (o.user) body.user = o.user;
         if (o.identityFile) body.identityFile = resolve(o.identityFile);
         const job = (await call(ctx.creds(), 'POST', `/api/v1/clusters/${encodeURIComponent(name)}/add-node`, body)).body as Job;
@@ -737,6 +758,12 @@ function catalogCommands(program: Command, ctx: Ctx): void {
         .body as RemoveResult;
       ctx.print(r, () => `removed ${r.name} from ${r.cluster}: ${r.deleted.join(', ')}\n`);
     });
+}
+
+/** The request's `agent` from --agent-image and --agent-sim (a usage error for --agent-sim alone). */
+function agentUnitBody(o: { agentImage?: string; agentSim?: boolean }): { agent?: { image: string; sim?: boolean } } {
+  if (o.agentSim && !o.agentImage) throw new CliError('--agent-sim needs --agent-image', EXIT.USAGE);
+  return o.agentImage ? { agent: { image: resolve(o.agentImage), ...(o.agentSim ? { sim: true } : {}) } } : {};
 }
 
 /** A decimal integer option of at least `min`, else a usage error. */

@@ -49,6 +49,7 @@ import { addNodeKind, lifecyclePort, memberHosts, removeNodeKind, resetKind } fr
 import { upgradeKind, upgradePort } from '../provision/k3s-upgrade.js';
 import { restoreKind, restorePort } from '../provision/k3s-restore.js';
 import { prepareKind } from '../provision/pi-prep.js';
+import { ProvisionError } from '../provision/errors.js';
 import { k3sOps, type K3sOps } from '../provision/k3s-ops.js';
 
 export { LOCAL_AGENT_NODE } from './local-agent.js';
@@ -170,12 +171,24 @@ export async function startControlPlane(opts: StartOptions): Promise<RunningCont
 
   // Provisioning jobs (Pi prep, K3s clusters); secrets and kubeconfigs sealed with the CA key's encryption.
   const secrets = openSecretBox(join(dataDir, 'ca'), opts.caSecret);
+  // Agents installed as units by provisioning enrol at this daemon's agent endpoint (read when a job runs:
+  // the endpoint listens only later, and may have failed to).
+  const enrolment = {
+    mint: (node: string) => {
+      const gate = opts.agents ?? hub;
+      if (!gate) throw new ProvisionError('AGENTS_OFF', 'the control plane runs no agent endpoint: agents cannot enrol');
+      const t = gate.createJoinToken(node);
+      return { token: t.token, server: t.server };
+    },
+    connected: (node: string) => (opts.agents ?? hub)?.list().some((a) => a.node === node && a.connected) ?? false,
+  };
   // The install reads each host's facts with discovery's probe command, for its node labels.
   const k3sDeps = {
     store,
     secrets,
     probe: { command: probeCommand, parse: parseProbe },
     ...(opts.provision?.roots ? { roots: opts.provision.roots } : {}),
+    ...((opts.agents ?? config.agents.enabled) ? { enrolment } : {}),
   };
   const jobs = new JobRunner({
     store,

@@ -61,7 +61,11 @@ export type ProvisionErrorCode =
   /** Restore: `k3s server --cluster-reset --cluster-reset-restore-path` failed, or K3s stopped after it. */
   | 'RESTORE_FAILED'
   /** Upgrade: the version is older than a node's, and the downgrade was not allowed. */
-  | 'DOWNGRADE_REFUSED';
+  | 'DOWNGRADE_REFUSED'
+  /** Agent unit: the agent installed on a node did not connect to the control plane in time. */
+  | 'AGENT_NOT_ONLINE'
+  /** Agent unit: the daemon runs no agent endpoint to enrol an agent with. */
+  | 'AGENTS_OFF';
 
 const STATUS: Record<ProvisionErrorCode, number> = {
   HOST_KEY_MISMATCH: 409,
@@ -101,6 +105,8 @@ const STATUS: Record<ProvisionErrorCode, number> = {
   SNAPSHOT_CORRUPT: 422,
   RESTORE_FAILED: 502,
   DOWNGRADE_REFUSED: 409,
+  AGENT_NOT_ONLINE: 504,
+  AGENTS_OFF: 409,
 };
 
 /** Codes after which a retry cannot help (the host or its credentials must change first). */
@@ -125,6 +131,7 @@ export const PERMANENT: ReadonlySet<string> = new Set([
   'SNAPSHOT_OF_ANOTHER_CLUSTER',
   'SNAPSHOT_CORRUPT',
   'DOWNGRADE_REFUSED',
+  'AGENTS_OFF',
 ]);
 
 export class ProvisionError extends ControllerError {

@@ -10,7 +10,8 @@
  * `cluster.add-node` (job login: the host added): `join` installs K3s as `cluster.create` did, with
  * the stored join token (opened from its sealed copy into the installer's root-only environment
  * file), as an agent (K3S_URL) or a server (`--server`), done when its Node is registered; `ready`
- * waits for the Node to be Ready.
+ * waits for the Node to be Ready; `pi-controller agent`, when the cluster (or the request) has an
+ * agent unit, installs and enrols our agent there (agent-unit.ts).
  *
  * `cluster.remove-node` (job login: the host removed; Kubernetes calls through a remaining server):
  * 1. `cordon`: the Node's spec.unschedulable set (a JSON merge patch).
@@ -24,10 +25,11 @@
  *    server that stays (`repoint kubeconfig`): the Kubernetes calls, the control plane's reconciler
  *    and later joins (through the first server left) then never depend on the host going away.
  * 4. `delete node`: the Node object deleted.
- * 5. `uninstall`: k3s-agent-uninstall.sh (or k3s-uninstall.sh) run on the host.
+ * 5. `uninstall`: our agent's unit stopped and its files removed where it has one (agent-unit.ts),
+ *    then k3s-agent-uninstall.sh (or k3s-uninstall.sh) run on the host.
  * 6. `verify clean`: no K3s binary, scripts, data dir, /etc/rancher/k3s, unit or env files, kubectl
- *    links to k3s, and no process whose command line names the binary or the data dir (HOST_NOT_CLEAN
- *    lists what is left).
+ *    links to k3s, no process whose command line names the binary or the data dir, and none of the
+ *    agent unit's files or processes (HOST_NOT_CLEAN lists what is left).
  * Kubernetes calls run as `k3s kubectl` on the server with the cluster's stored kubeconfig, written
  * for the step to a root-only temporary file there and removed after it.
  *
@@ -39,6 +41,7 @@ import type { ClusterAddNode, ClusterState } from '../api/clusters.js';
 import type { Job } from '../api/jobs.js';
 import type { LifecyclePort, SecretBox } from '../core/ports.js';
 import type { Store } from '../store/index.js';
+import { agentLeftovers, agentPaths, installAgentUnit, removeAgentUnit } from './agent-unit.js';
 import { ProvisionError } from './errors.js';
 import type { HostLogin, JobDefinition, JobRunner, RemoteHost, Step, StepContext } from './jobs.js';
 import {
@@ -46,13 +49,16 @@ import {
   CLUSTER_CREATE_KIND,
   inParallel,
   installK3s,
+  agentUnitOf,
   pathsOf,
   readyNodes,
+  requireEnrolment,
   rewriteKubeconfig,
   sleep,
   type ClusterCreateParams,
   type HostProbe,
   type InstallOptions,
+  type K3sDeps,
   type Paths,
 } from './k3s.js';
 import { cmd, raw } from './quote.js';
@@ -148,6 +154,8 @@ export interface LifecycleDeps {
   secrets: SecretBox;
   /** Reads a host's facts at install, for its node labels (see installK3s). */
   probe?: HostProbe;
+  /** The daemon's agent endpoint, for agents installed as units. */
+  enrolment?: K3sDeps['enrolment'];
 }
 
 const byCreation = (a: Job, b: Job) => (a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : 0);
@@ -167,6 +175,7 @@ export function clusterMembers(store: Store, clusterId: string): Members {
         ...(p.airgap !== undefined ? { airgap: p.airgap } : {}),
         ...(p.installTimeoutMs !== undefined ? { installTimeoutMs: p.installTimeoutMs } : {}),
         ...(p.profile !== undefined ? { profile: p.profile } : {}),
+        ...(p.agentUnit !== undefined ? { agentUnit: p.agentUnit } : {}),
       };
       m = { servers: [...p.servers], agents: [...p.agents], install };
     } else if (j.kind === CLUSTER_ADD_NODE_KIND) {
@@ -250,11 +259,13 @@ async function leftovers(h: Host, P: Paths): Promise<string[]> {
           .map((l) => `process ${l}`),
       );
   }
+  left.push(...(await agentLeftovers(h, P)));
   return [...new Set(left)];
 }
 
 /** Runs the host's K3s uninstall script(s), whichever are installed; a no-op on a clean host. */
 async function uninstall(h: Host, P: Paths, ctx: StepContext): Promise<void> {
+  await removeAgentUnit(h, P, ctx);
   for (const script of [`${P.bin}/k3s-agent-uninstall.sh`, `${P.bin}/k3s-uninstall.sh`]) {
     if ((await h.exec(cmd('test', '-x', script), { sudo: true })).code !== 0) continue;
     await h.run(cmd(script), { sudo: true, timeoutMs: 300_000 });
@@ -414,9 +425,23 @@ function removeNodeSteps(deps: LifecycleDeps, p: RemoveNodeParams): Step[] {
       name: `uninstall ${p.host.host}`,
       check: async (ctx) =>
         (
-          await ctx.exec(cmd('test', '!', '-e', `${P.bin}/k3s-agent-uninstall.sh`, raw('-a'), '!', '-e', `${P.bin}/k3s-uninstall.sh`), {
-            sudo: true,
-          })
+          await ctx.exec(
+            cmd(
+              'test',
+              '!',
+              '-e',
+              `${P.bin}/k3s-agent-uninstall.sh`,
+              raw('-a'),
+              '!',
+              '-e',
+              `${P.bin}/k3s-uninstall.sh`,
+              raw('-a'),
+              '!',
+              '-e',
+              agentPaths(P).unit,
+            ),
+            { sudo: true },
+          )
         ).code === 0,
       run: (ctx) => uninstall(asHost(ctx), P, ctx),
     },
@@ -539,7 +564,7 @@ function addNodeSteps(deps: LifecycleDeps, p: AddNodeParams): Step[] {
       await sleep(2_000, ctx.signal);
     }
   };
-  return [
+  const steps: Step[] = [
     {
       name: `join ${p.host.host} as ${p.role}`,
       check: async (ctx) => (await state(ctx, await nodeName(ctx))) !== 'absent',
@@ -564,6 +589,18 @@ function addNodeSteps(deps: LifecycleDeps, p: AddNodeParams): Step[] {
       },
     },
   ];
+  const unit = p.agentUnit;
+  if (unit) {
+    const P = pathsOf(p.roots?.[p.host.host] ?? '/');
+    steps.push({
+      name: `pi-controller agent ${p.host.host}`,
+      check: async (ctx) =>
+        (deps.enrolment?.connected(await nodeName(ctx)) ?? false) &&
+        (await ctx.exec(cmd('test', '-f', agentPaths(P).unit), { sudo: true })).code === 0,
+      run: (ctx) => installAgentUnit(asHost(ctx), P, unit, requireEnrolment(deps), ctx),
+    });
+  }
+  return steps;
 }
 
 export function resetKind(deps: LifecycleDeps): JobDefinition {
@@ -646,7 +683,15 @@ export function lifecyclePort(deps: LifecycleDeps & { runner: JobRunner; roots?:
             ? { identityFile: first.identityFile }
             : {}),
       };
-      const params: AddNodeParams = { ...m.install, clusterId: c.id, host, role: req.role, first, ...roots };
+      const params: AddNodeParams = {
+        ...m.install,
+        ...(req.agent ? { agentUnit: agentUnitOf(deps, req.agent) } : {}),
+        clusterId: c.id,
+        host,
+        role: req.role,
+        first,
+        ...roots,
+      };
       return deps.runner.submit(CLUSTER_ADD_NODE_KIND, { login: host, params: params as unknown as Record<string, unknown>, createdBy });
     },
     removeNode(clusterId, host, createdBy) {

@@ -29,6 +29,7 @@ import type { Capabilities } from '../api/discovery.js';
 import { ConflictError } from '../api/errors.js';
 import type { ProvisionPort, SecretBox } from '../core/ports.js';
 import type { Store } from '../store/index.js';
+import { agentPaths, imagePlatforms, installAgentUnit, type AgentEnrolment, type AgentUnitOptions } from './agent-unit.js';
 import { ProvisionError } from './errors.js';
 import type { HostLogin, JobDefinition, JobRunner, RemoteHost, Step, StepContext } from './jobs.js';
 import { cmd, raw, shC, shq } from './quote.js';
@@ -61,6 +62,8 @@ export interface ClusterCreateParams {
   installTimeoutMs?: number;
   /** `pi`: the {@link PI_PROFILE} flags on every install (kept for nodes added and upgrades later). */
   profile?: 'default' | 'pi';
+  /** Our agent installed on every node as a systemd unit from this image (kept for nodes added later); see agent-unit.ts. */
+  agentUnit?: AgentUnitOptions;
 }
 
 /**
@@ -106,6 +109,8 @@ export interface K3sDeps {
   probe?: HostProbe;
   /** Prefix of every path per host (tests only: the lab's fake roots), for jobs made by {@link provisionPort}. */
   roots?: Record<string, string>;
+  /** The daemon's agent endpoint, for agents installed as units (absent when the daemon runs none). */
+  enrolment?: AgentEnrolment;
 }
 
 export interface Paths {
@@ -251,7 +256,7 @@ async function probeHost(h: Host, P: Paths, probe: HostProbe | undefined): Promi
 export type Host = Pick<RemoteHost, 'exec' | 'run' | 'ssh' | 'login'>;
 
 /** What an install takes from a job's params. */
-export type InstallOptions = Pick<ClusterCreateParams, 'version' | 'airgap' | 'roots' | 'installTimeoutMs' | 'profile'>;
+export type InstallOptions = Pick<ClusterCreateParams, 'version' | 'airgap' | 'roots' | 'installTimeoutMs' | 'profile' | 'agentUnit'>;
 
 /**
  * Installs K3s on `h` with `args` (`server ...` or `agent`) and, when joining, K3S_URL and K3S_TOKEN;
@@ -470,8 +475,47 @@ function clusterSteps(deps: K3sDeps, p: ClusterCreateParams): Step[] {
       },
     },
   );
+  const unit = p.agentUnit;
+  if (unit) {
+    const all = [...p.servers, ...p.agents];
+    steps.push({
+      name: `pi-controller agents (${all.map((h) => h.host).join(', ')})`,
+      check: async (ctx) => {
+        for (const login of all) {
+          const h = await hostFor(ctx, login);
+          if (
+            !agentOnline(deps, await nodeName(h)) ||
+            (await ctx.exec(cmd('test', '-f', agentPaths(P(login)).unit), { sudo: true })).code !== 0
+          )
+            return false;
+        }
+        return true;
+      },
+      run: async (ctx) =>
+        inParallel(all, p.nodeConcurrency ?? 4, async (login) =>
+          installAgentUnit(await hostFor(ctx, login), P(login), unit, requireEnrolment(deps), ctx),
+        ),
+    });
+  }
   return steps;
 }
+
+/** A request's agent unit, refused before any job (AGENTS_OFF, or INVALID_ARGUMENT for a path that holds no agent image). */
+export function agentUnitOf(deps: Pick<K3sDeps, 'enrolment'>, a: { image: string; sim?: boolean }): AgentUnitOptions {
+  requireEnrolment(deps);
+  imagePlatforms(a.image);
+  return { image: a.image, ...(a.sim ? { sim: true } : {}) };
+}
+
+/** The daemon's agent endpoint, or AGENTS_OFF when it runs none. */
+export function requireEnrolment(deps: Pick<K3sDeps, 'enrolment'>): AgentEnrolment {
+  if (!deps.enrolment)
+    throw new ProvisionError('AGENTS_OFF', 'the control plane runs no agent endpoint (agents.enabled is false): agents cannot enrol');
+  return deps.enrolment;
+}
+
+/** True when an agent of node `name` is connected to the daemon's endpoint. */
+const agentOnline = (deps: Pick<K3sDeps, 'enrolment'>, name: string) => deps.enrolment?.connected(name) ?? false;
 
 /** The REST API's view of cluster provisioning, on `runner` (which must know {@link clusterCreateKind}). */
 export function provisionPort(
@@ -498,6 +542,7 @@ export function provisionPort(
         ...(req.version !== undefined ? { version: req.version } : {}),
         ...(req.airgap !== undefined ? { airgap: req.airgap } : {}),
         ...(req.profile === 'pi' ? { profile: req.profile } : {}),
+        ...(req.agent ? { agentUnit: agentUnitOf(deps, req.agent) } : {}),
         ...(deps.roots ? { roots: deps.roots } : {}),
       };
       deps.store.clusters.update(c.id, { state: 'provisioning' });

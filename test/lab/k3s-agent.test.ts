@@ -121,8 +121,8 @@ if (skip) {
         `${(amd64.uncompressed / 1048576).toFixed(1)} MiB uncompressed, built in ${((Date.now() - t0) / 1000).toFixed(0)} s`,
     );
 
-    const lab = labUp(t, 2);
-    const [s1, a1] = lab.hosts as [LabHost, LabHost];
+    const lab = labUp(t, 3);
+    const [s1, a1, u1] = lab.hosts as [LabHost, LabHost, LabHost];
     killStandInAtTeardown(t, lab);
     const ctl = lab.controller;
 
@@ -136,7 +136,7 @@ if (skip) {
         ctl.ns,
         process.execPath,
         CONTROL_PLANE,
-        JSON.stringify({ dataDir, agentHost: ctl.address, roots: { [s1.address]: s1.root, [a1.address]: a1.root } }),
+        JSON.stringify({ dataDir, agentHost: ctl.address, roots: Object.fromEntries(lab.hosts.map((h) => [h.address, h.root])) }),
       ],
       { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir } },
     );
@@ -457,5 +457,106 @@ if (skip) {
         if (img) t.comment(`${h.hostname}: the kubelet reports the image at ${(img.sizeBytes / 1048576).toFixed(1)} MiB`);
       }
     });
+
+    t.test(
+      'cluster add-node --agent-image: our agent as a systemd unit, enrolled with a one-time token; remove-node removes it',
+      async (t) => {
+        const unit = `${u1.root}etc/systemd/system/pi-controller-agent.service`;
+        const rootfs = `${u1.root}opt/pi-controller/agent/rootfs`;
+        const state = `${u1.root}var/lib/pi-controller-agent`;
+        const systemctl = `${u1.root}usr/local/bin/systemctl`;
+        /** Pids whose root directory is the unit's root (the agent, chrooted there as systemd's RootDirectory= runs it). */
+        const inRoot = async () => {
+          const r = await inNamespace(u1.ns, [
+            'sh',
+            '-c',
+            'for d in /proc/[0-9]*; do [ "$(readlink "$d/root" 2> /dev/null)" = "$1" ] && echo "${d#/proc/} $(tr "\\0" " " < "$d/cmdline")"; done; true',
+            'sh',
+            rootfs,
+          ]);
+          return r.stdout.split('\n').filter((l) => l !== '');
+        };
+        const agentOf = async (name: string) =>
+          (
+            await rest<{ items: { node: string; connected: boolean; since: string | null; simulated: boolean | null }[] }>(
+              'GET',
+              '/api/v1/agents',
+            )
+          ).items.find((a) => a.node === name);
+
+        // A failed run leaves no agent behind the lab's teardown (it is no process of the stand-in's).
+        t.teardown(async () => {
+          const left = (await inRoot()).map((l) => l.split(' ')[0]!);
+          if (left.length > 0) await inNamespace(u1.ns, ['kill', '-KILL', ...left]);
+        });
+        const t1 = Date.now();
+        const r = await cli('cluster', 'add-node', 'lab', u1.address, '--agent-image', join(dir, 'image'), '--agent-sim', '-f');
+        t.equal(r.code, 0, r.stderr + r.stdout.slice(-3000));
+        t.match(r.stdout, /pi-controller agent/, 'the job has the agent step');
+        t.match(r.stdout, /agent image linux\/amd64 unpacked/);
+        t.match(r.stdout, new RegExp(`the agent of ${u1.hostname} enrolled and is online; its join token is spent and removed`));
+        t.comment(`add-node with the agent unit to an online agent: ${((Date.now() - t1) / 1000).toFixed(0)} s`);
+
+        const text = readFileSync(unit, 'utf8');
+        t.match(text, `RootDirectory=${rootfs}\n`);
+        t.match(text, `BindPaths=${state}:/var/lib/pi-controller-agent\n`);
+        t.match(
+          text,
+          new RegExp(
+            `^ExecStart=/usr/local/bin/node /opt/pi-controller/dist/src/cli/main\\.js agent --server https://${ctl.address.replace(/\./g, '\\.')}:\\d+ --node-name ${u1.hostname} .* --sim$`,
+            'm',
+          ),
+        );
+        t.ok(existsSync(`${u1.root}etc/systemd/system/multi-user.target.wants/pi-controller-agent.service`), 'enabled (the wants link)');
+        t.notOk(existsSync(join(state, 'join-token')), 'the join token file is gone once the agent enrolled');
+        t.equal(statSync(state).mode & 0o777, 0o700, 'the state directory is root-only');
+        t.equal(statSync(join(state, 'agent-key.pem')).mode & 0o777, 0o600, "the agent's key, 0600 on the node");
+        t.ok(existsSync(join(rootfs, 'usr/local/bin/node')), "the image's Node in the unit's root");
+        const procs = await inRoot();
+        t.equal(procs.length, 1, `one process in the unit's root: ${procs.join('; ')}`);
+        t.match(procs[0], new RegExp(`/usr/local/bin/node .*--node-name ${u1.hostname}`));
+        const a = await agentOf(u1.hostname);
+        t.match(a, { connected: true, simulated: true }, 'online at GET /api/v1/agents under its node name');
+
+        // A restart (a reboot's start) needs no token: the key and certificate are in the state directory.
+        const since = a?.since;
+        const rs = await inNamespace(u1.ns, [systemctl, 'restart', 'pi-controller-agent']);
+        t.equal(rs.code, 0, rs.stderr);
+        const back = await until('the agent online again after a restart', 60_000, async () => {
+          const x = await agentOf(u1.hostname);
+          return x?.connected && x.since !== since ? x : undefined;
+        });
+        t.ok(back.connected, 'online again with no join token');
+
+        // Its node's pins through kubectl, as for the DaemonSet's agents.
+        const f = join(dir, 'unit-led.yaml');
+        writeFileSync(
+          f,
+          `apiVersion: gpio.pi-controller.io/v1alpha1\nkind: GPIOPin\nmetadata: {name: unit-led}\nspec: {nodeName: ${u1.hostname}, pin: 17, mode: output, value: 1}\n`,
+        );
+        const ap = await kubectl('apply', '-f', f);
+        t.equal(ap.code, 0, ap.stderr);
+        const unitPage = () => readFileSync(join(state, 'gpiomem.sim'));
+        await until("GPIO17 driven high in the unit's register page", 60_000, () =>
+          fsel(unitPage(), 17) === 1 && level(unitPage(), 17) === 1 ? true : undefined,
+        );
+        t.pass("GPIO17 is an output driven high in the unit agent's register page");
+        t.equal((await kubectl('delete', '-f', f)).code, 0);
+
+        const rm = await cli('cluster', 'remove-node', 'lab', u1.address, '-f');
+        t.equal(rm.code, 0, rm.stderr + rm.stdout.slice(-3000));
+        t.match(rm.stdout, /the pi-controller agent unit stopped and removed/);
+        for (const p of [
+          unit,
+          `${u1.root}etc/systemd/system/multi-user.target.wants/pi-controller-agent.service`,
+          `${u1.root}opt/pi-controller/agent`,
+          state,
+        ])
+          t.notOk(existsSync(p), `gone: ${p}`);
+        t.same(await inRoot(), [], 'no process left in the unit root');
+        const gone = await until('the agent offline', 30_000, async () => ((await agentOf(u1.hostname))?.connected ? undefined : true));
+        t.ok(gone);
+      },
+    );
   });
 }

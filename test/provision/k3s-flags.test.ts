@@ -13,16 +13,13 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Capabilities } from '../../src/api/discovery.js';
 import { parseProbe, probeCommand } from '../../src/discovery/probe.js';
-import { CLUSTER_CREATE_KIND, clusterCreateKind, nodeLabelArgs, nodeLabelsOf, PI_PROFILE, profileFlags } from '../../src/provision/k3s.js';
-import { addNodeKind, CLUSTER_ADD_NODE_KIND, clusterMembers } from '../../src/provision/k3s-lifecycle.js';
-import { JobRunner } from '../../src/provision/jobs.js';
-import { EventBus } from '../../src/events/bus.js';
-import { silentLogger } from '../../src/log/index.js';
+import { CLUSTER_CREATE_KIND, nodeLabelArgs, nodeLabelsOf, PI_PROFILE, profileFlags } from '../../src/provision/k3s.js';
+import { CLUSTER_ADD_NODE_KIND, clusterMembers } from '../../src/provision/k3s-lifecycle.js';
 import { openSecretBox } from '../../src/certs/index.js';
 import { EXIT } from '../../src/cli/exit.js';
 import { startServer } from '../support/server.js';
 import { cliAt } from '../support/cli.js';
-import { provisionPorts } from '../support/finished-jobs.js';
+import { storedJobsOnly } from '../support/finished-jobs.js';
 import { cmd } from '../../src/provision/quote.js';
 import { tempDir } from '../support/tmp.js';
 
@@ -118,21 +115,7 @@ t.test('the pi profile: K3s pass-through flags, servers all, agents the kubeletâ
 });
 
 t.test('the profile is chosen at create and kept for nodes added later', async (t) => {
-  const s = await startServer(t, (store, dir) => {
-    const secrets = openSecretBox(join(dir, 'secrets'));
-    const deps = { store, secrets };
-    const runner = new JobRunner({
-      store,
-      bus: new EventBus(),
-      log: silentLogger(),
-      kinds: [clusterCreateKind(deps), addNodeKind(deps)],
-      secrets,
-    });
-    runner.stop(); // jobs are stored, not run: no host exists
-    return {
-      provision: provisionPorts(deps, runner),
-    };
-  });
+  const s = await startServer(t, storedJobsOnly());
   s.store.clusters.create({ name: 'lab' });
   const bad = await s.req('POST', '/api/v1/clusters/lab/provision', { body: { servers: ['s1'], profile: 'tiny' } });
   t.equal(bad.status, 422, 'an unknown profile is a schema error');

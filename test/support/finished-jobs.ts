@@ -1,8 +1,13 @@
 /** Jobs as a runner leaves them behind, for tests of what the lifecycle replays from the job table, and the ports that start them. */
 import type { ProvisionPort, SecretBox } from '../../src/core/ports.js';
-import type { JobRunner } from '../../src/provision/jobs.js';
-import { provisionPort } from '../../src/provision/k3s.js';
-import { lifecyclePort } from '../../src/provision/k3s-lifecycle.js';
+import type { AgentEnrolment } from '../../src/provision/agent-unit.js';
+import { join } from 'node:path';
+import { openSecretBox } from '../../src/certs/index.js';
+import { EventBus } from '../../src/events/bus.js';
+import { silentLogger } from '../../src/log/index.js';
+import { JobRunner } from '../../src/provision/jobs.js';
+import { clusterCreateKind, provisionPort } from '../../src/provision/k3s.js';
+import { addNodeKind, lifecyclePort } from '../../src/provision/k3s-lifecycle.js';
 import { restorePort, type StoredSnapshot } from '../../src/provision/k3s-restore.js';
 import { upgradePort } from '../../src/provision/k3s-upgrade.js';
 import type { Store } from '../../src/store/index.js';
@@ -19,7 +24,7 @@ export function finished(store: Store, kind: string, params: Record<string, unkn
 
 /** Every part of the ProvisionPort on `runner`, joined as the daemon joins them; `snapshots` finds a backup's etcd snapshots. */
 export function provisionPorts(
-  deps: { store: Store; secrets: SecretBox },
+  deps: { store: Store; secrets: SecretBox; enrolment?: AgentEnrolment },
   runner: JobRunner,
   snapshots: (ref: string) => StoredSnapshot[] = () => [],
 ): ProvisionPort {
@@ -28,5 +33,25 @@ export function provisionPorts(
     ...lifecyclePort({ ...deps, runner }),
     ...upgradePort({ ...deps, runner }),
     ...restorePort({ ...deps, runner, snapshots }),
+  };
+}
+
+/**
+ * For startServer: the provisioning routes over a runner that knows `cluster.create` and
+ * `cluster.add-node` but runs nothing (no host exists), so a request's job is stored as queued.
+ */
+export function storedJobsOnly(extra: { enrolment?: AgentEnrolment } = {}) {
+  return (store: Store, dir: string) => {
+    const secrets = openSecretBox(join(dir, 'secrets'));
+    const deps = { store, secrets, ...extra };
+    const runner = new JobRunner({
+      store,
+      bus: new EventBus(),
+      log: silentLogger(),
+      kinds: [clusterCreateKind(deps), addNodeKind(deps)],
+      secrets,
+    });
+    runner.stop();
+    return { provision: provisionPorts(deps, runner) };
   };
 }

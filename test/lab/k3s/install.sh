@@ -155,26 +155,112 @@ chmod 755 "$BIN_DIR/journalctl"
 # env file) detached, its pid in <data-dir>/lab/service.pid and its output appended to <data-dir>/lab/$SERVICE.log
 # (the journal the journalctl shim serves), and returns once it is started (Type=exec); `stop` runs k3s-killall.sh
 # (the service's processes and its pods); `restart`; `is-active [--quiet]` (0 and `active` while its pid lives,
-# else 3 and `inactive`). Any other unit: `Unit X.service not found.` and 5, as systemctl says it.
+# else 3 and `inactive`). `daemon-reload` does nothing (the unit files are read at each start).
+# Any other unit with a unit file in the systemd folder (pi-controller's agent unit): start, stop, restart,
+# is-active, enable and disable (the multi-user.target.wants link; `--now` starts or stops it too), reading of its
+# file: ExecStart (split at spaces: no quoting), RootDirectory (the command runs chrooted there, in a mount
+# namespace of its own, as systemd runs it), MountAPIVFS=yes (the host's /proc, /sys and /dev bound into the
+# root), BindPaths and BindReadOnlyPaths (SRC[:DST], `-` before an optional source); its pid in
+# <data-dir>/lab/units/UNIT.pid, its output in UNIT.log there. Not emulated: Restart=, the other keys.
+# A unit with no file: `Unit X.service not found.` and 5, as systemctl says it.
 {
   echo '#!/usr/bin/env bash'
   echo "# systemctl (lab shim for the $SERVICE unit, written by the stand-in's install.sh): see install.sh"
-  printf 'SERVICE=%s UNIT=%s ENVF=%s L=%s KILLALL=%s\n' "$(q "$SERVICE")" "$(q "$SYSTEMD_DIR/$SERVICE.service")" \
-    "$(q "$SYSTEMD_DIR/$SERVICE.service.env")" "$(q "$DATA/lab")" "$(q "$BIN_DIR/k3s-killall.sh")"
+  printf 'SERVICE=%s UNIT=%s ENVF=%s L=%s KILLALL=%s SD=%s\n' "$(q "$SERVICE")" "$(q "$SYSTEMD_DIR/$SERVICE.service")" \
+    "$(q "$SYSTEMD_DIR/$SERVICE.service.env")" "$(q "$DATA/lab")" "$(q "$BIN_DIR/k3s-killall.sh")" "$(q "$SYSTEMD_DIR")"
   cat << 'SHIM'
 set -uo pipefail
-op='' unit='' quiet=0
+op='' unit='' quiet=0 now=0
 for a in "$@"; do
   case "$a" in
     -q | --quiet) quiet=1 ;;
+    --now) now=1 ;;
     --no-pager | --no-block) ;;
     -*) echo "systemctl (lab shim): unsupported option $a" >&2; exit 1 ;;
     *) if [ -z "$op" ]; then op=$a; elif [ -z "$unit" ]; then unit=$a; else echo "systemctl (lab shim): one unit only" >&2; exit 1; fi ;;
   esac
 done
 unit=${unit%.service}
+[ "$op" = daemon-reload ] && exit 0
 [ -n "$op" ] && [ -n "$unit" ] || { echo "systemctl (lab shim): usage: systemctl start|stop|restart|is-active UNIT" >&2; exit 1; }
-[ "$unit" = "$SERVICE" ] || { echo "Unit $unit.service not found." >&2; exit 5; }
+
+# Another unit of the systemd folder (see the header).
+other() {
+  local U="$SD/$unit.service" PF="$L/units/$unit.pid" W="$SD/multi-user.target.wants/$unit.service"
+  [ -f "$U" ] || { echo "Unit $unit.service not found." >&2; exit 5; }
+  key() { sed -n "s/^$1=//p" "$U" | tail -1; }
+  local root
+  root=$(key RootDirectory)
+  # its pid while that process runs (in its root, when it has one: a reused pid is not taken for it)
+  pid() {
+    local p
+    p=$(cat "$PF" 2> /dev/null) && kill -0 "$p" 2> /dev/null || return 1
+    [ -z "$root" ] || [ "$(readlink "/proc/$p/root")" = "$root" ] || return 1
+    echo "$p"
+  }
+  ustart() {
+    pid > /dev/null && return 0
+    local line specs=() b
+    line=$(key ExecStart)
+    [ -n "$line" ] || { echo "systemctl (lab shim): no ExecStart in $U" >&2; exit 1; }
+    [ "$(key MountAPIVFS)" = yes ] && specs+=(api)
+    for b in $(key BindPaths); do specs+=("rw:$b"); done
+    for b in $(key BindReadOnlyPaths); do specs+=("ro:$b"); done
+    mkdir -p "$L/units"
+    rm -f "$PF"
+    # shellcheck disable=SC2016 # run by the service's own bash
+    local inner='R=$1; shift
+      while [ "$1" != -- ]; do
+        s=$1; shift
+        case $s in
+          api) for d in proc sys dev; do mkdir -p "$R/$d" && mount --rbind "/$d" "$R/$d" || exit 1; done ;;
+          *) m=${s%%:*} b=${s#*:} opt=0
+            case $b in -*) opt=1 b=${b#-} ;; esac
+            src=${b%%:*} dst=${b#*:}
+            if [ ! -e "$src" ]; then [ "$opt" = 1 ] && continue; echo "bind source $src is missing" >&2; exit 1; fi
+            if [ -d "$src" ]; then mkdir -p "$R$dst"; else mkdir -p "$(dirname "$R$dst")" && touch "$R$dst"; fi
+            mount --bind "$src" "$R$dst" || exit 1
+            if [ "$m" = ro ]; then mount -o remount,bind,ro "$R$dst" || exit 1; fi ;;
+        esac
+      done
+      shift
+      exec chroot "$R" "$@"'
+    # shellcheck disable=SC2086 # ExecStart split at spaces
+    if [ -n "$root" ]; then
+      setsid -f bash -c 'echo $$ > "$1"; shift; exec "$@"' svc "$PF" unshare --mount --propagation private \
+        bash -c "$inner" inner "$root" "${specs[@]}" -- $line < /dev/null >> "$L/units/$unit.log" 2>&1
+    else
+      setsid -f bash -c 'echo $$ > "$1"; shift; exec "$@"' svc "$PF" $line < /dev/null >> "$L/units/$unit.log" 2>&1
+    fi
+    for _ in $(seq 1 100); do [ -s "$PF" ] && return 0; sleep 0.1; done
+    echo "systemctl (lab shim): $unit did not start" >&2
+    exit 1
+  }
+  ustop() {
+    local p
+    if p=$(pid); then
+      kill -TERM "$p" 2> /dev/null
+      for _ in $(seq 1 50); do kill -0 "$p" 2> /dev/null || break; sleep 0.1; done
+      kill -KILL "$p" 2> /dev/null
+    fi
+    rm -f "$PF"
+  }
+  case "$op" in
+    start) ustart ;;
+    stop) ustop ;;
+    restart) ustop && ustart ;;
+    enable) mkdir -p "$(dirname "$W")" && ln -sfn "$U" "$W" && { [ "$now" = 0 ] || ustart; } ;;
+    disable) rm -f "$W" && { [ "$now" = 0 ] || ustop; } ;;
+    is-active)
+      if pid > /dev/null; then [ "$quiet" = 1 ] || echo active; exit 0; fi
+      [ "$quiet" = 1 ] || echo inactive
+      exit 3
+      ;;
+    *) echo "systemctl (lab shim): unsupported command $op" >&2; exit 1 ;;
+  esac
+  exit 0
+}
+[ "$unit" = "$SERVICE" ] || other
 running() { [ -f "$L/service.pid" ] && kill -0 "$(cat "$L/service.pid" 2> /dev/null)" 2> /dev/null; }
 start() {
   running && return 0
