@@ -1,8 +1,8 @@
 /**
  * Provisioning from the UI: the form that makes a K3s cluster of discovered hosts (each given a
  * role) over SSH, and one cluster's page with its servers and agents (each with a link to its
- * service journal), where operators add a node, remove an agent (after a second, explicit
- * confirmation) and upgrade K3s, and admins reset it (after a second confirmation too). Each of
+ * service journal), where operators add a node, remove an agent or, while another
+ * stays, a server (after a second, explicit confirmation) and upgrade K3s, and admins reset it (after a second confirmation too). Each of
  * these starts a job; the UI then opens that job's page, which follows its steps and log live.
  */
 import { useLayoutEffect, useState } from 'preact/hooks';
@@ -237,7 +237,7 @@ function Confirmed(p: { id: string; ask: string; yes: string; keep: string; busy
   );
 }
 
-/** One cluster: its state and hosts (each with its journal); add a node, remove an agent, upgrade, reset. */
+/** One cluster: its state and hosts (each with its journal); add a node, remove one (a server while another stays), upgrade, reset. */
 export function ClusterPage({ name }: { name: string }) {
   const { client, me } = useShared();
   const { data, error } = useLive(
@@ -265,6 +265,8 @@ export function ClusterPage({ name }: { name: string }) {
     });
   const c = data?.c;
   const rows = (data?.m?.items ?? []).map((x) => ({ h: x.host, role: x.role }));
+  // A server can go while another stays (its etcd member leaves first); the last one only with a reset.
+  const removable = (role: string) => role === 'agent' || rows.filter((r) => r.role === 'server').length > 1;
   return (
     <>
       <p class="crumbs">
@@ -319,7 +321,7 @@ export function ClusterPage({ name }: { name: string }) {
                         label: 'Actions',
                         hidden: true,
                         cell: (r: { h: string; role: string }) =>
-                          r.role === 'agent' ? (
+                          removable(r.role) ? (
                             <Confirmed
                               id={`remove-${r.h}`}
                               ask={`Remove ${r.h}`}

@@ -7,7 +7,8 @@ import { EventBus } from '../../src/events/bus.js';
 import { silentLogger } from '../../src/log/index.js';
 import { JobRunner } from '../../src/provision/jobs.js';
 import { clusterCreateKind, provisionPort } from '../../src/provision/k3s.js';
-import { addNodeKind, lifecyclePort } from '../../src/provision/k3s-lifecycle.js';
+import { addNodeKind, lifecyclePort, removeNodeKind } from '../../src/provision/k3s-lifecycle.js';
+import { k3sOps } from '../../src/provision/k3s-ops.js';
 import { restorePort, type StoredSnapshot } from '../../src/provision/k3s-restore.js';
 import { upgradePort } from '../../src/provision/k3s-upgrade.js';
 import type { Store } from '../../src/store/index.js';
@@ -37,8 +38,9 @@ export function provisionPorts(
 }
 
 /**
- * For startServer: the provisioning routes over a runner that knows `cluster.create` and
- * `cluster.add-node` but runs nothing (no host exists), so a request's job is stored as queued.
+ * For startServer: the provisioning routes (and the hosts of k3sOps) over a runner that knows
+ * `cluster.create`, `cluster.add-node` and `cluster.remove-node` but runs nothing (no host exists),
+ * so a request's job is stored as queued.
  */
 export function storedJobsOnly(extra: { enrolment?: AgentEnrolment } = {}) {
   return (store: Store, dir: string) => {
@@ -48,10 +50,10 @@ export function storedJobsOnly(extra: { enrolment?: AgentEnrolment } = {}) {
       store,
       bus: new EventBus(),
       log: silentLogger(),
-      kinds: [clusterCreateKind(deps), addNodeKind(deps)],
+      kinds: [clusterCreateKind(deps), addNodeKind(deps), removeNodeKind(deps)],
       secrets,
     });
     runner.stop();
-    return { provision: provisionPorts(deps, runner) };
+    return { provision: provisionPorts(deps, runner), k3sOps: k3sOps({ store, runner }) };
   };
 }

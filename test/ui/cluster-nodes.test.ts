@@ -1,0 +1,75 @@
+/**
+ * A cluster's page offers Remove for each agent and, while another server stays, for each server
+ * (the job takes the server's etcd member out first); never for the only server (reset is the way).
+ * Against the real app with provisioning whose runner stores jobs without running them (no host
+ * exists here: the removal itself runs in test/lab/k3s-lifecycle.test.ts): the hosts are what a
+ * succeeded `cluster.create` job left, and confirming a server's removal starts a
+ * `cluster.remove-node` job for that server. Real Chromium through playwright-core, by keyboard.
+ */
+import t from 'tap';
+import { join } from 'node:path';
+import { CLUSTER_CREATE_KIND } from '../../src/provision/k3s.js';
+import { CLUSTER_REMOVE_NODE_KIND } from '../../src/provision/k3s-lifecycle.js';
+import { finished, login, storedJobsOnly } from '../support/finished-jobs.js';
+import { repoRoot } from '../support/paths.js';
+import { startServer } from '../support/server.js';
+import { scaled } from '../support/wait.js';
+import { axe, checkAxe, fitsWidth, guard, launch, screenshots, withBrowser } from './browser.js';
+
+await withBrowser(t, async () => {
+  const stored = storedJobsOnly();
+  const srv = await startServer(t, (store, dir) => ({ ...stored(store, dir), webRoot: join(repoRoot(), 'dist/web') }));
+  const browser = await launch(t);
+  const wait = { timeout: scaled(20_000) };
+  const ha = srv.store.clusters.create({ name: 'ha' });
+  finished(srv.store, CLUSTER_CREATE_KIND, { clusterId: ha.id, servers: [login('s1'), login('s2')], agents: [login('a1')] });
+  const one = srv.store.clusters.create({ name: 'solo' });
+  finished(srv.store, CLUSTER_CREATE_KIND, { clusterId: one.id, servers: [login('t1')], agents: [login('b1')] });
+
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  const problems = guard(page, [srv.admin, srv.operator, srv.viewer]);
+  await page.goto(srv.url);
+  await page.getByLabel('Token').fill(srv.admin);
+  await page.keyboard.press('Enter');
+  await page.getByRole('heading', { level: 1, name: 'Dashboard' }).waitFor(wait);
+
+  t.test('two servers: Remove for each server and the agent', async (t) => {
+    await page.goto(`${srv.url}/#/clusters/ha`);
+    await page.getByRole('heading', { level: 2, name: 'Nodes (3)' }).waitFor(wait);
+    for (const h of ['s1', 's2', 'a1'])
+      t.equal(await page.getByRole('button', { name: `Remove ${h}`, exact: true }).count(), 1, `Remove ${h}`);
+    const jobs = srv.store.jobs.list({}).total;
+    await page.getByRole('button', { name: 'Remove s1', exact: true }).focus();
+    await page.keyboard.press('Enter');
+    const yes = page.getByRole('button', { name: 'Yes, remove s1' });
+    await yes.waitFor(wait);
+    t.equal(
+      await page.evaluate('document.activeElement && document.activeElement.textContent'),
+      'Yes, remove s1',
+      'the confirmation has the focus',
+    );
+    t.equal(srv.store.jobs.list({}).total, jobs, 'nothing starts before the confirmation');
+    checkAxe(t, "the page asking to confirm a server's removal", await axe(page));
+    await fitsWidth(t, page, "the page asking to confirm a server's removal");
+    await screenshots(page, 'cluster-remove-server-confirm');
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { level: 1, name: 'Job cluster.remove-node' }).waitFor(wait);
+    const job = srv.store.jobs.list({ kind: CLUSTER_REMOVE_NODE_KIND }).items[0];
+    t.match(
+      job?.params,
+      { clusterId: ha.id, host: { host: 's1' }, role: 'server', via: { host: 's2' } },
+      "the server's removal, through the server that stays",
+    );
+  });
+
+  t.test('one server: Remove for the agent only', async (t) => {
+    await page.goto(`${srv.url}/#/clusters/solo`);
+    await page.getByRole('heading', { level: 2, name: 'Nodes (2)' }).waitFor(wait);
+    await page.getByRole('button', { name: 'Remove b1', exact: true }).waitFor(wait);
+    t.equal(await page.getByRole('button', { name: 'Remove t1', exact: true }).count(), 0, 'no Remove for the only server');
+  });
+
+  t.test('no CSP violation or script error', async (t) => {
+    t.same(problems, []);
+  });
+});
