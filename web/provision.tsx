@@ -120,6 +120,36 @@ function AirGapFields({
   );
 }
 
+/** Our agent on each node as a systemd unit, from the image layout of `npm run image` on the control plane. */
+function AgentUnitFields({
+  f,
+  set,
+}: {
+  f: { agentImage: string; agentSim: boolean };
+  set: (k: 'agentImage' | 'agentSim', v: string | boolean) => void;
+}) {
+  return (
+    <details>
+      <summary>pi-controller agent as a systemd unit (optional)</summary>
+      <div class="fields">
+        <label>
+          Agent image directory (on the control plane)
+          <input value={f.agentImage} placeholder="/srv/pi-controller/image" onInput={(e) => set('agentImage', e.currentTarget.value)} />
+        </label>
+        <label class="check">
+          <input type="checkbox" checked={f.agentSim} onChange={(e) => set('agentSim', e.currentTarget.checked)} />
+          Simulated hardware (nodes that are not Pis)
+        </label>
+      </div>
+    </details>
+  );
+}
+
+/** The `agent` part of a request: only when an image directory was given. */
+function agentUnit(f: { agentImage: string; agentSim: boolean }): Pick<ClusterProvision, 'agent'> {
+  return f.agentImage.trim() ? { agent: { image: f.agentImage.trim(), ...(f.agentSim ? { sim: true } : {}) } } : {};
+}
+
 /** The `airgap` part of a request: only when a file was given (the API refuses a partial set, naming the field). */
 function airgap(f: { script: string; binary: string; images: string }): Pick<ClusterProvision, 'airgap'> {
   const images = f.images
@@ -131,14 +161,25 @@ function airgap(f: { script: string; binary: string; images: string }): Pick<Clu
     : {};
 }
 
-const EMPTY = { name: '', user: '', port: '', identity: '', version: '', script: '', binary: '', images: '' };
+const EMPTY = {
+  name: '',
+  user: '',
+  port: '',
+  identity: '',
+  version: '',
+  script: '',
+  binary: '',
+  images: '',
+  agentImage: '',
+  agentSim: false,
+};
 type Field = keyof typeof EMPTY;
 
 /** Creates a cluster of the picked hosts: servers in the order listed (the first one starts it), then agents. */
 export function ProvisionForm({ picked }: { picked: Picked[] }) {
   const { client } = useShared();
   const [f, setF] = useState(EMPTY);
-  const set = (k: Field, v: string) => setF((x) => ({ ...x, [k]: v }));
+  const set = (k: Field, v: string | boolean) => setF((x) => ({ ...x, [k]: v }));
   const act = useAction();
   const servers = picked.filter((p) => p.role === 'server');
   const agents = picked.filter((p) => p.role === 'agent');
@@ -150,6 +191,7 @@ export function ProvisionForm({ picked }: { picked: Picked[] }) {
       ...(f.version.trim() ? { version: f.version.trim() } : {}),
       ...login(f),
       ...airgap(f),
+      ...agentUnit(f),
     };
     await act.run(async () => {
       const c = await declared(client, f.name.trim());
@@ -185,6 +227,7 @@ export function ProvisionForm({ picked }: { picked: Picked[] }) {
         </label>
       </div>
       <AirGapFields f={f} set={set} />
+      <AgentUnitFields f={f} set={set} />
       <button type="submit" disabled={act.busy}>
         {act.busy ? 'Starting…' : 'Create cluster'}
       </button>
@@ -256,9 +299,19 @@ export function ClusterPage({ name }: { name: string }) {
   const act = useAction();
   const [up, setUp] = useState({ version: '', script: '', binary: '', images: '' });
   const upgrade = useAction();
-  const [add, setAdd] = useState({ host: '', role: 'agent' as 'server' | 'agent', user: '', port: '', identity: '' });
-  const start = (what: string, path: string, body?: unknown) =>
-    act.run(async () => {
+  const [add, setAdd] = useState({
+    host: '',
+    role: 'agent' as 'server' | 'agent',
+    user: '',
+    port: '',
+    identity: '',
+    agentImage: '',
+    agentSim: false,
+  });
+  // The add-node form says its own outcome beside it; remove and reset say theirs at the end of the page.
+  const adding = useAction();
+  const start = (what: string, path: string, body?: unknown, a = act) =>
+    a.run(async () => {
       const job = await client.req<Job>('POST', `/clusters/${enc(data!.c.id)}/${path}`, body);
       openJob(job);
       return `${what}: job ${job.id}.`;
@@ -345,7 +398,17 @@ export function ClusterPage({ name }: { name: string }) {
           aria-labelledby="add-h"
           onSubmit={(e) => {
             e.preventDefault();
-            void start(`Adding ${add.host.trim()}`, 'add-node', { host: add.host.trim(), role: add.role, ...login(add) });
+            void start(
+              `Adding ${add.host.trim()}`,
+              'add-node',
+              {
+                host: add.host.trim(),
+                role: add.role,
+                ...login(add),
+                ...agentUnit(add),
+              },
+              adding,
+            );
           }}
         >
           <h2 id="add-h">Add a node</h2>
@@ -369,9 +432,11 @@ export function ClusterPage({ name }: { name: string }) {
               userHint="the first server's"
             />
           </div>
-          <button type="submit" disabled={act.busy}>
+          <AgentUnitFields f={add} set={(k, v) => setAdd({ ...add, [k]: v })} />
+          <button type="submit" disabled={adding.busy}>
             Add node
           </button>
+          <Outcome said={adding.said} error={adding.error} />
         </form>
       )}
       {c && operate && (

@@ -8,8 +8,6 @@
  * removal run in the lab: test/lab/k3s-agent.test.ts.
  */
 import t from 'tap';
-import { createHash } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { agentUnitText, imageFor, platformOf, unitWord } from '../../src/provision/agent-unit.js';
 import { CLUSTER_CREATE_KIND } from '../../src/provision/k3s.js';
@@ -21,37 +19,7 @@ import { startServer } from '../support/server.js';
 import { cliAt } from '../support/cli.js';
 import { storedJobsOnly } from '../support/finished-jobs.js';
 import { tempDir } from '../support/tmp.js';
-
-const INDEX = 'application/vnd.oci.image.index.v1+json';
-const MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
-
-/** An image layout with a manifest per platform, each with two layers and a config naming the entry point. */
-function layout(dir: string, platforms: { architecture: string; variant?: string }[]): Record<string, string[]> {
-  mkdirSync(join(dir, 'blobs', 'sha256'), { recursive: true });
-  const put = (data: string | Buffer) => {
-    const hex = createHash('sha256').update(data).digest('hex');
-    writeFileSync(join(dir, 'blobs', 'sha256', hex), data);
-    return { digest: `sha256:${hex}`, size: Buffer.byteLength(data) };
-  };
-  const layers: Record<string, string[]> = {};
-  const manifests = platforms.map((p) => {
-    const slug = `${p.architecture}${p.variant ? `/${p.variant}` : ''}`;
-    const ls = [put(`root of ${slug}`), put(`app of ${slug}`)];
-    layers[slug] = ls.map((l) => l.digest);
-    const config = put(
-      JSON.stringify({
-        architecture: p.architecture,
-        os: 'linux',
-        config: { Entrypoint: ['/usr/local/bin/node', '/opt/pi-controller/dist/src/cli/main.js', 'agent'] },
-      }),
-    );
-    const m = put(JSON.stringify({ schemaVersion: 2, mediaType: MANIFEST, config, layers: ls }));
-    return { mediaType: MANIFEST, ...m, platform: { os: 'linux', ...p } };
-  });
-  const index = put(JSON.stringify({ schemaVersion: 2, mediaType: INDEX, manifests }));
-  writeFileSync(join(dir, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: INDEX, ...index }] }));
-  return layers;
-}
+import { fakeLayout as layout } from '../support/image.js';
 
 const code = (fn: () => unknown) => {
   try {

@@ -5,7 +5,8 @@
  * Node, its node_modules, nothing of this machine's), through qemu-user for the ARM platforms.
  */
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { repoRoot } from './paths.js';
@@ -150,4 +151,39 @@ export function finished(child: ChildProcess): Promise<{ code: number | null; ou
 /** A layout directory exists with an index (for messages). */
 export function isLayout(dir: string): boolean {
   return existsSync(join(dir, 'oci-layout')) && existsSync(join(dir, 'index.json'));
+}
+
+const FAKE_INDEX = 'application/vnd.oci.image.index.v1+json';
+const FAKE_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
+
+/**
+ * A small image layout as `npm run image` lays one out (index.json naming an image index over the
+ * platforms), with a manifest per platform, two text layers each and a config naming the agent's
+ * entry point; returns each platform's layer digests (`amd64`, `arm/v7`).
+ */
+export function fakeLayout(dir: string, platforms: { architecture: string; variant?: string }[]): Record<string, string[]> {
+  mkdirSync(join(dir, 'blobs', 'sha256'), { recursive: true });
+  const put = (data: string | Buffer) => {
+    const hex = createHash('sha256').update(data).digest('hex');
+    writeFileSync(join(dir, 'blobs', 'sha256', hex), data);
+    return { digest: `sha256:${hex}`, size: Buffer.byteLength(data) };
+  };
+  const layers: Record<string, string[]> = {};
+  const manifests = platforms.map((p) => {
+    const slug = `${p.architecture}${p.variant ? `/${p.variant}` : ''}`;
+    const ls = [put(`root of ${slug}`), put(`app of ${slug}`)];
+    layers[slug] = ls.map((l) => l.digest);
+    const config = put(
+      JSON.stringify({
+        architecture: p.architecture,
+        os: 'linux',
+        config: { Entrypoint: ['/usr/local/bin/node', '/opt/pi-controller/dist/src/cli/main.js', 'agent'] },
+      }),
+    );
+    const m = put(JSON.stringify({ schemaVersion: 2, mediaType: FAKE_MANIFEST, config, layers: ls }));
+    return { mediaType: FAKE_MANIFEST, ...m, platform: { os: 'linux', ...p } };
+  });
+  const index = put(JSON.stringify({ schemaVersion: 2, mediaType: FAKE_INDEX, manifests }));
+  writeFileSync(join(dir, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: FAKE_INDEX, ...index }] }));
+  return layers;
 }

@@ -4,12 +4,16 @@
  * Against the real app with provisioning whose runner stores jobs without running them (no host
  * exists here: the removal itself runs in test/lab/k3s-lifecycle.test.ts): the hosts are what a
  * succeeded `cluster.create` job left, and confirming a server's removal starts a
- * `cluster.remove-node` job for that server. Real Chromium through playwright-core, by keyboard.
+ * `cluster.remove-node` job for that server. The add-node form's agent unit (image directory,
+ * simulated hardware): a directory with no image is refused by code beside the form with no job,
+ * an image layout starts the job with both. Real Chromium through playwright-core.
  */
 import t from 'tap';
 import { join } from 'node:path';
 import { CLUSTER_CREATE_KIND } from '../../src/provision/k3s.js';
-import { CLUSTER_REMOVE_NODE_KIND } from '../../src/provision/k3s-lifecycle.js';
+import { CLUSTER_ADD_NODE_KIND, CLUSTER_REMOVE_NODE_KIND } from '../../src/provision/k3s-lifecycle.js';
+import { openSecretBox } from '../../src/certs/index.js';
+import { fakeLayout } from '../support/image.js';
 import { finished, login, storedJobsOnly } from '../support/finished-jobs.js';
 import { repoRoot } from '../support/paths.js';
 import { startServer } from '../support/server.js';
@@ -17,7 +21,8 @@ import { scaled } from '../support/wait.js';
 import { axe, checkAxe, fitsWidth, guard, launch, screenshots, withBrowser } from './browser.js';
 
 await withBrowser(t, async () => {
-  const stored = storedJobsOnly();
+  // Jobs are stored, not run: the agent endpoint is never asked for a token here, only said to exist.
+  const stored = storedJobsOnly({ enrolment: { mint: () => ({ token: 'never', server: 'https://x:1' }), connected: () => false } });
   const srv = await startServer(t, (store, dir) => ({ ...stored(store, dir), webRoot: join(repoRoot(), 'dist/web') }));
   const browser = await launch(t);
   const wait = { timeout: scaled(20_000) };
@@ -67,6 +72,36 @@ await withBrowser(t, async () => {
     await page.getByRole('heading', { level: 2, name: 'Nodes (2)' }).waitFor(wait);
     await page.getByRole('button', { name: 'Remove b1', exact: true }).waitFor(wait);
     t.equal(await page.getByRole('button', { name: 'Remove t1', exact: true }).count(), 0, 'no Remove for the only server');
+  });
+
+  t.test('add a node with our agent as a systemd unit: the form sends the image directory and the simulation choice', async (t) => {
+    const image = join(srv.dir, 'agent-image');
+    fakeLayout(image, [{ architecture: 'arm64' }]);
+    srv.store.clusters.setJoinToken(one.id, openSecretBox(join(srv.dir, 'secrets')).seal(Buffer.from('K10abc::server:secret')));
+    const form = page.locator('form[aria-labelledby=add-h]');
+    await form.getByLabel('Host (name or address)').fill('b2');
+    await form.getByText('pi-controller agent as a systemd unit (optional)').click();
+    // A directory without an image: the API's code, and the input kept.
+    await form.getByLabel('Agent image directory (on the control plane)').fill(join(srv.dir, 'nothing'));
+    await form.getByLabel('Simulated hardware', { exact: false }).check();
+    const jobs = srv.store.jobs.list({}).total;
+    await form.getByRole('button', { name: 'Add node' }).click();
+    const alert = form.getByRole('alert');
+    await alert.waitFor(wait);
+    t.match(await alert.textContent(), /^INVALID_ARGUMENT: .*is not an agent image layout/, 'the code and the reason, beside the form');
+    t.equal(srv.store.jobs.list({}).total, jobs, 'no job started');
+    checkAxe(t, 'the add-node form with the agent unit open and a refusal', await axe(page));
+    await fitsWidth(t, page, 'the add-node form with the agent unit');
+    await screenshots(page, 'cluster-add-node-agent-unit');
+    await form.getByLabel('Agent image directory (on the control plane)').fill(image);
+    await form.getByRole('button', { name: 'Add node' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Job cluster.add-node' }).waitFor(wait);
+    const job = srv.store.jobs.list({ kind: CLUSTER_ADD_NODE_KIND }).items[0];
+    t.match(
+      job?.params,
+      { clusterId: one.id, host: { host: 'b2' }, role: 'agent', agentUnit: { image, sim: true } },
+      'the job installs the unit',
+    );
   });
 
   t.test('no CSP violation or script error', async (t) => {
