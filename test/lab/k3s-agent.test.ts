@@ -188,7 +188,8 @@ if (skip) {
       // The DaemonSet controller, which K3s runs and the stand-in runs when asked.
       const bundle = standInBundle(dir, STAND_IN_VERSION, ['daemonset']);
       const r = await cli(...clusterCreateArgv(lab, bundle, { servers: [s1.address], agents: [a1.address], extraImages: [amd64.archive] }));
-      t.equal(r.code, 0, r.stderr + r.stdout.slice(-3000));
+      if (r.code !== 0) t.comment(r.stderr + r.stdout.slice(-3000));
+      t.equal(r.code, 0, 'cluster create exits 0');
       t.match(r.stdout, /all 2 nodes Ready/);
       t.comment(`cluster create to 2 Ready nodes: ${((Date.now() - t1) / 1000).toFixed(0)} s`);
       const k = await cli('cluster', 'kubeconfig', 'lab');
@@ -410,39 +411,59 @@ if (skip) {
       t.match(o.status, { phase: 'Ready', value: 1, level: 1 });
     });
 
-    t.test('under-voltage on a node: PiUnderVoltage and the taint on the kubelet-registered Node, cleared when it clears', async (t) => {
-      const cond = (n: NodeObj, type: string) => n.status.conditions.find((c) => c.type === type);
-      const taints = (n: NodeObj) => (n.spec.taints ?? []).map((x) => `${x.key}:${x.effect}`);
-      const normal = await until('Pi health conditions from the first reports', 90_000, async () => {
-        const n = await node(a1.hostname);
-        return cond(n, 'PiUnderVoltage')?.status === 'False' ? n : undefined;
-      });
-      t.match(cond(normal, 'PiUnderVoltage'), { status: 'False', reason: 'VoltageNormal' });
-      t.match(cond(normal, 'PiSocHot'), { status: 'False', reason: 'SocTemperatureNormal', message: /SoC 47\.2 °C/ });
+    t.test(
+      'under-voltage, throttling and heat on a node: conditions and taints on the kubelet-registered Node, cleared when they clear',
+      async (t) => {
+        const cond = (n: NodeObj, type: string) => n.status.conditions.find((c) => c.type === type);
+        const taints = (n: NodeObj) => (n.spec.taints ?? []).map((x) => `${x.key}:${x.effect}`);
+        const normal = await until('Pi health conditions from the first reports', 90_000, async () => {
+          const n = await node(a1.hostname);
+          return cond(n, 'PiUnderVoltage')?.status === 'False' ? n : undefined;
+        });
+        t.match(cond(normal, 'PiUnderVoltage'), { status: 'False', reason: 'VoltageNormal' });
+        t.match(cond(normal, 'PiSocHot'), { status: 'False', reason: 'SocTemperatureNormal', message: /SoC 47\.2 °C/ });
 
-      // The firmware's bits: under-voltage now (bit 0) and since boot (bit 16).
-      firmware(a1, 0x10001);
-      const bad = await until('PiUnderVoltage True', 90_000, async () => {
-        const n = await node(a1.hostname);
-        return cond(n, 'PiUnderVoltage')?.status === 'True' && taints(n).includes('pi-controller.io/under-voltage:NoSchedule')
-          ? n
-          : undefined;
-      });
-      t.match(cond(bad, 'PiUnderVoltage'), { reason: 'UnderVoltage', message: /under-voltage now: check the power supply/ });
-      t.match(cond(bad, 'Ready'), { status: 'True', reason: 'KubeletReady' }, "the kubelet's own condition stays");
-      t.notOk(taints(await node(s1.hostname)).includes('pi-controller.io/under-voltage:NoSchedule'), 'the other node is not tainted');
-      t.equal(cond(await node(s1.hostname), 'PiUnderVoltage')?.status, 'False');
+        // The firmware's bits: under-voltage now (bit 0) and since boot (bit 16), throttled now (bit 2);
+        // and the SoC at 85 °C (the default limit is 80 °C).
+        firmware(a1, 0x10005, 85000);
+        const bad = await until('PiUnderVoltage, PiThrottled and PiSocHot True, both taints', 90_000, async () => {
+          const n = await node(a1.hostname);
+          return cond(n, 'PiUnderVoltage')?.status === 'True' &&
+            cond(n, 'PiThrottled')?.status === 'True' &&
+            cond(n, 'PiSocHot')?.status === 'True' &&
+            taints(n).includes('pi-controller.io/under-voltage:NoSchedule') &&
+            taints(n).includes('pi-controller.io/soc-hot:NoSchedule')
+            ? n
+            : undefined;
+        });
+        t.match(cond(bad, 'PiUnderVoltage'), { reason: 'UnderVoltage', message: /under-voltage now: check the power supply/ });
+        t.match(cond(bad, 'PiThrottled'), { reason: 'Throttled', message: /the firmware reports throttling now; SoC 85\.0 °C/ });
+        t.match(cond(bad, 'PiSocHot'), { reason: 'SocHot', message: /SoC 85\.0 °C; at or above 80 °C/ });
+        t.match(cond(bad, 'Ready'), { status: 'True', reason: 'KubeletReady' }, "the kubelet's own condition stays");
+        t.same(
+          taints(await node(s1.hostname)).filter((x) => x.startsWith('pi-controller.io/')),
+          [],
+          'the other node is not tainted',
+        );
+        t.equal(cond(await node(s1.hostname), 'PiUnderVoltage')?.status, 'False');
 
-      firmware(a1, 0x10000);
-      const ok = await until('PiUnderVoltage False again and the taint gone', 90_000, async () => {
-        const n = await node(a1.hostname);
-        return cond(n, 'PiUnderVoltage')?.status === 'False' && !taints(n).includes('pi-controller.io/under-voltage:NoSchedule')
-          ? n
-          : undefined;
-      });
-      t.match(cond(ok, 'PiUnderVoltage'), { reason: 'VoltageNormal', message: /has occurred since boot/ });
-      t.match(cond(ok, 'Ready'), { status: 'True' });
-    });
+        // Normal again; under-voltage (bit 16) and throttling (bit 18) have occurred since boot.
+        firmware(a1, 0x50000, 52000);
+        const ok = await until('all three False again and the taints gone', 90_000, async () => {
+          const n = await node(a1.hostname);
+          return cond(n, 'PiUnderVoltage')?.status === 'False' &&
+            cond(n, 'PiThrottled')?.status === 'False' &&
+            cond(n, 'PiSocHot')?.status === 'False' &&
+            !taints(n).some((x) => x.startsWith('pi-controller.io/under-voltage') || x.startsWith('pi-controller.io/soc-hot'))
+            ? n
+            : undefined;
+        });
+        t.match(cond(ok, 'PiUnderVoltage'), { reason: 'VoltageNormal', message: /has occurred since boot/ });
+        t.match(cond(ok, 'PiThrottled'), { reason: 'NotThrottled' });
+        t.match(cond(ok, 'PiSocHot'), { reason: 'SocTemperatureNormal', message: /SoC 52\.0 °C; below 80 °C/ });
+        t.match(cond(ok, 'Ready'), { status: 'True' });
+      },
+    );
 
     t.test("the Nodes' architecture and capability labels", async (t) => {
       for (const h of [s1, a1]) {
@@ -458,40 +479,42 @@ if (skip) {
       }
     });
 
+    // The unit on the third host.
+    const unit = `${u1.root}etc/systemd/system/pi-controller-agent.service`;
+    const rootfs = `${u1.root}opt/pi-controller/agent/rootfs`;
+    const state = `${u1.root}var/lib/pi-controller-agent`;
+    const systemctl = `${u1.root}usr/local/bin/systemctl`;
+    /** Pids whose root directory is the unit's root (the agent, chrooted there as systemd's RootDirectory= runs it). */
+    const inRoot = async () => {
+      const r = await inNamespace(u1.ns, [
+        'sh',
+        '-c',
+        'for d in /proc/[0-9]*; do [ "$(readlink "$d/root" 2> /dev/null)" = "$1" ] && echo "${d#/proc/} $(tr "\\0" " " < "$d/cmdline")"; done; true',
+        'sh',
+        rootfs,
+      ]);
+      return r.stdout.split('\n').filter((l) => l !== '');
+    };
+    const agentOf = async (name: string) =>
+      (
+        await rest<{ items: { node: string; connected: boolean; since: string | null; simulated: boolean | null }[] }>(
+          'GET',
+          '/api/v1/agents',
+        )
+      ).items.find((a) => a.node === name);
+
+    // A failed run leaves no agent behind the lab's teardown (it is no process of the stand-in's).
+    t.teardown(async () => {
+      const left = (await inRoot()).map((l) => l.split(' ')[0]!);
+      if (left.length > 0) await inNamespace(u1.ns, ['kill', '-KILL', ...left]);
+    });
     t.test(
       'cluster add-node --agent-image: our agent as a systemd unit, enrolled with a one-time token; remove-node removes it',
       async (t) => {
-        const unit = `${u1.root}etc/systemd/system/pi-controller-agent.service`;
-        const rootfs = `${u1.root}opt/pi-controller/agent/rootfs`;
-        const state = `${u1.root}var/lib/pi-controller-agent`;
-        const systemctl = `${u1.root}usr/local/bin/systemctl`;
-        /** Pids whose root directory is the unit's root (the agent, chrooted there as systemd's RootDirectory= runs it). */
-        const inRoot = async () => {
-          const r = await inNamespace(u1.ns, [
-            'sh',
-            '-c',
-            'for d in /proc/[0-9]*; do [ "$(readlink "$d/root" 2> /dev/null)" = "$1" ] && echo "${d#/proc/} $(tr "\\0" " " < "$d/cmdline")"; done; true',
-            'sh',
-            rootfs,
-          ]);
-          return r.stdout.split('\n').filter((l) => l !== '');
-        };
-        const agentOf = async (name: string) =>
-          (
-            await rest<{ items: { node: string; connected: boolean; since: string | null; simulated: boolean | null }[] }>(
-              'GET',
-              '/api/v1/agents',
-            )
-          ).items.find((a) => a.node === name);
-
-        // A failed run leaves no agent behind the lab's teardown (it is no process of the stand-in's).
-        t.teardown(async () => {
-          const left = (await inRoot()).map((l) => l.split(' ')[0]!);
-          if (left.length > 0) await inNamespace(u1.ns, ['kill', '-KILL', ...left]);
-        });
         const t1 = Date.now();
         const r = await cli('cluster', 'add-node', 'lab', u1.address, '--agent-image', join(dir, 'image'), '--agent-sim', '-f');
-        t.equal(r.code, 0, r.stderr + r.stdout.slice(-3000));
+        if (r.code !== 0) t.comment(r.stderr + r.stdout.slice(-3000));
+        t.equal(r.code, 0, 'cluster add-node --agent-image exits 0');
         t.match(r.stdout, /pi-controller agent/, 'the job has the agent step');
         t.match(r.stdout, /agent image linux\/amd64 unpacked/);
         t.match(r.stdout, new RegExp(`the agent of ${u1.hostname} enrolled and is online; its join token is spent and removed`));
@@ -544,7 +567,8 @@ if (skip) {
         t.equal((await kubectl('delete', '-f', f)).code, 0);
 
         const rm = await cli('cluster', 'remove-node', 'lab', u1.address, '-f');
-        t.equal(rm.code, 0, rm.stderr + rm.stdout.slice(-3000));
+        if (rm.code !== 0) t.comment(rm.stderr + rm.stdout.slice(-3000));
+        t.equal(rm.code, 0, 'cluster remove-node exits 0');
         t.match(rm.stdout, /the pi-controller agent unit stopped and removed/);
         for (const p of [
           unit,
@@ -558,5 +582,20 @@ if (skip) {
         t.ok(gone);
       },
     );
+
+    t.test('the unit again on that host, then cluster reset removes it with K3s from every host', async (t) => {
+      const r = await cli('cluster', 'add-node', 'lab', u1.address, '--agent-image', join(dir, 'image'), '--agent-sim', '-f');
+      if (r.code !== 0) t.comment(r.stderr + r.stdout.slice(-3000));
+      t.equal(r.code, 0, 'cluster add-node --agent-image exits 0');
+      await until('the agent online again', 60_000, async () => ((await agentOf(u1.hostname))?.connected ? true : undefined));
+      t.equal((await inRoot()).length, 1, "its process in the unit's root");
+      const reset = await cli('cluster', 'reset', 'lab', '-f');
+      if (reset.code !== 0) t.comment(reset.stderr + reset.stdout.slice(-3000));
+      t.equal(reset.code, 0, 'cluster reset exits 0');
+      t.match(reset.stdout, new RegExp(`${u1.address.replace(/\./g, '\\.')}: the pi-controller agent unit stopped and removed`));
+      for (const p of [unit, rootfs, state]) t.notOk(existsSync(p), `gone: ${p}`);
+      t.same(await inRoot(), [], 'no process left in the unit root');
+      for (const h of lab.hosts) t.notOk(existsSync(`${h.root}var/lib/rancher/k3s`), `${h.hostname}: no K3s data left`);
+    });
   });
 }

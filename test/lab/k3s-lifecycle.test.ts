@@ -281,6 +281,39 @@ if (skip) {
             .sort();
         t.same(members(), [s1.hostname, s2.hostname].sort(), 'two etcd members');
 
+        // An etcd snapshot of the two-server cluster restored: the first server resets etcd to it, the
+        // second rejoins the restored cluster as a new member (its own etcd data removed).
+        const snap = await cli('backup', '--label', 'two-servers', '--etcd-snapshot', 'lab', '--json');
+        t.equal(snap.code, EXIT.OK, snap.err);
+        const backup = JSON.parse(snap.out) as { file: string };
+        kubectl(['create', 'configmap', 'pi-after-snapshot', '-n', 'default', '--from-literal=at=later']);
+        const restored = await cli('cluster', 'restore', 'lab', '--etcd-snapshot', backup.file, '-f', '--interval', '1000');
+        if (restored.code !== EXIT.OK) t.comment(restored.err + restored.out.slice(-4000));
+        t.equal(restored.code, EXIT.OK, 'cluster restore of a two-server cluster exits 0');
+        const restoreJob = cp.store.jobs.list({ kind: 'cluster.restore', limit: 10 }).items[0]!;
+        t.same(
+          cp.store.provision.steps(restoreJob.id).map((x) => x.name),
+          [
+            `upload snapshot ${s1.address}`,
+            `stop k3s (${s2.address}, ${s1.address})`,
+            `cluster-reset ${s1.address}`,
+            `start k3s ${s1.address}`,
+            `rejoin ${s2.address}`,
+            'ready',
+            `clean up ${s1.address}`,
+          ],
+          'the second server rejoins after the first starts on the restored data',
+        );
+        t.same(members(), [s1.hostname, s2.hostname].sort(), 'two etcd members again after the rejoin');
+        t.equal(
+          kubectl(['get', 'configmaps', '-n', 'default', '-o', 'name'])
+            .split('\n')
+            .filter((l) => l === 'configmap/pi-after-snapshot').length,
+          0,
+          'the ConfigMap made after the snapshot is gone',
+        );
+        t.same(nodes().notReady, [], 'every Node Ready after the restore');
+
         const r = await cli('cluster', 'remove-node', 'lab', s1.address, '-f', '--interval', '1000');
         if (r.code !== EXIT.OK) {
           t.comment(r.err + r.out.slice(-4000));
