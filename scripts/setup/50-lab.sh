@@ -2,7 +2,8 @@
 # Setup for the discovery lab (test/lab): Debian's stock avahi-daemon (and avahi-utils for the
 # benchmark's baseline browser), dnsmasq as the lab's DHCP server, OpenSSH's server for the hosts,
 # ISC dhclient for the hosts' leases, sudo for the lab user with passwordless sudo, iproute2 for
-# the namespaces. Idempotent: quick when installed.
+# the namespaces, systemd's systemd-analyze (test/provision/agent-unit.test.ts checks the agent's unit
+# file with it; the lab itself runs no systemd). Idempotent: quick when installed.
 # The machine's policy-rc.d keeps the packages' own services from starting; the lab runs every
 # daemon by hand inside its namespaces.
 set -euo pipefail
@@ -16,4 +17,4 @@ if [ "$(id -u)" -eq 0 ] && [ ! -e /usr/sbin/policy-rc.d ]; then
   chmod 755 /usr/sbin/policy-rc.d
   trap 'rm -f /usr/sbin/policy-rc.d' EXIT
 fi
-apt_need iproute2 avahi-daemon avahi-utils dbus dnsmasq-base openssh-server isc-dhcp-client sudo util-linux procps
+apt_need iproute2 avahi-daemon avahi-utils dbus dnsmasq-base openssh-server isc-dhcp-client sudo util-linux procps systemd
