@@ -125,9 +125,18 @@ function Shell({ client, me, signOut }: { client: Client; me: Whoami; signOut: (
   const [stream, setStream] = useState<StreamState>('connecting');
   const [recent, setRecent] = useState<EventEnvelope[]>([]);
   const listeners = useRef(new Set<(e: EventEnvelope) => void>());
-  useEffect(() => {
-    const onHash = () => setRoute(parseRoute(location.hash));
+  // In the commit that draws the first page, not after the paint (a plain effect): a route change made
+  // as the page showed (a link followed at once after sign-in) fired its hashchange before a deferred
+  // listener existed and was lost. The route is read again as the listener goes on, for the same reason.
+  const shownHash = useRef(location.hash);
+  useLayoutEffect(() => {
+    const onHash = () => {
+      if (location.hash === shownHash.current) return;
+      shownHash.current = location.hash;
+      setRoute(parseRoute(location.hash));
+    };
     addEventListener('hashchange', onHash);
+    onHash();
     return () => removeEventListener('hashchange', onHash);
   }, []);
   useEffect(

@@ -6,7 +6,9 @@
  * succeeded `cluster.create` job left, and confirming a server's removal starts a
  * `cluster.remove-node` job for that server. The add-node form's agent unit (image directory,
  * simulated hardware): a directory with no image is refused by code beside the form with no job,
- * an image layout starts the job with both. Real Chromium through playwright-core.
+ * an image layout starts the job with both. A route change made as the first page is drawn after
+ * sign-in is followed (its hashchange came before a listener added after the paint, and was lost).
+ * Real Chromium through playwright-core.
  */
 import t from 'tap';
 import { join } from 'node:path';
@@ -102,6 +104,28 @@ await withBrowser(t, async () => {
       { clusterId: one.id, host: { host: 'b2' }, role: 'agent', agentUnit: { image, sim: true } },
       'the job installs the unit',
     );
+  });
+
+  t.test('a route change made as the first page shows after sign-in is not lost', async (t) => {
+    const early = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    // The moment the Dashboard heading enters the document (a mutation observer's callback runs before
+    // the browser paints), the page goes to the clusters: as a link followed at once would.
+    await early.addInitScript(
+      `new MutationObserver((_, mo) => {
+        const h = document.querySelector('h1');
+        if (!h || h.textContent !== 'Dashboard') return;
+        mo.disconnect();
+        location.hash = '#/clusters/ha';
+      }).observe(document, { subtree: true, childList: true, characterData: true });`,
+    );
+    await early.goto(srv.url);
+    await early.getByLabel('Token').fill(srv.admin);
+    await early.keyboard.press('Enter');
+    await early.getByRole('heading', { level: 1, name: 'Cluster ha' }).waitFor(wait);
+    t.pass('the cluster page, not the Dashboard');
+    await early.getByRole('button', { name: 'Reset ha' }).waitFor(wait);
+    t.pass("with an admin's Reset on it");
+    await early.close();
   });
 
   t.test('no CSP violation or script error', async (t) => {
