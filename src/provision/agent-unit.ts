@@ -193,6 +193,12 @@ export function agentUnitText(o: {
   ].join('\n');
 }
 
+/** True when `h` has the unit file and the agent of node `node` (its host name) is connected. */
+export async function agentUnitDone(h: Host, P: Paths, enrolment: AgentEnrolment | undefined, node: string): Promise<boolean> {
+  if (!(enrolment?.connected(node) ?? false)) return false;
+  return (await h.exec(cmd('test', '-f', agentPaths(P).unit), { sudo: true })).code === 0;
+}
+
 /** Installs and enrols the agent on `h` (see the file's header); a no-op where it is installed and online. */
 export async function installAgentUnit(
   h: Host,
@@ -204,8 +210,7 @@ export async function installAgentUnit(
 ): Promise<void> {
   const A = agentPaths(P);
   const node = (await h.run(cmd('hostname'))).stdout.trim();
-  const unitThere = (await h.exec(cmd('test', '-f', A.unit), { sudo: true })).code === 0;
-  if (unitThere && enrolment.connected(node)) {
+  if (await agentUnitDone(h, P, enrolment, node)) {
     ctx.log(`${h.login.host}: the agent of ${node} is installed and online`);
     return;
   }

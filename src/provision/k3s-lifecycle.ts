@@ -41,7 +41,7 @@ import type { ClusterAddNode, ClusterState } from '../api/clusters.js';
 import type { Job } from '../api/jobs.js';
 import type { LifecyclePort, SecretBox } from '../core/ports.js';
 import type { Store } from '../store/index.js';
-import { agentLeftovers, agentPaths, installAgentUnit, removeAgentUnit } from './agent-unit.js';
+import { agentLeftovers, agentPaths, agentUnitDone, installAgentUnit, removeAgentUnit } from './agent-unit.js';
 import { ProvisionError } from './errors.js';
 import type { HostLogin, JobDefinition, JobRunner, RemoteHost, Step, StepContext } from './jobs.js';
 import {
@@ -594,9 +594,7 @@ function addNodeSteps(deps: LifecycleDeps, p: AddNodeParams): Step[] {
     const P = pathsOf(p.roots?.[p.host.host] ?? '/');
     steps.push({
       name: `pi-controller agent ${p.host.host}`,
-      check: async (ctx) =>
-        (deps.enrolment?.connected(await nodeName(ctx)) ?? false) &&
-        (await ctx.exec(cmd('test', '-f', agentPaths(P).unit), { sudo: true })).code === 0,
+      check: async (ctx) => agentUnitDone(asHost(ctx), P, deps.enrolment, await nodeName(ctx)),
       run: (ctx) => installAgentUnit(asHost(ctx), P, unit, requireEnrolment(deps), ctx),
     });
   }

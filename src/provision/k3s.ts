@@ -29,7 +29,7 @@ import type { Capabilities } from '../api/discovery.js';
 import { ConflictError } from '../api/errors.js';
 import type { ProvisionPort, SecretBox } from '../core/ports.js';
 import type { Store } from '../store/index.js';
-import { agentPaths, imagePlatforms, installAgentUnit, type AgentEnrolment, type AgentUnitOptions } from './agent-unit.js';
+import { agentUnitDone, imagePlatforms, installAgentUnit, type AgentEnrolment, type AgentUnitOptions } from './agent-unit.js';
 import { ProvisionError } from './errors.js';
 import type { HostLogin, JobDefinition, JobRunner, RemoteHost, Step, StepContext } from './jobs.js';
 import { cmd, raw, shC, shq } from './quote.js';
@@ -483,11 +483,7 @@ function clusterSteps(deps: K3sDeps, p: ClusterCreateParams): Step[] {
       check: async (ctx) => {
         for (const login of all) {
           const h = await hostFor(ctx, login);
-          if (
-            !agentOnline(deps, await nodeName(h)) ||
-            (await ctx.exec(cmd('test', '-f', agentPaths(P(login)).unit), { sudo: true })).code !== 0
-          )
-            return false;
+          if (!(await agentUnitDone(h, P(login), deps.enrolment, await nodeName(h)))) return false;
         }
         return true;
       },
@@ -513,9 +509,6 @@ export function requireEnrolment(deps: Pick<K3sDeps, 'enrolment'>): AgentEnrolme
     throw new ProvisionError('AGENTS_OFF', 'the control plane runs no agent endpoint (agents.enabled is false): agents cannot enrol');
   return deps.enrolment;
 }
-
-/** True when an agent of node `name` is connected to the daemon's endpoint. */
-const agentOnline = (deps: Pick<K3sDeps, 'enrolment'>, name: string) => deps.enrolment?.connected(name) ?? false;
 
 /** The REST API's view of cluster provisioning, on `runner` (which must know {@link clusterCreateKind}). */
 export function provisionPort(
