@@ -153,7 +153,8 @@ async function stopChild(c: ChildProcess, graceMs = 3000): Promise<void> {
   clearTimeout(timer);
 }
 
-/** Starts etcd + kube-apiserver (+ kube-controller-manager); resolves when /readyz says ok. */
+/** Starts etcd + kube-apiserver (+ kube-controller-manager); resolves when /readyz says ok and the
+ * `default` namespace exists. */
 export async function startK8s(
   t: Teardown,
   opts: { controllerManager?: boolean; readyTimeoutMs?: number; etcdOnDisk?: boolean } = {},
@@ -262,7 +263,10 @@ export async function startK8s(
   const deadline = Date.now() + (opts.readyTimeoutMs ?? 90_000);
   for (;;) {
     const r = await api('GET', '/readyz').catch(() => ({ status: 0, body: '' }));
-    if (r.status === 200 && r.body === 'ok') break;
+    // /readyz can say ok before the API server's bootstrap controller has made the `default`
+    // namespace (it does so on its own loop); tests create objects there at once.
+    const ns = r.status === 200 && r.body === 'ok' ? await api('GET', '/api/v1/namespaces/default').catch(() => ({ status: 0 })) : null;
+    if (ns?.status === 200) break;
     const dead = procs.find((p) => p.exitCode !== null);
     if (dead || Date.now() > deadline) {
       const log = readFileSync(join(dir, 'apiserver.log'), 'utf8').slice(-2000);
