@@ -181,6 +181,7 @@ export async function startControlPlane(opts: StartOptions): Promise<RunningCont
       return { token: t.token, server: t.server };
     },
     connected: (node: string) => (opts.agents ?? hub)?.list().some((a) => a.node === node && a.connected) ?? false,
+    revoke: (node: string) => (opts.agents ?? hub)?.revokeNode(node) ?? [],
   };
   // The install reads each host's facts with discovery's probe command, for its node labels.
   const k3sDeps = {

@@ -42,6 +42,8 @@ export interface AgentEnrolment {
   mint(node: string): { token: string; server: string };
   /** True while an agent of that node name is connected. */
   connected(node: string): boolean;
+  /** Revokes every certificate issued to that node name (and closes its link); the serials revoked. */
+  revoke(node: string): string[];
 }
 
 /** The unit's files on a host under `P`. */
@@ -263,13 +265,37 @@ export async function installAgentUnit(
   ctx.log(`${h.login.host}: the agent of ${node} enrolled and is online; its join token is spent and removed`);
 }
 
-/** Stops and disables the unit where it is installed, and removes its files; a no-op on a host without it. */
-export async function removeAgentUnit(h: Host, P: Paths, ctx: Pick<StepContext, 'log'>): Promise<void> {
+/** The node name in a unit file's `--node-name` (written by {@link agentUnitText}), or undefined. */
+export function unitNodeName(unitText: string): string | undefined {
+  const exec = unitText.split('\n').find((l) => l.startsWith('ExecStart='));
+  const words = exec?.slice('ExecStart='.length).split(' ') ?? [];
+  const i = words.indexOf('--node-name');
+  return i >= 0 ? words[i + 1] : undefined;
+}
+
+/**
+ * Stops and disables the unit where it is installed, and removes its files; a no-op on a host without it.
+ * First, with `enrolment`, the certificates of the unit's node name are revoked, so the agent's key left on
+ * a removed node (or a copy of it) no longer opens the agent endpoint; a later install enrols afresh.
+ */
+export async function removeAgentUnit(
+  h: Host,
+  P: Paths,
+  ctx: Pick<StepContext, 'log'>,
+  enrolment?: Pick<AgentEnrolment, 'revoke'>,
+): Promise<void> {
   const A = agentPaths(P);
   if ((await h.exec(cmd('test', '-e', A.unit, raw('-o'), '-e', A.dir, raw('-o'), '-e', A.state), { sudo: true })).code !== 0) return;
   const systemctl = hostTool(P, 'systemctl');
-  if ((await h.exec(cmd('test', '-f', A.unit), { sudo: true })).code === 0)
+  const unit = await h.exec(cmd('cat', A.unit), { sudo: true });
+  if (unit.code === 0) {
+    const node = unitNodeName(unit.stdout);
+    if (enrolment && node !== undefined) {
+      const serials = enrolment.revoke(node);
+      ctx.log(`${h.login.host}: revoked ${serials.length} agent certificate(s) of ${node}`);
+    }
     await h.run(cmd(systemctl, 'disable', '--now', AGENT_UNIT), { sudo: true, timeoutMs: 60_000 });
+  }
   await h.run(cmd('rm', '-rf', A.unit, A.wants, A.dir, A.state), { sudo: true, timeoutMs: 60_000 });
   ctx.log(`${h.login.host}: the pi-controller agent unit stopped and removed`);
 }

@@ -264,8 +264,8 @@ async function leftovers(h: Host, P: Paths): Promise<string[]> {
 }
 
 /** Runs the host's K3s uninstall script(s), whichever are installed; a no-op on a clean host. */
-async function uninstall(h: Host, P: Paths, ctx: StepContext): Promise<void> {
-  await removeAgentUnit(h, P, ctx);
+async function uninstall(h: Host, P: Paths, ctx: StepContext, enrolment: LifecycleDeps['enrolment']): Promise<void> {
+  await removeAgentUnit(h, P, ctx, enrolment);
   for (const script of [`${P.bin}/k3s-agent-uninstall.sh`, `${P.bin}/k3s-uninstall.sh`]) {
     if ((await h.exec(cmd('test', '-x', script), { sudo: true })).code !== 0) continue;
     await h.run(cmd(script), { sudo: true, timeoutMs: 300_000 });
@@ -443,7 +443,7 @@ function removeNodeSteps(deps: LifecycleDeps, p: RemoveNodeParams): Step[] {
             { sudo: true },
           )
         ).code === 0,
-      run: (ctx) => uninstall(asHost(ctx), P, ctx),
+      run: (ctx) => uninstall(asHost(ctx), P, ctx, deps.enrolment),
     },
     {
       name: `verify clean ${p.host.host}`,
@@ -616,7 +616,7 @@ function resetSteps(deps: LifecycleDeps, p: ResetParams): Step[] {
     return true;
   };
   const uninstallAll = (hosts: HostLogin[], limit: number) => async (ctx: StepContext) =>
-    inParallel(hosts, limit, async (login) => uninstall(await hostFor(ctx, login), P(login), ctx));
+    inParallel(hosts, limit, async (login) => uninstall(await hostFor(ctx, login), P(login), ctx, deps.enrolment));
 
   const steps: Step[] = [];
   if (p.agents.length > 0)

@@ -11,7 +11,7 @@ import t from 'tap';
 import { spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { agentUnitText, imageFor, platformOf, unitWord } from '../../src/provision/agent-unit.js';
+import { agentUnitText, imageFor, platformOf, unitNodeName, unitWord } from '../../src/provision/agent-unit.js';
 import { CLUSTER_CREATE_KIND } from '../../src/provision/k3s.js';
 import { CLUSTER_ADD_NODE_KIND, clusterMembers } from '../../src/provision/k3s-lifecycle.js';
 import { type ProvisionError } from '../../src/provision/errors.js';
@@ -91,6 +91,8 @@ t.test('the unit file, and values systemd would read as more than text', async (
     /^ExecStart=\/usr\/local\/bin\/node \/opt\/pi-controller\/dist\/src\/cli\/main\.js agent --server https:\/\/10\.0\.0\.5:8444 --node-name pi-4 --state-dir \/var\/lib\/pi-controller-agent --join-token-file \/var\/lib\/pi-controller-agent\/join-token$/m,
   );
   t.match(text, /^WantedBy=multi-user\.target$/m);
+  t.equal(unitNodeName(text), 'pi-4', 'the node name read back from the unit, for the revocation at its removal');
+  t.equal(unitNodeName('[Service]\nExecStart=/n agent\n'), undefined, 'a unit without --node-name names none');
   t.notMatch(text, /--sim/);
   t.match(agentUnitText({ rootfs: '/r', state: '/s', entrypoint: ['/n'], server: 'https://h:1', node: 'x86', sim: true }), / --sim$/m);
   for (const bad of ['pi 4', 'pi$HOME', 'pi%n', 'pi"4', "pi'4", 'pi\\4', 'pi;4', 'pi\n4', ''])
@@ -136,7 +138,7 @@ t.test('agent on create and add-node: refused with a code and no job, else kept 
   const image = join(dir, 'image');
   layout(image, [{ architecture: 'arm64' }]);
   for (const withEndpoint of [false, true]) {
-    const enrolment = { mint: () => ({ token: 'never', server: 'https://x:1' }), connected: () => false };
+    const enrolment = { mint: () => ({ token: 'never', server: 'https://x:1' }), connected: () => false, revoke: () => [] };
     const s = await startServer(t, storedJobsOnly(withEndpoint ? { enrolment } : {}));
     s.store.clusters.create({ name: 'lab' });
     if (!withEndpoint) {

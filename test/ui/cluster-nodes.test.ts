@@ -24,7 +24,9 @@ import { axe, checkAxe, fitsWidth, guard, launch, screenshots, withBrowser } fro
 
 await withBrowser(t, async () => {
   // Jobs are stored, not run: the agent endpoint is never asked for a token here, only said to exist.
-  const stored = storedJobsOnly({ enrolment: { mint: () => ({ token: 'never', server: 'https://x:1' }), connected: () => false } });
+  const stored = storedJobsOnly({
+    enrolment: { mint: () => ({ token: 'never', server: 'https://x:1' }), connected: () => false, revoke: () => [] },
+  });
   const srv = await startServer(t, (store, dir) => ({ ...stored(store, dir), webRoot: join(repoRoot(), 'dist/web') }));
   const browser = await launch(t);
   const wait = { timeout: scaled(20_000) };
