@@ -24,8 +24,13 @@
  * node's /sys directory, turns into `PiUnderVoltage` and the under-voltage taint on the Node the
  * kubelet registered (its own conditions kept), both cleared when the reading clears; and the
  * Node's labels: `kubernetes.io/arch=amd64` from the kubelet, the control plane's capability
- * labels, and no Pi model for a machine that is not a Pi. What is simulated: the Pi silicon (the
- * register model) and its firmware files; the K3s binary (the stand-in).
+ * labels, and no Pi model for a machine that is not a Pi.
+ *
+ * A third host gets the agent as a systemd unit (src/provision/agent-unit.ts): by `cluster add-node
+ * --agent-image`, then, after remove-node (which revokes its certificates) and a reset, by
+ * `cluster create --agent-image`, each enrolling afresh with a one-time token; reset removes it.
+ * What is simulated: the Pi silicon (the register model) and its firmware files; the K3s binary
+ * (the stand-in); systemd on the lab hosts (test/lab/k3s/install.sh's systemctl).
  */
 import t from 'tap';
 import { spawn } from 'node:child_process';
@@ -503,6 +508,9 @@ if (skip) {
         )
       ).items.find((a) => a.node === name);
 
+    const certsOf = async (name: string) =>
+      (await rest<{ certificates: { serial: string; revoked: boolean }[] }>('GET', `/api/v1/agents/${name}`)).certificates;
+
     // A failed run leaves no agent behind the lab's teardown (it is no process of the stand-in's).
     t.teardown(async () => {
       const left = (await inRoot()).map((l) => l.split(' ')[0]!);
@@ -566,10 +574,18 @@ if (skip) {
         t.pass("GPIO17 is an output driven high in the unit agent's register page");
         t.equal((await kubectl('delete', '-f', f)).code, 0);
 
+        const live = (await certsOf(u1.hostname)).filter((c) => !c.revoked);
+        t.ok(live.length >= 1, 'the enrolled agent holds a certificate that is not revoked');
         const rm = await cli('cluster', 'remove-node', 'lab', u1.address, '-f');
         if (rm.code !== 0) t.comment(rm.stderr + rm.stdout.slice(-3000));
         t.equal(rm.code, 0, 'cluster remove-node exits 0');
         t.match(rm.stdout, /the pi-controller agent unit stopped and removed/);
+        t.match(rm.stdout, new RegExp(`revoked [1-9]\\d* agent certificate\\(s\\) of ${u1.hostname}`));
+        t.same(
+          (await certsOf(u1.hostname)).filter((c) => !c.revoked),
+          [],
+          'every certificate of the removed node is revoked: its key no longer opens the agent endpoint',
+        );
         for (const p of [
           unit,
           `${u1.root}etc/systemd/system/multi-user.target.wants/pi-controller-agent.service`,
@@ -583,19 +599,39 @@ if (skip) {
       },
     );
 
-    t.test('the unit again on that host, then cluster reset removes it with K3s from every host', async (t) => {
-      const r = await cli('cluster', 'add-node', 'lab', u1.address, '--agent-image', join(dir, 'image'), '--agent-sim', '-f');
-      if (r.code !== 0) t.comment(r.stderr + r.stdout.slice(-3000));
-      t.equal(r.code, 0, 'cluster add-node --agent-image exits 0');
-      await until('the agent online again', 60_000, async () => ((await agentOf(u1.hostname))?.connected ? true : undefined));
-      t.equal((await inRoot()).length, 1, "its process in the unit's root");
+    t.test('cluster reset; cluster create with the unit on that host enrols it afresh, and its reset removes both', async (t) => {
       const reset = await cli('cluster', 'reset', 'lab', '-f');
       if (reset.code !== 0) t.comment(reset.stderr + reset.stdout.slice(-3000));
       t.equal(reset.code, 0, 'cluster reset exits 0');
-      t.match(reset.stdout, new RegExp(`${u1.address.replace(/\./g, '\\.')}: the pi-controller agent unit stopped and removed`));
+      for (const h of lab.hosts) t.notOk(existsSync(`${h.root}var/lib/rancher/k3s`), `${h.hostname}: no K3s data left`);
+
+      // The create path of the unit (add-node's is above), on the host whose certificates were revoked.
+      const create = await cli(
+        ...clusterCreateArgv(lab, standInBundle(dir, STAND_IN_VERSION), { name: 'unit', servers: [u1.address] }),
+        '--agent-image',
+        join(dir, 'image'),
+        '--agent-sim',
+      );
+      if (create.code !== 0) t.comment(create.stderr + create.stdout.slice(-3000));
+      t.equal(create.code, 0, 'cluster create --agent-image exits 0');
+      t.match(create.stdout, new RegExp(`the agent of ${u1.hostname} enrolled and is online; its join token is spent and removed`));
+      await until('the agent online again', 60_000, async () => ((await agentOf(u1.hostname))?.connected ? true : undefined));
+      t.equal((await certsOf(u1.hostname)).filter((c) => !c.revoked).length, 1, 'enrolled afresh: one new certificate, not revoked');
+      t.equal((await inRoot()).length, 1, "its process in the unit's root");
+      t.ok(existsSync(unit), 'the unit file is there');
+
+      const again = await cli('cluster', 'reset', 'unit', '-f');
+      if (again.code !== 0) t.comment(again.stderr + again.stdout.slice(-3000));
+      t.equal(again.code, 0, 'cluster reset of the new cluster exits 0');
+      t.match(again.stdout, new RegExp(`${u1.address.replace(/\./g, '\\.')}: the pi-controller agent unit stopped and removed`));
       for (const p of [unit, rootfs, state]) t.notOk(existsSync(p), `gone: ${p}`);
       t.same(await inRoot(), [], 'no process left in the unit root');
-      for (const h of lab.hosts) t.notOk(existsSync(`${h.root}var/lib/rancher/k3s`), `${h.hostname}: no K3s data left`);
+      t.same(
+        (await certsOf(u1.hostname)).filter((c) => !c.revoked),
+        [],
+        'reset revoked its certificate too',
+      );
+      t.notOk(existsSync(`${u1.root}var/lib/rancher/k3s`), `${u1.hostname}: no K3s data left`);
     });
   });
 }
