@@ -32,13 +32,13 @@
  * What is simulated: the Pi silicon (the register model) and its firmware files; the K3s binary
  * (the stand-in); systemd on the lab hosts (test/lab/k3s/install.sh's systemctl).
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { spawn } from 'node:child_process';
 import { copyFileSync, chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseAllDocuments } from 'yaml';
-import { inNamespace, labSkipReason, labUp, runChild, type LabHost } from '../support/lab.js';
+import { inNamespace, labSkipReason, labUp, runChild, type LabHost, type RunResult } from '../support/lab.js';
 import { clusterCreateArgv, k3sLabSkipReason, killStandInAtTeardown, standInBundle, STAND_IN_VERSION } from '../support/k3s-lab.js';
 import { buildImage } from '../support/image.js';
 import { repoRoot } from '../support/paths.js';
@@ -169,6 +169,11 @@ if (skip) {
         PATH: process.env.PATH,
         HOME: dir,
       });
+    /** Asserts that a command exited 0, with the end of its output as a comment when it did not. */
+    const exitedZero = (t: Test, r: RunResult, what: string) => {
+      if (r.code !== 0) t.comment(r.stderr + r.stdout.slice(-3000));
+      t.equal(r.code, 0, `${what} exits 0`);
+    };
     const rest = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
       const r = await runChild<T>(lab, 'fetch-json', {
         url: cp.url + path,
@@ -193,8 +198,7 @@ if (skip) {
       // The DaemonSet controller, which K3s runs and the stand-in runs when asked.
       const bundle = standInBundle(dir, STAND_IN_VERSION, ['daemonset']);
       const r = await cli(...clusterCreateArgv(lab, bundle, { servers: [s1.address], agents: [a1.address], extraImages: [amd64.archive] }));
-      if (r.code !== 0) t.comment(r.stderr + r.stdout.slice(-3000));
-      t.equal(r.code, 0, 'cluster create exits 0');
+      exitedZero(t, r, 'cluster create');
       t.match(r.stdout, /all 2 nodes Ready/);
       t.comment(`cluster create to 2 Ready nodes: ${((Date.now() - t1) / 1000).toFixed(0)} s`);
       const k = await cli('cluster', 'kubeconfig', 'lab');
@@ -508,8 +512,11 @@ if (skip) {
         )
       ).items.find((a) => a.node === name);
 
-    const certsOf = async (name: string) =>
-      (await rest<{ certificates: { serial: string; revoked: boolean }[] }>('GET', `/api/v1/agents/${name}`)).certificates;
+    /** The node's agent certificates that are not revoked. */
+    const liveCerts = async (name: string) =>
+      (await rest<{ certificates: { serial: string; revoked: boolean }[] }>('GET', `/api/v1/agents/${name}`)).certificates.filter(
+        (c) => !c.revoked,
+      );
 
     // A failed run leaves no agent behind the lab's teardown (it is no process of the stand-in's).
     t.teardown(async () => {
@@ -521,8 +528,7 @@ if (skip) {
       async (t) => {
         const t1 = Date.now();
         const r = await cli('cluster', 'add-node', 'lab', u1.address, '--agent-image', join(dir, 'image'), '--agent-sim', '-f');
-        if (r.code !== 0) t.comment(r.stderr + r.stdout.slice(-3000));
-        t.equal(r.code, 0, 'cluster add-node --agent-image exits 0');
+        exitedZero(t, r, 'cluster add-node --agent-image');
         t.match(r.stdout, /pi-controller agent/, 'the job has the agent step');
         t.match(r.stdout, /agent image linux\/amd64 unpacked/);
         t.match(r.stdout, new RegExp(`the agent of ${u1.hostname} enrolled and is online; its join token is spent and removed`));
@@ -574,15 +580,13 @@ if (skip) {
         t.pass("GPIO17 is an output driven high in the unit agent's register page");
         t.equal((await kubectl('delete', '-f', f)).code, 0);
 
-        const live = (await certsOf(u1.hostname)).filter((c) => !c.revoked);
-        t.ok(live.length >= 1, 'the enrolled agent holds a certificate that is not revoked');
+        t.ok((await liveCerts(u1.hostname)).length >= 1, 'the enrolled agent holds a certificate that is not revoked');
         const rm = await cli('cluster', 'remove-node', 'lab', u1.address, '-f');
-        if (rm.code !== 0) t.comment(rm.stderr + rm.stdout.slice(-3000));
-        t.equal(rm.code, 0, 'cluster remove-node exits 0');
+        exitedZero(t, rm, 'cluster remove-node');
         t.match(rm.stdout, /the pi-controller agent unit stopped and removed/);
         t.match(rm.stdout, new RegExp(`revoked [1-9]\\d* agent certificate\\(s\\) of ${u1.hostname}`));
         t.same(
-          (await certsOf(u1.hostname)).filter((c) => !c.revoked),
+          await liveCerts(u1.hostname),
           [],
           'every certificate of the removed node is revoked: its key no longer opens the agent endpoint',
         );
@@ -601,8 +605,7 @@ if (skip) {
 
     t.test('cluster reset; cluster create with the unit on that host enrols it afresh, and its reset removes both', async (t) => {
       const reset = await cli('cluster', 'reset', 'lab', '-f');
-      if (reset.code !== 0) t.comment(reset.stderr + reset.stdout.slice(-3000));
-      t.equal(reset.code, 0, 'cluster reset exits 0');
+      exitedZero(t, reset, 'cluster reset');
       for (const h of lab.hosts) t.notOk(existsSync(`${h.root}var/lib/rancher/k3s`), `${h.hostname}: no K3s data left`);
 
       // The create path of the unit (add-node's is above), on the host whose certificates were revoked.
@@ -612,25 +615,19 @@ if (skip) {
         join(dir, 'image'),
         '--agent-sim',
       );
-      if (create.code !== 0) t.comment(create.stderr + create.stdout.slice(-3000));
-      t.equal(create.code, 0, 'cluster create --agent-image exits 0');
+      exitedZero(t, create, 'cluster create --agent-image');
       t.match(create.stdout, new RegExp(`the agent of ${u1.hostname} enrolled and is online; its join token is spent and removed`));
       await until('the agent online again', 60_000, async () => ((await agentOf(u1.hostname))?.connected ? true : undefined));
-      t.equal((await certsOf(u1.hostname)).filter((c) => !c.revoked).length, 1, 'enrolled afresh: one new certificate, not revoked');
+      t.equal((await liveCerts(u1.hostname)).length, 1, 'enrolled afresh: one new certificate, not revoked');
       t.equal((await inRoot()).length, 1, "its process in the unit's root");
       t.ok(existsSync(unit), 'the unit file is there');
 
       const again = await cli('cluster', 'reset', 'unit', '-f');
-      if (again.code !== 0) t.comment(again.stderr + again.stdout.slice(-3000));
-      t.equal(again.code, 0, 'cluster reset of the new cluster exits 0');
+      exitedZero(t, again, 'cluster reset of the new cluster');
       t.match(again.stdout, new RegExp(`${u1.address.replace(/\./g, '\\.')}: the pi-controller agent unit stopped and removed`));
       for (const p of [unit, rootfs, state]) t.notOk(existsSync(p), `gone: ${p}`);
       t.same(await inRoot(), [], 'no process left in the unit root');
-      t.same(
-        (await certsOf(u1.hostname)).filter((c) => !c.revoked),
-        [],
-        'reset revoked its certificate too',
-      );
+      t.same(await liveCerts(u1.hostname), [], 'reset revoked its certificate too');
       t.notOk(existsSync(`${u1.root}var/lib/rancher/k3s`), `${u1.hostname}: no K3s data left`);
     });
   });

@@ -19,7 +19,7 @@ import { openSecretBox } from '../../src/certs/index.js';
 import { EXIT } from '../../src/cli/exit.js';
 import { startServer } from '../support/server.js';
 import { cliAt } from '../support/cli.js';
-import { storedJobsOnly } from '../support/finished-jobs.js';
+import { storedJobsOnly, unusedEnrolment } from '../support/finished-jobs.js';
 import { tempDir } from '../support/tmp.js';
 import { fakeLayout as layout } from '../support/image.js';
 
@@ -138,8 +138,7 @@ t.test('agent on create and add-node: refused with a code and no job, else kept 
   const image = join(dir, 'image');
   layout(image, [{ architecture: 'arm64' }]);
   for (const withEndpoint of [false, true]) {
-    const enrolment = { mint: () => ({ token: 'never', server: 'https://x:1' }), connected: () => false, revoke: () => [] };
-    const s = await startServer(t, storedJobsOnly(withEndpoint ? { enrolment } : {}));
+    const s = await startServer(t, storedJobsOnly(withEndpoint ? { enrolment: unusedEnrolment } : {}));
     s.store.clusters.create({ name: 'lab' });
     if (!withEndpoint) {
       const off = await s.req('POST', '/api/v1/clusters/lab/provision', { body: { servers: ['s1'], agent: { image } } });

@@ -38,6 +38,16 @@ export function provisionPorts(
 }
 
 /**
+ * An agent endpoint for {@link storedJobsOnly}: there, so requests that ask for the agent unit are
+ * taken, and never used, as no job runs (it mints an unusable token, connects nobody, revokes nothing).
+ */
+export const unusedEnrolment: AgentEnrolment = {
+  mint: () => ({ token: 'never', server: 'https://x:1' }),
+  connected: () => false,
+  revoke: () => [],
+};
+
+/**
  * For startServer: the provisioning routes (and the hosts of k3sOps) over a runner that knows
  * `cluster.create`, `cluster.add-node` and `cluster.remove-node` but runs nothing (no host exists),
  * so a request's job is stored as queued.

@@ -16,7 +16,7 @@ import { CLUSTER_CREATE_KIND } from '../../src/provision/k3s.js';
 import { CLUSTER_ADD_NODE_KIND, CLUSTER_REMOVE_NODE_KIND } from '../../src/provision/k3s-lifecycle.js';
 import { openSecretBox } from '../../src/certs/index.js';
 import { fakeLayout } from '../support/image.js';
-import { finished, login, storedJobsOnly } from '../support/finished-jobs.js';
+import { finished, login, storedJobsOnly, unusedEnrolment } from '../support/finished-jobs.js';
 import { repoRoot } from '../support/paths.js';
 import { startServer } from '../support/server.js';
 import { scaled } from '../support/wait.js';
@@ -24,9 +24,7 @@ import { axe, checkAxe, fitsWidth, guard, launch, screenshots, withBrowser } fro
 
 await withBrowser(t, async () => {
   // Jobs are stored, not run: the agent endpoint is never asked for a token here, only said to exist.
-  const stored = storedJobsOnly({
-    enrolment: { mint: () => ({ token: 'never', server: 'https://x:1' }), connected: () => false, revoke: () => [] },
-  });
+  const stored = storedJobsOnly({ enrolment: unusedEnrolment });
   const srv = await startServer(t, (store, dir) => ({ ...stored(store, dir), webRoot: join(repoRoot(), 'dist/web') }));
   const browser = await launch(t);
   const wait = { timeout: scaled(20_000) };
