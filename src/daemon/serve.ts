@@ -173,15 +173,19 @@ export async function startControlPlane(opts: StartOptions): Promise<RunningCont
   const secrets = openSecretBox(join(dataDir, 'ca'), opts.caSecret);
   // Agents installed as units by provisioning enrol at this daemon's agent endpoint (read when a job runs:
   // the endpoint listens only later, and may have failed to).
+  const endpoint = () => opts.agents ?? hub;
   const enrolment = {
     mint: (node: string) => {
-      const gate = opts.agents ?? hub;
+      const gate = endpoint();
       if (!gate) throw new ProvisionError('AGENTS_OFF', 'the control plane runs no agent endpoint: agents cannot enrol');
       const t = gate.createJoinToken(node);
       return { token: t.token, server: t.server };
     },
-    connected: (node: string) => (opts.agents ?? hub)?.list().some((a) => a.node === node && a.connected) ?? false,
-    revoke: (node: string) => (opts.agents ?? hub)?.revokeNode(node) ?? [],
+    connected: (node: string) =>
+      endpoint()
+        ?.list()
+        .some((a) => a.node === node && a.connected) ?? false,
+    revoke: (node: string) => endpoint()?.revokeNode(node) ?? [],
   };
   // The install reads each host's facts with discovery's probe command, for its node labels.
   const k3sDeps = {
